@@ -1,0 +1,275 @@
+//! Engine benchmarks: batch ingest throughput, search latency over a large corpus, disk use
+//! and resident memory. Run: `cargo bench -p swapmeet-node --bench engine`.
+//!
+//! Sizes can be lowered for a quick look: `SWAPMEET_BENCH_INGEST=20000 SWAPMEET_BENCH_SEARCH=100000`.
+//! The corpus is deterministic (`swapmeet_node::synth`), so runs are comparable.
+
+use std::time::{Duration, Instant};
+
+use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery, Sort};
+use swapmeet_node::synth::Synth;
+use swapmeet_node::{Engine, EngineConfig, Source};
+use swapmeet_protocol::{Category, Currency, SignedEnvelope};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Signs `n` listings on all cores (signing is setup, not what is measured).
+fn corpus(seed: u64, n: usize, now: u64) -> Vec<SignedEnvelope> {
+    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut synth = Synth::new(seed + t as u64, 2000, now);
+                    let count = per.min(n.saturating_sub(t * per));
+                    (0..count).map(|_| synth.signed()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn ingest_all(engine: &Engine, envs: Vec<SignedEnvelope>) -> Duration {
+    let start = Instant::now();
+    let mut rest = envs;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(4096));
+        let batch = std::mem::replace(&mut rest, tail);
+        engine.ingest(batch, Source::Import).unwrap();
+    }
+    engine.commit().unwrap();
+    start.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is parsed.
+    let ingest_n = env_usize("SWAPMEET_BENCH_INGEST", 100_000);
+    let search_n = env_usize("SWAPMEET_BENCH_SEARCH", 1_000_000);
+    let t = now();
+    println!("# swapmeet engine benchmark");
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |p| p.get()),
+        cpu_model()
+    );
+
+    // 1. Ingest throughput.
+    {
+        let envs = corpus(1, ingest_n, t);
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+        let took = ingest_all(&engine, envs);
+        println!(
+            "ingest: {ingest_n} listings in {:.2} s = {:.0} listings/s (verify + store + index, batches of 4096, final commit included)",
+            took.as_secs_f64(),
+            ingest_n as f64 / took.as_secs_f64()
+        );
+        engine.shutdown().unwrap();
+    }
+
+    // 2. Search over a large corpus.
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let mut raw_bytes = 0u64;
+    {
+        let mut loaded = 0;
+        while loaded < search_n {
+            let n = (search_n - loaded).min(200_000);
+            let envs = corpus(100 + loaded as u64, n, t);
+            raw_bytes += envs.iter().map(|e| e.as_bytes().len() as u64).sum::<u64>();
+            let took = ingest_all(&engine, envs);
+            loaded += n;
+            eprintln!("loaded {loaded} ({:.0}/s)", n as f64 / took.as_secs_f64());
+        }
+    }
+    engine.shutdown().unwrap();
+    drop(engine);
+    // Reopen, as a user's node would after a restart, so the figures include a cold-ish open.
+    let open_start = Instant::now();
+    let (engine, how) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    println!(
+        "reopen with {search_n} listings: {:.2} s ({how:?})",
+        open_start.elapsed().as_secs_f64()
+    );
+
+    let eur = Currency::new("EUR").unwrap();
+    let berlin = GeoFilter {
+        lat: 52.52,
+        lon: 13.405,
+        radius_km: Some(20.0),
+    };
+    let texts = [
+        "road bike",
+        "sofa",
+        "vintage camera",
+        "lego",
+        "winter jacket",
+        "coffee machine",
+        "ikea desk",
+        "guitar",
+    ];
+    let mut mix: Vec<(&str, SearchQuery)> = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        mix.push((
+            "text",
+            SearchQuery {
+                text: Some(text.to_string()),
+                ..Default::default()
+            },
+        ));
+        mix.push((
+            "text+price+category",
+            SearchQuery {
+                text: Some(text.to_string()),
+                price: Some(PriceFilter {
+                    currency: eur,
+                    min_minor: None,
+                    max_minor: Some(30_000),
+                }),
+                category: Some(Category::ALL[i % Category::ALL.len()]),
+                ..Default::default()
+            },
+        ));
+        mix.push((
+            "geo radius",
+            SearchQuery {
+                near: Some(berlin),
+                text: Some(text.to_string()),
+                ..Default::default()
+            },
+        ));
+        mix.push((
+            "geo radius, no text",
+            SearchQuery {
+                near: Some(GeoFilter {
+                    radius_km: Some(5.0 + i as f64),
+                    ..berlin
+                }),
+                ..Default::default()
+            },
+        ));
+        for sort in [Sort::PriceAsc, Sort::PriceDesc, Sort::Newest, Sort::Nearest] {
+            mix.push((
+                match sort {
+                    Sort::PriceAsc => "sort price-asc",
+                    Sort::PriceDesc => "sort price-desc",
+                    Sort::Newest => "sort newest",
+                    _ => "sort nearest (20 km)",
+                },
+                SearchQuery {
+                    text: Some(text.to_string()),
+                    near: if sort == Sort::Nearest {
+                        Some(berlin)
+                    } else {
+                        None
+                    },
+                    sort,
+                    ..Default::default()
+                },
+            ));
+        }
+    }
+    // Warm up once (page cache, lazily opened columns), then measure.
+    for (_, q) in &mix {
+        engine.search(q).unwrap();
+    }
+    let rounds = env_usize("SWAPMEET_BENCH_ROUNDS", 25);
+    let mut all = Vec::new();
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    for _ in 0..rounds {
+        for (kind, q) in &mix {
+            let s = Instant::now();
+            let r = engine.search(q).unwrap();
+            let d = s.elapsed();
+            std::hint::black_box(r);
+            all.push(d);
+            by_kind.entry(kind).or_default().push(d);
+        }
+    }
+    all.sort();
+    println!("\nsearch over {search_n} listings, {} queries ({} kinds x {rounds} rounds), results loaded from the store:", all.len(), mix.len());
+    println!("| query | p50 | p99 | max |");
+    println!("|---|---|---|---|");
+    for (kind, mut v) in by_kind {
+        v.sort();
+        println!(
+            "| {kind} | {:.3} ms | {:.3} ms | {:.3} ms |",
+            ms(percentile(&v, 0.5)),
+            ms(percentile(&v, 0.99)),
+            ms(*v.last().unwrap())
+        );
+    }
+    println!(
+        "| **all** | **{:.3} ms** | **{:.3} ms** | {:.3} ms |",
+        ms(percentile(&all, 0.5)),
+        ms(percentile(&all, 0.99)),
+        ms(*all.last().unwrap())
+    );
+
+    let stats = engine.stats();
+    let disk = stats.store_bytes + stats.index_bytes;
+    println!(
+        "\ndisk: store {:.1} MiB + index {:.1} MiB = {:.1} MiB for {:.1} MiB of signed envelopes = {:.2}x ({:.0} bytes/listing, envelopes average {:.0} bytes)",
+        mib(stats.store_bytes), mib(stats.index_bytes), mib(disk), mib(raw_bytes),
+        disk as f64 / raw_bytes as f64, disk as f64 / search_n as f64, raw_bytes as f64 / search_n as f64
+    );
+    println!(
+        "resident memory with {search_n} listings loaded (after the searches): {:.0} MiB",
+        rss_mib()
+    );
+    engine.shutdown().unwrap();
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / 1024.0 / 1024.0
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

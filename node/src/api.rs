@@ -1,0 +1,598 @@
+//! The local HTTP API: JSON on 127.0.0.1, every request guarded by a bearer token.
+//!
+//! It is the only way the CLI (or a shop system, or a UI) reaches the node. Every body is capped
+//! at [`MAX_BODY_BYTES`] and parsed strictly; every error is JSON naming the field and the rule.
+//! Storage work runs on the blocking pool, never on the async workers.
+
+// mod bridge; (waits for the feeds crate)
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use swapmeet_protocol::{Currency, ListingId, Price, Record, WithdrawReason};
+use tokio::sync::watch;
+
+use crate::authoring::{Author, AuthorError, ListingDraft};
+use crate::engine::{Engine, EngineError, SearchHit};
+use crate::events::Source;
+use crate::ingest::IngestOutcome;
+use crate::search::{SearchError, SearchQuery};
+use crate::store::{RecordKind, StoredRecord};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Most lines one import request may carry.
+pub const MAX_IMPORT_LINES: usize = 1000;
+/// Prefix of the text form of a signed envelope.
+pub const TEXT_PREFIX: &str = "swapmeet1:";
+
+/// The text form of a signed envelope: one line, safe to paste anywhere.
+pub fn envelope_to_text(bytes: &[u8]) -> String {
+    format!(
+        "{TEXT_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// Parses the text form of a signed envelope (size checked before decoding).
+pub fn envelope_from_text(line: &str) -> Result<Vec<u8>, String> {
+    let line = line.trim();
+    let b64 = line
+        .strip_prefix(TEXT_PREFIX)
+        .ok_or_else(|| format!("does not start with {TEXT_PREFIX}"))?;
+    let max = swapmeet_protocol::limits::MAX_ENVELOPE_BYTES;
+    if b64.len() > max.div_ceil(3) * 4 {
+        return Err(format!(
+            "envelope is over {max} bytes (the protocol's limit)"
+        ));
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|e| format!("not base64url: {e}"))
+}
+
+/// Facts about the network layer the status shows; filled in by the network once it runs.
+pub type NetworkStatusFn = Arc<dyn Fn() -> Value + Send + Sync>;
+
+/// Shared state of the handlers.
+pub struct ApiState {
+    /// The engine.
+    pub engine: Engine,
+    /// The local user's writer.
+    pub author: Author,
+    /// The bearer token.
+    pub token: String,
+    /// When the node started.
+    pub started: Instant,
+    /// Seller id (text).
+    pub seller: String,
+    /// PeerId (text).
+    pub peer_id: String,
+    /// The API address (text).
+    pub api: String,
+    /// The network's status, when it runs.
+    pub network: Option<NetworkStatusFn>,
+    /// Peers, when the network runs.
+    pub peers: Option<NetworkStatusFn>,
+    /// Resolves when the node shuts down (ends event streams so shutdown is not held up).
+    pub shutdown: watch::Receiver<bool>,
+    /// The home currency.
+    pub home_currency: Currency,
+    // /// Open bridge runs.
+    // pub bridge_runs: bridge::Runs,
+}
+
+/// An error response: status and a JSON body naming what was wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    /// A 400 about a field.
+    pub fn field(field: &'static str, message: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("{field}: {message}"),
+            field: Some(field),
+        }
+    }
+    /// An error with a status.
+    pub fn new(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status,
+            message: message.to_string(),
+            field: None,
+        }
+    }
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "API request failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": self.message, "field": self.field})),
+        )
+            .into_response()
+    }
+}
+
+impl From<AuthorError> for ApiError {
+    fn from(e: AuthorError) -> ApiError {
+        match &e {
+            AuthorError::Invalid { field, .. } => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: e.to_string(),
+                field: Some(field),
+            },
+            AuthorError::Rejected(_) => ApiError::new(StatusCode::BAD_REQUEST, e),
+            AuthorError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e),
+            AuthorError::NotYours(_) => ApiError::new(StatusCode::FORBIDDEN, e),
+            AuthorError::Withdrawn(_) => ApiError::new(StatusCode::CONFLICT, e),
+            AuthorError::Engine(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        match e {
+            EngineError::Search(SearchError::Query(q)) => ApiError::new(StatusCode::BAD_REQUEST, q),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type St = State<Arc<ApiState>>;
+
+/// Reads a JSON body with the size cap, strictly (unknown fields are errors).
+pub async fn json_body<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is over {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+    if bytes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request body: expected JSON, got nothing",
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("request body: invalid JSON: {e}"),
+        )
+    })
+}
+
+/// Runs blocking storage work off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn parse_id(s: &str) -> ApiResult<ListingId> {
+    s.parse::<ListingId>()
+        .map_err(|e| ApiError::field("id", format!("'{s}' is not a listing id: {e}")))
+}
+
+/// The router with every endpoint, guarded by the token.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/id", get(id))
+        .route("/v1/listings", post(create))
+        .route("/v1/listings/{id}", get(show).put(update))
+        .route("/v1/listings/{id}/withdraw", post(withdraw))
+        .route("/v1/listings/{id}/renew", post(renew))
+        .route("/v1/listings/{id}/export", get(export))
+        .route("/v1/mine", get(mine))
+        .route("/v1/search", post(search))
+        .route("/v1/import", post(import))
+        .route("/v1/events", get(events))
+        .route("/v1/peers", get(peers))
+        // .route("/v1/bridge/items", post(bridge::items))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state)
+}
+
+async fn auth(State(s): St, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.trim().as_bytes(), s.token.as_bytes()) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong API token: send `Authorization: Bearer <token>` with the token from <home>/api.token",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Compares without leaking where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn price_text(price_minor: Option<u64>, currency: Option<&str>) -> String {
+    match (price_minor, currency.and_then(|c| Currency::new(c).ok())) {
+        (Some(amount_minor), Some(currency)) => Price::Fixed {
+            amount_minor,
+            currency,
+        }
+        .to_string(),
+        _ => "free".into(),
+    }
+}
+
+fn status_of(rec: &StoredRecord, now: u64) -> &'static str {
+    match rec.kind {
+        RecordKind::Withdrawal => match rec.summary.reason.as_deref() {
+            Some("sold") => "sold",
+            _ => "withdrawn",
+        },
+        RecordKind::Listing if rec.expires_at <= now => "expired",
+        RecordKind::Listing => "active",
+    }
+}
+
+/// The JSON summary of a stored record.
+pub fn summary_json(rec: &StoredRecord, now: u64) -> Value {
+    let s = &rec.summary;
+    json!({
+        "id": rec.id.to_string(),
+        "seller": s.seller,
+        "title": s.title,
+        "price": price_text(s.price_minor, s.currency.as_deref()),
+        "price_minor": s.price_minor,
+        "currency": s.currency,
+        "condition": s.condition,
+        "category": s.category,
+        "geohash": s.geohash,
+        "place": s.place,
+        "ships": s.ships,
+        "quantity": s.quantity,
+        "status": status_of(rec, now),
+        "seq": rec.seq,
+        "signed_at": rec.signed_at,
+        "expires_at": rec.expires_at,
+        "hash": rec.hash.to_string(),
+    })
+}
+
+fn hit_json(h: &SearchHit) -> Value {
+    let s = &h.summary;
+    let mut v = json!({
+        "id": h.id.to_string(),
+        "seller": s.seller,
+        "title": s.title,
+        "price": price_text(s.price_minor, s.currency.as_deref()),
+        "price_minor": s.price_minor,
+        "currency": s.currency,
+        "condition": s.condition,
+        "category": s.category,
+        "geohash": s.geohash,
+        "place": s.place,
+        "ships": s.ships,
+        "quantity": s.quantity,
+        "status": "active",
+        "seq": h.seq,
+        "signed_at": h.signed_at,
+        "expires_at": h.expires_at,
+        "score": h.score,
+    });
+    if let Some(d) = h.distance_km {
+        v["distance_km"] = json!((d * 10.0).round() / 10.0);
+    }
+    v
+}
+
+async fn status(State(s): St) -> ApiResult<Json<Value>> {
+    let st = s.clone();
+    let (stats, own) = blocking(move || {
+        let seller = st.author.key().public();
+        let own = st
+            .engine
+            .records_of(&seller)?
+            .iter()
+            .filter(|r| r.is_active(st.engine.now()))
+            .count();
+        Ok((st.engine.stats(), own))
+    })
+    .await?;
+    Ok(Json(json!({
+        "seller": s.seller,
+        "peer_id": s.peer_id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "api": s.api,
+        "records": stats.records,
+        "own_listings": own,
+        "indexed": stats.indexed,
+        "store_bytes": stats.store_bytes,
+        "index_bytes": stats.index_bytes,
+        "uptime_secs": s.started.elapsed().as_secs(),
+        "network": s.network.as_ref().map(|f| f()),
+    })))
+}
+
+async fn id(State(s): St) -> Json<Value> {
+    Json(json!({"seller": s.seller, "peer_id": s.peer_id}))
+}
+
+async fn peers(State(s): St) -> Json<Value> {
+    Json(json!({"peers": s.peers.as_ref().map(|f| f()).unwrap_or_else(|| json!([]))}))
+}
+
+async fn create(State(s): St, body: Body) -> ApiResult<Response> {
+    let draft: ListingDraft = json_body(body).await?;
+    let p = blocking(move || Ok(s.author.create(&draft)?)).await?;
+    Ok((StatusCode::CREATED, Json(p)).into_response())
+}
+
+async fn update(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let draft: ListingDraft = json_body(body).await?;
+    let p = blocking(move || Ok(s.author.update(&id, &draft)?)).await?;
+    Ok(Json(json!(p)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithdrawBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn withdraw(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let b: WithdrawBody = json_body(body).await?;
+    let reason = match b.reason.as_deref().unwrap_or("withdrawn") {
+        "sold" => WithdrawReason::Sold,
+        "withdrawn" => WithdrawReason::Withdrawn,
+        other => {
+            return Err(ApiError::field(
+                "reason",
+                format!("'{other}' is not one of sold, withdrawn"),
+            ))
+        }
+    };
+    let p = blocking(move || Ok(s.author.withdraw(&id, reason)?)).await?;
+    Ok(Json(json!(p)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenewBody {
+    #[serde(default)]
+    expires_in_secs: Option<u64>,
+}
+
+async fn renew(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let b: RenewBody = json_body(body).await?;
+    let p = blocking(move || Ok(s.author.renew(&id, b.expires_in_secs)?)).await?;
+    Ok(Json(json!(p)))
+}
+
+/// Looks a listing up locally; the network layer may install a fallback that asks the DHT.
+async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let st = s.clone();
+    let view = blocking(move || {
+        let Some(rec) = st.engine.get(&id)? else {
+            return Ok(None);
+        };
+        let now = st.engine.now();
+        let mut v = summary_json(&rec, now);
+        if let Some(verified) = st.engine.get_verified(&id)? {
+            v["item_key"] = json!(verified.payload().item_key());
+            if let Record::Listing(l) = verified.payload() {
+                v["description"] = json!(l.description);
+                v["tags"] = json!(l.tags);
+                v["delivery"] = json!({
+                    "pickup": l.delivery.pickup,
+                    "shipping": l.delivery.shipping,
+                    "ships_to": l.delivery.ships_to.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                });
+                v["images"] = json!(l
+                    .images
+                    .iter()
+                    .map(|i| json!({"hash": hex::encode(i.hash), "mime": i.mime, "size": i.size}))
+                    .collect::<Vec<_>>());
+            }
+        }
+        Ok(Some(v))
+    })
+    .await?;
+    view.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no listing {id} is known to this node"),
+        )
+    })
+}
+
+async fn export(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let rec = blocking(move || Ok(s.engine.get(&id)?)).await?;
+    let rec = rec.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no listing {id} is known to this node"),
+        )
+    })?;
+    Ok(Json(
+        json!({"id": id.to_string(), "line": envelope_to_text(&rec.envelope)}),
+    ))
+}
+
+async fn mine(State(s): St) -> ApiResult<Json<Value>> {
+    let list = blocking(move || {
+        let now = s.engine.now();
+        let recs = s.engine.records_of(&s.author.key().public())?;
+        Ok(recs
+            .iter()
+            .map(|r| summary_json(r, now))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(json!({"listings": list})))
+}
+
+async fn search(State(s): St, body: Body) -> ApiResult<Json<Value>> {
+    let q: SearchQuery = json_body(body).await?;
+    q.validate()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    let r = blocking(move || Ok(s.engine.search(&q)?)).await?;
+    Ok(Json(json!({
+        "hits": r.hits.iter().map(hit_json).collect::<Vec<_>>(),
+        "total": r.total,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    lines: Vec<String>,
+}
+
+/// The JSON of one ingest outcome.
+pub fn outcome_json(o: &IngestOutcome) -> Value {
+    match o {
+        IngestOutcome::Stored { id, seq, .. } => {
+            json!({"outcome": "stored", "id": id.to_string(), "seq": seq})
+        }
+        IngestOutcome::Duplicate { id, seq } => {
+            json!({"outcome": "duplicate", "id": id.to_string(), "seq": seq})
+        }
+        IngestOutcome::Stale {
+            id,
+            seq,
+            current_seq,
+        } => json!({
+            "outcome": "stale", "id": id.to_string(), "seq": seq, "current_seq": current_seq,
+            "reason": format!("a newer version (seq {current_seq}) is stored"),
+        }),
+        IngestOutcome::OutOfArea { id } => json!({
+            "outcome": "out_of_area", "id": id.to_string(),
+            "reason": "the listing is outside the areas this node follows",
+        }),
+        IngestOutcome::Rejected { reason, .. } => json!({"outcome": "rejected", "reason": reason}),
+    }
+}
+
+async fn import(State(s): St, body: Body) -> ApiResult<Json<Value>> {
+    let b: ImportBody = json_body(body).await?;
+    if b.lines.len() > MAX_IMPORT_LINES {
+        return Err(ApiError::field(
+            "lines",
+            format!(
+                "{} lines, the limit is {MAX_IMPORT_LINES} per request",
+                b.lines.len()
+            ),
+        ));
+    }
+    let results = blocking(move || {
+        let mut results: Vec<Option<Value>> = vec![None; b.lines.len()];
+        let mut decoded = Vec::new();
+        let mut slots = Vec::new();
+        for (i, line) in b.lines.iter().enumerate() {
+            match envelope_from_text(line) {
+                Ok(bytes) => {
+                    decoded.push(bytes);
+                    slots.push(i);
+                }
+                Err(e) => results[i] = Some(json!({"outcome": "rejected", "reason": e})),
+            }
+        }
+        let refs: Vec<&[u8]> = decoded.iter().map(Vec::as_slice).collect();
+        let outcomes = s.engine.ingest_bytes(&refs, Source::Import)?;
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, IngestOutcome::Stored { .. }))
+        {
+            s.engine.durable()?;
+        }
+        for (slot, o) in slots.into_iter().zip(outcomes) {
+            results[slot] = Some(outcome_json(&o));
+        }
+        Ok(results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut r =
+                    r.unwrap_or_else(|| json!({"outcome": "rejected", "reason": "not processed"}));
+                r["line"] = json!(i + 1);
+                r
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(json!({"results": results})))
+}
+
+async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = s.engine.subscribe();
+    let mut shutdown = s.shutdown.clone();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx)
+        .map(|item| {
+            let data = match item {
+                Ok(ev) => serde_json::to_string(&ev).unwrap_or_default(),
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    json!({"change": "lagged", "missed": n}).to_string()
+                }
+            };
+            Ok(SseEvent::default().data(data))
+        })
+        .take_until(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A serializable error body, for clients.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The message.
+    pub error: String,
+    /// The field, when one is at fault.
+    pub field: Option<String>,
+}

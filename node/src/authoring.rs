@@ -1,0 +1,547 @@
+//! Listings the local user writes: drafts from the CLI or API become signed versions that go
+//! through the same ingest path as everyone else's, and are flushed to disk before the user is
+//! told they exist.
+
+use serde::{Deserialize, Serialize};
+use swapmeet_protocol::{
+    geo, Category, Condition, CountryCode, Currency, Delivery, Listing, ListingId, Location, Price,
+    Record, SecretKey, WithdrawReason, Withdrawal,
+};
+
+use crate::engine::{Engine, EngineError};
+use crate::events::Source;
+use crate::ingest::IngestOutcome;
+
+/// Default lifetime of a new listing.
+pub const DEFAULT_EXPIRES_IN_SECS: u64 = 14 * 86_400;
+/// Geohash precision of a listing's public location: ~1.2 x 0.6 km, never an address.
+pub const LOCATION_PRECISION: usize = 6;
+
+/// A listing as a person writes it. For updates every field is optional and only the given
+/// ones change.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListingDraft {
+    /// Title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Plain-text description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// "25 EUR", "25" (home currency), "free".
+    #[serde(default)]
+    pub price: Option<String>,
+    /// Condition slug.
+    #[serde(default)]
+    pub condition: Option<String>,
+    /// Category slug.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// "LAT,LON".
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Place name shown with the location.
+    #[serde(default)]
+    pub place: Option<String>,
+    /// Quantity.
+    #[serde(default)]
+    pub quantity: Option<u32>,
+    /// Pickup possible.
+    #[serde(default)]
+    pub pickup: Option<bool>,
+    /// Ships.
+    #[serde(default)]
+    pub shipping: Option<bool>,
+    /// Countries it ships to (implies shipping).
+    #[serde(default)]
+    pub ships_to: Option<Vec<String>>,
+    /// Lifetime from now, seconds.
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+    /// The item key (stable id of the item for its seller); random when absent.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// Why the user's request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorError {
+    /// A field is invalid.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No such listing.
+    #[error("no listing {0} is known to this node")]
+    NotFound(ListingId),
+    /// The listing belongs to another seller.
+    #[error("listing {0} belongs to another seller; only its seller can change it")]
+    NotYours(ListingId),
+    /// The listing was withdrawn; a withdrawn listing is changed by renewing it.
+    #[error("listing {0} was withdrawn; `swapmeet renew {0}` lists it again")]
+    Withdrawn(ListingId),
+    /// The signed result did not pass validation.
+    #[error("{0}")]
+    Rejected(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+fn invalid(field: &'static str, reason: impl std::fmt::Display) -> AuthorError {
+    AuthorError::Invalid {
+        field,
+        reason: reason.to_string(),
+    }
+}
+
+/// What was published.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Published {
+    /// Listing id.
+    pub id: ListingId,
+    /// Version.
+    pub seq: u64,
+    /// Expiry (listings) or retention end (withdrawals).
+    pub expires_at: u64,
+    /// Envelope hash (hex).
+    pub hash: String,
+}
+
+/// Writes and signs the local user's listings.
+#[derive(Clone)]
+pub struct Author {
+    key: SecretKey,
+    currency: Currency,
+    home_location: Option<(f64, f64)>,
+    engine: Engine,
+}
+
+/// The current version of a listing of ours, and what it is.
+enum Current {
+    Listing(Listing),
+    Withdrawn,
+}
+
+impl Author {
+    /// A writer for the user with `key`, with the home defaults.
+    pub fn new(
+        key: SecretKey,
+        currency: Currency,
+        home_location: Option<(f64, f64)>,
+        engine: Engine,
+    ) -> Author {
+        Author {
+            key,
+            currency,
+            home_location,
+            engine,
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The user's secret key (the network layer derives the libp2p identity from it).
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// Creates a listing. Blocking.
+    pub fn create(&self, draft: &ListingDraft) -> Result<Published, AuthorError> {
+        let listing = self.build_create(draft)?;
+        self.publish_listing(&listing)
+    }
+
+    fn build_create(&self, draft: &ListingDraft) -> Result<Listing, AuthorError> {
+        let now = self.engine.now();
+        let key = match &draft.key {
+            Some(k) => k.clone(),
+            None => random_key(),
+        };
+        let id = ListingId::derive(&self.key.public(), &key);
+        if let Some(cur) = self.current(&id)? {
+            // An explicit key that is already in use would silently overwrite a listing.
+            if matches!(cur, Current::Listing(_)) {
+                return Err(invalid(
+                    "key",
+                    format!("item key '{key}' is already used by listing {id}; use `swapmeet update {id}`"),
+                ));
+            }
+        }
+        let title = draft
+            .title
+            .clone()
+            .ok_or_else(|| invalid("title", "is required"))?;
+        let price = draft
+            .price
+            .as_deref()
+            .ok_or_else(|| invalid("price", "is required (e.g. \"25 EUR\" or \"free\")"))?;
+        let mut listing = Listing {
+            item_key: key,
+            seq: self.next_seq(&id)?,
+            signed_at: now,
+            expires_at: now + draft.expires_in_secs.unwrap_or(DEFAULT_EXPIRES_IN_SECS),
+            title,
+            description: String::new(),
+            price: self.price(price)?,
+            condition: Condition::Good,
+            category: Category::Other,
+            tags: Vec::new(),
+            quantity: 1,
+            location: None,
+            delivery: Delivery {
+                pickup: true,
+                shipping: false,
+                ships_to: Vec::new(),
+            },
+            images: Vec::new(),
+        };
+        if draft.location.is_none() {
+            if let Some((lat, lon)) = self.home_location {
+                listing.location = Some(Location {
+                    geohash: geo::encode(lat, lon, LOCATION_PRECISION),
+                    place: None,
+                });
+            }
+        }
+        self.apply_draft(&mut listing, draft)?;
+        Ok(listing)
+    }
+
+    /// Whether there is a home location to place listings at.
+    pub fn has_home_location(&self) -> bool {
+        self.home_location.is_some()
+    }
+
+    /// Lists the item under `key`: a new version of the listing if it is live, otherwise a
+    /// (re)listing. The bridge uses this with complete drafts. Blocking.
+    pub fn upsert(&self, key: &str, draft: &ListingDraft) -> Result<Published, AuthorError> {
+        let draft = ListingDraft {
+            key: Some(key.to_string()),
+            ..draft.clone()
+        };
+        let env = self.prepare_upsert(key, &draft)?;
+        self.publish(env)
+    }
+
+    /// Signs (without publishing) the version `upsert` would publish, for batches.
+    pub fn prepare_upsert(
+        &self,
+        key: &str,
+        draft: &ListingDraft,
+    ) -> Result<swapmeet_protocol::SignedEnvelope, AuthorError> {
+        let id = ListingId::derive(&self.key.public(), key);
+        let draft = ListingDraft {
+            key: Some(key.to_string()),
+            ..draft.clone()
+        };
+        let listing = match self.current(&id)? {
+            Some(Current::Listing(_)) => self.build_update(&id, &draft)?,
+            _ => self.build_create(&draft)?,
+        };
+        listing
+            .sign(&self.key)
+            .map_err(|e| AuthorError::Rejected(e.to_string()))
+    }
+
+    /// Signs (without publishing) a withdrawal, for batches.
+    pub fn prepare_withdraw(
+        &self,
+        id: &ListingId,
+        reason: WithdrawReason,
+    ) -> Result<swapmeet_protocol::SignedEnvelope, AuthorError> {
+        let w = self.build_withdrawal(id, reason)?;
+        w.sign(&self.key)
+            .map_err(|e| AuthorError::Rejected(e.to_string()))
+    }
+
+    /// Publishes signed versions in one batch and makes them durable with one flush. The
+    /// outer error is a storage failure; each item has its own result.
+    pub fn publish_batch(
+        &self,
+        envs: Vec<swapmeet_protocol::SignedEnvelope>,
+    ) -> Result<Vec<Result<Published, AuthorError>>, AuthorError> {
+        if envs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let outcomes = self.engine.ingest(envs, Source::Local)?;
+        // Durable before acknowledged: the user is told only what survives a crash.
+        self.engine.durable()?;
+        let mut out = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            out.push(self.published(o));
+        }
+        Ok(out)
+    }
+
+    /// Changes the given fields of one of our listings. Blocking.
+    pub fn update(&self, id: &ListingId, draft: &ListingDraft) -> Result<Published, AuthorError> {
+        let listing = self.build_update(id, draft)?;
+        self.publish_listing(&listing)
+    }
+
+    fn build_update(&self, id: &ListingId, draft: &ListingDraft) -> Result<Listing, AuthorError> {
+        let mut listing = match self.current(id)? {
+            None => return Err(AuthorError::NotFound(*id)),
+            Some(Current::Withdrawn) => return Err(AuthorError::Withdrawn(*id)),
+            Some(Current::Listing(l)) => l,
+        };
+        if draft.key.as_ref().is_some_and(|k| *k != listing.item_key) {
+            return Err(invalid("key", "the item key of a listing cannot change"));
+        }
+        let now = self.engine.now();
+        listing.seq = self.next_seq(id)?;
+        listing.signed_at = now;
+        if let Some(secs) = draft.expires_in_secs {
+            listing.expires_at = now + secs;
+        } else if listing.expires_at <= now {
+            listing.expires_at = now + DEFAULT_EXPIRES_IN_SECS;
+        }
+        self.apply_draft(&mut listing, draft)?;
+        Ok(listing)
+    }
+
+    /// Renews a listing (a new version with a new expiry); also relists a withdrawn one.
+    /// Blocking.
+    pub fn renew(
+        &self,
+        id: &ListingId,
+        expires_in_secs: Option<u64>,
+    ) -> Result<Published, AuthorError> {
+        let now = self.engine.now();
+        let secs = expires_in_secs.unwrap_or(swapmeet_protocol::limits::MAX_LIFETIME_SECS);
+        let mut listing = match self.current(id)? {
+            None => return Err(AuthorError::NotFound(*id)),
+            Some(Current::Listing(l)) => l,
+            Some(Current::Withdrawn) => {
+                // The withdrawal carries no listing; the last listing version is gone from the
+                // store, so relisting needs the details again.
+                return Err(invalid(
+                    "id",
+                    format!("listing {id} was withdrawn and its details are gone; sell it again with `swapmeet sell`"),
+                ));
+            }
+        };
+        listing.seq = self.next_seq(id)?;
+        listing.signed_at = now;
+        listing.expires_at = now + secs;
+        self.publish_listing(&listing)
+    }
+
+    /// Withdraws a listing (sold or withdrawn). Blocking.
+    pub fn withdraw(
+        &self,
+        id: &ListingId,
+        reason: WithdrawReason,
+    ) -> Result<Published, AuthorError> {
+        let env = self.prepare_withdraw(id, reason)?;
+        self.publish(env)
+    }
+
+    fn build_withdrawal(
+        &self,
+        id: &ListingId,
+        reason: WithdrawReason,
+    ) -> Result<Withdrawal, AuthorError> {
+        let listing = match self.current(id)? {
+            None => return Err(AuthorError::NotFound(*id)),
+            Some(Current::Withdrawn) => return Err(AuthorError::Withdrawn(*id)),
+            Some(Current::Listing(l)) => l,
+        };
+        Ok(Withdrawal {
+            item_key: listing.item_key.clone(),
+            seq: self.next_seq(id)?,
+            signed_at: self.engine.now(),
+            reason,
+            area: listing.location.as_ref().map(|l| l.geohash.clone()),
+            ships: listing.delivery.shipping,
+        })
+    }
+
+    fn publish_listing(&self, listing: &Listing) -> Result<Published, AuthorError> {
+        let env = listing
+            .sign(&self.key)
+            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        self.publish(env)
+    }
+
+    fn publish(&self, env: swapmeet_protocol::SignedEnvelope) -> Result<Published, AuthorError> {
+        self.publish_batch(vec![env])?
+            .pop()
+            .unwrap_or_else(|| Err(AuthorError::Rejected("nothing was stored".into())))
+    }
+
+    fn published(&self, outcome: IngestOutcome) -> Result<Published, AuthorError> {
+        match outcome {
+            IngestOutcome::Stored { id, seq, hash, .. } => {
+                let expires_at = self
+                    .engine
+                    .get(&id)?
+                    .map(|r| r.expires_at)
+                    .unwrap_or_default();
+                Ok(Published {
+                    id,
+                    seq,
+                    expires_at,
+                    hash: hash.to_string(),
+                })
+            }
+            IngestOutcome::Rejected { reason, .. } => Err(AuthorError::Rejected(reason)),
+            other => Err(AuthorError::Rejected(format!(
+                "the store did not take the new version ({})",
+                other.label()
+            ))),
+        }
+    }
+
+    /// The current version of one of our listings.
+    fn current(&self, id: &ListingId) -> Result<Option<Current>, AuthorError> {
+        let Some(rec) = self.engine.get(id)? else {
+            return Ok(None);
+        };
+        if rec.summary.seller != self.key.public().to_string() {
+            return Err(AuthorError::NotYours(*id));
+        }
+        let Some(v) = self.engine.get_verified(id)? else {
+            // Stored but no longer valid by the clock (expired, not yet swept): still ours to
+            // renew or withdraw.
+            return Ok(self.own_expired(&rec));
+        };
+        Ok(Some(match v.into_parts().1 {
+            Record::Listing(l) => Current::Listing(l),
+            Record::Withdrawal(_) => Current::Withdrawn,
+        }))
+    }
+
+    /// An expired listing of ours (its verification now fails on the clock rule only): verify
+    /// it as of the second before it expired, which still checks signature and structure.
+    fn own_expired(&self, rec: &crate::store::StoredRecord) -> Option<Current> {
+        let env = swapmeet_protocol::SignedEnvelope::decode(&rec.envelope).ok()?;
+        if env.signer() != self.key.public() {
+            return None;
+        }
+        let at = rec.expires_at.saturating_sub(1);
+        match swapmeet_protocol::verify_batch(vec![env], at)
+            .pop()?
+            .ok()?
+            .into_parts()
+            .1
+        {
+            Record::Listing(l) => Some(Current::Listing(l)),
+            Record::Withdrawal(_) => Some(Current::Withdrawn),
+        }
+    }
+
+    /// A seq larger than any version of this listing: the time in milliseconds, so that a
+    /// seller restoring their key on a new machine (without the old store) still moves forward.
+    fn next_seq(&self, id: &ListingId) -> Result<u64, AuthorError> {
+        let now_ms = self.engine.now().saturating_mul(1000);
+        let prev = self.engine.get(id)?.map(|r| r.seq).unwrap_or(0);
+        Ok(now_ms.max(prev + 1))
+    }
+
+    fn price(&self, text: &str) -> Result<Price, AuthorError> {
+        Price::parse(text, Some(self.currency)).map_err(|e| invalid("price", e))
+    }
+
+    fn apply_draft(&self, l: &mut Listing, d: &ListingDraft) -> Result<(), AuthorError> {
+        if let Some(t) = &d.title {
+            l.title = t.trim().to_string();
+        }
+        if let Some(t) = &d.description {
+            l.description = t.clone();
+        }
+        if let Some(p) = &d.price {
+            l.price = self.price(p)?;
+        }
+        if let Some(c) = &d.condition {
+            l.condition = c.parse().map_err(|e| invalid("condition", e))?;
+        }
+        if let Some(c) = &d.category {
+            l.category = c.parse().map_err(|e| invalid("category", e))?;
+        }
+        if let Some(tags) = &d.tags {
+            l.tags = tags.iter().map(|t| t.trim().to_lowercase()).collect();
+        }
+        if let Some(q) = d.quantity {
+            l.quantity = q;
+        }
+        if let Some(loc) = &d.location {
+            let (lat, lon) = geo::parse_lat_lon(loc).map_err(|e| invalid("location", e))?;
+            l.location = Some(Location {
+                geohash: geo::encode(lat, lon, LOCATION_PRECISION),
+                place: l.location.as_ref().and_then(|x| x.place.clone()),
+            });
+        }
+        if let Some(place) = &d.place {
+            match &mut l.location {
+                Some(loc) => loc.place = Some(place.trim().to_string()).filter(|p| !p.is_empty()),
+                None => {
+                    return Err(invalid(
+                        "place",
+                        "needs a location (--location LAT,LON or a home location from `swapmeet init --location`)",
+                    ))
+                }
+            }
+        }
+        if let Some(to) = &d.ships_to {
+            l.delivery.ships_to = to
+                .iter()
+                .map(|c| CountryCode::new(c).map_err(|e| invalid("ships_to", e)))
+                .collect::<Result<_, _>>()?;
+            if !to.is_empty() {
+                l.delivery.shipping = true;
+            }
+        }
+        if let Some(s) = d.shipping {
+            l.delivery.shipping = s;
+            if d.pickup.is_none() && s && d.location.is_none() && l.location.is_none() {
+                l.delivery.pickup = false;
+            }
+        }
+        if let Some(p) = d.pickup {
+            l.delivery.pickup = p;
+        }
+        if l.location.is_none() && !l.delivery.shipping {
+            return Err(invalid(
+                "location",
+                "is required unless the item ships: pass --location LAT,LON, set a home location with `swapmeet init --location`, or --ships-to",
+            ));
+        }
+        if !l.delivery.pickup && !l.delivery.shipping {
+            return Err(invalid(
+                "delivery",
+                "an item must be available for pickup or shipping",
+            ));
+        }
+        if l.location.is_none() {
+            l.delivery.pickup = false;
+        }
+        l.validate()
+            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn random_key() -> String {
+    let mut b = [0u8; 8];
+    // getrandom failing means the OS has no entropy source; a time-based key is still unique
+    // per seller in practice.
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b.copy_from_slice(&(t as u64).to_be_bytes());
+    }
+    hex::encode(b)
+}

@@ -1,0 +1,440 @@
+//! The engine: the store, the search index derived from it, the ingest path between them, the
+//! event broadcast, and the background work that keeps them in step (committing the index,
+//! trimming the change log, sweeping expired listings).
+//!
+//! `Engine` is a cheap cloneable handle. Its methods block (sled and tantivy are synchronous);
+//! async callers use `spawn_blocking`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use swapmeet_protocol::{ListingId, PublicKey, Record, SignedEnvelope, Verified};
+use tokio::sync::broadcast;
+
+use crate::events::{Change, Event, Source};
+use crate::search::{IndexChange, OpenedHow, SearchError, SearchIndex, SearchQuery};
+use crate::store::{
+    Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION, SHIPPING_AREA,
+};
+
+/// A clock in unix seconds; replaceable so tests can move time.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The index failed.
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    /// A background thread could not be started.
+    #[error("engine: starting the {what} thread")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Settings of the engine.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Store settings.
+    pub store: StoreConfig,
+    /// How often the index commits when something changed. Bounds the time until a stored
+    /// listing is searchable (the figure promised is one second).
+    pub commit_interval: Duration,
+    /// How often expired listings are swept.
+    pub sweep_interval: Duration,
+    /// Capacity of the event broadcast.
+    pub event_capacity: usize,
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("store", &self.store)
+            .field("commit_interval", &self.commit_interval)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("event_capacity", &self.event_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            store: StoreConfig::default(),
+            commit_interval: Duration::from_millis(250),
+            sweep_interval: Duration::from_secs(60),
+            event_capacity: 4096,
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Which areas the node keeps listings of (set by the network layer from the home location).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AreaFilter {
+    /// Area tags (geohash cells of [`AREA_PRECISION`]) followed.
+    pub areas: HashSet<String>,
+    /// Whether listings that ship are kept regardless of area.
+    pub shipping: bool,
+}
+
+impl AreaFilter {
+    /// Whether a record with these areas is wanted.
+    pub fn wants(&self, areas: &[String]) -> bool {
+        areas.iter().any(|a| {
+            (a == SHIPPING_AREA && self.shipping)
+                || self.areas.contains(a.get(..AREA_PRECISION).unwrap_or(a))
+        })
+    }
+}
+
+struct Inner {
+    store: Store,
+    index: SearchIndex,
+    events: broadcast::Sender<Event>,
+    write_lock: Mutex<()>,
+    area_filter: RwLock<Option<AreaFilter>>,
+    clock: Clock,
+    dir: PathBuf,
+    background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+}
+
+/// The engine handle.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// A search hit with what a person needs to see.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SearchHit {
+    /// Listing id.
+    pub id: ListingId,
+    /// Facts from the store.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Version.
+    pub seq: u64,
+    /// Signed at (unix seconds).
+    pub signed_at: u64,
+    /// Expires at (unix seconds).
+    pub expires_at: u64,
+    /// Distance in km from the search point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_km: Option<f64>,
+    /// Relevance score.
+    pub score: f32,
+}
+
+/// Results of a search.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SearchResults {
+    /// Hits in order.
+    pub hits: Vec<SearchHit>,
+    /// Matches in all.
+    pub total: usize,
+}
+
+/// Sizes for status reports.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct EngineStats {
+    /// Records in the store (listings and withdrawals).
+    pub records: usize,
+    /// Listings searchable.
+    pub indexed: u64,
+    /// Store bytes on disk.
+    pub store_bytes: u64,
+    /// Index bytes on disk.
+    pub index_bytes: u64,
+}
+
+impl Engine {
+    /// Opens the engine in `dir` (`dir/store`, `dir/index`), replaying or rebuilding the index,
+    /// and starts its background thread.
+    pub fn open(dir: &Path, config: EngineConfig) -> Result<(Engine, OpenedHow), EngineError> {
+        let store = Store::open(&dir.join("store"), &config.store)?;
+        let now = (config.clock)();
+        let (index, how) = SearchIndex::open(&dir.join("index"), &store, now)?;
+        if let Some(p) = index.commit()? {
+            store.trim_changes(p)?;
+        }
+        let (events, _) = broadcast::channel(config.event_capacity.max(16));
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                index,
+                events,
+                write_lock: Mutex::new(()),
+                area_filter: RwLock::new(None),
+                clock: config.clock.clone(),
+                dir: dir.to_path_buf(),
+                background: Mutex::new(None),
+            }),
+        };
+        engine.start_background(config.commit_interval, config.sweep_interval)?;
+        Ok((engine, how))
+    }
+
+    fn start_background(&self, commit: Duration, sweep: Duration) -> Result<(), EngineError> {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        // A weak handle: the thread must not keep the engine alive after its last user is gone.
+        let weak = Arc::downgrade(&self.inner);
+        let handle = std::thread::Builder::new()
+            .name("swapmeet-index".into())
+            .spawn(move || {
+                let mut since_sweep = Duration::ZERO;
+                loop {
+                    match stop_rx.recv_timeout(commit) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    let Some(inner) = weak.upgrade() else { break };
+                    let engine = Engine { inner };
+                    since_sweep += commit;
+                    if since_sweep >= sweep {
+                        since_sweep = Duration::ZERO;
+                        if let Err(e) = engine.sweep() {
+                            tracing::warn!(error = %e, "sweeping expired listings failed");
+                        }
+                    }
+                    if engine.inner.index.is_dirty() {
+                        if let Err(e) = engine.commit() {
+                            tracing::warn!(error = %e, "committing the search index failed");
+                        }
+                    }
+                }
+            })
+            .map_err(|source| EngineError::Thread {
+                what: "index",
+                source,
+            })?;
+        if let Ok(mut bg) = self.inner.background.lock() {
+            *bg = Some((stop_tx, handle));
+        }
+        Ok(())
+    }
+
+    /// Stops the background thread, commits the index and flushes the store. Idempotent.
+    pub fn shutdown(&self) -> Result<(), EngineError> {
+        let bg = self.inner.background.lock().ok().and_then(|mut b| b.take());
+        if let Some((stop, handle)) = bg {
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
+        self.commit()?;
+        self.inner.store.flush()?;
+        Ok(())
+    }
+
+    /// Commits the index now (making everything ingested so far searchable) and trims the
+    /// change log up to what the commit covers.
+    pub fn commit(&self) -> Result<(), EngineError> {
+        if let Some(p) = self.inner.index.commit()? {
+            self.inner.store.trim_changes(p)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable. Call before acknowledging what the local user authored.
+    pub fn durable(&self) -> Result<(), EngineError> {
+        self.inner.store.flush()?;
+        Ok(())
+    }
+
+    /// Current time by the engine's clock.
+    pub fn now(&self) -> u64 {
+        (self.inner.clock)()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn index(&self) -> &SearchIndex {
+        &self.inner.index
+    }
+
+    pub(crate) fn events(&self) -> &broadcast::Sender<Event> {
+        &self.inner.events
+    }
+
+    pub(crate) fn write_lock(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding this lock cannot leave data half-written (the store writes in
+        // transactions), so a poisoned lock is still usable.
+        self.inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The folder the engine lives in.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Subscribes to changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Restricts which areas' listings are kept (other than the user's own). `None` keeps all.
+    pub fn set_area_filter(&self, filter: Option<AreaFilter>) {
+        if let Ok(mut f) = self.inner.area_filter.write() {
+            *f = filter;
+        }
+    }
+
+    /// The current area filter.
+    pub fn area_filter(&self) -> Option<AreaFilter> {
+        self.inner.area_filter.read().ok().and_then(|f| f.clone())
+    }
+
+    pub(crate) fn follows(&self, rec: &StoredRecord) -> bool {
+        match self.inner.area_filter.read() {
+            Ok(f) => f.as_ref().is_none_or(|f| f.wants(&rec.areas())),
+            Err(_) => true,
+        }
+    }
+
+    /// The stored record of a listing.
+    pub fn get(&self, id: &ListingId) -> Result<Option<StoredRecord>, EngineError> {
+        Ok(self.inner.store.get(id)?)
+    }
+
+    /// The stored record of a listing, verified again, for showing every detail.
+    pub fn get_verified(&self, id: &ListingId) -> Result<Option<Verified<Record>>, EngineError> {
+        let Some(rec) = self.inner.store.get(id)? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        Ok(SignedEnvelope::decode(&rec.envelope)
+            .ok()
+            .and_then(|env| swapmeet_protocol::verify_batch(vec![env], now).pop())
+            .and_then(Result::ok))
+    }
+
+    /// Searches; hits carry their summaries from the store.
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, EngineError> {
+        let now = self.now();
+        let found = self.inner.index.search(q, now)?;
+        let mut hits = Vec::with_capacity(found.hits.len());
+        for h in found.hits {
+            // The index may briefly lag the store; show only what the store still has live.
+            let Some(rec) = self.inner.store.get(&h.id)? else {
+                continue;
+            };
+            if !rec.is_active(now) {
+                continue;
+            }
+            hits.push(SearchHit {
+                id: h.id,
+                summary: rec.summary,
+                seq: rec.seq,
+                signed_at: rec.signed_at,
+                expires_at: rec.expires_at,
+                distance_km: h.distance_km,
+                score: h.score,
+            });
+        }
+        Ok(SearchResults {
+            hits,
+            total: found.total,
+        })
+    }
+
+    /// A seller's stored records (listings and withdrawals), newest first.
+    pub fn records_of(&self, seller: &PublicKey) -> Result<Vec<StoredRecord>, EngineError> {
+        let mut out = Vec::new();
+        for id in self.inner.store.ids_of_seller(seller)? {
+            if let Some(r) = self.inner.store.get(&id)? {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| b.signed_at.cmp(&a.signed_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Removes expired listings and withdrawals past retention from store and index.
+    pub fn sweep(&self) -> Result<usize, EngineError> {
+        let now = self.now();
+        let guard = self.write_lock();
+        let removed = self.inner.store.sweep(now)?;
+        let n = removed.len();
+        let changes = removed
+            .iter()
+            .map(|a| IndexChange::Remove {
+                position: a.position,
+                id: a.record.id,
+            })
+            .collect();
+        self.inner.index.apply(changes)?;
+        drop(guard);
+        for a in removed {
+            let _ = self.inner.events.send(Event {
+                change: Change::Expired,
+                id: a.record.id,
+                seq: a.record.seq,
+                hash: a.record.hash,
+                source: Source::Store,
+                areas: a.record.areas(),
+                envelope: Arc::from(a.record.envelope.as_slice()),
+            });
+        }
+        Ok(n)
+    }
+
+    /// Sizes for status reports.
+    pub fn stats(&self) -> EngineStats {
+        let s = self.inner.store.stats();
+        EngineStats {
+            records: s.records,
+            indexed: self.inner.index.num_docs(),
+            store_bytes: s.disk_bytes,
+            index_bytes: self.inner.index.disk_bytes(),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Last handle gone without an explicit shutdown: still leave a consistent index.
+        if let Ok(mut bg) = self.background.lock() {
+            if let Some((stop, handle)) = bg.take() {
+                let _ = stop.send(());
+                // The thread may be the one dropping us (it held the last strong handle).
+                if handle.thread().id() != std::thread::current().id() {
+                    let _ = handle.join();
+                }
+            }
+        }
+        if let Ok(Some(p)) = self.index.commit() {
+            let _ = self.store.trim_changes(p);
+        }
+        let _ = self.store.flush();
+    }
+}

@@ -1,0 +1,505 @@
+//! The node's home folder: identity key, configuration, API token, the running node's address,
+//! and the engine's data.
+//!
+//! Layout:
+//! - `identity.key` (0600): `swapmeet-secret-key-v1 <64 hex chars>`, the user's ed25519 seed.
+//! - `config.toml`: market defaults (currency, location) and node settings.
+//! - `api.token` (0600): the bearer token of the local API.
+//! - `node.json` (0600): where the running node listens; removed on clean shutdown.
+//! - `data/`: the store and the search index.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use swapmeet_protocol::{geo, Currency, PublicKey, SecretKey};
+
+const KEY_FILE: &str = "identity.key";
+const CONFIG_FILE: &str = "config.toml";
+const TOKEN_FILE: &str = "api.token";
+const NODE_FILE: &str = "node.json";
+const DATA_DIR: &str = "data";
+const KEY_PREFIX: &str = "swapmeet-secret-key-v1 ";
+/// Largest config file read (it is a handful of lines).
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// Default API address.
+pub const DEFAULT_API: &str = "127.0.0.1:7420";
+
+/// Errors about the home folder.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    /// A file could not be read or written.
+    #[error("{what} {path}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// There is no identity yet.
+    #[error("no identity in {0}; run `swapmeet init` first (or just `swapmeet node`, which creates one)")]
+    NotInitialized(PathBuf),
+    /// The key file is damaged.
+    #[error("identity key {path} is not a swapmeet key: {reason}")]
+    BadKey {
+        /// Which file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The config file is invalid.
+    #[error("config {path}: {reason}")]
+    BadConfig {
+        /// Which file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No home could be determined.
+    #[error("cannot tell where the home folder is: set SWAPMEET_HOME or pass --home")]
+    NoHome,
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> HomeError {
+    let path = path.to_path_buf();
+    move |source| HomeError::Io { what, path, source }
+}
+
+/// Market defaults and node settings, as stored in `config.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Informational: the seller id of the key in this home.
+    #[serde(default)]
+    pub identity: IdentitySection,
+    /// Defaults for the user's listings and searches.
+    #[serde(default)]
+    pub market: MarketSection,
+    /// Node settings.
+    #[serde(default)]
+    pub node: NodeSection,
+}
+
+/// `[identity]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    /// The seller id (written by `init`, for the user's information).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller: Option<String>,
+}
+
+/// `[market]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketSection {
+    /// Currency of prices written without one.
+    pub currency: String,
+    /// Home location "LAT,LON": the default for listings and the centre of the area followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl Default for MarketSection {
+    fn default() -> Self {
+        MarketSection {
+            currency: "EUR".into(),
+            location: None,
+        }
+    }
+}
+
+/// `[node]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// API address (always loopback).
+    pub api: String,
+    /// libp2p listen addresses.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// Peers to dial at start.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// Discover peers on the local network.
+    #[serde(default = "yes")]
+    pub mdns: bool,
+    /// Radius around the home location whose listings the node keeps, in km.
+    #[serde(default = "default_radius")]
+    pub follow_radius_km: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_radius() -> f64 {
+    50.0
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection {
+            api: DEFAULT_API.into(),
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".into(),
+                "/ip4/0.0.0.0/udp/0/quic-v1".into(),
+            ],
+            bootstrap: Vec::new(),
+            mdns: true,
+            follow_radius_km: default_radius(),
+        }
+    }
+}
+
+impl Config {
+    /// The home currency.
+    pub fn currency(&self) -> Result<Currency, HomeError> {
+        Currency::new(&self.market.currency).map_err(|e| HomeError::BadConfig {
+            path: PathBuf::from(CONFIG_FILE),
+            reason: format!("market.currency: {e}"),
+        })
+    }
+
+    /// The home location.
+    pub fn location(&self) -> Result<Option<(f64, f64)>, HomeError> {
+        match &self.market.location {
+            None => Ok(None),
+            Some(s) => geo::parse_lat_lon(s)
+                .map(Some)
+                .map_err(|e| HomeError::BadConfig {
+                    path: PathBuf::from(CONFIG_FILE),
+                    reason: format!("market.location: {e}"),
+                }),
+        }
+    }
+}
+
+/// What `init` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct InitReport {
+    /// Whether a new key was created (false: the existing one was kept).
+    pub created_key: bool,
+    /// The seller id.
+    pub seller: PublicKey,
+    /// The libp2p PeerId of the same key.
+    pub peer_id: String,
+    /// The home folder.
+    pub home: PathBuf,
+    /// The config file.
+    pub config_path: PathBuf,
+}
+
+/// Options of `init`.
+#[derive(Clone, Debug, Default)]
+pub struct InitOptions {
+    /// Home location.
+    pub location: Option<(f64, f64)>,
+    /// Home currency.
+    pub currency: Option<Currency>,
+}
+
+/// Where the running node listens, as written to `node.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeFile {
+    /// API address.
+    pub api: SocketAddr,
+    /// Process id.
+    pub pid: u32,
+    /// Seller id.
+    pub seller: String,
+    /// PeerId.
+    pub peer_id: String,
+}
+
+/// A home folder.
+#[derive(Clone, Debug)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+/// The PeerId (text) of a seller key: the node's libp2p identity is the user's key.
+pub fn peer_id_of(key: &PublicKey) -> String {
+    libp2p::identity::ed25519::PublicKey::try_from_bytes(key.as_bytes())
+        .map(|pk| {
+            libp2p::identity::PublicKey::from(pk)
+                .to_peer_id()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+impl Home {
+    /// A home at `dir` (nothing is created until `init`).
+    pub fn new(dir: PathBuf) -> Home {
+        Home { dir }
+    }
+
+    /// The platform default: `<data dir>/swapmeet`.
+    pub fn default_dir() -> Option<PathBuf> {
+        dirs::data_dir().map(|d| d.join("swapmeet"))
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The engine's data folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join(DATA_DIR)
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+
+    /// The node file.
+    pub fn node_file_path(&self) -> PathBuf {
+        self.dir.join(NODE_FILE)
+    }
+
+    /// The token file.
+    pub fn token_path(&self) -> PathBuf {
+        self.dir.join(TOKEN_FILE)
+    }
+
+    /// Creates the identity and config if missing; keeps an existing key. Location and
+    /// currency, when given, are written to the config.
+    pub fn init(&self, opts: &InitOptions) -> Result<InitReport, HomeError> {
+        create_private_dir(&self.dir)?;
+        let key_path = self.dir.join(KEY_FILE);
+        let (secret, created_key) = match self.load_key() {
+            Ok(k) => (k, false),
+            Err(HomeError::NotInitialized(_)) => {
+                let k = SecretKey::generate();
+                let line = format!("{KEY_PREFIX}{}\n", hex::encode(k.to_bytes()));
+                write_private(&key_path, line.as_bytes())?;
+                (k, true)
+            }
+            Err(e) => return Err(e),
+        };
+        let seller = secret.public();
+        let mut config = if self.config_path().exists() {
+            self.load_config()?
+        } else {
+            Config::default()
+        };
+        config.identity.seller = Some(seller.to_string());
+        if let Some((lat, lon)) = opts.location {
+            config.market.location = Some(format!("{lat:.4},{lon:.4}"));
+        }
+        if let Some(c) = opts.currency {
+            config.market.currency = c.code().to_string();
+        }
+        self.save_config(&config)?;
+        self.token()?;
+        Ok(InitReport {
+            created_key,
+            seller,
+            peer_id: peer_id_of(&seller),
+            home: self.dir.clone(),
+            config_path: self.config_path(),
+        })
+    }
+
+    /// The user's secret key.
+    pub fn load_key(&self) -> Result<SecretKey, HomeError> {
+        let path = self.dir.join(KEY_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(HomeError::NotInitialized(self.dir.clone()))
+            }
+            Err(e) => return Err(io("reading the identity key", &path)(e)),
+        };
+        let bad = |reason: &str| HomeError::BadKey {
+            path: path.clone(),
+            reason: reason.into(),
+        };
+        let hex_part = text
+            .trim()
+            .strip_prefix(KEY_PREFIX)
+            .ok_or_else(|| bad("missing the swapmeet-secret-key-v1 prefix"))?;
+        let bytes = hex::decode(hex_part.trim()).map_err(|_| bad("not hex"))?;
+        let seed: [u8; 32] = bytes.try_into().map_err(|_| bad("not 32 bytes"))?;
+        Ok(SecretKey::from_bytes(seed))
+    }
+
+    /// The config (defaults when the file is absent).
+    pub fn load_config(&self) -> Result<Config, HomeError> {
+        let path = self.config_path();
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(io("reading the config", &path)(e)),
+        };
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(HomeError::BadConfig {
+                path,
+                reason: format!("{} bytes, the limit is {MAX_CONFIG_BYTES}", meta.len()),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(io("reading the config", &path))?;
+        let config: Config = toml::from_str(&text).map_err(|e| HomeError::BadConfig {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        config.currency().map_err(|e| HomeError::BadConfig {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        config.location().map_err(|e| HomeError::BadConfig {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    /// Writes the config.
+    pub fn save_config(&self, config: &Config) -> Result<(), HomeError> {
+        let path = self.config_path();
+        let text = toml::to_string_pretty(config).map_err(|e| HomeError::BadConfig {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut body =
+            String::from("# swapmeet node configuration. Locations are \"LAT,LON\" in degrees.\n");
+        body.push_str(&text);
+        atomic_write(&path, body.as_bytes(), false)
+    }
+
+    /// The API token, created on first use.
+    pub fn token(&self) -> Result<String, HomeError> {
+        let path = self.token_path();
+        match std::fs::read_to_string(&path) {
+            Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_string()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("reading the API token", &path)(e)),
+        }
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).map_err(|e| {
+            io("generating the API token", &path)(std::io::Error::other(e.to_string()))
+        })?;
+        let token = hex::encode(raw);
+        write_private(&path, format!("{token}\n").as_bytes())?;
+        Ok(token)
+    }
+
+    /// Records where the running node listens.
+    pub fn write_node_file(&self, file: &NodeFile) -> Result<(), HomeError> {
+        let body = serde_json::to_vec_pretty(file).unwrap_or_default();
+        atomic_write(&self.node_file_path(), &body, true)
+    }
+
+    /// Reads where the running node listens (it may be stale: the caller checks by connecting).
+    pub fn read_node_file(&self) -> Result<Option<NodeFile>, HomeError> {
+        let path = self.node_file_path();
+        match std::fs::read(&path) {
+            Ok(b) => Ok(serde_json::from_slice(&b).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("reading", &path)(e)),
+        }
+    }
+
+    /// Removes the node file (on shutdown).
+    pub fn remove_node_file(&self) {
+        let _ = std::fs::remove_file(self.node_file_path());
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), HomeError> {
+    std::fs::create_dir_all(dir).map_err(io("creating the home folder", dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("restricting the home folder", dir))?;
+    }
+    Ok(())
+}
+
+/// Writes a file readable by the owner only, replacing it atomically.
+fn write_private(path: &Path, body: &[u8]) -> Result<(), HomeError> {
+    atomic_write(path, body, true)
+}
+
+fn atomic_write(path: &Path, body: &[u8], private: bool) -> Result<(), HomeError> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut f = opts.open(&tmp).map_err(io("writing", &tmp))?;
+        f.write_all(body).map_err(io("writing", &tmp))?;
+        f.sync_all().map_err(io("syncing", &tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io("replacing", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_creates_and_keeps_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("h"));
+        let first = home.init(&InitOptions::default()).unwrap();
+        assert!(first.created_key);
+        let second = home
+            .init(&InitOptions {
+                location: Some((52.52, 13.405)),
+                currency: Some(Currency::new("USD").unwrap()),
+            })
+            .unwrap();
+        assert!(!second.created_key);
+        assert_eq!(first.seller, second.seller);
+        let cfg = home.load_config().unwrap();
+        assert_eq!(cfg.market.currency, "USD");
+        assert_eq!(cfg.location().unwrap(), Some((52.52, 13.405)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(home.dir().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let mode = std::fs::metadata(home.token_path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(!first.peer_id.is_empty());
+    }
+
+    #[test]
+    fn damaged_key_is_an_error_not_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().to_path_buf());
+        std::fs::write(dir.path().join(KEY_FILE), "garbage").unwrap();
+        assert!(matches!(
+            home.init(&InitOptions::default()),
+            Err(HomeError::BadKey { .. })
+        ));
+        // The damaged file is left for the user to recover, not overwritten.
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap(),
+            "garbage"
+        );
+    }
+}

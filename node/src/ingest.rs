@@ -1,0 +1,253 @@
+//! The one path by which every listing enters the node: the user's own, a peer's, the bridge's,
+//! an imported file's.
+//!
+//! decode -> verify (batched ed25519) -> validate -> area policy -> version check -> store
+//! (one transaction per batch) -> index -> event. Each item gets a typed outcome; a bad item never
+//! affects the others or anything already stored.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use swapmeet_protocol::{
+    EnvelopeHash, ListingId, Record, SignedEnvelope, ValidationError, Verified,
+};
+
+use crate::engine::{Engine, EngineError};
+use crate::events::{Change, Event, Source};
+use crate::search::IndexChange;
+use crate::store::{Decision, RecordKind, StoredRecord};
+
+/// Most items verified and stored in one transaction; larger inputs are split.
+pub const MAX_BATCH: usize = 1024;
+
+/// What happened to one item.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum IngestOutcome {
+    /// Stored: new, or newer than what the node had.
+    Stored {
+        /// Listing id.
+        id: ListingId,
+        /// Its version.
+        seq: u64,
+        /// Envelope hash.
+        hash: EnvelopeHash,
+        /// The version it replaced.
+        replaced: Option<u64>,
+        /// Whether it is a withdrawal.
+        withdrawal: bool,
+    },
+    /// Exactly what the node already had.
+    Duplicate {
+        /// Listing id.
+        id: ListingId,
+        /// Its version.
+        seq: u64,
+    },
+    /// Older than what the node has (or blocked by a withdrawal).
+    Stale {
+        /// Listing id.
+        id: ListingId,
+        /// The version offered.
+        seq: u64,
+        /// The version stored.
+        current_seq: u64,
+    },
+    /// Valid, but of an area this node does not follow.
+    OutOfArea {
+        /// Listing id.
+        id: ListingId,
+    },
+    /// Invalid: it is not stored, and a peer that sent it is at fault.
+    Rejected {
+        /// Why, naming the field and limit.
+        reason: String,
+        /// The structured reason.
+        #[serde(skip)]
+        error: Option<ValidationError>,
+    },
+}
+
+impl IngestOutcome {
+    /// The outcome of an invalid item.
+    pub fn rejected(e: ValidationError) -> IngestOutcome {
+        IngestOutcome::Rejected {
+            reason: e.to_string(),
+            error: Some(e),
+        }
+    }
+
+    /// Whether the item is now (or already was) stored as sent.
+    pub fn is_stored_or_duplicate(&self) -> bool {
+        matches!(
+            self,
+            IngestOutcome::Stored { .. } | IngestOutcome::Duplicate { .. }
+        )
+    }
+
+    /// A one-word name for reports.
+    pub fn label(&self) -> &'static str {
+        match self {
+            IngestOutcome::Stored { .. } => "stored",
+            IngestOutcome::Duplicate { .. } => "duplicate",
+            IngestOutcome::Stale { .. } => "stale",
+            IngestOutcome::OutOfArea { .. } => "out-of-area",
+            IngestOutcome::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+impl Engine {
+    /// Ingests encoded envelopes (from the wire, a file, the API). Blocking: call it from
+    /// `spawn_blocking` in async code.
+    pub fn ingest_bytes(
+        &self,
+        items: &[&[u8]],
+        source: Source,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; items.len()];
+        let mut decoded = Vec::with_capacity(items.len());
+        let mut slots = Vec::with_capacity(items.len());
+        for (i, bytes) in items.iter().enumerate() {
+            match SignedEnvelope::decode(bytes) {
+                Ok(env) => {
+                    decoded.push(env);
+                    slots.push(i);
+                }
+                Err(e) => outcomes[i] = Some(IngestOutcome::rejected(e)),
+            }
+        }
+        let results = self.ingest(decoded, source)?;
+        for (slot, outcome) in slots.into_iter().zip(results) {
+            outcomes[slot] = Some(outcome);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(IngestOutcome::Rejected {
+                    reason: "internal: item was not processed".into(),
+                    error: None,
+                })
+            })
+            .collect())
+    }
+
+    /// Ingests decoded envelopes. Blocking.
+    pub fn ingest(
+        &self,
+        envelopes: Vec<SignedEnvelope>,
+        source: Source,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        let mut out = Vec::with_capacity(envelopes.len());
+        let mut rest = envelopes;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(MAX_BATCH));
+            let batch = std::mem::replace(&mut rest, tail);
+            let verified = swapmeet_protocol::verify_batch(batch, self.now());
+            out.extend(self.ingest_verified(verified, &source)?);
+        }
+        Ok(out)
+    }
+
+    /// Stores and indexes verified records (already checked against the clock by
+    /// `verify_batch`). Blocking.
+    pub(crate) fn ingest_verified(
+        &self,
+        verified: Vec<Result<Verified<Record>, ValidationError>>,
+        source: &Source,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; verified.len()];
+        let mut candidates: Vec<(usize, Verified<Record>, StoredRecord)> = Vec::new();
+        for (i, v) in verified.into_iter().enumerate() {
+            match v {
+                Err(e) => outcomes[i] = Some(IngestOutcome::rejected(e)),
+                Ok(v) => {
+                    let rec = StoredRecord::from_verified(&v);
+                    if *source != Source::Local && !self.follows(&rec) {
+                        outcomes[i] = Some(IngestOutcome::OutOfArea { id: rec.id });
+                    } else {
+                        candidates.push((i, v, rec));
+                    }
+                }
+            }
+        }
+        if !candidates.is_empty() {
+            let records: Vec<StoredRecord> = candidates.iter().map(|c| c.2.clone()).collect();
+            // Documents are built before taking the write lock; the lock only orders the store
+            // transaction and the index additions so change positions reach the index in order.
+            let docs: Vec<_> = candidates
+                .iter()
+                .map(|(_, v, _)| self.index().document_for(v))
+                .collect();
+            let guard = self.write_lock();
+            let (decisions, applied) = self.store().apply(&records)?;
+            let mut positions = applied.iter().map(|a| a.position);
+            let mut changes = Vec::new();
+            let mut events = Vec::new();
+            for (((i, _v, rec), decision), doc) in candidates.into_iter().zip(decisions).zip(docs) {
+                let outcome = match decision {
+                    Decision::Accept { replaced } => {
+                        let position = positions.next().unwrap_or_default();
+                        let withdrawal = rec.kind == RecordKind::Withdrawal;
+                        changes.push(match doc {
+                            Some(doc) => IndexChange::Upsert {
+                                position,
+                                id: rec.id,
+                                doc: Box::new(doc),
+                            },
+                            None => IndexChange::Remove {
+                                position,
+                                id: rec.id,
+                            },
+                        });
+                        events.push(Event {
+                            change: match (withdrawal, replaced) {
+                                (true, _) => Change::Withdrawn,
+                                (false, None) => Change::Listed,
+                                (false, Some(_)) => Change::Updated,
+                            },
+                            id: rec.id,
+                            seq: rec.seq,
+                            hash: rec.hash,
+                            source: source.clone(),
+                            areas: rec.areas(),
+                            envelope: Arc::from(rec.envelope.as_slice()),
+                        });
+                        IngestOutcome::Stored {
+                            id: rec.id,
+                            seq: rec.seq,
+                            hash: rec.hash,
+                            replaced,
+                            withdrawal,
+                        }
+                    }
+                    Decision::Duplicate => IngestOutcome::Duplicate {
+                        id: rec.id,
+                        seq: rec.seq,
+                    },
+                    Decision::Stale { current_seq } => IngestOutcome::Stale {
+                        id: rec.id,
+                        seq: rec.seq,
+                        current_seq,
+                    },
+                };
+                outcomes[i] = Some(outcome);
+            }
+            self.index().apply(changes)?;
+            drop(guard);
+            for e in events {
+                // No subscribers is fine; a lagging one learns it lagged.
+                let _ = self.events().send(e);
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(IngestOutcome::Rejected {
+                    reason: "internal: item was not processed".into(),
+                    error: None,
+                })
+            })
+            .collect())
+    }
+}

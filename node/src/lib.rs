@@ -1,0 +1,35 @@
+//! The swapmeet engine.
+//!
+//! A node keeps every listing it hears in an embedded sled store (the source of truth), indexes
+//! it in tantivy for instant local search, and lets everything in through one ingest path that
+//! verifies signatures before anything is stored.
+//!
+//! # Layout
+//! - [`store`]: the sled store; newest version per listing, secondary trees, change log.
+//! - [`search`]: the tantivy index derived from the store; queries, filters, sorts.
+//! - [`ingest`]: the one path in: decode, verify, validate, version check, store, index, event.
+//! - [`events`]: the broadcast of what changed.
+//! - [`engine`]: ties store, index and ingest together with the background committer.
+//! - [`authoring`]: the local user's drafts become signed versions (flushed before acknowledged).
+//! - [`bridge`]: the retailer bridge: a shop's catalogue export kept in step with its listings.
+//! - [`home`]: the home folder: identity key, config, API token, node file.
+//! - [`api`]: the local HTTP API (127.0.0.1, bearer token).
+//! - [`synth`]: a deterministic synthetic corpus for benchmarks, tests and examples.
+//! - [`node`]: a running node: engine + API (+ network), ordered shutdown.
+
+pub mod api;
+pub mod authoring;
+// pub mod bridge; (waits for the feeds crate)
+pub mod engine;
+pub mod events;
+pub mod home;
+pub mod ingest;
+pub mod node;
+pub mod search;
+pub mod store;
+pub mod synth;
+
+pub use engine::{AreaFilter, Clock, Engine, EngineConfig, EngineError, SearchHit, SearchResults};
+pub use events::{Change, Event, Source};
+pub use ingest::IngestOutcome;
+pub use search::{GeoFilter, PriceFilter, SearchQuery, Sort};

@@ -1,0 +1,579 @@
+//! The tantivy search index: derived from the store, rebuildable, searchable within a second.
+//!
+//! The store's change log is the bridge between the two. Every write the store applies gets a
+//! change position; the index adds the matching documents and records, in each commit's payload,
+//! the last position it has. On open, the positions after that are replayed; a missing, corrupt or
+//! outdated index is rebuilt from the store. A background committer (see `engine.rs`) commits
+//! at most every few hundred milliseconds, which bounds how long a stored listing is invisible.
+
+mod collector;
+pub mod document;
+pub mod query;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use swapmeet_protocol::{geo, ListingId, Record, Verified};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery,
+};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::store::{Store, StoreError, StoredRecord};
+use collector::{Fruit, ListingCollector};
+use document::{Fields, FREE_CURRENCY, MIN_CELL_PRECISION, SCHEMA_VERSION};
+pub use query::{GeoFilter, PriceFilter, QueryError, SearchQuery, Sort};
+
+/// Errors of the search index.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// tantivy failed.
+    #[error("search index: {context}")]
+    Index {
+        /// What was being done.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    /// Reading the store (to replay or rebuild) failed.
+    #[error("search index: reading the store")]
+    Store(#[from] StoreError),
+    /// Removing or creating the index folder failed.
+    #[error("search index: {context} {path}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The query was refused.
+    #[error("invalid search: {0}")]
+    Query(#[from] QueryError),
+    /// A lock was poisoned by a panic elsewhere.
+    #[error("search index: internal lock poisoned")]
+    Poisoned,
+}
+
+fn tv(context: &'static str) -> impl FnOnce(tantivy::TantivyError) -> SearchError {
+    move |source| SearchError::Index { context, source }
+}
+
+/// What a commit payload records.
+#[derive(Serialize, Deserialize)]
+struct CommitPayload {
+    schema: u32,
+    /// Last change-log position whose effect is in this commit.
+    through: Option<u64>,
+}
+
+/// One change for the index, from the store's change log.
+pub enum IndexChange {
+    /// (Re)index this listing.
+    Upsert {
+        /// Change position.
+        position: u64,
+        /// Listing id.
+        id: ListingId,
+        /// The new document.
+        doc: Box<TantivyDocument>,
+    },
+    /// Drop this listing from the index (withdrawn, expired, replaced by a withdrawal).
+    Remove {
+        /// Change position.
+        position: u64,
+        /// Listing id.
+        id: ListingId,
+    },
+}
+
+struct WriterState {
+    writer: IndexWriter,
+    /// Last change position added to the writer (not necessarily committed).
+    added_through: Option<u64>,
+    /// Last change position committed.
+    committed_through: Option<u64>,
+}
+
+/// One hit, as the index knows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IndexHit {
+    /// The listing.
+    pub id: ListingId,
+    /// BM25 score when sorted by relevance with text.
+    pub score: f32,
+    /// Distance in km from the search point, when given.
+    pub distance_km: Option<f64>,
+}
+
+/// The hits of a search.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IndexResults {
+    /// Hits in order.
+    pub hits: Vec<IndexHit>,
+    /// How many listings matched in all.
+    pub total: usize,
+}
+
+/// How the index was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenedHow {
+    /// It was there and current (possibly after replaying a gap of the change log).
+    Opened {
+        /// Changes replayed.
+        replayed: usize,
+    },
+    /// It was missing, corrupt or outdated and was rebuilt from the store.
+    Rebuilt {
+        /// Why.
+        reason: &'static str,
+        /// Listings indexed.
+        indexed: usize,
+    },
+}
+
+/// The search index.
+pub struct SearchIndex {
+    dir: PathBuf,
+    reader: IndexReader,
+    fields: Fields,
+    parser: QueryParser,
+    writer: Mutex<WriterState>,
+}
+
+/// Memory the index writer may use before flushing a segment; large enough for bulk ingest
+/// of peers' listings, small enough for a background process.
+const WRITER_MEMORY: usize = 96 * 1024 * 1024;
+
+impl SearchIndex {
+    /// Opens the index in `dir`, replaying what the store changed since its last commit, or
+    /// rebuilds it from the store when it is missing, unreadable or of another schema.
+    pub fn open(
+        dir: &Path,
+        store: &Store,
+        now: u64,
+    ) -> Result<(SearchIndex, OpenedHow), SearchError> {
+        match Self::try_open(dir) {
+            Ok(Some((index, through))) => {
+                let idx = Self::with_index(dir, index, through)?;
+                let replayed = idx.replay(store, now)?;
+                Ok((idx, OpenedHow::Opened { replayed }))
+            }
+            Ok(None) => Self::rebuild(dir, store, now, "no index, or an index of another schema"),
+            Err(_) => Self::rebuild(dir, store, now, "the index could not be read"),
+        }
+    }
+
+    /// Opens an existing index of the current schema; `None` when absent or outdated.
+    fn try_open(dir: &Path) -> Result<Option<(Index, Option<u64>)>, SearchError> {
+        if !dir.join("meta.json").exists() {
+            return Ok(None);
+        }
+        let index = Index::open_in_dir(dir).map_err(tv("opening"))?;
+        let metas = index.load_metas().map_err(tv("reading commit metadata"))?;
+        let payload: Option<CommitPayload> = metas
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok());
+        match payload {
+            Some(p) if p.schema == SCHEMA_VERSION => {
+                // Touch every segment once so a damaged file fails here (and triggers a
+                // rebuild) rather than in the middle of a search.
+                let reader = index.reader().map_err(tv("opening a reader"))?;
+                reader.searcher().num_docs();
+                Ok(Some((index, p.through)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn rebuild(
+        dir: &Path,
+        store: &Store,
+        now: u64,
+        reason: &'static str,
+    ) -> Result<(SearchIndex, OpenedHow), SearchError> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|source| SearchError::Io {
+                context: "removing the old index at",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::create_dir_all(dir).map_err(|source| SearchError::Io {
+            context: "creating the index folder",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (schema, _) = document::schema();
+        let index = Index::create_in_dir(dir, schema).map_err(tv("creating"))?;
+        // The position the rebuild covers is read before scanning, so any write that lands
+        // during the scan is replayed again afterwards (re-adding is idempotent).
+        let through = store.last_change()?;
+        let idx = Self::with_index(dir, index, None)?;
+        let mut indexed = 0usize;
+        let mut batch: Vec<StoredRecord> = Vec::with_capacity(1024);
+        for rec in store.iter() {
+            let rec = rec?;
+            if rec.is_active(now) {
+                batch.push(rec);
+            }
+            if batch.len() == 1024 {
+                indexed += idx.add_stored(&std::mem::take(&mut batch), now)?;
+            }
+        }
+        indexed += idx.add_stored(&batch, now)?;
+        {
+            let mut w = idx.writer.lock().map_err(|_| SearchError::Poisoned)?;
+            w.added_through = through;
+        }
+        idx.commit()?;
+        Ok((idx, OpenedHow::Rebuilt { reason, indexed }))
+    }
+
+    fn with_index(
+        dir: &Path,
+        index: Index,
+        through: Option<u64>,
+    ) -> Result<SearchIndex, SearchError> {
+        let (_, fields) = document::schema();
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(tv("opening a reader"))?;
+        let writer = index
+            .writer(WRITER_MEMORY)
+            .map_err(tv("opening the writer"))?;
+        let mut parser =
+            QueryParser::for_index(&index, vec![fields.title, fields.description, fields.tags]);
+        // A marketplace search for "road bike" means both words, not either.
+        parser.set_conjunction_by_default();
+        parser.set_field_boost(fields.title, 3.0);
+        parser.set_field_boost(fields.tags, 2.0);
+        Ok(SearchIndex {
+            dir: dir.to_path_buf(),
+            reader,
+            fields,
+            parser,
+            writer: Mutex::new(WriterState {
+                writer,
+                added_through: through,
+                committed_through: through,
+            }),
+        })
+    }
+
+    /// The field handles.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// Verifies stored envelopes again and adds them (used by rebuild and replay, where there
+    /// is no `Verified` value at hand). Returns how many were indexed.
+    fn add_stored(&self, recs: &[StoredRecord], now: u64) -> Result<usize, SearchError> {
+        let envs: Vec<_> = recs
+            .iter()
+            .filter_map(|r| swapmeet_protocol::SignedEnvelope::decode(&r.envelope).ok())
+            .collect();
+        let verified = swapmeet_protocol::verify_batch(envs, now);
+        let w = self.writer.lock().map_err(|_| SearchError::Poisoned)?;
+        let mut n = 0;
+        for v in verified.into_iter().flatten() {
+            if let Some(doc) = self.document_for(&v) {
+                let id = v.listing_id();
+                w.writer
+                    .delete_term(Term::from_field_bytes(self.fields.id, id.as_bytes()));
+                w.writer
+                    .add_document(doc)
+                    .map_err(tv("adding a document"))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The document of a verified record, or `None` for a withdrawal (which is never indexed).
+    pub fn document_for(&self, v: &Verified<Record>) -> Option<TantivyDocument> {
+        match v.payload() {
+            Record::Listing(l) => Some(document::document(
+                &self.fields,
+                &v.listing_id(),
+                &v.signer(),
+                l,
+            )),
+            Record::Withdrawal(_) => None,
+        }
+    }
+
+    /// Replays the store's change log after the last committed position.
+    fn replay(&self, store: &Store, now: u64) -> Result<usize, SearchError> {
+        let from = self
+            .writer
+            .lock()
+            .map_err(|_| SearchError::Poisoned)?
+            .added_through;
+        let mut last = None;
+        let mut ids = Vec::new();
+        for change in store.changes_after(from) {
+            let (pos, id) = change?;
+            last = Some(pos);
+            ids.push(id);
+        }
+        let Some(last) = last else { return Ok(0) };
+        ids.sort();
+        ids.dedup();
+        let mut active = Vec::new();
+        {
+            let w = self.writer.lock().map_err(|_| SearchError::Poisoned)?;
+            for id in &ids {
+                w.writer
+                    .delete_term(Term::from_field_bytes(self.fields.id, id.as_bytes()));
+            }
+        }
+        for id in &ids {
+            if let Some(rec) = store.get(id)? {
+                if rec.is_active(now) {
+                    active.push(rec);
+                }
+            }
+        }
+        self.add_stored(&active, now)?;
+        self.writer
+            .lock()
+            .map_err(|_| SearchError::Poisoned)?
+            .added_through = Some(last);
+        self.commit()?;
+        Ok(ids.len())
+    }
+
+    /// Applies changes in change-log order. They become visible at the next commit.
+    pub fn apply(&self, changes: Vec<IndexChange>) -> Result<(), SearchError> {
+        let mut w = self.writer.lock().map_err(|_| SearchError::Poisoned)?;
+        for change in changes {
+            let (position, id, doc) = match change {
+                IndexChange::Upsert { position, id, doc } => (position, id, Some(doc)),
+                IndexChange::Remove { position, id } => (position, id, None),
+            };
+            w.writer
+                .delete_term(Term::from_field_bytes(self.fields.id, id.as_bytes()));
+            if let Some(doc) = doc {
+                w.writer
+                    .add_document(*doc)
+                    .map_err(tv("adding a document"))?;
+            }
+            w.added_through = Some(w.added_through.map_or(position, |p| p.max(position)));
+        }
+        Ok(())
+    }
+
+    /// Commits what was added, if anything, and makes it searchable. Returns the change
+    /// position the index now covers, so the store can trim its change log.
+    pub fn commit(&self) -> Result<Option<u64>, SearchError> {
+        let mut w = self.writer.lock().map_err(|_| SearchError::Poisoned)?;
+        if w.added_through == w.committed_through && w.committed_through.is_some() {
+            return Ok(w.committed_through);
+        }
+        let through = w.added_through;
+        let payload = serde_json::to_string(&CommitPayload {
+            schema: SCHEMA_VERSION,
+            through,
+        })
+        .unwrap_or_default();
+        let mut prepared = w
+            .writer
+            .prepare_commit()
+            .map_err(tv("preparing a commit"))?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(tv("committing"))?;
+        w.committed_through = through;
+        drop(w);
+        self.reader.reload().map_err(tv("reloading the reader"))?;
+        Ok(through)
+    }
+
+    /// Whether there are added changes not yet committed.
+    pub fn is_dirty(&self) -> bool {
+        self.writer
+            .lock()
+            .map(|w| w.added_through != w.committed_through)
+            .unwrap_or(false)
+    }
+
+    /// Documents in the committed index.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Bytes the index takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Runs a search against the committed index.
+    pub fn search(&self, q: &SearchQuery, now: u64) -> Result<IndexResults, SearchError> {
+        q.validate()?;
+        let f = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        if let Some(t) = text {
+            // Lenient: a stray quote or colon in what someone typed is not an error.
+            let (parsed, _errors) = self.parser.parse_query_lenient(t);
+            clauses.push((Occur::Must, parsed));
+        }
+        let filter = |q: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
+            (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)))
+        };
+        if let Some(c) = q.category {
+            clauses.push(filter(Box::new(TermQuery::new(
+                Term::from_field_u64(f.category, u64::from(c.code())),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        if let Some(c) = q.condition {
+            clauses.push(filter(Box::new(TermQuery::new(
+                Term::from_field_u64(f.condition, document::condition_code(c)),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        if let Some(s) = &q.seller {
+            clauses.push(filter(Box::new(TermQuery::new(
+                Term::from_field_bytes(f.seller, s.as_bytes()),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        if let Some(p) = &q.price {
+            clauses.push(filter(self.price_query(p)));
+        }
+        if let Some(g) = &q.near {
+            if let Some(r) = g.radius_km {
+                if let Some(cells) = self.cells_query(g.lat, g.lon, r) {
+                    clauses.push(filter(cells));
+                }
+            }
+        }
+        let query: Box<dyn Query> = if clauses.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let offset = q.offset.unwrap_or(0);
+        let collector = ListingCollector {
+            now,
+            near: q.near.map(|g| (g.lat, g.lon, g.radius_km)),
+            sort: q.sort,
+            scored: text.is_some(),
+            depth: offset + q.limit(),
+        };
+        let searcher = self.reader.searcher();
+        let Fruit { hits, total } = searcher
+            .search(query.as_ref(), &collector)
+            .map_err(tv("searching"))?;
+        Ok(IndexResults {
+            hits: hits
+                .into_iter()
+                .skip(offset)
+                .map(|c| IndexHit {
+                    id: c.id,
+                    score: c.score,
+                    distance_km: c.distance_km,
+                })
+                .collect(),
+            total,
+        })
+    }
+
+    fn price_query(&self, p: &PriceFilter) -> Box<dyn Query> {
+        let f = &self.fields;
+        use std::ops::Bound;
+        let lower = p.min_minor.map_or(Bound::Unbounded, |v| {
+            Bound::Included(Term::from_field_u64(f.price, v))
+        });
+        let upper = p.max_minor.map_or(Bound::Unbounded, |v| {
+            Bound::Included(Term::from_field_u64(f.price, v))
+        });
+        let in_currency: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.currency, p.currency.code()),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ),
+            (Occur::Must, Box::new(RangeQuery::new(lower, upper))),
+        ]));
+        if p.min_minor.unwrap_or(0) == 0 {
+            let free: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(f.currency, FREE_CURRENCY),
+                IndexRecordOption::Basic,
+            ));
+            Box::new(BooleanQuery::new(vec![
+                (Occur::Should, in_currency),
+                (Occur::Should, free),
+            ]))
+        } else {
+            in_currency
+        }
+    }
+
+    /// A query for the geohash cells covering the circle: a cheap first cut that the collector
+    /// then refines with the exact distance. Uses the finest precision that needs at most 32
+    /// cells; `None` when even the coarsest indexed precision would need more (a continent-sized
+    /// radius), in which case the collector alone decides.
+    fn cells_query(&self, lat: f64, lon: f64, radius_km: f64) -> Option<Box<dyn Query>> {
+        for precision in (MIN_CELL_PRECISION..=swapmeet_protocol::limits::MAX_GEOHASH_CHARS).rev() {
+            // Estimate first so a tiny precision for a huge radius is never enumerated.
+            let (height, width) = cell_size_km(precision);
+            // Cells narrow towards the poles; scale the width so the estimate stays an upper bound.
+            let width = width * lat.to_radians().cos().max(0.01);
+            let estimate = ((2.0 * radius_km / height) + 2.0) * ((2.0 * radius_km / width) + 2.0);
+            if estimate > 64.0 {
+                continue;
+            }
+            let cells = geo::cells_within(lat, lon, radius_km, precision);
+            if cells.len() > 32 {
+                continue;
+            }
+            let terms: Vec<(Occur, Box<dyn Query>)> = cells
+                .iter()
+                .map(|c| {
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(self.fields.cell, c.as_str()),
+                            IndexRecordOption::Basic,
+                        )) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            return Some(Box::new(BooleanQuery::new(terms)));
+        }
+        None
+    }
+}
+
+/// Approximate (height, width) in km of a geohash cell of this precision at the equator.
+fn cell_size_km(precision: usize) -> (f64, f64) {
+    match precision {
+        1 => (5000.0, 5000.0),
+        2 => (625.0, 1250.0),
+        3 => (156.0, 156.0),
+        4 => (19.5, 39.1),
+        5 => (4.9, 4.9),
+        _ => (0.61, 1.2),
+    }
+}

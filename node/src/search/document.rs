@@ -1,0 +1,161 @@
+//! The index schema and how a verified listing becomes a document.
+//!
+//! Nothing is stored in the index: hits are ids, and everything shown comes from the store.
+//! That keeps the index small and makes it purely derived data.
+
+use swapmeet_protocol::{geo, Listing, ListingId, Price, PublicKey};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST,
+    INDEXED, STRING,
+};
+use tantivy::TantivyDocument;
+
+/// Bumped whenever the schema or what goes into it changes; a mismatch rebuilds the index.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub const F_ID: &str = "id";
+pub const F_ID_HI: &str = "id_hi";
+pub const F_ID_LO: &str = "id_lo";
+pub const F_TITLE: &str = "title";
+pub const F_DESCRIPTION: &str = "description";
+pub const F_TAGS: &str = "tags";
+pub const F_CATEGORY: &str = "category";
+pub const F_CONDITION: &str = "condition";
+pub const F_SELLER: &str = "seller";
+pub const F_CURRENCY: &str = "currency";
+pub const F_PRICE: &str = "price";
+pub const F_SIGNED: &str = "signed_at";
+pub const F_EXPIRES: &str = "expires_at";
+pub const F_LAT: &str = "lat";
+pub const F_LON: &str = "lon";
+pub const F_CELL: &str = "cell";
+
+/// The currency term of free items, so a price filter can include them.
+pub const FREE_CURRENCY: &str = "free";
+/// Shortest geohash prefix indexed: one character is a sixth of a continent, never useful.
+pub const MIN_CELL_PRECISION: usize = 2;
+
+/// Field handles of the schema.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    pub id: Field,
+    pub id_hi: Field,
+    pub id_lo: Field,
+    pub title: Field,
+    pub description: Field,
+    pub tags: Field,
+    pub category: Field,
+    pub condition: Field,
+    pub seller: Field,
+    pub currency: Field,
+    pub price: Field,
+    pub signed_at: Field,
+    pub expires_at: Field,
+    pub lat: Field,
+    pub lon: Field,
+    pub cell: Field,
+}
+
+/// Builds the schema.
+pub fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = |tokenizer: &str, record: IndexRecordOption| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tokenizer)
+                .set_index_option(record),
+        )
+    };
+    let fast = NumericOptions::default().set_fast();
+    let indexed = NumericOptions::default().set_indexed();
+    let fields = Fields {
+        id: b.add_bytes_field(F_ID, INDEXED),
+        id_hi: b.add_u64_field(F_ID_HI, fast.clone()),
+        id_lo: b.add_u64_field(F_ID_LO, fast.clone()),
+        // Positions on titles only: phrase queries are for titles ("road bike"); descriptions
+        // are long and positions would double their share of the index.
+        title: b.add_text_field(
+            F_TITLE,
+            text("en_stem", IndexRecordOption::WithFreqsAndPositions),
+        ),
+        description: b.add_text_field(F_DESCRIPTION, text("en_stem", IndexRecordOption::WithFreqs)),
+        tags: b.add_text_field(F_TAGS, text("default", IndexRecordOption::WithFreqs)),
+        category: b.add_u64_field(F_CATEGORY, indexed.clone()),
+        condition: b.add_u64_field(F_CONDITION, indexed),
+        seller: b.add_bytes_field(F_SELLER, INDEXED),
+        currency: b.add_text_field(F_CURRENCY, STRING),
+        price: b.add_u64_field(F_PRICE, fast.clone()),
+        signed_at: b.add_u64_field(F_SIGNED, fast.clone()),
+        expires_at: b.add_u64_field(F_EXPIRES, fast),
+        lat: b.add_f64_field(F_LAT, FAST),
+        lon: b.add_f64_field(F_LON, FAST),
+        cell: b.add_text_field(F_CELL, STRING),
+    };
+    (b.build(), fields)
+}
+
+/// The two u64 halves of a listing id (fast fields hold u64s).
+pub fn id_halves(id: &ListingId) -> (u64, u64) {
+    let b = id.as_bytes();
+    let mut hi = [0u8; 8];
+    let mut lo = [0u8; 8];
+    hi.copy_from_slice(&b[..8]);
+    lo.copy_from_slice(&b[8..]);
+    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
+}
+
+/// The document for a verified listing.
+pub fn document(f: &Fields, id: &ListingId, seller: &PublicKey, l: &Listing) -> TantivyDocument {
+    let mut d = TantivyDocument::new();
+    d.add_bytes(f.id, id.as_bytes());
+    let (hi, lo) = id_halves(id);
+    d.add_u64(f.id_hi, hi);
+    d.add_u64(f.id_lo, lo);
+    d.add_text(f.title, &l.title);
+    if !l.description.is_empty() {
+        d.add_text(f.description, &l.description);
+    }
+    for t in &l.tags {
+        d.add_text(f.tags, t);
+    }
+    d.add_u64(f.category, u64::from(l.category.code()));
+    d.add_u64(f.condition, condition_code(l.condition));
+    d.add_bytes(f.seller, seller.as_bytes());
+    match &l.price {
+        Price::Free => {
+            d.add_text(f.currency, FREE_CURRENCY);
+            d.add_u64(f.price, 0);
+        }
+        Price::Fixed {
+            amount_minor,
+            currency,
+        } => {
+            d.add_text(f.currency, currency.code());
+            d.add_u64(f.price, *amount_minor);
+        }
+    }
+    d.add_u64(f.signed_at, l.signed_at);
+    d.add_u64(f.expires_at, l.expires_at);
+    if let Some(loc) = &l.location {
+        let (lat, lon) = geo::decode(&loc.geohash);
+        d.add_f64(f.lat, lat);
+        d.add_f64(f.lon, lon);
+        let g = loc.geohash.as_str();
+        for n in MIN_CELL_PRECISION..=g.len() {
+            d.add_text(f.cell, &g[..n]);
+        }
+    }
+    d
+}
+
+/// The indexed code of a condition.
+pub fn condition_code(c: swapmeet_protocol::Condition) -> u64 {
+    use swapmeet_protocol::Condition::*;
+    match c {
+        New => 1,
+        LikeNew => 2,
+        Good => 3,
+        Fair => 4,
+        ForParts => 5,
+    }
+}

@@ -1,0 +1,802 @@
+//! The sled store: the node's source of truth.
+//!
+//! Everything the node knows about listings lives here; the search index is derived from it and
+//! can always be rebuilt from it. Each listing id maps to exactly one record: the newest version
+//! (listing or withdrawal) the node has accepted. Secondary trees make the lookups the rest of the
+//! node needs cheap, and every write to all of them happens in one sled transaction, so a crash
+//! never leaves them disagreeing.
+//!
+//! Trees (names are constants so an operator can inspect them with sled tooling):
+//! - [`TREE_LISTINGS`]: listing id -> [`StoredRecord`] (header, summary, exact envelope bytes).
+//! - [`TREE_BY_HASH`]: envelope hash -> listing id (sync fetches by hash).
+//! - [`TREE_AREAS`]: area tag + signed-at + hash -> listing id (per-area sets for sync).
+//! - [`TREE_EXPIRY`]: expires-at + listing id (the sweeper's agenda).
+//! - [`TREE_BY_SELLER`]: seller key + listing id (a seller's own listings).
+//! - [`TREE_CHANGES`]: change position -> listing id (what the index has yet to see).
+//! - [`TREE_META`]: store format version and small node state.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey, Record, Verified};
+
+/// Tree of the newest record per listing id.
+pub const TREE_LISTINGS: &str = "listings/v1";
+/// Tree from envelope hash to listing id.
+pub const TREE_BY_HASH: &str = "by-hash/v1";
+/// Tree of per-area membership, ordered by signing time (for set reconciliation).
+pub const TREE_AREAS: &str = "areas/v1";
+/// Tree of expiry times, ordered, for the sweeper.
+pub const TREE_EXPIRY: &str = "expiry/v1";
+/// Tree of listings per seller.
+pub const TREE_BY_SELLER: &str = "by-seller/v1";
+/// Ordered change log consumed by the search index.
+pub const TREE_CHANGES: &str = "changes/v1";
+/// Small metadata values.
+pub const TREE_META: &str = "meta";
+
+/// The format of the values written by this version; checked on open.
+const STORE_FORMAT: u8 = 1;
+const META_FORMAT_KEY: &[u8] = b"store-format";
+
+/// Geohash precision of an "area": the unit of gossip topics and of sync sets.
+///
+/// Four characters is a cell of about 39 x 20 km at the equator (narrower towards the poles): small
+/// enough that a node following 50 km around its home stores only its region, large enough that
+/// such a radius is ~30 cells, well under gossipsub's topic cap.
+pub const AREA_PRECISION: usize = 4;
+/// The area tag of listings that ship: not a valid geohash (the alphabet has no `i`), so it can
+/// never collide with a cell.
+pub const SHIPPING_AREA: &str = "ship";
+
+/// Errors of the store. Each names what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (disk full, I/O error, corruption).
+    #[error("store: {context}")]
+    Sled {
+        /// What the store was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A value in the store could not be read back; the store is damaged or from another version.
+    #[error("store: corrupt value in {tree}: {reason}")]
+    Corrupt {
+        /// Which tree.
+        tree: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The store was written by an incompatible version of swapmeet.
+    #[error("store format {found} is not supported by this version (expects {expected}); use a matching swapmeet or a new home")]
+    Format {
+        /// Found on disk.
+        found: u8,
+        /// What this build writes.
+        expected: u8,
+    },
+}
+
+impl StoreError {
+    fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+        move |source| StoreError::Sled { context, source }
+    }
+}
+
+/// What kind of record is stored for a listing id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// An active (possibly expired, until swept) listing.
+    Listing,
+    /// A withdrawal (sold or withdrawn) that blocks older versions.
+    Withdrawal,
+}
+
+/// The denormalized, already-verified facts about a record that searches and listings of
+/// listings show, so that showing a hit never needs to decode and re-verify its envelope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Seller id (text form).
+    pub seller: String,
+    /// Listing title (empty for withdrawals).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// Price in minor units; `None` means free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_minor: Option<u64>,
+    /// ISO 4217 code; `None` means free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Condition slug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// Category slug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Geohash cell of the listing (or of the withdrawn listing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geohash: Option<String>,
+    /// Place name, if the seller gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// Whether the item ships.
+    #[serde(default)]
+    pub ships: bool,
+    /// Quantity on offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+    /// For withdrawals: "sold" or "withdrawn".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Summary {
+    /// Builds the summary of a verified record.
+    pub fn of(record: &Verified<Record>) -> Summary {
+        let seller = record.signer().to_string();
+        match record.payload() {
+            Record::Listing(l) => {
+                let (price_minor, currency) = match &l.price {
+                    swapmeet_protocol::Price::Free => (None, None),
+                    swapmeet_protocol::Price::Fixed {
+                        amount_minor,
+                        currency,
+                    } => (Some(*amount_minor), Some(currency.code().to_string())),
+                };
+                Summary {
+                    seller,
+                    title: l.title.clone(),
+                    price_minor,
+                    currency,
+                    condition: Some(l.condition.as_str().to_string()),
+                    category: Some(l.category.as_str().to_string()),
+                    geohash: l
+                        .location
+                        .as_ref()
+                        .map(|loc| loc.geohash.as_str().to_string()),
+                    place: l.location.as_ref().and_then(|loc| loc.place.clone()),
+                    ships: l.delivery.shipping,
+                    quantity: Some(l.quantity),
+                    reason: None,
+                }
+            }
+            Record::Withdrawal(w) => Summary {
+                seller,
+                title: String::new(),
+                price_minor: None,
+                currency: None,
+                condition: None,
+                category: None,
+                geohash: w.area.as_ref().map(|a| a.as_str().to_string()),
+                place: None,
+                ships: w.ships,
+                quantity: None,
+                reason: Some(
+                    match w.reason {
+                        swapmeet_protocol::WithdrawReason::Sold => "sold",
+                        swapmeet_protocol::WithdrawReason::Withdrawn => "withdrawn",
+                    }
+                    .to_string(),
+                ),
+            },
+        }
+    }
+}
+
+/// One stored record: the header the store decides with, the summary, and the exact envelope.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    /// The listing id.
+    pub id: ListingId,
+    /// Listing or withdrawal.
+    pub kind: RecordKind,
+    /// Version number.
+    pub seq: u64,
+    /// When it was signed (unix seconds).
+    pub signed_at: u64,
+    /// When the store may forget it (listing expiry, or withdrawal retention).
+    pub expires_at: u64,
+    /// Hash of the envelope bytes.
+    pub hash: EnvelopeHash,
+    /// Denormalized facts for display.
+    pub summary: Summary,
+    /// The exact signed envelope bytes as received.
+    pub envelope: Vec<u8>,
+}
+
+const HEADER_LEN: usize = 1 + 1 + 8 + 8 + 8 + 32 + 4;
+
+impl StoredRecord {
+    /// Builds the record for a verified envelope.
+    pub fn from_verified(record: &Verified<Record>) -> StoredRecord {
+        let kind = match record.payload() {
+            Record::Listing(_) => RecordKind::Listing,
+            Record::Withdrawal(_) => RecordKind::Withdrawal,
+        };
+        StoredRecord {
+            id: record.listing_id(),
+            kind,
+            seq: record.payload().seq(),
+            signed_at: record.payload().signed_at(),
+            expires_at: record.payload().expires_at(),
+            hash: record.hash(),
+            summary: Summary::of(record),
+            envelope: record.envelope().as_bytes().to_vec(),
+        }
+    }
+
+    /// The area tags this record belongs to (its cell, and the shipping area if it ships).
+    pub fn areas(&self) -> Vec<String> {
+        let mut areas = Vec::with_capacity(2);
+        if let Some(g) = &self.summary.geohash {
+            let end = g.len().min(AREA_PRECISION);
+            areas.push(g[..end].to_string());
+        }
+        if self.summary.ships {
+            areas.push(SHIPPING_AREA.to_string());
+        }
+        areas
+    }
+
+    /// The seller's key.
+    pub fn seller(&self) -> Result<PublicKey, StoreError> {
+        self.summary
+            .seller
+            .parse()
+            .map_err(|e| StoreError::Corrupt {
+                tree: TREE_LISTINGS,
+                reason: format!("seller id: {e}"),
+            })
+    }
+
+    /// Whether this record is a live listing at `now`.
+    pub fn is_active(&self, now: u64) -> bool {
+        self.kind == RecordKind::Listing && self.expires_at > now
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        // serde_json of a struct we define cannot fail.
+        let summary = serde_json::to_vec(&self.summary).unwrap_or_default();
+        let mut out = Vec::with_capacity(HEADER_LEN + summary.len() + self.envelope.len());
+        out.push(STORE_FORMAT);
+        out.push(match self.kind {
+            RecordKind::Listing => 1,
+            RecordKind::Withdrawal => 2,
+        });
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.signed_at.to_be_bytes());
+        out.extend_from_slice(&self.expires_at.to_be_bytes());
+        out.extend_from_slice(&self.hash.0);
+        out.extend_from_slice(&(summary.len() as u32).to_be_bytes());
+        out.extend_from_slice(&summary);
+        out.extend_from_slice(&self.envelope);
+        out
+    }
+
+    fn decode(id: ListingId, bytes: &[u8]) -> Result<StoredRecord, StoreError> {
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            tree: TREE_LISTINGS,
+            reason: format!("listing {id}: {reason}"),
+        };
+        if bytes.len() < HEADER_LEN {
+            return Err(corrupt("value shorter than its header"));
+        }
+        if bytes[0] != STORE_FORMAT {
+            return Err(corrupt("unknown record format"));
+        }
+        let kind = match bytes[1] {
+            1 => RecordKind::Listing,
+            2 => RecordKind::Withdrawal,
+            _ => return Err(corrupt("unknown record kind")),
+        };
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_be_bytes(b)
+        };
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&bytes[26..58]);
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&bytes[58..62]);
+        let summary_len = u32::from_be_bytes(len) as usize;
+        let summary_end = HEADER_LEN
+            .checked_add(summary_len)
+            .filter(|end| *end <= bytes.len())
+            .ok_or_else(|| corrupt("summary runs past the value"))?;
+        let summary = serde_json::from_slice(&bytes[HEADER_LEN..summary_end])
+            .map_err(|e| corrupt(&format!("summary: {e}")))?;
+        Ok(StoredRecord {
+            id,
+            kind,
+            seq: u64_at(2),
+            signed_at: u64_at(10),
+            expires_at: u64_at(18),
+            hash: EnvelopeHash(hash),
+            summary,
+            envelope: bytes[summary_end..].to_vec(),
+        })
+    }
+
+    /// Orders versions of one listing: higher seq wins; at equal seq the higher envelope hash
+    /// wins, so every node picks the same version when a seller signed two different ones.
+    fn version(&self) -> (u64, [u8; 32]) {
+        (self.seq, self.hash.0)
+    }
+}
+
+/// How the store judged an incoming record against what it had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// New or newer: store it. `replaced` is the previous version's seq.
+    Accept {
+        /// The seq it replaces, if there was a stored version.
+        replaced: Option<u64>,
+    },
+    /// Exactly the stored version.
+    Duplicate,
+    /// Older than (or losing the tie-break against) the stored version.
+    Stale {
+        /// The seq of what is stored.
+        current_seq: u64,
+    },
+}
+
+/// Decides between a stored record and an incoming one.
+pub fn decide(current: Option<&StoredRecord>, incoming: &StoredRecord) -> Decision {
+    match current {
+        None => Decision::Accept { replaced: None },
+        Some(cur) if cur.hash == incoming.hash => Decision::Duplicate,
+        Some(cur) if incoming.version() > cur.version() => Decision::Accept {
+            replaced: Some(cur.seq),
+        },
+        Some(cur) => Decision::Stale {
+            current_seq: cur.seq,
+        },
+    }
+}
+
+/// Counts the store can report cheaply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Records (listings and withdrawals) stored.
+    pub records: usize,
+    /// Bytes on disk.
+    pub disk_bytes: u64,
+}
+
+/// The sled store. Cheap to clone (sled handles are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    listings: sled::Tree,
+    by_hash: sled::Tree,
+    areas: sled::Tree,
+    expiry: sled::Tree,
+    by_seller: sled::Tree,
+    changes: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// Settings of the store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// sled page cache in bytes. Set explicitly because sled's default (1 GiB) is far more
+    /// than a consumer's background process should take.
+    pub cache_capacity: u64,
+    /// How often sled flushes on its own. Local writes are flushed explicitly before they are
+    /// acknowledged; this bounds what peers' data a crash can lose (it comes back by sync).
+    pub flush_every_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            cache_capacity: 128 * 1024 * 1024,
+            flush_every_ms: 500,
+        }
+    }
+}
+
+/// One write the store applied, in change-log order.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The change-log position of this write.
+    pub position: u64,
+    /// The record now stored.
+    pub record: StoredRecord,
+    /// The seq of the version it replaced.
+    pub replaced: Option<u64>,
+}
+
+fn area_key(area: &str, signed_at: u64, hash: &EnvelopeHash) -> Vec<u8> {
+    let mut k = Vec::with_capacity(area.len() + 1 + 8 + 32);
+    k.extend_from_slice(area.as_bytes());
+    // Area tags have different lengths; a separator keeps "u33d" from being a prefix scan
+    // match of a longer tag.
+    k.push(b'/');
+    k.extend_from_slice(&signed_at.to_be_bytes());
+    k.extend_from_slice(&hash.0);
+    k
+}
+
+fn expiry_key(expires_at: u64, id: &ListingId) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..8].copy_from_slice(&expires_at.to_be_bytes());
+    k[8..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn seller_key(seller: &PublicKey, id: &ListingId) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..32].copy_from_slice(seller.as_bytes());
+    k[32..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn id_from(bytes: &[u8], tree: &'static str) -> Result<ListingId, StoreError> {
+    let arr: [u8; 16] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        tree,
+        reason: format!("listing id of {} bytes", bytes.len()),
+    })?;
+    Ok(ListingId::from_bytes(arr))
+}
+
+fn u64_from(bytes: &[u8], tree: &'static str) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        tree,
+        reason: format!("position of {} bytes", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(config.cache_capacity)
+            .flush_every_ms(Some(config.flush_every_ms))
+            .open()
+            .map_err(StoreError::sled("opening the store"))?;
+        let tree = |name: &'static str| {
+            db.open_tree(name)
+                .map_err(StoreError::sled("opening a tree"))
+        };
+        let store = Store {
+            listings: tree(TREE_LISTINGS)?,
+            by_hash: tree(TREE_BY_HASH)?,
+            areas: tree(TREE_AREAS)?,
+            expiry: tree(TREE_EXPIRY)?,
+            by_seller: tree(TREE_BY_SELLER)?,
+            changes: tree(TREE_CHANGES)?,
+            meta: tree(TREE_META)?,
+            db,
+        };
+        match store
+            .meta
+            .get(META_FORMAT_KEY)
+            .map_err(StoreError::sled("reading the store format"))?
+        {
+            Some(v) if v.as_ref() == [STORE_FORMAT] => {}
+            Some(v) => {
+                return Err(StoreError::Format {
+                    found: v.first().copied().unwrap_or(0),
+                    expected: STORE_FORMAT,
+                })
+            }
+            None => {
+                store
+                    .meta
+                    .insert(META_FORMAT_KEY, &[STORE_FORMAT])
+                    .map_err(StoreError::sled("writing the store format"))?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The stored record of a listing id.
+    pub fn get(&self, id: &ListingId) -> Result<Option<StoredRecord>, StoreError> {
+        match self
+            .listings
+            .get(id.as_bytes())
+            .map_err(StoreError::sled("reading a listing"))?
+        {
+            Some(v) => Ok(Some(StoredRecord::decode(*id, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored record whose envelope has this hash (only the current version of a listing
+    /// is stored, so older hashes are not found).
+    pub fn get_by_hash(&self, hash: &EnvelopeHash) -> Result<Option<StoredRecord>, StoreError> {
+        let Some(id) = self
+            .by_hash
+            .get(hash.0)
+            .map_err(StoreError::sled("reading the hash index"))?
+        else {
+            return Ok(None);
+        };
+        let id = id_from(&id, TREE_BY_HASH)?;
+        Ok(self.get(&id)?.filter(|r| r.hash == *hash))
+    }
+
+    /// Applies a batch of verified records in one transaction, deciding each against what is
+    /// stored (and against earlier items of the same batch). Returns the decision per item, in
+    /// order, and the writes applied in change-log order.
+    pub fn apply(
+        &self,
+        records: &[StoredRecord],
+    ) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
+        let trees = [
+            &self.listings,
+            &self.by_hash,
+            &self.areas,
+            &self.expiry,
+            &self.by_seller,
+            &self.changes,
+        ];
+        let result = trees.as_slice().transaction(|t| {
+            let (listings, by_hash, areas, expiry, by_seller, changes) =
+                (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
+            let mut decisions = Vec::with_capacity(records.len());
+            let mut applied: Vec<Applied> = Vec::new();
+            for incoming in records {
+                let current = match listings.get(incoming.id.as_bytes())? {
+                    Some(v) => Some(
+                        StoredRecord::decode(incoming.id, &v)
+                            .map_err(ConflictableTransactionError::Abort)?,
+                    ),
+                    None => None,
+                };
+                let decision = decide(current.as_ref(), incoming);
+                if let Decision::Accept { replaced } = &decision {
+                    if let Some(old) = &current {
+                        Self::unlink(old, by_hash, areas, expiry)?;
+                    }
+                    Self::link(incoming, listings, by_hash, areas, expiry, by_seller)?;
+                    let position = changes.generate_id()?;
+                    changes.insert(&position.to_be_bytes(), incoming.id.as_bytes())?;
+                    applied.push(Applied {
+                        position,
+                        record: incoming.clone(),
+                        replaced: *replaced,
+                    });
+                }
+                decisions.push(decision);
+            }
+            Ok((decisions, applied))
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(source) => StoreError::Sled {
+                context: "applying a batch",
+                source,
+            },
+        })
+    }
+
+    fn link(
+        rec: &StoredRecord,
+        listings: &TransactionalTree,
+        by_hash: &TransactionalTree,
+        areas: &TransactionalTree,
+        expiry: &TransactionalTree,
+        by_seller: &TransactionalTree,
+    ) -> Result<(), ConflictableTransactionError<StoreError>> {
+        listings.insert(rec.id.as_bytes(), rec.encode())?;
+        by_hash.insert(&rec.hash.0, rec.id.as_bytes())?;
+        for area in rec.areas() {
+            areas.insert(area_key(&area, rec.signed_at, &rec.hash), rec.id.as_bytes())?;
+        }
+        expiry.insert(expiry_key(rec.expires_at, &rec.id).as_slice(), &[])?;
+        let seller = rec.seller().map_err(ConflictableTransactionError::Abort)?;
+        by_seller.insert(seller_key(&seller, &rec.id).as_slice(), &[])?;
+        Ok(())
+    }
+
+    fn unlink(
+        rec: &StoredRecord,
+        by_hash: &TransactionalTree,
+        areas: &TransactionalTree,
+        expiry: &TransactionalTree,
+    ) -> Result<(), ConflictableTransactionError<StoreError>> {
+        by_hash.remove(&rec.hash.0)?;
+        for area in rec.areas() {
+            areas.remove(area_key(&area, rec.signed_at, &rec.hash))?;
+        }
+        expiry.remove(expiry_key(rec.expires_at, &rec.id).as_slice())?;
+        Ok(())
+    }
+
+    /// Removes every record whose time is up (listings past expiry, withdrawals past
+    /// retention). Returns the removed records with their change-log positions.
+    pub fn sweep(&self, now: u64) -> Result<Vec<Applied>, StoreError> {
+        let due: Vec<ListingId> = self
+            .expiry
+            .range(..expiry_key(now.saturating_add(1), &ListingId::from_bytes([0; 16])))
+            .keys()
+            .map(|k| {
+                let k = k.map_err(StoreError::sled("scanning expiries"))?;
+                id_from(&k[8..], TREE_EXPIRY)
+            })
+            .collect::<Result<_, _>>()?;
+        let mut removed = Vec::new();
+        for chunk in due.chunks(1000) {
+            let trees = [
+                &self.listings,
+                &self.by_hash,
+                &self.areas,
+                &self.expiry,
+                &self.by_seller,
+                &self.changes,
+            ];
+            let out = trees.as_slice().transaction(|t| {
+                let (listings, by_hash, areas, expiry, by_seller, changes) =
+                    (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
+                let mut out = Vec::new();
+                for id in chunk {
+                    let Some(v) = listings.get(id.as_bytes())? else {
+                        continue;
+                    };
+                    let rec = StoredRecord::decode(*id, &v)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    if rec.expires_at > now {
+                        continue; // replaced by a newer version meanwhile
+                    }
+                    Self::unlink(&rec, by_hash, areas, expiry)?;
+                    listings.remove(id.as_bytes())?;
+                    let seller = rec.seller().map_err(ConflictableTransactionError::Abort)?;
+                    by_seller.remove(seller_key(&seller, id).as_slice())?;
+                    let position = changes.generate_id()?;
+                    changes.insert(&position.to_be_bytes(), id.as_bytes())?;
+                    out.push(Applied {
+                        position,
+                        record: rec,
+                        replaced: None,
+                    });
+                }
+                Ok(out)
+            });
+            removed.extend(out.map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(source) => StoreError::Sled {
+                    context: "sweeping expired records",
+                    source,
+                },
+            })?);
+        }
+        Ok(removed)
+    }
+
+    /// Makes everything written so far durable (fsync). Call before acknowledging a write the
+    /// local user authored.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush()
+            .map_err(StoreError::sled("flushing to disk"))?;
+        Ok(())
+    }
+
+    /// Change-log entries after `position`, in order: (position, listing id).
+    pub fn changes_after(
+        &self,
+        position: Option<u64>,
+    ) -> impl Iterator<Item = Result<(u64, ListingId), StoreError>> + '_ {
+        let start = position.map(|p| p.saturating_add(1)).unwrap_or(0);
+        self.changes.range(start.to_be_bytes()..).map(|kv| {
+            let (k, v) = kv.map_err(StoreError::sled("reading the change log"))?;
+            Ok((u64_from(&k, TREE_CHANGES)?, id_from(&v, TREE_CHANGES)?))
+        })
+    }
+
+    /// The last change-log position, if any.
+    pub fn last_change(&self) -> Result<Option<u64>, StoreError> {
+        match self
+            .changes
+            .last()
+            .map_err(StoreError::sled("reading the change log"))?
+        {
+            Some((k, _)) => Ok(Some(u64_from(&k, TREE_CHANGES)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Forgets change-log entries up to and including `position` (the index has them).
+    pub fn trim_changes(&self, position: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for k in self.changes.range(..=position.to_be_bytes()).keys() {
+            batch.remove(k.map_err(StoreError::sled("trimming the change log"))?);
+        }
+        self.changes
+            .apply_batch(batch)
+            .map_err(StoreError::sled("trimming the change log"))
+    }
+
+    /// Every stored record, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = Result<StoredRecord, StoreError>> + '_ {
+        self.listings.iter().map(|kv| {
+            let (k, v) = kv.map_err(StoreError::sled("scanning listings"))?;
+            StoredRecord::decode(id_from(&k, TREE_LISTINGS)?, &v)
+        })
+    }
+
+    /// The ids of a seller's stored records.
+    pub fn ids_of_seller(&self, seller: &PublicKey) -> Result<Vec<ListingId>, StoreError> {
+        self.by_seller
+            .scan_prefix(seller.as_bytes())
+            .keys()
+            .map(|k| {
+                let k = k.map_err(StoreError::sled("scanning a seller's listings"))?;
+                id_from(&k[32..], TREE_BY_SELLER)
+            })
+            .collect()
+    }
+
+    /// The members of an area, ordered by signing time: (signed-at, envelope hash).
+    pub fn area_items(&self, area: &str) -> Result<Vec<(u64, EnvelopeHash)>, StoreError> {
+        let mut prefix = area.as_bytes().to_vec();
+        prefix.push(b'/');
+        self.areas
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                let k = k.map_err(StoreError::sled("scanning an area"))?;
+                let rest = &k[prefix.len()..];
+                if rest.len() != 40 {
+                    return Err(StoreError::Corrupt {
+                        tree: TREE_AREAS,
+                        reason: format!("key of {} bytes", k.len()),
+                    });
+                }
+                let signed_at = u64_from(&rest[..8], TREE_AREAS)?;
+                let mut h = [0u8; 32];
+                h.copy_from_slice(&rest[8..]);
+                Ok((signed_at, EnvelopeHash(h)))
+            })
+            .collect()
+    }
+
+    /// Number of records in an area.
+    pub fn area_len(&self, area: &str) -> usize {
+        let mut prefix = area.as_bytes().to_vec();
+        prefix.push(b'/');
+        self.areas.scan_prefix(&prefix).count()
+    }
+
+    /// A small persisted value of node state (address book, bridge state...).
+    pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .meta
+            .get(key.as_bytes())
+            .map_err(StoreError::sled("reading node state"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Stores a small value of node state.
+    pub fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta
+            .insert(key.as_bytes(), value)
+            .map_err(StoreError::sled("writing node state"))?;
+        Ok(())
+    }
+
+    /// A named tree for another component's own state (e.g. the DHT record store, the bridge).
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        self.db
+            .open_tree(name)
+            .map_err(StoreError::sled("opening a tree"))
+    }
+
+    /// Counts and size on disk.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            records: self.listings.len(),
+            disk_bytes: self.db.size_on_disk().unwrap_or(0),
+        }
+    }
+}

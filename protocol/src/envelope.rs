@@ -1,0 +1,443 @@
+//! Signed envelopes: the exact payload bytes, who signed them, and the signature, with the
+//! contents reachable only through verification ([`Verified`]).
+//!
+//! The signature covers a domain-separation prefix naming the protocol version and the kind,
+//! then the payload bytes as they travel: nothing is ever re-serialized before verifying.
+
+use std::fmt;
+
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::cbor::{encode, Reader};
+use crate::error::ValidationError;
+use crate::keys::{PublicKey, SecretKey, Signature};
+use crate::limits::{MAX_CLOCK_SKEW_SECS, MAX_ENVELOPE_BYTES};
+use crate::listing::{Listing, ListingId};
+use crate::withdrawal::Withdrawal;
+
+/// Version of the envelope format.
+pub const ENVELOPE_VERSION: u64 = 1;
+/// Prefix of every signed message.
+pub const SIGNING_PREFIX: &[u8] = b"swapmeet/v1/";
+
+/// What an envelope carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EnvelopeKind {
+    /// A listing.
+    Listing = 1,
+    /// A withdrawal.
+    Withdrawal = 2,
+}
+
+impl EnvelopeKind {
+    /// The name used in the signing prefix.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EnvelopeKind::Listing => "listing",
+            EnvelopeKind::Withdrawal => "withdrawal",
+        }
+    }
+    fn from_code(c: u8) -> Option<EnvelopeKind> {
+        match c {
+            1 => Some(EnvelopeKind::Listing),
+            2 => Some(EnvelopeKind::Withdrawal),
+            _ => None,
+        }
+    }
+}
+
+/// SHA-256 of an envelope's bytes: its identity on the wire (gossip ids, sync items).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnvelopeHash(pub [u8; 32]);
+
+impl fmt::Display for EnvelopeHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+impl fmt::Debug for EnvelopeHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EnvelopeHash({self})")
+    }
+}
+impl Serialize for EnvelopeHash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A signed envelope, as received (or as signed). Its contents are only reachable through
+/// [`SignedEnvelope::verify`] or [`verify_batch`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedEnvelope {
+    bytes: Vec<u8>,
+    kind: EnvelopeKind,
+    signer: PublicKey,
+    payload: std::ops::Range<usize>,
+    signature: Signature,
+}
+
+impl fmt::Debug for SignedEnvelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedEnvelope")
+            .field("kind", &self.kind)
+            .field("signer", &self.signer)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+fn signing_message(kind: EnvelopeKind, payload: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SIGNING_PREFIX.len() + 12 + payload.len());
+    m.extend_from_slice(SIGNING_PREFIX);
+    m.extend_from_slice(kind.name().as_bytes());
+    m.push(0);
+    m.extend_from_slice(payload);
+    m
+}
+
+fn encode_envelope(
+    kind: EnvelopeKind,
+    signer: &PublicKey,
+    payload: &[u8],
+    sig: &Signature,
+) -> Vec<u8> {
+    encode(|e| {
+        e.array(5)?
+            .u64(ENVELOPE_VERSION)?
+            .u8(kind as u8)?
+            .bytes(signer.as_bytes())?
+            .bytes(payload)?
+            .bytes(&sig.0)?;
+        Ok(())
+    })
+}
+
+impl SignedEnvelope {
+    pub(crate) fn sign(
+        key: &SecretKey,
+        kind: EnvelopeKind,
+        payload: Vec<u8>,
+    ) -> Result<SignedEnvelope, ValidationError> {
+        let signature = key.sign(&signing_message(kind, &payload));
+        let signer = key.public();
+        let bytes = encode_envelope(kind, &signer, &payload, &signature);
+        if bytes.len() > MAX_ENVELOPE_BYTES {
+            return Err(ValidationError::TooLarge {
+                limit: MAX_ENVELOPE_BYTES,
+                actual: bytes.len(),
+            });
+        }
+        SignedEnvelope::decode(&bytes)
+    }
+
+    /// Decodes an envelope. The size cap is checked first; nothing panics; only the canonical
+    /// encoding is accepted (so every envelope has exactly one byte form and one hash).
+    pub fn decode(bytes: &[u8]) -> Result<SignedEnvelope, ValidationError> {
+        if bytes.len() > MAX_ENVELOPE_BYTES {
+            return Err(ValidationError::TooLarge {
+                limit: MAX_ENVELOPE_BYTES,
+                actual: bytes.len(),
+            });
+        }
+        let mut r = Reader::new(bytes, "envelope");
+        if r.array("envelope", 5)? != 5 {
+            return Err(ValidationError::malformed(
+                "envelope",
+                "expected [version, kind, signer, payload, signature]",
+            ));
+        }
+        let version = r.u64()?;
+        if version != ENVELOPE_VERSION {
+            return Err(ValidationError::UnsupportedVersion {
+                what: "envelope",
+                found: version,
+                supported: ENVELOPE_VERSION,
+            });
+        }
+        let code = r.u8()?;
+        let kind = EnvelopeKind::from_code(code).ok_or(ValidationError::WrongKind {
+            expected: "listing or withdrawal",
+            found: code,
+        })?;
+        let signer: &[u8; 32] = r.bytes()?.try_into().map_err(|_| ValidationError::BadKey)?;
+        let signer = PublicKey::from_bytes(signer)?;
+        let payload = r.bytes()?;
+        let sig: [u8; 64] = r
+            .bytes()?
+            .try_into()
+            .map_err(|_| ValidationError::BadSignature)?;
+        r.finish()?;
+        let signature = Signature(sig);
+        let canonical = encode_envelope(kind, &signer, payload, &signature);
+        if canonical != bytes {
+            return Err(ValidationError::NonCanonical);
+        }
+        // The payload is the tail of the envelope just before the 64-byte signature and its
+        // 2-byte header.
+        let end = bytes.len() - 66;
+        let start = end - payload.len();
+        Ok(SignedEnvelope {
+            bytes: bytes.to_vec(),
+            kind,
+            signer,
+            payload: start..end,
+            signature,
+        })
+    }
+
+    /// The exact encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The exact encoded bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+    /// SHA-256 of the bytes.
+    pub fn hash(&self) -> EnvelopeHash {
+        EnvelopeHash(Sha256::digest(&self.bytes).into())
+    }
+    /// The kind.
+    pub fn kind(&self) -> EnvelopeKind {
+        self.kind
+    }
+    /// Who signed it (not yet verified!).
+    pub fn signer(&self) -> PublicKey {
+        self.signer
+    }
+    /// The payload bytes (not yet verified!).
+    pub fn payload_bytes(&self) -> &[u8] {
+        &self.bytes[self.payload.clone()]
+    }
+    /// The signature.
+    pub fn signature(&self) -> Signature {
+        self.signature
+    }
+    /// The message the signature covers.
+    pub fn signing_message(&self) -> Vec<u8> {
+        signing_message(self.kind, self.payload_bytes())
+    }
+
+    /// Decodes and checks the payload's structure (no signature, no clock).
+    fn decode_record(&self) -> Result<Record, ValidationError> {
+        let payload = self.payload_bytes();
+        let record = match self.kind {
+            EnvelopeKind::Listing => {
+                let l = Listing::decode_payload(payload)?;
+                if l.encode_payload() != payload {
+                    return Err(ValidationError::NonCanonical);
+                }
+                l.validate()?;
+                Record::Listing(l)
+            }
+            EnvelopeKind::Withdrawal => {
+                let w = Withdrawal::decode_payload(payload)?;
+                if w.encode_payload() != payload {
+                    return Err(ValidationError::NonCanonical);
+                }
+                w.validate()?;
+                Record::Withdrawal(w)
+            }
+        };
+        Ok(record)
+    }
+
+    /// Verifies the signature (strictly), decodes and validates the payload, and applies the
+    /// clock rules at `now` (unix seconds).
+    pub fn verify(&self, now: u64) -> Result<Verified<Record>, ValidationError> {
+        let record = self.decode_record()?;
+        self.signer
+            .verify_strict(&self.signing_message(), &self.signature)?;
+        check_time(&record, now)?;
+        Ok(Verified::new(self.clone(), record))
+    }
+}
+
+fn check_time(record: &Record, now: u64) -> Result<(), ValidationError> {
+    let signed_at = record.signed_at();
+    if signed_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
+        return Err(ValidationError::FromFuture {
+            signed_at,
+            now,
+            max_skew: MAX_CLOCK_SKEW_SECS,
+        });
+    }
+    let expires_at = record.expires_at();
+    if expires_at <= now {
+        return Err(ValidationError::Expired { expires_at, now });
+    }
+    Ok(())
+}
+
+/// Verifies many envelopes at once: structure and clock first (cheap), then one ed25519 batch
+/// verification of the survivors; if the batch fails, each is verified alone to find the bad
+/// ones. Accepts exactly what [`SignedEnvelope::verify`] accepts: the batch equation is
+/// completed with the checks `verify_strict` adds (R canonical and not of small order; weak
+/// keys are already refused when the envelope is decoded). Results are in input order.
+pub fn verify_batch(
+    envs: Vec<SignedEnvelope>,
+    now: u64,
+) -> Vec<Result<Verified<Record>, ValidationError>> {
+    let mut out: Vec<Option<Result<Verified<Record>, ValidationError>>> =
+        Vec::with_capacity(envs.len());
+    let mut pending: Vec<(usize, SignedEnvelope, Record, Vec<u8>)> = Vec::new();
+    for (i, env) in envs.into_iter().enumerate() {
+        let checked = env
+            .decode_record()
+            .and_then(|r| check_time(&r, now).map(|()| r))
+            .and_then(|r| {
+                if strict_r(&env.signature) {
+                    Ok(r)
+                } else {
+                    Err(ValidationError::BadSignature)
+                }
+            });
+        match checked {
+            Ok(record) => {
+                let msg = env.signing_message();
+                pending.push((i, env, record, msg));
+                out.push(None);
+            }
+            Err(e) => out.push(Some(Err(e))),
+        }
+    }
+    let batch_ok = !pending.is_empty() && {
+        let msgs: Vec<&[u8]> = pending.iter().map(|p| p.3.as_slice()).collect();
+        let sigs: Vec<ed25519_dalek::Signature> = pending
+            .iter()
+            .map(|p| ed25519_dalek::Signature::from_bytes(&p.1.signature.0))
+            .collect();
+        let keys: Vec<ed25519_dalek::VerifyingKey> =
+            pending.iter().map(|p| *p.1.signer.dalek()).collect();
+        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+    };
+    for (i, env, record, msg) in pending {
+        let result = if batch_ok {
+            Ok(Verified::new(env, record))
+        } else {
+            env.signer
+                .verify_strict(&msg, &env.signature)
+                .map(|()| Verified::new(env, record))
+        };
+        out[i] = Some(result);
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or(Err(ValidationError::BadSignature)))
+        .collect()
+}
+
+/// The part of `verify_strict` a batch equation does not check: R must be a canonical encoding
+/// of a point that is not of small order.
+fn strict_r(sig: &Signature) -> bool {
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&sig.0[..32]);
+    let compressed = CompressedEdwardsY(r);
+    match compressed.decompress() {
+        Some(p) => !p.is_small_order() && p.compress() == compressed,
+        None => false,
+    }
+}
+
+/// A listing or a withdrawal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// A listing version.
+    Listing(Listing),
+    /// A withdrawal.
+    Withdrawal(Withdrawal),
+}
+
+impl Record {
+    /// The item key.
+    pub fn item_key(&self) -> &str {
+        match self {
+            Record::Listing(l) => &l.item_key,
+            Record::Withdrawal(w) => &w.item_key,
+        }
+    }
+    /// The version.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Record::Listing(l) => l.seq,
+            Record::Withdrawal(w) => w.seq,
+        }
+    }
+    /// The signing time.
+    pub fn signed_at(&self) -> u64 {
+        match self {
+            Record::Listing(l) => l.signed_at,
+            Record::Withdrawal(w) => w.signed_at,
+        }
+    }
+    /// When stores may forget it: a listing's expiry, a withdrawal's retention end.
+    pub fn expires_at(&self) -> u64 {
+        match self {
+            Record::Listing(l) => l.expires_at,
+            Record::Withdrawal(w) => w.retain_until(),
+        }
+    }
+    /// The geohash it is routed by.
+    pub fn area(&self) -> Option<&crate::geo::GeoHash> {
+        match self {
+            Record::Listing(l) => l.location.as_ref().map(|l| &l.geohash),
+            Record::Withdrawal(w) => w.area.as_ref(),
+        }
+    }
+    /// Whether it belongs to the shipping area.
+    pub fn ships(&self) -> bool {
+        match self {
+            Record::Listing(l) => l.delivery.shipping,
+            Record::Withdrawal(w) => w.ships,
+        }
+    }
+    /// The listing id under `seller`.
+    pub fn id(&self, seller: &PublicKey) -> ListingId {
+        ListingId::derive(seller, self.item_key())
+    }
+}
+
+/// Contents that passed verification. Only this crate can make one.
+#[derive(Clone, Debug)]
+pub struct Verified<T> {
+    envelope: SignedEnvelope,
+    payload: T,
+}
+
+impl<T> Verified<T> {
+    fn new(envelope: SignedEnvelope, payload: T) -> Verified<T> {
+        Verified { envelope, payload }
+    }
+    /// The envelope it came in.
+    pub fn envelope(&self) -> &SignedEnvelope {
+        &self.envelope
+    }
+    /// The verified contents.
+    pub fn payload(&self) -> &T {
+        &self.payload
+    }
+    /// The verified signer.
+    pub fn signer(&self) -> PublicKey {
+        self.envelope.signer
+    }
+    /// The envelope hash.
+    pub fn hash(&self) -> EnvelopeHash {
+        self.envelope.hash()
+    }
+    /// Envelope and contents.
+    pub fn into_parts(self) -> (SignedEnvelope, T) {
+        (self.envelope, self.payload)
+    }
+}
+
+impl Verified<Record> {
+    /// The listing id (derived from the verified signer and item key).
+    pub fn listing_id(&self) -> ListingId {
+        self.payload.id(&self.envelope.signer)
+    }
+}

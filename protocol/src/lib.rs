@@ -1,0 +1,42 @@
+//! swapmeet's wire types: keys, signed envelopes, listings and withdrawals, their validation,
+//! their encoding, and the limits every node enforces.
+//!
+//! This crate is pure: no async runtime, networking, storage or indexing in its dependency
+//! tree, so any client (a shop bridge, a browser build, another language's test suite) can rely
+//! on it. `docs/PROTOCOL.md` describes the same format for other implementations.
+//!
+//! Signed contents are only reachable through verification: decode a [`SignedEnvelope`], then
+//! [`SignedEnvelope::verify`] (or [`verify_batch`]) to get a [`Verified`] record.
+//!
+//! # Layout
+//! - [`keys`]: secret and public keys, signatures, the seller id text form.
+//! - [`envelope`]: signed envelopes, kinds, hashes, verification, `Verified<T>`, `Record`.
+//! - [`listing`]: listings, listing ids, locations, delivery, images.
+//! - [`withdrawal`]: withdrawals (sold / withdrawn).
+//! - [`price`]: prices in minor units, ISO 4217 currencies, price parsing.
+//! - [`category`]: the category taxonomy and item conditions.
+//! - [`geo`]: geohashes, distances, cells around a point.
+//! - [`limits`]: every limit and protocol id.
+//! - [`error`]: `ValidationError`, naming the field and the limit.
+//! - `encoding`, `cbor`: text forms and the CBOR subset.
+
+pub mod category;
+mod cbor;
+pub mod encoding;
+pub mod envelope;
+pub mod error;
+pub mod geo;
+pub mod keys;
+pub mod limits;
+pub mod listing;
+pub mod price;
+pub mod withdrawal;
+
+pub use category::{Category, Condition};
+pub use envelope::{verify_batch, EnvelopeHash, EnvelopeKind, Record, SignedEnvelope, Verified};
+pub use error::ValidationError;
+pub use geo::GeoHash;
+pub use keys::{PublicKey, SecretKey, Signature};
+pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingId, Location};
+pub use price::{Currency, Price, PriceError};
+pub use withdrawal::{WithdrawReason, Withdrawal};

@@ -1,0 +1,47 @@
+//! Every limit of the protocol in one place, and the protocol identifiers.
+//!
+//! A compatible implementation must enforce exactly these; `docs/PROTOCOL.md` lists them too.
+
+/// Largest encoded signed envelope, in bytes. Checked before anything else is decoded.
+pub const MAX_ENVELOPE_BYTES: usize = 16 * 1024;
+/// Longest title, in Unicode scalar values.
+pub const MAX_TITLE_CHARS: usize = 140;
+/// Longest description, in Unicode scalar values.
+pub const MAX_DESCRIPTION_CHARS: usize = 5000;
+/// Most tags on a listing.
+pub const MAX_TAGS: usize = 10;
+/// Longest tag, in Unicode scalar values.
+pub const MAX_TAG_CHARS: usize = 32;
+/// Most image references on a listing.
+pub const MAX_IMAGES: usize = 10;
+/// Longest item key, in bytes.
+pub const MAX_ITEM_KEY_BYTES: usize = 128;
+/// Longest place name, in Unicode scalar values.
+pub const MAX_PLACE_CHARS: usize = 64;
+/// Longest geohash of a listing's location (6 characters is a cell of about 1.2 x 0.6 km).
+pub const MAX_GEOHASH_CHARS: usize = 6;
+/// Shortest geohash of a listing's location: coarser cells would span several gossip areas.
+pub const MIN_GEOHASH_CHARS: usize = 4;
+/// Most countries in `ships_to`.
+pub const MAX_SHIPS_TO: usize = 64;
+/// Largest quantity.
+pub const MAX_QUANTITY: u32 = 1_000_000;
+/// Longest a listing may live after signing (renewing means signing a new version).
+pub const MAX_LIFETIME_SECS: u64 = 30 * 86_400;
+/// How far in the future a signing time may be, to tolerate clock skew.
+pub const MAX_CLOCK_SKEW_SECS: u64 = 600;
+/// Largest image an image reference may describe.
+pub const MAX_IMAGE_BYTES: u64 = 20 * 1024 * 1024;
+/// Longest image MIME type.
+pub const MAX_MIME_CHARS: usize = 64;
+/// Largest price, in minor units (ten trillion units of a two-decimal currency).
+pub const MAX_AMOUNT_MINOR: u64 = 1_000_000_000_000_000;
+
+/// Gossipsub topics are this prefix followed by an area tag.
+pub const PROTOCOL_GOSSIP_PREFIX: &str = "/swapmeet/listings/1/";
+/// Kademlia protocol name (a private DHT: swapmeet nodes only).
+pub const KAD_PROTOCOL: &str = "/swapmeet/kad/1.0.0";
+/// Catch-up sync protocol (request-response).
+pub const SYNC_PROTOCOL: &str = "/swapmeet/sync/1";
+/// Fetch-by-hash protocol (request-response).
+pub const FETCH_PROTOCOL: &str = "/swapmeet/fetch/1";

@@ -1,0 +1,579 @@
+//! A listing: one item for sale, as its seller signed it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::category::{Category, Condition};
+use crate::cbor::{encode, Keys, Reader};
+use crate::encoding::{base32_decode, base32_encode, check_line, check_text};
+use crate::envelope::{EnvelopeKind, SignedEnvelope};
+use crate::error::ValidationError;
+use crate::geo::GeoHash;
+use crate::keys::{PublicKey, SecretKey};
+use crate::limits::*;
+use crate::price::{Currency, Price};
+
+/// Version of the listing payload format.
+pub const LISTING_VERSION: u64 = 1;
+
+/// A listing's id: stable across versions, derived from the seller and the seller's item key,
+/// so a shop can map its SKU onto it and nobody can claim another seller's id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListingId([u8; 16]);
+
+impl ListingId {
+    /// The id of `item_key` of `seller`: the first 16 bytes of
+    /// SHA-256("swapmeet/listing-id/v1\0" || seller || item_key).
+    pub fn derive(seller: &PublicKey, item_key: &str) -> ListingId {
+        let mut h = Sha256::new();
+        h.update(b"swapmeet/listing-id/v1\0");
+        h.update(seller.as_bytes());
+        h.update(item_key.as_bytes());
+        let d = h.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d[..16]);
+        ListingId(id)
+    }
+    /// From its bytes.
+    pub fn from_bytes(b: [u8; 16]) -> ListingId {
+        ListingId(b)
+    }
+    /// Its bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for ListingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&base32_encode(&self.0))
+    }
+}
+impl fmt::Debug for ListingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ListingId({self})")
+    }
+}
+impl FromStr for ListingId {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<ListingId, ValidationError> {
+        base32_decode::<16>(s.trim()).map(ListingId).ok_or_else(|| {
+            ValidationError::invalid("id", "a listing id is 26 base32 characters (a-z, 2-7)")
+        })
+    }
+}
+impl Serialize for ListingId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for ListingId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ListingId, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A two-letter ISO 3166-1 country code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    /// Validates (and uppercases) a two-letter code.
+    pub fn new(s: &str) -> Result<CountryCode, ValidationError> {
+        let up = s.trim().to_ascii_uppercase();
+        let b = up.as_bytes();
+        if b.len() == 2 && b.iter().all(u8::is_ascii_uppercase) {
+            Ok(CountryCode([b[0], b[1]]))
+        } else {
+            Err(ValidationError::invalid(
+                "ships_to",
+                format!("'{}' is not a two-letter country code", s.trim()),
+            ))
+        }
+    }
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("XX")
+    }
+}
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl fmt::Debug for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_str())
+    }
+}
+impl Serialize for CountryCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+impl<'de> Deserialize<'de> for CountryCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CountryCode, D::Error> {
+        CountryCode::new(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where the item can be seen: a coarse cell, never an address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// Geohash of 4 to 6 characters.
+    pub geohash: GeoHash,
+    /// A place name ("Kreuzberg").
+    pub place: Option<String>,
+}
+
+/// How the item changes hands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Can be picked up.
+    pub pickup: bool,
+    /// Can be shipped.
+    pub shipping: bool,
+    /// Countries it ships to (empty: ask the seller).
+    pub ships_to: Vec<CountryCode>,
+}
+
+/// A reference to an image, fetched later by content hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// SHA-256 of the image bytes.
+    pub hash: [u8; 32],
+    /// MIME type ("image/jpeg").
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A listing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The seller's key for the item (stable across versions).
+    pub item_key: String,
+    /// Version: every new version has a higher seq.
+    pub seq: u64,
+    /// Signing time, unix seconds.
+    pub signed_at: u64,
+    /// Expiry, unix seconds (at most 30 days after signing).
+    pub expires_at: u64,
+    /// Title.
+    pub title: String,
+    /// Plain-text description.
+    pub description: String,
+    /// Price.
+    pub price: Price,
+    /// Condition.
+    pub condition: Condition,
+    /// Category.
+    pub category: Category,
+    /// Free tags.
+    pub tags: Vec<String>,
+    /// Quantity on offer.
+    pub quantity: u32,
+    /// Coarse location (required unless it ships).
+    pub location: Option<Location>,
+    /// Pickup / shipping.
+    pub delivery: Delivery,
+    /// Image references.
+    pub images: Vec<ImageRef>,
+}
+
+pub(crate) fn check_item_key(key: &str) -> Result<(), ValidationError> {
+    if key.is_empty() {
+        return Err(ValidationError::Empty { field: "item_key" });
+    }
+    if key.len() > MAX_ITEM_KEY_BYTES {
+        return Err(ValidationError::TooLong {
+            field: "item_key",
+            limit: MAX_ITEM_KEY_BYTES,
+            actual: key.len(),
+        });
+    }
+    if key.chars().any(char::is_control) {
+        return Err(ValidationError::invalid(
+            "item_key",
+            "contains control characters",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_seq(seq: u64) -> Result<(), ValidationError> {
+    if seq == 0 {
+        return Err(ValidationError::OutOfRange {
+            field: "seq",
+            min: 1,
+            max: u64::MAX,
+            actual: 0,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_geohash(field: &'static str, g: &GeoHash) -> Result<(), ValidationError> {
+    if g.len() < MIN_GEOHASH_CHARS || g.len() > MAX_GEOHASH_CHARS {
+        return Err(ValidationError::invalid(
+            field,
+            format!(
+                "geohash '{g}' has {} characters; {MIN_GEOHASH_CHARS} to {MAX_GEOHASH_CHARS} are allowed (coarse, never an address)",
+                g.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Listing {
+    /// This listing's id under `seller`.
+    pub fn id(&self, seller: &PublicKey) -> ListingId {
+        ListingId::derive(seller, &self.item_key)
+    }
+
+    /// Checks every structural rule (not the clock: see `SignedEnvelope::verify`).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        check_item_key(&self.item_key)?;
+        check_seq(self.seq)?;
+        if self.expires_at <= self.signed_at {
+            return Err(ValidationError::invalid(
+                "expires_at",
+                "must be after signed_at",
+            ));
+        }
+        let life = self.expires_at - self.signed_at;
+        if life > MAX_LIFETIME_SECS {
+            return Err(ValidationError::LifetimeTooLong {
+                limit_secs: MAX_LIFETIME_SECS,
+                actual_secs: life,
+            });
+        }
+        check_line("title", &self.title, MAX_TITLE_CHARS, true)?;
+        check_text("description", &self.description, MAX_DESCRIPTION_CHARS)?;
+        self.price.validate()?;
+        if self.tags.len() > MAX_TAGS {
+            return Err(ValidationError::TooMany {
+                field: "tags",
+                limit: MAX_TAGS,
+                actual: self.tags.len(),
+            });
+        }
+        for t in &self.tags {
+            check_line("tags", t, MAX_TAG_CHARS, true)?;
+            if t.chars().any(char::is_whitespace) {
+                return Err(ValidationError::invalid(
+                    "tags",
+                    format!("'{t}' contains whitespace; use '-'"),
+                ));
+            }
+        }
+        if self.quantity == 0 || self.quantity > MAX_QUANTITY {
+            return Err(ValidationError::OutOfRange {
+                field: "quantity",
+                min: 1,
+                max: u64::from(MAX_QUANTITY),
+                actual: u64::from(self.quantity),
+            });
+        }
+        match &self.location {
+            Some(loc) => {
+                check_geohash("location", &loc.geohash)?;
+                if let Some(p) = &loc.place {
+                    check_line("place", p, MAX_PLACE_CHARS, true)?;
+                }
+            }
+            None if !self.delivery.shipping => {
+                return Err(ValidationError::invalid(
+                    "location",
+                    "is required unless the item ships",
+                ))
+            }
+            None => {}
+        }
+        if !self.delivery.pickup && !self.delivery.shipping {
+            return Err(ValidationError::invalid(
+                "delivery",
+                "pickup or shipping (or both) must be offered",
+            ));
+        }
+        if self.delivery.pickup && self.location.is_none() {
+            return Err(ValidationError::invalid(
+                "delivery",
+                "pickup needs a location",
+            ));
+        }
+        if self.delivery.ships_to.len() > MAX_SHIPS_TO {
+            return Err(ValidationError::TooMany {
+                field: "ships_to",
+                limit: MAX_SHIPS_TO,
+                actual: self.delivery.ships_to.len(),
+            });
+        }
+        if !self.delivery.ships_to.is_empty() && !self.delivery.shipping {
+            return Err(ValidationError::invalid(
+                "ships_to",
+                "given but the item does not ship",
+            ));
+        }
+        if self.images.len() > MAX_IMAGES {
+            return Err(ValidationError::TooMany {
+                field: "images",
+                limit: MAX_IMAGES,
+                actual: self.images.len(),
+            });
+        }
+        for img in &self.images {
+            check_line("images.mime", &img.mime, MAX_MIME_CHARS, true)?;
+            if !img.mime.starts_with("image/") {
+                return Err(ValidationError::invalid(
+                    "images.mime",
+                    format!("'{}' is not an image type", img.mime),
+                ));
+            }
+            if img.size == 0 || img.size > MAX_IMAGE_BYTES {
+                return Err(ValidationError::OutOfRange {
+                    field: "images.size",
+                    min: 1,
+                    max: MAX_IMAGE_BYTES,
+                    actual: img.size,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates, encodes and signs.
+    pub fn sign(&self, key: &SecretKey) -> Result<SignedEnvelope, ValidationError> {
+        self.validate()?;
+        SignedEnvelope::sign(key, EnvelopeKind::Listing, self.encode_payload())
+    }
+
+    /// The canonical payload bytes.
+    pub(crate) fn encode_payload(&self) -> Vec<u8> {
+        let desc = !self.description.is_empty();
+        let priced = matches!(self.price, Price::Fixed { .. });
+        let tags = !self.tags.is_empty();
+        let qty = self.quantity != 1;
+        let loc = self.location.is_some();
+        let imgs = !self.images.is_empty();
+        // Always present: 0-5, 8 (condition), 9 (category), 13 (delivery).
+        let n = 9 + [desc, priced, tags, qty, loc, imgs]
+            .iter()
+            .filter(|b| **b)
+            .count() as u64;
+        encode(|e| {
+            e.map(n)?;
+            e.u8(0)?.u64(LISTING_VERSION)?;
+            e.u8(1)?.str(&self.item_key)?;
+            e.u8(2)?.u64(self.seq)?;
+            e.u8(3)?.u64(self.signed_at)?;
+            e.u8(4)?.u64(self.expires_at)?;
+            e.u8(5)?.str(&self.title)?;
+            if desc {
+                e.u8(6)?.str(&self.description)?;
+            }
+            if let Price::Fixed {
+                amount_minor,
+                currency,
+            } = &self.price
+            {
+                e.u8(7)?
+                    .array(2)?
+                    .u64(*amount_minor)?
+                    .str(currency.code())?;
+            }
+            e.u8(8)?.u8(self.condition.code())?;
+            e.u8(9)?.u8(self.category.code())?;
+            if tags {
+                e.u8(10)?.array(self.tags.len() as u64)?;
+                for t in &self.tags {
+                    e.str(t)?;
+                }
+            }
+            if qty {
+                e.u8(11)?.u32(self.quantity)?;
+            }
+            if let Some(l) = &self.location {
+                e.u8(12)?;
+                match &l.place {
+                    Some(p) => e.array(2)?.str(l.geohash.as_str())?.str(p)?,
+                    None => e.array(1)?.str(l.geohash.as_str())?,
+                };
+            }
+            let flags = u8::from(self.delivery.pickup) | (u8::from(self.delivery.shipping) << 1);
+            e.u8(13)?
+                .array(2)?
+                .u8(flags)?
+                .array(self.delivery.ships_to.len() as u64)?;
+            for c in &self.delivery.ships_to {
+                e.str(c.as_str())?;
+            }
+            if imgs {
+                e.u8(14)?.array(self.images.len() as u64)?;
+                for i in &self.images {
+                    e.array(3)?.bytes(&i.hash)?.str(&i.mime)?.u64(i.size)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Decodes payload bytes (structure only; `validate` follows).
+    pub(crate) fn decode_payload(bytes: &[u8]) -> Result<Listing, ValidationError> {
+        let mut r = Reader::new(bytes, "listing");
+        let n = r.map(15)?;
+        let mut keys = Keys::new();
+        let mut version = None;
+        let (mut item_key, mut seq, mut signed_at, mut expires_at, mut title) =
+            (None, None, None, None, None);
+        let mut description = String::new();
+        let mut price = Price::Free;
+        let (mut condition, mut category) = (None, None);
+        let mut tags = Vec::new();
+        let mut quantity = 1u32;
+        let mut location = None;
+        let mut delivery = None;
+        let mut images = Vec::new();
+        for _ in 0..n {
+            match keys.next(&mut r)? {
+                0 => version = Some(r.u64()?),
+                1 => item_key = Some(r.str()?.to_string()),
+                2 => seq = Some(r.u64()?),
+                3 => signed_at = Some(r.u64()?),
+                4 => expires_at = Some(r.u64()?),
+                5 => title = Some(r.str()?.to_string()),
+                6 => description = r.str()?.to_string(),
+                7 => {
+                    if r.array("price", 2)? != 2 {
+                        return Err(ValidationError::malformed(
+                            "listing",
+                            "price is [amount, currency]",
+                        ));
+                    }
+                    let amount_minor = r.u64()?;
+                    let currency = Currency::new(r.str()?)?;
+                    price = Price::Fixed {
+                        amount_minor,
+                        currency,
+                    };
+                }
+                8 => {
+                    let c = r.u8()?;
+                    condition = Some(Condition::from_code(c).ok_or_else(|| {
+                        ValidationError::invalid("condition", format!("unknown condition code {c}"))
+                    })?);
+                }
+                9 => {
+                    let c = r.u8()?;
+                    category = Some(Category::from_code(c).ok_or_else(|| {
+                        ValidationError::invalid("category", format!("unknown category code {c}"))
+                    })?);
+                }
+                10 => {
+                    let k = r.array("tags", MAX_TAGS)?;
+                    for _ in 0..k {
+                        tags.push(r.str()?.to_string());
+                    }
+                }
+                11 => quantity = r.u32()?,
+                12 => {
+                    let k = r.array("location", 2)?;
+                    if k == 0 {
+                        return Err(ValidationError::malformed(
+                            "listing",
+                            "location is [geohash, place?]",
+                        ));
+                    }
+                    let geohash = GeoHash::new(r.str()?)?;
+                    let place = if k == 2 {
+                        Some(r.str()?.to_string())
+                    } else {
+                        None
+                    };
+                    location = Some(Location { geohash, place });
+                }
+                13 => {
+                    if r.array("delivery", 2)? != 2 {
+                        return Err(ValidationError::malformed(
+                            "listing",
+                            "delivery is [flags, ships_to]",
+                        ));
+                    }
+                    let flags = r.u8()?;
+                    if flags > 3 {
+                        return Err(ValidationError::invalid(
+                            "delivery",
+                            format!("unknown flags {flags}"),
+                        ));
+                    }
+                    let k = r.array("ships_to", MAX_SHIPS_TO)?;
+                    let mut ships_to = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        ships_to.push(CountryCode::new(r.str()?)?);
+                    }
+                    delivery = Some(Delivery {
+                        pickup: flags & 1 == 1,
+                        shipping: flags & 2 == 2,
+                        ships_to,
+                    });
+                }
+                14 => {
+                    let k = r.array("images", MAX_IMAGES)?;
+                    for _ in 0..k {
+                        if r.array("images", 3)? != 3 {
+                            return Err(ValidationError::malformed(
+                                "listing",
+                                "an image is [hash, mime, size]",
+                            ));
+                        }
+                        let hash: [u8; 32] = r.bytes()?.try_into().map_err(|_| {
+                            ValidationError::invalid("images.hash", "must be 32 bytes")
+                        })?;
+                        let mime = r.str()?.to_string();
+                        let size = r.u64()?;
+                        images.push(ImageRef { hash, mime, size });
+                    }
+                }
+                k => {
+                    return Err(ValidationError::malformed(
+                        "listing",
+                        format!("unknown field {k}"),
+                    ))
+                }
+            }
+        }
+        r.finish()?;
+        let missing =
+            |f: &'static str| ValidationError::malformed("listing", format!("missing {f}"));
+        let version = version.ok_or_else(|| missing("version"))?;
+        if version != LISTING_VERSION {
+            return Err(ValidationError::UnsupportedVersion {
+                what: "listing",
+                found: version,
+                supported: LISTING_VERSION,
+            });
+        }
+        Ok(Listing {
+            item_key: item_key.ok_or_else(|| missing("item_key"))?,
+            seq: seq.ok_or_else(|| missing("seq"))?,
+            signed_at: signed_at.ok_or_else(|| missing("signed_at"))?,
+            expires_at: expires_at.ok_or_else(|| missing("expires_at"))?,
+            title: title.ok_or_else(|| missing("title"))?,
+            description,
+            price,
+            condition: condition.ok_or_else(|| missing("condition"))?,
+            category: category.ok_or_else(|| missing("category"))?,
+            tags,
+            quantity,
+            location,
+            delivery: delivery.ok_or_else(|| missing("delivery"))?,
+            images,
+        })
+    }
+}
