@@ -125,7 +125,7 @@ pub struct Author {
 
 /// The current version of a listing of ours, and what it is.
 enum Current {
-    Listing(Listing),
+    Listing(Box<Listing>),
     Withdrawn,
 }
 
@@ -293,7 +293,7 @@ impl Author {
         let mut listing = match self.current(id)? {
             None => return Err(AuthorError::NotFound(*id)),
             Some(Current::Withdrawn) => return Err(AuthorError::Withdrawn(*id)),
-            Some(Current::Listing(l)) => l,
+            Some(Current::Listing(l)) => *l,
         };
         if draft.key.as_ref().is_some_and(|k| *k != listing.item_key) {
             return Err(invalid("key", "the item key of a listing cannot change"));
@@ -321,7 +321,7 @@ impl Author {
         let secs = expires_in_secs.unwrap_or(swapmeet_protocol::limits::MAX_LIFETIME_SECS);
         let mut listing = match self.current(id)? {
             None => return Err(AuthorError::NotFound(*id)),
-            Some(Current::Listing(l)) => l,
+            Some(Current::Listing(l)) => *l,
             Some(Current::Withdrawn) => {
                 // The withdrawal carries no listing; the last listing version is gone from the
                 // store, so relisting needs the details again.
@@ -355,7 +355,7 @@ impl Author {
         let listing = match self.current(id)? {
             None => return Err(AuthorError::NotFound(*id)),
             Some(Current::Withdrawn) => return Err(AuthorError::Withdrawn(*id)),
-            Some(Current::Listing(l)) => l,
+            Some(Current::Listing(l)) => *l,
         };
         Ok(Withdrawal {
             item_key: listing.item_key.clone(),
@@ -417,7 +417,7 @@ impl Author {
             return Ok(self.own_expired(&rec));
         };
         Ok(Some(match v.into_parts().1 {
-            Record::Listing(l) => Current::Listing(l),
+            Record::Listing(l) => Current::Listing(Box::new(l)),
             Record::Withdrawal(_) => Current::Withdrawn,
         }))
     }
@@ -436,7 +436,7 @@ impl Author {
             .into_parts()
             .1
         {
-            Record::Listing(l) => Some(Current::Listing(l)),
+            Record::Listing(l) => Some(Current::Listing(Box::new(l))),
             Record::Withdrawal(_) => Some(Current::Withdrawn),
         }
     }

@@ -207,11 +207,8 @@ impl Engine {
             .name("swapmeet-index".into())
             .spawn(move || {
                 let mut since_sweep = Duration::ZERO;
-                loop {
-                    match stop_rx.recv_timeout(commit) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
+                // Anything but a timeout (a stop message, or the engine dropped) ends the loop.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(commit) {
                     let Some(inner) = weak.upgrade() else { break };
                     let engine = Engine { inner };
                     since_sweep += commit;

@@ -278,9 +278,20 @@ fn same_seq_conflict_resolves_the_same_everywhere() {
     );
 }
 
-/// A known corpus: (item, title, euros, category, condition, lat, lon, seller)
+/// A row of the known corpus: (item, title, euros, category, condition, lat, lon, seller).
+type Row = (
+    &'static str,
+    &'static str,
+    u64,
+    Category,
+    Condition,
+    f64,
+    f64,
+    u8,
+);
+
 fn corpus(e: &Engine) -> Vec<ListingId> {
-    let rows: &[(&str, &str, u64, Category, Condition, f64, f64, u8)] = &[
+    let rows: &[Row] = &[
         (
             "a",
             "Road bike Canyon aluminium",
