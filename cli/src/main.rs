@@ -1,1 +1,115 @@
-fn main() {}
+//! `swapmeet`: the command line of a swapmeet node.
+//!
+//! `swapmeet node` runs the node in the foreground; every other command talks to it through
+//! its local API (found via `<home>/node.json`, authenticated with `<home>/api.token`).
+//!
+//! Exit codes: 0 success, 1 nothing found, 2 error (the error is printed once to stderr).
+//!
+//! # Layout
+//! - `args`: the clap definitions (the help text).
+//! - `client`: the HTTP client of the local API.
+//! - `output`: JSON lines, tables, dates.
+//! - `util`: checking flag values before the node is contacted.
+//! - `listing_cmd`: sell, update, withdraw, renew, show, mine.
+//! - `search`: search.
+//! - `transfer`: export, import.
+//! - `node_cmd`: init, node, id, status, peers.
+//! - `bridge_cmd`: bridge sync.
+
+mod args;
+mod client;
+mod listing_cmd;
+mod node_cmd;
+mod output;
+mod search;
+mod transfer;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use swapmeet_node::home::Home;
+
+use args::{Cli, Command};
+use output::Out;
+
+/// What a command tells `main` about how it ended.
+pub enum Done {
+    /// Success.
+    Ok,
+    /// It ran, but found nothing (search, show): exit 1.
+    NothingFound,
+    /// It ran, but some items failed (import with rejections): exit 2.
+    PartlyFailed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_node = matches!(cli.command, Command::Node(_));
+    init_logging(is_node);
+    match run(cli) {
+        Ok(Done::Ok) => ExitCode::SUCCESS,
+        Ok(Done::NothingFound) => ExitCode::from(1),
+        Ok(Done::PartlyFailed) => ExitCode::from(2),
+        Err(e) => {
+            // A closed pipe (`swapmeet search | head`) is not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            let mut msg = format!("error: {e}");
+            for cause in e.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(is_node: bool) {
+    let default = if is_node { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn home_of(cli_home: Option<std::path::PathBuf>) -> anyhow::Result<Home> {
+    match cli_home.or_else(Home::default_dir) {
+        Some(d) => Ok(Home::new(d)),
+        None => {
+            anyhow::bail!("cannot tell where the home folder is: set SWAPMEET_HOME or pass --home")
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Done> {
+    let out = Out { json: cli.json };
+    let home = home_of(cli.home)?;
+    match cli.command {
+        Command::Init(a) => node_cmd::init(&home, &out, a),
+        Command::Node(a) => node_cmd::node(home, a),
+        Command::Id => node_cmd::id(&home, &out),
+        Command::Status => node_cmd::status(&home, &out),
+        Command::Peers => node_cmd::peers(&home, &out),
+        Command::Sell(a) => listing_cmd::sell(&home, &out, a),
+        Command::Update(a) => listing_cmd::update(&home, &out, a),
+        Command::Withdraw(a) => listing_cmd::withdraw(&home, &out, a),
+        Command::Renew(a) => listing_cmd::renew(&home, &out, a),
+        Command::Show(a) => listing_cmd::show(&home, &out, a),
+        Command::Mine => listing_cmd::mine(&home, &out),
+        Command::Search(a) => search::search(&home, &out, a),
+        Command::Export(a) => transfer::export(&home, &out, a),
+        Command::Import(a) => transfer::import(&home, &out, a),
+        Command::Completions(a) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());
+            Ok(Done::Ok)
+        }
+    }
+}

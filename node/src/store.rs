@@ -136,6 +136,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Fills the descriptive fields a withdrawal lacks from the version it replaces.
+    fn inherit(&mut self, old: &Summary) {
+        if self.title.is_empty() {
+            self.title = old.title.clone();
+            self.price_minor = old.price_minor;
+            self.currency = old.currency.clone();
+            self.condition = old.condition.clone();
+            self.category = old.category.clone();
+            self.place = old.place.clone();
+            self.quantity = old.quantity;
+        }
+    }
+
     /// Builds the summary of a verified record.
     pub fn of(record: &Verified<Record>) -> Summary {
         let seller = record.signer().to_string();
@@ -555,9 +568,16 @@ impl Store {
                 };
                 let decision = decide(current.as_ref(), incoming);
                 if let Decision::Accept { replaced } = &decision {
+                    let mut incoming = incoming.clone();
                     if let Some(old) = &current {
                         Self::unlink(old, by_hash, areas, expiry)?;
+                        // A withdrawal carries no title or price; keep what it withdrew so
+                        // "sold: Road bike, 250 EUR" can still be shown.
+                        if incoming.kind == RecordKind::Withdrawal {
+                            incoming.summary.inherit(&old.summary);
+                        }
                     }
+                    let incoming = &incoming;
                     Self::link(incoming, listings, by_hash, areas, expiry, by_seller)?;
                     let position = changes.generate_id()?;
                     changes.insert(&position.to_be_bytes(), incoming.id.as_bytes())?;

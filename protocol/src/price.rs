@@ -162,6 +162,9 @@ impl Price {
                 _ => return Err(PriceError::NotAPrice(t.to_string())),
             }
         }
+        if !number.chars().any(|c| c.is_ascii_digit()) {
+            return Err(PriceError::NotAPrice(t.to_string()));
+        }
         let currency = if !letters.is_empty() {
             let code = letters.to_ascii_uppercase();
             // "US$12" and "USD 12" both mean dollars.

@@ -1,0 +1,257 @@
+//! The command line, as clap parses it. Doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// swapmeet: a peer-to-peer garage sale. List, search and manage listings from your own node.
+///
+/// `swapmeet node` runs the node; every other command talks to it through its local API.
+///
+/// Exit codes: 0 success, 1 nothing found (search, show), 2 error.
+#[derive(Debug, Parser)]
+#[command(name = "swapmeet", version, max_term_width = 100)]
+pub struct Cli {
+    /// Home folder (identity, config, data). Default: the platform data folder.
+    #[arg(long, global = true, env = "SWAPMEET_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print one JSON object per line instead of tables and sentences.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the identity and config (rerunning keeps the existing key).
+    Init(InitArgs),
+    /// Run a node in the foreground (creates the home on first run).
+    Node(NodeArgs),
+    /// Show your seller id and PeerId.
+    Id,
+    /// Show the running node's state.
+    Status,
+    /// List the peers the node is connected to.
+    Peers,
+    /// List an item for sale; prints the new listing's id.
+    Sell(SellArgs),
+    /// Change a listing of yours (only the given fields change).
+    Update(UpdateArgs),
+    /// Take a listing of yours off the market.
+    Withdraw(WithdrawArgs),
+    /// Extend a listing of yours (a new version with a new expiry).
+    Renew(RenewArgs),
+    /// Show one listing in full.
+    Show(IdArg),
+    /// List your own listings.
+    Mine,
+    /// Search the listings your node knows (instant, local).
+    Search(SearchArgs),
+    /// Print a signed listing as one line of text.
+    Export(IdArg),
+    /// Import signed listings (lines from `export`) from a file or standard input.
+    Import(ImportArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Home location, "LAT,LON": the default for your listings and the centre of your area.
+    #[arg(long, value_name = "LAT,LON")]
+    pub location: Option<String>,
+    /// Currency of prices written without one (ISO 4217).
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// API address (loopback only). Default from config: 127.0.0.1:7420.
+    #[arg(long, value_name = "127.0.0.1:PORT")]
+    pub api: Option<String>,
+    /// libp2p listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Peer to connect to at start (repeatable), e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3...
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Do not discover peers on the local network.
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+/// The fields of a listing, shared by `sell` and `update`.
+#[derive(Debug, Args, Default)]
+pub struct ListingFields {
+    /// Title (up to 140 characters).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Price: "25 EUR", "25" (home currency), "12.50", "free".
+    #[arg(long)]
+    pub price: Option<String>,
+    /// Plain-text description (up to 5,000 characters).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// new, like-new, good, fair or for-parts.
+    #[arg(long)]
+    pub condition: Option<String>,
+    /// Category, e.g. bikes, furniture, electronics (see docs/PROTOCOL.md).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// A tag (repeatable, up to 10).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Where the item is, "LAT,LON" (published as a ~1 km cell). Default: home location.
+    #[arg(long, value_name = "LAT,LON")]
+    pub location: Option<String>,
+    /// Place name shown with the location.
+    #[arg(long)]
+    pub place: Option<String>,
+    /// How many you have.
+    #[arg(long)]
+    pub quantity: Option<u32>,
+    /// Can be picked up.
+    #[arg(long)]
+    pub pickup: bool,
+    /// Ships to these countries, e.g. DE,FR.
+    #[arg(long, value_delimiter = ',', value_name = "CC,CC")]
+    pub ships_to: Vec<String>,
+    /// Lifetime: 14d, 36h, 90m (at most 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub expires_in: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SellArgs {
+    #[command(flatten)]
+    pub fields: ListingFields,
+    /// Your own stable key for the item (e.g. a SKU); the listing id derives from it.
+    #[arg(long, value_name = "ITEM-KEY")]
+    pub key: Option<String>,
+    /// Read the listing from a TOML file (same field names as the API, see docs/API.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["title", "price"])]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Listing id.
+    pub id: String,
+    #[command(flatten)]
+    pub fields: ListingFields,
+}
+
+#[derive(Debug, Args)]
+pub struct WithdrawArgs {
+    /// Listing id.
+    pub id: String,
+    /// It was sold (rather than withdrawn).
+    #[arg(long)]
+    pub sold: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// Listing id.
+    pub id: String,
+    /// New lifetime from now (default 30d, the most allowed).
+    #[arg(long, value_name = "DURATION")]
+    pub expires_in: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Listing id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to look for in titles, descriptions and tags (all must match).
+    pub text: Vec<String>,
+    /// Lowest price.
+    #[arg(long, value_name = "AMOUNT")]
+    pub min_price: Option<String>,
+    /// Highest price.
+    #[arg(long, value_name = "AMOUNT")]
+    pub max_price: Option<String>,
+    /// Currency of the price range (default: home currency).
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
+    /// Only this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only this condition.
+    #[arg(long)]
+    pub condition: Option<String>,
+    /// Search around "LAT,LON".
+    #[arg(long, value_name = "LAT,LON")]
+    pub near: Option<String>,
+    /// Radius around --near, km.
+    #[arg(long, value_name = "KM", requires = "near")]
+    pub radius_km: Option<f64>,
+    /// Only this seller's listings.
+    #[arg(long, value_name = "SELLER-ID")]
+    pub seller: Option<String>,
+    /// relevance, price-asc, price-desc, newest or nearest.
+    #[arg(long, default_value = "relevance")]
+    pub sort: String,
+    /// Hits to show (1-100).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Hits to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// File with one `swapmeet1:` line per listing; `-` or nothing reads standard input.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Sync a catalogue export: list new items, update changed ones, withdraw what is gone.
+    Sync(BridgeSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BridgeSyncArgs {
+    /// The export file.
+    pub file: PathBuf,
+    /// auto, gmc-xml, gmc-tsv, shopify-csv, woocommerce-csv, magento-csv or json.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Show what would happen; publish nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Re-read the file on this interval (e.g. 10m) and sync again until stopped.
+    #[arg(long, value_name = "INTERVAL")]
+    pub watch: Option<String>,
+    /// The shop's location "LAT,LON" (default: home location).
+    #[arg(long, value_name = "LAT,LON")]
+    pub location: Option<String>,
+    /// Category for items whose export has none.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Condition for items whose export has none (default new).
+    #[arg(long)]
+    pub condition: Option<String>,
+    /// Currency of exports that carry none (Shopify, WooCommerce, Magento). Default: home currency.
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
+    /// Withdraw even if the export lost more than half of the shop's listings.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}

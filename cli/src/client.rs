@@ -1,0 +1,154 @@
+//! The CLI's side of the local API: finds the running node through the home's `node.json`,
+//! authenticates with the home's token, and turns API errors into messages.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use swapmeet_node::home::Home;
+
+/// A client of the node running on a home.
+pub struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// An error the API answered with.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiFailure {
+    /// HTTP status.
+    pub status: u16,
+    /// The node's message.
+    pub message: String,
+}
+
+fn no_node(home: &Home, addr: Option<&str>) -> anyhow::Error {
+    match addr {
+        Some(a) => anyhow!(
+            "no node is running at {a} (home {}); start one with `swapmeet node`",
+            home.dir().display()
+        ),
+        None => anyhow!(
+            "no node is running for home {}; start one with `swapmeet node`",
+            home.dir().display()
+        ),
+    }
+}
+
+impl Client {
+    /// Connects to the node of `home`.
+    pub fn connect(home: &Home) -> Result<Client> {
+        let file = home
+            .read_node_file()
+            .context("reading node.json")?
+            .ok_or_else(|| no_node(home, None))?;
+        let token = std::fs::read_to_string(home.token_path())
+            .with_context(|| format!("reading the API token {}", home.token_path().display()))?
+            .trim()
+            .to_string();
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(3)))
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build();
+        Ok(Client {
+            base: format!("http://{}", file.api),
+            token,
+            agent: ureq::Agent::new_with_config(config),
+        })
+    }
+
+    fn handle(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value> {
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(anyhow!(
+                    "no node is running at {}; start one with `swapmeet node`",
+                    self.base.trim_start_matches("http://")
+                ))
+            }
+            Err(ureq::Error::ConnectionFailed) | Err(ureq::Error::Timeout(_)) => {
+                return Err(anyhow!(
+                    "no node answers at {}; start one with `swapmeet node`",
+                    self.base.trim_start_matches("http://")
+                ))
+            }
+            Err(e) => {
+                return Err(anyhow!(e).context(format!("talking to the node at {}", self.base)))
+            }
+        };
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .context("reading the node's answer")?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status >= 400 {
+            let message = value
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("the node answered {status}: {value}"));
+            return Err(ApiFailure { status, message }.into());
+        }
+        Ok(value)
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Result<Value> {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .call();
+        self.handle(r)
+    }
+
+    /// POST a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .send_json(body);
+        self.handle(r)
+    }
+
+    /// PUT a JSON body.
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        let r = self
+            .agent
+            .put(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .send_json(body);
+        self.handle(r)
+    }
+}
+
+/// Is this error "not found" from the node?
+pub fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiFailure>()
+        .is_some_and(|f| f.status == 404)
+}
+
+/// Fails with a message when `home` has no identity yet.
+pub fn require_identity(home: &Home) -> Result<()> {
+    if !home.dir().join("identity.key").exists() {
+        bail!(
+            "no identity in {}; run `swapmeet init` (or `swapmeet node`, which creates one)",
+            home.dir().display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! sell, update, withdraw, renew, show, mine.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use swapmeet_node::authoring::ListingDraft;
+use swapmeet_node::home::Home;
+use swapmeet_protocol::{Category, Condition, CountryCode, ListingId};
+
+use crate::args::{IdArg, ListingFields, RenewArgs, SellArgs, UpdateArgs, WithdrawArgs};
+use crate::client::{is_not_found, Client};
+use crate::output::{clip, date, s, table, Out};
+use crate::util::{check_price, duration_secs, lat_lon};
+use crate::Done;
+
+/// Largest listing file read by `sell --file`.
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// Turns flags into a draft, checking every value first.
+fn draft(home: &Home, f: &ListingFields) -> Result<ListingDraft> {
+    let currency = home.load_config()?.currency()?;
+    if let Some(p) = &f.price {
+        check_price("--price", p, currency)?;
+    }
+    if let Some(c) = &f.condition {
+        c.parse::<Condition>()
+            .map_err(|e| anyhow!("--condition: {e}"))?;
+    }
+    if let Some(c) = &f.category {
+        c.parse::<Category>()
+            .map_err(|e| anyhow!("--category: {e}"))?;
+    }
+    if let Some(l) = &f.location {
+        lat_lon("--location", l)?;
+    }
+    for c in &f.ships_to {
+        CountryCode::new(c).map_err(|e| anyhow!("--ships-to: {e}"))?;
+    }
+    let expires_in_secs = f
+        .expires_in
+        .as_deref()
+        .map(|d| duration_secs("--expires-in", d))
+        .transpose()?;
+    Ok(ListingDraft {
+        title: f.title.clone(),
+        description: f.description.clone(),
+        price: f.price.clone(),
+        condition: f.condition.clone(),
+        category: f.category.clone(),
+        tags: if f.tags.is_empty() {
+            None
+        } else {
+            Some(f.tags.clone())
+        },
+        location: f.location.clone(),
+        place: f.place.clone(),
+        quantity: f.quantity,
+        pickup: if f.pickup { Some(true) } else { None },
+        shipping: if f.ships_to.is_empty() {
+            None
+        } else {
+            Some(true)
+        },
+        ships_to: if f.ships_to.is_empty() {
+            None
+        } else {
+            Some(f.ships_to.clone())
+        },
+        expires_in_secs,
+        key: None,
+    })
+}
+
+fn check_id(id: &str) -> Result<()> {
+    id.parse::<ListingId>().map(|_| ()).map_err(|_| {
+        anyhow!("'{id}' is not a listing id (26 characters a-z, 2-7; see `swapmeet mine`)")
+    })
+}
+
+pub fn sell(home: &Home, out: &Out, a: SellArgs) -> Result<Done> {
+    let mut d = match &a.file {
+        Some(path) => {
+            let meta =
+                std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+            if meta.len() > MAX_FILE_BYTES {
+                bail!(
+                    "{}: {} bytes, the limit is {MAX_FILE_BYTES}",
+                    path.display(),
+                    meta.len()
+                );
+            }
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<ListingDraft>(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
+        }
+        None => draft(home, &a.fields)?,
+    };
+    if a.key.is_some() {
+        d.key = a.key.clone();
+    }
+    if d.title.is_none() {
+        bail!("--title is required (or --file)");
+    }
+    if d.price.is_none() {
+        bail!("--price is required, e.g. --price \"25 EUR\" or --price free");
+    }
+    let c = Client::connect(home)?;
+    let r = c.post("/v1/listings", &serde_json::to_value(&d)?)?;
+    out.emit(
+        &json!({"id": r["id"], "seq": r["seq"], "expires_at": r["expires_at"]}),
+        || s(&r["id"]),
+    )?;
+    Ok(Done::Ok)
+}
+
+pub fn update(home: &Home, out: &Out, a: UpdateArgs) -> Result<Done> {
+    check_id(&a.id)?;
+    let d = draft(home, &a.fields)?;
+    if d == ListingDraft::default() {
+        bail!("nothing to change: give at least one of --title, --price, --description, ...");
+    }
+    let c = Client::connect(home)?;
+    let r = c.put(
+        &format!("/v1/listings/{}", a.id),
+        &serde_json::to_value(&d)?,
+    )?;
+    out.emit(&r, || {
+        format!("updated {} (version {})", s(&r["id"]), s(&r["seq"]))
+    })?;
+    Ok(Done::Ok)
+}
+
+pub fn withdraw(home: &Home, out: &Out, a: WithdrawArgs) -> Result<Done> {
+    check_id(&a.id)?;
+    let c = Client::connect(home)?;
+    let reason = if a.sold { "sold" } else { "withdrawn" };
+    let r = c.post(
+        &format!("/v1/listings/{}/withdraw", a.id),
+        &json!({"reason": reason}),
+    )?;
+    out.emit(
+        &json!({"id": r["id"], "seq": r["seq"], "status": reason}),
+        || {
+            format!(
+                "{} {}",
+                if a.sold {
+                    "marked as sold:"
+                } else {
+                    "withdrew"
+                },
+                s(&r["id"])
+            )
+        },
+    )?;
+    Ok(Done::Ok)
+}
+
+pub fn renew(home: &Home, out: &Out, a: RenewArgs) -> Result<Done> {
+    check_id(&a.id)?;
+    let secs = a
+        .expires_in
+        .as_deref()
+        .map(|d| duration_secs("--expires-in", d))
+        .transpose()?;
+    let c = Client::connect(home)?;
+    let r = c.post(
+        &format!("/v1/listings/{}/renew", a.id),
+        &json!({"expires_in_secs": secs}),
+    )?;
+    out.emit(&r, || {
+        format!(
+            "renewed {} until {}",
+            s(&r["id"]),
+            date(r["expires_at"].as_u64().unwrap_or(0))
+        )
+    })?;
+    Ok(Done::Ok)
+}
+
+pub fn show(home: &Home, out: &Out, a: IdArg) -> Result<Done> {
+    check_id(&a.id)?;
+    let c = Client::connect(home)?;
+    let v = match c.get(&format!("/v1/listings/{}", a.id)) {
+        Ok(v) => v,
+        Err(e) if is_not_found(&e) => {
+            eprintln!("{e}");
+            return Ok(Done::NothingFound);
+        }
+        Err(e) => return Err(e),
+    };
+    out.emit(&v, || {
+        let mut t = format!(
+            "{}\n{}  ·  {}  ·  {}  ·  {}\nid:       {}\nseller:   {}\nwhere:    {}{}\nversion:  {} signed {}, expires {}",
+            s(&v["title"]),
+            s(&v["price"]),
+            s(&v["condition"]),
+            s(&v["category"]),
+            s(&v["status"]),
+            s(&v["id"]),
+            s(&v["seller"]),
+            s(&v["geohash"]),
+            v["place"].as_str().map(|p| format!(" ({p})")).unwrap_or_default(),
+            s(&v["seq"]),
+            date(v["signed_at"].as_u64().unwrap_or(0)),
+            date(v["expires_at"].as_u64().unwrap_or(0)),
+        );
+        if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
+            t.push_str(&format!("\ntags:     {}", tags.iter().map(s).collect::<Vec<_>>().join(", ")));
+        }
+        if v["delivery"].is_object() {
+            let d = &v["delivery"];
+            let mut ways = Vec::new();
+            if d["pickup"] == true {
+                ways.push("pickup".to_string());
+            }
+            if d["shipping"] == true {
+                let to: Vec<String> = d["ships_to"].as_array().map(|a| a.iter().map(s).collect()).unwrap_or_default();
+                ways.push(if to.is_empty() { "shipping".into() } else { format!("shipping to {}", to.join(", ")) });
+            }
+            t.push_str(&format!("\ndelivery: {}", ways.join(", ")));
+        }
+        if let Some(d) = v["description"].as_str().filter(|d| !d.is_empty()) {
+            t.push_str(&format!("\n\n{d}"));
+        }
+        t
+    })?;
+    Ok(Done::Ok)
+}
+
+pub fn mine(home: &Home, out: &Out) -> Result<Done> {
+    let c = Client::connect(home)?;
+    let v = c.get("/v1/mine")?;
+    let list = v["listings"].as_array().cloned().unwrap_or_default();
+    if out.json {
+        for l in &list {
+            out.emit(l, String::new)?;
+        }
+        return Ok(Done::Ok);
+    }
+    if list.is_empty() {
+        out.emit(&Value::Null, || {
+            "you have no listings; create one with `swapmeet sell`".into()
+        })?;
+        return Ok(Done::Ok);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|l| {
+            vec![
+                s(&l["id"]),
+                s(&l["status"]),
+                s(&l["price"]),
+                date(l["expires_at"].as_u64().unwrap_or(0)),
+                clip(&s(&l["title"]), 50),
+            ]
+        })
+        .collect();
+    out.emit(&Value::Null, || {
+        table(&["ID", "STATUS", "PRICE", "EXPIRES", "TITLE"], &rows)
+    })?;
+    Ok(Done::Ok)
+}

@@ -1,0 +1,440 @@
+//! The real `swapmeet` binary in temporary homes: the walkthrough, JSON shapes, exit codes,
+//! the no-node error, bad input, and crash safety under SIGKILL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_swapmeet");
+
+/// A temporary home with (optionally) a running node, killed on drop.
+struct Home {
+    dir: tempfile::TempDir,
+    node: Option<Child>,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+            node: None,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("SWAPMEET_HOME", self.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd(args);
+        assert!(
+            o.status.success(),
+            "swapmeet {args:?} failed: {}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn json_lines(&self, args: &[&str]) -> Vec<Value> {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let o = self.cmd(&a);
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+            .collect()
+    }
+
+    fn start_node(&mut self) {
+        let node_file = self.path().join("node.json");
+        let _ = std::fs::remove_file(&node_file);
+        let child = Command::new(BIN)
+            .args(["node", "--api", "127.0.0.1:0", "--no-mdns"])
+            .env("SWAPMEET_HOME", self.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.node = Some(child);
+        let start = Instant::now();
+        while !node_file.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the node did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill_node(&mut self) {
+        if let Some(mut c) = self.node.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn stop_node(&mut self) {
+        if let Some(mut c) = self.node.take() {
+            #[cfg(unix)]
+            {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(c.id().to_string())
+                    .status();
+            }
+            let start = Instant::now();
+            loop {
+                if c.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(30) {
+                    let _ = c.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        self.kill_node();
+    }
+}
+
+/// Searches until the index shows what the store has (commits run every 250 ms).
+fn search_until(h: &Home, args: &[&str], want: usize) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let mut a = vec!["search"];
+        a.extend_from_slice(args);
+        let hits = h.json_lines(&a);
+        if hits.len() == want || start.elapsed() > Duration::from_secs(20) {
+            return hits;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn walkthrough_init_sell_search_withdraw() {
+    let mut h = Home::new();
+    let out = h.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
+    assert!(out.contains("created a new identity"), "{out}");
+    let again = h.ok(&["init"]);
+    assert!(again.contains("kept the existing identity"), "{again}");
+    h.start_node();
+
+    let id = h
+        .ok(&[
+            "sell",
+            "--title",
+            "Road bike, 56 cm",
+            "--price",
+            "250",
+            "--category",
+            "bikes",
+            "--condition",
+            "good",
+            "--tag",
+            "road",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 26, "{id}");
+    let created = h.json_lines(&[
+        "sell",
+        "--title",
+        "Oak table",
+        "--price",
+        "80 EUR",
+        "--category",
+        "furniture",
+    ]);
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["id"].as_str().unwrap().len(), 26);
+
+    let hits = search_until(
+        &h,
+        &["bike", "--near", "52.52,13.40", "--radius-km", "20"],
+        1,
+    );
+    assert_eq!(hits.len(), 1);
+    let hit = &hits[0];
+    assert_eq!(hit["id"], id.as_str());
+    assert_eq!(hit["title"], "Road bike, 56 cm");
+    assert_eq!(hit["price"], "250.00 EUR");
+    assert_eq!(hit["currency"], "EUR");
+    assert_eq!(hit["condition"], "good");
+    assert!(hit["seller"].as_str().unwrap().starts_with("sm"));
+    assert!(hit["distance_km"].as_f64().unwrap() < 2.0);
+
+    // The table for people.
+    let table = h.ok(&["search", "bike"]);
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(table.contains("Road bike, 56 cm") && table.contains("250.00 EUR"));
+
+    // show, export, mine.
+    let shown = h.json_lines(&["show", &id]);
+    assert_eq!(shown[0]["status"], "active");
+    let line = h.ok(&["export", &id]);
+    assert!(line.trim().starts_with("swapmeet1:"));
+    assert_eq!(h.json_lines(&["mine"]).len(), 2);
+
+    // Withdraw: gone from search (exit 1), still in `mine` as sold.
+    h.ok(&["withdraw", &id, "--sold"]);
+    let start = Instant::now();
+    loop {
+        let o = h.cmd(&["search", "bike"]);
+        if o.status.code() == Some(1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "withdrawn listing still found"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mine = h.json_lines(&["mine"]);
+    let sold = mine.iter().find(|l| l["id"] == id.as_str()).unwrap();
+    assert_eq!(sold["status"], "sold");
+    assert_eq!(sold["title"], "Road bike, 56 cm");
+
+    // Importing the old version back: stale, and exit 0 (nothing rejected).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("old.txt");
+    std::fs::write(&file, &line).unwrap();
+    let o = h.cmd(&["--json", "import", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["outcome"], "stale");
+
+    // A garbage line is rejected with the reason, exit 2.
+    std::fs::write(&file, "swapmeet1:AAAA\n").unwrap();
+    let o = h.cmd(&["import", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("rejected"));
+
+    // Ordered shutdown removes node.json; commands then say how to start a node.
+    h.stop_node();
+    assert!(!h.path().join("node.json").exists());
+    let o = h.cmd(&["status"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no node is running") && err.contains("swapmeet node"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_node_and_bad_values() {
+    let h = Home::new();
+    h.ok(&["init", "--location", "52.52,13.405"]);
+    for args in [
+        &["status"][..],
+        &["search", "bike"],
+        &["mine"],
+        &["sell", "--title", "x", "--price", "5"],
+    ] {
+        let o = h.cmd(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("no node is running") && err.contains("swapmeet node"),
+            "{args:?}: {err}"
+        );
+    }
+    // Bad values are refused before any node is contacted, naming the flag.
+    let cases: &[(&[&str], &str)] = &[
+        (&["sell", "--title", "x", "--price", "abc"], "--price"),
+        (
+            &[
+                "sell",
+                "--title",
+                "x",
+                "--price",
+                "5",
+                "--condition",
+                "mint",
+            ],
+            "--condition",
+        ),
+        (
+            &[
+                "sell",
+                "--title",
+                "x",
+                "--price",
+                "5",
+                "--category",
+                "spaceships",
+            ],
+            "--category",
+        ),
+        (
+            &[
+                "sell",
+                "--title",
+                "x",
+                "--price",
+                "5",
+                "--expires-in",
+                "90d",
+            ],
+            "--expires-in",
+        ),
+        (
+            &["sell", "--title", "x", "--price", "5", "--location", "91,0"],
+            "--location",
+        ),
+        (&["search", "bike", "--near", "200,10"], "--near"),
+        (&["search", "bike", "--max-price", "cheap"], "--max-price"),
+        (&["search", "bike", "--sort", "sideways"], "--sort"),
+        (&["search", "--limit", "500"], "--limit"),
+        (&["show", "not-an-id"], "listing id"),
+        (&["init", "--currency", "XYZ"], "--currency"),
+    ];
+    for (args, flag) in cases {
+        let o = h.cmd(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(
+            !err.contains("no node"),
+            "{args:?} reached for the node: {err}"
+        );
+    }
+    // `id` works without a node; completions print a script.
+    let id = h.json_lines(&["id"]);
+    assert!(id[0]["seller"].as_str().unwrap().starts_with("sm"));
+    assert!(id[0]["peer_id"].as_str().unwrap().starts_with("12D3"));
+    assert!(h.ok(&["completions", "bash"]).contains("swapmeet"));
+}
+
+#[test]
+fn bad_input_through_the_cli_leaves_listings_untouched() {
+    let mut h = Home::new();
+    h.ok(&["init", "--location", "52.52,13.405"]);
+    h.start_node();
+    let id = h
+        .ok(&["sell", "--title", "Lamp", "--price", "15"])
+        .trim()
+        .to_string();
+    let before = h.json_lines(&["show", &id]);
+    for args in [
+        &["update", id.as_str(), "--title", &"x".repeat(141)][..],
+        &["update", id.as_str(), "--price", "5 XYZ"],
+        &["update", id.as_str(), "--tag", "has space"],
+        &["update", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "--price", "5"],
+    ] {
+        let o = h.cmd(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(!o.stderr.is_empty());
+    }
+    let after = h.json_lines(&["show", &id]);
+    assert_eq!(before[0]["hash"], after[0]["hash"]);
+    assert_eq!(before[0]["seq"], after[0]["seq"]);
+    // A file listing with an unknown field is refused with its name.
+    let f = h.path().join("listing.toml");
+    std::fs::write(&f, "title = \"Chair\"\nprice = \"10\"\ncolour = \"red\"\n").unwrap();
+    let o = h.cmd(&["sell", "--file", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("colour"));
+    std::fs::write(
+        &f,
+        "title = \"Chair\"\nprice = \"10\"\ncategory = \"furniture\"\n",
+    )
+    .unwrap();
+    let o = h.cmd(&["sell", "--file", f.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn acknowledged_creates_survive_sigkill() {
+    let mut h = Home::new();
+    h.ok(&["init", "--location", "52.52,13.405"]);
+    h.start_node();
+    let node_file: PathBuf = h.path().join("node.json");
+    let v: Value = serde_json::from_slice(&std::fs::read(&node_file).unwrap()).unwrap();
+    let addr = v["api"].as_str().unwrap().to_string();
+    let token = std::fs::read_to_string(h.path().join("api.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    // Stream creates through the API from another thread, recording every acknowledged id,
+    // and SIGKILL the node mid-stream.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let streamer = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        for i in 0.. {
+            let r = agent
+                .post(format!("http://{addr}/v1/listings"))
+                .header("Authorization", format!("Bearer {token}"))
+                .send_json(serde_json::json!({"title": format!("Crash item {i}"), "price": "1"}));
+            match r {
+                Ok(mut resp) if resp.status() == 201 => {
+                    let v: Value = resp.body_mut().read_json().unwrap();
+                    if tx.send(v["id"].as_str().unwrap().to_string()).is_err() {
+                        return;
+                    }
+                }
+                _ => return, // the node is gone
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    while acked.len() < 150 {
+        acked.push(
+            rx.recv_timeout(Duration::from_secs(60))
+                .expect("creates stalled"),
+        );
+    }
+    h.kill_node();
+    streamer.join().unwrap();
+    while let Ok(id) = rx.try_recv() {
+        acked.push(id);
+    }
+    // node.json is stale now: a command says no node is running.
+    let o = h.cmd(&["status"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    h.start_node();
+    let mine = h.json_lines(&["mine"]);
+    let stored: std::collections::HashSet<&str> =
+        mine.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    for id in &acked {
+        assert!(stored.contains(id.as_str()), "acknowledged {id} was lost");
+    }
+    let found = search_until(&h, &["crash", "--limit", "100"], 100);
+    assert_eq!(
+        found.len(),
+        100,
+        "acknowledged listings are searchable after restart"
+    );
+    let o = h.cmd(&["--json", "show", &acked[acked.len() - 1]]);
+    assert_eq!(o.status.code(), Some(0));
+}
