@@ -1,1 +1,74 @@
+//! Parsers for the catalogue exports shops already have, normalized into [`FeedItem`]s that the
+//! node's retailer bridge turns into signed listings.
+//!
+//! Every format is parsed as real shops produce it (multi-row products, variants, HTML
+//! descriptions, localized numbers, odd encodings). A bad row becomes a [`Skip`] with its row
+//! number and reason; it never aborts the parse. Only a file that is not the format at all, or
+//! breaks a size limit, is a [`FeedError`].
+//!
+//! # Layout
+//! - [`item`]: `Feed`, `FeedItem`, `Skip`, `Warning`, `ParseOptions`.
+//! - [`format`]: the formats and detection from content.
+//! - [`normalize`]: prices, availability, conditions, categories, tags, limits, encodings.
+//! - [`html`]: HTML descriptions to plain text.
+//! - [`gmc`]: Google Merchant Center RSS/XML and TSV.
+//! - [`shopify`], [`woocommerce`], [`magento`]: the shop systems' CSV exports.
+//! - [`json`]: swapmeet's own JSON feed format (docs/FEEDS.md).
+//! - [`error`]: `FeedError`.
 
+mod csvutil;
+pub mod error;
+pub mod format;
+pub mod gmc;
+pub mod html;
+pub mod item;
+pub mod json;
+pub mod magento;
+pub mod normalize;
+pub mod shopify;
+pub mod woocommerce;
+
+pub use error::FeedError;
+pub use format::{detect, Format};
+pub use item::{Feed, FeedItem, ParseOptions, Skip, Warning};
+
+/// Largest feed file accepted.
+pub const MAX_FEED_BYTES: usize = 64 * 1024 * 1024;
+/// Largest single row or item.
+pub const MAX_ROW_BYTES: usize = 1024 * 1024;
+/// Most items in one feed.
+pub const MAX_ITEMS: usize = 200_000;
+
+/// Parses a feed with default options (no default currency).
+pub fn parse(bytes: &[u8], format: Format) -> Result<Feed, FeedError> {
+    parse_with(bytes, format, &ParseOptions::default())
+}
+
+/// Parses a feed.
+pub fn parse_with(bytes: &[u8], format: Format, opts: &ParseOptions) -> Result<Feed, FeedError> {
+    if bytes.len() > MAX_FEED_BYTES {
+        return Err(FeedError::TooLarge {
+            limit: MAX_FEED_BYTES,
+            actual: bytes.len(),
+        });
+    }
+    let (text, warning) = normalize::decode_text(bytes);
+    let mut feed = match format {
+        Format::GmcXml => gmc::parse_xml(&text, opts)?,
+        Format::GmcTsv => gmc::parse_tsv(&text, opts)?,
+        Format::ShopifyCsv => shopify::parse(&text, opts)?,
+        Format::WooCommerceCsv => woocommerce::parse(&text, opts)?,
+        Format::MagentoCsv => magento::parse(&text, opts)?,
+        Format::Json => json::parse(&text, opts)?,
+    };
+    if let Some(w) = warning {
+        feed.warnings.insert(0, w);
+    }
+    if feed.items.len() > MAX_ITEMS {
+        return Err(FeedError::TooManyItems {
+            limit: MAX_ITEMS,
+            actual: feed.items.len(),
+        });
+    }
+    Ok(feed)
+}

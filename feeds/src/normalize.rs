@@ -1,0 +1,284 @@
+//! Normalizers shared by every format: encodings, prices, availability, conditions,
+//! categories, tags and the protocol's length limits.
+
+use swapmeet_protocol::limits::{
+    MAX_DESCRIPTION_CHARS, MAX_ITEM_KEY_BYTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TITLE_CHARS,
+};
+use swapmeet_protocol::{Category, Condition, Currency, Price};
+
+use crate::item::{Feed, Warning};
+
+/// Decodes a file: UTF-8 with or without BOM; anything that is not valid UTF-8 is read as
+/// Windows-1252 (the superset of Latin-1 that shop systems actually write), with a warning.
+pub fn decode_text(bytes: &[u8]) -> (String, Option<Warning>) {
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), None),
+        Err(_) => {
+            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+            (
+                text.into_owned(),
+                Some(Warning {
+                    row: 0,
+                    shop_id: None,
+                    message: "the file is not UTF-8; read it as Latin-1 (Windows-1252)".into(),
+                }),
+            )
+        }
+    }
+}
+
+/// Reads a price ("15.00 USD", "649,00 EUR", "$12.50", "4999 JPY"), with `currency` for
+/// prices written without one.
+pub fn price(text: &str, currency: Option<Currency>) -> Result<Price, String> {
+    Price::parse(text, currency).map_err(|e| e.to_string())
+}
+
+/// Availability in any spelling: true for in stock / preorder / backorder.
+pub fn availability(text: &str) -> Option<bool> {
+    let t = text.trim().to_ascii_lowercase().replace(['_', '-'], " ");
+    match t.as_str() {
+        "in stock"
+        | "instock"
+        | "available"
+        | "available for order"
+        | "preorder"
+        | "pre order"
+        | "backorder"
+        | "onbackorder"
+        | "on backorder"
+        | "limited availability"
+        | "1"
+        | "yes"
+        | "true" => Some(true),
+        "out of stock" | "outofstock" | "sold out" | "discontinued" | "0" | "no" | "false" => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// A condition in any spelling; shop vocabularies map onto ours ("used" -> good,
+/// "refurbished" -> like-new, "damaged" -> for-parts).
+pub fn condition(text: &str) -> Option<Condition> {
+    let t = text.trim().to_ascii_lowercase().replace(['_', '-'], " ");
+    match t.as_str() {
+        "" => None,
+        "new" | "brand new" | "newcondition" => Some(Condition::New),
+        "refurbished" | "like new" | "as new" | "open box" | "refurbishedcondition" => {
+            Some(Condition::LikeNew)
+        }
+        "used" | "good" | "pre owned" | "second hand" | "usedcondition" => Some(Condition::Good),
+        "fair" | "acceptable" | "worn" => Some(Condition::Fair),
+        "damaged" | "for parts" | "broken" | "damagedcondition" => Some(Condition::ForParts),
+        _ => t.parse().ok(),
+    }
+}
+
+/// The category a shop's category path or product type suggests, when it is obvious.
+pub fn category(text: &str) -> Option<Category> {
+    let t = text.to_ascii_lowercase();
+    const RULES: &[(&[&str], Category)] = &[
+        (&["bicycle", "bike", "cycling"], Category::Bikes),
+        (
+            &[
+                "furniture",
+                "sofa",
+                "couch",
+                "chair",
+                "table",
+                "shelf",
+                "cabinet",
+                "armchair",
+                "bed",
+            ],
+            Category::Furniture,
+        ),
+        (
+            &[
+                "garden",
+                "lawn",
+                "outdoor",
+                "watering",
+                "trowel",
+                "wheelbarrow",
+                "plant",
+                "pots",
+            ],
+            Category::GardenOutdoor,
+        ),
+        (
+            &[
+                "clothing",
+                "apparel",
+                "tops",
+                "tees",
+                "t-shirt",
+                "hoodie",
+                "jacket",
+                "pants",
+                "shorts",
+                "bottoms",
+                "shoes",
+                "bras",
+                "tanks",
+                "sweatshirt",
+                "accessories",
+                "beanie",
+                "belt",
+                "scarf",
+                "cap",
+            ],
+            Category::ClothingShoes,
+        ),
+        (
+            &[
+                "lamp", "lighting", "kitchen", "mug", "pitcher", "vase", "bowl", "pillow", "home",
+                "decor",
+            ],
+            Category::HomeKitchen,
+        ),
+        (
+            &["gear", "bags", "fitness", "sport", "yoga", "equipment"],
+            Category::SportsLeisure,
+        ),
+        (&["watch", "jewel"], Category::JewelryWatches),
+        (
+            &["computer", "laptop", "phone", "tablet"],
+            Category::ComputersPhones,
+        ),
+        (
+            &["electronic", "camera", "audio", "tv"],
+            Category::Electronics,
+        ),
+        (
+            &["book", "music", "album", "single", "media", "dvd"],
+            Category::BooksMedia,
+        ),
+        (&["toy", "game"], Category::ToysGames),
+        (&["baby", "kids", "children"], Category::BabyKids),
+        (&["tool", "hardware", "diy"], Category::ToolsDiy),
+        (&["sunglasses", "eyewear"], Category::ClothingShoes),
+    ];
+    RULES
+        .iter()
+        .find(|(words, _)| words.iter().any(|w| t.contains(w)))
+        .map(|(_, c)| *c)
+}
+
+/// Tags from free words: lower case, spaces to dashes, at most 10 of at most 32 characters.
+pub fn tags<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in words {
+        let t: String = w
+            .trim()
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("-")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_TAG_CHARS)
+            .collect();
+        if !t.is_empty() && !out.contains(&t) && out.len() < MAX_TAGS {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Shortens a title to the protocol's limit, with a warning.
+pub fn title(feed: &mut Feed, row: usize, id: &str, text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    clip(feed, row, id, "title", &one_line, MAX_TITLE_CHARS)
+}
+
+/// Shortens a description to the protocol's limit, with a warning.
+pub fn description(feed: &mut Feed, row: usize, id: &str, text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect();
+    clip(feed, row, id, "description", &clean, MAX_DESCRIPTION_CHARS)
+}
+
+fn clip(feed: &mut Feed, row: usize, id: &str, field: &str, text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    feed.warn(
+        row,
+        Some(id),
+        format!("{field} shortened from {n} to {max} characters (the protocol's limit)"),
+    );
+    let mut s: String = text.chars().take(max - 1).collect();
+    s.push('…');
+    s
+}
+
+/// An item key from a prefix and the shop's ids; ids too long for the protocol are hashed so
+/// the key stays stable and unique.
+pub fn item_key(prefix: &str, parts: &[&str]) -> String {
+    let key = format!("{prefix}:{}", parts.join(":"));
+    if key.len() <= MAX_ITEM_KEY_BYTES {
+        return key;
+    }
+    // FNV-1a, 64-bit: stable across runs and platforms (unlike std's default hasher).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let keep: String = key.chars().take(MAX_ITEM_KEY_BYTES / 2).collect();
+    format!("{keep}~{h:016x}")
+}
+
+/// A whole non-negative quantity ("5", "5.0000", "" = unknown).
+pub fn quantity(text: &str) -> Option<u32> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let v: f64 = t.parse().ok()?;
+    (v >= 0.0 && v.is_finite()).then(|| v.min(f64::from(u32::MAX)) as u32)
+}
+
+/// A GTIN/barcode: digits only (Shopify exports prefix a quote to keep spreadsheets from
+/// eating leading zeros).
+pub fn gtin(text: &str) -> Option<String> {
+    let t = text.trim().trim_start_matches('\'').trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quirks() {
+        assert_eq!(availability("in_stock"), Some(true));
+        assert_eq!(availability("in stock"), Some(true));
+        assert_eq!(availability("Out of Stock"), Some(false));
+        assert_eq!(condition(" new "), Some(Condition::New));
+        assert_eq!(condition("USED"), Some(Condition::Good));
+        assert_eq!(condition("refurbished"), Some(Condition::LikeNew));
+        assert_eq!(gtin("'0123456789012").as_deref(), Some("0123456789012"));
+        assert_eq!(quantity("5.0000"), Some(5));
+        assert_eq!(
+            tags(["Road Bike", "road bike", "X"]),
+            vec!["road-bike", "x"]
+        );
+        let eur = Currency::new("EUR").ok();
+        assert!(price("649,00 EUR", None).is_ok());
+        assert!(price("12.5", eur).is_ok());
+        assert!(price("12.5", None).is_err());
+        let (t, w) = decode_text(b"caf\xe9");
+        assert_eq!(t, "café");
+        assert!(w.is_some());
+        let (t, w) = decode_text("\u{feff}héllo".as_bytes());
+        assert_eq!(t, "héllo");
+        assert!(w.is_none());
+        assert!(item_key("x", &[&"a".repeat(300)]).len() <= 128);
+    }
+}
