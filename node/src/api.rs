@@ -4,7 +4,7 @@
 //! at [`MAX_BODY_BYTES`] and parsed strictly; every error is JSON naming the field and the rule.
 //! Storage work runs on the blocking pool, never on the async workers.
 
-// mod bridge; (waits for the feeds crate)
+mod bridge;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -92,8 +92,8 @@ pub struct ApiState {
     pub shutdown: watch::Receiver<bool>,
     /// The home currency.
     pub home_currency: Currency,
-    // /// Open bridge runs.
-    // pub bridge_runs: bridge::Runs,
+    /// Open bridge runs.
+    pub bridge_runs: bridge::Runs,
 }
 
 /// An error response: status and a JSON body naming what was wrong.
@@ -219,7 +219,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/import", post(import))
         .route("/v1/events", get(events))
         .route("/v1/peers", get(peers))
-        // .route("/v1/bridge/items", post(bridge::items))
+        .route("/v1/bridge/items", post(bridge::items))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })

@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use swapmeet_feeds::{Feed, FeedItem};
@@ -255,7 +254,12 @@ impl Bridge {
     }
 
     /// Applies a chunk of a run's items (new, changed, back in stock, out of stock). Blocking.
-    pub fn apply(&self, run: &mut Run, items: &[FeedItem], opts: &BridgeOptions) -> Result<(), BridgeError> {
+    pub fn apply(
+        &self,
+        run: &mut Run,
+        items: &[FeedItem],
+        opts: &BridgeOptions,
+    ) -> Result<(), BridgeError> {
         let now = self.author.engine().now();
         let report = &mut run.report;
         report.items += items.len();
@@ -266,7 +270,10 @@ impl Bridge {
                 report.skipped.push(SkipNote {
                     row: item.row,
                     shop_id: Some(item.shop_id.clone()),
-                    reason: format!("duplicate item key '{}' (an earlier row has the same id)", item.key),
+                    reason: format!(
+                        "duplicate item key '{}' (an earlier row has the same id)",
+                        item.key
+                    ),
                 });
                 continue;
             }
@@ -281,7 +288,11 @@ impl Bridge {
             let draft = match self.draft(item, opts) {
                 Ok(d) => d,
                 Err(reason) => {
-                    report.skipped.push(SkipNote { row: item.row, shop_id: Some(item.shop_id.clone()), reason });
+                    report.skipped.push(SkipNote {
+                        row: item.row,
+                        shop_id: Some(item.shop_id.clone()),
+                        reason,
+                    });
                     continue;
                 }
             };
@@ -318,14 +329,25 @@ impl Bridge {
         // One batch, one flush: signing and ingest dominate, not fsyncs.
         let results = self.author.publish_batch(envs).map_err(|e| match e {
             AuthorError::Engine(e) => BridgeError::Engine(e),
-            other => BridgeError::Corrupt { key: String::new(), reason: other.to_string() },
+            other => BridgeError::Corrupt {
+                key: String::new(),
+                reason: other.to_string(),
+            },
         })?;
         let mut batch = sled::Batch::default();
         for ((item, fingerprint, action), result) in pending.into_iter().zip(results) {
             match result {
                 Ok(p) => {
-                    let st = ItemState { id: p.id.to_string(), fingerprint, active: true, expires_at: p.expires_at };
-                    batch.insert(item.key.as_bytes(), serde_json::to_vec(&st).unwrap_or_default());
+                    let st = ItemState {
+                        id: p.id.to_string(),
+                        fingerprint,
+                        active: true,
+                        expires_at: p.expires_at,
+                    };
+                    batch.insert(
+                        item.key.as_bytes(),
+                        serde_json::to_vec(&st).unwrap_or_default(),
+                    );
                     report.record(action, st.id);
                 }
                 Err(e) => report.skipped.push(SkipNote {
@@ -351,7 +373,8 @@ impl Bridge {
         }
         let report = &mut run.report;
         let active = state.values().filter(|s| s.active).count();
-        let allowed = ((active as f64 * opts.max_withdraw_share).floor() as usize).max(WITHDRAW_FLOOR);
+        let allowed =
+            ((active as f64 * opts.max_withdraw_share).floor() as usize).max(WITHDRAW_FLOOR);
         if run.to_withdraw.len() > allowed && !opts.force {
             report.withdrawals_refused = Some(format!(
                 "this run would withdraw {} of the shop's {active} listings, more than the {:.0}% allowed in one run ({allowed}); \
@@ -380,7 +403,9 @@ impl Bridge {
                     pending.push((key, st));
                 }
                 // Already gone (withdrawn by hand, or expired and swept): just record it.
-                Err(AuthorError::Withdrawn(_)) | Err(AuthorError::NotFound(_)) => pending.push((key, st)),
+                Err(AuthorError::Withdrawn(_)) | Err(AuthorError::NotFound(_)) => {
+                    pending.push((key, st))
+                }
                 Err(AuthorError::Engine(e)) => return Err(BridgeError::Engine(e)),
                 Err(e) => report.skipped.push(SkipNote {
                     row: 0,
@@ -392,14 +417,20 @@ impl Bridge {
         if !opts.dry_run {
             let results = self.author.publish_batch(envs).map_err(|e| match e {
                 AuthorError::Engine(e) => BridgeError::Engine(e),
-                other => BridgeError::Corrupt { key: String::new(), reason: other.to_string() },
+                other => BridgeError::Corrupt {
+                    key: String::new(),
+                    reason: other.to_string(),
+                },
             })?;
             if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
                 tracing::warn!(error = %e, "a bridge withdrawal was not stored");
             }
             let mut batch = sled::Batch::default();
             for (key, st) in pending {
-                let st = ItemState { active: false, ..st.clone() };
+                let st = ItemState {
+                    active: false,
+                    ..st.clone()
+                };
                 batch.insert(key.as_bytes(), serde_json::to_vec(&st).unwrap_or_default());
                 report.withdrawn.push(st.id);
             }
@@ -411,23 +442,34 @@ impl Bridge {
 
     fn item_state(&self, key: &str) -> Result<Option<ItemState>, BridgeError> {
         let Some(v) = self.tree.get(key.as_bytes()).map_err(|source| {
-            BridgeError::Store(StoreError::Sled { context: "reading bridge state", source })
+            BridgeError::Store(StoreError::Sled {
+                context: "reading bridge state",
+                source,
+            })
         })?
         else {
             return Ok(None);
         };
-        serde_json::from_slice(&v).map(Some).map_err(|e| BridgeError::Corrupt {
-            key: key.to_string(),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| BridgeError::Corrupt {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     fn save_batch(&self, batch: sled::Batch) -> Result<(), BridgeError> {
         self.tree.apply_batch(batch).map_err(|source| {
-            BridgeError::Store(StoreError::Sled { context: "writing bridge state", source })
+            BridgeError::Store(StoreError::Sled {
+                context: "writing bridge state",
+                source,
+            })
         })?;
         self.tree.flush().map_err(|source| {
-            BridgeError::Store(StoreError::Sled { context: "flushing bridge state", source })
+            BridgeError::Store(StoreError::Sled {
+                context: "flushing bridge state",
+                source,
+            })
         })?;
         Ok(())
     }

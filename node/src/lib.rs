@@ -19,7 +19,7 @@
 
 pub mod api;
 pub mod authoring;
-// pub mod bridge; (waits for the feeds crate)
+pub mod bridge;
 pub mod engine;
 pub mod events;
 pub mod home;

@@ -132,7 +132,7 @@ impl Node {
             peers: None,
             shutdown: stop_rx.clone(),
             home_currency: currency,
-            // bridge_runs: Default::default(),
+            bridge_runs: Default::default(),
         });
         let app = api::router(state);
         let mut server_stop = stop_rx;

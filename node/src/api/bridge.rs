@@ -78,12 +78,18 @@ pub async fn items(State(s): St, body: Body) -> ApiResult<Json<Value>> {
     if b.items.len() > MAX_ITEMS {
         return Err(ApiError::field(
             "items",
-            format!("{} items, the limit is {MAX_ITEMS} per request", b.items.len()),
+            format!(
+                "{} items, the limit is {MAX_ITEMS} per request",
+                b.items.len()
+            ),
         ));
     }
     if let Some(share) = b.max_withdraw_share {
         if !(0.0..=1.0).contains(&share) {
-            return Err(ApiError::field("max_withdraw_share", format!("{share} is not in 0..=1")));
+            return Err(ApiError::field(
+                "max_withdraw_share",
+                format!("{share} is not in 0..=1"),
+            ));
         }
     }
     if let Some(r) = &b.run {
@@ -127,7 +133,10 @@ pub async fn items(State(s): St, body: Body) -> ApiResult<Json<Value>> {
 }
 
 fn take_run(runs: &Runs, id: &str, dry_run: bool) -> ApiResult<Run> {
-    let mut map = runs.0.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "runs lock poisoned"))?;
+    let mut map = runs
+        .0
+        .lock()
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "runs lock poisoned"))?;
     map.retain(|_, (t, _)| t.elapsed() < RUN_TTL);
     if let Some((_, run)) = map.remove(id) {
         return Ok(run);
@@ -135,7 +144,10 @@ fn take_run(runs: &Runs, id: &str, dry_run: bool) -> ApiResult<Run> {
     if map.len() >= MAX_RUNS {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("{MAX_RUNS} bridge runs are already open; finish one (final: true) or wait {} s", RUN_TTL.as_secs()),
+            format!(
+                "{MAX_RUNS} bridge runs are already open; finish one (final: true) or wait {} s",
+                RUN_TTL.as_secs()
+            ),
         ));
     }
     Ok(Run::new(dry_run))
