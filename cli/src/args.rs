@@ -54,6 +54,9 @@ pub enum Command {
     Export(IdArg),
     /// Import signed listings (lines from `export`) from a file or standard input.
     Import(ImportArgs),
+    /// Keep a shop's catalogue export in sync with its listings.
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }

@@ -17,6 +17,7 @@
 //! - `bridge_cmd`: bridge sync.
 
 mod args;
+mod bridge_cmd;
 mod client;
 mod listing_cmd;
 mod node_cmd;
@@ -106,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Search(a) => search::search(&home, &out, a),
         Command::Export(a) => transfer::export(&home, &out, a),
         Command::Import(a) => transfer::import(&home, &out, a),
+        Command::Bridge(b) => bridge_cmd::run(&home, &out, b),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

@@ -32,6 +32,29 @@ pub fn duration_secs(flag: &str, text: &str) -> Result<u64> {
     Ok(secs)
 }
 
+/// A positive duration of any length ("10m", "1h"), for intervals.
+pub fn duration_secs_any(flag: &str, text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow!("{flag}: '{text}' is not a duration (e.g. 30s, 10m, 1h)"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("{flag}: '{text}' is not a duration (e.g. 30s, 10m, 1h)"),
+    };
+    if n == 0 {
+        bail!("{flag}: must be longer than zero");
+    }
+    Ok(n.saturating_mul(mult))
+}
+
 /// "LAT,LON" with range checks.
 pub fn lat_lon(flag: &str, text: &str) -> Result<(f64, f64)> {
     geo::parse_lat_lon(text).map_err(|e| anyhow!("{flag}: {e}"))

@@ -438,3 +438,44 @@ fn acknowledged_creates_survive_sigkill() {
     let o = h.cmd(&["--json", "show", &acked[acked.len() - 1]]);
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn bridge_sync_of_a_real_export() {
+    let mut h = Home::new();
+    h.ok(&["init", "--location", "52.52,13.405", "--currency", "USD"]);
+    h.start_node();
+    let file = format!(
+        "{}/../../shared/feeds/woocommerce_sample_products.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let dry = h.json_lines(&["bridge", "sync", &file, "--dry-run"]);
+    assert_eq!(dry.len(), 1);
+    assert_eq!(dry[0]["dry_run"], true);
+    assert_eq!(dry[0]["format"], "woocommerce-csv");
+    assert_eq!(dry[0]["created"].as_array().unwrap().len(), 19);
+    assert!(
+        h.json_lines(&["mine"]).is_empty(),
+        "a dry run publishes nothing"
+    );
+
+    let real = h.json_lines(&["bridge", "sync", &file]);
+    assert_eq!(real[0]["created"].as_array().unwrap().len(), 19);
+    assert_eq!(real[0]["skipped"].as_array().unwrap().len(), 2);
+    assert_eq!(h.json_lines(&["mine"]).len(), 19);
+    let again = h.json_lines(&["bridge", "sync", &file, "--format", "woocommerce-csv"]);
+    assert_eq!(again[0]["unchanged"], 19);
+    assert!(again[0]["created"].as_array().unwrap().is_empty());
+
+    // The human report names skipped rows and their reasons.
+    let text = h.ok(&["bridge", "sync", &file]);
+    assert!(
+        text.contains("19 unchanged") && text.contains("virtual/downloadable"),
+        "{text}"
+    );
+    // A file that is no feed at all: exit 2 with the reason.
+    let bad = h.path().join("bad.csv");
+    std::fs::write(&bad, "a,b\n1,2\n").unwrap();
+    let o = h.cmd(&["bridge", "sync", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--format"));
+}

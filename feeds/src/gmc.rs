@@ -73,24 +73,19 @@ pub fn parse_xml(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
                     }
                 }
             }
-            Event::Text(t) => {
-                if in_item && stack.len() == 1 {
-                    let v = t.xml_content().map(|c| c.into_owned()).unwrap_or_default();
-                    append(&mut fields, &stack[0], &v);
-                }
+            // Text counts only directly inside an item's attribute element.
+            Event::Text(t) if in_item && stack.len() == 1 => {
+                let v = t.xml_content().map(|c| c.into_owned()).unwrap_or_default();
+                append(&mut fields, &stack[0], &v);
             }
-            Event::CData(t) => {
-                if in_item && stack.len() == 1 {
-                    let v = String::from_utf8_lossy(&t.into_inner()).into_owned();
-                    append(&mut fields, &stack[0], &v);
-                }
+            Event::CData(t) if in_item && stack.len() == 1 => {
+                let v = String::from_utf8_lossy(&t.into_inner()).into_owned();
+                append(&mut fields, &stack[0], &v);
             }
-            Event::GeneralRef(r) => {
-                if in_item && stack.len() == 1 {
-                    let name = String::from_utf8_lossy(&r.into_inner()).into_owned();
-                    let v = decode_entities(&format!("&{name};"));
-                    append(&mut fields, &stack[0], &v);
-                }
+            Event::GeneralRef(r) if in_item && stack.len() == 1 => {
+                let name = String::from_utf8_lossy(&r.into_inner()).into_owned();
+                let v = decode_entities(&format!("&{name};"));
+                append(&mut fields, &stack[0], &v);
             }
             Event::End(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).to_ascii_lowercase();
@@ -115,12 +110,8 @@ pub fn parse_xml(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
 }
 
 fn append(fields: &mut HashMap<String, String>, key: &str, v: &str) {
-    let key = if key == "additional_image_link" || key == "image_link" {
-        key.to_string()
-    } else {
-        key.to_string()
-    };
-    let e = fields.entry(key.clone()).or_default();
+    let e = fields.entry(key.to_string()).or_default();
+    // Several additional images are separated by spaces.
     if key == "additional_image_link" && !e.is_empty() && !v.is_empty() && !e.ends_with(' ') {
         e.push(' ');
     }

@@ -14,7 +14,7 @@
 //! - [`gmc`]: Google Merchant Center RSS/XML and TSV.
 //! - [`shopify`], [`woocommerce`], [`magento`]: the shop systems' CSV exports.
 //! - [`json`]: swapmeet's own JSON feed format (docs/FEEDS.md).
-//! - [`error`]: `FeedError`.
+//! - [`error`](mod@error): `FeedError`.
 
 mod csvutil;
 pub mod error;
