@@ -116,7 +116,12 @@ pub fn id(home: &Home, out: &Out) -> Result<Done> {
 }
 
 fn mib(v: &serde_json::Value) -> String {
-    format!("{:.1} MiB", v.as_f64().unwrap_or(0.0) / 1024.0 / 1024.0)
+    let b = v.as_f64().unwrap_or(0.0);
+    if b < 1024.0 * 1024.0 {
+        format!("{:.0} KiB", b / 1024.0)
+    } else {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    }
 }
 
 pub fn status(home: &Home, out: &Out) -> Result<Done> {
