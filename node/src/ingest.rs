@@ -97,6 +97,41 @@ impl IngestOutcome {
     }
 }
 
+/// Batches smaller than this are verified on the calling thread.
+const PARALLEL_VERIFY_MIN: usize = 64;
+
+/// Verifies a batch on every core: signature checks are most of an ingest's CPU time, and
+/// the batch splits cleanly (each part is batch-verified on its own).
+fn verify_parallel(
+    batch: Vec<SignedEnvelope>,
+    now: u64,
+) -> Vec<Result<Verified<Record>, ValidationError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || batch.len() < PARALLEL_VERIFY_MIN {
+        return swapmeet_protocol::verify_batch(batch, now);
+    }
+    let per = batch.len().div_ceil(threads);
+    let mut parts: Vec<Vec<SignedEnvelope>> = Vec::with_capacity(threads);
+    let mut rest = batch;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(per));
+        parts.push(std::mem::replace(&mut rest, tail));
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|p| s.spawn(move || swapmeet_protocol::verify_batch(p, now)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                // A panic in verification is a bug; surface it rather than drop items.
+                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect()
+    })
+}
+
 impl Engine {
     /// Ingests encoded envelopes (from the wire, a file, the API). Blocking: call it from
     /// `spawn_blocking` in async code.
@@ -143,7 +178,7 @@ impl Engine {
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(MAX_BATCH));
             let batch = std::mem::replace(&mut rest, tail);
-            let verified = swapmeet_protocol::verify_batch(batch, self.now());
+            let verified = verify_parallel(batch, self.now());
             out.extend(self.ingest_verified(verified, &source)?);
         }
         Ok(out)

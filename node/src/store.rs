@@ -3,8 +3,8 @@
 //! Everything the node knows about listings lives here; the search index is derived from it and
 //! can always be rebuilt from it. Each listing id maps to exactly one record: the newest version
 //! (listing or withdrawal) the node has accepted. Secondary trees make the lookups the rest of the
-//! node needs cheap, and every write to all of them happens in one sled transaction, so a crash
-//! never leaves them disagreeing.
+//! node needs cheap. A write goes to every tree in a fixed order inside a pending marker, so a
+//! crash never leaves them disagreeing for long: the next open repairs them (see `Store::write`).
 //!
 //! Trees (names are constants so an operator can inspect them with sled tooling):
 //! - [`TREE_LISTINGS`]: listing id -> [`StoredRecord`] (header, summary, exact envelope bytes).
@@ -18,8 +18,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
+use std::collections::HashMap;
 use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey, Record, Verified};
 
 /// Tree of the newest record per listing id.
@@ -36,6 +35,53 @@ pub const TREE_BY_SELLER: &str = "by-seller/v1";
 pub const TREE_CHANGES: &str = "changes/v1";
 /// Small metadata values.
 pub const TREE_META: &str = "meta";
+
+/// Present while a write is spread over several trees; found on open, it means a crash cut
+/// the write short and the secondary trees are rebuilt.
+const META_PENDING_KEY: &[u8] = b"write-pending";
+
+/// The batches of one write, one per tree.
+#[derive(Default)]
+struct Writes {
+    listings: sled::Batch,
+    by_hash: sled::Batch,
+    areas: sled::Batch,
+    expiry: sled::Batch,
+    by_seller: sled::Batch,
+    changes: sled::Batch,
+    len: usize,
+}
+
+impl Writes {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn link(&mut self, rec: &StoredRecord) -> Result<(), StoreError> {
+        self.listings.insert(rec.id.as_bytes().as_slice(), rec.encode());
+        self.link_secondary(rec)
+    }
+
+    fn link_secondary(&mut self, rec: &StoredRecord) -> Result<(), StoreError> {
+        self.len += 1;
+        self.by_hash.insert(&rec.hash.0, rec.id.as_bytes().as_slice());
+        for area in rec.areas() {
+            self.areas.insert(area_key(&area, rec.signed_at, &rec.hash), rec.id.as_bytes().as_slice());
+        }
+        self.expiry.insert(expiry_key(rec.expires_at, &rec.id).as_slice(), &[]);
+        self.by_seller.insert(seller_key(&rec.seller()?, &rec.id).as_slice(), &[]);
+        Ok(())
+    }
+
+    fn unlink(&mut self, rec: &StoredRecord) {
+        self.len += 1;
+        self.by_hash.remove(&rec.hash.0);
+        for area in rec.areas() {
+            self.areas.remove(area_key(&area, rec.signed_at, &rec.hash));
+        }
+        self.expiry.remove(expiry_key(rec.expires_at, &rec.id).as_slice());
+    }
+}
 
 /// The format of the values written by this version; checked on open.
 const STORE_FORMAT: u8 = 1;
@@ -509,6 +555,15 @@ impl Store {
                     .map_err(StoreError::sled("writing the store format"))?;
             }
         }
+        if store
+            .meta
+            .get(META_PENDING_KEY)
+            .map_err(StoreError::sled("reading the write marker"))?
+            .is_some()
+        {
+            tracing::warn!("the last write was cut short (crash?); rebuilding the store's secondary trees");
+            store.repair()?;
+        }
         Ok(store)
     }
 
@@ -538,98 +593,87 @@ impl Store {
         Ok(self.get(&id)?.filter(|r| r.hash == *hash))
     }
 
-    /// Applies a batch of verified records in one transaction, deciding each against what is
-    /// stored (and against earlier items of the same batch). Returns the decision per item, in
-    /// order, and the writes applied in change-log order.
-    pub fn apply(
-        &self,
-        records: &[StoredRecord],
-    ) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
-        let trees = [
-            &self.listings,
-            &self.by_hash,
-            &self.areas,
-            &self.expiry,
-            &self.by_seller,
-            &self.changes,
-        ];
-        let result = trees.as_slice().transaction(|t| {
-            let (listings, by_hash, areas, expiry, by_seller, changes) =
-                (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
-            let mut decisions = Vec::with_capacity(records.len());
-            let mut applied: Vec<Applied> = Vec::new();
-            for incoming in records {
-                let current = match listings.get(incoming.id.as_bytes())? {
-                    Some(v) => Some(
-                        StoredRecord::decode(incoming.id, &v)
-                            .map_err(ConflictableTransactionError::Abort)?,
-                    ),
-                    None => None,
-                };
-                let decision = decide(current.as_ref(), incoming);
-                if let Decision::Accept { replaced } = &decision {
-                    let mut incoming = incoming.clone();
-                    if let Some(old) = &current {
-                        Self::unlink(old, by_hash, areas, expiry)?;
-                        // A withdrawal carries no title or price; keep what it withdrew so
-                        // "sold: Road bike, 250 EUR" can still be shown.
-                        if incoming.kind == RecordKind::Withdrawal {
-                            incoming.summary.inherit(&old.summary);
-                        }
+    /// Applies a batch of verified records, deciding each against what is stored (and against
+    /// earlier items of the same batch). Returns the decision per item, in order, and the writes
+    /// applied in change-log order. Callers serialize writers (the engine's write lock).
+    pub fn apply(&self, records: &[StoredRecord]) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
+        let mut w = Writes::default();
+        let mut overlay: HashMap<ListingId, StoredRecord> = HashMap::new();
+        let mut decisions = Vec::with_capacity(records.len());
+        let mut applied: Vec<Applied> = Vec::new();
+        for incoming in records {
+            let current = match overlay.get(&incoming.id) {
+                Some(r) => Some(r.clone()),
+                None => self.get(&incoming.id)?,
+            };
+            let decision = decide(current.as_ref(), incoming);
+            if let Decision::Accept { replaced } = &decision {
+                let mut incoming = incoming.clone();
+                if let Some(old) = &current {
+                    w.unlink(old);
+                    // A withdrawal carries no title or price; keep what it withdrew so
+                    // "sold: Road bike, 250 EUR" can still be shown.
+                    if incoming.kind == RecordKind::Withdrawal {
+                        incoming.summary.inherit(&old.summary);
                     }
-                    let incoming = &incoming;
-                    Self::link(incoming, listings, by_hash, areas, expiry, by_seller)?;
-                    let position = changes.generate_id()?;
-                    changes.insert(&position.to_be_bytes(), incoming.id.as_bytes())?;
-                    applied.push(Applied {
-                        position,
-                        record: incoming.clone(),
-                        replaced: *replaced,
-                    });
                 }
-                decisions.push(decision);
+                w.link(&incoming)?;
+                let position = self
+                    .db
+                    .generate_id()
+                    .map_err(StoreError::sled("numbering a change"))?;
+                w.changes.insert(&position.to_be_bytes(), incoming.id.as_bytes());
+                overlay.insert(incoming.id, incoming.clone());
+                applied.push(Applied {
+                    position,
+                    record: incoming,
+                    replaced: *replaced,
+                });
             }
-            Ok((decisions, applied))
-        });
-        result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(source) => StoreError::Sled {
-                context: "applying a batch",
-                source,
-            },
-        })
+            decisions.push(decision);
+        }
+        self.write(w)?;
+        Ok((decisions, applied))
     }
 
-    fn link(
-        rec: &StoredRecord,
-        listings: &TransactionalTree,
-        by_hash: &TransactionalTree,
-        areas: &TransactionalTree,
-        expiry: &TransactionalTree,
-        by_seller: &TransactionalTree,
-    ) -> Result<(), ConflictableTransactionError<StoreError>> {
-        listings.insert(rec.id.as_bytes(), rec.encode())?;
-        by_hash.insert(&rec.hash.0, rec.id.as_bytes())?;
-        for area in rec.areas() {
-            areas.insert(area_key(&area, rec.signed_at, &rec.hash), rec.id.as_bytes())?;
+    /// Writes one batch per tree. sled makes each batch atomic and recovers a prefix of its log
+    /// after a crash, so the order matters: the change log first (a crash after it only makes
+    /// the index re-read what is stored), then the records, then the secondary trees, inside a
+    /// pending marker that makes the next open rebuild the secondary trees if a crash cut the
+    /// sequence short. One batch per tree is much cheaper than a multi-tree transaction
+    /// (measured: 108 us per listing with a transaction).
+    fn write(&self, w: Writes) -> Result<(), StoreError> {
+        if w.is_empty() {
+            return Ok(());
         }
-        expiry.insert(expiry_key(rec.expires_at, &rec.id).as_slice(), &[])?;
-        let seller = rec.seller().map_err(ConflictableTransactionError::Abort)?;
-        by_seller.insert(seller_key(&seller, &rec.id).as_slice(), &[])?;
+        let ctx = StoreError::sled;
+        self.meta.insert(META_PENDING_KEY, &[1]).map_err(ctx("marking a write"))?;
+        self.changes.apply_batch(w.changes).map_err(ctx("writing the change log"))?;
+        self.listings.apply_batch(w.listings).map_err(ctx("writing listings"))?;
+        self.by_hash.apply_batch(w.by_hash).map_err(ctx("writing the hash index"))?;
+        self.areas.apply_batch(w.areas).map_err(ctx("writing the area index"))?;
+        self.expiry.apply_batch(w.expiry).map_err(ctx("writing the expiry index"))?;
+        self.by_seller.apply_batch(w.by_seller).map_err(ctx("writing the seller index"))?;
+        self.meta.remove(META_PENDING_KEY).map_err(ctx("marking a write"))?;
         Ok(())
     }
 
-    fn unlink(
-        rec: &StoredRecord,
-        by_hash: &TransactionalTree,
-        areas: &TransactionalTree,
-        expiry: &TransactionalTree,
-    ) -> Result<(), ConflictableTransactionError<StoreError>> {
-        by_hash.remove(&rec.hash.0)?;
-        for area in rec.areas() {
-            areas.remove(area_key(&area, rec.signed_at, &rec.hash))?;
+    /// Rebuilds the secondary trees from the records (after a crash in the middle of a write).
+    fn repair(&self) -> Result<(), StoreError> {
+        let ctx = StoreError::sled;
+        for t in [&self.by_hash, &self.areas, &self.expiry, &self.by_seller] {
+            t.clear().map_err(ctx("clearing a secondary tree"))?;
         }
-        expiry.remove(expiry_key(rec.expires_at, &rec.id).as_slice())?;
+        let mut w = Writes::default();
+        for rec in self.iter() {
+            let rec = rec?;
+            w.link_secondary(&rec)?;
+            if w.len >= 10_000 {
+                self.write(std::mem::take(&mut w))?;
+            }
+        }
+        self.write(w)?;
+        self.meta.remove(META_PENDING_KEY).map_err(ctx("marking a write"))?;
         Ok(())
     }
 
@@ -647,48 +691,27 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut removed = Vec::new();
         for chunk in due.chunks(1000) {
-            let trees = [
-                &self.listings,
-                &self.by_hash,
-                &self.areas,
-                &self.expiry,
-                &self.by_seller,
-                &self.changes,
-            ];
-            let out = trees.as_slice().transaction(|t| {
-                let (listings, by_hash, areas, expiry, by_seller, changes) =
-                    (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
-                let mut out = Vec::new();
-                for id in chunk {
-                    let Some(v) = listings.get(id.as_bytes())? else {
-                        continue;
-                    };
-                    let rec = StoredRecord::decode(*id, &v)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    if rec.expires_at > now {
-                        continue; // replaced by a newer version meanwhile
-                    }
-                    Self::unlink(&rec, by_hash, areas, expiry)?;
-                    listings.remove(id.as_bytes())?;
-                    let seller = rec.seller().map_err(ConflictableTransactionError::Abort)?;
-                    by_seller.remove(seller_key(&seller, id).as_slice())?;
-                    let position = changes.generate_id()?;
-                    changes.insert(&position.to_be_bytes(), id.as_bytes())?;
-                    out.push(Applied {
-                        position,
-                        record: rec,
-                        replaced: None,
-                    });
+            let mut w = Writes::default();
+            for id in chunk {
+                let Some(rec) = self.get(id)? else { continue };
+                if rec.expires_at > now {
+                    continue; // replaced by a newer version meanwhile
                 }
-                Ok(out)
-            });
-            removed.extend(out.map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(source) => StoreError::Sled {
-                    context: "sweeping expired records",
-                    source,
-                },
-            })?);
+                w.unlink(&rec);
+                w.listings.remove(id.as_bytes().as_slice());
+                w.by_seller.remove(seller_key(&rec.seller()?, id).as_slice());
+                let position = self
+                    .db
+                    .generate_id()
+                    .map_err(StoreError::sled("numbering a change"))?;
+                w.changes.insert(&position.to_be_bytes(), id.as_bytes());
+                removed.push(Applied {
+                    position,
+                    record: rec,
+                    replaced: None,
+                });
+            }
+            self.write(w)?;
         }
         Ok(removed)
     }
