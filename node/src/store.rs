@@ -843,3 +843,47 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swapmeet_protocol::SignedEnvelope;
+
+    fn record(n: u64) -> StoredRecord {
+        let mut synth = crate::synth::Synth::new(n, 1, 1_800_000_000);
+        let env: SignedEnvelope = synth.signed();
+        let v = swapmeet_protocol::verify_batch(vec![env], 1_800_000_000).pop().unwrap().unwrap();
+        StoredRecord::from_verified(&v)
+    }
+
+    #[test]
+    fn a_write_cut_short_is_repaired_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = record(1);
+        {
+            let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+            store.apply(std::slice::from_ref(&rec)).unwrap();
+            // Simulate a crash after the records were written but before the secondary trees:
+            // the marker is still set and a secondary entry is missing.
+            store.by_hash.remove(rec.hash.0).unwrap();
+            store.meta.insert(META_PENDING_KEY, &[1]).unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(store.get_by_hash(&rec.hash).unwrap().map(|r| r.id), Some(rec.id));
+        assert!(store.meta.get(META_PENDING_KEY).unwrap().is_none());
+        assert_eq!(store.area_items(&rec.areas()[0]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn versions_are_decided_the_same_way_everywhere() {
+        let a = record(2);
+        let mut newer = a.clone();
+        newer.seq += 1;
+        newer.hash = EnvelopeHash([0; 32]);
+        assert_eq!(decide(None, &a), Decision::Accept { replaced: None });
+        assert_eq!(decide(Some(&a), &a), Decision::Duplicate);
+        assert_eq!(decide(Some(&a), &newer), Decision::Accept { replaced: Some(a.seq) });
+        assert_eq!(decide(Some(&newer), &a), Decision::Stale { current_seq: newer.seq });
+    }
+}
