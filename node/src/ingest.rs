@@ -106,7 +106,9 @@ fn verify_parallel(
     batch: Vec<SignedEnvelope>,
     now: u64,
 ) -> Vec<Result<Verified<Record>, ValidationError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     if threads < 2 || batch.len() < PARALLEL_VERIFY_MIN {
         return swapmeet_protocol::verify_batch(batch, now);
     }

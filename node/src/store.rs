@@ -58,18 +58,25 @@ impl Writes {
     }
 
     fn link(&mut self, rec: &StoredRecord) -> Result<(), StoreError> {
-        self.listings.insert(rec.id.as_bytes().as_slice(), rec.encode());
+        self.listings
+            .insert(rec.id.as_bytes().as_slice(), rec.encode());
         self.link_secondary(rec)
     }
 
     fn link_secondary(&mut self, rec: &StoredRecord) -> Result<(), StoreError> {
         self.len += 1;
-        self.by_hash.insert(&rec.hash.0, rec.id.as_bytes().as_slice());
+        self.by_hash
+            .insert(&rec.hash.0, rec.id.as_bytes().as_slice());
         for area in rec.areas() {
-            self.areas.insert(area_key(&area, rec.signed_at, &rec.hash), rec.id.as_bytes().as_slice());
+            self.areas.insert(
+                area_key(&area, rec.signed_at, &rec.hash),
+                rec.id.as_bytes().as_slice(),
+            );
         }
-        self.expiry.insert(expiry_key(rec.expires_at, &rec.id).as_slice(), &[]);
-        self.by_seller.insert(seller_key(&rec.seller()?, &rec.id).as_slice(), &[]);
+        self.expiry
+            .insert(expiry_key(rec.expires_at, &rec.id).as_slice(), &[]);
+        self.by_seller
+            .insert(seller_key(&rec.seller()?, &rec.id).as_slice(), &[]);
         Ok(())
     }
 
@@ -79,7 +86,8 @@ impl Writes {
         for area in rec.areas() {
             self.areas.remove(area_key(&area, rec.signed_at, &rec.hash));
         }
-        self.expiry.remove(expiry_key(rec.expires_at, &rec.id).as_slice());
+        self.expiry
+            .remove(expiry_key(rec.expires_at, &rec.id).as_slice());
     }
 }
 
@@ -561,7 +569,9 @@ impl Store {
             .map_err(StoreError::sled("reading the write marker"))?
             .is_some()
         {
-            tracing::warn!("the last write was cut short (crash?); rebuilding the store's secondary trees");
+            tracing::warn!(
+                "the last write was cut short (crash?); rebuilding the store's secondary trees"
+            );
             store.repair()?;
         }
         Ok(store)
@@ -596,7 +606,10 @@ impl Store {
     /// Applies a batch of verified records, deciding each against what is stored (and against
     /// earlier items of the same batch). Returns the decision per item, in order, and the writes
     /// applied in change-log order. Callers serialize writers (the engine's write lock).
-    pub fn apply(&self, records: &[StoredRecord]) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
+    pub fn apply(
+        &self,
+        records: &[StoredRecord],
+    ) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
         let mut w = Writes::default();
         let mut overlay: HashMap<ListingId, StoredRecord> = HashMap::new();
         let mut decisions = Vec::with_capacity(records.len());
@@ -622,7 +635,8 @@ impl Store {
                     .db
                     .generate_id()
                     .map_err(StoreError::sled("numbering a change"))?;
-                w.changes.insert(&position.to_be_bytes(), incoming.id.as_bytes());
+                w.changes
+                    .insert(&position.to_be_bytes(), incoming.id.as_bytes());
                 overlay.insert(incoming.id, incoming.clone());
                 applied.push(Applied {
                     position,
@@ -647,14 +661,30 @@ impl Store {
             return Ok(());
         }
         let ctx = StoreError::sled;
-        self.meta.insert(META_PENDING_KEY, &[1]).map_err(ctx("marking a write"))?;
-        self.changes.apply_batch(w.changes).map_err(ctx("writing the change log"))?;
-        self.listings.apply_batch(w.listings).map_err(ctx("writing listings"))?;
-        self.by_hash.apply_batch(w.by_hash).map_err(ctx("writing the hash index"))?;
-        self.areas.apply_batch(w.areas).map_err(ctx("writing the area index"))?;
-        self.expiry.apply_batch(w.expiry).map_err(ctx("writing the expiry index"))?;
-        self.by_seller.apply_batch(w.by_seller).map_err(ctx("writing the seller index"))?;
-        self.meta.remove(META_PENDING_KEY).map_err(ctx("marking a write"))?;
+        self.meta
+            .insert(META_PENDING_KEY, &[1])
+            .map_err(ctx("marking a write"))?;
+        self.changes
+            .apply_batch(w.changes)
+            .map_err(ctx("writing the change log"))?;
+        self.listings
+            .apply_batch(w.listings)
+            .map_err(ctx("writing listings"))?;
+        self.by_hash
+            .apply_batch(w.by_hash)
+            .map_err(ctx("writing the hash index"))?;
+        self.areas
+            .apply_batch(w.areas)
+            .map_err(ctx("writing the area index"))?;
+        self.expiry
+            .apply_batch(w.expiry)
+            .map_err(ctx("writing the expiry index"))?;
+        self.by_seller
+            .apply_batch(w.by_seller)
+            .map_err(ctx("writing the seller index"))?;
+        self.meta
+            .remove(META_PENDING_KEY)
+            .map_err(ctx("marking a write"))?;
         Ok(())
     }
 
@@ -673,7 +703,9 @@ impl Store {
             }
         }
         self.write(w)?;
-        self.meta.remove(META_PENDING_KEY).map_err(ctx("marking a write"))?;
+        self.meta
+            .remove(META_PENDING_KEY)
+            .map_err(ctx("marking a write"))?;
         Ok(())
     }
 
@@ -699,7 +731,8 @@ impl Store {
                 }
                 w.unlink(&rec);
                 w.listings.remove(id.as_bytes().as_slice());
-                w.by_seller.remove(seller_key(&rec.seller()?, id).as_slice());
+                w.by_seller
+                    .remove(seller_key(&rec.seller()?, id).as_slice());
                 let position = self
                     .db
                     .generate_id()
@@ -852,7 +885,10 @@ mod tests {
     fn record(n: u64) -> StoredRecord {
         let mut synth = crate::synth::Synth::new(n, 1, 1_800_000_000);
         let env: SignedEnvelope = synth.signed();
-        let v = swapmeet_protocol::verify_batch(vec![env], 1_800_000_000).pop().unwrap().unwrap();
+        let v = swapmeet_protocol::verify_batch(vec![env], 1_800_000_000)
+            .pop()
+            .unwrap()
+            .unwrap();
         StoredRecord::from_verified(&v)
     }
 
@@ -870,7 +906,10 @@ mod tests {
             store.flush().unwrap();
         }
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        assert_eq!(store.get_by_hash(&rec.hash).unwrap().map(|r| r.id), Some(rec.id));
+        assert_eq!(
+            store.get_by_hash(&rec.hash).unwrap().map(|r| r.id),
+            Some(rec.id)
+        );
         assert!(store.meta.get(META_PENDING_KEY).unwrap().is_none());
         assert_eq!(store.area_items(&rec.areas()[0]).unwrap().len(), 1);
     }
@@ -883,7 +922,17 @@ mod tests {
         newer.hash = EnvelopeHash([0; 32]);
         assert_eq!(decide(None, &a), Decision::Accept { replaced: None });
         assert_eq!(decide(Some(&a), &a), Decision::Duplicate);
-        assert_eq!(decide(Some(&a), &newer), Decision::Accept { replaced: Some(a.seq) });
-        assert_eq!(decide(Some(&newer), &a), Decision::Stale { current_seq: newer.seq });
+        assert_eq!(
+            decide(Some(&a), &newer),
+            Decision::Accept {
+                replaced: Some(a.seq)
+            }
+        );
+        assert_eq!(
+            decide(Some(&newer), &a),
+            Decision::Stale {
+                current_seq: newer.seq
+            }
+        );
     }
 }
