@@ -257,3 +257,42 @@ async fn api_end_to_end_and_bad_input_changes_nothing() {
         "node.json is removed on shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_systems_push_items_without_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let api = Api::new(&node);
+    let result = tokio::time::timeout(Duration::from_secs(120), tokio::task::spawn_blocking(move || {
+        let item = |id: &str, price: u64, available: bool| {
+            json!({
+                "key": format!("pos:{id}"), "row": 1, "shop_id": id, "title": format!("Item {id}"),
+                "price": {"fixed": {"amount_minor": price, "currency": "EUR"}}, "available": available,
+            })
+        };
+        // A partial push: upsert two items.
+        let (s, r) = api.post("/v1/bridge/items", json!({"items": [item("a", 1000, true), item("b", 2000, true)]}));
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["created"].as_array().unwrap().len(), 2);
+        // A partial push never withdraws what it does not mention...
+        let (_, r) = api.post("/v1/bridge/items", json!({"items": [item("a", 900, true)]}));
+        assert_eq!(r["updated"].as_array().unwrap().len(), 1);
+        assert!(r["withdrawn"].as_array().unwrap().is_empty());
+        // ...but withdraws the keys it names.
+        let (_, r) = api.post("/v1/bridge/items", json!({"withdraw": ["pos:b"]}));
+        assert_eq!(r["withdrawn"].as_array().unwrap().len(), 1, "{r}");
+        let (_, mine) = api.get("/v1/mine");
+        let statuses: Vec<&str> = mine["listings"].as_array().unwrap().iter().map(|l| l["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == "active").count(), 1, "{mine}");
+        // Bad input names the problem.
+        let (s, e) = api.post("/v1/bridge/items", json!({"items": [{"key": "x"}]}));
+        assert_eq!(s, 400);
+        assert!(e["error"].as_str().unwrap().contains("missing field"), "{e}");
+        let (s, e) = api.post("/v1/bridge/items", json!({"max_withdraw_share": 2.0}));
+        assert_eq!(s, 400);
+        assert!(e["error"].as_str().unwrap().contains("max_withdraw_share"), "{e}");
+    }))
+    .await;
+    result.expect("test timed out").unwrap();
+    node.shutdown().await.unwrap();
+}
