@@ -4,55 +4,36 @@
 use anyhow::{anyhow, bail, Result};
 use swapmeet_protocol::{geo, Currency, Price};
 
-/// "14d", "36h", "90m", "45s" or plain seconds.
-pub fn duration_secs(flag: &str, text: &str) -> Result<u64> {
-    let t = text.trim();
-    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => (&t[..i], &t[i..]),
-        None => (t, "s"),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| anyhow!("{flag}: '{text}' is not a duration (e.g. 14d, 36h, 90m)"))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => bail!("{flag}: '{text}' is not a duration (e.g. 14d, 36h, 90m)"),
-    };
-    let secs = n.saturating_mul(mult);
-    if secs == 0 {
-        bail!("{flag}: a duration must be longer than zero");
-    }
-    if secs > swapmeet_protocol::limits::MAX_LIFETIME_SECS {
-        bail!("{flag}: '{text}' is longer than 30 days, the longest a listing may live");
-    }
-    Ok(secs)
-}
-
-/// A positive duration of any length ("10m", "1h"), for intervals.
+/// A positive duration: "14d", "36h", "90m", "45s", "2w" or plain seconds.
 pub fn duration_secs_any(flag: &str, text: &str) -> Result<u64> {
     let t = text.trim();
     let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => (&t[..i], &t[i..]),
         None => (t, "s"),
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| anyhow!("{flag}: '{text}' is not a duration (e.g. 30s, 10m, 1h)"))?;
+    let not_a_duration = || anyhow!("{flag}: '{text}' is not a duration (e.g. 14d, 36h, 90m)");
+    let n: u64 = num.parse().map_err(|_| not_a_duration())?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => bail!("{flag}: '{text}' is not a duration (e.g. 30s, 10m, 1h)"),
+        "w" => 7 * 86_400,
+        _ => return Err(not_a_duration()),
     };
     if n == 0 {
-        bail!("{flag}: must be longer than zero");
+        bail!("{flag}: a duration must be longer than zero");
     }
     Ok(n.saturating_mul(mult))
+}
+
+/// A listing lifetime: a duration of at most 30 days.
+pub fn duration_secs(flag: &str, text: &str) -> Result<u64> {
+    let secs = duration_secs_any(flag, text)?;
+    if secs > swapmeet_protocol::limits::MAX_LIFETIME_SECS {
+        bail!("{flag}: '{text}' is longer than 30 days, the longest a listing may live");
+    }
+    Ok(secs)
 }
 
 /// "LAT,LON" with range checks.
