@@ -296,3 +296,42 @@ async fn shop_systems_push_items_without_files() {
     result.expect("test timed out").unwrap();
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_what_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let api = Api::new(&node);
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let resp = api
+                .agent
+                .get(format!("{}/v1/events", api.base))
+                .header("Authorization", format!("Bearer {}", api.token))
+                .call()
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            let mut lines = std::io::BufReader::new(resp.into_body().into_reader()).lines();
+            let (s, created) = api.post("/v1/listings", json!({"title": "Desk", "price": "40"}));
+            assert_eq!(s, 201);
+            let event: Value = loop {
+                let line = lines.next().expect("stream ended").unwrap();
+                if let Some(data) = line.strip_prefix("data:") {
+                    break serde_json::from_str(data.trim()).unwrap();
+                }
+            };
+            assert_eq!(event["change"], "listed");
+            assert_eq!(event["id"], created["id"]);
+            assert_eq!(event["source"]["kind"], "local");
+        }),
+    )
+    .await;
+    result.expect("test timed out").unwrap();
+    // Shutdown ends open event streams instead of waiting for them.
+    tokio::time::timeout(Duration::from_secs(30), node.shutdown())
+        .await
+        .expect("shutdown hung")
+        .unwrap();
+}
