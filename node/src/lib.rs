@@ -5,7 +5,8 @@
 //! verifies signatures before anything is stored.
 //!
 //! # Layout
-//! - [`store`]: the sled store; newest version per listing, secondary trees, change log.
+//! - [`store`]: the sled store; newest version per listing, secondary trees, change log
+//!   (`store/record.rs`: the stored record and version order).
 //! - [`search`]: the tantivy index derived from the store; queries, filters, sorts.
 //! - [`ingest`]: the one path in: decode, verify, validate, version check, store, index, event.
 //! - [`events`]: the broadcast of what changed.
