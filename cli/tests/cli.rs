@@ -62,7 +62,14 @@ impl Home {
         let node_file = self.path().join("node.json");
         let _ = std::fs::remove_file(&node_file);
         let child = Command::new(BIN)
-            .args(["node", "--api", "127.0.0.1:0", "--no-mdns"])
+            .args([
+                "node",
+                "--api",
+                "127.0.0.1:0",
+                "--no-mdns",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+            ])
             .env("SWAPMEET_HOME", self.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

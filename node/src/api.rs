@@ -23,7 +23,7 @@ use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use swapmeet_protocol::{Currency, ListingId, Price, Record, WithdrawReason};
+use swapmeet_protocol::{Currency, ListingId, Price, Record, SignedEnvelope, WithdrawReason};
 use tokio::sync::watch;
 
 use crate::authoring::{Author, AuthorError, ListingDraft};
@@ -65,9 +65,6 @@ pub fn envelope_from_text(line: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("not base64url: {e}"))
 }
 
-/// Facts about the network layer the status shows; filled in by the network once it runs.
-pub type NetworkStatusFn = Arc<dyn Fn() -> Value + Send + Sync>;
-
 /// Shared state of the handlers.
 pub struct ApiState {
     /// The engine.
@@ -84,10 +81,8 @@ pub struct ApiState {
     pub peer_id: String,
     /// The API address (text).
     pub api: String,
-    /// The network's status, when it runs.
-    pub network: Option<NetworkStatusFn>,
-    /// Peers, when the network runs.
-    pub peers: Option<NetworkStatusFn>,
+    /// The network, when it runs.
+    pub net: Option<crate::network::NetworkHandle>,
     /// Resolves when the node shuts down (ends event streams so shutdown is not held up).
     pub shutdown: watch::Receiver<bool>,
     /// The home currency.
@@ -349,7 +344,7 @@ async fn status(State(s): St) -> ApiResult<Json<Value>> {
         "store_bytes": stats.store_bytes,
         "index_bytes": stats.index_bytes,
         "uptime_secs": s.started.elapsed().as_secs(),
-        "network": s.network.as_ref().map(|f| f()),
+        "network": s.net.as_ref().map(|n| json!(n.status())),
     })))
 }
 
@@ -358,7 +353,7 @@ async fn id(State(s): St) -> Json<Value> {
 }
 
 async fn peers(State(s): St) -> Json<Value> {
-    Json(json!({"peers": s.peers.as_ref().map(|f| f()).unwrap_or_else(|| json!([]))}))
+    Json(json!({"peers": s.net.as_ref().map(|n| json!(n.peers())).unwrap_or_else(|| json!([]))}))
 }
 
 async fn create(State(s): St, body: Body) -> ApiResult<Response> {
@@ -412,17 +407,47 @@ async fn renew(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult<Js
     Ok(Json(json!(p)))
 }
 
-/// Looks a listing up locally; the network layer may install a fallback that asks the DHT.
+/// How long `show` waits for the DHT when the listing is not stored here.
+const DHT_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Looks a listing up locally and, when the node does not have it, in the DHT (the answer
+/// says `"source": "dht"`; the listing is shown, not stored: it may be of an area the node
+/// does not follow).
 async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let st = s.clone();
-    let view = blocking(move || {
-        let Some(rec) = st.engine.get(&id)? else {
-            return Ok(None);
-        };
-        let now = st.engine.now();
+    let local = blocking(move || Ok(st.engine.get_verified(&id)?)).await?;
+    let (verified, source) = match local {
+        Some(v) => (v, "store"),
+        None => {
+            let not_found = || {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no listing {id} is known to this node or found in the DHT"),
+                )
+            };
+            let Some(net) = s.net.as_ref() else {
+                return Err(not_found());
+            };
+            let found = tokio::time::timeout(DHT_LOOKUP_TIMEOUT, net.get_listing(id))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten()
+                .ok_or_else(not_found)?;
+            let now = s.engine.now();
+            let v = SignedEnvelope::decode(&found)
+                .and_then(|e| e.verify(now))
+                .map_err(|_| not_found())?;
+            (v, "dht")
+        }
+    };
+    let now = s.engine.now();
+    let view = {
+        let rec = StoredRecord::from_verified(&verified);
         let mut v = summary_json(&rec, now);
-        if let Some(verified) = st.engine.get_verified(&id)? {
+        v["source"] = json!(source);
+        {
             v["item_key"] = json!(verified.payload().item_key());
             if let Record::Listing(l) = verified.payload() {
                 v["description"] = json!(l.description);
@@ -439,15 +464,9 @@ async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
                     .collect::<Vec<_>>());
             }
         }
-        Ok(Some(v))
-    })
-    .await?;
-    view.map(Json).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no listing {id} is known to this node"),
-        )
-    })
+        v
+    };
+    Ok(Json(view))
 }
 
 async fn export(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {

@@ -25,6 +25,7 @@ pub mod engine;
 pub mod events;
 pub mod home;
 pub mod ingest;
+pub mod network;
 pub mod node;
 pub mod search;
 pub mod store;

@@ -18,6 +18,7 @@ use crate::api::{self, ApiState};
 use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::home::{peer_id_of, Home, HomeError, InitOptions, NodeFile};
+use crate::network::{Network, NetworkConfig, NetworkError, NetworkHandle};
 
 /// Errors starting or running a node.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
+    /// The network could not start.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
     /// A task failed.
     #[error("node task failed: {0}")]
     Task(String),
@@ -73,6 +77,7 @@ pub struct Node {
     token: String,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
+    network: Option<Network>,
 }
 
 impl Node {
@@ -105,9 +110,17 @@ impl Node {
             .map_err(|e| NodeError::Task(e.to_string()))??;
         tracing::info!(?how, "store and index open");
         let seller = key.public();
+        // The network takes the user's key as its libp2p identity; it sets the engine's area
+        // filter before any peer is heard.
+        let net_config = NetworkConfig::from_home(
+            &config,
+            location,
+            &opts.listen,
+            &opts.bootstrap,
+            opts.no_mdns,
+        )?;
+        let network = Network::start(engine.clone(), &key, net_config).await?;
         let author = Author::new(key, currency, location, engine.clone());
-
-        // The network layer starts here (it takes the engine and the author's key).
 
         let listener = TcpListener::bind(api_addr)
             .await
@@ -128,8 +141,7 @@ impl Node {
             seller: seller.to_string(),
             peer_id: peer_id_of(&seller),
             api: api_addr.to_string(),
-            network: None,
-            peers: None,
+            net: Some(network.handle().clone()),
             shutdown: stop_rx.clone(),
             home_currency: currency,
             bridge_runs: Default::default(),
@@ -161,6 +173,7 @@ impl Node {
             token,
             stop,
             server: Some(server),
+            network: Some(network),
         })
     }
 
@@ -184,6 +197,11 @@ impl Node {
         &self.author
     }
 
+    /// The network.
+    pub fn network(&self) -> Option<&NetworkHandle> {
+        self.network.as_ref().map(Network::handle)
+    }
+
     /// The home.
     pub fn home(&self) -> &Home {
         &self.home
@@ -194,6 +212,9 @@ impl Node {
         let _ = self.stop.send(true);
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        if let Some(network) = self.network.take() {
+            network.shutdown().await;
         }
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || engine.shutdown())

@@ -556,6 +556,30 @@ impl Store {
             .collect()
     }
 
+    /// Every record of every area as (signed-at, envelope hash), unsorted and with duplicates
+    /// (a listing that ships is in its cell and in `ship`): the set of a node that follows
+    /// everything.
+    pub fn all_area_items(&self) -> Result<Vec<(u64, EnvelopeHash)>, StoreError> {
+        self.areas
+            .iter()
+            .keys()
+            .map(|k| {
+                let k = k.map_err(StoreError::sled("scanning the areas"))?;
+                if k.len() < 41 {
+                    return Err(StoreError::Corrupt {
+                        tree: TREE_AREAS,
+                        reason: format!("key of {} bytes", k.len()),
+                    });
+                }
+                let rest = &k[k.len() - 40..];
+                let signed_at = u64_from(&rest[..8], TREE_AREAS)?;
+                let mut h = [0u8; 32];
+                h.copy_from_slice(&rest[8..]);
+                Ok((signed_at, EnvelopeHash(h)))
+            })
+            .collect()
+    }
+
     /// Number of records in an area.
     pub fn area_len(&self, area: &str) -> usize {
         let mut prefix = area.as_bytes().to_vec();

@@ -83,6 +83,7 @@ async fn start(dir: &std::path::Path) -> Node {
         NodeOptions {
             api: Some("127.0.0.1:0".parse().unwrap()),
             no_mdns: true,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
             ..Default::default()
         },
     )

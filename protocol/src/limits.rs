@@ -45,3 +45,19 @@ pub const KAD_PROTOCOL: &str = "/swapmeet/kad/1.0.0";
 pub const SYNC_PROTOCOL: &str = "/swapmeet/sync/1";
 /// Fetch-by-hash protocol (request-response).
 pub const FETCH_PROTOCOL: &str = "/swapmeet/fetch/1";
+
+/// Gossip area tag of the topic that carries every listing (for nodes with no home location).
+/// Not a geohash cell: the geohash alphabet has no `a`, `i`, `l` or `o`.
+pub const GOSSIP_ALL_AREA: &str = "all";
+/// Largest gossipsub RPC frame accepted. An RPC may carry several messages and control data;
+/// the envelope inside each message is still capped at [`MAX_ENVELOPE_BYTES`].
+pub const GOSSIP_MAX_TRANSMIT_BYTES: usize = 64 * 1024;
+/// DHT key prefix of listing records: `/listing/<listing id text>`.
+pub const DHT_LISTING_PREFIX: &str = "/listing/";
+/// DHT key prefix of area provider records: `/area/<area tag>`.
+pub const DHT_AREA_PREFIX: &str = "/area/";
+/// Largest Kademlia message: a whole envelope plus the key, the closer peers and framing
+/// (the libp2p default of 16 KiB cannot carry a 16 KiB envelope).
+pub const KAD_MAX_PACKET_BYTES: usize = 32 * 1024;
+/// Identify protocol version announced by swapmeet nodes.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/swapmeet/1";

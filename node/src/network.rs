@@ -1,0 +1,464 @@
+//! The libp2p network: how a node finds peers, hears new listings, and catches up.
+//!
+//! One task owns the libp2p `Swarm` (the event loop in `network/event_loop.rs`); the rest of
+//! the node talks to it through a cloneable [`NetworkHandle`], whose methods send a command over
+//! a bounded channel and await a `oneshot` reply. Every method is cancel-safe: dropping its
+//! future only drops the reply.
+//!
+//! What enters from peers goes through the engine's one ingest path
+//! (`Engine::ingest_bytes(.., Source::Peer(peer id))`) on the blocking pool, and what the local
+//! user, the bridge or an import stored is published from the engine's event broadcast.
+//!
+//! The identity is the user's ed25519 key: a seller's id and its node's PeerId are one key.
+//!
+//! # Layout
+//! - [`behaviour`]: the protocols and the swarm (TCP + noise + yamux, QUIC, DNS; gossipsub,
+//!   Kademlia, sync request-response, identify, ping, mDNS, block list, connection limits).
+//! - [`gossip`]: topics per area, the content-derived message id, what a node follows, how an
+//!   ingest outcome becomes a gossipsub verdict, peer scoring.
+//! - [`dht`]: Kademlia keys, the persisted and verifying record store, area provider keys.
+//! - [`addrbook`]: the persisted address book a restarted node redials.
+//! - [`sync`]: catch-up sync sessions between two peers (set reconciliation per area).
+//! - `event_loop`: the task that owns the swarm.
+//! - [`local`]: an engine + network without the API, for tests, benchmarks and examples.
+//!
+//! Shutdown ([`Network::shutdown`]): stop taking commands, let in-flight ingest and sync work
+//! finish (bounded wait), save the address book, flush the DHT records, close the swarm. The
+//! node stops the network after the API and before the engine.
+
+pub mod addrbook;
+pub mod behaviour;
+pub mod dht;
+mod event_loop;
+pub mod gossip;
+pub mod local;
+pub mod sync;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use serde::Serialize;
+use swapmeet_protocol::{ListingId, SecretKey};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::engine::Engine;
+use crate::home::Config;
+use gossip::Following;
+
+/// Listen addresses when neither the config nor the command line names any.
+pub const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"];
+
+/// Capacity of the command channel (callers wait when it is full).
+pub const COMMAND_CAPACITY: usize = 64;
+
+/// Errors of the network.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// An address in the options or config is not a multiaddr.
+    #[error("'{addr}' is not a libp2p address (e.g. /ip4/0.0.0.0/tcp/4001): {reason}")]
+    BadAddress {
+        /// The text given.
+        addr: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// Building the swarm failed.
+    #[error("network setup: {0}")]
+    Setup(String),
+    /// The store could not be opened for the network's state.
+    #[error("network state: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A dial failed.
+    #[error("dialing {addr} failed: {reason}")]
+    Dial {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// Publishing failed.
+    #[error("publishing failed: {0}")]
+    Publish(String),
+    /// The network has stopped.
+    #[error("the network is not running")]
+    Stopped,
+}
+
+/// Settings of the network.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the local network.
+    pub mdns: bool,
+    /// The home location: the centre of the area followed. `None` follows everything.
+    pub home: Option<(f64, f64)>,
+    /// Radius around home whose listings the node keeps, in km.
+    pub follow_radius_km: f64,
+    /// Gossipsub heartbeat (mesh upkeep and gossip of what was seen).
+    pub heartbeat: Duration,
+    /// How often the node syncs with one of its peers besides when it connects.
+    pub sync_interval: Duration,
+    /// How long an idle connection stays open.
+    pub idle_timeout: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            mdns: true,
+            home: None,
+            follow_radius_km: 50.0,
+            heartbeat: Duration::from_millis(300),
+            sync_interval: Duration::from_secs(5 * 60),
+            idle_timeout: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+fn parse_addrs<'a>(
+    items: impl IntoIterator<Item = &'a String>,
+) -> Result<Vec<Multiaddr>, NetworkError> {
+    let mut out: Vec<Multiaddr> = Vec::new();
+    for s in items {
+        let a: Multiaddr =
+            s.trim()
+                .parse()
+                .map_err(|e: libp2p::multiaddr::Error| NetworkError::BadAddress {
+                    addr: s.clone(),
+                    reason: e.to_string(),
+                })?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+impl NetworkConfig {
+    /// The settings of a home's config plus the command line's additions. Listen addresses
+    /// given on the command line replace the config's (so two nodes on one machine can pick
+    /// ports); bootstrap peers are added to the config's.
+    pub fn from_home(
+        config: &Config,
+        home: Option<(f64, f64)>,
+        listen: &[String],
+        bootstrap: &[String],
+        no_mdns: bool,
+    ) -> Result<NetworkConfig, NetworkError> {
+        let mut listen = if listen.is_empty() {
+            parse_addrs(&config.node.listen)?
+        } else {
+            parse_addrs(listen)?
+        };
+        if listen.is_empty() {
+            // Any free port on every interface, TCP and QUIC; the status shows what was
+            // picked. A node meant to be a bootstrap peer sets fixed ports in its config.
+            listen = parse_addrs(&DEFAULT_LISTEN.map(String::from))?;
+        }
+        let bootstrap = parse_addrs(config.node.bootstrap.iter().chain(bootstrap))?;
+        Ok(NetworkConfig {
+            listen,
+            bootstrap,
+            mdns: config.node.mdns && !no_mdns,
+            home,
+            follow_radius_km: config.node.follow_radius_km,
+            ..NetworkConfig::default()
+        })
+    }
+}
+
+/// Counters of gossip traffic.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct GossipCounters {
+    /// Messages received.
+    pub received: u64,
+    /// Accepted (stored, or already stored) and forwarded.
+    pub accepted: u64,
+    /// Ignored (stale, out of area, clock rules, queue full).
+    pub ignored: u64,
+    /// Rejected as invalid (counted against the sender).
+    pub rejected: u64,
+    /// Listings this node published.
+    pub published: u64,
+}
+
+/// A sync in progress or finished.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncInfo {
+    /// The peer.
+    pub peer: String,
+    /// Whether this node asked (outbound) or answered.
+    pub direction: &'static str,
+    /// When it started (unix seconds).
+    pub started_at: u64,
+    /// When it finished (unix seconds), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+    /// Progress as the session reports it.
+    pub progress: serde_json::Value,
+    /// The error, if it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the status shows about the network.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NetworkStatus {
+    /// The node's PeerId.
+    pub peer_id: String,
+    /// Where it listens, each with `/p2p/<peer id>` so it can be given to `--bootstrap`.
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub connected_peers: usize,
+    /// Peers in the address book.
+    pub known_peers: usize,
+    /// What the node follows.
+    pub following: Option<Following>,
+    /// Listings (and withdrawals) stored per followed area.
+    pub listings_per_area: BTreeMap<String, usize>,
+    /// Records held for the DHT.
+    pub dht_records: usize,
+    /// Gossip counters.
+    pub gossip: GossipCounters,
+    /// Syncs in progress.
+    pub syncing: Vec<SyncInfo>,
+    /// The last sync that finished.
+    pub last_sync: Option<SyncInfo>,
+    /// Syncs finished since start.
+    pub syncs_completed: u64,
+    /// Bytes of sync messages this node wrote (requests and answers).
+    pub sync_bytes_sent: u64,
+    /// Bytes of sync messages this node read.
+    pub sync_bytes_received: u64,
+}
+
+/// A connected peer, as `GET /v1/peers` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerView {
+    /// PeerId.
+    pub peer_id: String,
+    /// The address of the connection.
+    pub address: String,
+    /// "outbound" or "inbound".
+    pub direction: &'static str,
+    /// What it calls itself (identify agent version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Gossipsub score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// Invalid messages it sent us.
+    pub rejected: u64,
+}
+
+/// State the event loop publishes for synchronous readers (the API's status).
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) status: RwLock<NetworkStatus>,
+    pub(crate) peers: RwLock<Vec<PeerView>>,
+}
+
+/// A command to the event loop.
+pub(crate) enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>),
+    ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    Block(PeerId, oneshot::Sender<()>),
+    Unblock(PeerId, oneshot::Sender<()>),
+    GetListing(ListingId, oneshot::Sender<Option<Vec<u8>>>),
+    FindPeer(PeerId, oneshot::Sender<Vec<Multiaddr>>),
+    PublishRaw(String, Vec<u8>, oneshot::Sender<Result<(), NetworkError>>),
+    PeerScore(PeerId, oneshot::Sender<Option<f64>>),
+    SyncNow(oneshot::Sender<usize>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The cloneable handle of the network.
+#[derive(Clone)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    shared: Arc<Shared>,
+    wire: Arc<sync::WireCounters>,
+}
+
+impl std::fmt::Debug for NetworkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkHandle")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetworkHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetworkError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetworkError::Stopped)?;
+        rx.await.map_err(|_| NetworkError::Stopped)
+    }
+
+    /// The node's PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The addresses the node listens on (without `/p2p/`).
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetworkError> {
+        self.ask(Command::ListenAddrs).await
+    }
+
+    /// Dials an address and waits until the connection is established; returns the peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetworkError> {
+        self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// The peers connected now.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(Command::ConnectedPeers).await
+    }
+
+    /// Cuts a peer off until [`NetworkHandle::unblock`]: closes its connections and refuses
+    /// new ones.
+    pub async fn block(&self, peer: PeerId) -> Result<(), NetworkError> {
+        self.ask(|tx| Command::Block(peer, tx)).await
+    }
+
+    /// Lifts a block.
+    pub async fn unblock(&self, peer: PeerId) -> Result<(), NetworkError> {
+        self.ask(|tx| Command::Unblock(peer, tx)).await
+    }
+
+    /// Looks a listing up in the DHT: the signed envelope bytes of the first valid version
+    /// found (verified before it is returned), or `None`.
+    pub async fn get_listing(&self, id: ListingId) -> Result<Option<Vec<u8>>, NetworkError> {
+        self.ask(|tx| Command::GetListing(id, tx)).await
+    }
+
+    /// Finds the addresses of a peer (any seller's PeerId) through the DHT.
+    pub async fn find_peer(&self, peer: PeerId) -> Result<Vec<Multiaddr>, NetworkError> {
+        self.ask(|tx| Command::FindPeer(peer, tx)).await
+    }
+
+    /// Publishes bytes as they are on the topic of `area`, bypassing ingest. For tests of how
+    /// peers treat bad input; a node never does this on its own.
+    #[doc(hidden)]
+    pub async fn publish_raw(&self, area: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
+        self.ask(|tx| Command::PublishRaw(area.to_string(), bytes, tx))
+            .await?
+    }
+
+    /// The gossipsub score this node gives a peer.
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NetworkError> {
+        self.ask(|tx| Command::PeerScore(peer, tx)).await
+    }
+
+    /// Starts a sync with every connected peer now (normally it runs on connect and every
+    /// `sync_interval`); returns how many were started or queued.
+    pub async fn sync_now(&self) -> Result<usize, NetworkError> {
+        self.ask(Command::SyncNow).await
+    }
+
+    /// Bytes of sync messages written and read so far (for measurements).
+    pub fn sync_wire_bytes(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.wire.sent.load(Ordering::Relaxed),
+            self.wire.received.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The status as last published by the event loop (does not wait for it).
+    pub fn status(&self) -> NetworkStatus {
+        self.shared
+            .status
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// The connected peers as last published by the event loop.
+    pub fn peers(&self) -> Vec<PeerView> {
+        self.shared
+            .peers
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The running network: its handle and its task.
+pub struct Network {
+    handle: NetworkHandle,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Network {
+    /// Starts the network: builds the swarm with the user's key, listens, dials the bootstrap
+    /// peers and the address book, and spawns the event loop. Sets the engine's area filter to
+    /// what the node follows.
+    pub async fn start(
+        engine: Engine,
+        key: &SecretKey,
+        config: NetworkConfig,
+    ) -> Result<Network, NetworkError> {
+        let (handle, task) = event_loop::spawn(engine, key, config).await?;
+        Ok(Network {
+            handle,
+            task: Some(task),
+        })
+    }
+
+    /// The handle.
+    pub fn handle(&self) -> &NetworkHandle {
+        &self.handle
+    }
+
+    /// Stops the network in order and waits for its task.
+    pub async fn shutdown(mut self) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .handle
+            .commands
+            .send(Command::Shutdown(tx))
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // Dropped without `shutdown` (a test that panicked): stop the task rather than leave
+        // it running with the engine.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The address book: peers the node has talked to and where they listen, persisted in the
+//! sled tree [`ADDRBOOK_TREE`] so a restarted node redials the peers it knew.
+//!
+//! Addresses come from connections the node dialled and from what peers report through
+//! identify. The book is bounded ([`MAX_PEERS`] peers, [`MAX_ADDRS_PER_PEER`] addresses each,
+//! least recently seen dropped first), and written back only when it changed.
+
+use std::collections::HashMap;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+
+/// The sled tree of the address book.
+pub const ADDRBOOK_TREE: &str = "addrbook/v1";
+/// Most peers remembered.
+pub const MAX_PEERS: usize = 256;
+/// Most addresses remembered per peer.
+pub const MAX_ADDRS_PER_PEER: usize = 8;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Entry {
+    addrs: Vec<String>,
+    last_seen: u64,
+}
+
+/// The address book.
+pub struct AddressBook {
+    tree: sled::Tree,
+    entries: HashMap<PeerId, Entry>,
+    dirty: bool,
+}
+
+/// Whether an address is worth remembering: a concrete address (no wildcard) without a
+/// trailing `/p2p/` (the peer id is the book's key).
+fn usable(addr: &Multiaddr) -> Option<Multiaddr> {
+    let mut out = Multiaddr::empty();
+    for p in addr.iter() {
+        match p {
+            Protocol::P2p(_) => break,
+            Protocol::Ip4(ip) if ip.is_unspecified() => return None,
+            Protocol::Ip6(ip) if ip.is_unspecified() => return None,
+            Protocol::P2pCircuit => return None,
+            p => out.push(p),
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+impl AddressBook {
+    /// Loads the book from `tree` (entries that do not parse are skipped).
+    pub fn load(tree: sled::Tree) -> AddressBook {
+        let mut entries = HashMap::new();
+        for (k, v) in tree.iter().flatten() {
+            let (Ok(peer), Ok(e)) = (PeerId::from_bytes(&k), serde_json::from_slice::<Entry>(&v))
+            else {
+                continue;
+            };
+            entries.insert(peer, e);
+        }
+        AddressBook {
+            tree,
+            entries,
+            dirty: false,
+        }
+    }
+
+    /// Remembers addresses of `peer`, seen at `now` (unix seconds).
+    pub fn record(&mut self, peer: PeerId, addrs: impl IntoIterator<Item = Multiaddr>, now: u64) {
+        let e = self.entries.entry(peer).or_default();
+        for a in addrs.into_iter().filter_map(|a| usable(&a)) {
+            let s = a.to_string();
+            e.addrs.retain(|x| *x != s);
+            e.addrs.insert(0, s);
+        }
+        e.addrs.truncate(MAX_ADDRS_PER_PEER);
+        e.last_seen = now;
+        if e.addrs.is_empty() {
+            self.entries.remove(&peer);
+        }
+        if self.entries.len() > MAX_PEERS {
+            if let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_seen)
+                .map(|(p, _)| *p)
+            {
+                self.entries.remove(&oldest);
+                let _ = self.tree.remove(oldest.to_bytes());
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Forgets a peer.
+    pub fn forget(&mut self, peer: &PeerId) {
+        if self.entries.remove(peer).is_some() {
+            let _ = self.tree.remove(peer.to_bytes());
+        }
+    }
+
+    /// The `n` most recently seen peers with their addresses.
+    pub fn recent(&self, n: usize) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let mut all: Vec<_> = self.entries.iter().collect();
+        all.sort_by_key(|(_, e)| std::cmp::Reverse(e.last_seen));
+        all.into_iter()
+            .take(n)
+            .map(|(p, e)| (*p, e.addrs.iter().filter_map(|a| a.parse().ok()).collect()))
+            .collect()
+    }
+
+    /// Addresses known for a peer.
+    pub fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.entries
+            .get(peer)
+            .map(|e| e.addrs.iter().filter_map(|a| a.parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Number of peers remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the book is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes changed entries back to sled (sled makes them durable on its next flush; the
+    /// engine flushes on shutdown).
+    pub fn save(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        for (peer, e) in &self.entries {
+            if let Ok(v) = serde_json::to_vec(e) {
+                let _ = self.tree.insert(peer.to_bytes(), v);
+            }
+        }
+        self.dirty = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_across_reloads_and_drops_wildcards() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let peer = PeerId::random();
+        let mut book = AddressBook::load(db.open_tree(ADDRBOOK_TREE).unwrap());
+        book.record(
+            peer,
+            [
+                "/ip4/127.0.0.1/tcp/4001".parse().unwrap(),
+                "/ip4/0.0.0.0/tcp/4001".parse().unwrap(),
+                format!("/ip4/10.0.0.2/tcp/4001/p2p/{peer}")
+                    .parse()
+                    .unwrap(),
+            ],
+            10,
+        );
+        book.save();
+        let book = AddressBook::load(db.open_tree(ADDRBOOK_TREE).unwrap());
+        let addrs = book.addrs_of(&peer);
+        assert_eq!(addrs.len(), 2);
+        assert!(addrs.iter().all(|a| !a.to_string().contains("0.0.0.0")));
+        assert!(addrs.iter().all(|a| !a.to_string().contains("/p2p/")));
+        assert_eq!(book.recent(5).len(), 1);
+    }
+
+    #[test]
+    fn bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let mut book = AddressBook::load(db.open_tree(ADDRBOOK_TREE).unwrap());
+        for i in 0..(MAX_PEERS as u64 + 10) {
+            book.record(
+                PeerId::random(),
+                ["/ip4/127.0.0.1/tcp/1".parse().unwrap()],
+                i,
+            );
+        }
+        assert_eq!(book.len(), MAX_PEERS);
+    }
+}

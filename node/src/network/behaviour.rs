@@ -1,0 +1,178 @@
+//! The libp2p behaviour of a swapmeet node and the swarm that runs it: transports (TCP with
+//! noise and yamux, QUIC, DNS), and the protocols (gossipsub, Kademlia, sync request-response,
+//! identify, ping, mDNS), plus a block list and connection limits.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    allow_block_list, connection_limits, gossipsub, identify, identity, kad, mdns, noise, ping,
+    request_response, tcp, yamux, StreamProtocol, Swarm,
+};
+use swapmeet_protocol::limits::{
+    IDENTIFY_PROTOCOL_VERSION, KAD_MAX_PACKET_BYTES, KAD_PROTOCOL, MAX_CLOCK_SKEW_SECS,
+    MAX_LIFETIME_SECS, SYNC_PROTOCOL,
+};
+use swapmeet_protocol::SecretKey;
+
+use super::dht::ListingRecordStore;
+use super::gossip::{self, Following, SubscriptionFilter};
+use super::sync;
+use super::{NetworkConfig, NetworkError};
+
+/// Most established connections in each direction.
+pub const MAX_CONNECTIONS_PER_DIRECTION: u32 = 96;
+/// Most connections being set up at once, in each direction.
+pub const MAX_PENDING_CONNECTIONS: u32 = 32;
+/// How long a sync request may take before it fails.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The protocols of a swapmeet node.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Peers cut off (by the user, or for misbehaving).
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Bounds on connections.
+    pub limits: connection_limits::Behaviour,
+    /// Listings, per area topic.
+    pub gossip: gossipsub::Behaviour<gossipsub::IdentityTransform, SubscriptionFilter>,
+    /// Peer routing, listing records, area providers.
+    pub kad: kad::Behaviour<ListingRecordStore>,
+    /// Catch-up sync.
+    pub sync: request_response::Behaviour<sync::SyncCodec>,
+    /// Protocols and listen addresses of peers (feeds Kademlia).
+    pub identify: identify::Behaviour,
+    /// Liveness.
+    pub ping: ping::Behaviour,
+    /// Peers on the local network (off with `--no-mdns`).
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// The node's libp2p key: the user's ed25519 key, so a seller's id and its node's PeerId are
+/// one key.
+pub fn keypair(key: &SecretKey) -> Result<identity::Keypair, NetworkError> {
+    identity::Keypair::ed25519_from_bytes(key.to_bytes())
+        .map_err(|e| NetworkError::Setup(format!("identity key: {e}")))
+}
+
+fn kad_config() -> kad::Config {
+    let protocol = StreamProtocol::new(KAD_PROTOCOL);
+    let mut c = kad::Config::new(protocol);
+    c.set_max_packet_size(KAD_MAX_PACKET_BYTES)
+        .set_record_filtering(kad::StoreInserts::FilterBoth)
+        // A record never outlives a listing; the store sets each record's own expiry from the
+        // envelope, this only caps what a peer can ask for.
+        .set_record_ttl(Some(Duration::from_secs(
+            MAX_LIFETIME_SECS + MAX_CLOCK_SKEW_SECS,
+        )))
+        .set_replication_interval(Some(Duration::from_secs(60 * 60)))
+        .set_publication_interval(Some(Duration::from_secs(12 * 60 * 60)))
+        .set_provider_record_ttl(Some(Duration::from_secs(24 * 60 * 60)))
+        .set_provider_publication_interval(Some(Duration::from_secs(6 * 60 * 60)))
+        .set_query_timeout(Duration::from_secs(30))
+        .set_replication_factor(NonZeroUsize::new(20).unwrap_or(NonZeroUsize::MIN));
+    c
+}
+
+/// Builds the swarm. Must run inside a tokio runtime.
+pub fn build_swarm(
+    key: &SecretKey,
+    config: &NetworkConfig,
+    store: ListingRecordStore,
+    following: &Following,
+    wire: std::sync::Arc<sync::WireCounters>,
+) -> Result<Swarm<Behaviour>, NetworkError> {
+    let keypair = keypair(key)?;
+    let setup = |what: &str, e: &dyn std::fmt::Display| NetworkError::Setup(format!("{what}: {e}"));
+    let gossip_config = gossip::config(config.heartbeat).map_err(|e| setup("gossipsub", &e))?;
+    let mdns_on = config.mdns;
+    let topics = following.topics();
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup("tcp", &e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| setup("dns", &e))?
+        .with_behaviour(|key| {
+            let local = key.public().to_peer_id();
+            let mut gossip = gossipsub::Behaviour::new_with_subscription_filter(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+                gossip::subscription_filter(),
+            )?;
+            let (params, thresholds) = gossip::score_params(&topics);
+            gossip.with_peer_score(params, thresholds)?;
+            let mut kad = kad::Behaviour::with_config(local, store, kad_config());
+            // Always a server: nodes are meant to be reachable, and a node in client mode would
+            // neither answer queries nor enter routing tables.
+            kad.set_mode(Some(kad::Mode::Server));
+            let sync = request_response::Behaviour::with_codec(
+                sync::SyncCodec::new(wire),
+                [(
+                    StreamProtocol::new(SYNC_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(16),
+            );
+            let identify = identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
+                    .with_agent_version(format!("swapmeet/{}", env!("CARGO_PKG_VERSION"))),
+            );
+            // A machine without multicast (some containers) still runs a node, without mDNS.
+            let mdns = if mdns_on {
+                match mdns::tokio::Behaviour::new(mdns::Config::default(), local) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "mDNS is unavailable; peers on the LAN will not be found by it");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established_incoming(Some(MAX_CONNECTIONS_PER_DIRECTION))
+                .with_max_established_outgoing(Some(MAX_CONNECTIONS_PER_DIRECTION))
+                .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
+                .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS))
+                .with_max_established_per_peer(Some(2));
+            Ok(Behaviour {
+                blocked: allow_block_list::Behaviour::default(),
+                limits: connection_limits::Behaviour::new(limits),
+                gossip,
+                kad,
+                sync,
+                identify,
+                ping: ping::Behaviour::default(),
+                mdns: Toggle::from(mdns),
+            })
+        })
+        .map_err(|e| setup("behaviour", &e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+    Ok(swarm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_id_is_the_sellers_key() {
+        let key = SecretKey::from_bytes([9; 32]);
+        let kp = keypair(&key).unwrap();
+        assert_eq!(
+            kp.public().to_peer_id().to_string(),
+            crate::home::peer_id_of(&key.public())
+        );
+    }
+}

@@ -1,0 +1,461 @@
+//! The DHT: a private Kademlia (`/swapmeet/kad/1.0.0`) for peer routing, listing records and
+//! area provider records.
+//!
+//! - **Listing records** live under `/listing/<listing id>` and hold the signed envelope bytes as
+//!   they were signed (a listing or its withdrawal). A record expires with the listing (the
+//!   withdrawal's retention for a withdrawal). Every node that holds one re-puts it to the
+//!   closest peers on Kademlia's replication interval, so a listing stays reachable while its
+//!   seller is offline, until it expires.
+//! - **Inbound puts are filtered** (`StoreInserts::FilterBoth`): a record is stored only if its
+//!   envelope verifies, its key is the key of the listing inside, and it is newer than the
+//!   version held (the store's version order: seq, then envelope hash).
+//! - **Records are persisted** in the sled tree [`KAD_TREE`] so they survive a restart.
+//!   Provider records are kept in memory: their providers re-announce them.
+//! - **Provider records** live under `/area/<area tag>`: every node announces the areas it
+//!   follows, so a new node finds peers that carry its area and syncs from them.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use libp2p::kad::store::{self, MemoryStore, MemoryStoreConfig, RecordStore};
+use libp2p::kad::{ProviderRecord, Record, RecordKey};
+use libp2p::PeerId;
+use sha2::{Digest, Sha256};
+use swapmeet_protocol::limits::{DHT_AREA_PREFIX, DHT_LISTING_PREFIX, MAX_ENVELOPE_BYTES};
+use swapmeet_protocol::{EnvelopeHash, ListingId, SignedEnvelope, ValidationError, Verified};
+
+use crate::engine::Clock;
+use crate::network::gossip::is_area_tag;
+
+/// The sled tree of the node's DHT records.
+pub const KAD_TREE: &str = "kad-records/v1";
+/// Most listing records a node holds for the DHT (beyond that, puts of new keys are refused).
+pub const MAX_DHT_RECORDS: usize = 20_000;
+/// Format byte of the values in [`KAD_TREE`].
+const RECORD_FORMAT: u8 = 1;
+/// Fixed part of a stored value: format, expires-at, seq, hash, publisher length.
+const HEADER_LEN: usize = 1 + 8 + 8 + 32 + 1;
+
+/// The DHT key of a listing.
+pub fn listing_key(id: &ListingId) -> RecordKey {
+    RecordKey::new(&format!("{DHT_LISTING_PREFIX}{id}"))
+}
+
+/// The DHT key of an area's providers.
+pub fn area_key(area: &str) -> RecordKey {
+    RecordKey::new(&format!("{DHT_AREA_PREFIX}{area}"))
+}
+
+/// The listing id of a listing key.
+pub fn parse_listing_key(key: &RecordKey) -> Option<ListingId> {
+    std::str::from_utf8(key.as_ref())
+        .ok()?
+        .strip_prefix(DHT_LISTING_PREFIX)?
+        .parse()
+        .ok()
+}
+
+/// The area tag of an area key.
+pub fn parse_area_key(key: &RecordKey) -> Option<&str> {
+    std::str::from_utf8(key.as_ref())
+        .ok()?
+        .strip_prefix(DHT_AREA_PREFIX)
+        .filter(|a| is_area_tag(a))
+}
+
+/// What the store keeps beside a record's bytes, taken from the verified envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// When the record may be forgotten (unix seconds).
+    pub expires_at: u64,
+    /// The version.
+    pub seq: u64,
+    /// The envelope hash (tie-break of equal versions).
+    pub hash: EnvelopeHash,
+}
+
+impl Meta {
+    /// The meta of a verified record.
+    pub fn of(v: &Verified<swapmeet_protocol::Record>) -> Meta {
+        Meta {
+            expires_at: v.payload().expires_at(),
+            seq: v.payload().seq(),
+            hash: v.hash(),
+        }
+    }
+
+    fn newer_than(&self, other: &Meta) -> bool {
+        (self.seq, self.hash.0) > (other.seq, other.hash.0)
+    }
+}
+
+/// Why a record is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The key is not a listing key.
+    #[error("key is not /listing/<id>")]
+    BadKey,
+    /// The envelope is invalid.
+    #[error("invalid envelope: {0}")]
+    Invalid(#[from] ValidationError),
+    /// The key names another listing than the envelope holds.
+    #[error("key {key} holds listing {actual}")]
+    WrongKey {
+        /// The listing id of the key.
+        key: ListingId,
+        /// The listing id of the envelope.
+        actual: ListingId,
+    },
+}
+
+impl RecordError {
+    /// Whether the sender is at fault (as opposed to a clock difference).
+    pub fn is_peer_fault(&self) -> bool {
+        !matches!(
+            self,
+            RecordError::Invalid(
+                ValidationError::Expired { .. } | ValidationError::FromFuture { .. }
+            )
+        )
+    }
+}
+
+/// Verifies a record's envelope and that it sits under its own key.
+pub fn verify_record(
+    key: &RecordKey,
+    value: &[u8],
+    now: u64,
+) -> Result<Verified<swapmeet_protocol::Record>, RecordError> {
+    let id = parse_listing_key(key).ok_or(RecordError::BadKey)?;
+    let v = SignedEnvelope::decode(value)?.verify(now)?;
+    if v.listing_id() != id {
+        return Err(RecordError::WrongKey {
+            key: id,
+            actual: v.listing_id(),
+        });
+    }
+    Ok(v)
+}
+
+/// A record checked off the event loop, ready to be stored.
+#[derive(Debug)]
+pub struct CheckedRecord {
+    /// The record.
+    pub record: Record,
+    /// Its meta.
+    pub meta: Meta,
+}
+
+/// What to do with a record a peer put. Blocking (verifies a signature, reads sled).
+pub fn check_put(
+    tree: &sled::Tree,
+    record: Record,
+    now: u64,
+) -> Result<Option<CheckedRecord>, RecordError> {
+    let v = verify_record(&record.key, &record.value, now)?;
+    let meta = Meta::of(&v);
+    let held = tree
+        .get(record.key.as_ref())
+        .ok()
+        .flatten()
+        .and_then(|b| decode_value(&b).map(|(m, _, _)| m));
+    if held.is_some_and(|h| !meta.newer_than(&h)) {
+        return Ok(None);
+    }
+    Ok(Some(CheckedRecord { record, meta }))
+}
+
+fn encode_value(meta: &Meta, publisher: Option<&PeerId>, value: &[u8]) -> Vec<u8> {
+    let publisher = publisher.map(|p| p.to_bytes()).unwrap_or_default();
+    let mut out = Vec::with_capacity(HEADER_LEN + publisher.len() + value.len());
+    out.push(RECORD_FORMAT);
+    out.extend_from_slice(&meta.expires_at.to_be_bytes());
+    out.extend_from_slice(&meta.seq.to_be_bytes());
+    out.extend_from_slice(&meta.hash.0);
+    // A PeerId is at most 64 bytes (identity multihash of a key, or a sha256 multihash).
+    out.push(publisher.len().min(255) as u8);
+    out.extend_from_slice(&publisher);
+    out.extend_from_slice(value);
+    out
+}
+
+fn decode_value(b: &[u8]) -> Option<(Meta, Option<PeerId>, &[u8])> {
+    if b.len() < HEADER_LEN || b[0] != RECORD_FORMAT {
+        return None;
+    }
+    let expires_at = u64::from_be_bytes(b[1..9].try_into().ok()?);
+    let seq = u64::from_be_bytes(b[9..17].try_into().ok()?);
+    let hash = EnvelopeHash(b[17..49].try_into().ok()?);
+    let plen = b[49] as usize;
+    let rest = &b[HEADER_LEN..];
+    if rest.len() < plen {
+        return None;
+    }
+    let publisher = if plen == 0 {
+        None
+    } else {
+        Some(PeerId::from_bytes(&rest[..plen]).ok()?)
+    };
+    Some((
+        Meta {
+            expires_at,
+            seq,
+            hash,
+        },
+        publisher,
+        &rest[plen..],
+    ))
+}
+
+/// The node's Kademlia record store: listing records in sled (verified, versioned, expiring
+/// with the listing), provider records in memory.
+pub struct ListingRecordStore {
+    tree: sled::Tree,
+    providers: MemoryStore,
+    clock: Clock,
+    max_records: usize,
+}
+
+impl ListingRecordStore {
+    /// Opens the store over `tree`, dropping records that expired while the node was off.
+    pub fn open(tree: sled::Tree, local_id: PeerId, clock: Clock) -> ListingRecordStore {
+        let now = clock();
+        let mut expired = Vec::new();
+        for (k, v) in tree.iter().flatten() {
+            match decode_value(&v) {
+                Some((m, _, _)) if m.expires_at > now => {}
+                _ => expired.push(k),
+            }
+        }
+        for k in expired {
+            let _ = tree.remove(k);
+        }
+        let providers = MemoryStore::with_config(
+            local_id,
+            MemoryStoreConfig {
+                max_records: 0,
+                max_value_bytes: 0,
+                max_providers_per_key: libp2p::kad::K_VALUE.get(),
+                max_provided_keys: 1024,
+            },
+        );
+        ListingRecordStore {
+            tree,
+            providers,
+            clock,
+            max_records: MAX_DHT_RECORDS,
+        }
+    }
+
+    /// The sled tree (readable from blocking tasks).
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// Number of listing records held.
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    /// Stores a record that was checked off the event loop, unless a newer version arrived
+    /// meanwhile.
+    pub fn put_checked(&mut self, c: CheckedRecord) -> store::Result<()> {
+        self.write(&c.record, c.meta)
+    }
+
+    fn write(&mut self, r: &Record, meta: Meta) -> store::Result<()> {
+        if r.value.len() > MAX_ENVELOPE_BYTES {
+            return Err(store::Error::ValueTooLarge);
+        }
+        let held = self.tree.get(r.key.as_ref()).ok().flatten();
+        match held.as_deref().and_then(decode_value) {
+            Some((h, _, _)) if !meta.newer_than(&h) => return Ok(()),
+            Some(_) => {}
+            None if self.tree.len() >= self.max_records => return Err(store::Error::MaxRecords),
+            None => {}
+        }
+        let bytes = encode_value(&meta, r.publisher.as_ref(), &r.value);
+        if let Err(e) = self.tree.insert(r.key.as_ref(), bytes) {
+            tracing::warn!(error = %e, "writing a DHT record failed");
+        }
+        Ok(())
+    }
+
+    fn instant_of(&self, expires_at: u64) -> Instant {
+        let left = expires_at.saturating_sub((self.clock)());
+        Instant::now() + Duration::from_secs(left)
+    }
+
+    fn record_of(&self, key: &[u8], b: &[u8]) -> Option<Record> {
+        let (meta, publisher, value) = decode_value(b)?;
+        Some(Record {
+            key: RecordKey::new(&key),
+            value: value.to_vec(),
+            publisher,
+            expires: Some(self.instant_of(meta.expires_at)),
+        })
+    }
+}
+
+impl RecordStore for ListingRecordStore {
+    type RecordsIter<'a> = std::vec::IntoIter<Cow<'a, Record>>;
+    type ProvidedIter<'a> = <MemoryStore as RecordStore>::ProvidedIter<'a>;
+
+    fn get(&self, k: &RecordKey) -> Option<Cow<'_, Record>> {
+        let b = self.tree.get(k.as_ref()).ok().flatten()?;
+        self.record_of(k.as_ref(), &b).map(Cow::Owned)
+    }
+
+    /// Local puts (the node's own listings, through `put_record`). Verifies the envelope:
+    /// nothing unverified is ever stored, whatever path it took.
+    fn put(&mut self, r: Record) -> store::Result<()> {
+        let now = (self.clock)();
+        match verify_record(&r.key, &r.value, now) {
+            Ok(v) => self.write(&r, Meta::of(&v)),
+            Err(e) => {
+                tracing::debug!(error = %e, "not storing an invalid DHT record");
+                Err(store::Error::ValueTooLarge)
+            }
+        }
+    }
+
+    fn remove(&mut self, k: &RecordKey) {
+        let _ = self.tree.remove(k.as_ref());
+    }
+
+    fn records(&self) -> Self::RecordsIter<'_> {
+        self.tree
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| self.record_of(&k, &v).map(Cow::Owned))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    fn add_provider(&mut self, record: ProviderRecord) -> store::Result<()> {
+        self.providers.add_provider(record)
+    }
+
+    fn providers(&self, key: &RecordKey) -> Vec<ProviderRecord> {
+        self.providers.providers(key)
+    }
+
+    fn provided(&self) -> Self::ProvidedIter<'_> {
+        self.providers.provided()
+    }
+
+    fn remove_provider(&mut self, k: &RecordKey, p: &PeerId) {
+        self.providers.remove_provider(k, p)
+    }
+}
+
+/// The hash of a record value (the envelope hash, for a valid one).
+pub fn value_hash(value: &[u8]) -> EnvelopeHash {
+    EnvelopeHash(Sha256::digest(value).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use swapmeet_protocol::{
+        Category, Condition, Delivery, GeoHash, Listing, Location, Price, SecretKey,
+    };
+
+    fn listing(seq: u64, now: u64) -> Listing {
+        Listing {
+            item_key: "bike".into(),
+            seq,
+            signed_at: now,
+            expires_at: now + 3600,
+            title: format!("Road bike v{seq}"),
+            description: String::new(),
+            price: Price::Free,
+            condition: Condition::Good,
+            category: Category::Bikes,
+            tags: vec![],
+            quantity: 1,
+            location: Some(Location {
+                geohash: GeoHash::new("u33dc0").unwrap(),
+                place: None,
+            }),
+            delivery: Delivery {
+                pickup: true,
+                shipping: false,
+                ships_to: vec![],
+            },
+            images: vec![],
+        }
+    }
+
+    #[test]
+    fn records_persist_verify_and_keep_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .temporary(true)
+            .path(dir.path())
+            .open()
+            .unwrap();
+        let now = 1_700_000_000;
+        let clock: Clock = Arc::new(move || now);
+        let key = SecretKey::from_bytes([7; 32]);
+        let me = PeerId::random();
+        let mut store =
+            ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), me, clock.clone());
+        let v1 = listing(1, now).sign(&key).unwrap();
+        let v2 = listing(2, now).sign(&key).unwrap();
+        let id = listing(1, now).id(&key.public());
+        let k = listing_key(&id);
+        assert_eq!(parse_listing_key(&k), Some(id));
+
+        store
+            .put(Record::new(k.clone(), v2.as_bytes().to_vec()))
+            .unwrap();
+        // An older version does not replace a newer one.
+        store
+            .put(Record::new(k.clone(), v1.as_bytes().to_vec()))
+            .unwrap();
+        assert_eq!(store.get(&k).unwrap().value, v2.as_bytes());
+        let held = store.get(&k).unwrap().into_owned();
+        assert!(held.expires.is_some());
+
+        // A forged value is refused; so is a valid envelope under another listing's key.
+        let mut forged = v2.as_bytes().to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert!(store.put(Record::new(k.clone(), forged)).is_err());
+        let other = listing_key(&ListingId::from_bytes([1; 16]));
+        assert!(matches!(
+            verify_record(&other, v2.as_bytes(), now),
+            Err(RecordError::WrongKey { .. })
+        ));
+        assert!(check_put(
+            store.tree(),
+            Record::new(k.clone(), v1.as_bytes().to_vec()),
+            now
+        )
+        .unwrap()
+        .is_none());
+
+        // Reopening keeps it; once expired it is dropped on open.
+        drop(store);
+        let store = ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), me, clock);
+        assert_eq!(store.records().count(), 1);
+        drop(store);
+        let later: Clock = Arc::new(move || now + 7200);
+        let store = ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), me, later);
+        assert_eq!(store.records().count(), 0);
+    }
+
+    #[test]
+    fn area_keys() {
+        assert_eq!(parse_area_key(&area_key("u33d")), Some("u33d"));
+        assert_eq!(parse_area_key(&area_key("ship")), Some("ship"));
+        assert_eq!(parse_area_key(&RecordKey::new(&"/area/zz")), None);
+    }
+}

@@ -1,0 +1,1188 @@
+//! The one task that owns the swarm.
+//!
+//! It reacts to three sources: commands from [`NetworkHandle`]s, swarm events, and the results
+//! of blocking work it handed to tokio's blocking pool (ingest, sync answers, record checks).
+//! Nothing slow runs on this task: signature checks of batches, store scans and ingest all go
+//! to the blocking pool and come back as [`Done`] messages, so the swarm keeps being polled.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::gossipsub::{self, MessageAcceptance, MessageId, PublishError, TopicHash};
+use libp2p::kad::store::RecordStore;
+use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
+use swapmeet_protocol::limits::{GOSSIP_ALL_AREA, KAD_PROTOCOL};
+use swapmeet_protocol::{ListingId, SecretKey, ValidationError};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::addrbook::{AddressBook, ADDRBOOK_TREE};
+use super::behaviour::{build_swarm, Behaviour, BehaviourEvent};
+use super::dht::{self, ListingRecordStore, KAD_TREE};
+use super::gossip::{self, Following};
+use super::sync::{SyncClient, SyncError, SyncRequest, SyncResponse, SyncServer, WireCounters};
+use super::{
+    Command, GossipCounters, NetworkConfig, NetworkError, NetworkHandle, NetworkStatus, PeerView,
+    Shared, SyncInfo, COMMAND_CAPACITY,
+};
+use crate::engine::{Clock, Engine};
+use crate::events::{Change, Event, Source};
+use crate::ingest::IngestOutcome;
+
+/// Gossip messages waiting for ingest; beyond this, new ones are ignored (not forwarded).
+const MAX_PENDING_GOSSIP: usize = 8192;
+/// Gossip messages ingested in one batch.
+const GOSSIP_BATCH: usize = 512;
+/// Ingest batches of gossip in flight at once.
+const GOSSIP_INFLIGHT: usize = 2;
+/// Publications kept for retry when no peer was subscribed yet.
+const MAX_UNSENT: usize = 1024;
+/// Strikes before a peer is cut off.
+const STRIKES_TO_BLOCK: u32 = 3;
+/// Peers from the address book redialled at start.
+const REDIAL: usize = 32;
+/// Fetched batches of one session waiting for ingest before it fetches more.
+const SYNC_INGEST_AHEAD: usize = 3;
+/// Concurrent outbound sync sessions.
+const MAX_SESSIONS: usize = 8;
+/// How often the status is refreshed for readers.
+const STATUS_EVERY: Duration = Duration::from_millis(500);
+/// How often per-area counts are refreshed (they scan the store).
+const AREA_COUNTS_EVERY: Duration = Duration::from_secs(10);
+/// How often the node announces its areas and looks for peers carrying them.
+const PROVIDE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Results of blocking work, sent back to the loop.
+enum Done {
+    Gossip(Vec<(MessageId, PeerId, IngestOutcome)>),
+    Served {
+        peer: PeerId,
+        channel: ResponseChannel<SyncResponse>,
+        result: Result<SyncResponse, SyncError>,
+    },
+    SyncStarted {
+        peer: PeerId,
+        result: Result<(SyncClient, SyncRequest), SyncError>,
+    },
+    SyncIngested {
+        peer: PeerId,
+        stored: usize,
+        rejected_by_fault: usize,
+        rejected: usize,
+    },
+    DhtChecked {
+        peer: PeerId,
+        result: Result<Option<dht::CheckedRecord>, dht::RecordError>,
+    },
+    AreaCounts(std::collections::BTreeMap<String, usize>),
+}
+
+struct Session {
+    client: Option<SyncClient>,
+    started_at: u64,
+    ingest_in_flight: usize,
+}
+
+struct PeerMeta {
+    address: Multiaddr,
+    direction: &'static str,
+    agent: Option<String>,
+}
+
+struct GetQuery {
+    id: ListingId,
+    reply: Option<oneshot::Sender<Option<Vec<u8>>>>,
+    best: Option<(dht::Meta, Vec<u8>)>,
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Receiver<Event>,
+    engine: Engine,
+    following: Following,
+    sync_areas: Vec<String>,
+    shared: Arc<Shared>,
+    addrbook: AddressBook,
+    done_tx: mpsc::Sender<Done>,
+    done_rx: mpsc::Receiver<Done>,
+    pending_gossip: VecDeque<(MessageId, PeerId, Vec<u8>)>,
+    gossip_in_flight: usize,
+    unsent: VecDeque<(TopicHash, Vec<u8>)>,
+    dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetworkError>>>,
+    gets: HashMap<QueryId, GetQuery>,
+    finds: HashMap<QueryId, (PeerId, oneshot::Sender<Vec<Multiaddr>>)>,
+    sessions: HashMap<PeerId, Session>,
+    outbound: HashMap<OutboundRequestId, PeerId>,
+    server: SyncServer,
+    counters: GossipCounters,
+    strikes: HashMap<PeerId, u32>,
+    rejected_from: HashMap<PeerId, u64>,
+    peer_meta: HashMap<PeerId, PeerMeta>,
+    last_sync: Option<SyncInfo>,
+    syncs_completed: u64,
+    area_counts: std::collections::BTreeMap<String, usize>,
+    wire: Arc<WireCounters>,
+    sync_interval: Duration,
+    sync_turn: usize,
+    provided: bool,
+}
+
+/// Builds the swarm, listens, dials, and spawns the loop.
+pub(super) async fn spawn(
+    engine: Engine,
+    key: &SecretKey,
+    config: NetworkConfig,
+) -> Result<(NetworkHandle, JoinHandle<()>), NetworkError> {
+    let following = Following::around(config.home, config.follow_radius_km);
+    engine.set_area_filter(following.area_filter());
+    let sync_areas = if following.everything {
+        vec![GOSSIP_ALL_AREA.to_string()]
+    } else {
+        following.areas()
+    };
+    let local = super::behaviour::keypair(key)?.public().to_peer_id();
+    let clock: Clock = {
+        let e = engine.clone();
+        Arc::new(move || e.now())
+    };
+    let kad_tree = engine.store().tree(KAD_TREE)?;
+    let book_tree = engine.store().tree(ADDRBOOK_TREE)?;
+    let (store, addrbook) = tokio::task::spawn_blocking(move || {
+        (
+            ListingRecordStore::open(kad_tree, local, clock),
+            AddressBook::load(book_tree),
+        )
+    })
+    .await
+    .map_err(|e| NetworkError::Setup(e.to_string()))?;
+    let wire = Arc::new(WireCounters::default());
+    let mut swarm = build_swarm(key, &config, store, &following, wire.clone())?;
+    for t in following.topics() {
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(&gossip::topic(&t))
+            .map_err(|e| NetworkError::Setup(format!("subscribing to {t}: {e}")))?;
+    }
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetworkError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    for addr in &config.bootstrap {
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+        }
+    }
+    for (peer, addrs) in addrbook.recent(REDIAL) {
+        if peer == local || addrs.is_empty() {
+            continue;
+        }
+        for a in &addrs {
+            swarm.behaviour_mut().kad.add_address(&peer, a.clone());
+        }
+        let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+        if let Err(e) = swarm.dial(opts) {
+            tracing::debug!(%peer, error = %e, "cannot redial a known peer");
+        }
+    }
+    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let (done_tx, done_rx) = mpsc::channel(1024);
+    let shared = Arc::new(Shared::default());
+    let handle = NetworkHandle {
+        commands: cmd_tx,
+        peer_id: local,
+        shared: shared.clone(),
+        wire: wire.clone(),
+    };
+    let event_loop = EventLoop {
+        swarm,
+        commands: cmd_rx,
+        events: engine.subscribe(),
+        server: SyncServer::new(engine.clone()),
+        engine,
+        following,
+        sync_areas,
+        shared,
+        addrbook,
+        done_tx,
+        done_rx,
+        pending_gossip: VecDeque::new(),
+        gossip_in_flight: 0,
+        unsent: VecDeque::new(),
+        dials: HashMap::new(),
+        gets: HashMap::new(),
+        finds: HashMap::new(),
+        sessions: HashMap::new(),
+        outbound: HashMap::new(),
+        counters: GossipCounters::default(),
+        strikes: HashMap::new(),
+        rejected_from: HashMap::new(),
+        peer_meta: HashMap::new(),
+        last_sync: None,
+        syncs_completed: 0,
+        area_counts: Default::default(),
+        wire,
+        sync_interval: config.sync_interval,
+        sync_turn: 0,
+        provided: false,
+    };
+    let task = tokio::spawn(event_loop.run());
+    Ok((handle, task))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut status_tick = tokio::time::interval(STATUS_EVERY);
+        let mut area_tick = tokio::time::interval(AREA_COUNTS_EVERY);
+        let mut sync_tick = tokio::time::interval(self.sync_interval);
+        sync_tick.tick().await;
+        let mut provide_tick = tokio::time::interval(PROVIDE_EVERY);
+        provide_tick.tick().await;
+        let mut save_tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(Command::Shutdown(reply)) => {
+                        self.shutdown();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.on_command(cmd),
+                    None => {
+                        self.shutdown();
+                        return;
+                    }
+                },
+                ev = self.swarm.select_next_some() => self.on_swarm(ev),
+                Some(done) = self.done_rx.recv() => self.on_done(done),
+                ev = self.events.recv() => match ev {
+                    Ok(ev) => self.on_engine_event(ev),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // Those listings still reach peers through sync and the DHT.
+                        tracing::warn!(missed = n, "fell behind the store's events; some listings were not gossiped");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.shutdown();
+                        return;
+                    }
+                },
+                _ = status_tick.tick() => self.publish_status(),
+                _ = area_tick.tick() => self.count_areas(),
+                _ = sync_tick.tick() => self.periodic_sync(),
+                _ = provide_tick.tick() => self.provide_and_discover(),
+                _ = save_tick.tick() => self.addrbook.save(),
+            }
+            self.pump_gossip();
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.addrbook.save();
+        for (_, d) in self.dials.drain() {
+            let _ = d.send(Err(NetworkError::Stopped));
+        }
+        let listeners: Vec<_> = self.swarm.listeners().cloned().collect();
+        tracing::debug!(listeners = listeners.len(), "network stopping");
+        self.publish_status();
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Dial(addr, reply) => {
+                // Already connected (peers also find each other through the DHT and mDNS):
+                // nothing to do, and a second dial could trip the per-peer connection limit.
+                if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
+                    if self.swarm.is_connected(&peer) {
+                        let _ = reply.send(Ok(peer));
+                        return;
+                    }
+                }
+                let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dials.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetworkError::Dial {
+                            addr: addr.to_string(),
+                            reason: e.to_string(),
+                        }));
+                    }
+                }
+            }
+            Command::ConnectedPeers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Block(peer, reply) => {
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
+                let _ = self.swarm.disconnect_peer_id(peer);
+                let _ = reply.send(());
+            }
+            Command::Unblock(peer, reply) => {
+                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+                self.strikes.remove(&peer);
+                let _ = reply.send(());
+            }
+            Command::GetListing(id, reply) => {
+                let q = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_record(dht::listing_key(&id));
+                self.gets.insert(
+                    q,
+                    GetQuery {
+                        id,
+                        reply: Some(reply),
+                        best: None,
+                    },
+                );
+            }
+            Command::FindPeer(peer, reply) => {
+                if peer == *self.swarm.local_peer_id() {
+                    let _ = reply.send(self.swarm.listeners().cloned().collect());
+                    return;
+                }
+                let q = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                self.finds.insert(q, (peer, reply));
+            }
+            Command::PublishRaw(area, bytes, reply) => {
+                let r = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossip
+                    .publish(gossip::topic(&area), bytes)
+                    .map(|_| ())
+                    .map_err(|e| NetworkError::Publish(e.to_string()));
+                let _ = reply.send(r);
+            }
+            Command::PeerScore(peer, reply) => {
+                let _ = reply.send(self.swarm.behaviour().gossip.peer_score(&peer));
+            }
+            Command::SyncNow(reply) => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                let mut n = 0;
+                for p in peers {
+                    if self.start_sync(p) {
+                        n += 1;
+                    }
+                }
+                let _ = reply.send(n);
+            }
+            Command::Shutdown(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn on_engine_event(&mut self, ev: Event) {
+        // What peers sent is relayed by gossipsub itself once accepted; what sync brought is
+        // known to the peer it came from. Only records that entered here are published.
+        if matches!(ev.source, Source::Peer(_) | Source::Store) || ev.change == Change::Expired {
+            return;
+        }
+        let data = ev.envelope.to_vec();
+        for area in gossip::publish_areas(&ev.areas) {
+            self.publish(gossip::topic(&area).hash(), data.clone());
+        }
+        self.counters.published += 1;
+        let record = Record::new(dht::listing_key(&ev.id), data);
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .put_record(record, Quorum::One)
+        {
+            tracing::warn!(id = %ev.id, error = ?e, "cannot put the listing into the DHT");
+        }
+    }
+
+    fn publish(&mut self, topic: TopicHash, data: Vec<u8>) {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossip
+            .publish(topic.clone(), data.clone())
+        {
+            Ok(_) | Err(PublishError::Duplicate) => {}
+            Err(PublishError::NoPeersSubscribedToTopic) => {
+                // Nobody listening yet: keep it for the first peer that subscribes. Sync covers
+                // whatever falls out of this bounded queue.
+                if self.unsent.len() >= MAX_UNSENT {
+                    self.unsent.pop_front();
+                }
+                self.unsent.push_back((topic, data));
+            }
+            Err(e) => tracing::debug!(%topic, error = %e, "publishing failed"),
+        }
+    }
+
+    fn retry_unsent(&mut self, topic: &TopicHash) {
+        let (now, keep): (Vec<_>, Vec<_>) = self.unsent.drain(..).partition(|(t, _)| t == topic);
+        self.unsent = keep.into();
+        for (t, d) in now {
+            self.publish(t, d);
+        }
+    }
+
+    fn strike(&mut self, peer: PeerId, why: &str) {
+        let s = self.strikes.entry(peer).or_insert(0);
+        *s += 1;
+        tracing::info!(%peer, strikes = *s, why, "peer misbehaved");
+        if *s >= STRIKES_TO_BLOCK {
+            tracing::warn!(%peer, "cutting off a misbehaving peer");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            self.sessions.remove(&peer);
+        }
+    }
+
+    fn pump_gossip(&mut self) {
+        while self.gossip_in_flight < GOSSIP_INFLIGHT && !self.pending_gossip.is_empty() {
+            let n = self.pending_gossip.len().min(GOSSIP_BATCH);
+            let batch: Vec<_> = self.pending_gossip.drain(..n).collect();
+            self.gossip_in_flight += 1;
+            let engine = self.engine.clone();
+            let tx = self.done_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                // One ingest call per sending peer, so each stored record names where it came
+                // from; the batch still shares one store transaction per peer.
+                let mut by_peer: HashMap<PeerId, Vec<usize>> = HashMap::new();
+                for (i, (_, p, _)) in batch.iter().enumerate() {
+                    by_peer.entry(*p).or_default().push(i);
+                }
+                let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; batch.len()];
+                for (peer, idx) in by_peer {
+                    let items: Vec<&[u8]> = idx.iter().map(|&i| batch[i].2.as_slice()).collect();
+                    match engine.ingest_bytes(&items, Source::Peer(peer.to_string())) {
+                        Ok(out) => {
+                            for (i, o) in idx.into_iter().zip(out) {
+                                outcomes[i] = Some(o);
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "ingest of gossip failed"),
+                    }
+                }
+                let results = batch
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|((id, peer, _), o)| {
+                        (
+                            id,
+                            peer,
+                            o.unwrap_or(IngestOutcome::Rejected {
+                                reason: "internal: not ingested".into(),
+                                error: None,
+                            }),
+                        )
+                    })
+                    .collect();
+                let _ = tx.blocking_send(Done::Gossip(results));
+            });
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Gossip(results) => {
+                self.gossip_in_flight -= 1;
+                for (id, peer, outcome) in results {
+                    let verdict = gossip::acceptance(&outcome);
+                    match verdict {
+                        MessageAcceptance::Accept => self.counters.accepted += 1,
+                        MessageAcceptance::Ignore => self.counters.ignored += 1,
+                        MessageAcceptance::Reject => {
+                            self.counters.rejected += 1;
+                            *self.rejected_from.entry(peer).or_default() += 1;
+                            tracing::info!(%peer, reason = %outcome.label(), "rejected a gossiped record");
+                        }
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .gossip
+                        .report_message_validation_result(&id, &peer, verdict);
+                }
+            }
+            Done::Served {
+                peer,
+                channel,
+                result,
+            } => {
+                let response = match result {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if e.is_abuse() {
+                            self.strike(peer, "bad sync request");
+                        } else {
+                            tracing::warn!(%peer, error = %e, "answering a sync request failed");
+                        }
+                        SyncResponse::Refused {
+                            reason: e.to_string(),
+                        }
+                    }
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Done::SyncStarted { peer, result } => match result {
+                Ok((client, req)) => {
+                    if !self.swarm.is_connected(&peer) {
+                        self.sessions.remove(&peer);
+                        return;
+                    }
+                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+                    self.outbound.insert(id, peer);
+                    if let Some(s) = self.sessions.get_mut(&peer) {
+                        s.client = Some(client);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot start a sync");
+                    self.sessions.remove(&peer);
+                }
+            },
+            Done::SyncIngested {
+                peer,
+                stored,
+                rejected_by_fault,
+                rejected,
+            } => {
+                if rejected_by_fault > 0 {
+                    self.strike(peer, "sync sent invalid records");
+                }
+                if let Some(s) = self.sessions.get_mut(&peer) {
+                    s.ingest_in_flight -= 1;
+                    if let Some(c) = s.client.as_mut() {
+                        c.on_ingested(stored, rejected);
+                    }
+                }
+                self.pump_fetches(peer);
+                self.maybe_finish(peer);
+            }
+            Done::DhtChecked { peer, result } => match result {
+                Ok(Some(checked)) => {
+                    if let Err(e) = self
+                        .swarm
+                        .behaviour_mut()
+                        .kad
+                        .store_mut()
+                        .put_checked(checked)
+                    {
+                        tracing::debug!(%peer, error = ?e, "not storing a DHT record");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) if e.is_peer_fault() => self.strike(peer, "invalid DHT record"),
+                Err(e) => tracing::debug!(%peer, error = %e, "ignoring a DHT record"),
+            },
+            Done::AreaCounts(c) => self.area_counts = c,
+        }
+    }
+
+    fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let me = *self.swarm.local_peer_id();
+                tracing::info!("listening on {address}/p2p/{me}");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                let (address, direction) = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => {
+                        self.addrbook.record(peer_id, [address.clone()], now_secs());
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, address.clone());
+                        (address.clone(), "outbound")
+                    }
+                    ConnectedPoint::Listener { send_back_addr, .. } => {
+                        (send_back_addr.clone(), "inbound")
+                    }
+                };
+                if num_established.get() == 1 {
+                    self.peer_meta.insert(
+                        peer_id,
+                        PeerMeta {
+                            address,
+                            direction,
+                            agent: None,
+                        },
+                    );
+                    tracing::debug!(peer = %peer_id, "connected");
+                    self.start_sync(peer_id);
+                    if !self.provided {
+                        self.provided = true;
+                        self.provide_and_discover();
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.peer_meta.remove(&peer_id);
+                if let Some(s) = self.sessions.remove(&peer_id) {
+                    self.finish_session(peer_id, s, Some("peer disconnected".into()));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NetworkError::Dial {
+                        addr: peer_id.map(|p| p.to_string()).unwrap_or_default(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                self.counters.received += 1;
+                if self.pending_gossip.len() >= MAX_PENDING_GOSSIP {
+                    self.counters.ignored += 1;
+                    self.swarm
+                        .behaviour_mut()
+                        .gossip
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                        );
+                    return;
+                }
+                self.pending_gossip
+                    .push_back((message_id, propagation_source, message.data));
+            }
+            BehaviourEvent::Gossip(gossipsub::Event::Subscribed { topic, .. }) => {
+                self.retry_unsent(&topic);
+            }
+            BehaviourEvent::Gossip(_) => {}
+            BehaviourEvent::Kad(ev) => self.on_kad(ev),
+            BehaviourEvent::Sync(ev) => self.on_sync(ev),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if let Some(m) = self.peer_meta.get_mut(&peer_id) {
+                    m.agent = Some(info.agent_version.chars().take(128).collect());
+                }
+                let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
+                let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();
+                if speaks_kad {
+                    for a in &addrs {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, a.clone());
+                    }
+                }
+                self.addrbook.record(peer_id, addrs, now_secs());
+            }
+            BehaviourEvent::Identify(_) | BehaviourEvent::Ping(_) => {}
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    if !self.swarm.is_connected(&peer) {
+                        let opts = DialOpts::peer_id(peer).addresses(vec![addr]).build();
+                        let _ = self.swarm.dial(opts);
+                    }
+                }
+            }
+            BehaviourEvent::Mdns(_) => {}
+            BehaviourEvent::Blocked(v) => match v {},
+            BehaviourEvent::Limits(v) => match v {},
+        }
+    }
+
+    fn on_kad(&mut self, ev: kad::Event) {
+        match ev {
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => {
+                // Verified off the loop; stored when it comes back (`Done::DhtChecked`).
+                let tree = self.swarm.behaviour_mut().kad.store_mut().tree().clone();
+                let now = self.engine.now();
+                let tx = self.done_tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = dht::check_put(&tree, record, now);
+                    let _ = tx.blocking_send(Done::DhtChecked {
+                        peer: source,
+                        result,
+                    });
+                });
+            }
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::AddProvider {
+                        record: Some(record),
+                    },
+            } if dht::parse_area_key(&record.key).is_some() => {
+                // Only announcements of areas are kept; anything else a peer provides is not
+                // ours to store.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .add_provider(record);
+            }
+            kad::Event::OutboundQueryProgressed { id, result, .. } => match result {
+                QueryResult::GetRecord(r) => self.on_get_record(id, r),
+                QueryResult::GetClosestPeers(r) => {
+                    if let Some((peer, reply)) = self.finds.remove(&id) {
+                        let addrs = match r {
+                            Ok(ok) => ok
+                                .peers
+                                .into_iter()
+                                .find(|p| p.peer_id == peer)
+                                .map(|p| p.addrs)
+                                .unwrap_or_default(),
+                            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers
+                                .into_iter()
+                                .find(|p| p.peer_id == peer)
+                                .map(|p| p.addrs)
+                                .unwrap_or_default(),
+                        };
+                        let _ = reply.send(addrs);
+                    }
+                }
+                QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                    providers,
+                    ..
+                })) => {
+                    let me = *self.swarm.local_peer_id();
+                    for p in providers {
+                        if p != me && !self.swarm.is_connected(&p) {
+                            let _ = self.swarm.dial(DialOpts::peer_id(p).build());
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn on_get_record(&mut self, id: QueryId, r: kad::GetRecordResult) {
+        let Some(q) = self.gets.get_mut(&id) else {
+            return;
+        };
+        let finished = match r {
+            Ok(GetRecordOk::FoundRecord(peer_record)) => {
+                let now = self.engine.now();
+                match dht::verify_record(&peer_record.record.key, &peer_record.record.value, now) {
+                    Ok(v) if v.listing_id() == q.id => {
+                        let meta = dht::Meta::of(&v);
+                        let newer = q
+                            .best
+                            .as_ref()
+                            .is_none_or(|(b, _)| (meta.seq, meta.hash.0) > (b.seq, b.hash.0));
+                        if newer {
+                            q.best = Some((meta, peer_record.record.value));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if let (Some(p), true) = (peer_record.peer, e.is_peer_fault()) {
+                            self.strike(p, "served an invalid DHT record");
+                        }
+                    }
+                }
+                false
+            }
+            Ok(GetRecordOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => true,
+        };
+        if finished {
+            if let Some(mut q) = self.gets.remove(&id) {
+                if let Some(reply) = q.reply.take() {
+                    let _ = reply.send(q.best.map(|(_, v)| v));
+                }
+            }
+        }
+    }
+
+    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
+        match ev {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let server = self.server.clone();
+                let tx = self.done_tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = server.handle(request);
+                    let _ = tx.blocking_send(Done::Served {
+                        peer,
+                        channel,
+                        result,
+                    });
+                });
+            }
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                self.outbound.remove(&request_id);
+                self.on_sync_response(peer, response);
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.outbound.remove(&request_id);
+                if matches!(error, request_response::OutboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
+                {
+                    self.strike(peer, "malformed sync response");
+                }
+                if let Some(s) = self.sessions.remove(&peer) {
+                    self.finish_session(peer, s, Some(format!("sync request failed: {error}")));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                if matches!(error, request_response::InboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
+                {
+                    self.strike(peer, "malformed sync request");
+                }
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_sync_response(&mut self, peer: PeerId, response: SyncResponse) {
+        let Some(session) = self.sessions.get_mut(&peer) else {
+            return;
+        };
+        let Some(client) = session.client.as_mut() else {
+            return;
+        };
+        let mut requests = Vec::new();
+        let mut failure = None;
+        match response {
+            SyncResponse::Reconcile { message } => match client.on_reconcile(&message) {
+                Ok(next) => requests.extend(next),
+                Err(e) => failure = Some(e),
+            },
+            SyncResponse::Envelopes { envelopes } => match client.on_envelopes(envelopes) {
+                Ok(envelopes) if !envelopes.is_empty() => {
+                    session.ingest_in_flight += 1;
+                    let engine = self.engine.clone();
+                    let tx = self.done_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let items: Vec<&[u8]> = envelopes.iter().map(Vec::as_slice).collect();
+                        let (stored, fault, rejected) =
+                            match engine.ingest_bytes(&items, Source::Peer(peer.to_string())) {
+                                Ok(out) => tally(&out),
+                                Err(e) => {
+                                    tracing::error!(error = %e, "ingest of synced records failed");
+                                    (0, 0, 0)
+                                }
+                            };
+                        let _ = tx.blocking_send(Done::SyncIngested {
+                            peer,
+                            stored,
+                            rejected_by_fault: fault,
+                            rejected,
+                        });
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => failure = Some(e),
+            },
+            SyncResponse::Refused { reason } => failure = Some(SyncError::Refused(reason)),
+        }
+        if let Some(e) = failure {
+            if e.is_abuse() {
+                self.strike(peer, "bad sync reply");
+            }
+            if let Some(s) = self.sessions.remove(&peer) {
+                self.finish_session(peer, s, Some(e.to_string()));
+            }
+            return;
+        }
+        for r in requests {
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, r);
+            self.outbound.insert(id, peer);
+        }
+        self.pump_fetches(peer);
+        self.maybe_finish(peer);
+    }
+
+    /// Sends fetch requests while the session has hashes to fetch, room in its pipeline,
+    /// and ingest keeps up (at most [`SYNC_INGEST_AHEAD`] batches waiting for the store).
+    fn pump_fetches(&mut self, peer: PeerId) {
+        let mut requests = Vec::new();
+        if let Some(s) = self.sessions.get_mut(&peer) {
+            if let Some(c) = s.client.as_mut() {
+                while s.ingest_in_flight < SYNC_INGEST_AHEAD {
+                    match c.next_fetch() {
+                        Some(r) => requests.push(r),
+                        None => break,
+                    }
+                }
+            }
+        }
+        for r in requests {
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, r);
+            self.outbound.insert(id, peer);
+        }
+    }
+
+    fn maybe_finish(&mut self, peer: PeerId) {
+        let done = self.sessions.get(&peer).is_some_and(|s| {
+            s.ingest_in_flight == 0 && s.client.as_ref().is_some_and(SyncClient::is_done)
+        });
+        if done {
+            if let Some(s) = self.sessions.remove(&peer) {
+                self.finish_session(peer, s, None);
+            }
+        }
+    }
+
+    fn finish_session(&mut self, peer: PeerId, s: Session, error: Option<String>) {
+        let progress = s
+            .client
+            .as_ref()
+            .map(|c| serde_json::to_value(c.progress()).unwrap_or_default())
+            .unwrap_or_default();
+        if error.is_none() {
+            self.syncs_completed += 1;
+            tracing::info!(%peer, %progress, "sync finished");
+        } else {
+            tracing::debug!(%peer, ?error, "sync ended early");
+        }
+        self.last_sync = Some(SyncInfo {
+            peer: peer.to_string(),
+            direction: "outbound",
+            started_at: s.started_at,
+            finished_at: Some(now_secs()),
+            progress,
+            error,
+        });
+    }
+
+    /// Starts a sync session with `peer` unless one runs; returns whether one was started.
+    fn start_sync(&mut self, peer: PeerId) -> bool {
+        if self.sessions.contains_key(&peer) || self.sessions.len() >= MAX_SESSIONS {
+            return false;
+        }
+        self.sessions.insert(
+            peer,
+            Session {
+                client: None,
+                started_at: now_secs(),
+                ingest_in_flight: 0,
+            },
+        );
+        let engine = self.engine.clone();
+        let areas = self.sync_areas.clone();
+        let tx = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = SyncClient::start(&engine, areas);
+            let _ = tx.blocking_send(Done::SyncStarted { peer, result });
+        });
+        true
+    }
+
+    fn periodic_sync(&mut self) {
+        // One peer per interval, in turn: over a few intervals every peer is asked, which heals
+        // what gossip missed (a partition, a node that was offline, records only synced).
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if peers.is_empty() {
+            return;
+        }
+        self.sync_turn = self.sync_turn.wrapping_add(1);
+        let pick = peers[self.sync_turn % peers.len()];
+        self.start_sync(pick);
+    }
+
+    fn provide_and_discover(&mut self) {
+        let mut areas = self.sync_areas.clone();
+        areas.sort();
+        areas.dedup();
+        for a in &areas {
+            let key = dht::area_key(a);
+            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key.clone()) {
+                tracing::debug!(area = %a, error = ?e, "cannot announce an area");
+            }
+            self.swarm.behaviour_mut().kad.get_providers(key);
+        }
+        if !areas.iter().any(|a| a == GOSSIP_ALL_AREA) {
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .get_providers(dht::area_key(GOSSIP_ALL_AREA));
+        }
+        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+    }
+
+    fn count_areas(&mut self) {
+        let engine = self.engine.clone();
+        let areas = self.sync_areas.clone();
+        let tx = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let counts = areas
+                .into_iter()
+                .map(|a| {
+                    let n = if a == GOSSIP_ALL_AREA {
+                        engine.stats().records
+                    } else {
+                        engine.store().area_len(&a)
+                    };
+                    (a, n)
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            let _ = tx.blocking_send(Done::AreaCounts(counts));
+        });
+    }
+
+    fn publish_status(&mut self) {
+        let me = *self.swarm.local_peer_id();
+        let listen = self
+            .swarm
+            .listeners()
+            .map(|a| format!("{a}/p2p/{me}"))
+            .collect();
+        let syncing = self
+            .sessions
+            .iter()
+            .map(|(p, s)| SyncInfo {
+                peer: p.to_string(),
+                direction: "outbound",
+                started_at: s.started_at,
+                finished_at: None,
+                progress: s
+                    .client
+                    .as_ref()
+                    .map(|c| serde_json::to_value(c.progress()).unwrap_or_default())
+                    .unwrap_or_default(),
+                error: None,
+            })
+            .collect();
+        let status = NetworkStatus {
+            peer_id: me.to_string(),
+            listen,
+            connected_peers: self.swarm.connected_peers().count(),
+            known_peers: self.addrbook.len(),
+            following: Some(self.following.clone()),
+            listings_per_area: self.area_counts.clone(),
+            dht_records: self.swarm.behaviour_mut().kad.store_mut().len(),
+            gossip: self.counters,
+            syncing,
+            last_sync: self.last_sync.clone(),
+            syncs_completed: self.syncs_completed,
+            sync_bytes_sent: self.wire.sent.load(Ordering::Relaxed),
+            sync_bytes_received: self.wire.received.load(Ordering::Relaxed),
+        };
+        let peers: Vec<PeerView> = self
+            .swarm
+            .connected_peers()
+            .map(|p| {
+                let m = self.peer_meta.get(p);
+                PeerView {
+                    peer_id: p.to_string(),
+                    address: m.map(|m| m.address.to_string()).unwrap_or_default(),
+                    direction: m.map(|m| m.direction).unwrap_or("unknown"),
+                    agent: m.and_then(|m| m.agent.clone()),
+                    score: self.swarm.behaviour().gossip.peer_score(p),
+                    rejected: self.rejected_from.get(p).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        if let Ok(mut s) = self.shared.status.write() {
+            *s = status;
+        }
+        if let Ok(mut s) = self.shared.peers.write() {
+            *s = peers;
+        }
+    }
+}
+
+/// (stored, rejected for the sender's fault, rejected in all) of an ingest batch.
+fn tally(out: &[IngestOutcome]) -> (usize, usize, usize) {
+    let mut stored = 0;
+    let mut fault = 0;
+    let mut rejected = 0;
+    for o in out {
+        match o {
+            IngestOutcome::Stored { .. } => stored += 1,
+            IngestOutcome::Rejected { error, .. } => {
+                rejected += 1;
+                if !matches!(
+                    error,
+                    None | Some(
+                        ValidationError::Expired { .. } | ValidationError::FromFuture { .. }
+                    )
+                ) {
+                    fault += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    (stored, fault, rejected)
+}

@@ -1,0 +1,113 @@
+//! A node without the API: engine + network + the user's writer, on a folder the caller
+//! owns. Tests, benchmarks and examples run many of these in one process.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::Multiaddr;
+use swapmeet_protocol::{Currency, SecretKey};
+
+use super::{Network, NetworkConfig, NetworkError, NetworkHandle};
+use crate::authoring::Author;
+use crate::engine::{Engine, EngineConfig, EngineError};
+
+/// Errors of a local node.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalNodeError {
+    /// The engine.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The network.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// Waiting for something took too long.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+}
+
+/// Settings of a node on loopback: TCP on a free port of 127.0.0.1, no mDNS, a short
+/// heartbeat so meshes form quickly.
+pub fn loopback_config(home: Option<(f64, f64)>) -> NetworkConfig {
+    NetworkConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid multiaddr")],
+        mdns: false,
+        home,
+        heartbeat: Duration::from_millis(200),
+        ..NetworkConfig::default()
+    }
+}
+
+/// An engine, its network, and a writer for the key.
+pub struct LocalNode {
+    /// The engine.
+    pub engine: Engine,
+    /// The writer of the node's key.
+    pub author: Author,
+    network: Option<Network>,
+}
+
+impl LocalNode {
+    /// Opens an engine in `dir` and starts a network with `config`.
+    pub async fn start(
+        dir: &Path,
+        key: SecretKey,
+        config: NetworkConfig,
+    ) -> Result<LocalNode, LocalNodeError> {
+        let dir = dir.to_path_buf();
+        let (engine, _) =
+            tokio::task::spawn_blocking(move || Engine::open(&dir, EngineConfig::default()))
+                .await
+                .map_err(|e| NetworkError::Setup(e.to_string()))??;
+        let home = config.home;
+        let network = Network::start(engine.clone(), &key, config).await?;
+        let eur = Currency::new("EUR").map_err(|e| NetworkError::Setup(e.to_string()))?;
+        let author = Author::new(key, eur, home, engine.clone());
+        Ok(LocalNode {
+            engine,
+            author,
+            network: Some(network),
+        })
+    }
+
+    /// The network handle.
+    pub fn net(&self) -> &NetworkHandle {
+        self.network
+            .as_ref()
+            .map(Network::handle)
+            .expect("the network runs until stop")
+    }
+
+    /// The first listen address with `/p2p/<peer id>`, once the node listens.
+    pub async fn addr(&self) -> Result<Multiaddr, LocalNodeError> {
+        let start = Instant::now();
+        loop {
+            if let Some(a) = self.net().listen_addrs().await?.into_iter().next() {
+                return Ok(a.with(Protocol::P2p(self.net().peer_id())));
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(LocalNodeError::Timeout("a listen address"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Dials `other` and waits for the connection.
+    pub async fn connect(&self, other: &LocalNode) -> Result<(), LocalNodeError> {
+        let addr = other.addr().await?;
+        self.net().dial(addr).await?;
+        Ok(())
+    }
+
+    /// Stops the network, then the engine (commit + flush).
+    pub async fn stop(mut self) -> Result<(), LocalNodeError> {
+        if let Some(n) = self.network.take() {
+            n.shutdown().await;
+        }
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.shutdown())
+            .await
+            .map_err(|e| NetworkError::Setup(e.to_string()))??;
+        Ok(())
+    }
+}
