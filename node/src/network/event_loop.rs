@@ -977,10 +977,9 @@ impl EventLoop {
         let mut requests = Vec::new();
         if let Some(s) = self.sessions.get_mut(&peer) {
             if let Some(c) = s.client.as_mut() {
-                while s.ingest_in_flight < SYNC_INGEST_AHEAD {
-                    match c.next_fetch() {
-                        Some(r) => requests.push(r),
-                        None => break,
+                if s.ingest_in_flight < SYNC_INGEST_AHEAD {
+                    while let Some(r) = c.next_fetch() {
+                        requests.push(r);
                     }
                 }
             }
