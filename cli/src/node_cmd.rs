@@ -142,16 +142,92 @@ pub fn status(home: &Home, out: &Out) -> Result<Done> {
         );
         let net = &st["network"];
         if net.is_object() {
-            t.push_str(&format!(
-                "\nnetwork:       {}",
-                serde_json::to_string_pretty(net).unwrap_or_default().replace('\n', "\n               ")
-            ));
+            t.push_str(&network_text(net));
         } else {
             t.push_str("\nnetwork:       off");
         }
         t
     })?;
     Ok(Done::Ok)
+}
+
+/// The network part of `status`, for people.
+fn network_text(net: &serde_json::Value) -> String {
+    let mut t = String::new();
+    for a in net["listen"].as_array().into_iter().flatten() {
+        t.push_str(&format!("\nlistening on:  {}", s(a)));
+    }
+    t.push_str(&format!(
+        "\npeers:         {} connected, {} in the address book",
+        s(&net["connected_peers"]),
+        s(&net["known_peers"])
+    ));
+    let f = &net["following"];
+    if f["everything"].as_bool() == Some(true) {
+        t.push_str("\nfollowing:     everything (no home location)");
+    } else if f.is_object() {
+        t.push_str(&format!(
+            "\nfollowing:     {} cells within {:.0} km of home{}",
+            f["cells"].as_array().map_or(0, Vec::len),
+            f["radius_km"].as_f64().unwrap_or(0.0),
+            if f["shipping"].as_bool() == Some(true) {
+                ", plus listings that ship"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(areas) = net["listings_per_area"].as_object() {
+        if !areas.is_empty() {
+            let list: Vec<String> = areas.iter().map(|(a, n)| format!("{a} {}", s(n))).collect();
+            t.push_str(&format!("\nper area:      {}", list.join(", ")));
+        }
+    }
+    let g = &net["gossip"];
+    t.push_str(&format!(
+        "\ngossip:        {} received, {} accepted, {} ignored, {} rejected, {} published",
+        s(&g["received"]),
+        s(&g["accepted"]),
+        s(&g["ignored"]),
+        s(&g["rejected"]),
+        s(&g["published"])
+    ));
+    t.push_str(&format!("\ndht records:   {}", s(&net["dht_records"])));
+    for sync in net["syncing"].as_array().into_iter().flatten() {
+        let p = &sync["progress"];
+        t.push_str(&format!(
+            "\nsyncing with:  {} ({} missing, {} fetched, {} stored)",
+            s(&sync["peer"]),
+            s(&p["missing"]),
+            s(&p["fetched"]),
+            s(&p["stored"])
+        ));
+    }
+    match net["last_sync"].as_object() {
+        Some(last) => {
+            let p = &last["progress"];
+            let ago = now_secs().saturating_sub(last["finished_at"].as_u64().unwrap_or(0));
+            t.push_str(&format!(
+                "\nlast sync:     {} s ago with {}: {} stored of {} missing{}",
+                ago,
+                s(&last["peer"]),
+                s(&p["stored"]),
+                s(&p["missing"]),
+                last.get("error")
+                    .and_then(|e| e.as_str())
+                    .map(|e| format!(" (ended early: {e})"))
+                    .unwrap_or_default()
+            ));
+        }
+        None => t.push_str("\nlast sync:     none yet"),
+    }
+    t
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 pub fn peers(home: &Home, out: &Out) -> Result<Done> {
@@ -167,9 +243,17 @@ pub fn peers(home: &Home, out: &Out) -> Result<Done> {
     } else {
         for peer in &list {
             out.emit(peer, || match peer {
-                serde_json::Value::Object(_) => {
-                    format!("{} {}", s(&peer["peer_id"]), s(&peer["address"]))
-                }
+                serde_json::Value::Object(_) => format!(
+                    "{}  {} {}  {}{}",
+                    s(&peer["peer_id"]),
+                    s(&peer["direction"]),
+                    s(&peer["address"]),
+                    peer["agent"].as_str().unwrap_or("-"),
+                    peer["score"]
+                        .as_f64()
+                        .map(|x| format!("  score {x:.1}"))
+                        .unwrap_or_default()
+                ),
                 other => s(other),
             })?;
         }

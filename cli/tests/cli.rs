@@ -59,6 +59,10 @@ impl Home {
     }
 
     fn start_node(&mut self) {
+        self.start_node_with(&[]);
+    }
+
+    fn start_node_with(&mut self, extra: &[&str]) {
         let node_file = self.path().join("node.json");
         let _ = std::fs::remove_file(&node_file);
         let child = Command::new(BIN)
@@ -70,6 +74,7 @@ impl Home {
                 "--listen",
                 "/ip4/127.0.0.1/tcp/0",
             ])
+            .args(extra)
             .env("SWAPMEET_HOME", self.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -485,4 +490,73 @@ fn bridge_sync_of_a_real_export() {
     let o = h.cmd(&["bridge", "sync", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--format"));
+}
+
+/// Two real nodes in two homes, as in the README's two-terminal walkthrough: the second
+/// bootstraps from the first, finds the first one's listing by a local search, and a node
+/// that does not carry that area still shows it, from the DHT.
+#[test]
+fn two_nodes_find_each_others_listings() {
+    let mut seller = Home::new();
+    seller.ok(&["init", "--location", "52.52,13.405"]);
+    seller.start_node();
+    let status = &seller.json_lines(&["status"])[0];
+    let addr = status["network"]["listen"][0].as_str().unwrap().to_string();
+    assert!(addr.contains("/p2p/"), "{addr}");
+
+    let mut buyer = Home::new();
+    buyer.ok(&["init", "--location", "52.50,13.45"]);
+    buyer.start_node_with(&["--bootstrap", &addr]);
+    let mut far = Home::new();
+    far.ok(&["init", "--location", "48.137,11.575"]);
+    far.start_node_with(&["--bootstrap", &addr]);
+
+    let start = Instant::now();
+    while seller.json_lines(&["peers"]).len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "peers did not connect"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = seller.json_lines(&[
+        "sell",
+        "--title",
+        "Blue road bike, 56 cm",
+        "--price",
+        "280 EUR",
+        "--category",
+        "bikes",
+    ])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let hits = search_until(&buyer, &["road bike", "--max-price", "300"], 1);
+    assert_eq!(hits.len(), 1, "the buyer did not find the bike");
+    assert_eq!(hits[0]["id"], id.as_str());
+    assert_eq!(hits[0]["seller"], status["seller"]);
+
+    // Munich does not carry Berlin's listings, but `show` finds it in the DHT.
+    assert!(far.json_lines(&["search", "road bike"]).is_empty());
+    let start = Instant::now();
+    let shown = loop {
+        let out = far.json_lines(&["show", &id]);
+        if let Some(v) = out.first().filter(|v| v["id"] == id.as_str()) {
+            break v.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "show did not find it in the DHT"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(shown["source"], "dht");
+    assert_eq!(shown["title"], "Blue road bike, 56 cm");
+
+    let ids = far.json_lines(&["id"]);
+    assert!(ids[0]["peer_id"].as_str().unwrap().starts_with("12D3"));
+    for h in [&mut far, &mut buyer, &mut seller] {
+        h.stop_node();
+    }
 }

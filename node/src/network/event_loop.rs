@@ -408,6 +408,11 @@ impl EventLoop {
             self.publish(gossip::topic(&area).hash(), data.clone());
         }
         self.counters.published += 1;
+        // The DHT keeps the node's own listings (the user's and the bridge's) reachable while
+        // the node is offline; an import of someone else's listing is theirs to put.
+        if !matches!(ev.source, Source::Local | Source::Bridge) {
+            return;
+        }
         let record = Record::new(dht::listing_key(&ev.id), data);
         if let Err(e) = self
             .swarm

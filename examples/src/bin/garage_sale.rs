@@ -1,0 +1,125 @@
+//! A garage sale of three nodes in one process, over real TCP on 127.0.0.1:
+//!
+//! - a seller in Berlin lists a bike;
+//! - a buyer a few kilometres away finds it with a local search ("road bike under 300 EUR
+//!   within 20 km") moments later;
+//! - a node in Munich follows its own area and never stores the Berlin listing.
+//!
+//! Run: `cargo run -p swapmeet-examples --bin garage-sale`
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use swapmeet_node::authoring::ListingDraft;
+use swapmeet_node::network::local::{loopback_config, LocalNode};
+use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery, Sort};
+use swapmeet_protocol::{Currency, SecretKey};
+
+const SELLER_HOME: (f64, f64) = (52.5200, 13.4050); // Berlin Mitte
+const BUYER_HOME: (f64, f64) = (52.4870, 13.4250); // Neukölln, ~4 km away
+const FAR_HOME: (f64, f64) = (48.1370, 11.5750); // Munich
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir())
+        .collect::<Result<_, _>>()?;
+    let start = |i: usize, home| {
+        let dir = dirs[i].path().to_path_buf();
+        async move {
+            LocalNode::start(
+                &dir,
+                SecretKey::from_bytes([i as u8 + 1; 32]),
+                loopback_config(Some(home)),
+            )
+            .await
+            .context("starting a node")
+        }
+    };
+    let seller = start(0, SELLER_HOME).await?;
+    let buyer = start(1, BUYER_HOME).await?;
+    let far = start(2, FAR_HOME).await?;
+    println!("seller {}", seller.net().peer_id());
+    println!("buyer  {}", buyer.net().peer_id());
+    println!("munich {}", far.net().peer_id());
+    buyer.connect(&seller).await?;
+    far.connect(&seller).await?;
+    far.connect(&buyer).await?;
+    // A few gossip heartbeats for the meshes to form.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let draft = ListingDraft {
+        title: Some("Road bike, Shimano 105, 56 cm".into()),
+        description: Some("Serviced last month, new tyres. Pickup in Mitte.".into()),
+        price: Some("250 EUR".into()),
+        category: Some("bikes".into()),
+        condition: Some("good".into()),
+        tags: Some(vec!["road".into(), "shimano".into()]),
+        location: Some(format!("{},{}", SELLER_HOME.0, SELLER_HOME.1)),
+        pickup: Some(true),
+        ..ListingDraft::default()
+    };
+    let published_at = Instant::now();
+    let listing = seller.author.create(&draft)?;
+    println!(
+        "\nseller listed {} ({})",
+        listing.id,
+        draft.title.as_deref().unwrap_or("")
+    );
+
+    let query = SearchQuery {
+        text: Some("road bike".into()),
+        price: Some(PriceFilter {
+            currency: Currency::new("EUR")?,
+            min_minor: None,
+            max_minor: Some(30_000), // 300.00 EUR in cents
+        }),
+        near: Some(GeoFilter {
+            lat: BUYER_HOME.0,
+            lon: BUYER_HOME.1,
+            radius_km: Some(20.0),
+        }),
+        sort: Sort::Nearest,
+        ..SearchQuery::default()
+    };
+    let hit = loop {
+        if let Some(hit) = buyer.engine.search(&query)?.hits.into_iter().next() {
+            break hit;
+        }
+        if published_at.elapsed() > Duration::from_secs(30) {
+            bail!("the buyer did not find the bike within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    println!(
+        "buyer searched \"road bike\" under 300 EUR within 20 km and found it after {} ms: {} at {:.1} km",
+        published_at.elapsed().as_millis(),
+        hit.summary.title,
+        hit.distance_km.unwrap_or_default()
+    );
+
+    // Give Munich every chance to hear of it: a full sync with both Berlin nodes.
+    far.net().sync_now().await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !far.net().status().syncing.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match far.engine.get(&listing.id)? {
+        None => println!("munich does not carry it: it follows only the cells around Munich"),
+        Some(_) => bail!("munich stored a Berlin listing"),
+    }
+    // ...but can still look it up in the DHT when given the id.
+    if far.net().get_listing(listing.id).await?.is_some() {
+        println!("munich can still fetch it by id from the DHT");
+    }
+
+    for n in [far, buyer, seller] {
+        n.stop().await?;
+    }
+    Ok(())
+}
