@@ -500,8 +500,20 @@ fn two_nodes_find_each_others_listings() {
     let mut seller = Home::new();
     seller.ok(&["init", "--location", "52.52,13.405"]);
     seller.start_node();
-    let status = &seller.json_lines(&["status"])[0];
-    let addr = status["network"]["listen"][0].as_str().unwrap().to_string();
+    // The listen address shows once the node has bound its port.
+    let start = Instant::now();
+    let (status, addr) = loop {
+        let status = seller.json_lines(&["status"]).remove(0);
+        if let Some(a) = status["network"]["listen"][0].as_str() {
+            let a = a.to_string();
+            break (status, a);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no listen address"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(addr.contains("/p2p/"), "{addr}");
 
     let mut buyer = Home::new();

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use swapmeet_protocol::{ListingId, PublicKey, Record, SignedEnvelope, Verified};
@@ -59,8 +59,11 @@ pub enum EngineError {
 pub struct EngineConfig {
     /// Store settings.
     pub store: StoreConfig,
-    /// How often the index commits when something changed. Bounds the time until a stored
-    /// listing is searchable (the figure promised is one second).
+    /// Least time between two index commits. A change after a quiet spell is committed at
+    /// the next check ([`COMMIT_CHECK`], 50 ms); under a steady stream the index commits at
+    /// most this often, because every commit costs a new segment, file syncs and a reader
+    /// reload. Bounds the time until a stored listing is searchable (the figure promised is
+    /// one second).
     pub commit_interval: Duration,
     /// How often expired listings are swept.
     pub sweep_interval: Duration,
@@ -85,13 +88,16 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             store: StoreConfig::default(),
-            commit_interval: Duration::from_millis(250),
+            commit_interval: Duration::from_millis(500),
             sweep_interval: Duration::from_secs(60),
             event_capacity: 4096,
             clock: system_clock(),
         }
     }
 }
+
+/// How often the background thread looks for uncommitted changes.
+pub const COMMIT_CHECK: Duration = Duration::from_millis(50);
 
 /// Which areas the node keeps listings of (set by the network layer from the home location).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -206,19 +212,22 @@ impl Engine {
         let handle = std::thread::Builder::new()
             .name("swapmeet-index".into())
             .spawn(move || {
-                let mut since_sweep = Duration::ZERO;
+                let mut last_sweep = Instant::now();
+                let mut last_commit: Option<Instant> = None;
+                let check = COMMIT_CHECK.min(commit);
                 // Anything but a timeout (a stop message, or the engine dropped) ends the loop.
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(commit) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(check) {
                     let Some(inner) = weak.upgrade() else { break };
                     let engine = Engine { inner };
-                    since_sweep += commit;
-                    if since_sweep >= sweep {
-                        since_sweep = Duration::ZERO;
+                    if last_sweep.elapsed() >= sweep {
+                        last_sweep = Instant::now();
                         if let Err(e) = engine.sweep() {
                             tracing::warn!(error = %e, "sweeping expired listings failed");
                         }
                     }
-                    if engine.inner.index.is_dirty() {
+                    let due = last_commit.is_none_or(|t| t.elapsed() >= commit);
+                    if due && engine.inner.index.is_dirty() {
+                        last_commit = Some(Instant::now());
                         if let Err(e) = engine.commit() {
                             tracing::warn!(error = %e, "committing the search index failed");
                         }

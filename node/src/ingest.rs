@@ -270,12 +270,16 @@ impl Engine {
                 };
                 outcomes[i] = Some(outcome);
             }
-            self.index().apply(changes)?;
-            drop(guard);
+            // Announced as soon as the store has it, before the index: adding to the index
+            // waits while a commit holds the writer (tens of milliseconds, more on a busy
+            // disk), and what listens (the network relaying it, event streams) needs the
+            // stored record, not the index. Sent under the write lock, so in store order.
             for e in events {
                 // No subscribers is fine; a lagging one learns it lagged.
                 let _ = self.events().send(e);
             }
+            self.index().apply(changes)?;
+            drop(guard);
         }
         Ok(outcomes
             .into_iter()

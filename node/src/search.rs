@@ -148,7 +148,9 @@ pub struct SearchIndex {
 
 /// Memory the index writer may use before flushing a segment; large enough for bulk ingest
 /// of peers' listings, small enough for a background process.
-const WRITER_MEMORY: usize = 96 * 1024 * 1024;
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+/// Indexing threads of the writer.
+const WRITER_THREADS: usize = 1;
 
 impl SearchIndex {
     /// Opens the index in `dir`, replaying what the store changed since its last commit, or
@@ -247,8 +249,11 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(tv("opening a reader"))?;
+        // One indexing thread: documents are small and the store, not tantivy, limits ingest;
+        // each thread starts a fresh segment (and zeroes its term table) after every commit,
+        // which is what a node committing several times a second pays for.
         let writer = index
-            .writer(WRITER_MEMORY)
+            .writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY)
             .map_err(tv("opening the writer"))?;
         let mut parser =
             QueryParser::for_index(&index, vec![fields.title, fields.description, fields.tags]);

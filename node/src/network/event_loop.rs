@@ -614,6 +614,7 @@ impl EventLoop {
             SwarmEvent::NewListenAddr { address, .. } => {
                 let me = *self.swarm.local_peer_id();
                 tracing::info!("listening on {address}/p2p/{me}");
+                self.publish_status();
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
