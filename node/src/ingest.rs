@@ -200,7 +200,8 @@ impl Engine {
                 Err(e) => outcomes[i] = Some(IngestOutcome::rejected(e)),
                 Ok(v) => {
                     let rec = StoredRecord::from_verified(&v);
-                    if *source != Source::Local && !self.follows(&rec) {
+                    // The node's own listings (the user's, the bridge's) are kept wherever they are.
+                    if !matches!(source, Source::Local | Source::Bridge) && !self.follows(&rec) {
                         outcomes[i] = Some(IngestOutcome::OutOfArea { id: rec.id });
                     } else {
                         candidates.push((i, v, rec));

@@ -684,6 +684,101 @@ impl SyncClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::EngineConfig;
+    use crate::events::Source;
+    use crate::synth::Synth;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        Engine::open(dir, EngineConfig::default()).unwrap().0
+    }
+
+    /// Runs a whole session between two engines without a network.
+    fn run_session(client_engine: &Engine, server: &SyncServer) -> SyncProgress {
+        let (mut client, first) = SyncClient::start(client_engine, vec!["all".into()]).unwrap();
+        let mut queue = vec![first];
+        while let Some(req) = queue.pop() {
+            match server
+                .handle(SyncRequest::decode(&req.encode()).unwrap())
+                .unwrap()
+            {
+                SyncResponse::Reconcile { message } => {
+                    queue.extend(client.on_reconcile(&message).unwrap());
+                }
+                SyncResponse::Envelopes { envelopes } => {
+                    let got = client.on_envelopes(envelopes).unwrap();
+                    let items: Vec<&[u8]> = got.iter().map(Vec::as_slice).collect();
+                    let out = client_engine
+                        .ingest_bytes(&items, Source::Peer("test".into()))
+                        .unwrap();
+                    let stored = out
+                        .iter()
+                        .filter(|o| matches!(o, crate::IngestOutcome::Stored { .. }))
+                        .count();
+                    client.on_ingested(stored, 0);
+                }
+                SyncResponse::Refused { reason } => panic!("refused: {reason}"),
+            }
+            while let Some(f) = client.next_fetch() {
+                queue.push(f);
+            }
+        }
+        assert!(client.is_done());
+        client.progress().clone()
+    }
+
+    #[test]
+    fn a_session_finds_exactly_the_differences() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (holder, lacking) = (engine(a.path()), engine(b.path()));
+        let mut synth = Synth::new(5, 40, holder.now());
+        let all: Vec<_> = (0..3000).map(|_| synth.signed()).collect();
+        holder.ingest(all.clone(), Source::Import).unwrap();
+        // The lacking side misses ten, and has two the holder does not.
+        lacking.ingest(all[10..].to_vec(), Source::Import).unwrap();
+        let extra: Vec<_> = (0..2).map(|_| synth.signed()).collect();
+        lacking.ingest(extra, Source::Import).unwrap();
+
+        let p = run_session(&lacking, &SyncServer::new(holder.clone()));
+        assert_eq!(p.missing, 10);
+        assert_eq!(p.stored, 10);
+        assert_eq!(p.fetches, 1);
+        assert!(p.rounds <= 3, "{p:?}");
+        assert_eq!(lacking.stats().records, 3002);
+        // Pull-only: the holder learned nothing.
+        assert_eq!(holder.stats().records, 3000);
+        // A second session finds nothing more.
+        let again = run_session(&lacking, &SyncServer::new(holder.clone()));
+        assert_eq!(again.missing, 0);
+    }
+
+    #[test]
+    fn the_responder_calls_garbage_abuse_and_answers_unknown_hashes_with_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = SyncServer::new(engine(dir.path()));
+        let err = server
+            .handle(SyncRequest::Reconcile {
+                areas: vec!["u33d".into()],
+                // A fingerprint range cut short: bound, mode 1, no fingerprint.
+                message: vec![0x61, 0x00, 0x00, 0x01],
+            })
+            .unwrap_err();
+        assert!(err.is_abuse(), "{err}");
+        let r = server
+            .handle(SyncRequest::Fetch {
+                hashes: vec![EnvelopeHash([3; 32])],
+            })
+            .unwrap();
+        assert_eq!(r, SyncResponse::Envelopes { envelopes: vec![] });
+    }
+
+    #[test]
+    fn a_reply_with_records_not_asked_for_is_abuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let (mut client, _) = SyncClient::start(&e, vec!["u33d".into()]).unwrap();
+        let err = client.on_envelopes(vec![b"unasked".to_vec()]).unwrap_err();
+        assert!(err.is_abuse());
+    }
 
     #[test]
     fn requests_and_responses_round_trip() {
