@@ -482,6 +482,16 @@ async fn a_listing_stays_retrievable_through_the_dht_after_its_seller_stops() {
     assert_eq!(found.as_deref(), Some(&envelope[..]));
     let unknown = ListingId::from_bytes([9; 16]);
     assert_eq!(munich.net().get_listing(unknown).await.unwrap(), None);
+    // Peer routing: Munich finds where a node it never dialled listens.
+    let target = net.nodes[2].net().peer_id();
+    let listens = net.nodes[2].net().listen_addrs().await.unwrap();
+    let found = munich.net().find_peer(target).await.unwrap();
+    assert!(
+        found.iter().any(|a| listens
+            .iter()
+            .any(|l| a.to_string().starts_with(&l.to_string()))),
+        "{found:?} vs {listens:?}"
+    );
 
     // A holder that restarts keeps its records (sled) and redials the peers it knew.
     let holder = net.nodes.remove(0);
@@ -500,4 +510,31 @@ async fn a_listing_stays_retrievable_through_the_dht_after_its_seller_stops() {
     .await;
     again.stop().await.unwrap();
     net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_talk_over_quic_too() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let quic = |home| NetworkConfig {
+        listen: vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()],
+        ..loopback_config(home)
+    };
+    let a = LocalNode::start(dirs[0].path(), key(70), quic(Some(BERLIN)))
+        .await
+        .unwrap();
+    let b = LocalNode::start(dirs[1].path(), key(71), quic(Some(BERLIN)))
+        .await
+        .unwrap();
+    assert!(a.addr().await.unwrap().to_string().contains("/quic-v1/"));
+    b.connect(&a).await.unwrap();
+    let p = a
+        .author
+        .create(&draft("Bike trailer for kids", "60 EUR", BERLIN))
+        .unwrap();
+    eventually("the listing over QUIC", || async {
+        b.engine.get(&p.id).unwrap().is_some()
+    })
+    .await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
 }
