@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use swapmeet_node::authoring::ListingDraft;
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::search::SearchQuery;
-use swapmeet_node::synth::{Rng, Synth};
+use swapmeet_node::synth::{signed_corpus, Rng};
 use swapmeet_node::{Engine, EngineConfig, Source};
 use swapmeet_protocol::{SecretKey, SignedEnvelope};
 
@@ -54,27 +54,6 @@ async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
         assert!(start.elapsed() < limit, "gave up waiting for {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// Signs `n` listings on all cores (setup, not measured).
-fn corpus(n: usize, now: u64) -> Vec<SignedEnvelope> {
-    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
-    let per = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mut synth = Synth::new(1000 + t as u64, 2000, now);
-                    let count = per.min(n.saturating_sub(t * per));
-                    (0..count).map(|_| synth.signed()).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    })
 }
 
 fn fill(dir: &std::path::Path, envelopes: Vec<SignedEnvelope>) {
@@ -278,7 +257,7 @@ async fn catch_up_and_reconcile(n: usize) {
         .unwrap()
         .as_secs();
     let t = Instant::now();
-    let mut all = corpus(n, now);
+    let mut all = signed_corpus(1000, n, now);
     let extra = all.split_off(n - 10);
     let holder_dir = tempfile::tempdir().unwrap();
     let almost_dir = tempfile::tempdir().unwrap();

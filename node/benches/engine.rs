@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery, Sort};
-use swapmeet_node::synth::Synth;
+use swapmeet_node::synth::signed_corpus;
 use swapmeet_node::{Engine, EngineConfig, Source};
 use swapmeet_protocol::{Category, Currency, SignedEnvelope};
 
@@ -23,27 +23,6 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// Signs `n` listings on all cores (signing is setup, not what is measured).
-fn corpus(seed: u64, n: usize, now: u64) -> Vec<SignedEnvelope> {
-    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
-    let per = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mut synth = Synth::new(seed + t as u64, 2000, now);
-                    let count = per.min(n.saturating_sub(t * per));
-                    (0..count).map(|_| synth.signed()).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    })
 }
 
 fn rss_mib() -> f64 {
@@ -89,7 +68,7 @@ fn main() {
 
     // 1. Ingest throughput.
     {
-        let envs = corpus(1, ingest_n, t);
+        let envs = signed_corpus(1, ingest_n, t);
         let dir = tempfile::tempdir().unwrap();
         let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
         let took = ingest_all(&engine, envs);
@@ -109,7 +88,7 @@ fn main() {
         let mut loaded = 0;
         while loaded < search_n {
             let n = (search_n - loaded).min(200_000);
-            let envs = corpus(100 + loaded as u64, n, t);
+            let envs = signed_corpus(100 + loaded as u64, n, t);
             raw_bytes += envs.iter().map(|e| e.as_bytes().len() as u64).sum::<u64>();
             let took = ingest_all(&engine, envs);
             loaded += n;

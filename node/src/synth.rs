@@ -519,6 +519,29 @@ impl Synth {
     }
 }
 
+/// `n` signed listings from `threads` generators seeded `seed`, `seed + 1`, ... (one per core),
+/// signed in parallel: benchmarks and tests need large corpora, and signing is not what they
+/// measure. The same arguments on the same number of cores give the same corpus.
+pub fn signed_corpus(seed: u64, n: usize, now: u64) -> Vec<SignedEnvelope> {
+    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut synth = Synth::new(seed + t as u64, 2000, now);
+                    let count = per.min(n.saturating_sub(t * per));
+                    (0..count).map(|_| synth.signed()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {

@@ -301,8 +301,7 @@ impl EventLoop {
         for (_, d) in self.dials.drain() {
             let _ = d.send(Err(NetworkError::Stopped));
         }
-        let listeners: Vec<_> = self.swarm.listeners().cloned().collect();
-        tracing::debug!(listeners = listeners.len(), "network stopping");
+        tracing::debug!("network stopping");
         self.publish_status();
     }
 

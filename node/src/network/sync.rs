@@ -565,21 +565,19 @@ impl SyncClient {
             message,
         };
         let client = SyncClient {
+            progress: SyncProgress {
+                areas: areas.len(),
+                local_items,
+                bytes_sent: first.encode().len() as u64,
+                ..SyncProgress::default()
+            },
             neg,
             areas,
             need: VecDeque::new(),
             asked: HashSet::new(),
             fetches_in_flight: 0,
             reconcile_in_flight: true,
-            progress: SyncProgress {
-                areas: 0,
-                local_items,
-                bytes_sent: first.encode().len() as u64,
-                ..SyncProgress::default()
-            },
         };
-        let mut client = client;
-        client.progress.areas = client.areas.len();
         Ok((client, first))
     }
 
