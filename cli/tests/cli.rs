@@ -128,7 +128,7 @@ impl Drop for Home {
     }
 }
 
-/// Searches until the index shows what the store has (commits run every 250 ms).
+/// Searches until the index shows what the store has (commits run at most every 500 ms).
 fn search_until(h: &Home, args: &[&str], want: usize) -> Vec<Value> {
     let start = Instant::now();
     loop {
