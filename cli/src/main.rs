@@ -71,7 +71,13 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(is_node: bool) {
-    let default = if is_node { "info" } else { "warn" };
+    // libp2p's own components speak up at info and warn about routine events (a Kademlia
+    // bootstrap before any peer is known); the node's log shows them only when asked.
+    let default = if is_node {
+        "info,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=warn,libp2p_mdns=warn"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

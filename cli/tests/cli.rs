@@ -572,3 +572,44 @@ fn two_nodes_find_each_others_listings() {
         h.stop_node();
     }
 }
+
+/// A node refuses a libp2p port someone else holds and a bootstrap address that does not
+/// parse, saying which and why, instead of starting half-connected.
+#[test]
+fn bad_network_options_stop_the_node_with_a_reason() {
+    let h = Home::new();
+    h.ok(&["init"]);
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let o = h.cmd(&[
+        "node",
+        "--api",
+        "127.0.0.1:0",
+        "--no-mdns",
+        "--listen",
+        &listen,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot listen on") && err.contains(&listen),
+        "{err}"
+    );
+
+    let o = h.cmd(&[
+        "node",
+        "--api",
+        "127.0.0.1:0",
+        "--no-mdns",
+        "--bootstrap",
+        "not-an-address",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("'not-an-address' is not a libp2p address"),
+        "{err}"
+    );
+    assert!(!h.path().join("node.json").exists());
+}

@@ -178,7 +178,6 @@ async fn five_nodes_see_a_listing_its_update_and_its_withdrawal() {
     // The first version, replayed late by a node in the middle, brings nothing back. (On the
     // shipping topic: on its own cell's topic gossipsub would drop it as already seen.)
     let ignored_before = net.nodes[1].net().status().gossip.ignored;
-    let cell = &p.id; // only for the error message below
     net.nodes[2]
         .net()
         .publish_raw("ship", v1.to_vec())
@@ -190,7 +189,7 @@ async fn five_nodes_see_a_listing_its_update_and_its_withdrawal() {
     })
     .await;
     for node in &net.nodes {
-        assert_eq!(seq_of(node, &p.id), Some(w.seq), "{cell} came back");
+        assert_eq!(seq_of(node, &p.id), Some(w.seq), "{} came back", p.id);
         assert!(search_hits(node, "tandem").is_empty());
     }
     net.stop().await;

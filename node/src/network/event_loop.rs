@@ -174,6 +174,7 @@ pub(super) async fn spawn(
             .map_err(|e| NetworkError::Setup(format!("subscribing to {t}: {e}")))?;
     }
     for addr in &config.listen {
+        port_free(addr)?;
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetworkError::Listen {
@@ -241,6 +242,32 @@ pub(super) async fn spawn(
     };
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
+}
+
+/// Refuses a TCP listen address whose port another program holds. libp2p listens with
+/// SO_REUSEPORT, so without this check a second node on the same port would start and share
+/// the port's incoming connections with the first.
+fn port_free(addr: &Multiaddr) -> Result<(), NetworkError> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    let ip: std::net::IpAddr = match parts.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let Some(Protocol::Tcp(port)) = parts.next() else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind((ip, port)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(NetworkError::Listen {
+            addr: addr.clone(),
+            reason: format!("{e} (is another node running? pick another port with --listen)"),
+        }),
+    }
 }
 
 fn now_secs() -> u64 {
