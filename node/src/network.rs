@@ -285,6 +285,7 @@ pub(crate) enum Command {
     FindPeer(PeerId, oneshot::Sender<Vec<Multiaddr>>),
     PublishRaw(String, Vec<u8>, oneshot::Sender<Result<(), NetworkError>>),
     PeerScore(PeerId, oneshot::Sender<Option<f64>>),
+    SyncRaw(PeerId, sync::SyncRequest, oneshot::Sender<()>),
     SyncNow(oneshot::Sender<usize>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -367,6 +368,13 @@ impl NetworkHandle {
     pub async fn publish_raw(&self, area: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
         self.ask(|tx| Command::PublishRaw(area.to_string(), bytes, tx))
             .await?
+    }
+
+    /// Sends a sync request as it is, outside any session, and forgets the answer. For tests
+    /// of how peers treat bad requests; a node never does this on its own.
+    #[doc(hidden)]
+    pub async fn sync_raw(&self, peer: PeerId, req: sync::SyncRequest) -> Result<(), NetworkError> {
+        self.ask(|tx| Command::SyncRaw(peer, req, tx)).await
     }
 
     /// The gossipsub score this node gives a peer.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use swapmeet_node::authoring::ListingDraft;
 use swapmeet_node::network::local::{loopback_config, LocalNode};
+use swapmeet_node::network::sync::SyncRequest;
 use swapmeet_node::network::NetworkConfig;
 use swapmeet_node::search::SearchQuery;
 use swapmeet_node::synth::Synth;
@@ -536,4 +537,52 @@ async fn nodes_talk_over_quic_too() {
     .await;
     a.stop().await.unwrap();
     b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_garbage_sync_requests_is_cut_off() {
+    let net = Net::start(&[None, None], 80).await;
+    net.link(0, 1).await;
+    let (bad, good) = (&net.nodes[0], &net.nodes[1]);
+    let bad_id = bad.net().peer_id();
+    // A reconcile message that negentropy cannot parse, three times.
+    for _ in 0..3 {
+        bad.net()
+            .sync_raw(
+                good.net().peer_id(),
+                SyncRequest::Reconcile {
+                    areas: vec!["all".into()],
+                    message: vec![0x61, 0x00, 0x00, 0x01],
+                },
+            )
+            .await
+            .unwrap();
+    }
+    eventually("the good node to cut the bad one off", || async {
+        !good
+            .net()
+            .connected_peers()
+            .await
+            .unwrap()
+            .contains(&bad_id)
+    })
+    .await;
+    // And it stays cut off: a new connection from it is refused by the good node.
+    let good_id = good.net().peer_id();
+    let _ = bad.connect(good).await;
+    eventually("the refused connection to close", || async {
+        !bad.net()
+            .connected_peers()
+            .await
+            .unwrap()
+            .contains(&good_id)
+    })
+    .await;
+    assert!(!good
+        .net()
+        .connected_peers()
+        .await
+        .unwrap()
+        .contains(&bad_id));
+    net.stop().await;
 }

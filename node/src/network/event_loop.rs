@@ -122,6 +122,7 @@ struct EventLoop {
     finds: HashMap<QueryId, (PeerId, oneshot::Sender<Vec<Multiaddr>>)>,
     sessions: HashMap<PeerId, Session>,
     outbound: HashMap<OutboundRequestId, PeerId>,
+    raw_requests: std::collections::HashSet<OutboundRequestId>,
     server: SyncServer,
     counters: GossipCounters,
     strikes: HashMap<PeerId, u32>,
@@ -228,6 +229,7 @@ pub(super) async fn spawn(
         finds: HashMap::new(),
         sessions: HashMap::new(),
         outbound: HashMap::new(),
+        raw_requests: Default::default(),
         counters: GossipCounters::default(),
         strikes: HashMap::new(),
         rejected_from: HashMap::new(),
@@ -405,6 +407,11 @@ impl EventLoop {
                     .map(|_| ())
                     .map_err(|e| NetworkError::Publish(e.to_string()));
                 let _ = reply.send(r);
+            }
+            Command::SyncRaw(peer, req, reply) => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+                self.raw_requests.insert(id);
+                let _ = reply.send(());
             }
             Command::PeerScore(peer, reply) => {
                 let _ = reply.send(self.swarm.behaviour().gossip.peer_score(&peer));
@@ -917,7 +924,9 @@ impl EventLoop {
                 ..
             } => {
                 self.outbound.remove(&request_id);
-                self.on_sync_response(peer, response);
+                if !self.raw_requests.remove(&request_id) {
+                    self.on_sync_response(peer, response);
+                }
             }
             request_response::Event::OutboundFailure {
                 peer,
@@ -926,6 +935,9 @@ impl EventLoop {
                 ..
             } => {
                 self.outbound.remove(&request_id);
+                if self.raw_requests.remove(&request_id) {
+                    return;
+                }
                 if matches!(error, request_response::OutboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
                 {
                     self.strike(peer, "malformed sync response");
