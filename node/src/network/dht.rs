@@ -214,6 +214,9 @@ pub struct ListingRecordStore {
     providers: MemoryStore,
     clock: Clock,
     max_records: usize,
+    // sled's `Tree::len` scans the whole tree; the status asks every 500 ms and every new
+    // record checks the cap, so the count is kept here.
+    count: usize,
 }
 
 impl ListingRecordStore {
@@ -221,9 +224,10 @@ impl ListingRecordStore {
     pub fn open(tree: sled::Tree, local_id: PeerId, clock: Clock) -> ListingRecordStore {
         let now = clock();
         let mut expired = Vec::new();
+        let mut count = 0;
         for (k, v) in tree.iter().flatten() {
             match decode_value(&v) {
-                Some((m, _, _)) if m.expires_at > now => {}
+                Some((m, _, _)) if m.expires_at > now => count += 1,
                 _ => expired.push(k),
             }
         }
@@ -244,6 +248,7 @@ impl ListingRecordStore {
             providers,
             clock,
             max_records: MAX_DHT_RECORDS,
+            count,
         }
     }
 
@@ -254,12 +259,12 @@ impl ListingRecordStore {
 
     /// Number of listing records held.
     pub fn len(&self) -> usize {
-        self.tree.len()
+        self.count
     }
 
     /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
+        self.count == 0
     }
 
     /// Stores a record that was checked off the event loop, unless a newer version arrived
@@ -276,12 +281,14 @@ impl ListingRecordStore {
         match held.as_deref().and_then(decode_value) {
             Some((h, _, _)) if !meta.newer_than(&h) => return Ok(()),
             Some(_) => {}
-            None if self.tree.len() >= self.max_records => return Err(store::Error::MaxRecords),
+            None if self.count >= self.max_records => return Err(store::Error::MaxRecords),
             None => {}
         }
         let bytes = encode_value(&meta, r.publisher.as_ref(), &r.value);
-        if let Err(e) = self.tree.insert(r.key.as_ref(), bytes) {
-            tracing::warn!(error = %e, "writing a DHT record failed");
+        match self.tree.insert(r.key.as_ref(), bytes) {
+            Ok(None) => self.count += 1,
+            Ok(Some(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "writing a DHT record failed"),
         }
         Ok(())
     }
@@ -325,7 +332,9 @@ impl RecordStore for ListingRecordStore {
     }
 
     fn remove(&mut self, k: &RecordKey) {
-        let _ = self.tree.remove(k.as_ref());
+        if let Ok(Some(_)) = self.tree.remove(k.as_ref()) {
+            self.count = self.count.saturating_sub(1);
+        }
     }
 
     fn records(&self) -> Self::RecordsIter<'_> {
@@ -421,6 +430,7 @@ mod tests {
             .put(Record::new(k.clone(), v1.as_bytes().to_vec()))
             .unwrap();
         assert_eq!(store.get(&k).unwrap().value, v2.as_bytes());
+        assert_eq!(store.len(), 1, "a newer version replaces, it does not add");
         let held = store.get(&k).unwrap().into_owned();
         assert!(held.expires.is_some());
 
@@ -444,8 +454,14 @@ mod tests {
 
         // Reopening keeps it; once expired it is dropped on open.
         drop(store);
-        let store = ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), me, clock);
+        let mut store = ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), me, clock);
         assert_eq!(store.records().count(), 1);
+        assert_eq!(store.len(), 1);
+        store.remove(&k);
+        assert!(store.is_empty());
+        store
+            .put(Record::new(k.clone(), v2.as_bytes().to_vec()))
+            .unwrap();
         drop(store);
         let later: Clock = Arc::new(move || now + 7200);
         let store = ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), me, later);
