@@ -49,8 +49,10 @@ const MAX_UNSENT: usize = 1024;
 const STRIKES_TO_BLOCK: u32 = 3;
 /// Peers from the address book redialled at start.
 const REDIAL: usize = 32;
-/// Fetched batches of one session waiting for ingest before it fetches more.
-const SYNC_INGEST_AHEAD: usize = 3;
+/// Fetched records of one session waiting for ingest before it fetches more.
+const SYNC_PENDING_MAX: usize = 8192;
+/// Most fetched records ingested in one batch.
+const SYNC_INGEST_BATCH: usize = 4096;
 /// Concurrent outbound sync sessions.
 const MAX_SESSIONS: usize = 8;
 /// How often the status is refreshed for readers.
@@ -89,6 +91,7 @@ struct Session {
     client: Option<SyncClient>,
     started_at: u64,
     ingest_in_flight: usize,
+    pending: Vec<Vec<u8>>,
 }
 
 struct PeerMeta {
@@ -619,6 +622,7 @@ impl EventLoop {
                         c.on_ingested(stored, rejected);
                     }
                 }
+                self.pump_ingest(peer);
                 self.pump_fetches(peer);
                 self.maybe_finish(peer);
             }
@@ -971,29 +975,7 @@ impl EventLoop {
                 Err(e) => failure = Some(e),
             },
             SyncResponse::Envelopes { envelopes } => match client.on_envelopes(envelopes) {
-                Ok(envelopes) if !envelopes.is_empty() => {
-                    session.ingest_in_flight += 1;
-                    let engine = self.engine.clone();
-                    let tx = self.done_tx.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let items: Vec<&[u8]> = envelopes.iter().map(Vec::as_slice).collect();
-                        let (stored, fault, rejected) =
-                            match engine.ingest_bytes(&items, Source::Peer(peer.to_string())) {
-                                Ok(out) => tally(&out),
-                                Err(e) => {
-                                    tracing::error!(error = %e, "ingest of synced records failed");
-                                    (0, 0, 0)
-                                }
-                            };
-                        let _ = tx.blocking_send(Done::SyncIngested {
-                            peer,
-                            stored,
-                            rejected_by_fault: fault,
-                            rejected,
-                        });
-                    });
-                }
-                Ok(_) => {}
+                Ok(envelopes) => session.pending.extend(envelopes),
                 Err(e) => failure = Some(e),
             },
             SyncResponse::Refused { reason } => failure = Some(SyncError::Refused(reason)),
@@ -1011,17 +993,52 @@ impl EventLoop {
             let id = self.swarm.behaviour_mut().sync.send_request(&peer, r);
             self.outbound.insert(id, peer);
         }
+        self.pump_ingest(peer);
         self.pump_fetches(peer);
         self.maybe_finish(peer);
     }
 
+    /// Hands what the session fetched to ingest: one batch at a time per session, as large as
+    /// what has arrived meanwhile (up to [`SYNC_INGEST_BATCH`]), so batch verification and the
+    /// store's per-batch work pay off while the next fetches are on the wire.
+    fn pump_ingest(&mut self, peer: PeerId) {
+        let Some(s) = self.sessions.get_mut(&peer) else {
+            return;
+        };
+        if s.ingest_in_flight > 0 || s.pending.is_empty() {
+            return;
+        }
+        let n = s.pending.len().min(SYNC_INGEST_BATCH);
+        let envelopes: Vec<Vec<u8>> = s.pending.drain(..n).collect();
+        s.ingest_in_flight += 1;
+        let engine = self.engine.clone();
+        let tx = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let items: Vec<&[u8]> = envelopes.iter().map(Vec::as_slice).collect();
+            let (stored, fault, rejected) =
+                match engine.ingest_bytes(&items, Source::Peer(peer.to_string())) {
+                    Ok(out) => tally(&out),
+                    Err(e) => {
+                        tracing::error!(error = %e, "ingest of synced records failed");
+                        (0, 0, 0)
+                    }
+                };
+            let _ = tx.blocking_send(Done::SyncIngested {
+                peer,
+                stored,
+                rejected_by_fault: fault,
+                rejected,
+            });
+        });
+    }
+
     /// Sends fetch requests while the session has hashes to fetch, room in its pipeline,
-    /// and ingest keeps up (at most [`SYNC_INGEST_AHEAD`] batches waiting for the store).
+    /// and ingest keeps up (at most [`SYNC_PENDING_MAX`] fetched records waiting for it).
     fn pump_fetches(&mut self, peer: PeerId) {
         let mut requests = Vec::new();
         if let Some(s) = self.sessions.get_mut(&peer) {
             if let Some(c) = s.client.as_mut() {
-                if s.ingest_in_flight < SYNC_INGEST_AHEAD {
+                if s.pending.len() < SYNC_PENDING_MAX {
                     while let Some(r) = c.next_fetch() {
                         requests.push(r);
                     }
@@ -1036,7 +1053,9 @@ impl EventLoop {
 
     fn maybe_finish(&mut self, peer: PeerId) {
         let done = self.sessions.get(&peer).is_some_and(|s| {
-            s.ingest_in_flight == 0 && s.client.as_ref().is_some_and(SyncClient::is_done)
+            s.ingest_in_flight == 0
+                && s.pending.is_empty()
+                && s.client.as_ref().is_some_and(SyncClient::is_done)
         });
         if done {
             if let Some(s) = self.sessions.remove(&peer) {
@@ -1078,6 +1097,7 @@ impl EventLoop {
                 client: None,
                 started_at: now_secs(),
                 ingest_in_flight: 0,
+                pending: Vec::new(),
             },
         );
         let engine = self.engine.clone();
