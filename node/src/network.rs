@@ -22,9 +22,10 @@
 //! - `event_loop`: the task that owns the swarm.
 //! - [`local`]: an engine + network without the API, for tests, benchmarks and examples.
 //!
-//! Shutdown ([`Network::shutdown`]): stop taking commands, let in-flight ingest and sync work
-//! finish (bounded wait), save the address book, flush the DHT records, close the swarm. The
-//! node stops the network after the API and before the engine.
+//! Shutdown ([`Network::shutdown`]): stop taking commands, save the address book, fail pending
+//! dials, drop the swarm (closing every connection). Ingest already handed to the blocking pool
+//! finishes on its own; the node stops the network after the API and before the engine, whose
+//! shutdown flushes the store, DHT records included.
 
 pub mod addrbook;
 pub mod behaviour;
@@ -198,13 +199,11 @@ pub struct GossipCounters {
     pub published: u64,
 }
 
-/// A sync in progress or finished.
+/// A sync this node asked for, in progress or finished.
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncInfo {
     /// The peer.
     pub peer: String,
-    /// Whether this node asked (outbound) or answered.
-    pub direction: &'static str,
     /// When it started (unix seconds).
     pub started_at: u64,
     /// When it finished (unix seconds), if it did.
@@ -296,7 +295,6 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     peer_id: PeerId,
     shared: Arc<Shared>,
-    wire: Arc<sync::WireCounters>,
 }
 
 impl std::fmt::Debug for NetworkHandle {
@@ -386,15 +384,6 @@ impl NetworkHandle {
     /// `sync_interval`); returns how many were started or queued.
     pub async fn sync_now(&self) -> Result<usize, NetworkError> {
         self.ask(Command::SyncNow).await
-    }
-
-    /// Bytes of sync messages written and read so far (for measurements).
-    pub fn sync_wire_bytes(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering;
-        (
-            self.wire.sent.load(Ordering::Relaxed),
-            self.wire.received.load(Ordering::Relaxed),
-        )
     }
 
     /// The status as last published by the event loop (does not wait for it).

@@ -425,9 +425,10 @@ async fn a_node_stores_only_the_areas_it_follows() {
         net.nodes[1].engine.get(&ships.id).unwrap().is_some()
     })
     .await;
-    eventually("Berlin to get nothing of Munich's", || async {
-        net.nodes[0].engine.get(&ships.id).unwrap().is_some()
-    })
+    eventually(
+        "Berlin, the seller, to hold the listing that ships",
+        || async { net.nodes[0].engine.get(&ships.id).unwrap().is_some() },
+    )
     .await;
     // Sync on connect has run long ago; Munich never stored Berlin's local listing, and
     // Berlin never stored Munich's.

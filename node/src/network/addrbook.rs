@@ -92,13 +92,6 @@ impl AddressBook {
         self.dirty = true;
     }
 
-    /// Forgets a peer.
-    pub fn forget(&mut self, peer: &PeerId) {
-        if self.entries.remove(peer).is_some() {
-            let _ = self.tree.remove(peer.to_bytes());
-        }
-    }
-
     /// The `n` most recently seen peers with their addresses.
     pub fn recent(&self, n: usize) -> Vec<(PeerId, Vec<Multiaddr>)> {
         let mut all: Vec<_> = self.entries.iter().collect();

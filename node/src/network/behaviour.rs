@@ -88,7 +88,7 @@ pub fn build_swarm(
     let setup = |what: &str, e: &dyn std::fmt::Display| NetworkError::Setup(format!("{what}: {e}"));
     let gossip_config = gossip::config(config.heartbeat).map_err(|e| setup("gossipsub", &e))?;
     let mdns_on = config.mdns;
-    let topics = following.topics();
+    let topics = following.areas();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(

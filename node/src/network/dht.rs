@@ -84,7 +84,9 @@ impl Meta {
         }
     }
 
-    fn newer_than(&self, other: &Meta) -> bool {
+    /// Whether this version replaces `other` (greater seq, ties to the greater hash: the
+    /// store's version order).
+    pub fn newer_than(&self, other: &Meta) -> bool {
         (self.seq, self.hash.0) > (other.seq, other.hash.0)
     }
 }

@@ -20,7 +20,7 @@ use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
 use swapmeet_protocol::limits::{GOSSIP_ALL_AREA, KAD_PROTOCOL};
-use swapmeet_protocol::{ListingId, SecretKey, ValidationError};
+use swapmeet_protocol::{ListingId, SecretKey};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -90,8 +90,24 @@ enum Done {
 struct Session {
     client: Option<SyncClient>,
     started_at: u64,
-    ingest_in_flight: usize,
+    ingesting: bool,
     pending: Vec<Vec<u8>>,
+}
+
+impl Session {
+    fn info(&self, peer: PeerId, finished_at: Option<u64>, error: Option<String>) -> SyncInfo {
+        SyncInfo {
+            peer: peer.to_string(),
+            started_at: self.started_at,
+            finished_at,
+            progress: self
+                .client
+                .as_ref()
+                .map(|c| serde_json::to_value(c.progress()).unwrap_or_default())
+                .unwrap_or_default(),
+            error,
+        }
+    }
 }
 
 struct PeerMeta {
@@ -112,7 +128,8 @@ struct EventLoop {
     events: broadcast::Receiver<Event>,
     engine: Engine,
     following: Following,
-    sync_areas: Vec<String>,
+    /// The area tags followed (subscribed, synced, announced).
+    areas: Vec<String>,
     shared: Arc<Shared>,
     addrbook: AddressBook,
     done_tx: mpsc::Sender<Done>,
@@ -120,11 +137,10 @@ struct EventLoop {
     pending_gossip: VecDeque<(MessageId, PeerId, Vec<u8>)>,
     gossip_in_flight: usize,
     unsent: VecDeque<(TopicHash, Vec<u8>)>,
-    dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetworkError>>>,
+    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>)>,
     gets: HashMap<QueryId, GetQuery>,
     finds: HashMap<QueryId, (PeerId, oneshot::Sender<Vec<Multiaddr>>)>,
     sessions: HashMap<PeerId, Session>,
-    outbound: HashMap<OutboundRequestId, PeerId>,
     raw_requests: std::collections::HashSet<OutboundRequestId>,
     server: SyncServer,
     counters: GossipCounters,
@@ -148,11 +164,7 @@ pub(super) async fn spawn(
 ) -> Result<(NetworkHandle, JoinHandle<()>), NetworkError> {
     let following = Following::around(config.home, config.follow_radius_km);
     engine.set_area_filter(following.area_filter());
-    let sync_areas = if following.everything {
-        vec![GOSSIP_ALL_AREA.to_string()]
-    } else {
-        following.areas()
-    };
+    let areas = following.areas();
     let local = super::behaviour::keypair(key)?.public().to_peer_id();
     let clock: Clock = {
         let e = engine.clone();
@@ -170,11 +182,11 @@ pub(super) async fn spawn(
     .map_err(|e| NetworkError::Setup(e.to_string()))?;
     let wire = Arc::new(WireCounters::default());
     let mut swarm = build_swarm(key, &config, store, &following, wire.clone())?;
-    for t in following.topics() {
+    for t in &areas {
         swarm
             .behaviour_mut()
             .gossip
-            .subscribe(&gossip::topic(&t))
+            .subscribe(&gossip::topic(t))
             .map_err(|e| NetworkError::Setup(format!("subscribing to {t}: {e}")))?;
     }
     for addr in &config.listen {
@@ -210,7 +222,6 @@ pub(super) async fn spawn(
         commands: cmd_tx,
         peer_id: local,
         shared: shared.clone(),
-        wire: wire.clone(),
     };
     let event_loop = EventLoop {
         swarm,
@@ -219,7 +230,7 @@ pub(super) async fn spawn(
         server: SyncServer::new(engine.clone()),
         engine,
         following,
-        sync_areas,
+        areas,
         shared,
         addrbook,
         done_tx,
@@ -231,7 +242,6 @@ pub(super) async fn spawn(
         gets: HashMap::new(),
         finds: HashMap::new(),
         sessions: HashMap::new(),
-        outbound: HashMap::new(),
         raw_requests: Default::default(),
         counters: GossipCounters::default(),
         strikes: HashMap::new(),
@@ -275,13 +285,6 @@ fn port_free(addr: &Multiaddr) -> Result<(), NetworkError> {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl EventLoop {
     async fn run(mut self) {
         let mut status_tick = tokio::time::interval(STATUS_EVERY);
@@ -294,12 +297,11 @@ impl EventLoop {
         loop {
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
-                    Some(Command::Shutdown(reply)) => {
-                        self.shutdown();
-                        let _ = reply.send(());
-                        return;
+                    Some(cmd) => {
+                        if !self.on_command(cmd) {
+                            return;
+                        }
                     }
-                    Some(cmd) => self.on_command(cmd),
                     None => {
                         self.shutdown();
                         return;
@@ -330,14 +332,15 @@ impl EventLoop {
 
     fn shutdown(&mut self) {
         self.addrbook.save();
-        for (_, d) in self.dials.drain() {
+        for (_, (_, d)) in self.dials.drain() {
             let _ = d.send(Err(NetworkError::Stopped));
         }
         tracing::debug!("network stopping");
         self.publish_status();
     }
 
-    fn on_command(&mut self, cmd: Command) {
+    /// Carries out a command; `false` once the network has shut down.
+    fn on_command(&mut self, cmd: Command) -> bool {
         match cmd {
             Command::ListenAddrs(reply) => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
@@ -348,14 +351,14 @@ impl EventLoop {
                 if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
                     if self.swarm.is_connected(&peer) {
                         let _ = reply.send(Ok(peer));
-                        return;
+                        return true;
                     }
                 }
                 let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
                     Ok(()) => {
-                        self.dials.insert(id, reply);
+                        self.dials.insert(id, (addr, reply));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(NetworkError::Dial {
@@ -396,7 +399,7 @@ impl EventLoop {
             Command::FindPeer(peer, reply) => {
                 if peer == *self.swarm.local_peer_id() {
                     let _ = reply.send(self.swarm.listeners().cloned().collect());
-                    return;
+                    return true;
                 }
                 let q = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
                 self.finds.insert(q, (peer, reply));
@@ -429,8 +432,13 @@ impl EventLoop {
                 }
                 let _ = reply.send(n);
             }
-            Command::Shutdown(_) => unreachable!("handled by the loop"),
+            Command::Shutdown(reply) => {
+                self.shutdown();
+                let _ = reply.send(());
+                return false;
+            }
         }
+        true
     }
 
     fn on_engine_event(&mut self, ev: Event) {
@@ -596,8 +604,7 @@ impl EventLoop {
                         self.sessions.remove(&peer);
                         return;
                     }
-                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
-                    self.outbound.insert(id, peer);
+                    self.swarm.behaviour_mut().sync.send_request(&peer, req);
                     if let Some(s) = self.sessions.get_mut(&peer) {
                         s.client = Some(client);
                     }
@@ -617,7 +624,7 @@ impl EventLoop {
                     self.strike(peer, "sync sent invalid records");
                 }
                 if let Some(s) = self.sessions.get_mut(&peer) {
-                    s.ingest_in_flight -= 1;
+                    s.ingesting = false;
                     if let Some(c) = s.client.as_mut() {
                         c.on_ingested(stored, rejected);
                     }
@@ -660,12 +667,13 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
-                if let Some(reply) = self.dials.remove(&connection_id) {
+                if let Some((_, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
                 let (address, direction) = match &endpoint {
                     ConnectedPoint::Dialer { address, .. } => {
-                        self.addrbook.record(peer_id, [address.clone()], now_secs());
+                        self.addrbook
+                            .record(peer_id, [address.clone()], self.engine.now());
                         self.swarm
                             .behaviour_mut()
                             .kad
@@ -705,13 +713,12 @@ impl EventLoop {
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
-                peer_id,
                 error,
                 ..
             } => {
-                if let Some(reply) = self.dials.remove(&connection_id) {
+                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Err(NetworkError::Dial {
-                        addr: peer_id.map(|p| p.to_string()).unwrap_or_default(),
+                        addr: addr.to_string(),
                         reason: error.to_string(),
                     }));
                 }
@@ -764,7 +771,7 @@ impl EventLoop {
                             .add_address(&peer_id, a.clone());
                     }
                 }
-                self.addrbook.record(peer_id, addrs, now_secs());
+                self.addrbook.record(peer_id, addrs, self.engine.now());
             }
             BehaviourEvent::Identify(_) | BehaviourEvent::Ping(_) => {}
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
@@ -826,19 +833,16 @@ impl EventLoop {
                 QueryResult::GetRecord(r) => self.on_get_record(id, r),
                 QueryResult::GetClosestPeers(r) => {
                     if let Some((peer, reply)) = self.finds.remove(&id) {
-                        let addrs = match r {
-                            Ok(ok) => ok
-                                .peers
-                                .into_iter()
-                                .find(|p| p.peer_id == peer)
-                                .map(|p| p.addrs)
-                                .unwrap_or_default(),
-                            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers
-                                .into_iter()
-                                .find(|p| p.peer_id == peer)
-                                .map(|p| p.addrs)
-                                .unwrap_or_default(),
+                        // A timed-out query still reports the peers it reached.
+                        let peers = match r {
+                            Ok(ok) => ok.peers,
+                            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
                         };
+                        let addrs = peers
+                            .into_iter()
+                            .find(|p| p.peer_id == peer)
+                            .map(|p| p.addrs)
+                            .unwrap_or_default();
                         let _ = reply.send(addrs);
                     }
                 }
@@ -869,10 +873,7 @@ impl EventLoop {
                 match dht::verify_record(&peer_record.record.key, &peer_record.record.value, now) {
                     Ok(v) if v.listing_id() == q.id => {
                         let meta = dht::Meta::of(&v);
-                        let newer = q
-                            .best
-                            .as_ref()
-                            .is_none_or(|(b, _)| (meta.seq, meta.hash.0) > (b.seq, b.hash.0));
+                        let newer = q.best.as_ref().is_none_or(|(b, _)| meta.newer_than(b));
                         if newer {
                             q.best = Some((meta, peer_record.record.value));
                         }
@@ -927,7 +928,6 @@ impl EventLoop {
                     },
                 ..
             } => {
-                self.outbound.remove(&request_id);
                 if !self.raw_requests.remove(&request_id) {
                     self.on_sync_response(peer, response);
                 }
@@ -938,7 +938,6 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                self.outbound.remove(&request_id);
                 if self.raw_requests.remove(&request_id) {
                     return;
                 }
@@ -990,8 +989,7 @@ impl EventLoop {
             return;
         }
         for r in requests {
-            let id = self.swarm.behaviour_mut().sync.send_request(&peer, r);
-            self.outbound.insert(id, peer);
+            self.swarm.behaviour_mut().sync.send_request(&peer, r);
         }
         self.pump_ingest(peer);
         self.pump_fetches(peer);
@@ -1005,12 +1003,12 @@ impl EventLoop {
         let Some(s) = self.sessions.get_mut(&peer) else {
             return;
         };
-        if s.ingest_in_flight > 0 || s.pending.is_empty() {
+        if s.ingesting || s.pending.is_empty() {
             return;
         }
         let n = s.pending.len().min(SYNC_INGEST_BATCH);
         let envelopes: Vec<Vec<u8>> = s.pending.drain(..n).collect();
-        s.ingest_in_flight += 1;
+        s.ingesting = true;
         let engine = self.engine.clone();
         let tx = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -1046,14 +1044,13 @@ impl EventLoop {
             }
         }
         for r in requests {
-            let id = self.swarm.behaviour_mut().sync.send_request(&peer, r);
-            self.outbound.insert(id, peer);
+            self.swarm.behaviour_mut().sync.send_request(&peer, r);
         }
     }
 
     fn maybe_finish(&mut self, peer: PeerId) {
         let done = self.sessions.get(&peer).is_some_and(|s| {
-            s.ingest_in_flight == 0
+            !s.ingesting
                 && s.pending.is_empty()
                 && s.client.as_ref().is_some_and(SyncClient::is_done)
         });
@@ -1065,25 +1062,15 @@ impl EventLoop {
     }
 
     fn finish_session(&mut self, peer: PeerId, s: Session, error: Option<String>) {
-        let progress = s
-            .client
-            .as_ref()
-            .map(|c| serde_json::to_value(c.progress()).unwrap_or_default())
-            .unwrap_or_default();
         if error.is_none() {
             self.syncs_completed += 1;
-            tracing::info!(%peer, %progress, "sync finished");
-        } else {
-            tracing::debug!(%peer, ?error, "sync ended early");
         }
-        self.last_sync = Some(SyncInfo {
-            peer: peer.to_string(),
-            direction: "outbound",
-            started_at: s.started_at,
-            finished_at: Some(now_secs()),
-            progress,
-            error,
-        });
+        let info = s.info(peer, Some(self.engine.now()), error);
+        match &info.error {
+            None => tracing::info!(%peer, progress = %info.progress, "sync finished"),
+            Some(e) => tracing::debug!(%peer, error = %e, "sync ended early"),
+        }
+        self.last_sync = Some(info);
     }
 
     /// Starts a sync session with `peer` unless one runs; returns whether one was started.
@@ -1095,13 +1082,13 @@ impl EventLoop {
             peer,
             Session {
                 client: None,
-                started_at: now_secs(),
-                ingest_in_flight: 0,
+                started_at: self.engine.now(),
+                ingesting: false,
                 pending: Vec::new(),
             },
         );
         let engine = self.engine.clone();
-        let areas = self.sync_areas.clone();
+        let areas = self.areas.clone();
         let tx = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
             let result = SyncClient::start(&engine, areas);
@@ -1123,9 +1110,7 @@ impl EventLoop {
     }
 
     fn provide_and_discover(&mut self) {
-        let mut areas = self.sync_areas.clone();
-        areas.sort();
-        areas.dedup();
+        let areas = self.areas.clone();
         for a in &areas {
             let key = dht::area_key(a);
             if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key.clone()) {
@@ -1144,7 +1129,7 @@ impl EventLoop {
 
     fn count_areas(&mut self) {
         let engine = self.engine.clone();
-        let areas = self.sync_areas.clone();
+        let areas = self.areas.clone();
         let tx = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
             let counts = areas
@@ -1173,18 +1158,7 @@ impl EventLoop {
         let syncing = self
             .sessions
             .iter()
-            .map(|(p, s)| SyncInfo {
-                peer: p.to_string(),
-                direction: "outbound",
-                started_at: s.started_at,
-                finished_at: None,
-                progress: s
-                    .client
-                    .as_ref()
-                    .map(|c| serde_json::to_value(c.progress()).unwrap_or_default())
-                    .unwrap_or_default(),
-                error: None,
-            })
+            .map(|(p, s)| s.info(*p, None, None))
             .collect();
         let status = NetworkStatus {
             peer_id: me.to_string(),
@@ -1233,14 +1207,11 @@ fn tally(out: &[IngestOutcome]) -> (usize, usize, usize) {
     for o in out {
         match o {
             IngestOutcome::Stored { .. } => stored += 1,
-            IngestOutcome::Rejected { error, .. } => {
+            IngestOutcome::Rejected { .. } => {
                 rejected += 1;
-                if !matches!(
-                    error,
-                    None | Some(
-                        ValidationError::Expired { .. } | ValidationError::FromFuture { .. }
-                    )
-                ) {
+                // The same rule as for gossip: a clock difference or our own failure is not
+                // the sender's fault.
+                if gossip::acceptance(o) == MessageAcceptance::Reject {
                     fault += 1;
                 }
             }

@@ -19,7 +19,6 @@
 //!   may differ from ours): ignore. Anything else invalid: reject, which counts against the
 //!   sender in its peer score.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use libp2p::gossipsub::{
@@ -142,20 +141,12 @@ impl Following {
         }
     }
 
-    /// The area tags whose topics the node subscribes to.
-    pub fn topics(&self) -> Vec<String> {
+    /// The area tags the node follows: it subscribes to their topics, syncs their sets and
+    /// announces them in the DHT. `all` for a node that follows everything.
+    pub fn areas(&self) -> Vec<String> {
         if self.everything {
             return vec![GOSSIP_ALL_AREA.to_string()];
         }
-        let mut t = self.cells.clone();
-        if self.shipping {
-            t.push(SHIPPING_AREA.to_string());
-        }
-        t
-    }
-
-    /// The areas the node syncs and announces in the DHT: its cells and the shipping area.
-    pub fn areas(&self) -> Vec<String> {
         let mut t = self.cells.clone();
         if self.shipping {
             t.push(SHIPPING_AREA.to_string());
@@ -172,11 +163,6 @@ impl Following {
             areas: self.cells.iter().cloned().collect(),
             shipping: self.shipping,
         })
-    }
-
-    /// Whether a record with these area tags is of interest.
-    pub fn wants(&self, areas: &[String]) -> bool {
-        self.area_filter().is_none_or(|f| f.wants(areas))
     }
 }
 
@@ -277,15 +263,6 @@ impl TopicSubscriptionFilter for SwapmeetTopics {
     }
 }
 
-/// Sorted, de-duplicated area tags.
-pub fn sorted(areas: impl IntoIterator<Item = String>) -> Vec<String> {
-    areas
-        .into_iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,7 +273,7 @@ mod tests {
         assert!(f.cells.len() > 10 && f.cells.len() <= MAX_FOLLOWED_CELLS);
         assert_eq!(f.radius_km, 50.0);
         assert!(f.cells.contains(&"u33d".to_string()));
-        assert!(f.topics().len() <= MAX_PEER_TOPICS);
+        assert!(f.areas().len() <= MAX_PEER_TOPICS);
         // Munich is far away.
         let munich = geo::encode(48.137, 11.575, AREA_PRECISION);
         assert!(!f.cells.contains(&munich.as_str().to_string()));
@@ -313,7 +290,7 @@ mod tests {
     fn no_home_follows_everything() {
         let f = Following::around(None, 50.0);
         assert!(f.everything);
-        assert_eq!(f.topics(), vec!["all".to_string()]);
+        assert_eq!(f.areas(), vec!["all".to_string()]);
         assert!(f.area_filter().is_none());
     }
 

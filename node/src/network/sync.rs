@@ -33,7 +33,7 @@ use serde::Serialize;
 use swapmeet_protocol::limits::{GOSSIP_ALL_AREA, MAX_ENVELOPE_BYTES};
 use swapmeet_protocol::EnvelopeHash;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::network::gossip::is_area_tag;
 use crate::store::StoreError;
 
@@ -115,9 +115,6 @@ pub enum SyncError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The engine.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
 }
 
 impl SyncError {
@@ -341,16 +338,28 @@ impl SyncCodec {
     }
 }
 
-async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+/// Reads one message (the rest of the stream) of at most `max` bytes, counting it.
+async fn read_counted<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+    counter: &AtomicU64,
+) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     io.take(max as u64 + 1).read_to_end(&mut buf).await?;
+    counter.fetch_add(buf.len() as u64, Ordering::Relaxed);
     if buf.len() > max {
         return Err(bad(format!("sync message over {max} bytes")));
     }
     Ok(buf)
 }
 
-async fn write_all<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
+/// Writes one message and closes the stream, counting it.
+async fn write_counted<T: AsyncWrite + Unpin + Send>(
+    io: &mut T,
+    bytes: &[u8],
+    counter: &AtomicU64,
+) -> io::Result<()> {
+    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     io.write_all(bytes).await?;
     io.close().await
 }
@@ -364,10 +373,7 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let b = read_capped(io, MAX_REQUEST_BYTES).await?;
-        self.counters
-            .received
-            .fetch_add(b.len() as u64, Ordering::Relaxed);
+        let b = read_counted(io, MAX_REQUEST_BYTES, &self.counters.received).await?;
         SyncRequest::decode(&b)
     }
 
@@ -375,10 +381,7 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let b = read_capped(io, MAX_RESPONSE_BYTES).await?;
-        self.counters
-            .received
-            .fetch_add(b.len() as u64, Ordering::Relaxed);
+        let b = read_counted(io, MAX_RESPONSE_BYTES, &self.counters.received).await?;
         SyncResponse::decode(&b)
     }
 
@@ -391,11 +394,7 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let b = req.encode();
-        self.counters
-            .sent
-            .fetch_add(b.len() as u64, Ordering::Relaxed);
-        write_all(io, &b).await
+        write_counted(io, &req.encode(), &self.counters.sent).await
     }
 
     async fn write_response<T>(
@@ -407,11 +406,7 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let b = res.encode();
-        self.counters
-            .sent
-            .fetch_add(b.len() as u64, Ordering::Relaxed);
-        write_all(io, &b).await
+        write_counted(io, &res.encode(), &self.counters.sent).await
     }
 }
 
