@@ -93,6 +93,11 @@ impl<'b> Reader<'b> {
         self.d.bytes().map_err(|e| self.err(e))
     }
 
+    /// Skips one value, whatever it is.
+    pub(crate) fn skip(&mut self) -> Result<(), ValidationError> {
+        self.d.skip().map_err(|e| self.err(e))
+    }
+
     /// Fails unless every input byte was read.
     pub(crate) fn finish(&self) -> Result<(), ValidationError> {
         if self.d.position() != self.len {

@@ -259,6 +259,85 @@ impl SignedEnvelope {
     }
 }
 
+/// What [`decode_stored`] reads back from envelope bytes.
+#[derive(Clone, Debug)]
+pub struct StoredParts {
+    /// The kind.
+    pub kind: EnvelopeKind,
+    /// The signer's key bytes.
+    pub signer: [u8; 32],
+    /// The decoded payload.
+    pub record: Record,
+}
+
+/// Splits envelope bytes into kind, signer bytes and payload bytes: the structure only, no
+/// key decompression, no canonical check.
+fn split_stored(bytes: &[u8]) -> Result<(EnvelopeKind, [u8; 32], &[u8]), ValidationError> {
+    let mut r = Reader::new(bytes, "envelope");
+    if r.array("envelope", 5)? != 5 {
+        return Err(ValidationError::malformed(
+            "envelope",
+            "expected [version, kind, signer, payload, signature]",
+        ));
+    }
+    let _version = r.u64()?;
+    let code = r.u8()?;
+    let kind = EnvelopeKind::from_code(code).ok_or(ValidationError::WrongKind {
+        expected: "listing or withdrawal",
+        found: code,
+    })?;
+    let signer: [u8; 32] = r.bytes()?.try_into().map_err(|_| ValidationError::BadKey)?;
+    let payload = r.bytes()?;
+    Ok((kind, signer, payload))
+}
+
+/// The signer's key bytes of envelope bytes this node verified when it stored them.
+///
+/// Not a verification: only for re-reading the node's own store, where every envelope passed
+/// [`verify_batch`] before it was written. Cheap (no curve arithmetic), so a store can rebuild
+/// its lookups from a million records at startup.
+pub fn stored_signer(bytes: &[u8]) -> Result<[u8; 32], ValidationError> {
+    split_stored(bytes).map(|(_, signer, _)| signer)
+}
+
+/// Decodes envelope bytes this node verified when it stored them, without verifying them again.
+///
+/// Not a verification: only for re-reading the node's own store (showing a search hit must
+/// not cost a signature check). Bytes from anywhere else go through [`SignedEnvelope::decode`]
+/// and [`verify_batch`].
+pub fn decode_stored(bytes: &[u8]) -> Result<StoredParts, ValidationError> {
+    let (kind, signer, payload) = split_stored(bytes)?;
+    let record = match kind {
+        EnvelopeKind::Listing => Record::Listing(Listing::decode_payload(payload)?),
+        EnvelopeKind::Withdrawal => Record::Withdrawal(Withdrawal::decode_payload(payload)?),
+    };
+    Ok(StoredParts {
+        kind,
+        signer,
+        record,
+    })
+}
+
+/// What [`glance_stored`] reads: a listing's shown fields, or a withdrawal in full (it is small).
+#[derive(Clone, Debug)]
+pub enum StoredGlance {
+    /// A listing's shown fields.
+    Listing(crate::listing::ListingGlance),
+    /// A withdrawal.
+    Withdrawal(Withdrawal),
+}
+
+/// Like [`decode_stored`], but reads only what a search result shows of a listing. Not a
+/// verification: only for the node's own store.
+pub fn glance_stored(bytes: &[u8]) -> Result<([u8; 32], StoredGlance), ValidationError> {
+    let (kind, signer, payload) = split_stored(bytes)?;
+    let glance = match kind {
+        EnvelopeKind::Listing => StoredGlance::Listing(Listing::glance_payload(payload)?),
+        EnvelopeKind::Withdrawal => StoredGlance::Withdrawal(Withdrawal::decode_payload(payload)?),
+    };
+    Ok((signer, glance))
+}
+
 fn check_time(record: &Record, now: u64) -> Result<(), ValidationError> {
     let signed_at = record.signed_at();
     if signed_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
@@ -337,11 +416,24 @@ pub fn verify_batch(
 fn strict_r(sig: &Signature) -> bool {
     let mut r = [0u8; 32];
     r.copy_from_slice(&sig.0[..32]);
-    let compressed = CompressedEdwardsY(r);
-    match compressed.decompress() {
-        Some(p) => !p.is_small_order() && p.compress() == compressed,
+    if !canonical_y(&r) {
+        return false;
+    }
+    match CompressedEdwardsY(r).decompress() {
+        Some(p) => !p.is_small_order(),
         None => false,
     }
+}
+
+/// Whether an encoded point's y (its low 255 bits) is below p = 2^255 - 19, i.e. the encoding
+/// is canonical. This is what comparing `decompress().compress()` with the input decides, but
+/// without the field inversion `compress` costs (a fifth of a signature check): the only other
+/// non-canonical encodings put the sign bit on x = 0, which happens only for y = 1 and y = -1,
+/// both of small order and refused by the caller anyway.
+fn canonical_y(r: &[u8; 32]) -> bool {
+    // y >= p exactly when y is one of p..=2^255-1: bytes 30..1 all 0xff, the top byte 0x7f
+    // (sign bit aside) and the lowest byte at least 0xed.
+    !(r[31] & 0x7f == 0x7f && r[1..31].iter().all(|b| *b == 0xff) && r[0] >= 0xed)
 }
 
 /// A listing or a withdrawal.
@@ -439,5 +531,61 @@ impl Verified<Record> {
     /// The listing id (derived from the verified signer and item key).
     pub fn listing_id(&self) -> ListingId {
         self.payload.id(&self.envelope.signer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `strict_r` decided before `canonical_y` replaced the round trip through `compress`.
+    fn strict_r_by_round_trip(r: [u8; 32]) -> bool {
+        let compressed = CompressedEdwardsY(r);
+        match compressed.decompress() {
+            Some(p) => !p.is_small_order() && p.compress() == compressed,
+            None => false,
+        }
+    }
+
+    fn strict_r_of(r: [u8; 32]) -> bool {
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r);
+        strict_r(&Signature(sig))
+    }
+
+    #[test]
+    fn canonical_check_agrees_with_the_round_trip() {
+        // Every non-canonical y (p..=2^255-1) with either sign bit, and y = 0, 1, -1 and their
+        // neighbours.
+        let mut cases: Vec<[u8; 32]> = Vec::new();
+        for low in 0xe0..=0xffu8 {
+            for sign in [0u8, 0x80] {
+                let mut r = [0xffu8; 32];
+                r[0] = low;
+                r[31] = 0x7f | sign;
+                cases.push(r);
+            }
+        }
+        for y in 0..4u8 {
+            for sign in [0u8, 0x80] {
+                let mut r = [0u8; 32];
+                r[0] = y;
+                r[31] = sign;
+                cases.push(r);
+            }
+        }
+        // Real R values of signatures, and pseudo-random byte strings.
+        for seed in 0..64u8 {
+            let key = SecretKey::from_bytes([seed; 32]);
+            let sig = key.sign(&[seed]);
+            cases.push(sig.0[..32].try_into().unwrap());
+            let mut r: [u8; 32] = Sha256::digest([seed]).into();
+            cases.push(r);
+            r[31] |= 0x80;
+            cases.push(r);
+        }
+        for r in cases {
+            assert_eq!(strict_r_of(r), strict_r_by_round_trip(r), "R = {r:02x?}");
+        }
     }
 }

@@ -101,8 +101,14 @@ impl Ord for PublicKey {
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{SELLER_ID_PREFIX}{}", base32_encode(self.as_bytes()))
+        f.write_str(&seller_id_text(self.as_bytes()))
     }
+}
+
+/// The human-readable seller id of key bytes (what [`PublicKey`] displays), without checking
+/// that the bytes are a valid key: for keys that were checked when they were stored.
+pub fn seller_id_text(key: &[u8; 32]) -> String {
+    format!("{SELLER_ID_PREFIX}{}", base32_encode(key))
 }
 
 impl fmt::Debug for PublicKey {

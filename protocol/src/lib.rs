@@ -33,10 +33,13 @@ pub mod price;
 pub mod withdrawal;
 
 pub use category::{Category, Condition};
-pub use envelope::{verify_batch, EnvelopeHash, EnvelopeKind, Record, SignedEnvelope, Verified};
+pub use envelope::{
+    decode_stored, glance_stored, stored_signer, verify_batch, EnvelopeHash, EnvelopeKind, Record,
+    SignedEnvelope, StoredGlance, StoredParts, Verified,
+};
 pub use error::ValidationError;
 pub use geo::GeoHash;
-pub use keys::{PublicKey, SecretKey, Signature};
-pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingId, Location};
+pub use keys::{seller_id_text, PublicKey, SecretKey, Signature};
+pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingGlance, ListingId, Location};
 pub use price::{Currency, Price, PriceError};
 pub use withdrawal::{WithdrawReason, Withdrawal};

@@ -153,6 +153,25 @@ pub struct ImageRef {
     pub size: u64,
 }
 
+/// What a search result shows of a listing (see [`crate::envelope::glance_stored`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListingGlance {
+    /// Title.
+    pub title: String,
+    /// Price.
+    pub price: Price,
+    /// Condition.
+    pub condition: Option<Condition>,
+    /// Category.
+    pub category: Option<Category>,
+    /// Coarse location.
+    pub location: Option<Location>,
+    /// Whether it ships.
+    pub shipping: bool,
+    /// Quantity on offer.
+    pub quantity: u32,
+}
+
 /// A listing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Listing {
@@ -422,6 +441,73 @@ impl Listing {
             }
             Ok(())
         })
+    }
+
+    /// Reads only what a search result shows from payload bytes of a listing that was
+    /// verified before (a node's own store), skipping the description, tags and images so
+    /// that showing a page of hits allocates little.
+    pub(crate) fn glance_payload(bytes: &[u8]) -> Result<ListingGlance, ValidationError> {
+        let mut r = Reader::new(bytes, "listing");
+        let n = r.map(15)?;
+        let mut g = ListingGlance {
+            title: String::new(),
+            price: Price::Free,
+            condition: None,
+            category: None,
+            location: None,
+            shipping: false,
+            quantity: 1,
+        };
+        for _ in 0..n {
+            match r.u64()? {
+                5 => g.title = r.str()?.to_string(),
+                7 => {
+                    if r.array("price", 2)? != 2 {
+                        return Err(ValidationError::malformed(
+                            "listing",
+                            "price is [amount, currency]",
+                        ));
+                    }
+                    let amount_minor = r.u64()?;
+                    let currency = Currency::new(r.str()?)?;
+                    g.price = Price::Fixed {
+                        amount_minor,
+                        currency,
+                    };
+                }
+                8 => g.condition = Condition::from_code(r.u8()?),
+                9 => g.category = Category::from_code(r.u8()?),
+                11 => g.quantity = r.u32()?,
+                12 => {
+                    let k = r.array("location", 2)?;
+                    if k == 0 {
+                        return Err(ValidationError::malformed(
+                            "listing",
+                            "location is [geohash, place?]",
+                        ));
+                    }
+                    let geohash = GeoHash::new(r.str()?)?;
+                    let place = if k == 2 {
+                        Some(r.str()?.to_string())
+                    } else {
+                        None
+                    };
+                    g.location = Some(Location { geohash, place });
+                }
+                13 => {
+                    if r.array("delivery", 2)? != 2 {
+                        return Err(ValidationError::malformed(
+                            "listing",
+                            "delivery is [flags, ships_to]",
+                        ));
+                    }
+                    g.shipping = r.u8()? & 2 == 2;
+                    r.skip()?;
+                }
+                _ => r.skip()?,
+            }
+        }
+        Ok(g)
     }
 
     /// Decodes payload bytes (structure only; `validate` follows).

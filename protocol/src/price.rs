@@ -50,18 +50,23 @@ impl Currency {
 }
 
 fn minor_digits(code: &str) -> Option<u8> {
-    let has = |table: &str| table.split_whitespace().any(|c| c == code);
-    if has(TWO) {
-        Some(2)
-    } else if has(ZERO) {
-        Some(0)
-    } else if has(THREE) {
-        Some(3)
-    } else if has(FOUR) {
-        Some(4)
-    } else {
-        None
-    }
+    // Every listing decoded looks its currency up: a sorted table, built once, instead of
+    // scanning the lists.
+    static TABLE: std::sync::OnceLock<Vec<(&'static str, u8)>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t: Vec<(&'static str, u8)> = [(TWO, 2), (ZERO, 0), (THREE, 3), (FOUR, 4)]
+            .iter()
+            .flat_map(|(list, digits)| list.split_whitespace().map(move |c| (c, *digits)))
+            .collect();
+        // A code listed twice keeps its first (most common) digits, as the scan did.
+        t.sort_by_key(|(c, _)| *c);
+        t.dedup_by_key(|(c, _)| *c);
+        t
+    });
+    table
+        .binary_search_by_key(&code, |(c, _)| c)
+        .ok()
+        .map(|i| table[i].1)
 }
 
 impl fmt::Display for Currency {

@@ -3,8 +3,9 @@
 
 use proptest::prelude::*;
 use swapmeet_protocol::{
-    geo, verify_batch, Category, Condition, CountryCode, Currency, Delivery, Listing, Location,
-    Price, Record, SecretKey, SignedEnvelope, WithdrawReason, Withdrawal,
+    decode_stored, geo, glance_stored, stored_signer, verify_batch, Category, Condition,
+    CountryCode, Currency, Delivery, Listing, ListingGlance, Location, Price, Record, SecretKey,
+    SignedEnvelope, StoredGlance, WithdrawReason, Withdrawal,
 };
 
 const NOW: u64 = 1_750_000_000;
@@ -127,6 +128,29 @@ proptest! {
         prop_assert_eq!(v.listing_id(), l.id(&k.public()));
         let batch = verify_batch(vec![again], NOW);
         prop_assert!(batch[0].is_ok());
+        // What a node reads back from its own store agrees with the verified decoding.
+        let public = *k.public().as_bytes();
+        let stored = decode_stored(env.as_bytes()).unwrap();
+        prop_assert_eq!(&stored.record, &Record::Listing(l.clone()));
+        prop_assert_eq!(stored.signer, public);
+        prop_assert_eq!(stored_signer(env.as_bytes()).unwrap(), public);
+        let (signer, glance) = glance_stored(env.as_bytes()).unwrap();
+        prop_assert_eq!(signer, public);
+        let StoredGlance::Listing(g) = glance else {
+            return Err(TestCaseError::fail("a listing glanced as a withdrawal"));
+        };
+        prop_assert_eq!(
+            g,
+            ListingGlance {
+                title: l.title.clone(),
+                price: l.price,
+                condition: Some(l.condition),
+                category: Some(l.category),
+                location: l.location.clone(),
+                shipping: l.delivery.shipping,
+                quantity: l.quantity,
+            }
+        );
     }
 
     #[test]
