@@ -18,7 +18,7 @@ use crate::search::IndexChange;
 use crate::store::{Decision, RecordKind, StoredRecord};
 
 /// Most items verified and stored in one transaction; larger inputs are split.
-pub const MAX_BATCH: usize = 1024;
+pub const MAX_BATCH: usize = 512;
 
 /// What happened to one item.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -176,14 +176,27 @@ impl Engine {
         source: Source,
     ) -> Result<Vec<IngestOutcome>, EngineError> {
         let mut out = Vec::with_capacity(envelopes.len());
+        let mut chunks = Vec::with_capacity(envelopes.len().div_ceil(MAX_BATCH));
         let mut rest = envelopes;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(MAX_BATCH));
-            let batch = std::mem::replace(&mut rest, tail);
-            let verified = verify_parallel(batch, self.now());
-            out.extend(self.ingest_verified(verified, &source)?);
+            chunks.push(std::mem::replace(&mut rest, tail));
         }
-        Ok(out)
+        // The next chunk is verified while this one is stored and indexed: storing is one
+        // thread's work, and verifying alongside it keeps both cores busy.
+        std::thread::scope(|s| {
+            let mut chunks = chunks.into_iter();
+            let mut current = chunks.next().map(|c| verify_parallel(c, self.now()));
+            while let Some(verified) = current {
+                let next = chunks.next().map(|c| {
+                    let now = self.now();
+                    s.spawn(move || verify_parallel(c, now))
+                });
+                out.extend(self.ingest_verified(verified, &source)?);
+                current = next.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+            Ok(out)
+        })
     }
 
     /// Stores and indexes verified records (already checked against the clock by
@@ -210,34 +223,58 @@ impl Engine {
             }
         }
         if !candidates.is_empty() {
-            let records: Vec<StoredRecord> = candidates.iter().map(|c| c.2.clone()).collect();
             // Documents are built before taking the write lock; the lock only orders the store
             // transaction and the index additions so change positions reach the index in order.
-            let docs: Vec<_> = candidates
-                .iter()
-                .map(|(_, v, _)| self.index().document_for(v))
-                .collect();
+            let mut slots = Vec::with_capacity(candidates.len());
+            let mut versions = Vec::with_capacity(candidates.len());
+            let mut docs = Vec::with_capacity(candidates.len());
+            let mut records = Vec::with_capacity(candidates.len());
+            for (i, v, rec) in candidates {
+                slots.push(i);
+                versions.push((rec.id, rec.seq));
+                docs.push(self.index().document_for(&v));
+                records.push(rec);
+            }
             let guard = self.write_lock();
-            let (decisions, applied) = self.store().apply(&records)?;
-            let mut positions = applied.iter().map(|a| a.position);
+            let (decisions, applied) = self.store().apply(records)?;
+            let mut applied = applied.into_iter();
             let mut changes = Vec::new();
             let mut events = Vec::new();
-            for (((i, _v, rec), decision), doc) in candidates.into_iter().zip(decisions).zip(docs) {
+            for (((i, (id, seq)), decision), doc) in
+                slots.into_iter().zip(versions).zip(decisions).zip(docs)
+            {
                 let outcome = match decision {
                     Decision::Accept { replaced } => {
-                        let position = positions.next().unwrap_or_default();
+                        let Some(a) = applied.next() else {
+                            // The store returns one write per accepted item; anything else is
+                            // a bug, reported instead of guessed around.
+                            outcomes[i] = Some(IngestOutcome::Rejected {
+                                reason: "internal: the store did not report this write".into(),
+                                error: None,
+                            });
+                            continue;
+                        };
+                        let rec = a.record;
                         let withdrawal = rec.kind == RecordKind::Withdrawal;
                         changes.push(match doc {
                             Some(doc) => IndexChange::Upsert {
-                                position,
+                                position: a.position,
                                 id: rec.id,
                                 doc: Box::new(doc),
+                                fresh: replaced.is_none(),
                             },
                             None => IndexChange::Remove {
-                                position,
+                                position: a.position,
                                 id: rec.id,
                             },
                         });
+                        let outcome = IngestOutcome::Stored {
+                            id: rec.id,
+                            seq: rec.seq,
+                            hash: rec.hash,
+                            replaced,
+                            withdrawal,
+                        };
                         events.push(Event {
                             change: match (withdrawal, replaced) {
                                 (true, _) => Change::Withdrawn,
@@ -249,23 +286,14 @@ impl Engine {
                             hash: rec.hash,
                             source: source.clone(),
                             areas: rec.areas(),
-                            envelope: Arc::from(rec.envelope.as_slice()),
+                            envelope: Arc::from(rec.envelope),
                         });
-                        IngestOutcome::Stored {
-                            id: rec.id,
-                            seq: rec.seq,
-                            hash: rec.hash,
-                            replaced,
-                            withdrawal,
-                        }
+                        outcome
                     }
-                    Decision::Duplicate => IngestOutcome::Duplicate {
-                        id: rec.id,
-                        seq: rec.seq,
-                    },
+                    Decision::Duplicate => IngestOutcome::Duplicate { id, seq },
                     Decision::Stale { current_seq } => IngestOutcome::Stale {
-                        id: rec.id,
-                        seq: rec.seq,
+                        id,
+                        seq,
                         current_seq,
                     },
                 };

@@ -2,102 +2,53 @@
 //!
 //! Everything the node knows about listings lives here; the search index is derived from it and
 //! can always be rebuilt from it. Each listing id maps to exactly one record: the newest version
-//! (listing or withdrawal) the node has accepted. Secondary trees make the lookups the rest of the
-//! node needs cheap. A write goes to every tree in a fixed order inside a pending marker, so a
-//! crash never leaves them disagreeing for long: the next open repairs them (see `Store::write`).
+//! (listing or withdrawal) the node has accepted.
+//!
+//! On disk there are two trees per write: the records and the change log. The lookups the rest
+//! of the node needs (by envelope hash for sync, per area for sync sets, by expiry for the
+//! sweeper, per seller) are kept in memory and rebuilt from the records when the store opens.
+//! Measured on sled 0.34, every extra entry costs about 10 us to write and 225 bytes on disk, and
+//! four lookup trees made a listing cost seven sled writes and about 9 times its signed bytes on
+//! disk; a record's head is enough to rebuild them (about a second per million records), and
+//! lookups that are derived cannot disagree with the records after a crash.
 //!
 //! Trees (names are constants so an operator can inspect them with sled tooling):
-//! - [`TREE_LISTINGS`]: listing id -> [`StoredRecord`] (header, summary, exact envelope bytes).
-//! - [`TREE_BY_HASH`]: envelope hash -> listing id (sync fetches by hash).
-//! - [`TREE_AREAS`]: area tag + signed-at + hash -> listing id (per-area sets for sync).
-//! - [`TREE_EXPIRY`]: expires-at + listing id (the sweeper's agenda).
-//! - [`TREE_BY_SELLER`]: seller key + listing id (a seller's own listings).
+//! - [`TREE_LISTINGS`]: listing id -> [`StoredRecord`] (head, a withdrawal's summary, exact
+//!   envelope bytes).
 //! - [`TREE_CHANGES`]: change position -> listing id (what the index has yet to see).
 //! - [`TREE_META`]: store format version and small node state.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod record;
-
-use std::collections::HashMap;
 
 use serde::Serialize;
 use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey};
 
 pub use record::{decide, Decision, RecordKind, StoredRecord, Summary};
+use record::{decide_versions, Head};
 
 /// Tree of the newest record per listing id.
 pub const TREE_LISTINGS: &str = "listings/v1";
-/// Tree from envelope hash to listing id.
-pub const TREE_BY_HASH: &str = "by-hash/v1";
-/// Tree of per-area membership, ordered by signing time (for set reconciliation).
-pub const TREE_AREAS: &str = "areas/v1";
-/// Tree of expiry times, ordered, for the sweeper.
-pub const TREE_EXPIRY: &str = "expiry/v1";
-/// Tree of listings per seller.
-pub const TREE_BY_SELLER: &str = "by-seller/v1";
-/// Ordered change log consumed by the search index.
-pub const TREE_CHANGES: &str = "changes/v1";
+/// Ordered change log consumed by the search index: one entry per write, keyed by its last
+/// position, holding every (position, listing id) of the write. One entry per write instead of
+/// per listing saves a sled insert per listing.
+pub const TREE_CHANGES: &str = "changes/v2";
+/// The change log of format 1 (one entry per listing), converted by the upgrade.
+const TREE_CHANGES_1: &str = "changes/v1";
+/// Bytes of one change in a change-log entry: position and listing id.
+const CHANGE_LEN: usize = 8 + 16;
 /// Small metadata values.
 pub const TREE_META: &str = "meta";
-
-/// Present while a write is spread over several trees; found on open, it means a crash cut
-/// the write short and the secondary trees are rebuilt.
+/// Lookup trees of store format 1, dropped when such a store is upgraded.
+const FORMAT_1_TREES: [&str; 4] = ["by-hash/v1", "areas/v1", "expiry/v1", "by-seller/v1"];
+/// Left by format 1 while a write spread over several trees; meaningless since.
 const META_PENDING_KEY: &[u8] = b"write-pending";
 
-/// The batches of one write, one per tree.
-#[derive(Default)]
-struct Writes {
-    listings: sled::Batch,
-    by_hash: sled::Batch,
-    areas: sled::Batch,
-    expiry: sled::Batch,
-    by_seller: sled::Batch,
-    changes: sled::Batch,
-    len: usize,
-}
-
-impl Writes {
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn link(&mut self, rec: &StoredRecord) -> Result<(), StoreError> {
-        self.listings
-            .insert(rec.id.as_bytes().as_slice(), rec.encode());
-        self.link_secondary(rec)
-    }
-
-    fn link_secondary(&mut self, rec: &StoredRecord) -> Result<(), StoreError> {
-        self.len += 1;
-        self.by_hash
-            .insert(&rec.hash.0, rec.id.as_bytes().as_slice());
-        for area in rec.areas() {
-            self.areas.insert(
-                area_key(&area, rec.signed_at, &rec.hash),
-                rec.id.as_bytes().as_slice(),
-            );
-        }
-        self.expiry
-            .insert(expiry_key(rec.expires_at, &rec.id).as_slice(), &[]);
-        self.by_seller
-            .insert(seller_key(&rec.seller()?, &rec.id).as_slice(), &[]);
-        Ok(())
-    }
-
-    fn unlink(&mut self, rec: &StoredRecord) {
-        self.len += 1;
-        self.by_hash.remove(&rec.hash.0);
-        for area in rec.areas() {
-            self.areas.remove(area_key(&area, rec.signed_at, &rec.hash));
-        }
-        self.expiry
-            .remove(expiry_key(rec.expires_at, &rec.id).as_slice());
-    }
-}
-
 /// The format of the values written by this version; checked on open.
-const STORE_FORMAT: u8 = 1;
+const STORE_FORMAT: u8 = 2;
 const META_FORMAT_KEY: &[u8] = b"store-format";
 
 /// Geohash precision of an "area": the unit of gossip topics and of sync sets.
@@ -155,17 +106,55 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
-/// The sled store. Cheap to clone (sled handles are reference counted).
+/// The in-memory lookups, derived from the records.
+#[derive(Default)]
+struct Lookups {
+    /// Envelope hash -> listing id, one entry per stored record (so also the record count).
+    by_hash: HashMap<EnvelopeHash, ListingId>,
+    /// Area tag -> (signed-at, envelope hash) of its members, ordered (sync sets).
+    areas: HashMap<String, BTreeSet<(u64, EnvelopeHash)>>,
+    /// (expires-at, id): the sweeper's agenda.
+    expiry: BTreeSet<(u64, ListingId)>,
+    /// (seller key, id).
+    by_seller: BTreeSet<([u8; 32], ListingId)>,
+}
+
+impl Lookups {
+    fn link(&mut self, id: ListingId, head: &Head) {
+        self.by_hash.insert(head.hash, id);
+        for area in head.areas() {
+            self.areas
+                .entry(area)
+                .or_default()
+                .insert((head.signed_at, head.hash));
+        }
+        self.expiry.insert((head.expires_at, id));
+        self.by_seller.insert((head.seller, id));
+    }
+
+    fn unlink(&mut self, id: ListingId, head: &Head) {
+        self.by_hash.remove(&head.hash);
+        for area in head.areas() {
+            if let Some(set) = self.areas.get_mut(&area) {
+                set.remove(&(head.signed_at, head.hash));
+                if set.is_empty() {
+                    self.areas.remove(&area);
+                }
+            }
+        }
+        self.expiry.remove(&(head.expires_at, id));
+        self.by_seller.remove(&(head.seller, id));
+    }
+}
+
+/// The sled store. Cheap to clone (sled handles and the lookups are reference counted).
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     listings: sled::Tree,
-    by_hash: sled::Tree,
-    areas: sled::Tree,
-    expiry: sled::Tree,
-    by_seller: sled::Tree,
     changes: sled::Tree,
     meta: sled::Tree,
+    lookups: Arc<RwLock<Lookups>>,
 }
 
 /// Settings of the store.
@@ -199,31 +188,6 @@ pub struct Applied {
     pub replaced: Option<u64>,
 }
 
-fn area_key(area: &str, signed_at: u64, hash: &EnvelopeHash) -> Vec<u8> {
-    let mut k = Vec::with_capacity(area.len() + 1 + 8 + 32);
-    k.extend_from_slice(area.as_bytes());
-    // Area tags have different lengths; a separator keeps "u33d" from being a prefix scan
-    // match of a longer tag.
-    k.push(b'/');
-    k.extend_from_slice(&signed_at.to_be_bytes());
-    k.extend_from_slice(&hash.0);
-    k
-}
-
-fn expiry_key(expires_at: u64, id: &ListingId) -> [u8; 24] {
-    let mut k = [0u8; 24];
-    k[..8].copy_from_slice(&expires_at.to_be_bytes());
-    k[8..].copy_from_slice(id.as_bytes());
-    k
-}
-
-fn seller_key(seller: &PublicKey, id: &ListingId) -> [u8; 48] {
-    let mut k = [0u8; 48];
-    k[..32].copy_from_slice(seller.as_bytes());
-    k[32..].copy_from_slice(id.as_bytes());
-    k
-}
-
 fn id_from(bytes: &[u8], tree: &'static str) -> Result<ListingId, StoreError> {
     let arr: [u8; 16] = bytes.try_into().map_err(|_| StoreError::Corrupt {
         tree,
@@ -240,8 +204,41 @@ fn u64_from(bytes: &[u8], tree: &'static str) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(arr))
 }
 
+/// The change-log entry of one write.
+#[derive(Default)]
+struct ChangeEntry {
+    bytes: Vec<u8>,
+    last: Option<u64>,
+}
+
+impl ChangeEntry {
+    fn push(&mut self, position: u64, id: &ListingId) {
+        self.bytes.extend_from_slice(&position.to_be_bytes());
+        self.bytes.extend_from_slice(id.as_bytes());
+        self.last = Some(position);
+    }
+}
+
+fn split_changes(v: &[u8]) -> Result<Vec<(u64, ListingId)>, StoreError> {
+    if !v.len().is_multiple_of(CHANGE_LEN) {
+        return Err(StoreError::Corrupt {
+            tree: TREE_CHANGES,
+            reason: format!("entry of {} bytes", v.len()),
+        });
+    }
+    v.chunks_exact(CHANGE_LEN)
+        .map(|c| {
+            Ok((
+                u64_from(&c[..8], TREE_CHANGES)?,
+                id_from(&c[8..], TREE_CHANGES)?,
+            ))
+        })
+        .collect()
+}
+
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, upgrading a store of an older format, and builds
+    /// the lookups from the records.
     pub fn open(dir: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir)
@@ -255,12 +252,9 @@ impl Store {
         };
         let store = Store {
             listings: tree(TREE_LISTINGS)?,
-            by_hash: tree(TREE_BY_HASH)?,
-            areas: tree(TREE_AREAS)?,
-            expiry: tree(TREE_EXPIRY)?,
-            by_seller: tree(TREE_BY_SELLER)?,
             changes: tree(TREE_CHANGES)?,
             meta: tree(TREE_META)?,
+            lookups: Arc::new(RwLock::new(Lookups::default())),
             db,
         };
         match store
@@ -269,6 +263,7 @@ impl Store {
             .map_err(StoreError::sled("reading the store format"))?
         {
             Some(v) if v.as_ref() == [STORE_FORMAT] => {}
+            Some(v) if v.as_ref() == [1] => store.upgrade_from_1()?,
             Some(v) => {
                 return Err(StoreError::Format {
                     found: v.first().copied().unwrap_or(0),
@@ -282,18 +277,83 @@ impl Store {
                     .map_err(StoreError::sled("writing the store format"))?;
             }
         }
-        if store
-            .meta
-            .get(META_PENDING_KEY)
-            .map_err(StoreError::sled("reading the write marker"))?
-            .is_some()
-        {
-            tracing::warn!(
-                "the last write was cut short (crash?); rebuilding the store's secondary trees"
-            );
-            store.repair()?;
-        }
+        store.load_lookups()?;
         Ok(store)
+    }
+
+    /// Rewrites format-1 records in format 2 and drops format 1's lookup trees. Each record
+    /// says its own format, so an upgrade cut short by a crash simply continues next time.
+    fn upgrade_from_1(&self) -> Result<(), StoreError> {
+        tracing::info!("upgrading the store to format {STORE_FORMAT}");
+        let ctx = StoreError::sled;
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for kv in self.listings.iter() {
+            let (k, v) = kv.map_err(ctx("reading listings to upgrade"))?;
+            if StoredRecord::is_outdated(&v) {
+                let rec = StoredRecord::decode(id_from(&k, TREE_LISTINGS)?, &v)?;
+                batch.insert(k, rec.encode());
+                n += 1;
+                if n % 10_000 == 0 {
+                    self.listings
+                        .apply_batch(std::mem::take(&mut batch))
+                        .map_err(ctx("upgrading listings"))?;
+                }
+            }
+        }
+        self.listings
+            .apply_batch(batch)
+            .map_err(ctx("upgrading listings"))?;
+        let old_changes = self
+            .db
+            .open_tree(TREE_CHANGES_1)
+            .map_err(ctx("opening the old change log"))?;
+        let mut entry = ChangeEntry::default();
+        for kv in old_changes.iter() {
+            let (k, v) = kv.map_err(ctx("reading the old change log"))?;
+            entry.push(u64_from(&k, TREE_CHANGES_1)?, &id_from(&v, TREE_CHANGES_1)?);
+        }
+        if let Some(last) = entry.last {
+            self.changes
+                .insert(last.to_be_bytes(), entry.bytes)
+                .map_err(ctx("converting the change log"))?;
+        }
+        self.db
+            .drop_tree(TREE_CHANGES_1)
+            .map_err(ctx("dropping the old change log"))?;
+        for name in FORMAT_1_TREES {
+            self.db
+                .drop_tree(name)
+                .map_err(ctx("dropping an old lookup tree"))?;
+        }
+        self.meta
+            .remove(META_PENDING_KEY)
+            .map_err(ctx("upgrading the store"))?;
+        self.meta
+            .insert(META_FORMAT_KEY, &[STORE_FORMAT])
+            .map_err(ctx("writing the store format"))?;
+        self.flush()
+    }
+
+    fn load_lookups(&self) -> Result<(), StoreError> {
+        let mut l = Lookups::default();
+        for kv in self.listings.iter() {
+            let (k, v) = kv.map_err(StoreError::sled("reading listings"))?;
+            let id = id_from(&k, TREE_LISTINGS)?;
+            l.link(id, &StoredRecord::decode_head(id, &v)?);
+        }
+        *self.write_lookups() = l;
+        Ok(())
+    }
+
+    fn read_lookups(&self) -> RwLockReadGuard<'_, Lookups> {
+        // Lookups are updated by plain inserts and removes; a panic elsewhere cannot leave
+        // them half-changed in a way a reader could trip over.
+        self.lookups.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_lookups(&self) -> RwLockWriteGuard<'_, Lookups> {
+        self.lookups.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The stored record of a listing id.
@@ -308,17 +368,27 @@ impl Store {
         }
     }
 
+    fn has_seller_id(&self, seller: &[u8; 32], id: &ListingId) -> bool {
+        self.read_lookups().by_seller.contains(&(*seller, *id))
+    }
+
+    fn get_head(&self, id: &ListingId) -> Result<Option<Head>, StoreError> {
+        match self
+            .listings
+            .get(id.as_bytes())
+            .map_err(StoreError::sled("reading a listing"))?
+        {
+            Some(v) => Ok(Some(StoredRecord::decode_head(*id, &v)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The stored record whose envelope has this hash (only the current version of a listing
     /// is stored, so older hashes are not found).
     pub fn get_by_hash(&self, hash: &EnvelopeHash) -> Result<Option<StoredRecord>, StoreError> {
-        let Some(id) = self
-            .by_hash
-            .get(hash.0)
-            .map_err(StoreError::sled("reading the hash index"))?
-        else {
+        let Some(id) = self.read_lookups().by_hash.get(hash).copied() else {
             return Ok(None);
         };
-        let id = id_from(&id, TREE_BY_HASH)?;
         Ok(self.get(&id)?.filter(|r| r.hash == *hash))
     }
 
@@ -327,36 +397,51 @@ impl Store {
     /// applied in change-log order. Callers serialize writers (the engine's write lock).
     pub fn apply(
         &self,
-        records: &[StoredRecord],
+        records: Vec<StoredRecord>,
     ) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
-        let mut w = Writes::default();
-        let mut overlay: HashMap<ListingId, StoredRecord> = HashMap::new();
+        let mut listings = sled::Batch::default();
+        let mut changes = ChangeEntry::default();
+        // What the lookups lose and gain once the trees are written, in order (a batch may
+        // hold two versions of one listing).
+        let mut ops: Vec<(bool, ListingId, Head)> = Vec::new();
+        // Items of this batch already accepted, by id -> index in `applied`.
+        let mut earlier: HashMap<ListingId, usize> = HashMap::new();
         let mut decisions = Vec::with_capacity(records.len());
         let mut applied: Vec<Applied> = Vec::new();
-        for incoming in records {
-            let current = match overlay.get(&incoming.id) {
-                Some(r) => Some(r.clone()),
-                None => self.get(&incoming.id)?,
+        for mut incoming in records {
+            let head = incoming.head()?;
+            let current: Option<Head> = match earlier.get(&incoming.id) {
+                Some(&i) => Some(applied[i].record.head()?),
+                // A listing id is derived from its seller's key, so a seller without this id
+                // means the store has no version of it: skip the read (most of what a node
+                // ingests is new to it).
+                None if !self.has_seller_id(&head.seller, &incoming.id) => None,
+                None => self.get_head(&incoming.id)?,
             };
-            let decision = decide(current.as_ref(), incoming);
+            let decision = decide_versions(current.as_ref().map(|c| (c.seq, c.hash)), &incoming);
             if let Decision::Accept { replaced } = &decision {
-                let mut incoming = incoming.clone();
-                if let Some(old) = &current {
-                    w.unlink(old);
+                if let Some(old) = current {
                     // A withdrawal carries no title or price; keep what it withdrew so
                     // "sold: Road bike, 250 EUR" can still be shown.
-                    if incoming.kind == RecordKind::Withdrawal {
-                        incoming.summary.inherit(&old.summary);
+                    if incoming.kind == RecordKind::Withdrawal && old.kind == RecordKind::Listing {
+                        let old_summary = match earlier.get(&incoming.id) {
+                            Some(&i) => Some(applied[i].record.summary.clone()),
+                            None => self.get(&incoming.id)?.map(|r| r.summary),
+                        };
+                        if let Some(s) = old_summary {
+                            incoming.summary.inherit(&s);
+                        }
                     }
+                    ops.push((false, incoming.id, old));
                 }
-                w.link(&incoming)?;
+                ops.push((true, incoming.id, head));
+                listings.insert(incoming.id.as_bytes().as_slice(), incoming.encode());
                 let position = self
                     .db
                     .generate_id()
                     .map_err(StoreError::sled("numbering a change"))?;
-                w.changes
-                    .insert(&position.to_be_bytes(), incoming.id.as_bytes());
-                overlay.insert(incoming.id, incoming.clone());
+                changes.push(position, &incoming.id);
+                earlier.insert(incoming.id, applied.len());
                 applied.push(Applied {
                     position,
                     record: incoming,
@@ -365,66 +450,34 @@ impl Store {
             }
             decisions.push(decision);
         }
-        self.write(w)?;
+        if !applied.is_empty() {
+            self.write(listings, changes)?;
+            let mut l = self.write_lookups();
+            for (link, id, head) in &ops {
+                if *link {
+                    l.link(*id, head);
+                } else {
+                    l.unlink(*id, head);
+                }
+            }
+        }
         Ok((decisions, applied))
     }
 
-    /// Writes one batch per tree. sled makes each batch atomic and recovers a prefix of its log
-    /// after a crash, so the order matters: the change log first (a crash after it only makes
-    /// the index re-read what is stored), then the records, then the secondary trees, inside a
-    /// pending marker that makes the next open rebuild the secondary trees if a crash cut the
-    /// sequence short. One batch per tree is much cheaper than a multi-tree transaction
-    /// (measured: 108 us per listing with a transaction).
-    fn write(&self, w: Writes) -> Result<(), StoreError> {
-        if w.is_empty() {
-            return Ok(());
-        }
+    /// Writes the change log, then the records. sled makes each batch atomic and recovers a
+    /// prefix of its log after a crash, so a crash between the two only makes the index
+    /// re-read records that are stored as before.
+    fn write(&self, listings: sled::Batch, changes: ChangeEntry) -> Result<(), StoreError> {
         let ctx = StoreError::sled;
-        self.meta
-            .insert(META_PENDING_KEY, &[1])
-            .map_err(ctx("marking a write"))?;
+        let Some(last) = changes.last else {
+            return Ok(());
+        };
         self.changes
-            .apply_batch(w.changes)
+            .insert(last.to_be_bytes(), changes.bytes)
             .map_err(ctx("writing the change log"))?;
         self.listings
-            .apply_batch(w.listings)
+            .apply_batch(listings)
             .map_err(ctx("writing listings"))?;
-        self.by_hash
-            .apply_batch(w.by_hash)
-            .map_err(ctx("writing the hash index"))?;
-        self.areas
-            .apply_batch(w.areas)
-            .map_err(ctx("writing the area index"))?;
-        self.expiry
-            .apply_batch(w.expiry)
-            .map_err(ctx("writing the expiry index"))?;
-        self.by_seller
-            .apply_batch(w.by_seller)
-            .map_err(ctx("writing the seller index"))?;
-        self.meta
-            .remove(META_PENDING_KEY)
-            .map_err(ctx("marking a write"))?;
-        Ok(())
-    }
-
-    /// Rebuilds the secondary trees from the records (after a crash in the middle of a write).
-    fn repair(&self) -> Result<(), StoreError> {
-        let ctx = StoreError::sled;
-        for t in [&self.by_hash, &self.areas, &self.expiry, &self.by_seller] {
-            t.clear().map_err(ctx("clearing a secondary tree"))?;
-        }
-        let mut w = Writes::default();
-        for rec in self.iter() {
-            let rec = rec?;
-            w.link_secondary(&rec)?;
-            if w.len >= 10_000 {
-                self.write(std::mem::take(&mut w))?;
-            }
-        }
-        self.write(w)?;
-        self.meta
-            .remove(META_PENDING_KEY)
-            .map_err(ctx("marking a write"))?;
         Ok(())
     }
 
@@ -432,38 +485,39 @@ impl Store {
     /// retention). Returns the removed records with their change-log positions.
     pub fn sweep(&self, now: u64) -> Result<Vec<Applied>, StoreError> {
         let due: Vec<ListingId> = self
+            .read_lookups()
             .expiry
-            .range(..expiry_key(now.saturating_add(1), &ListingId::from_bytes([0; 16])))
-            .keys()
-            .map(|k| {
-                let k = k.map_err(StoreError::sled("scanning expiries"))?;
-                id_from(&k[8..], TREE_EXPIRY)
-            })
-            .collect::<Result<_, _>>()?;
+            .range(..(now.saturating_add(1), ListingId::from_bytes([0; 16])))
+            .map(|(_, id)| *id)
+            .collect();
         let mut removed = Vec::new();
         for chunk in due.chunks(1000) {
-            let mut w = Writes::default();
+            let mut listings = sled::Batch::default();
+            let mut changes = ChangeEntry::default();
+            let mut unlinks = Vec::new();
             for id in chunk {
                 let Some(rec) = self.get(id)? else { continue };
                 if rec.expires_at > now {
                     continue; // replaced by a newer version meanwhile
                 }
-                w.unlink(&rec);
-                w.listings.remove(id.as_bytes().as_slice());
-                w.by_seller
-                    .remove(seller_key(&rec.seller()?, id).as_slice());
+                unlinks.push((*id, rec.head()?));
+                listings.remove(id.as_bytes().as_slice());
                 let position = self
                     .db
                     .generate_id()
                     .map_err(StoreError::sled("numbering a change"))?;
-                w.changes.insert(&position.to_be_bytes(), id.as_bytes());
+                changes.push(position, id);
                 removed.push(Applied {
                     position,
                     record: rec,
                     replaced: None,
                 });
             }
-            self.write(w)?;
+            self.write(listings, changes)?;
+            let mut l = self.write_lookups();
+            for (id, head) in &unlinks {
+                l.unlink(*id, head);
+            }
         }
         Ok(removed)
     }
@@ -483,10 +537,19 @@ impl Store {
         position: Option<u64>,
     ) -> impl Iterator<Item = Result<(u64, ListingId), StoreError>> + '_ {
         let start = position.map(|p| p.saturating_add(1)).unwrap_or(0);
-        self.changes.range(start.to_be_bytes()..).map(|kv| {
-            let (k, v) = kv.map_err(StoreError::sled("reading the change log"))?;
-            Ok((u64_from(&k, TREE_CHANGES)?, id_from(&v, TREE_CHANGES)?))
-        })
+        // An entry is keyed by its last position, so the first entry at or after `start` may
+        // begin before it: its earlier changes are skipped.
+        self.changes
+            .range(start.to_be_bytes()..)
+            .flat_map(move |kv| {
+                let changes = kv
+                    .map_err(StoreError::sled("reading the change log"))
+                    .and_then(|(_, v)| split_changes(&v));
+                match changes {
+                    Ok(v) => v.into_iter().filter(|(p, _)| *p >= start).map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
+                }
+            })
     }
 
     /// The last change-log position, if any.
@@ -501,7 +564,8 @@ impl Store {
         }
     }
 
-    /// Forgets change-log entries up to and including `position` (the index has them).
+    /// Forgets change-log entries whose changes are all at or before `position` (the index
+    /// has them).
     pub fn trim_changes(&self, position: u64) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for k in self.changes.range(..=position.to_be_bytes()).keys() {
@@ -522,69 +586,43 @@ impl Store {
 
     /// The ids of a seller's stored records.
     pub fn ids_of_seller(&self, seller: &PublicKey) -> Result<Vec<ListingId>, StoreError> {
-        self.by_seller
-            .scan_prefix(seller.as_bytes())
-            .keys()
-            .map(|k| {
-                let k = k.map_err(StoreError::sled("scanning a seller's listings"))?;
-                id_from(&k[32..], TREE_BY_SELLER)
-            })
-            .collect()
+        let key = *seller.as_bytes();
+        let from = (key, ListingId::from_bytes([0; 16]));
+        Ok(self
+            .read_lookups()
+            .by_seller
+            .range(from..)
+            .take_while(|(k, _)| *k == key)
+            .map(|(_, id)| *id)
+            .collect())
     }
 
     /// The members of an area, ordered by signing time: (signed-at, envelope hash).
     pub fn area_items(&self, area: &str) -> Result<Vec<(u64, EnvelopeHash)>, StoreError> {
-        let mut prefix = area.as_bytes().to_vec();
-        prefix.push(b'/');
-        self.areas
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| {
-                let k = k.map_err(StoreError::sled("scanning an area"))?;
-                let rest = &k[prefix.len()..];
-                if rest.len() != 40 {
-                    return Err(StoreError::Corrupt {
-                        tree: TREE_AREAS,
-                        reason: format!("key of {} bytes", k.len()),
-                    });
-                }
-                let signed_at = u64_from(&rest[..8], TREE_AREAS)?;
-                let mut h = [0u8; 32];
-                h.copy_from_slice(&rest[8..]);
-                Ok((signed_at, EnvelopeHash(h)))
-            })
-            .collect()
+        Ok(self
+            .read_lookups()
+            .areas
+            .get(area)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default())
     }
 
     /// Every record of every area as (signed-at, envelope hash), unsorted and with duplicates
     /// (a listing that ships is in its cell and in `ship`): the set of a node that follows
     /// everything.
     pub fn all_area_items(&self) -> Result<Vec<(u64, EnvelopeHash)>, StoreError> {
-        self.areas
-            .iter()
-            .keys()
-            .map(|k| {
-                let k = k.map_err(StoreError::sled("scanning the areas"))?;
-                if k.len() < 41 {
-                    return Err(StoreError::Corrupt {
-                        tree: TREE_AREAS,
-                        reason: format!("key of {} bytes", k.len()),
-                    });
-                }
-                let rest = &k[k.len() - 40..];
-                let signed_at = u64_from(&rest[..8], TREE_AREAS)?;
-                let mut h = [0u8; 32];
-                h.copy_from_slice(&rest[8..]);
-                Ok((signed_at, EnvelopeHash(h)))
-            })
-            .collect()
+        let l = self.read_lookups();
+        let mut out =
+            Vec::with_capacity(l.by_hash.len() + l.areas.get(SHIPPING_AREA).map_or(0, |s| s.len()));
+        for set in l.areas.values() {
+            out.extend(set.iter().copied());
+        }
+        Ok(out)
     }
 
     /// Number of records in an area.
     pub fn area_len(&self, area: &str) -> usize {
-        let mut prefix = area.as_bytes().to_vec();
-        prefix.push(b'/');
-        self.areas.scan_prefix(&prefix).count()
+        self.read_lookups().areas.get(area).map_or(0, |s| s.len())
     }
 
     /// A small persisted value of node state (address book, bridge state...).
@@ -614,7 +652,7 @@ impl Store {
     /// Counts and size on disk.
     pub fn stats(&self) -> StoreStats {
         StoreStats {
-            records: self.listings.len(),
+            records: self.read_lookups().by_hash.len(),
             disk_bytes: self.db.size_on_disk().unwrap_or(0),
         }
     }
@@ -636,25 +674,136 @@ mod tests {
     }
 
     #[test]
-    fn a_write_cut_short_is_repaired_on_open() {
+    fn lookups_are_rebuilt_when_the_store_opens() {
         let dir = tempfile::tempdir().unwrap();
         let rec = record(1);
         {
             let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-            store.apply(std::slice::from_ref(&rec)).unwrap();
-            // Simulate a crash after the records were written but before the secondary trees:
-            // the marker is still set and a secondary entry is missing.
-            store.by_hash.remove(rec.hash.0).unwrap();
-            store.meta.insert(META_PENDING_KEY, &[1]).unwrap();
+            store.apply(vec![rec.clone()]).unwrap();
             store.flush().unwrap();
         }
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(store.get(&rec.id).unwrap().as_ref(), Some(&rec));
         assert_eq!(
             store.get_by_hash(&rec.hash).unwrap().map(|r| r.id),
             Some(rec.id)
         );
-        assert!(store.meta.get(META_PENDING_KEY).unwrap().is_none());
-        assert_eq!(store.area_items(&rec.areas()[0]).unwrap().len(), 1);
+        assert_eq!(
+            store.area_items(&rec.areas()[0]).unwrap(),
+            vec![(rec.signed_at, rec.hash)]
+        );
+        assert_eq!(
+            store.ids_of_seller(&rec.seller().unwrap()).unwrap(),
+            vec![rec.id]
+        );
+        assert_eq!(store.stats().records, 1);
+        assert_eq!(store.sweep(rec.expires_at).unwrap().len(), 1);
+        assert_eq!(store.stats().records, 0);
+        assert!(store.area_items(&rec.areas()[0]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_format_1_store_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = record(3);
+        {
+            // A format-1 store as that version left it: the record in format 1, its lookup
+            // trees, and a write marker from a write cut short.
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree(TREE_LISTINGS)
+                .unwrap()
+                .insert(rec.id.as_bytes(), record::encode_v1(&rec))
+                .unwrap();
+            for name in FORMAT_1_TREES {
+                db.open_tree(name).unwrap().insert(b"k", b"v").unwrap();
+            }
+            // A change the index had not taken in yet.
+            db.open_tree(TREE_CHANGES_1)
+                .unwrap()
+                .insert(7u64.to_be_bytes(), rec.id.as_bytes())
+                .unwrap();
+            let meta = db.open_tree(TREE_META).unwrap();
+            meta.insert(META_FORMAT_KEY, &[1]).unwrap();
+            meta.insert(META_PENDING_KEY, &[1]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(store.get(&rec.id).unwrap().as_ref(), Some(&rec));
+        assert_eq!(
+            store.get_by_hash(&rec.hash).unwrap().map(|r| r.id),
+            Some(rec.id)
+        );
+        assert_eq!(
+            store
+                .changes_after(None)
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap(),
+            vec![(7, rec.id)]
+        );
+        let names: Vec<_> = store.db.tree_names();
+        for name in FORMAT_1_TREES.iter().chain([&TREE_CHANGES_1]) {
+            assert!(
+                !names.iter().any(|n| n.as_ref() == name.as_bytes()),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            store.meta.get(META_FORMAT_KEY).unwrap().unwrap().as_ref(),
+            [STORE_FORMAT]
+        );
+        drop(store);
+        // And it opens again as format 2.
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(store.get(&rec.id).unwrap().as_ref(), Some(&rec));
+    }
+
+    #[test]
+    fn two_versions_in_one_batch_leave_only_the_newer_in_the_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let a = record(4);
+        let mut b = a.clone();
+        b.seq += 1;
+        b.hash = EnvelopeHash([0xff; 32]);
+        let (decisions, applied) = store.apply(vec![a.clone(), b.clone()]).unwrap();
+        assert_eq!(decisions.len(), 2);
+        assert_eq!(applied.len(), 2);
+        assert!(store.get_by_hash(&a.hash).unwrap().is_none());
+        assert_eq!(
+            store.area_items(&a.areas()[0]).unwrap(),
+            vec![(b.signed_at, b.hash)]
+        );
+        assert_eq!(store.stats().records, 1);
+    }
+
+    #[test]
+    fn the_change_log_reads_from_any_position_and_trims_whole_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let first: Vec<_> = (10..13).map(record).collect();
+        let second: Vec<_> = (13..15).map(record).collect();
+        let (_, a) = store.apply(first).unwrap();
+        let (_, b) = store.apply(second).unwrap();
+        let all: Vec<(u64, ListingId)> = a
+            .iter()
+            .chain(&b)
+            .map(|x| (x.position, x.record.id))
+            .collect();
+        let read = |from| {
+            store
+                .changes_after(from)
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+        };
+        assert_eq!(read(None), all);
+        // From the middle of the first write.
+        assert_eq!(read(Some(all[0].0)), all[1..].to_vec());
+        assert_eq!(store.last_change().unwrap(), Some(all[4].0));
+        // Trimming inside the first write keeps it (its last change is not covered yet).
+        store.trim_changes(all[1].0).unwrap();
+        assert_eq!(read(None), all);
+        store.trim_changes(all[2].0).unwrap();
+        assert_eq!(read(None), all[3..].to_vec());
     }
 
     #[test]
