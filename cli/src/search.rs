@@ -131,11 +131,17 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
         vec!["ID", "PRICE", "CONDITION", "TITLE"]
     };
     let total = r["total"].as_u64().unwrap_or(hits.len() as u64);
+    // Past 1,000 matches a search stops counting and reports "at least".
+    let more = if r["total_exact"].as_bool() == Some(false) {
+        "+"
+    } else {
+        ""
+    };
     out.emit(&Value::Null, || {
         let mut t = table(&header, &rows);
         if total as usize > hits.len() {
             t.push_str(&format!(
-                "\n({} of {total} shown; --limit / --offset for more)",
+                "\n({} of {total}{more} shown; --limit / --offset for more)",
                 hits.len()
             ));
         }

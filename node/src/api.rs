@@ -504,6 +504,7 @@ async fn search(State(s): St, body: Body) -> ApiResult<Json<Value>> {
     Ok(Json(json!({
         "hits": r.hits.iter().map(hit_json).collect::<Vec<_>>(),
         "total": r.total,
+        "total_exact": r.total_exact,
     })))
 }
 

@@ -163,6 +163,9 @@ pub struct SearchResults {
     pub hits: Vec<SearchHit>,
     /// Matches in all.
     pub total: usize,
+    /// Whether `total` counts every match; otherwise at least that many matched (a search
+    /// stops counting past 1,000 to skip what cannot make its top hits).
+    pub total_exact: bool,
 }
 
 /// Sizes for status reports.
@@ -370,6 +373,7 @@ impl Engine {
         Ok(SearchResults {
             hits,
             total: found.total,
+            total_exact: found.total_exact,
         })
     }
 

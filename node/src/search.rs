@@ -16,14 +16,19 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use swapmeet_protocol::{geo, ListingId, Record, Verified};
 use tantivy::query::{
-    AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::store::{Store, StoreError, StoredRecord};
-use collector::{Fruit, ListingCollector};
-use document::{Fields, FREE_CURRENCY, MIN_CELL_PRECISION, SCHEMA_VERSION};
+use collector::{ColumnCache, Fruit, ListingCollector, PriceCut};
+use document::{Fields, MIN_CELL_PRECISION, SCHEMA_VERSION};
+
+/// Most geohash cells a radius search matches as terms. Finer cells follow the circle more
+/// closely, so fewer documents outside it are read and measured; a 12 km radius at the
+/// latitude of Berlin needs about 70 cells of 5 characters.
+const MAX_CELLS: usize = 160;
 pub use query::{GeoFilter, PriceFilter, QueryError, SearchQuery, Sort};
 
 /// Errors of the search index.
@@ -82,6 +87,9 @@ pub enum IndexChange {
         id: ListingId,
         /// The new document.
         doc: Box<TantivyDocument>,
+        /// The store had no version of this listing before, so the index has no document
+        /// of it to delete (a delete costs a term lookup per segment at every commit).
+        fresh: bool,
     },
     /// Drop this listing from the index (withdrawn, expired, replaced by a withdrawal).
     Remove {
@@ -116,8 +124,11 @@ pub struct IndexHit {
 pub struct IndexResults {
     /// Hits in order.
     pub hits: Vec<IndexHit>,
-    /// How many listings matched in all.
+    /// How many listings matched in all (at least this many when `total_exact` is false).
     pub total: usize,
+    /// Whether `total` counts every match. A search stops counting past
+    /// [`collector::TRACK_TOTAL`] matches to skip documents that cannot make its top hits.
+    pub total_exact: bool,
 }
 
 /// How the index was opened.
@@ -144,7 +155,15 @@ pub struct SearchIndex {
     fields: Fields,
     parser: QueryParser,
     writer: Mutex<WriterState>,
+    /// Changes waiting for the writer while a commit holds it, in change-log order.
+    pending: Mutex<Vec<IndexChange>>,
+    /// Fast-field columns of the searched segments.
+    columns: ColumnCache,
 }
+
+/// Most changes queued behind a commit before `apply` waits for the writer (a few MB of
+/// documents).
+const MAX_PENDING: usize = 16_384;
 
 /// Memory the index writer may use before flushing a segment; large enough for bulk ingest
 /// of peers' listings, small enough for a background process.
@@ -255,12 +274,9 @@ impl SearchIndex {
         let writer = index
             .writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY)
             .map_err(tv("opening the writer"))?;
-        let mut parser =
-            QueryParser::for_index(&index, vec![fields.title, fields.description, fields.tags]);
+        let mut parser = QueryParser::for_index(&index, vec![fields.text]);
         // A marketplace search for "road bike" means both words, not either.
         parser.set_conjunction_by_default();
-        parser.set_field_boost(fields.title, 3.0);
-        parser.set_field_boost(fields.tags, 2.0);
         Ok(SearchIndex {
             dir: dir.to_path_buf(),
             reader,
@@ -271,6 +287,8 @@ impl SearchIndex {
                 added_through: through,
                 committed_through: through,
             }),
+            pending: Mutex::new(Vec::new()),
+            columns: ColumnCache::default(),
         })
     }
 
@@ -279,23 +297,24 @@ impl SearchIndex {
         &self.fields
     }
 
-    /// Verifies stored envelopes again and adds them (used by rebuild and replay, where there
-    /// is no `Verified` value at hand). Returns how many were indexed.
+    /// Adds stored records (used by rebuild and replay, where there is no `Verified` value at
+    /// hand). Returns how many were indexed.
     fn add_stored(&self, recs: &[StoredRecord], now: u64) -> Result<usize, SearchError> {
-        let envs: Vec<_> = recs
-            .iter()
-            .filter_map(|r| swapmeet_protocol::SignedEnvelope::decode(&r.envelope).ok())
-            .collect();
-        let verified = swapmeet_protocol::verify_batch(envs, now);
         let w = self.writer.lock().map_err(|_| SearchError::Poisoned)?;
         let mut n = 0;
-        for v in verified.into_iter().flatten() {
-            if let Some(doc) = self.document_for(&v) {
-                let id = v.listing_id();
+        for rec in recs.iter().filter(|r| r.is_active(now)) {
+            // The store holds only envelopes that were verified when they arrived.
+            let parts = swapmeet_protocol::decode_stored(&rec.envelope).map_err(|e| {
+                SearchError::Store(StoreError::Corrupt {
+                    tree: crate::store::TREE_LISTINGS,
+                    reason: format!("listing {}: envelope: {e}", rec.id),
+                })
+            })?;
+            if let Record::Listing(l) = &parts.record {
                 w.writer
-                    .delete_term(Term::from_field_bytes(self.fields.id, id.as_bytes()));
+                    .delete_term(Term::from_field_bytes(self.fields.id, rec.id.as_bytes()));
                 w.writer
-                    .add_document(doc)
+                    .add_document(document::document(&self.fields, &rec.id, &parts.signer, l))
                     .map_err(tv("adding a document"))?;
                 n += 1;
             }
@@ -309,7 +328,7 @@ impl SearchIndex {
             Record::Listing(l) => Some(document::document(
                 &self.fields,
                 &v.listing_id(),
-                &v.signer(),
+                v.signer().as_bytes(),
                 l,
             )),
             Record::Withdrawal(_) => None,
@@ -358,15 +377,50 @@ impl SearchIndex {
     }
 
     /// Applies changes in change-log order. They become visible at the next commit.
+    ///
+    /// While a commit holds the writer (tens to hundreds of milliseconds while a segment is
+    /// written and synced) the changes wait in a queue instead of holding up the caller, which
+    /// is the ingest path with the store's write lock held; the commit takes them in. Past
+    /// [`MAX_PENDING`] queued changes the caller waits after all.
     pub fn apply(&self, changes: Vec<IndexChange>) -> Result<(), SearchError> {
-        let mut w = self.writer.lock().map_err(|_| SearchError::Poisoned)?;
+        let queued = {
+            let mut p = self.pending.lock().map_err(|_| SearchError::Poisoned)?;
+            p.extend(changes);
+            p.len()
+        };
+        let w = if queued > MAX_PENDING {
+            Some(self.writer.lock().map_err(|_| SearchError::Poisoned)?)
+        } else {
+            match self.writer.try_lock() {
+                Ok(w) => Some(w),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+                Err(std::sync::TryLockError::Poisoned(_)) => return Err(SearchError::Poisoned),
+            }
+        };
+        if let Some(mut w) = w {
+            self.drain_pending(&mut w)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the queued changes into the writer (whose lock the caller holds, so no other
+    /// drain can interleave and the change-log order is kept).
+    fn drain_pending(&self, w: &mut WriterState) -> Result<(), SearchError> {
+        let changes = std::mem::take(&mut *self.pending.lock().map_err(|_| SearchError::Poisoned)?);
         for change in changes {
-            let (position, id, doc) = match change {
-                IndexChange::Upsert { position, id, doc } => (position, id, Some(doc)),
-                IndexChange::Remove { position, id } => (position, id, None),
+            let (position, id, doc, fresh) = match change {
+                IndexChange::Upsert {
+                    position,
+                    id,
+                    doc,
+                    fresh,
+                } => (position, id, Some(doc), fresh),
+                IndexChange::Remove { position, id } => (position, id, None, false),
             };
-            w.writer
-                .delete_term(Term::from_field_bytes(self.fields.id, id.as_bytes()));
+            if !fresh {
+                w.writer
+                    .delete_term(Term::from_field_bytes(self.fields.id, id.as_bytes()));
+            }
             if let Some(doc) = doc {
                 w.writer
                     .add_document(*doc)
@@ -381,6 +435,7 @@ impl SearchIndex {
     /// position the index now covers, so the store can trim its change log.
     pub fn commit(&self) -> Result<Option<u64>, SearchError> {
         let mut w = self.writer.lock().map_err(|_| SearchError::Poisoned)?;
+        self.drain_pending(&mut w)?;
         if w.added_through == w.committed_through && w.committed_through.is_some() {
             return Ok(w.committed_through);
         }
@@ -399,15 +454,26 @@ impl SearchIndex {
         w.committed_through = through;
         drop(w);
         self.reader.reload().map_err(tv("reloading the reader"))?;
+        let live: Vec<_> = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        self.columns.retain(&live);
         Ok(through)
     }
 
     /// Whether there are added changes not yet committed.
     pub fn is_dirty(&self) -> bool {
-        self.writer
-            .lock()
-            .map(|w| w.added_through != w.committed_through)
-            .unwrap_or(false)
+        let queued = self.pending.lock().map(|p| !p.is_empty()).unwrap_or(false);
+        queued
+            || self
+                .writer
+                .lock()
+                .map(|w| w.added_through != w.committed_through)
+                .unwrap_or(false)
     }
 
     /// Documents in the committed index.
@@ -461,10 +527,10 @@ impl SearchIndex {
                 IndexRecordOption::Basic,
             ))));
         }
-        if let Some(p) = &q.price {
-            clauses.push(filter(self.price_query(p)));
-        }
-        if let Some(g) = &q.near {
+        // The geohash cells narrow a radius search that has nothing else to narrow it. With
+        // text, the text's matches are fewer than the documents in the cells (which must all
+        // be read to build the cell set), and the collector measures the distance of each.
+        if let Some(g) = q.near.filter(|_| clauses.is_empty()) {
             if let Some(r) = g.radius_km {
                 if let Some(cells) = self.cells_query(g.lat, g.lon, r) {
                     clauses.push(filter(cells));
@@ -478,14 +544,22 @@ impl SearchIndex {
         };
         let offset = q.offset.unwrap_or(0);
         let collector = ListingCollector {
+            columns: &self.columns,
+            counted: Default::default(),
             now,
             near: q.near.map(|g| (g.lat, g.lon, g.radius_km)),
+            price: q.price.as_ref().map(|p| PriceCut {
+                currency: document::currency_code(p.currency.code()),
+                min: p.min_minor.unwrap_or(0),
+                max: p.max_minor.unwrap_or(u64::MAX),
+                free: p.min_minor.unwrap_or(0) == 0,
+            }),
             sort: q.sort,
             scored: text.is_some(),
             depth: offset + q.limit(),
         };
         let searcher = self.reader.searcher();
-        let Fruit { hits, total } = searcher
+        let Fruit { hits, total, exact } = searcher
             .search(query.as_ref(), &collector)
             .map_err(tv("searching"))?;
         Ok(IndexResults {
@@ -499,46 +573,15 @@ impl SearchIndex {
                 })
                 .collect(),
             total,
+            total_exact: exact,
         })
     }
 
-    fn price_query(&self, p: &PriceFilter) -> Box<dyn Query> {
-        let f = &self.fields;
-        use std::ops::Bound;
-        let lower = p.min_minor.map_or(Bound::Unbounded, |v| {
-            Bound::Included(Term::from_field_u64(f.price, v))
-        });
-        let upper = p.max_minor.map_or(Bound::Unbounded, |v| {
-            Bound::Included(Term::from_field_u64(f.price, v))
-        });
-        let in_currency: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.currency, p.currency.code()),
-                    IndexRecordOption::Basic,
-                )) as Box<dyn Query>,
-            ),
-            (Occur::Must, Box::new(RangeQuery::new(lower, upper))),
-        ]));
-        if p.min_minor.unwrap_or(0) == 0 {
-            let free: Box<dyn Query> = Box::new(TermQuery::new(
-                Term::from_field_text(f.currency, FREE_CURRENCY),
-                IndexRecordOption::Basic,
-            ));
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Should, in_currency),
-                (Occur::Should, free),
-            ]))
-        } else {
-            in_currency
-        }
-    }
-
     /// A query for the geohash cells covering the circle: a cheap first cut that the collector
-    /// then refines with the exact distance. Uses the finest precision that needs at most 32
-    /// cells; `None` when even the coarsest indexed precision would need more (a continent-sized
-    /// radius), in which case the collector alone decides.
+    /// then refines with the exact distance. Uses the finest precision that needs at most
+    /// [`MAX_CELLS`] cells (a term set, matched as one bitset); `None` when even the coarsest
+    /// indexed precision would need more (a continent-sized radius), in which case the
+    /// collector alone decides.
     fn cells_query(&self, lat: f64, lon: f64, radius_km: f64) -> Option<Box<dyn Query>> {
         for precision in (MIN_CELL_PRECISION..=swapmeet_protocol::limits::MAX_GEOHASH_CHARS).rev() {
             // Estimate first so a tiny precision for a huge radius is never enumerated.
@@ -546,26 +589,17 @@ impl SearchIndex {
             // Cells narrow towards the poles; scale the width so the estimate stays an upper bound.
             let width = width * lat.to_radians().cos().max(0.01);
             let estimate = ((2.0 * radius_km / height) + 2.0) * ((2.0 * radius_km / width) + 2.0);
-            if estimate > 64.0 {
+            if estimate > 2.0 * MAX_CELLS as f64 {
                 continue;
             }
             let cells = geo::cells_within(lat, lon, radius_km, precision);
-            if cells.len() > 32 {
+            if cells.len() > MAX_CELLS {
                 continue;
             }
-            let terms: Vec<(Occur, Box<dyn Query>)> = cells
+            let terms = cells
                 .iter()
-                .map(|c| {
-                    (
-                        Occur::Should,
-                        Box::new(TermQuery::new(
-                            Term::from_field_text(self.fields.cell, c.as_str()),
-                            IndexRecordOption::Basic,
-                        )) as Box<dyn Query>,
-                    )
-                })
-                .collect();
-            return Some(Box::new(BooleanQuery::new(terms)));
+                .map(|c| Term::from_field_text(self.fields.cell, c.as_str()));
+            return Some(Box::new(TermSetQuery::new(terms)));
         }
         None
     }

@@ -675,3 +675,110 @@ fn acknowledged_writes_survive_kill_9() {
         acked.len()
     );
 }
+
+/// A lamp of the broad-search test: id, price in euros, signed-at, whether it is in Berlin.
+type Lamp = (ListingId, u64, u64, bool);
+
+#[test]
+fn a_broad_search_stops_counting_but_keeps_the_true_top_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _clock) = engine_at(dir.path());
+    let k = key(9);
+    // 2,500 lamps: every other one in Berlin, the rest in Munich; distinct prices and times.
+    let mut all = Vec::new();
+    let mut envs = Vec::new();
+    for i in 0..2_500u64 {
+        let price = (i * 7_919) % 10_007 + 1;
+        let l = Listing {
+            signed_at: NOW - 10_000 + (i * 3_331) % 9_973,
+            ..listing(&format!("lamp-{i}"), 1, &format!("Lamp {i}"), eur(price))
+        };
+        let berlin = i % 2 == 0;
+        let l = if berlin { l } else { at(l, 48.137, 11.575) };
+        all.push((l.id(&k.public()), price, l.signed_at, berlin));
+        envs.push(l.sign(&k).unwrap());
+    }
+    // Five commits, so the index has several segments.
+    for chunk in envs.chunks(500) {
+        ingest(&e, chunk.to_vec());
+    }
+    // The first ten ids of the lamps ordered by a key.
+    let top = |mut v: Vec<Lamp>, by: &dyn Fn(&Lamp) -> i64| {
+        v.sort_by_key(|x| by(x));
+        v.into_iter().take(10).map(|x| x.0).collect::<Vec<_>>()
+    };
+    let berlin = GeoFilter {
+        lat: 52.52,
+        lon: 13.405,
+        radius_km: Some(20.0),
+    };
+
+    let q = SearchQuery {
+        text: Some("lamp".into()),
+        sort: Sort::PriceAsc,
+        limit: Some(10),
+        ..Default::default()
+    };
+    let r = e.search(&q).unwrap();
+    assert!(
+        !r.total_exact && r.total >= 1_000,
+        "{} {}",
+        r.total,
+        r.total_exact
+    );
+    assert_eq!(
+        r.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        top(all.clone(), &|x| x.1 as i64)
+    );
+
+    let q = SearchQuery {
+        text: Some("lamp".into()),
+        near: Some(berlin),
+        sort: Sort::PriceDesc,
+        limit: Some(10),
+        ..Default::default()
+    };
+    let in_berlin: Vec<_> = all.iter().filter(|x| x.3).cloned().collect();
+    assert_eq!(ids(&e, &q), top(in_berlin.clone(), &|x| -(x.1 as i64)));
+
+    // No text: newest first, within the radius.
+    let q = SearchQuery {
+        near: Some(berlin),
+        limit: Some(10),
+        ..Default::default()
+    };
+    assert_eq!(ids(&e, &q), top(in_berlin.clone(), &|x| -(x.2 as i64)));
+
+    // A price range in Berlin, newest first, past the counting limit on the way.
+    let q = SearchQuery {
+        near: Some(berlin),
+        price: Some(PriceFilter {
+            currency: Currency::new("EUR").unwrap(),
+            min_minor: Some(100_000),
+            max_minor: Some(900_000),
+        }),
+        sort: Sort::Newest,
+        limit: Some(10),
+        ..Default::default()
+    };
+    let in_range: Vec<_> = in_berlin
+        .iter()
+        .filter(|x| (1_000..=9_000).contains(&x.1))
+        .cloned()
+        .collect();
+    assert_eq!(ids(&e, &q), top(in_range, &|x| -(x.2 as i64)));
+
+    // Under the limit, the count is exact.
+    let q = SearchQuery {
+        text: Some("lamp".into()),
+        price: Some(PriceFilter {
+            currency: Currency::new("EUR").unwrap(),
+            min_minor: None,
+            max_minor: Some(10_000),
+        }),
+        ..Default::default()
+    };
+    let r = e.search(&q).unwrap();
+    assert!(r.total_exact);
+    assert_eq!(r.total, all.iter().filter(|x| x.1 <= 100).count());
+}

@@ -1,19 +1,26 @@
-//! One collector for every search: it drops expired listings and those outside the radius,
-//! computes the sort key, and keeps the best `depth` hits in a bounded heap.
+//! One collector for every search: it drops expired listings, those outside the radius and those
+//! outside the price range, computes the sort key, and keeps the best `depth` hits in a bounded
+//! heap.
 //!
 //! Doing the filtering and ordering here (on fast fields) instead of in separate queries keeps a
 //! search to one pass over the matching documents, which is what makes 1 ms medians possible.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
 
 use swapmeet_protocol::{geo, ListingId};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::ColumnValues;
+use tantivy::index::SegmentId;
+use tantivy::query::Weight;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
-use super::document::{F_EXPIRES, F_ID_HI, F_ID_LO, F_LAT, F_LON, F_PRICE, F_SIGNED};
+use super::document::{
+    FREE_CURRENCY, F_CURRENCY, F_EXPIRES, F_ID_HI, F_ID_LO, F_LAT, F_LON, F_PRICE, F_SIGNED,
+    NO_LOCATION,
+};
 use super::query::Sort;
 
 /// One collected hit.
@@ -51,21 +58,48 @@ impl Ord for Collected {
     }
 }
 
+/// Matches counted exactly before a search starts skipping documents that cannot make its top
+/// hits, as search engines do ("1,000+ results"): past it, a relevance search hands the worst
+/// score it keeps to tantivy (which then skips whole blocks of a one-word search), and every
+/// search compares a document's sort key before spending its filters on it.
+pub const TRACK_TOTAL: usize = 1_000;
+
 /// The hits and how many documents passed every filter.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Fruit {
     /// Best hits, best first.
     pub hits: Vec<Collected>,
     /// Documents that matched (for "N results").
     pub total: usize,
+    /// Whether `total` counts every match (otherwise it is a lower bound).
+    pub exact: bool,
+}
+
+/// A price range in one currency, checked on fast fields.
+#[derive(Clone, Copy, Debug)]
+pub struct PriceCut {
+    /// [`super::document::currency_code`] of the currency.
+    pub currency: u64,
+    /// Lowest price, minor units.
+    pub min: u64,
+    /// Highest price, minor units.
+    pub max: u64,
+    /// Whether free listings match (the range starts at 0).
+    pub free: bool,
 }
 
 /// Collects the best `depth` hits.
-pub struct ListingCollector {
+pub struct ListingCollector<'a> {
+    /// Columns opened by earlier searches.
+    pub columns: &'a ColumnCache,
+    /// Matches counted in the segments already searched.
+    pub counted: Arc<AtomicUsize>,
     /// Unix seconds: listings expiring at or before it are skipped.
     pub now: u64,
     /// Search point and optional radius.
     pub near: Option<(f64, f64, Option<f64>)>,
+    /// Price range, if any.
+    pub price: Option<PriceCut>,
     /// Order.
     pub sort: Sort,
     /// Whether a text query supplies BM25 scores.
@@ -74,26 +108,196 @@ pub struct ListingCollector {
     pub depth: usize,
 }
 
+/// The search point with what the distance test needs precomputed.
+#[derive(Clone, Copy, Debug)]
+struct Near {
+    lat: f64,
+    lon: f64,
+    radius: Option<f64>,
+    /// km per degree of longitude at the search point.
+    km_per_lon_deg: f64,
+    /// Whether the flat-earth estimate may decide clear cases (small radius, not polar).
+    estimate: bool,
+    /// Squared distances (flat estimate) below which a point is surely inside, and above
+    /// which surely outside.
+    surely_in: f64,
+    surely_out: f64,
+}
+
+/// Mean Earth radius, as `geo::haversine_km` uses.
+const EARTH_RADIUS_KM: f64 = 6371.0088;
+/// km per degree of latitude.
+const KM_PER_LAT_DEG: f64 = EARTH_RADIUS_KM * std::f64::consts::PI / 180.0;
+
+impl Near {
+    fn new(lat: f64, lon: f64, radius: Option<f64>) -> Near {
+        let r = radius.unwrap_or(0.0);
+        // The flat estimate scales longitude by the cosine at the search point; a point up
+        // to r away in latitude has a cosine off by at most tan(latitude) * r / R relative,
+        // which bounds the estimate's relative error (doubled for safety, plus a floor for
+        // rounding). Points in that band around the edge get the exact distance.
+        let reach = (lat.abs() + r / KM_PER_LAT_DEG).min(89.0).to_radians();
+        let rel = 2.0 * reach.tan() * (r / EARTH_RADIUS_KM) + 0.001;
+        let inner = (r * (1.0 - rel) - 0.01).max(0.0);
+        let outer = r * (1.0 + rel) + 0.01;
+        Near {
+            lat,
+            lon,
+            radius,
+            km_per_lon_deg: KM_PER_LAT_DEG * lat.to_radians().cos(),
+            estimate: radius.is_some_and(|r| r <= 50.0) && lat.abs() <= 70.0,
+            surely_in: inner * inner,
+            surely_out: outer * outer,
+        }
+    }
+
+    /// Whether a point is within the radius. Most points are clearly inside or outside, and
+    /// a flat-earth estimate (no trigonometry) decides those; only points in a thin band at
+    /// the edge (under 1% of the radius around Berlin) pay for the great-circle distance.
+    /// The estimate is used within 50 km of a point below 70 degrees of latitude.
+    fn within(&self, lat: f64, lon: f64) -> bool {
+        let Some(r) = self.radius else { return true };
+        if self.estimate {
+            let dy = (lat - self.lat) * KM_PER_LAT_DEG;
+            let mut dlon = (lon - self.lon).abs();
+            if dlon > 180.0 {
+                dlon = 360.0 - dlon;
+            }
+            let dx = dlon * self.km_per_lon_deg;
+            let d2 = dx * dx + dy * dy;
+            if d2 <= self.surely_in {
+                return true;
+            }
+            if d2 > self.surely_out {
+                return false;
+            }
+        }
+        geo::haversine_km((self.lat, self.lon), (lat, lon)) <= r
+    }
+
+    fn distance(&self, lat: f64, lon: f64) -> f64 {
+        geo::haversine_km((self.lat, self.lon), (lat, lon))
+    }
+}
+
 type U64Col = Arc<dyn ColumnValues<u64>>;
 type F64Col = Arc<dyn ColumnValues<f64>>;
 
-pub struct ListingSegmentCollector {
-    now: u64,
-    near: Option<(f64, f64, Option<f64>)>,
-    sort: Sort,
-    depth: usize,
+/// The fast-field columns of one segment the collector reads.
+pub struct Columns {
     expires: U64Col,
+    currency: U64Col,
     signed: U64Col,
     price: U64Col,
     id_hi: U64Col,
     id_lo: U64Col,
     lat: F64Col,
     lon: F64Col,
-    heap: BinaryHeap<Collected>,
-    total: usize,
 }
 
-impl Collector for ListingCollector {
+impl Columns {
+    fn open(segment: &SegmentReader) -> tantivy::Result<Columns> {
+        let ff = segment.fast_fields();
+        // A column every document has a value in is read directly (document = row); others
+        // go through tantivy's lookup of which row a document's value is in.
+        fn dense<T>(c: tantivy::columnar::Column<T>, default: T) -> Arc<dyn ColumnValues<T>>
+        where
+            T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static,
+        {
+            match c.index {
+                tantivy::columnar::ColumnIndex::Full => c.values,
+                _ => c.first_or_default_col(default),
+            }
+        }
+        let u = |name: &str| -> tantivy::Result<U64Col> { Ok(dense(ff.u64(name)?, 0)) };
+        let f = |name: &str| -> tantivy::Result<F64Col> { Ok(dense(ff.f64(name)?, NO_LOCATION)) };
+        Ok(Columns {
+            expires: u(F_EXPIRES)?,
+            currency: u(F_CURRENCY)?,
+            signed: u(F_SIGNED)?,
+            price: u(F_PRICE)?,
+            id_hi: u(F_ID_HI)?,
+            id_lo: u(F_ID_LO)?,
+            lat: f(F_LAT)?,
+            lon: f(F_LON)?,
+        })
+    }
+}
+
+/// Opened columns per segment, kept between searches: opening nine columns in each of a
+/// dozen segments (and dropping them after) was a fifth of a typical search's time.
+#[derive(Default)]
+pub struct ColumnCache {
+    segments: Mutex<HashMap<SegmentId, Arc<Columns>>>,
+}
+
+impl ColumnCache {
+    fn get(&self, segment: &SegmentReader) -> tantivy::Result<Arc<Columns>> {
+        let id = segment.segment_id();
+        if let Some(c) = self.segments.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(c);
+        }
+        let c = Arc::new(Columns::open(segment)?);
+        if let Ok(mut m) = self.segments.lock() {
+            m.insert(id, c.clone());
+        }
+        Ok(c)
+    }
+
+    /// Forgets the columns of segments that are gone (merged away).
+    pub fn retain(&self, live: &[SegmentId]) {
+        if let Ok(mut m) = self.segments.lock() {
+            m.retain(|id, _| live.contains(id));
+        }
+    }
+}
+
+/// A hit inside one segment; its listing id is read only if it survives to the harvest.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    key: f64,
+    doc: DocId,
+    score: f32,
+    distance_km: Option<f64>,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    // Reversed like `Collected`: the worst candidate is on top of the max-heap.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .key
+            .total_cmp(&self.key)
+            .then_with(|| self.doc.cmp(&other.doc))
+    }
+}
+
+pub struct ListingSegmentCollector {
+    now: u64,
+    near: Option<Near>,
+    price_cut: Option<PriceCut>,
+    sort: Sort,
+    depth: usize,
+    cols: Arc<Columns>,
+    heap: BinaryHeap<Candidate>,
+    total: usize,
+    exact: bool,
+    /// Matches counted in earlier segments.
+    before: usize,
+    counted: Arc<AtomicUsize>,
+}
+
+impl Collector for ListingCollector<'_> {
     type Fruit = Fruit;
     type Child = ListingSegmentCollector;
 
@@ -102,27 +306,18 @@ impl Collector for ListingCollector {
         _ord: SegmentOrdinal,
         segment: &SegmentReader,
     ) -> tantivy::Result<ListingSegmentCollector> {
-        let ff = segment.fast_fields();
-        let u =
-            |name: &str| -> tantivy::Result<U64Col> { Ok(ff.u64(name)?.first_or_default_col(0)) };
-        // Listings without a location get NaN so every distance test on them fails.
-        let f = |name: &str| -> tantivy::Result<F64Col> {
-            Ok(ff.f64(name)?.first_or_default_col(f64::NAN))
-        };
         Ok(ListingSegmentCollector {
             now: self.now,
-            near: self.near,
+            near: self.near.map(|(lat, lon, r)| Near::new(lat, lon, r)),
+            price_cut: self.price,
             sort: self.sort,
             depth: self.depth,
-            expires: u(F_EXPIRES)?,
-            signed: u(F_SIGNED)?,
-            price: u(F_PRICE)?,
-            id_hi: u(F_ID_HI)?,
-            id_lo: u(F_ID_LO)?,
-            lat: f(F_LAT)?,
-            lon: f(F_LON)?,
+            cols: self.columns.get(segment)?,
             heap: BinaryHeap::with_capacity(self.depth + 1),
             total: 0,
+            exact: true,
+            before: self.counted.load(AtomicOrdering::Relaxed),
+            counted: self.counted.clone(),
         })
     }
 
@@ -132,24 +327,60 @@ impl Collector for ListingCollector {
 
     fn merge_fruits(&self, fruits: Vec<Fruit>) -> tantivy::Result<Fruit> {
         let mut total = 0;
+        let mut exact = true;
         let mut all: Vec<Collected> = Vec::new();
         for f in fruits {
             total += f.total;
+            exact &= f.exact;
             all.extend(f.hits);
         }
         // `Ord` is reversed (better hits compare as smaller), so an ascending sort puts the
         // best first.
         all.sort();
         all.truncate(self.depth);
-        Ok(Fruit { hits: all, total })
+        Ok(Fruit {
+            hits: all,
+            total,
+            exact,
+        })
+    }
+
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        segment_ord: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Fruit> {
+        let mut c = self.for_segment(segment_ord, reader)?;
+        let alive = reader.alive_bitset();
+        if self.requires_scoring() {
+            // Every match is counted until TRACK_TOTAL; after that the heap's worst score is
+            // handed to tantivy as a threshold, so documents that cannot make the top hits
+            // are skipped (whole blocks of them for a one-word search).
+            weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    c.collect(doc, score);
+                }
+                match c.worst_if_pruning() {
+                    Some(worst) => {
+                        c.exact = false;
+                        worst as Score
+                    }
+                    None => Score::MIN,
+                }
+            })?;
+        } else {
+            weight.for_each_no_score(reader, &mut |docs| c.collect_many(docs, alive))?;
+        }
+        Ok(c.harvest())
     }
 }
 
 impl ListingSegmentCollector {
     fn id(&self, doc: DocId) -> ListingId {
         let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.id_hi.get_val(doc).to_be_bytes());
-        b[8..].copy_from_slice(&self.id_lo.get_val(doc).to_be_bytes());
+        b[..8].copy_from_slice(&self.cols.id_hi.get_val(doc).to_be_bytes());
+        b[8..].copy_from_slice(&self.cols.id_lo.get_val(doc).to_be_bytes());
         ListingId::from_bytes(b)
     }
 }
@@ -158,42 +389,140 @@ impl SegmentCollector for ListingSegmentCollector {
     type Fruit = Fruit;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        if self.expires.get_val(doc) <= self.now {
+        let expires = self.cols.expires.get_val(doc);
+        let location = self
+            .near
+            .is_some()
+            .then(|| (self.cols.lat.get_val(doc), self.cols.lon.get_val(doc)));
+        self.consider(doc, score, expires, location);
+    }
+
+    fn harvest(self) -> Fruit {
+        self.counted.fetch_add(self.total, AtomicOrdering::Relaxed);
+        let hits = self
+            .heap
+            .iter()
+            .map(|c| Collected {
+                key: c.key,
+                id: self.id(c.doc),
+                score: c.score,
+                distance_km: c.distance_km,
+            })
+            .collect();
+        Fruit {
+            hits,
+            total: self.total,
+            exact: self.exact,
+        }
+    }
+}
+
+/// Documents read per batch of fast-field values (tantivy hands out blocks of 64).
+const BLOCK: usize = 64;
+
+impl ListingSegmentCollector {
+    /// Collects unscored documents a block at a time: the columns every document needs are
+    /// read in one call per block instead of one virtual call per document and column.
+    fn collect_many(&mut self, docs: &[DocId], alive: Option<&tantivy::fastfield::AliveBitSet>) {
+        let mut expires = [0u64; BLOCK];
+        let mut lat = [0f64; BLOCK];
+        let mut lon = [0f64; BLOCK];
+        for docs in docs.chunks(BLOCK) {
+            let n = docs.len();
+            self.cols.expires.get_vals(docs, &mut expires[..n]);
+            if self.near.is_some() {
+                self.cols.lat.get_vals(docs, &mut lat[..n]);
+                self.cols.lon.get_vals(docs, &mut lon[..n]);
+            }
+            for (i, &doc) in docs.iter().enumerate() {
+                if alive.is_some_and(|a| a.is_deleted(doc)) {
+                    continue;
+                }
+                let location = self.near.is_some().then(|| (lat[i], lon[i]));
+                self.consider(doc, 0.0, expires[i], location);
+            }
+        }
+    }
+
+    /// The sort key of a document, for every order but nearest (higher is better).
+    fn key_of(&self, doc: DocId, score: Score) -> f64 {
+        match self.sort {
+            // Without text every score is 0: newer first.
+            Sort::Relevance if score == 0.0 => self.cols.signed.get_val(doc) as f64,
+            Sort::Relevance => f64::from(score),
+            Sort::PriceAsc => -(self.cols.price.get_val(doc) as f64),
+            Sort::PriceDesc => self.cols.price.get_val(doc) as f64,
+            Sort::Newest | Sort::Nearest => self.cols.signed.get_val(doc) as f64,
+        }
+    }
+
+    /// The key of the worst kept hit, once enough matches were counted to stop counting.
+    fn worst_if_pruning(&self) -> Option<f64> {
+        if self.heap.len() < self.depth || self.before + self.total < TRACK_TOTAL {
+            return None;
+        }
+        self.heap.peek().map(|worst| worst.key)
+    }
+
+    /// Filters one document (given its expiry and, for a search with a point, its location),
+    /// counts it and offers it to the heap.
+    fn consider(&mut self, doc: DocId, score: Score, expires: u64, location: Option<(f64, f64)>) {
+        if expires <= self.now {
             return;
         }
-        let distance_km = match self.near {
-            Some((lat, lon, radius)) => {
-                let (dlat, dlon) = (self.lat.get_val(doc), self.lon.get_val(doc));
-                if dlat.is_nan() {
+        // Past TRACK_TOTAL, a document whose key cannot beat the worst kept hit is dropped
+        // before its filters are read (a distance is a filter's work, so not for nearest).
+        let early_key = match self.worst_if_pruning() {
+            Some(worst) if self.sort != Sort::Nearest => {
+                let key = self.key_of(doc, score);
+                if key <= worst {
+                    self.exact = false;
+                    return;
+                }
+                Some(key)
+            }
+            _ => None,
+        };
+        if let Some(p) = &self.price_cut {
+            let currency = self.cols.currency.get_val(doc);
+            let ok = if currency == FREE_CURRENCY {
+                p.free
+            } else {
+                currency == p.currency && (p.min..=p.max).contains(&self.cols.price.get_val(doc))
+            };
+            if !ok {
+                return;
+            }
+        }
+        // The location of the document, when the search has a point.
+        let point = match (&self.near, location) {
+            (Some(near), Some((dlat, dlon))) => {
+                if dlat > 90.0 {
                     // No location (ships only): it has no distance; keep it only when the
                     // search does not restrict to a radius.
-                    if radius.is_some() || self.sort == Sort::Nearest {
+                    if near.radius.is_some() || self.sort == Sort::Nearest {
                         return;
                     }
                     None
                 } else {
-                    let d = geo::haversine_km((lat, lon), (dlat, dlon));
-                    if radius.is_some_and(|r| d > r) {
+                    if !near.within(dlat, dlon) {
                         return;
                     }
-                    Some(d)
+                    Some((near, dlat, dlon))
                 }
             }
-            None => None,
+            _ => None,
         };
         self.total += 1;
-        let key = match self.sort {
-            Sort::Relevance => f64::from(score),
-            Sort::PriceAsc => -(self.price.get_val(doc) as f64),
-            Sort::PriceDesc => self.price.get_val(doc) as f64,
-            Sort::Newest => self.signed.get_val(doc) as f64,
-            Sort::Nearest => -distance_km.unwrap_or(f64::INFINITY),
-        };
-        // Secondary order: newer first among equal keys (e.g. relevance without text).
-        let key = if self.sort == Sort::Relevance && score == 0.0 {
-            self.signed.get_val(doc) as f64
-        } else {
-            key
+        let mut distance_km = None;
+        let key = match (self.sort, early_key) {
+            (_, Some(key)) => key,
+            (Sort::Nearest, None) => {
+                let d = point.map(|(near, lat, lon)| near.distance(lat, lon));
+                distance_km = d;
+                -d.unwrap_or(f64::INFINITY)
+            }
+            (_, None) => self.key_of(doc, score),
         };
         if self.heap.len() == self.depth {
             if let Some(worst) = self.heap.peek() {
@@ -202,22 +531,81 @@ impl SegmentCollector for ListingSegmentCollector {
                 }
             }
         }
-        let hit = Collected {
+        // The exact distance is shown with each hit; it is computed only for hits that make
+        // the heap.
+        if distance_km.is_none() {
+            distance_km = point.map(|(near, lat, lon)| near.distance(lat, lon));
+        }
+        self.heap.push(Candidate {
             key,
-            id: self.id(doc),
+            doc,
             score,
             distance_km,
-        };
-        self.heap.push(hit);
+        });
         if self.heap.len() > self.depth {
             self.heap.pop();
         }
     }
+}
 
-    fn harvest(self) -> Fruit {
-        Fruit {
-            hits: self.heap.into_vec(),
-            total: self.total,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flat-earth shortcut must decide exactly as the great-circle distance does.
+    #[test]
+    fn the_radius_shortcut_agrees_with_the_exact_distance() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let centres = [
+            (52.52, 13.405),
+            (0.0, 0.0),
+            (-33.9, 151.2),
+            (69.9, 179.9),
+            (64.1, -21.9),
+        ];
+        for (lat, lon) in centres {
+            for radius in [0.5, 1.0, 5.0, 12.0, 20.0, 50.0, 80.0] {
+                let near = Near::new(lat, lon, Some(radius));
+                for _ in 0..20_000 {
+                    // Points up to about twice the radius away, many near its edge.
+                    let span = radius * 2.2 / KM_PER_LAT_DEG;
+                    let plat = (lat + (next() * 2.0 - 1.0) * span).clamp(-90.0, 90.0);
+                    let mut plon = lon + (next() * 2.0 - 1.0) * span / lat.to_radians().cos();
+                    if plon > 180.0 {
+                        plon -= 360.0;
+                    }
+                    let exact = geo::haversine_km((lat, lon), (plat, plon)) <= radius;
+                    assert_eq!(
+                        near.within(plat, plon),
+                        exact,
+                        "centre ({lat}, {lon}), radius {radius}, point ({plat}, {plon})"
+                    );
+                    // And a point within 2% of the edge, on a random bearing (the spherical
+                    // destination formula).
+                    let d = radius * (0.98 + 0.04 * next()) / EARTH_RADIUS_KM;
+                    let bearing = next() * std::f64::consts::TAU;
+                    let (p1, l1) = (lat.to_radians(), lon.to_radians());
+                    let p2 = (p1.sin() * d.cos() + p1.cos() * d.sin() * bearing.cos()).asin();
+                    let l2 = l1
+                        + (bearing.sin() * d.sin() * p1.cos()).atan2(d.cos() - p1.sin() * p2.sin());
+                    let (plat, mut plon) = (p2.to_degrees(), l2.to_degrees());
+                    if plon > 180.0 {
+                        plon -= 360.0;
+                    }
+                    let exact = geo::haversine_km((lat, lon), (plat, plon)) <= radius;
+                    assert_eq!(
+                        near.within(plat, plon),
+                        exact,
+                        "centre ({lat}, {lon}), radius {radius}, edge point ({plat}, {plon})"
+                    );
+                }
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Nothing is stored in the index: hits are ids, and everything shown comes from the store.
 //! That keeps the index small and makes it purely derived data.
 
-use swapmeet_protocol::{geo, Listing, ListingId, Price, PublicKey};
+use swapmeet_protocol::{geo, Listing, ListingId, Price};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST,
     INDEXED, STRING,
@@ -11,14 +11,12 @@ use tantivy::schema::{
 use tantivy::TantivyDocument;
 
 /// Bumped whenever the schema or what goes into it changes; a mismatch rebuilds the index.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub const F_ID: &str = "id";
 pub const F_ID_HI: &str = "id_hi";
 pub const F_ID_LO: &str = "id_lo";
-pub const F_TITLE: &str = "title";
-pub const F_DESCRIPTION: &str = "description";
-pub const F_TAGS: &str = "tags";
+pub const F_TEXT: &str = "text";
 pub const F_CATEGORY: &str = "category";
 pub const F_CONDITION: &str = "condition";
 pub const F_SELLER: &str = "seller";
@@ -31,7 +29,17 @@ pub const F_LON: &str = "lon";
 pub const F_CELL: &str = "cell";
 
 /// The currency term of free items, so a price filter can include them.
-pub const FREE_CURRENCY: &str = "free";
+/// How many times a title is indexed: a word in the title counts as much as in three
+/// descriptions.
+const TITLE_WEIGHT: usize = 3;
+/// How many times each tag is indexed.
+const TAG_WEIGHT: usize = 2;
+/// The latitude and longitude of a listing without a location (it only ships): outside
+/// every valid coordinate.
+pub const NO_LOCATION: f64 = 999.0;
+
+/// The currency code of free listings (no ISO 4217 code packs to 0).
+pub const FREE_CURRENCY: u64 = 0;
 /// Shortest geohash prefix indexed: one character is a sixth of a continent, never useful.
 pub const MIN_CELL_PRECISION: usize = 2;
 
@@ -41,9 +49,7 @@ pub struct Fields {
     pub id: Field,
     pub id_hi: Field,
     pub id_lo: Field,
-    pub title: Field,
-    pub description: Field,
-    pub tags: Field,
+    pub text: Field,
     pub category: Field,
     pub condition: Field,
     pub seller: Field,
@@ -72,18 +78,21 @@ pub fn schema() -> (Schema, Fields) {
         id: b.add_bytes_field(F_ID, INDEXED),
         id_hi: b.add_u64_field(F_ID_HI, fast.clone()),
         id_lo: b.add_u64_field(F_ID_LO, fast.clone()),
-        // Positions on titles only: phrase queries are for titles ("road bike"); descriptions
-        // are long and positions would double their share of the index.
-        title: b.add_text_field(
-            F_TITLE,
+        // One text field for title, tags and description: a word of the query is then one
+        // posting list, and a two-word search intersects two lists instead of two unions of
+        // three (measured: 4.0 ms against 1.0 ms for a 16,000-match search over a million
+        // listings). The title and the tags weigh more by being indexed three and two times.
+        // Positions are kept for quoted phrases.
+        text: b.add_text_field(
+            F_TEXT,
             text("en_stem", IndexRecordOption::WithFreqsAndPositions),
         ),
-        description: b.add_text_field(F_DESCRIPTION, text("en_stem", IndexRecordOption::WithFreqs)),
-        tags: b.add_text_field(F_TAGS, text("default", IndexRecordOption::WithFreqs)),
         category: b.add_u64_field(F_CATEGORY, indexed.clone()),
         condition: b.add_u64_field(F_CONDITION, indexed),
         seller: b.add_bytes_field(F_SELLER, INDEXED),
-        currency: b.add_text_field(F_CURRENCY, STRING),
+        // A fast field, not a term: price filters run in the collector on the documents the
+        // rest of the query matched, instead of as a range scan over every document.
+        currency: b.add_u64_field(F_CURRENCY, fast.clone()),
         price: b.add_u64_field(F_PRICE, fast.clone()),
         signed_at: b.add_u64_field(F_SIGNED, fast.clone()),
         expires_at: b.add_u64_field(F_EXPIRES, fast),
@@ -105,41 +114,55 @@ pub fn id_halves(id: &ListingId) -> (u64, u64) {
 }
 
 /// The document for a verified listing.
-pub fn document(f: &Fields, id: &ListingId, seller: &PublicKey, l: &Listing) -> TantivyDocument {
+/// An ISO 4217 code as a number: its three ASCII letters, big-endian.
+pub fn currency_code(code: &str) -> u64 {
+    code.bytes().fold(0u64, |acc, b| (acc << 8) | u64::from(b))
+}
+
+pub fn document(f: &Fields, id: &ListingId, seller: &[u8; 32], l: &Listing) -> TantivyDocument {
     let mut d = TantivyDocument::new();
     d.add_bytes(f.id, id.as_bytes());
     let (hi, lo) = id_halves(id);
     d.add_u64(f.id_hi, hi);
     d.add_u64(f.id_lo, lo);
-    d.add_text(f.title, &l.title);
-    if !l.description.is_empty() {
-        d.add_text(f.description, &l.description);
+    for _ in 0..TITLE_WEIGHT {
+        d.add_text(f.text, &l.title);
     }
-    for t in &l.tags {
-        d.add_text(f.tags, t);
+    for _ in 0..TAG_WEIGHT {
+        for t in &l.tags {
+            d.add_text(f.text, t);
+        }
+    }
+    if !l.description.is_empty() {
+        d.add_text(f.text, &l.description);
     }
     d.add_u64(f.category, u64::from(l.category.code()));
     d.add_u64(f.condition, condition_code(l.condition));
-    d.add_bytes(f.seller, seller.as_bytes());
+    d.add_bytes(f.seller, seller.as_slice());
     match &l.price {
         Price::Free => {
-            d.add_text(f.currency, FREE_CURRENCY);
+            d.add_u64(f.currency, FREE_CURRENCY);
             d.add_u64(f.price, 0);
         }
         Price::Fixed {
             amount_minor,
             currency,
         } => {
-            d.add_text(f.currency, currency.code());
+            d.add_u64(f.currency, currency_code(currency.code()));
             d.add_u64(f.price, *amount_minor);
         }
     }
     d.add_u64(f.signed_at, l.signed_at);
     d.add_u64(f.expires_at, l.expires_at);
+    // Every document has a latitude and longitude, so the columns are dense and reading one
+    // costs no lookup of whether the document has a value.
+    let (lat, lon) = l
+        .location
+        .as_ref()
+        .map_or((NO_LOCATION, NO_LOCATION), |loc| geo::decode(&loc.geohash));
+    d.add_f64(f.lat, lat);
+    d.add_f64(f.lon, lon);
     if let Some(loc) = &l.location {
-        let (lat, lon) = geo::decode(&loc.geohash);
-        d.add_f64(f.lat, lat);
-        d.add_f64(f.lon, lon);
         let g = loc.geohash.as_str();
         for n in MIN_CELL_PRECISION..=g.len() {
             d.add_text(f.cell, &g[..n]);
