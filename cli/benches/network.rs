@@ -15,6 +15,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+// The allocator the `swapmeet` binary uses, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use swapmeet_node::authoring::ListingDraft;
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::search::SearchQuery;
