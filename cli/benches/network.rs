@@ -301,7 +301,13 @@ async fn catch_up_and_reconcile(n: usize) {
     wait_for(
         "everything to be searchable",
         Duration::from_secs(600),
-        || fresh.engine.search(&SearchQuery::default()).unwrap().total == n,
+        || {
+            let every = SearchQuery {
+                exact_total: true,
+                ..Default::default()
+            };
+            fresh.engine.search(&every).unwrap().total == n
+        },
     )
     .await;
     let searchable = t0.elapsed();

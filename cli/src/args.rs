@@ -209,6 +209,9 @@ pub struct SearchArgs {
     /// Hits to skip.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
+    /// Count every match (slower for broad searches); otherwise counting stops past 1,000.
+    #[arg(long)]
+    pub exact_total: bool,
 }
 
 #[derive(Debug, Args)]

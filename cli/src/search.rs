@@ -74,6 +74,7 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
         "sort": sort,
         "limit": a.limit,
         "offset": a.offset,
+        "exact_total": a.exact_total,
     });
     if !text.trim().is_empty() {
         q["text"] = json!(text);

@@ -546,6 +546,11 @@ impl SearchIndex {
         let collector = ListingCollector {
             columns: &self.columns,
             counted: Default::default(),
+            track_total: if q.exact_total {
+                usize::MAX
+            } else {
+                collector::TRACK_TOTAL
+            },
             now,
             near: q.near.map(|g| (g.lat, g.lon, g.radius_km)),
             price: q.price.as_ref().map(|p| PriceCut {

@@ -58,6 +58,7 @@ impl Shop {
         self.engine
             .search(&SearchQuery {
                 limit: Some(100),
+                exact_total: true,
                 ..Default::default()
             })
             .unwrap()

@@ -665,6 +665,7 @@ fn acknowledged_writes_survive_kill_9() {
         .search(&SearchQuery {
             text: Some("crash".into()),
             limit: Some(100),
+            exact_total: true,
             ..Default::default()
         })
         .unwrap();

@@ -94,6 +94,9 @@ pub struct ListingCollector<'a> {
     pub columns: &'a ColumnCache,
     /// Matches counted in the segments already searched.
     pub counted: Arc<AtomicUsize>,
+    /// Matches to count before skipping what cannot make the top hits
+    /// ([`TRACK_TOTAL`], or `usize::MAX` for an exact total).
+    pub track_total: usize,
     /// Unix seconds: listings expiring at or before it are skipped.
     pub now: u64,
     /// Search point and optional radius.
@@ -295,6 +298,7 @@ pub struct ListingSegmentCollector {
     /// Matches counted in earlier segments.
     before: usize,
     counted: Arc<AtomicUsize>,
+    track_total: usize,
 }
 
 impl Collector for ListingCollector<'_> {
@@ -318,6 +322,7 @@ impl Collector for ListingCollector<'_> {
             exact: true,
             before: self.counted.load(AtomicOrdering::Relaxed),
             counted: self.counted.clone(),
+            track_total: self.track_total,
         })
     }
 
@@ -458,7 +463,8 @@ impl ListingSegmentCollector {
 
     /// The key of the worst kept hit, once enough matches were counted to stop counting.
     fn worst_if_pruning(&self) -> Option<f64> {
-        if self.heap.len() < self.depth || self.before + self.total < TRACK_TOTAL {
+        if self.heap.len() < self.depth || self.before.saturating_add(self.total) < self.track_total
+        {
             return None;
         }
         self.heap.peek().map(|worst| worst.key)

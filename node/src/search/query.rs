@@ -108,6 +108,10 @@ pub struct SearchQuery {
     /// Hits to skip.
     #[serde(default)]
     pub offset: Option<usize>,
+    /// Count every match, however many (slower for broad searches). Otherwise counting stops
+    /// past 1,000 matches and `total_exact` is false.
+    #[serde(default)]
+    pub exact_total: bool,
 }
 
 /// Why a search was refused.
