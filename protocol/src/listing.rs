@@ -443,6 +443,19 @@ impl Listing {
         })
     }
 
+    /// What a search result shows of this listing.
+    pub fn glance(&self) -> ListingGlance {
+        ListingGlance {
+            title: self.title.clone(),
+            price: self.price,
+            condition: Some(self.condition),
+            category: Some(self.category),
+            location: self.location.clone(),
+            shipping: self.delivery.shipping,
+            quantity: self.quantity,
+        }
+    }
+
     /// Reads only what a search result shows from payload bytes of a listing that was
     /// verified before (a node's own store), skipping the description, tags and images so
     /// that showing a page of hits allocates little.
@@ -461,39 +474,11 @@ impl Listing {
         for _ in 0..n {
             match r.u64()? {
                 5 => g.title = r.str()?.to_string(),
-                7 => {
-                    if r.array("price", 2)? != 2 {
-                        return Err(ValidationError::malformed(
-                            "listing",
-                            "price is [amount, currency]",
-                        ));
-                    }
-                    let amount_minor = r.u64()?;
-                    let currency = Currency::new(r.str()?)?;
-                    g.price = Price::Fixed {
-                        amount_minor,
-                        currency,
-                    };
-                }
+                7 => g.price = read_price(&mut r)?,
                 8 => g.condition = Condition::from_code(r.u8()?),
                 9 => g.category = Category::from_code(r.u8()?),
                 11 => g.quantity = r.u32()?,
-                12 => {
-                    let k = r.array("location", 2)?;
-                    if k == 0 {
-                        return Err(ValidationError::malformed(
-                            "listing",
-                            "location is [geohash, place?]",
-                        ));
-                    }
-                    let geohash = GeoHash::new(r.str()?)?;
-                    let place = if k == 2 {
-                        Some(r.str()?.to_string())
-                    } else {
-                        None
-                    };
-                    g.location = Some(Location { geohash, place });
-                }
+                12 => g.location = Some(read_location(&mut r)?),
                 13 => {
                     if r.array("delivery", 2)? != 2 {
                         return Err(ValidationError::malformed(
@@ -535,20 +520,7 @@ impl Listing {
                 4 => expires_at = Some(r.u64()?),
                 5 => title = Some(r.str()?.to_string()),
                 6 => description = r.str()?.to_string(),
-                7 => {
-                    if r.array("price", 2)? != 2 {
-                        return Err(ValidationError::malformed(
-                            "listing",
-                            "price is [amount, currency]",
-                        ));
-                    }
-                    let amount_minor = r.u64()?;
-                    let currency = Currency::new(r.str()?)?;
-                    price = Price::Fixed {
-                        amount_minor,
-                        currency,
-                    };
-                }
+                7 => price = read_price(&mut r)?,
                 8 => {
                     let c = r.u8()?;
                     condition = Some(Condition::from_code(c).ok_or_else(|| {
@@ -568,22 +540,7 @@ impl Listing {
                     }
                 }
                 11 => quantity = r.u32()?,
-                12 => {
-                    let k = r.array("location", 2)?;
-                    if k == 0 {
-                        return Err(ValidationError::malformed(
-                            "listing",
-                            "location is [geohash, place?]",
-                        ));
-                    }
-                    let geohash = GeoHash::new(r.str()?)?;
-                    let place = if k == 2 {
-                        Some(r.str()?.to_string())
-                    } else {
-                        None
-                    };
-                    location = Some(Location { geohash, place });
-                }
+                12 => location = Some(read_location(&mut r)?),
                 13 => {
                     if r.array("delivery", 2)? != 2 {
                         return Err(ValidationError::malformed(
@@ -662,4 +619,38 @@ impl Listing {
             images,
         })
     }
+}
+
+/// Reads a price: `[amount, currency]`.
+fn read_price(r: &mut Reader<'_>) -> Result<Price, ValidationError> {
+    if r.array("price", 2)? != 2 {
+        return Err(ValidationError::malformed(
+            "listing",
+            "price is [amount, currency]",
+        ));
+    }
+    let amount_minor = r.u64()?;
+    let currency = Currency::new(r.str()?)?;
+    Ok(Price::Fixed {
+        amount_minor,
+        currency,
+    })
+}
+
+/// Reads a location: `[geohash, place?]`.
+fn read_location(r: &mut Reader<'_>) -> Result<Location, ValidationError> {
+    let k = r.array("location", 2)?;
+    if k == 0 {
+        return Err(ValidationError::malformed(
+            "listing",
+            "location is [geohash, place?]",
+        ));
+    }
+    let geohash = GeoHash::new(r.str()?)?;
+    let place = if k == 2 {
+        Some(r.str()?.to_string())
+    } else {
+        None
+    };
+    Ok(Location { geohash, place })
 }

@@ -80,18 +80,7 @@ impl Summary {
     /// Builds the summary of a record signed by `signer`.
     pub fn from_parts(signer: &[u8; 32], record: &Record) -> Summary {
         match record {
-            Record::Listing(l) => Summary::of_listing(
-                signer,
-                &ListingGlance {
-                    title: l.title.clone(),
-                    price: l.price,
-                    condition: Some(l.condition),
-                    category: Some(l.category),
-                    location: l.location.clone(),
-                    shipping: l.delivery.shipping,
-                    quantity: l.quantity,
-                },
-            ),
+            Record::Listing(l) => Summary::of_listing(signer, &l.glance()),
             Record::Withdrawal(w) => Summary::of_withdrawal(signer, w),
         }
     }
