@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: sled, tantivy and decoding allocate many small
 /// short-lived objects, and the engine benchmark measured ingest at 22,000-28,000 listings/s
-/// with it against 15,000-18,000/s with glibc's malloc, and searches about a quarter faster.
+/// with it against 15,900-18,000/s with glibc's malloc, and searches about a quarter faster.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

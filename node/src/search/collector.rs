@@ -227,8 +227,8 @@ impl Columns {
     }
 }
 
-/// Opened columns per segment, kept between searches: opening nine columns in each of a
-/// dozen segments (and dropping them after) was a fifth of a typical search's time.
+/// Opened columns per segment, kept between searches: opening eight columns in each segment
+/// (and dropping them after) was about a fifth of a typical search's time in a profile.
 #[derive(Default)]
 pub struct ColumnCache {
     segments: Mutex<HashMap<SegmentId, Arc<Columns>>>,
