@@ -452,8 +452,11 @@ impl SearchIndex {
         prepared.set_payload(&payload);
         prepared.commit().map_err(tv("committing"))?;
         w.committed_through = through;
-        drop(w);
+        // Reloaded before the writer is released: a commit that finds nothing new returns
+        // at once, and must not return before the reader shows what the last commit wrote
+        // (a search right after it would still see a withdrawn listing).
         self.reader.reload().map_err(tv("reloading the reader"))?;
+        drop(w);
         let live: Vec<_> = self
             .reader
             .searcher()

@@ -717,10 +717,26 @@ impl EventLoop {
                 ..
             } => {
                 if let Some((addr, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(NetworkError::Dial {
-                        addr: addr.to_string(),
-                        reason: error.to_string(),
-                    }));
+                    // A connection the node opened meanwhile (the DHT and mDNS find peers
+                    // too) can win the race, and this one is then refused: connected to that
+                    // peer is what was asked for.
+                    let peer = match addr.iter().last() {
+                        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
+                        _ => None,
+                    };
+                    let _ = match peer.filter(|p| self.swarm.is_connected(p)) {
+                        Some(peer) => reply.send(Ok(peer)),
+                        None => reply.send(Err(NetworkError::Dial {
+                            addr: addr.to_string(),
+                            reason: match &error {
+                                // libp2p prints only "Dial error" for these.
+                                libp2p::swarm::DialError::Denied { cause } => {
+                                    format!("refused by this node's connection rules: {cause}")
+                                }
+                                e => e.to_string(),
+                            },
+                        })),
+                    };
                 }
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
