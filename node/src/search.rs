@@ -549,6 +549,7 @@ impl SearchIndex {
         let collector = ListingCollector {
             columns: &self.columns,
             counted: Default::default(),
+            best: Default::default(),
             track_total: if q.exact_total {
                 usize::MAX
             } else {

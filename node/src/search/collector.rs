@@ -94,6 +94,9 @@ pub struct ListingCollector<'a> {
     pub columns: &'a ColumnCache,
     /// Matches counted in the segments already searched.
     pub counted: Arc<AtomicUsize>,
+    /// The best `depth` sort keys of the segments already searched, best first: a later
+    /// segment skips what cannot beat the last of them from its first document on.
+    pub best: Arc<Mutex<Vec<f64>>>,
     /// Matches to count before skipping what cannot make the top hits
     /// ([`TRACK_TOTAL`], or `usize::MAX` for an exact total).
     pub track_total: usize,
@@ -299,6 +302,9 @@ pub struct ListingSegmentCollector {
     before: usize,
     counted: Arc<AtomicUsize>,
     track_total: usize,
+    /// The worst of the best `depth` keys of earlier segments, when they had that many.
+    floor: Option<f64>,
+    best: Arc<Mutex<Vec<f64>>>,
 }
 
 impl Collector for ListingCollector<'_> {
@@ -323,6 +329,12 @@ impl Collector for ListingCollector<'_> {
             before: self.counted.load(AtomicOrdering::Relaxed),
             counted: self.counted.clone(),
             track_total: self.track_total,
+            floor: self
+                .best
+                .lock()
+                .ok()
+                .and_then(|b| (b.len() >= self.depth).then(|| b[self.depth - 1])),
+            best: self.best.clone(),
         })
     }
 
@@ -362,7 +374,14 @@ impl Collector for ListingCollector<'_> {
             // Every match is counted until TRACK_TOTAL; after that the heap's worst score is
             // handed to tantivy as a threshold, so documents that cannot make the top hits
             // are skipped (whole blocks of them for a one-word search).
-            weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
+            let start = match c.worst_if_pruning() {
+                Some(worst) => {
+                    c.exact = false;
+                    worst as Score
+                }
+                None => Score::MIN,
+            };
+            weight.for_each_pruning(start, reader, &mut |doc, score| {
                 if alive.is_none_or(|a| a.is_alive(doc)) {
                     c.collect(doc, score);
                 }
@@ -404,6 +423,11 @@ impl SegmentCollector for ListingSegmentCollector {
 
     fn harvest(self) -> Fruit {
         self.counted.fetch_add(self.total, AtomicOrdering::Relaxed);
+        if let Ok(mut best) = self.best.lock() {
+            best.extend(self.heap.iter().map(|c| c.key));
+            best.sort_by(|a, b| b.total_cmp(a));
+            best.truncate(self.depth);
+        }
         let hits = self
             .heap
             .iter()
@@ -463,11 +487,18 @@ impl ListingSegmentCollector {
 
     /// The key of the worst kept hit, once enough matches were counted to stop counting.
     fn worst_if_pruning(&self) -> Option<f64> {
-        if self.heap.len() < self.depth || self.before.saturating_add(self.total) < self.track_total
-        {
+        if self.before.saturating_add(self.total) < self.track_total {
             return None;
         }
-        self.heap.peek().map(|worst| worst.key)
+        let own = self
+            .heap
+            .peek()
+            .filter(|_| self.heap.len() >= self.depth)
+            .map(|worst| worst.key);
+        match (own, self.floor) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Filters one document (given its expiry and, for a search with a point, its location),
