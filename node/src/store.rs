@@ -313,11 +313,7 @@ impl Store {
             let (k, v) = kv.map_err(ctx("reading the old change log"))?;
             entry.push(u64_from(&k, TREE_CHANGES_1)?, &id_from(&v, TREE_CHANGES_1)?);
         }
-        if let Some(last) = entry.last {
-            self.changes
-                .insert(last.to_be_bytes(), entry.bytes)
-                .map_err(ctx("converting the change log"))?;
-        }
+        self.write(sled::Batch::default(), entry)?;
         self.db
             .drop_tree(TREE_CHANGES_1)
             .map_err(ctx("dropping the old change log"))?;

@@ -146,28 +146,8 @@ impl SignedEnvelope {
             });
         }
         let mut r = Reader::new(bytes, "envelope");
-        if r.array("envelope", 5)? != 5 {
-            return Err(ValidationError::malformed(
-                "envelope",
-                "expected [version, kind, signer, payload, signature]",
-            ));
-        }
-        let version = r.u64()?;
-        if version != ENVELOPE_VERSION {
-            return Err(ValidationError::UnsupportedVersion {
-                what: "envelope",
-                found: version,
-                supported: ENVELOPE_VERSION,
-            });
-        }
-        let code = r.u8()?;
-        let kind = EnvelopeKind::from_code(code).ok_or(ValidationError::WrongKind {
-            expected: "listing or withdrawal",
-            found: code,
-        })?;
-        let signer: &[u8; 32] = r.bytes()?.try_into().map_err(|_| ValidationError::BadKey)?;
-        let signer = PublicKey::from_bytes(signer)?;
-        let payload = r.bytes()?;
+        let (kind, signer, payload) = read_head(&mut r)?;
+        let signer = PublicKey::from_bytes(&signer)?;
         let sig: [u8; 64] = r
             .bytes()?
             .try_into()
@@ -270,17 +250,25 @@ pub struct StoredParts {
     pub record: Record,
 }
 
-/// Splits envelope bytes into kind, signer bytes and payload bytes: the structure only, no
-/// key decompression, no canonical check.
-fn split_stored(bytes: &[u8]) -> Result<(EnvelopeKind, [u8; 32], &[u8]), ValidationError> {
-    let mut r = Reader::new(bytes, "envelope");
+/// Reads an envelope up to its payload: the array header, the version (which must be this
+/// one), the kind, the signer's key bytes (not checked to be a key) and the payload bytes.
+fn read_head<'b>(
+    r: &mut Reader<'b>,
+) -> Result<(EnvelopeKind, [u8; 32], &'b [u8]), ValidationError> {
     if r.array("envelope", 5)? != 5 {
         return Err(ValidationError::malformed(
             "envelope",
             "expected [version, kind, signer, payload, signature]",
         ));
     }
-    let _version = r.u64()?;
+    let version = r.u64()?;
+    if version != ENVELOPE_VERSION {
+        return Err(ValidationError::UnsupportedVersion {
+            what: "envelope",
+            found: version,
+            supported: ENVELOPE_VERSION,
+        });
+    }
     let code = r.u8()?;
     let kind = EnvelopeKind::from_code(code).ok_or(ValidationError::WrongKind {
         expected: "listing or withdrawal",
@@ -289,6 +277,12 @@ fn split_stored(bytes: &[u8]) -> Result<(EnvelopeKind, [u8; 32], &[u8]), Validat
     let signer: [u8; 32] = r.bytes()?.try_into().map_err(|_| ValidationError::BadKey)?;
     let payload = r.bytes()?;
     Ok((kind, signer, payload))
+}
+
+/// Splits envelope bytes into kind, signer bytes and payload bytes: the structure only, no
+/// key decompression, no canonical check.
+fn split_stored(bytes: &[u8]) -> Result<(EnvelopeKind, [u8; 32], &[u8]), ValidationError> {
+    read_head(&mut Reader::new(bytes, "envelope"))
 }
 
 /// The signer's key bytes of envelope bytes this node verified when it stored them.
