@@ -21,6 +21,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 mod record;
 
@@ -80,6 +81,12 @@ pub enum StoreError {
         tree: &'static str,
         /// What was wrong.
         reason: String,
+    },
+    /// Another process holds the store's lock: a node is already running on this home.
+    #[error("store {path} is in use by another process (is a swapmeet node already running on this home?)")]
+    Locked {
+        /// The store's directory.
+        path: String,
     },
     /// The store was written by an incompatible version of swapmeet.
     #[error("store format {found} is not supported by this version (expects {expected}); use a matching swapmeet or a new home")]
@@ -236,16 +243,46 @@ fn split_changes(v: &[u8]) -> Result<Vec<(u64, ListingId)>, StoreError> {
         .collect()
 }
 
+/// How long `open` waits for the lock of a store that was just closed in this process.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens sled, waiting a moment for its lock. sled's background I/O threads can still hold the
+/// data file (and with it the lock) for a moment after the last handle of a store is dropped,
+/// so a store closed and reopened in one process (a node restarted in place) may find it still
+/// locked. Another process holding it for longer than `LOCK_WAIT` is another node on the same
+/// home, which gets a clear error.
+fn open_db(dir: &Path, config: &StoreConfig, wait: Duration) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(config.cache_capacity)
+            .flush_every_ms(Some(config.flush_every_ms))
+            .open();
+        match opened {
+            Err(sled::Error::Io(e)) if is_lock_busy(&e) => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::Locked {
+                        path: dir.display().to_string(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.map_err(StoreError::sled("opening the store")),
+        }
+    }
+}
+
+/// sled reports a held lock only as text (an `Other` I/O error naming the lock).
+fn is_lock_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::Other && e.to_string().starts_with("could not acquire lock")
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`, upgrading a store of an older format, and builds
     /// the lookups from the records.
     pub fn open(dir: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(config.cache_capacity)
-            .flush_every_ms(Some(config.flush_every_ms))
-            .open()
-            .map_err(StoreError::sled("opening the store"))?;
+        let db = open_db(dir, config, LOCK_WAIT)?;
         let tree = |name: &'static str| {
             db.open_tree(name)
                 .map_err(StoreError::sled("opening a tree"))
@@ -696,6 +733,29 @@ mod tests {
         assert_eq!(store.sweep(rec.expires_at).unwrap().len(), 1);
         assert_eq!(store.stats().records, 0);
         assert!(store.area_items(&rec.areas()[0]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_in_use_is_refused_with_a_clear_error_and_reopens_once_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let (_, applied) = store.apply(vec![record(5)]).unwrap();
+        assert_eq!(applied.len(), 1);
+        let err = open_db(
+            dir.path(),
+            &StoreConfig::default(),
+            Duration::from_millis(50),
+        )
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("in use by another process"),
+            "{err}"
+        );
+        drop(store);
+        // Closed and reopened at once, as a node restarted in place does.
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(store.stats().records, 1);
     }
 
     #[test]
