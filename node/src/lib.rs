@@ -17,6 +17,7 @@
 //! - [`api`]: the local HTTP API (127.0.0.1, bearer token).
 //! - [`synth`]: a deterministic synthetic corpus for benchmarks, tests and examples.
 //! - [`node`]: a running node: engine + API (+ network), ordered shutdown.
+//! - [`priority`]: background scheduling priority for the index's threads.
 
 pub mod api;
 pub mod authoring;
@@ -27,6 +28,7 @@ pub mod home;
 pub mod ingest;
 pub mod network;
 pub mod node;
+pub mod priority;
 pub mod search;
 pub mod store;
 pub mod synth;

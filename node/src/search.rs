@@ -271,9 +271,12 @@ impl SearchIndex {
         // One indexing thread: documents are small and the store, not tantivy, limits ingest;
         // each thread starts a fresh segment (and zeroes its term table) after every commit,
         // which is what a node committing several times a second pays for.
-        let writer = index
-            .writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY)
-            .map_err(tv("opening the writer"))?;
+        // Created on a background-priority thread, so that tantivy's indexing, segment and
+        // merge threads inherit that priority (see `priority`).
+        let writer = crate::priority::in_background(|| {
+            index.writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY)
+        })
+        .map_err(tv("opening the writer"))?;
         let mut parser = QueryParser::for_index(&index, vec![fields.text]);
         // A marketplace search for "road bike" means both words, not either.
         parser.set_conjunction_by_default();
@@ -445,12 +448,14 @@ impl SearchIndex {
             through,
         })
         .unwrap_or_default();
-        let mut prepared = w
-            .writer
-            .prepare_commit()
-            .map_err(tv("preparing a commit"))?;
-        prepared.set_payload(&payload);
-        prepared.commit().map_err(tv("committing"))?;
+        // On a background-priority thread: tantivy starts the next segment's indexing
+        // threads from the thread that commits, and they inherit its priority (see `priority`).
+        let writer = &mut w.writer;
+        crate::priority::in_background(move || {
+            let mut prepared = writer.prepare_commit().map_err(tv("preparing a commit"))?;
+            prepared.set_payload(&payload);
+            prepared.commit().map_err(tv("committing"))
+        })?;
         w.committed_through = through;
         // Reloaded before the writer is released: a commit that finds nothing new returns
         // at once, and must not return before the reader shows what the last commit wrote

@@ -783,3 +783,66 @@ fn a_broad_search_stops_counting_but_keeps_the_true_top_hits() {
     assert!(r.total_exact);
     assert_eq!(r.total, all.iter().filter(|x| x.1 <= 100).count());
 }
+
+/// The nice value and name of every thread of this process, from `/proc`.
+#[cfg(target_os = "linux")]
+fn threads() -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap() {
+        let t = t.unwrap().path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(t.join("comm")),
+            std::fs::read_to_string(t.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // Nice is the 17th field after the command name (in parentheses, may hold spaces).
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = rest.split(' ').nth(16).unwrap().parse().unwrap();
+        out.push((comm.trim().to_string(), nice));
+    }
+    out
+}
+
+/// Indexing yields the cores to storing and relaying: tantivy's threads run at background
+/// priority, the caller's threads do not.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_index_works_at_background_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _clock) = engine_at(dir.path());
+    let l = listing("bg", 1, "Background priority bike", eur(10));
+    assert!(matches!(
+        ingest(&e, vec![l.sign(&key(9)).unwrap()])[0],
+        IngestOutcome::Stored { .. }
+    ));
+    e.commit().unwrap();
+    let all = threads();
+    let index: Vec<_> = all
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with("thrd-tantivy")
+                || name.starts_with("merge_thread")
+                || name.starts_with("segment_updater")
+        })
+        .collect();
+    assert!(!index.is_empty(), "no tantivy threads among {all:?}");
+    for (name, nice) in &index {
+        assert!(
+            *nice >= swapmeet_node::priority::BACKGROUND_NICE,
+            "{name} runs at nice {nice}"
+        );
+    }
+    let me = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let mine = all
+        .iter()
+        .find(|(n, _)| *n == me.trim())
+        .map(|(_, nice)| *nice)
+        .unwrap();
+    assert!(mine < swapmeet_node::priority::BACKGROUND_NICE);
+    let q = SearchQuery {
+        text: Some("background".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&e, &q).len(), 1);
+}
