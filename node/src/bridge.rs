@@ -334,7 +334,7 @@ impl Bridge {
                 reason: other.to_string(),
             },
         })?;
-        let mut batch = sled::Batch::default();
+        let mut states = Vec::new();
         for ((item, fingerprint, action), result) in pending.into_iter().zip(results) {
             match result {
                 Ok(p) => {
@@ -344,10 +344,10 @@ impl Bridge {
                         active: true,
                         expires_at: p.expires_at,
                     };
-                    batch.insert(
-                        item.key.as_bytes(),
+                    states.push((
+                        item.key.clone(),
                         serde_json::to_vec(&st).unwrap_or_default(),
-                    );
+                    ));
                     report.record(action, st.id);
                 }
                 Err(e) => report.skipped.push(SkipNote {
@@ -357,7 +357,7 @@ impl Bridge {
                 }),
             }
         }
-        self.save_batch(batch)
+        self.save_states(states)
     }
 
     /// Ends a run: withdraws the items that left the feed (and went out of stock), unless that
@@ -425,16 +425,16 @@ impl Bridge {
             if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
                 tracing::warn!(error = %e, "a bridge withdrawal was not stored");
             }
-            let mut batch = sled::Batch::default();
+            let mut states = Vec::new();
             for (key, st) in pending {
                 let st = ItemState {
                     active: false,
                     ..st.clone()
                 };
-                batch.insert(key.as_bytes(), serde_json::to_vec(&st).unwrap_or_default());
+                states.push((key.clone(), serde_json::to_vec(&st).unwrap_or_default()));
                 report.withdrawn.push(st.id);
             }
-            self.save_batch(batch)?;
+            self.save_states(states)?;
             self.author.engine().commit()?;
         }
         Ok(run.report)
@@ -458,13 +458,19 @@ impl Bridge {
             })
     }
 
-    fn save_batch(&self, batch: sled::Batch) -> Result<(), BridgeError> {
-        self.tree.apply_batch(batch).map_err(|source| {
-            BridgeError::Store(StoreError::Sled {
-                context: "writing bridge state",
-                source,
-            })
-        })?;
+    /// Saves item states and flushes them. Item by item, not as a `sled::Batch` (which in
+    /// sled 0.34 serializes every sled write of the process from then on; see
+    /// `Store::write`): each item's state stands alone, and one missing after a crash only
+    /// makes the next run publish that item's listing again as an update.
+    fn save_states(&self, states: Vec<(String, Vec<u8>)>) -> Result<(), BridgeError> {
+        for (key, state) in states {
+            self.tree.insert(key.as_bytes(), state).map_err(|source| {
+                BridgeError::Store(StoreError::Sled {
+                    context: "writing bridge state",
+                    source,
+                })
+            })?;
+        }
         self.tree.flush().map_err(|source| {
             BridgeError::Store(StoreError::Sled {
                 context: "flushing bridge state",

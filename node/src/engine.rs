@@ -293,8 +293,8 @@ impl Engine {
     }
 
     pub(crate) fn write_lock(&self) -> MutexGuard<'_, ()> {
-        // A panic while holding this lock cannot leave data half-written (the store writes in
-        // transactions), so a poisoned lock is still usable.
+        // A panic while holding this lock cannot leave a record half-written (sled writes each
+        // whole, and the change log names every write), so a poisoned lock is still usable.
         self.inner
             .write_lock
             .lock()

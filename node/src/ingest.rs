@@ -2,7 +2,7 @@
 //! an imported file's.
 //!
 //! decode -> verify (batched ed25519) -> validate -> area policy -> version check -> store
-//! (one transaction per batch) -> index -> event. Each item gets a typed outcome; a bad item never
+//! (one change-log entry per batch) -> index -> event. Each item gets a typed outcome; a bad item never
 //! affects the others or anything already stored.
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::events::{Change, Event, Source};
 use crate::search::IndexChange;
 use crate::store::{Decision, RecordKind, StoredRecord};
 
-/// Most items verified and stored in one transaction; larger inputs are split.
+/// Most items verified and stored in one go (one change-log entry); larger inputs are split.
 pub const MAX_BATCH: usize = 512;
 
 /// What happened to one item.
@@ -224,7 +224,7 @@ impl Engine {
         }
         if !candidates.is_empty() {
             // Documents are built before taking the write lock; the lock only orders the store
-            // transaction and the index additions so change positions reach the index in order.
+            // write and the index additions so change positions reach the index in order.
             let mut slots = Vec::with_capacity(candidates.len());
             let mut versions = Vec::with_capacity(candidates.len());
             let mut docs = Vec::with_capacity(candidates.len());

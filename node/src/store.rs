@@ -278,6 +278,9 @@ fn is_lock_busy(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::Other && e.to_string().starts_with("could not acquire lock")
 }
 
+/// A record to write (`Some`) or remove (`None`).
+type RecordWrite = (ListingId, Option<Vec<u8>>);
+
 impl Store {
     /// Opens (or creates) the store in `dir`, upgrading a store of an older format, and builds
     /// the lookups from the records.
@@ -323,24 +326,16 @@ impl Store {
     fn upgrade_from_1(&self) -> Result<(), StoreError> {
         tracing::info!("upgrading the store to format {STORE_FORMAT}");
         let ctx = StoreError::sled;
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
+        // Record by record: each says its own format, so no batch is needed (see `write`).
         for kv in self.listings.iter() {
             let (k, v) = kv.map_err(ctx("reading listings to upgrade"))?;
             if StoredRecord::is_outdated(&v) {
                 let rec = StoredRecord::decode(id_from(&k, TREE_LISTINGS)?, &v)?;
-                batch.insert(k, rec.encode());
-                n += 1;
-                if n % 10_000 == 0 {
-                    self.listings
-                        .apply_batch(std::mem::take(&mut batch))
-                        .map_err(ctx("upgrading listings"))?;
-                }
+                self.listings
+                    .insert(k, rec.encode())
+                    .map_err(ctx("upgrading listings"))?;
             }
         }
-        self.listings
-            .apply_batch(batch)
-            .map_err(ctx("upgrading listings"))?;
         let old_changes = self
             .db
             .open_tree(TREE_CHANGES_1)
@@ -350,7 +345,7 @@ impl Store {
             let (k, v) = kv.map_err(ctx("reading the old change log"))?;
             entry.push(u64_from(&k, TREE_CHANGES_1)?, &id_from(&v, TREE_CHANGES_1)?);
         }
-        self.write(sled::Batch::default(), entry)?;
+        self.write(Vec::new(), entry)?;
         self.db
             .drop_tree(TREE_CHANGES_1)
             .map_err(ctx("dropping the old change log"))?;
@@ -432,7 +427,7 @@ impl Store {
         &self,
         records: Vec<StoredRecord>,
     ) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
-        let mut listings = sled::Batch::default();
+        let mut listings: Vec<RecordWrite> = Vec::new();
         let mut changes = ChangeEntry::default();
         // What the lookups lose and gain once the trees are written, in order (a batch may
         // hold two versions of one listing).
@@ -468,7 +463,7 @@ impl Store {
                     ops.push((false, incoming.id, old));
                 }
                 ops.push((true, incoming.id, head));
-                listings.insert(incoming.id.as_bytes().as_slice(), incoming.encode());
+                listings.push((incoming.id, Some(incoming.encode())));
                 let position = self
                     .db
                     .generate_id()
@@ -497,10 +492,16 @@ impl Store {
         Ok((decisions, applied))
     }
 
-    /// Writes the change log, then the records. sled makes each batch atomic and recovers a
-    /// prefix of its log after a crash, so a crash between the two only makes the index
-    /// re-read records that are stored as before.
-    fn write(&self, listings: sled::Batch, changes: ChangeEntry) -> Result<(), StoreError> {
+    /// Writes the change log, then the records, one by one. sled recovers a prefix of its log
+    /// after a crash, so a crash part way only makes the index re-read records that are stored
+    /// as before (the change-log entry names them all).
+    ///
+    /// Not a `sled::Batch`: in sled 0.34 a batch takes a lock shared by every sled database in
+    /// the process, exclusively, and from the first batch on every read and write takes it
+    /// too; a batch then waits for any write anywhere that is waiting for the disk. That held
+    /// up storing gossiped listings for 50-120 ms at a time. The records of a write need no
+    /// atomicity among themselves: each is a complete version, and none was acknowledged yet.
+    fn write(&self, records: Vec<RecordWrite>, changes: ChangeEntry) -> Result<(), StoreError> {
         let ctx = StoreError::sled;
         let Some(last) = changes.last else {
             return Ok(());
@@ -508,9 +509,13 @@ impl Store {
         self.changes
             .insert(last.to_be_bytes(), changes.bytes)
             .map_err(ctx("writing the change log"))?;
-        self.listings
-            .apply_batch(listings)
+        for (id, value) in records {
+            match value {
+                Some(v) => self.listings.insert(id.as_bytes(), v),
+                None => self.listings.remove(id.as_bytes()),
+            }
             .map_err(ctx("writing listings"))?;
+        }
         Ok(())
     }
 
@@ -525,7 +530,7 @@ impl Store {
             .collect();
         let mut removed = Vec::new();
         for chunk in due.chunks(1000) {
-            let mut listings = sled::Batch::default();
+            let mut listings: Vec<RecordWrite> = Vec::new();
             let mut changes = ChangeEntry::default();
             let mut unlinks = Vec::new();
             for id in chunk {
@@ -534,7 +539,7 @@ impl Store {
                     continue; // replaced by a newer version meanwhile
                 }
                 unlinks.push((*id, rec.head()?));
-                listings.remove(id.as_bytes().as_slice());
+                listings.push((*id, None));
                 let position = self
                     .db
                     .generate_id()
@@ -600,13 +605,21 @@ impl Store {
     /// Forgets change-log entries whose changes are all at or before `position` (the index
     /// has them).
     pub fn trim_changes(&self, position: u64) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for k in self.changes.range(..=position.to_be_bytes()).keys() {
-            batch.remove(k.map_err(StoreError::sled("trimming the change log"))?);
+        let ctx = StoreError::sled;
+        let keys: Vec<_> = self
+            .changes
+            .range(..=position.to_be_bytes())
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(ctx("trimming the change log"))?;
+        // One by one rather than in a batch (see `write`); a trim cut short leaves entries
+        // the index already has, which it takes in again harmlessly.
+        for k in keys {
+            self.changes
+                .remove(k)
+                .map_err(ctx("trimming the change log"))?;
         }
-        self.changes
-            .apply_batch(batch)
-            .map_err(StoreError::sled("trimming the change log"))
+        Ok(())
     }
 
     /// Every stored record, in id order.
