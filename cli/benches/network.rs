@@ -130,6 +130,8 @@ async fn propagation(nodes: usize, listings: usize) -> (Vec<LocalNode>, Vec<temp
         });
     }
     let mut published = std::collections::HashMap::new();
+    let mut publisher = std::collections::HashMap::new();
+    let start = Instant::now();
     for k in 0..listings {
         let from = rng.below(nodes);
         let author = net[from].author.clone();
@@ -144,18 +146,21 @@ async fn propagation(nodes: usize, listings: usize) -> (Vec<LocalNode>, Vec<temp
             .await
             .unwrap();
         published.insert(p.id, t0);
+        publisher.insert(p.id, from);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut first = std::collections::HashMap::new();
     let mut last = std::collections::HashMap::new();
     let mut seen = std::collections::HashMap::<_, usize>::new();
+    let mut arrivals = std::collections::HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while seen.values().filter(|c| **c == nodes).count() < listings {
         let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(Some((_, id, at))) = tokio::time::timeout(left, rx.recv()).await else {
+        let Ok(Some((node, id, at))) = tokio::time::timeout(left, rx.recv()).await else {
             break;
         };
         if published.contains_key(&id) {
+            arrivals.entry(id).or_insert_with(Vec::new).push((node, at));
             *seen.entry(id).or_default() += 1;
             first.entry(id).or_insert(at);
             last.insert(id, at);
@@ -189,6 +194,34 @@ async fn propagation(nodes: usize, listings: usize) -> (Vec<LocalNode>, Vec<temp
             ms(percentile(&own, 0.5)),
             ms(percentile(&own, 0.99))
         );
+    }
+    if std::env::var_os("SWAPMEET_BENCH_DETAIL").is_some() {
+        // The slowest listings: when they were published, by whom, and when each node stored
+        // them (ms after publishing, node number in brackets for the publisher and the last).
+        let mut worst: Vec<_> = published
+            .iter()
+            .filter_map(|(id, t0)| last.get(id).map(|l| (*l - *t0, *id, *t0)))
+            .collect();
+        worst.sort_by_key(|w| std::cmp::Reverse(w.0));
+        for (_, id, t0) in worst.iter().take(6) {
+            let mut at: Vec<(Duration, usize)> =
+                arrivals[id].iter().map(|(n, a)| (*a - *t0, *n)).collect();
+            at.sort();
+            let list: Vec<String> = at
+                .iter()
+                .map(|(d, n)| {
+                    let mark = if *n == publisher[id] { "P" } else { "" };
+                    format!("{}{mark}", d.as_millis())
+                })
+                .collect();
+            println!(
+                "  published at {:.2} s by node {}: {} (last: node {})",
+                (*t0 - start).as_secs_f64(),
+                publisher[id],
+                list.join(" "),
+                at.last().map(|x| x.1).unwrap_or(0)
+            );
+        }
     }
     (net, dirs)
 }
