@@ -10,7 +10,8 @@
 //!   its resident memory and connections.
 //!
 //! Run: `cargo bench -p swapmeet --bench network`. Lower the sizes for a quick look:
-//! `SWAPMEET_BENCH_NODES=10 SWAPMEET_BENCH_LISTINGS=20000`.
+//! `SWAPMEET_BENCH_NODES=10 SWAPMEET_BENCH_LISTINGS=20000`. `SWAPMEET_BENCH_DETAIL=1` prints, for
+//! the slowest listings of the propagation run, when each node stored them.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -14,8 +14,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery, Sort};
 use swapmeet_node::synth::signed_corpus;
-use swapmeet_node::{Engine, EngineConfig, Source};
-use swapmeet_protocol::{Category, Currency, SignedEnvelope};
+use swapmeet_node::{Engine, EngineConfig, IngestOutcome, Source};
+use swapmeet_protocol::{
+    geo, Category, Condition, Currency, Delivery, Listing, Location, Price, SecretKey,
+    SignedEnvelope,
+};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -251,6 +254,44 @@ fn main() {
         ms(*all.last().unwrap())
     );
 
+    // 3. Freshness: how long after ingest returns (the listing is stored) it shows up in
+    // search on this loaded index, with listings arriving one at a time, as gossip brings
+    // them. Searched by a seller that only these probes use, polled every millisecond.
+    let fresh_n = env_usize("SWAPMEET_BENCH_FRESH", 50);
+    if fresh_n > 0 {
+        let probe = SecretKey::from_bytes([0x77; 32]);
+        let q = SearchQuery {
+            seller: Some(probe.public()),
+            exact_total: true,
+            ..Default::default()
+        };
+        let mut lag = Vec::with_capacity(fresh_n);
+        for k in 0..fresh_n {
+            let env = probe_listing(k, t).sign(&probe).unwrap();
+            let out = engine.ingest(vec![env], Source::Import).unwrap();
+            assert!(matches!(out[0], IngestOutcome::Stored { .. }), "{out:?}");
+            let stored = Instant::now();
+            while engine.search(&q).unwrap().total < k + 1 {
+                assert!(
+                    stored.elapsed() < Duration::from_secs(30),
+                    "probe {k} never searchable"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            lag.push(stored.elapsed());
+            // Arrivals at varied points of the commit interval (a fixed pause would lock onto
+            // one phase of it).
+            std::thread::sleep(Duration::from_millis(20 + (k as u64 * 211) % 600));
+        }
+        lag.sort();
+        println!(
+            "\nstored -> searchable, {fresh_n} listings one at a time on the loaded index: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            ms(percentile(&lag, 0.5)),
+            ms(percentile(&lag, 0.99)),
+            ms(*lag.last().unwrap())
+        );
+    }
+
     let stats = engine.stats();
     let disk = stats.store_bytes + stats.index_bytes;
     println!(
@@ -263,6 +304,36 @@ fn main() {
         rss_mib()
     );
     engine.shutdown().unwrap();
+}
+
+/// A listing only the freshness probe's seller publishes.
+fn probe_listing(k: usize, now: u64) -> Listing {
+    Listing {
+        item_key: format!("probe-{k}"),
+        seq: 1,
+        signed_at: now - 10,
+        expires_at: now + 7 * 86_400,
+        title: format!("Freshness probe {k}"),
+        description: String::new(),
+        price: Price::Fixed {
+            amount_minor: 1_000,
+            currency: Currency::new("EUR").unwrap(),
+        },
+        condition: Condition::Good,
+        category: Category::Other,
+        tags: vec![],
+        quantity: 1,
+        location: Some(Location {
+            geohash: geo::encode(52.52, 13.405, 6),
+            place: None,
+        }),
+        delivery: Delivery {
+            pickup: true,
+            shipping: false,
+            ships_to: vec![],
+        },
+        images: vec![],
+    }
 }
 
 fn ms(d: Duration) -> f64 {

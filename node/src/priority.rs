@@ -12,8 +12,10 @@
 //! cycle, and yield when storing, relaying or answering the user needs the core. Under a
 //! sustained load they fall behind, commits grow larger, and each listing costs the index less.
 
-/// The nice value of background threads (0 is normal, 19 the lowest priority). 10 gives a
-/// thread about a tenth of the share of a normal one when both want the same core.
+/// The nice value of background threads: 19, the lowest. Such a thread gets about 1/70 of the
+/// share of a normal one when both want the same core (Linux weights 15 against 1024), and
+/// everything when nobody else wants it. A node runs a few dozen tantivy threads; at a milder
+/// nice value their weights added up to a large share again.
 pub const BACKGROUND_NICE: i32 = 19;
 
 /// Runs `f` on a thread of background priority and returns its result. Threads that `f` starts
