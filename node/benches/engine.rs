@@ -13,12 +13,9 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery, Sort};
-use swapmeet_node::synth::signed_corpus;
+use swapmeet_node::synth::{signed_corpus, Synth};
 use swapmeet_node::{Engine, EngineConfig, IngestOutcome, Source};
-use swapmeet_protocol::{
-    geo, Category, Condition, Currency, Delivery, Listing, Location, Price, SecretKey,
-    SignedEnvelope,
-};
+use swapmeet_protocol::{Category, Currency, SignedEnvelope};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -259,7 +256,9 @@ fn main() {
     // them. Searched by a seller that only these probes use, polled every millisecond.
     let fresh_n = env_usize("SWAPMEET_BENCH_FRESH", 50);
     if fresh_n > 0 {
-        let probe = SecretKey::from_bytes([0x77; 32]);
+        // One seller of its own (a seed the corpus does not use).
+        let mut probes = Synth::new(0x5eed_f2e5, 1, t);
+        let probe = probes.sellers()[0].clone();
         let q = SearchQuery {
             seller: Some(probe.public()),
             exact_total: true,
@@ -267,7 +266,7 @@ fn main() {
         };
         let mut lag = Vec::with_capacity(fresh_n);
         for k in 0..fresh_n {
-            let env = probe_listing(k, t).sign(&probe).unwrap();
+            let env = probes.listing().1.sign(&probe).unwrap();
             let out = engine.ingest(vec![env], Source::Import).unwrap();
             assert!(matches!(out[0], IngestOutcome::Stored { .. }), "{out:?}");
             let stored = Instant::now();
@@ -304,36 +303,6 @@ fn main() {
         rss_mib()
     );
     engine.shutdown().unwrap();
-}
-
-/// A listing only the freshness probe's seller publishes.
-fn probe_listing(k: usize, now: u64) -> Listing {
-    Listing {
-        item_key: format!("probe-{k}"),
-        seq: 1,
-        signed_at: now - 10,
-        expires_at: now + 7 * 86_400,
-        title: format!("Freshness probe {k}"),
-        description: String::new(),
-        price: Price::Fixed {
-            amount_minor: 1_000,
-            currency: Currency::new("EUR").unwrap(),
-        },
-        condition: Condition::Good,
-        category: Category::Other,
-        tags: vec![],
-        quantity: 1,
-        location: Some(Location {
-            geohash: geo::encode(52.52, 13.405, 6),
-            place: None,
-        }),
-        delivery: Delivery {
-            pickup: true,
-            shipping: false,
-            ships_to: vec![],
-        },
-        images: vec![],
-    }
 }
 
 fn ms(d: Duration) -> f64 {
