@@ -384,16 +384,18 @@ impl Store {
         self.lookups.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The stored bytes of a listing id's record.
+    fn raw(&self, id: &ListingId) -> Result<Option<sled::IVec>, StoreError> {
+        self.listings
+            .get(id.as_bytes())
+            .map_err(StoreError::sled("reading a listing"))
+    }
+
     /// The stored record of a listing id.
     pub fn get(&self, id: &ListingId) -> Result<Option<StoredRecord>, StoreError> {
-        match self
-            .listings
-            .get(id.as_bytes())
-            .map_err(StoreError::sled("reading a listing"))?
-        {
-            Some(v) => Ok(Some(StoredRecord::decode(*id, &v)?)),
-            None => Ok(None),
-        }
+        self.raw(id)?
+            .map(|v| StoredRecord::decode(*id, &v))
+            .transpose()
     }
 
     fn has_seller_id(&self, seller: &[u8; 32], id: &ListingId) -> bool {
@@ -401,14 +403,9 @@ impl Store {
     }
 
     fn get_head(&self, id: &ListingId) -> Result<Option<Head>, StoreError> {
-        match self
-            .listings
-            .get(id.as_bytes())
-            .map_err(StoreError::sled("reading a listing"))?
-        {
-            Some(v) => Ok(Some(StoredRecord::decode_head(*id, &v)?)),
-            None => Ok(None),
-        }
+        self.raw(id)?
+            .map(|v| StoredRecord::decode_head(*id, &v))
+            .transpose()
     }
 
     /// The stored record whose envelope has this hash (only the current version of a listing

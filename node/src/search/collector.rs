@@ -130,8 +130,8 @@ struct Near {
     surely_out: f64,
 }
 
-/// Mean Earth radius, as `geo::haversine_km` uses.
-const EARTH_RADIUS_KM: f64 = 6371.0088;
+/// The Earth radius `geo::haversine_km` uses, so the estimate and the exact test agree.
+use geo::EARTH_RADIUS_KM;
 /// km per degree of latitude.
 const KM_PER_LAT_DEG: f64 = EARTH_RADIUS_KM * std::f64::consts::PI / 180.0;
 
