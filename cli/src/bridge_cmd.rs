@@ -5,19 +5,19 @@ use std::io::IsTerminal;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
 use serde_json::{json, Value};
-use swapmeet_feeds::{detect, parse_with, Format, ParseOptions};
+use swapmeet_feeds::{detect, parse_with, Format, ParseOptions, Skip};
+use swapmeet_node::api::bridge::{MAX_ITEMS, RUN_TTL};
 use swapmeet_node::home::Home;
 use swapmeet_protocol::{Category, Condition, Currency};
 
 use crate::args::{BridgeCommand, BridgeSyncArgs};
+use crate::client::body::{Shape, MAX_BODY_BYTES};
 use crate::client::Client;
 use crate::output::{s, Out};
 use crate::util::{duration_secs_any, lat_lon};
 use crate::Done;
-
-/// Request bodies stay under the API's 64 KiB cap.
-const CHUNK_BYTES: usize = 48 * 1024;
 
 pub fn run(home: &Home, out: &Out, cmd: BridgeCommand) -> Result<Done> {
     match cmd {
@@ -114,21 +114,6 @@ fn sync_once(
             );
             bar
         });
-    // Split into chunks that fit the API's body cap; the last request finishes the run.
-    let mut chunks: Vec<Vec<Value>> = vec![Vec::new()];
-    let mut size = 0;
-    for item in &feed.items {
-        let v = serde_json::to_value(item)?;
-        let n = v.to_string().len();
-        if size + n > CHUNK_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
-            chunks.push(Vec::new());
-            size = 0;
-        }
-        size += n;
-        if let Some(c) = chunks.last_mut() {
-            c.push(v);
-        }
-    }
     let run_id = format!(
         "cli-{}-{}",
         std::process::id(),
@@ -137,27 +122,74 @@ fn sync_once(
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
-    let skipped = serde_json::to_value(&feed.skipped)?;
-    let total = chunks.len();
-    let mut report = Value::Null;
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        let last = i + 1 == total;
-        let n = chunk.len();
-        let body = json!({
-            "items": chunk,
-            "skipped": if i == 0 { skipped.clone() } else { json!([]) },
-            "run": {"id": run_id, "final": last},
-            "dry_run": a.dry_run,
-            "force": a.force,
-            "location": a.location,
-            "category": category,
-            "condition": condition,
-        });
-        report = client.post("/v1/bridge/items", &body)?;
-        if let Some(b) = &progress {
-            b.inc(n as u64);
+    let head = |last: bool| {
+        serde_json::to_vec(&Head {
+            run: RunHead {
+                id: &run_id,
+                last,
+            },
+            dry_run: a.dry_run,
+            force: a.force,
+            location: a.location.as_deref(),
+            category,
+            condition,
+        })
+    };
+    let heads = [head(false)?, head(true)?];
+    let shape = Shape::new(
+        MAX_BODY_BYTES,
+        heads[0].len().max(heads[1].len()),
+        &[("items", MAX_ITEMS), ("skipped", usize::MAX)],
+    );
+    let mut sender = RunSender {
+        client,
+        run_id: &run_id,
+        shape: &shape,
+        heads: &heads,
+        sent: 0,
+        progress: progress.as_ref(),
+    };
+    // Items are serialized once, measured, and sent as those bytes, one body at a time, so
+    // memory holds one body however large the feed. The parser's skipped rows follow in the
+    // same bodies: a feed can skip more rows than one body holds.
+    let mut fill = shape.fill();
+    let mut items: Vec<Vec<u8>> = Vec::new();
+    let mut skips: Vec<Skip> = feed.skipped.clone();
+    for item in &feed.items {
+        let bytes = serde_json::to_vec(item)?;
+        if bytes.len() > shape.room() {
+            skips.push(Skip {
+                row: item.row,
+                shop_id: Some(item.shop_id.clone()),
+                reason: format!(
+                    "the item is {} bytes as JSON, more than one request to the node can carry ({} bytes besides the request's other fields); shorten its description, tags or image links",
+                    bytes.len(),
+                    shape.room()
+                ),
+            });
+            continue;
         }
+        if !fill.fits(0, bytes.len()) {
+            sender.send(&items, &[], false)?;
+            items.clear();
+            fill.reset();
+        }
+        fill.add(0, bytes.len());
+        items.push(bytes);
     }
+    let mut skipped: Vec<Vec<u8>> = Vec::new();
+    for skip in &skips {
+        let bytes = skip_bytes(skip, shape.room())?;
+        if !fill.fits(1, bytes.len()) {
+            sender.send(&items, &skipped, false)?;
+            items.clear();
+            skipped.clear();
+            fill.reset();
+        }
+        fill.add(1, bytes.len());
+        skipped.push(bytes);
+    }
+    let mut report = sender.send(&items, &skipped, true)?;
     if let Some(b) = progress {
         b.finish_and_clear();
     }
@@ -165,6 +197,95 @@ fn sync_once(
     report["warnings"] = json!(feed.warnings);
     out.emit(&report, || human(&report))?;
     Ok(Done::Ok)
+}
+
+/// The options every request of a run carries (its body before the arrays).
+#[derive(Serialize)]
+struct Head<'a> {
+    run: RunHead<'a>,
+    dry_run: bool,
+    force: bool,
+    location: Option<&'a str>,
+    category: Option<Category>,
+    condition: Option<Condition>,
+}
+
+#[derive(Serialize)]
+struct RunHead<'a> {
+    id: &'a str,
+    #[serde(rename = "final")]
+    last: bool,
+}
+
+/// Sends the requests of one run, in order, and says what a failure means for the shop.
+struct RunSender<'a> {
+    client: &'a Client,
+    run_id: &'a str,
+    shape: &'a Shape,
+    /// The head of a request that is not the run's last, and of the last.
+    heads: &'a [Vec<u8>; 2],
+    /// Requests sent so far.
+    sent: usize,
+    progress: Option<&'a indicatif::ProgressBar>,
+}
+
+impl RunSender<'_> {
+    fn send(&mut self, items: &[Vec<u8>], skipped: &[Vec<u8>], last: bool) -> Result<Value> {
+        let body = self
+            .shape
+            .render(&self.heads[usize::from(last)], &[items, skipped])?;
+        self.sent += 1;
+        match self.client.post_bytes("/v1/bridge/items", body) {
+            Ok(v) => {
+                if let Some(b) = self.progress {
+                    b.inc(items.len() as u64);
+                }
+                Ok(v)
+            }
+            Err(e) if last => Err(e.context(format!(
+                "the last request of the run (request {}) failed; if the node failed while publishing, \
+                 part of the run may be published: run the same command again to complete it \
+                 (a rerun publishes only what is still missing)",
+                self.sent
+            ))),
+            Err(e) => {
+                // Staged parts are dropped now rather than held for the TTL; if this fails
+                // too (the node is gone), the node drops them on its own.
+                let abort = serde_json::to_vec(&json!({"run": {"id": self.run_id, "abort": true}}));
+                let aborted = abort
+                    .ok()
+                    .is_some_and(|b| self.client.post_bytes("/v1/bridge/items", b).is_ok());
+                Err(e.context(format!(
+                    "request {} of the run failed, so nothing was published: the node publishes a run only \
+                     when its last request arrives, and {}. Fix the cause and run the same command again",
+                    self.sent,
+                    if aborted {
+                        "it dropped this run's staged requests".to_string()
+                    } else {
+                        format!(
+                            "it drops this incomplete run {} s after its last request",
+                            RUN_TTL.as_secs()
+                        )
+                    }
+                )))
+            }
+        }
+    }
+}
+
+/// A skipped row as sent; one so long it could not travel alone (a shop id of a megabyte) is
+/// shortened, keeping its row number, so it is still reported.
+fn skip_bytes(skip: &Skip, room: usize) -> Result<Vec<u8>> {
+    let bytes = serde_json::to_vec(skip)?;
+    if bytes.len() <= room {
+        return Ok(bytes);
+    }
+    let clip = |t: &str| t.chars().take(1000).collect::<String>();
+    Ok(serde_json::to_vec(&Skip {
+        row: skip.row,
+        shop_id: skip.shop_id.as_deref().map(clip),
+        reason: clip(&skip.reason),
+    })?)
 }
 
 fn human(r: &Value) -> String {

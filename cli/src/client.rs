@@ -1,5 +1,8 @@
 //! The CLI's side of the local API: finds the running node through the home's `node.json`,
-//! authenticates with the home's token, and turns API errors into messages.
+//! authenticates with the home's token, and turns API errors into messages. [`body`] builds
+//! request bodies that are measured as sent, for requests that must stay under the body cap.
+
+pub mod body;
 
 use std::time::Duration;
 
@@ -115,23 +118,31 @@ impl Client {
         self.handle(r)
     }
 
-    /// POST a JSON body.
+    /// POST a JSON body, compact (what is measured is what is sent; see [`Client::post_bytes`]).
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        self.post_bytes(path, serde_json::to_vec(body)?)
+    }
+
+    /// POST a body that is already JSON, as these exact bytes. Callers that must stay under
+    /// the API's body cap build the bytes themselves, measure them, and send them unchanged.
+    pub fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<Value> {
         let r = self
             .agent
             .post(format!("{}{path}", self.base))
             .header("Authorization", self.auth())
-            .send_json(body);
+            .header("Content-Type", "application/json")
+            .send(body);
         self.handle(r)
     }
 
-    /// PUT a JSON body.
+    /// PUT a JSON body, compact.
     pub fn put(&self, path: &str, body: &Value) -> Result<Value> {
         let r = self
             .agent
             .put(format!("{}{path}", self.base))
             .header("Authorization", self.auth())
-            .send_json(body);
+            .header("Content-Type", "application/json")
+            .send(serde_json::to_vec(body)?);
         self.handle(r)
     }
 }

@@ -4,7 +4,7 @@
 //! at [`MAX_BODY_BYTES`] and parsed strictly; every error is JSON naming the field and the rule.
 //! Storage work runs on the blocking pool, never on the async workers.
 
-mod bridge;
+pub mod bridge;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -163,6 +163,11 @@ pub(crate) type St = State<Arc<ApiState>>;
 
 /// Reads a JSON body with the size cap, strictly (unknown fields are errors).
 pub async fn json_body<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
+    json_body_sized(body).await.map(|(v, _)| v)
+}
+
+/// [`json_body`], also giving the body's size in bytes (what a staged bridge run holds).
+pub async fn json_body_sized<T: DeserializeOwned>(body: Body) -> ApiResult<(T, usize)> {
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| {
@@ -177,12 +182,14 @@ pub async fn json_body<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
             "request body: expected JSON, got nothing",
         ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("request body: invalid JSON: {e}"),
-        )
-    })
+    serde_json::from_slice(&bytes)
+        .map(|v| (v, bytes.len()))
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("request body: invalid JSON: {e}"),
+            )
+        })
 }
 
 /// Runs blocking storage work off the async workers.

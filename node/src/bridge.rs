@@ -247,7 +247,21 @@ impl Bridge {
     pub fn sync(&self, feed: &Feed, opts: &BridgeOptions) -> Result<BridgeReport, BridgeError> {
         let mut run = Run::new(opts.dry_run);
         run.note_feed(feed);
-        for chunk in feed.items.chunks(1024) {
+        self.complete(run, &feed.items, opts)
+    }
+
+    /// Completes a run with all of its items: applies them, then withdraws what is gone.
+    /// The API calls this with the items a run staged over several requests once its final
+    /// request arrives, so a run spread over requests publishes exactly what a file sync
+    /// would, and nothing before its end. Blocking.
+    pub fn complete(
+        &self,
+        mut run: Run,
+        items: &[FeedItem],
+        opts: &BridgeOptions,
+    ) -> Result<BridgeReport, BridgeError> {
+        // Chunks bound the envelopes signed and held before one batch is stored.
+        for chunk in items.chunks(1024) {
             self.apply(&mut run, chunk, opts)?;
         }
         self.finish(run, opts)

@@ -2,8 +2,13 @@
 //!
 //! Without a `run`, a request is a partial push: the given items are listed or updated and the
 //! keys in `withdraw` are withdrawn; nothing else is touched. With a `run`, the requests of one
-//! run together form the whole catalogue: the final one withdraws what no request mentioned,
-//! behind the same guard as a file sync. Runs live in memory for [`RUN_TTL`] between requests.
+//! run together form the whole catalogue. They are **staged**: the node holds their items and
+//! publishes nothing until the request with `"final": true` arrives, then applies the whole run
+//! at once and withdraws what no request mentioned, behind the same guard as a file sync. A run
+//! that never completes (the client died, a request was rejected) publishes nothing; it is
+//! dropped after [`RUN_TTL`] idle, or at once with `"abort": true`. Staged runs are bounded in
+//! number ([`MAX_RUNS`], 429), in items and bytes per run ([`MAX_RUN_ITEMS`],
+//! [`MAX_RUN_BYTES`], 413) and in bytes all together ([`MAX_STAGED_BYTES`], 429).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,19 +23,63 @@ use serde_json::{json, Value};
 use swapmeet_feeds::{FeedItem, Skip};
 use swapmeet_protocol::{Category, Condition};
 
-use super::{blocking, json_body, ApiError, ApiResult, St};
+use super::{blocking, json_body_sized, ApiError, ApiResult, St};
 use crate::bridge::{Bridge, BridgeError, BridgeOptions, Run, DEFAULT_MAX_WITHDRAW_SHARE};
 
-/// How long a run may sit idle between its requests.
+/// How long a run may sit idle between its requests before it is dropped (unpublished).
 pub const RUN_TTL: Duration = Duration::from_secs(600);
 /// Most runs open at once.
 pub const MAX_RUNS: usize = 8;
 /// Most items in one request (the 64 KiB body cap usually binds first).
 pub const MAX_ITEMS: usize = 1000;
+/// Most items one run may stage: the most a feed file may hold, so any file `bridge sync`
+/// accepts fits in one run.
+pub const MAX_RUN_ITEMS: usize = swapmeet_feeds::MAX_ITEMS;
+/// Most request bytes one run may stage: the largest feed file `bridge sync` reads. Parsed
+/// items take about as much memory as their JSON, so this bounds what one run holds.
+pub const MAX_RUN_BYTES: usize = swapmeet_feeds::MAX_FEED_BYTES;
+/// Most request bytes all open runs may stage together: the largest run twice over, so a shop
+/// can restart a sync while its abandoned first attempt still waits for [`RUN_TTL`].
+pub const MAX_STAGED_BYTES: usize = 2 * MAX_RUN_BYTES;
 
-/// Open runs by id.
+/// Open runs by id, and the lock that keeps two runs from applying at once.
 #[derive(Default)]
-pub struct Runs(Mutex<HashMap<String, (Instant, Run)>>);
+pub struct Runs {
+    open: Mutex<HashMap<String, Staged>>,
+    /// Held while a run or a partial push is applied: the shop's listings and the bridge state
+    /// are read, then written, and two runs interleaving would each withdraw by a stale view.
+    applying: Mutex<()>,
+}
+
+/// A run's requests so far, held until its final request.
+#[derive(Debug)]
+struct Staged {
+    touched: Instant,
+    dry_run: bool,
+    items: Vec<FeedItem>,
+    skipped: Vec<Skip>,
+    withdraw: Vec<String>,
+    /// Request bytes staged: the measure the bounds apply to.
+    bytes: usize,
+}
+
+/// What one request adds to its run.
+struct Part {
+    dry_run: bool,
+    items: Vec<FeedItem>,
+    skipped: Vec<Skip>,
+    withdraw: Vec<String>,
+    bytes: usize,
+}
+
+/// Where a run stands after a request.
+#[derive(Debug)]
+enum Staging {
+    /// More requests to come: what is staged so far.
+    Open { items: usize, bytes: usize },
+    /// The final request arrived: everything the run staged, to apply now.
+    Complete(Staged),
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +87,9 @@ struct RunRef {
     id: String,
     #[serde(default, rename = "final")]
     last: bool,
+    /// Drops the run's staged requests without publishing anything.
+    #[serde(default)]
+    abort: bool,
 }
 
 #[derive(Deserialize)]
@@ -74,7 +126,7 @@ impl From<BridgeError> for ApiError {
 
 /// The handler.
 pub async fn items(State(s): St, body: Body) -> ApiResult<Json<Value>> {
-    let b: ItemsBody = json_body(body).await?;
+    let (b, bytes): (ItemsBody, usize) = json_body_sized(body).await?;
     if b.items.len() > MAX_ITEMS {
         return Err(ApiError::field(
             "items",
@@ -96,6 +148,12 @@ pub async fn items(State(s): St, body: Body) -> ApiResult<Json<Value>> {
         if r.id.is_empty() || r.id.len() > 64 {
             return Err(ApiError::field("run.id", "must be 1 to 64 characters"));
         }
+        if r.abort && r.last {
+            return Err(ApiError::field(
+                "run.abort",
+                "a request cannot both finish and abort a run",
+            ));
+        }
     }
     let opts = BridgeOptions {
         dry_run: b.dry_run,
@@ -106,55 +164,270 @@ pub async fn items(State(s): St, body: Body) -> ApiResult<Json<Value>> {
         max_withdraw_share: b.max_withdraw_share.unwrap_or(DEFAULT_MAX_WITHDRAW_SHARE),
         withdraw_missing: b.run.is_some(),
     };
-    let report = blocking(move || {
-        let bridge = Bridge::new(s.author.clone())?;
-        let mut run = match &b.run {
-            Some(r) => take_run(&s.bridge_runs, &r.id, b.dry_run)?,
-            None => Run::new(b.dry_run),
-        };
-        run.note_skips(&b.skipped);
-        bridge.apply(&mut run, &b.items, &opts)?;
-        match &b.run {
-            Some(r) if !r.last => {
-                let progress = json!({"run": r.id, "items": run.report().items, "final": false});
-                put_run(&s.bridge_runs, &r.id, run);
-                Ok(progress)
-            }
-            _ => {
-                run.add_withdrawals(&b.withdraw);
-                let mut report = bridge.finish(run, &opts)?;
-                report.dry_run = b.dry_run;
-                Ok(json!(report))
-            }
+    let Some(run_ref) = b.run else {
+        // A partial push: applied at once, nothing else touched.
+        let report = blocking(move || {
+            let _applying = s.bridge_runs.lock_applying()?;
+            let bridge = Bridge::new(s.author.clone())?;
+            let mut run = Run::new(b.dry_run);
+            run.note_skips(&b.skipped);
+            run.add_withdrawals(&b.withdraw);
+            Ok(bridge.complete(run, &b.items, &opts)?)
+        })
+        .await?;
+        return Ok(Json(json!(report)));
+    };
+    if run_ref.abort {
+        let dropped = s.bridge_runs.abort(&run_ref.id)?;
+        return Ok(Json(json!({
+            "run": run_ref.id,
+            "aborted": dropped.is_some(),
+            "items": dropped.unwrap_or(0),
+        })));
+    }
+    let part = Part {
+        dry_run: b.dry_run,
+        items: b.items,
+        skipped: b.skipped,
+        withdraw: b.withdraw,
+        bytes,
+    };
+    match s
+        .bridge_runs
+        .stage(&run_ref.id, part, run_ref.last, Instant::now())?
+    {
+        Staging::Open { items, bytes } => Ok(Json(json!({
+            "run": run_ref.id,
+            "final": false,
+            "items": items,
+            "staged_bytes": bytes,
+        }))),
+        Staging::Complete(staged) => {
+            let report = blocking(move || {
+                let _applying = s.bridge_runs.lock_applying()?;
+                let bridge = Bridge::new(s.author.clone())?;
+                let mut run = Run::new(staged.dry_run);
+                run.note_skips(&staged.skipped);
+                run.add_withdrawals(&staged.withdraw);
+                Ok(bridge.complete(run, &staged.items, &opts)?)
+            })
+            .await?;
+            Ok(Json(json!(report)))
         }
-    })
-    .await?;
-    Ok(Json(report))
+    }
 }
 
-fn take_run(runs: &Runs, id: &str, dry_run: bool) -> ApiResult<Run> {
-    let mut map = runs
-        .0
-        .lock()
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "runs lock poisoned"))?;
-    map.retain(|_, (t, _)| t.elapsed() < RUN_TTL);
-    if let Some((_, run)) = map.remove(id) {
-        return Ok(run);
+impl Runs {
+    fn lock_applying(&self) -> ApiResult<std::sync::MutexGuard<'_, ()>> {
+        // A panic while applying left the bridge state as it was after its last flushed item;
+        // the next run reconciles from there, so a poisoned lock is safe to take over.
+        Ok(self
+            .applying
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
-    if map.len() >= MAX_RUNS {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "{MAX_RUNS} bridge runs are already open; finish one (final: true) or wait {} s",
-                RUN_TTL.as_secs()
-            ),
+
+    fn open(&self) -> ApiResult<std::sync::MutexGuard<'_, HashMap<String, Staged>>> {
+        self.open
+            .lock()
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "runs lock poisoned"))
+    }
+
+    /// Drops a run's staged requests; the number of items it held, if it was open.
+    fn abort(&self, id: &str) -> ApiResult<Option<usize>> {
+        Ok(self.open()?.remove(id).map(|r| r.items.len()))
+    }
+
+    /// Adds a request to its run, or rejects it (413, 429, 400) leaving every run as it was.
+    /// With `last`, the run is taken out whole to be applied.
+    fn stage(&self, id: &str, part: Part, last: bool, now: Instant) -> ApiResult<Staging> {
+        let mut map = self.open()?;
+        // Abandoned runs go first, so they never hold a slot or bytes a live run needs.
+        map.retain(|_, r| now.duration_since(r.touched) < RUN_TTL);
+        let staged_elsewhere: usize = map
+            .iter()
+            .filter(|(k, _)| k.as_str() != id)
+            .map(|(_, r)| r.bytes)
+            .sum();
+        let (items, bytes) = match map.get(id) {
+            Some(r) => {
+                if r.dry_run != part.dry_run {
+                    return Err(ApiError::field(
+                        "dry_run",
+                        format!(
+                            "run '{id}' was started with dry_run {}; every request of a run must say the same",
+                            r.dry_run
+                        ),
+                    ));
+                }
+                (r.items.len(), r.bytes)
+            }
+            None => {
+                if !last && map.len() >= MAX_RUNS {
+                    return Err(ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!(
+                            "run: {MAX_RUNS} bridge runs are already open (the limit); finish one (\"final\": true), \
+                             abort one (\"abort\": true) or wait up to {} s until abandoned ones are dropped",
+                            RUN_TTL.as_secs()
+                        ),
+                    ));
+                }
+                (0, 0)
+            }
+        };
+        let items = items + part.items.len();
+        let bytes = bytes + part.bytes;
+        if items > MAX_RUN_ITEMS {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "run: this request would make run '{id}' hold {items} items, the limit is {MAX_RUN_ITEMS} per run"
+                ),
+            ));
+        }
+        if bytes > MAX_RUN_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "run: this request would make run '{id}' hold {bytes} bytes of requests, the limit is {MAX_RUN_BYTES} per run"
+                ),
+            ));
+        }
+        if staged_elsewhere + bytes > MAX_STAGED_BYTES {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "run: open bridge runs would hold {} bytes, the limit for all runs together is {MAX_STAGED_BYTES}; \
+                     finish or abort the other runs, or wait up to {} s until abandoned ones are dropped",
+                    staged_elsewhere + bytes,
+                    RUN_TTL.as_secs()
+                ),
+            ));
+        }
+        // Every check passed: only now is anything changed.
+        let run = map.entry(id.to_string()).or_insert_with(|| Staged {
+            touched: now,
+            dry_run: part.dry_run,
+            items: Vec::new(),
+            skipped: Vec::new(),
+            withdraw: Vec::new(),
+            bytes: 0,
+        });
+        run.touched = now;
+        run.items.extend(part.items);
+        run.skipped.extend(part.skipped);
+        run.withdraw.extend(part.withdraw);
+        run.bytes = bytes;
+        if last {
+            match map.remove(id) {
+                Some(run) => Ok(Staging::Complete(run)),
+                None => Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "a staged run vanished while its lock was held",
+                )),
+            }
+        } else {
+            Ok(Staging::Open { items, bytes })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &str) -> FeedItem {
+        serde_json::from_value(json!({
+            "key": key, "row": 1, "shop_id": key, "title": "Mug",
+            "price": "free", "available": true,
+        }))
+        .unwrap()
+    }
+
+    fn part(keys: &[&str], bytes: usize) -> Part {
+        Part {
+            dry_run: false,
+            items: keys.iter().map(|k| item(k)).collect(),
+            skipped: vec![Skip {
+                row: 9,
+                shop_id: None,
+                reason: "price is missing".into(),
+            }],
+            withdraw: Vec::new(),
+            bytes,
+        }
+    }
+
+    fn status(r: ApiResult<Staging>) -> StatusCode {
+        r.expect_err("the request should be rejected").status
+    }
+
+    #[test]
+    fn parts_are_held_until_the_final_one_then_given_whole() {
+        let runs = Runs::default();
+        let now = Instant::now();
+        let open = runs.stage("r", part(&["a", "b"], 100), false, now).unwrap();
+        assert!(matches!(open, Staging::Open { items: 2, bytes: 100 }));
+        let Staging::Complete(run) = runs.stage("r", part(&["c"], 50), true, now).unwrap() else {
+            panic!("the final request completes the run");
+        };
+        let keys: Vec<&str> = run.items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(run.skipped.len(), 2, "every request's skipped rows are kept");
+        assert!(runs.open().unwrap().is_empty(), "a completed run is gone");
+    }
+
+    #[test]
+    fn a_rejected_request_leaves_the_run_as_it_was() {
+        let runs = Runs::default();
+        let now = Instant::now();
+        runs.stage("r", part(&["a"], 100), false, now).unwrap();
+        let over = status(runs.stage("r", part(&["b"], MAX_RUN_BYTES), false, now));
+        assert_eq!(over, StatusCode::PAYLOAD_TOO_LARGE);
+        let mut dry = part(&["b"], 10);
+        dry.dry_run = true;
+        assert_eq!(
+            status(runs.stage("r", dry, false, now)),
+            StatusCode::BAD_REQUEST
+        );
+        let Staging::Complete(run) = runs.stage("r", part(&[], 10), true, now).unwrap() else {
+            panic!("completes");
+        };
+        assert_eq!(run.items.len(), 1);
+        assert_eq!(run.bytes, 110);
+    }
+
+    #[test]
+    fn runs_are_bounded_in_number_and_bytes_and_abandoned_ones_expire() {
+        let runs = Runs::default();
+        let now = Instant::now();
+        for i in 0..MAX_RUNS {
+            runs.stage(&format!("r{i}"), part(&["a"], 10), false, now)
+                .unwrap();
+        }
+        assert_eq!(
+            status(runs.stage("one-more", part(&["a"], 10), false, now)),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        // A single-request run needs no slot: it is applied at once.
+        assert!(matches!(
+            runs.stage("whole", part(&["a"], 10), true, now),
+            Ok(Staging::Complete(_))
         ));
-    }
-    Ok(Run::new(dry_run))
-}
-
-fn put_run(runs: &Runs, id: &str, run: Run) {
-    if let Ok(mut map) = runs.0.lock() {
-        map.insert(id.to_string(), (Instant::now(), run));
+        assert_eq!(runs.abort("r0").unwrap(), Some(1));
+        assert_eq!(runs.abort("r0").unwrap(), None);
+        runs.stage("big", part(&["a"], MAX_RUN_BYTES), false, now)
+            .unwrap();
+        assert_eq!(
+            status(runs.stage("big2", part(&["a"], MAX_RUN_BYTES), true, now)),
+            StatusCode::TOO_MANY_REQUESTS,
+            "all runs together are bounded too"
+        );
+        // Idle past the TTL: every run is dropped, and their slots and bytes are free again.
+        let later = now + RUN_TTL + Duration::from_secs(1);
+        runs.stage("new", part(&["a"], MAX_RUN_BYTES), false, later)
+            .unwrap();
+        assert_eq!(runs.open().unwrap().len(), 1);
     }
 }
