@@ -124,10 +124,7 @@ fn sync_once(
     );
     let head = |last: bool| {
         serde_json::to_vec(&Head {
-            run: RunHead {
-                id: &run_id,
-                last,
-            },
+            run: RunHead { id: &run_id, last },
             dry_run: a.dry_run,
             force: a.force,
             location: a.location.as_deref(),

@@ -58,13 +58,22 @@ pub fn import(home: &Home, out: &Out, a: ImportArgs) -> Result<Done> {
     let mut buf = Vec::new();
     let mut lineno = 0;
     loop {
+        // Lines rejected here wait for the next request to be printed in order; a file of
+        // nothing but bad lines must not pile them all up.
+        if batch.numbers.len() >= MAX_IMPORT_LINES {
+            batch.flush()?;
+            fill.reset();
+        }
         lineno += 1;
         let line = match read_line(&mut reader, &mut buf, MAX_LINE)? {
             None => break,
             Some(Line::Text) => match std::str::from_utf8(&buf) {
                 Ok(t) => t.trim(),
                 Err(e) => {
-                    batch.reject(lineno, &format!("not UTF-8 text ({e}); an export line is ASCII"))?;
+                    batch.reject(
+                        lineno,
+                        &format!("not UTF-8 text ({e}); an export line is ASCII"),
+                    );
                     continue;
                 }
             },
@@ -74,7 +83,7 @@ pub fn import(home: &Home, out: &Out, a: ImportArgs) -> Result<Done> {
                     &format!(
                         "{n} bytes or more, longer than any signed listing can be ({MAX_LINE} bytes)"
                     ),
-                )?;
+                );
                 continue;
             }
             Some(Line::NoLineBreak(n)) => {
@@ -101,7 +110,7 @@ pub fn import(home: &Home, out: &Out, a: ImportArgs) -> Result<Done> {
                     bytes.len(),
                     shape.room()
                 ),
-            )?;
+            );
             continue;
         }
         if !fill.fits(0, bytes.len()) {
@@ -109,8 +118,7 @@ pub fn import(home: &Home, out: &Out, a: ImportArgs) -> Result<Done> {
             fill.reset();
         }
         fill.add(0, bytes.len());
-        batch.lines.push(bytes);
-        batch.numbers.push(lineno);
+        batch.push(lineno, bytes);
     }
     batch.flush()?;
     batch.summary();
@@ -128,32 +136,51 @@ struct Batch<'a> {
     shape: &'a Shape,
     /// Lines as JSON strings, ready to send.
     lines: Vec<Vec<u8>>,
-    /// Their line numbers in the input.
-    numbers: Vec<usize>,
+    /// Every line since the last request, in input order: its number, and its outcome if
+    /// the CLI decided it without the node (`None`: sent, the node's answer says).
+    numbers: Vec<(usize, Option<Value>)>,
     counts: BTreeMap<String, usize>,
     any_rejected: bool,
 }
 
 impl Batch<'_> {
-    /// Sends the waiting lines as one request and prints each line's outcome.
+    /// Sends the waiting lines as one request and prints each line's outcome, in input order.
     fn flush(&mut self) -> Result<()> {
-        if self.lines.is_empty() {
-            return Ok(());
+        let mut answers = Vec::new().into_iter();
+        if !self.lines.is_empty() {
+            let body = self.shape.render(b"{}", &[&self.lines])?;
+            let r = self.client.post_bytes("/v1/import", body)?;
+            answers = r["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter();
+            self.lines.clear();
         }
-        let body = self.shape.render(b"{}", &[&self.lines])?;
-        let r = self.client.post_bytes("/v1/import", body)?;
-        let results = r["results"].as_array().cloned().unwrap_or_default();
-        let numbers = std::mem::take(&mut self.numbers);
-        self.lines.clear();
-        for (res, lineno) in results.iter().zip(numbers) {
-            self.outcome(lineno, res.clone())?;
+        for (lineno, decided) in std::mem::take(&mut self.numbers) {
+            let v = match decided {
+                Some(v) => v,
+                None => answers.next().unwrap_or_else(|| {
+                    json!({"outcome": "rejected", "reason": "the node gave no answer for this line"})
+                }),
+            };
+            self.outcome(lineno, v)?;
         }
         Ok(())
     }
 
-    /// Reports a line the CLI rejected itself, without sending it.
-    fn reject(&mut self, lineno: usize, reason: &str) -> Result<()> {
-        self.outcome(lineno, json!({"outcome": "rejected", "reason": reason}))
+    /// Queues a line for sending.
+    fn push(&mut self, lineno: usize, json: Vec<u8>) {
+        self.lines.push(json);
+        self.numbers.push((lineno, None));
+    }
+
+    /// Rejects a line without sending it; reported in its place among the others.
+    fn reject(&mut self, lineno: usize, reason: &str) {
+        self.numbers.push((
+            lineno,
+            Some(json!({"outcome": "rejected", "reason": reason})),
+        ));
     }
 
     fn outcome(&mut self, lineno: usize, mut v: Value) -> Result<()> {
@@ -285,7 +312,9 @@ mod tests {
         let mut zero = std::io::BufReader::new(std::io::repeat(0));
         let mut buf = Vec::new();
         let l = read_line(&mut zero, &mut buf, 100).unwrap();
-        assert!(matches!(l, Some(Line::NoLineBreak(n)) if n > 100 + MAX_SKIP && n <= 100 + MAX_SKIP + 8192));
+        assert!(
+            matches!(l, Some(Line::NoLineBreak(n)) if n > 100 + MAX_SKIP && n <= 100 + MAX_SKIP + 8192)
+        );
         assert!(buf.len() <= 100);
     }
 }

@@ -27,11 +27,7 @@ impl Shape {
     /// at most `head_len` bytes, with arrays `(name, most elements per body)` in this order.
     pub fn new(cap: usize, head_len: usize, arrays: &[(&'static str, usize)]) -> Shape {
         // Per array `,"name":[]`; the head's own closing brace is reused for the body's.
-        let overhead = head_len
-            + arrays
-                .iter()
-                .map(|(name, _)| name.len() + 6)
-                .sum::<usize>();
+        let overhead = head_len + arrays.iter().map(|(name, _)| name.len() + 6).sum::<usize>();
         Shape {
             cap,
             overhead,
@@ -168,7 +164,9 @@ mod tests {
         let head = json(serde_json::json!({"run": {"id": "x", "final": false}, "dry_run": true}));
         // Elements that need escaping: their JSON is far longer than their text.
         let items: Vec<Vec<u8>> = (0..500)
-            .map(|i| json(serde_json::json!({"key": format!("k{i}"), "t": "\"\\\n".repeat(i % 20)})))
+            .map(|i| {
+                json(serde_json::json!({"key": format!("k{i}"), "t": "\"\\\n".repeat(i % 20)}))
+            })
             .collect();
         let notes: Vec<Vec<u8>> = (0..700)
             .map(|i| json(serde_json::json!({"row": i, "reason": "é\u{1}".repeat(i % 31)})))
@@ -187,10 +185,18 @@ mod tests {
                 got_items += n;
                 got_notes += v["skipped"].as_array().unwrap().len();
             }
-            assert_eq!((got_items, got_notes), (500, 700), "nothing lost or repeated");
+            assert_eq!(
+                (got_items, got_notes),
+                (500, 700),
+                "nothing lost or repeated"
+            );
             // Greedy: every body but the last was closed because the next element did not fit.
             let total: usize = sent.iter().map(Vec::len).sum();
-            assert!(sent.len() <= total / (cap / 2) + 2, "{} bodies for {total} bytes", sent.len());
+            assert!(
+                sent.len() <= total / (cap / 2) + 2,
+                "{} bodies for {total} bytes",
+                sent.len()
+            );
         }
     }
 
@@ -202,7 +208,10 @@ mod tests {
         let body = shape.render(&head, &[&[biggest]]).unwrap();
         assert!(body.len() <= 100);
         let over = vec![b'1'; shape.room() + 2];
-        assert!(shape.render(&head, &[&[over]]).is_err(), "the final check holds");
+        assert!(
+            shape.render(&head, &[&[over]]).is_err(),
+            "the final check holds"
+        );
         assert!(!shape.fill().fits(0, shape.room() + 1));
     }
 
@@ -210,7 +219,13 @@ mod tests {
     fn a_head_without_fields_gets_no_stray_comma() {
         let shape = Shape::new(1000, 2, &[("lines", 10)]);
         let body = shape
-            .render(b"{}", &[&[json(serde_json::json!("a\"b")), json(serde_json::json!("c"))]])
+            .render(
+                b"{}",
+                &[&[
+                    json(serde_json::json!("a\"b")),
+                    json(serde_json::json!("c")),
+                ]],
+            )
             .unwrap();
         assert_eq!(body, br#"{"lines":["a\"b","c"]}"#);
     }

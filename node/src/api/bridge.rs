@@ -368,13 +368,23 @@ mod tests {
         let runs = Runs::default();
         let now = Instant::now();
         let open = runs.stage("r", part(&["a", "b"], 100), false, now).unwrap();
-        assert!(matches!(open, Staging::Open { items: 2, bytes: 100 }));
+        assert!(matches!(
+            open,
+            Staging::Open {
+                items: 2,
+                bytes: 100
+            }
+        ));
         let Staging::Complete(run) = runs.stage("r", part(&["c"], 50), true, now).unwrap() else {
             panic!("the final request completes the run");
         };
         let keys: Vec<&str> = run.items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["a", "b", "c"]);
-        assert_eq!(run.skipped.len(), 2, "every request's skipped rows are kept");
+        assert_eq!(
+            run.skipped.len(),
+            2,
+            "every request's skipped rows are kept"
+        );
         assert!(runs.open().unwrap().is_empty(), "a completed run is gone");
     }
 
