@@ -14,7 +14,7 @@ use swapmeet_protocol::{Category, Condition, Currency};
 
 use crate::args::{BridgeCommand, BridgeSyncArgs};
 use crate::client::body::{Shape, MAX_BODY_BYTES};
-use crate::client::Client;
+use crate::client::{ApiFailure, Client};
 use crate::output::{s, Out};
 use crate::util::{duration_secs_any, lat_lon};
 use crate::Done;
@@ -239,7 +239,10 @@ impl RunSender<'_> {
                 }
                 Ok(v)
             }
-            Err(e) if last => Err(e.context(format!(
+            // The node refused the request (4xx): it changed nothing, so even a refused final
+            // request leaves nothing published. Anything else on the final request may have
+            // stopped the node half way through publishing.
+            Err(e) if last && !refused(&e) => Err(e.context(format!(
                 "the last request of the run (request {}) failed; if the node failed while publishing, \
                  part of the run may be published: run the same command again to complete it \
                  (a rerun publishes only what is still missing)",
@@ -268,6 +271,12 @@ impl RunSender<'_> {
             }
         }
     }
+}
+
+/// Whether the node answered the request with a refusal (which changes nothing).
+fn refused(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiFailure>()
+        .is_some_and(|f| (400..500).contains(&f.status))
 }
 
 /// A skipped row as sent; one so long it could not travel alone (a shop id of a megabyte) is
