@@ -80,9 +80,7 @@ pub fn import(home: &Home, out: &Out, a: ImportArgs) -> Result<Done> {
             Some(Line::TooLong(n)) => {
                 batch.reject(
                     lineno,
-                    &format!(
-                        "{n} bytes or more, longer than any signed listing can be ({MAX_LINE} bytes)"
-                    ),
+                    &format!("{n} bytes, longer than any signed listing can be ({MAX_LINE} bytes)"),
                 );
                 continue;
             }
@@ -225,7 +223,7 @@ impl Batch<'_> {
 enum Line {
     /// A line within the limit, in the buffer (without its line break).
     Text,
-    /// A line over the limit, skipped up to its line break; at least this many bytes.
+    /// A line over the limit, skipped up to its line break; its length in bytes.
     TooLong(usize),
     /// A line over the limit with no line break within [`MAX_SKIP`] bytes after the limit
     /// (binary data, `/dev/zero`); at least this many bytes were read of it.
