@@ -252,8 +252,8 @@ pub fn absolute_link(link: &str, shop_url: Option<&str>) -> Option<String> {
     if is_http_url(link) {
         return Some(link.to_string());
     }
-    if link.contains(':') && !link.starts_with('/') && !link.contains('/') {
-        // "mailto:...", "javascript:...": not a page of the shop.
+    if has_scheme(link) {
+        // "mailto:...", "javascript:...", "ftp://...": not a page of the shop.
         return None;
     }
     let base = shop_url?.trim_end_matches('/');
@@ -272,6 +272,17 @@ pub fn absolute_link(link: &str, shop_url: Option<&str>) -> Option<String> {
     // Relative to the shop's base, taken as a folder ("https://shop.example/store" and
     // ".../store/" both mean the store's root), which is how shops export their URL keys.
     Some(format!("{base}/{}", link.trim_start_matches("./")))
+}
+
+/// Whether a link starts with a URI scheme (RFC 3986: a letter, then letters, digits, '+',
+/// '-' or '.', then ':'), which makes it absolute whatever follows.
+fn has_scheme(link: &str) -> bool {
+    link.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 fn is_http_url(s: &str) -> bool {
@@ -393,6 +404,12 @@ mod tests {
             assert_eq!(absolute_link(abs, shop).as_deref(), Some(abs));
         }
         assert_eq!(absolute_link("javascript:alert(1)", shop), None);
+        assert_eq!(absolute_link("javascript:alert(1)/x", shop), None);
+        assert_eq!(absolute_link("ftp://shop.example/a", shop), None);
+        assert_eq!(
+            absolute_link("p/a:b.html", shop).as_deref(),
+            Some("https://shop.example/store/p/a:b.html")
+        );
         assert_eq!(absolute_link("  ", shop), None);
         assert_eq!(
             shop_url("https://shop.example/").as_deref(),
