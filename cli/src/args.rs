@@ -29,6 +29,9 @@ pub enum Command {
     /// Create the identity and config (rerunning keeps the existing key).
     Init(InitArgs),
     /// Run a node in the foreground (creates the home on first run).
+    ///
+    /// The log goes to stderr (RUST_LOG sets its detail), in colour only when stderr is a
+    /// terminal and NO_COLOR is not set.
     Node(NodeArgs),
     /// Show your seller id and PeerId.
     Id,
@@ -254,6 +257,11 @@ pub struct BridgeSyncArgs {
     /// Withdraw even if the export lost more than half of the shop's listings.
     #[arg(long)]
     pub force: bool,
+    /// The shop's base URL (e.g. https://shop.example): relative product links in the export
+    /// ("hera-pullover-hoodie.html", Magento's URL keys) become links under it in the
+    /// listings' "More at the shop" line. Without it, relative links are left out.
+    #[arg(long, value_name = "URL")]
+    pub shop_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,9 @@ fn sync(home: &Home, out: &Out, a: BridgeSyncArgs) -> Result<Done> {
         "auto" => None,
         f => Some(f.parse().map_err(|e| anyhow!("--format: {e}"))?),
     };
+    if let Some(u) = &a.shop_url {
+        swapmeet_feeds::normalize::shop_url(u).map_err(|e| anyhow!("--shop-url: {e}"))?;
+    }
     let interval = a
         .watch
         .as_deref()
@@ -96,13 +99,26 @@ fn sync_once(
             f
         }
     };
-    let feed = parse_with(
+    let mut feed = parse_with(
         &bytes,
         format,
         &ParseOptions {
             default_currency: Some(currency),
         },
     )?;
+    // Checked in `sync`, before the node was contacted.
+    let shop_url = a
+        .shop_url
+        .as_deref()
+        .and_then(|u| swapmeet_feeds::normalize::shop_url(u).ok());
+    if let Some(base) = shop_url.as_deref() {
+        for item in &mut feed.items {
+            item.link = item
+                .link
+                .as_deref()
+                .and_then(|l| swapmeet_feeds::normalize::absolute_link(l, Some(base)));
+        }
+    }
     let progress =
         (!out.json && std::io::stderr().is_terminal() && feed.items.len() > 200).then(|| {
             let bar = indicatif::ProgressBar::new(feed.items.len() as u64);

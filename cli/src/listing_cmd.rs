@@ -124,7 +124,15 @@ pub fn update(home: &Home, out: &Out, a: UpdateArgs) -> Result<Done> {
         &serde_json::to_value(&d)?,
     )?;
     out.emit(&r, || {
-        format!("updated {} (version {})", s(&r["id"]), s(&r["seq"]))
+        if r["changed"] == false {
+            format!(
+                "nothing changed: {} already has these values (still version {})",
+                s(&r["id"]),
+                s(&r["seq"])
+            )
+        } else {
+            format!("updated {} (version {})", s(&r["id"]), s(&r["seq"]))
+        }
     })?;
     Ok(Done::Ok)
 }

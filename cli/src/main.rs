@@ -26,6 +26,7 @@ mod search;
 mod transfer;
 mod util;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: sled, tantivy and decoding allocate many small
@@ -91,7 +92,18 @@ fn init_logging(is_node: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .try_init();
+}
+
+/// Whether the log is coloured: only on a terminal, since a log written to a file or a pipe
+/// (a service manager's journal, `2>node.log`) would be full of escape codes, and never when
+/// `NO_COLOR` is set to anything but "" (<https://no-color.org>).
+fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn home_of(cli_home: Option<std::path::PathBuf>) -> anyhow::Result<Home> {
@@ -127,5 +139,19 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());
             Ok(Done::Ok)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colours;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some(OsStr::new(""))));
+        assert!(!log_colours(true, Some(OsStr::new("1"))));
+        assert!(!log_colours(false, None));
     }
 }

@@ -212,7 +212,7 @@ fn item(feed: &mut Feed, row: usize, f: &HashMap<String, String>, opts: &ParseOp
         },
         None => true,
     };
-    let title = normalize::title(feed, row, id, &decode_entities(raw_title));
+    let title = normalize::title(feed, row, id, raw_title);
     let description = get("description").map(html_to_text).unwrap_or_default();
     let description = normalize::description(feed, row, id, &description);
     let category_text = [get("google_product_category"), get("product_type")]

@@ -1,11 +1,16 @@
 //! Normalizers shared by every format: encodings, prices, availability, conditions,
-//! categories, tags and the protocol's length limits.
+//! categories, tags, links and the protocol's length limits.
+//!
+//! Titles and tags are decoded here (entities and stray markup, see [`crate::html`]), so every
+//! format gets the same text; descriptions arrive already converted by
+//! [`html_to_text`](crate::html::html_to_text), and are not decoded a second time.
 
 use swapmeet_protocol::limits::{
     MAX_DESCRIPTION_CHARS, MAX_ITEM_KEY_BYTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TITLE_CHARS,
 };
 use swapmeet_protocol::{Category, Condition, Currency, Price};
 
+use crate::html::inline_text;
 use crate::item::{Feed, Warning};
 
 /// Decodes a file: UTF-8 with or without BOM; anything that is not valid UTF-8 is read as
@@ -166,12 +171,12 @@ pub fn category(text: &str) -> Option<Category> {
         .map(|(_, c)| *c)
 }
 
-/// Tags from free words: lower case, spaces to dashes, at most 10 of at most 32 characters.
+/// Tags from free words (entities decoded, markup stripped): lower case, spaces to dashes, at
+/// most 10 of at most 32 characters.
 pub fn tags<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for w in words {
-        let t: String = w
-            .trim()
+        let t: String = inline_text(w)
             .to_lowercase()
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -187,13 +192,14 @@ pub fn tags<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     out
 }
 
-/// Shortens a title to the protocol's limit, with a warning.
+/// A title as one line of plain text (entities decoded once, markup stripped), shortened to
+/// the protocol's limit with a warning.
 pub fn title(feed: &mut Feed, row: usize, id: &str, text: &str) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    clip(feed, row, id, "title", &one_line, MAX_TITLE_CHARS)
+    clip(feed, row, id, "title", &inline_text(text), MAX_TITLE_CHARS)
 }
 
-/// Shortens a description to the protocol's limit, with a warning.
+/// Shortens a description (plain text from [`html_to_text`](crate::html::html_to_text)) to
+/// the protocol's limit, with a warning.
 pub fn description(feed: &mut Feed, row: usize, id: &str, text: &str) -> String {
     let clean: String = text
         .chars()
@@ -232,6 +238,78 @@ pub fn item_key(prefix: &str, parts: &[&str]) -> String {
     }
     let keep: String = key.chars().take(MAX_ITEM_KEY_BYTES / 2).collect();
     format!("{keep}~{h:016x}")
+}
+
+/// A shop's link as an absolute `http(s)` URL: absolute links stay as they are, relative ones
+/// ("hera-pullover-hoodie-xs-blue.html", "/p/42") are resolved against the shop's base URL
+/// (see [`shop_url`]), and without one they are dropped: a relative link helps no one who
+/// reads the listing away from the shop.
+pub fn absolute_link(link: &str, shop_url: Option<&str>) -> Option<String> {
+    let link = link.trim();
+    if link.is_empty() || link.chars().any(char::is_whitespace) {
+        return None;
+    }
+    if is_http_url(link) {
+        return Some(link.to_string());
+    }
+    if has_scheme(link) {
+        // "mailto:...", "javascript:...", "ftp://...": not a page of the shop.
+        return None;
+    }
+    let base = shop_url?.trim_end_matches('/');
+    let scheme_end = base.find("://")? + 3;
+    if let Some(rest) = link.strip_prefix("//") {
+        // Protocol-relative: the shop's scheme, another host.
+        return Some(format!("{}{rest}", &base[..scheme_end]));
+    }
+    if link.starts_with('/') {
+        // Root-relative: the shop's scheme and host.
+        let host_end = base[scheme_end..]
+            .find('/')
+            .map_or(base.len(), |i| scheme_end + i);
+        return Some(format!("{}{link}", &base[..host_end]));
+    }
+    // Relative to the shop's base, taken as a folder ("https://shop.example/store" and
+    // ".../store/" both mean the store's root), which is how shops export their URL keys.
+    Some(format!("{base}/{}", link.trim_start_matches("./")))
+}
+
+/// Whether a link starts with a URI scheme (RFC 3986: a letter, then letters, digits, '+',
+/// '-' or '.', then ':'), which makes it absolute whatever follows.
+fn has_scheme(link: &str) -> bool {
+    link.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+fn is_http_url(s: &str) -> bool {
+    let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &s[8..]
+    } else if lower.starts_with("http://") {
+        &s[7..]
+    } else {
+        return false;
+    };
+    // A host must follow.
+    rest.chars()
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || c == '[')
+}
+
+/// Checks a shop's base URL (`--shop-url`): an absolute `http(s)` URL with a host, no query or
+/// fragment. Returns it without a trailing slash.
+pub fn shop_url(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    if !is_http_url(t) || t.chars().any(char::is_whitespace) || t.contains(['?', '#']) {
+        return Err(format!(
+            "'{t}' is not the base URL of a shop (write it like https://shop.example or https://shop.example/store)"
+        ));
+    }
+    Ok(t.trim_end_matches('/').to_string())
 }
 
 /// A whole non-negative quantity ("5", "5.0000", "" = unknown).
@@ -280,5 +358,72 @@ mod tests {
         assert_eq!(t, "héllo");
         assert!(w.is_none());
         assert!(item_key("x", &[&"a".repeat(300)]).len() <= 128);
+    }
+
+    #[test]
+    fn titles_and_tags_are_decoded_once() {
+        let mut feed = Feed::new(crate::Format::Json);
+        assert_eq!(
+            title(
+                &mut feed,
+                1,
+                "x",
+                "EverCool&trade; <b>Tee</b> &#8482; &amp;trade;"
+            ),
+            "EverCool™ Tee ™ &trade;"
+        );
+        assert_eq!(
+            tags(["Caf&eacute; &amp; Bar", "Men&rsquo;s"]),
+            vec!["café-&-bar", "men’s"]
+        );
+    }
+
+    #[test]
+    fn links_become_absolute_or_are_dropped() {
+        let shop = Some("https://shop.example/store");
+        let rel = "hera-pullover-hoodie-xs-blue.html";
+        assert_eq!(
+            absolute_link(rel, shop).as_deref(),
+            Some("https://shop.example/store/hera-pullover-hoodie-xs-blue.html")
+        );
+        assert_eq!(
+            absolute_link(rel, Some("https://shop.example/")).as_deref(),
+            Some("https://shop.example/hera-pullover-hoodie-xs-blue.html")
+        );
+        assert_eq!(absolute_link(rel, None), None);
+        assert_eq!(
+            absolute_link("/p/42", shop).as_deref(),
+            Some("https://shop.example/p/42")
+        );
+        assert_eq!(
+            absolute_link("//cdn.example/x", shop).as_deref(),
+            Some("https://cdn.example/x")
+        );
+        for abs in ["https://other.example/a", "HTTP://other.example/b"] {
+            assert_eq!(absolute_link(abs, None).as_deref(), Some(abs));
+            assert_eq!(absolute_link(abs, shop).as_deref(), Some(abs));
+        }
+        assert_eq!(absolute_link("javascript:alert(1)", shop), None);
+        assert_eq!(absolute_link("javascript:alert(1)/x", shop), None);
+        assert_eq!(absolute_link("ftp://shop.example/a", shop), None);
+        assert_eq!(
+            absolute_link("p/a:b.html", shop).as_deref(),
+            Some("https://shop.example/store/p/a:b.html")
+        );
+        assert_eq!(absolute_link("  ", shop), None);
+        assert_eq!(
+            shop_url("https://shop.example/").as_deref(),
+            Ok("https://shop.example")
+        );
+        for bad in [
+            "shop.example",
+            "ftp://shop.example",
+            "https://",
+            "https://a b",
+            "https://x/?a=1",
+        ] {
+            let e = shop_url(bad).unwrap_err();
+            assert!(e.contains("https://shop.example"), "{bad}: {e}");
+        }
     }
 }

@@ -114,6 +114,18 @@ pub struct Published {
     pub hash: String,
 }
 
+/// What an update did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Updated {
+    /// The listing's version now: the new one, or the current one when nothing changed.
+    #[serde(flatten)]
+    pub published: Published,
+    /// Whether a new version was signed and published. False when every field given equals
+    /// the current value: a version that changes nothing would only cost every peer a
+    /// download and push the listing up "newest" for nothing.
+    pub changed: bool,
+}
+
 /// Writes and signs the local user's listings.
 #[derive(Clone)]
 pub struct Author {
@@ -283,10 +295,46 @@ impl Author {
         Ok(out)
     }
 
-    /// Changes the given fields of one of our listings. Blocking.
-    pub fn update(&self, id: &ListingId, draft: &ListingDraft) -> Result<Published, AuthorError> {
+    /// Changes the given fields of one of our listings; signs nothing when they all equal the
+    /// current values (`changed: false`). Blocking.
+    pub fn update(&self, id: &ListingId, draft: &ListingDraft) -> Result<Updated, AuthorError> {
         let listing = self.build_update(id, draft)?;
-        self.publish_listing(&listing)
+        if let Some(current) = self.unchanged_by(id, &listing)? {
+            return Ok(Updated {
+                published: current,
+                changed: false,
+            });
+        }
+        Ok(Updated {
+            published: self.publish_listing(&listing)?,
+            changed: true,
+        })
+    }
+
+    /// The current version of `id`, when `next` differs from it only in its version number
+    /// and signing time (a new expiry, given or because it had expired, is a change).
+    fn unchanged_by(
+        &self,
+        id: &ListingId,
+        next: &Listing,
+    ) -> Result<Option<Published>, AuthorError> {
+        let Some(Current::Listing(current)) = self.current(id)? else {
+            return Ok(None);
+        };
+        let same = Listing {
+            seq: current.seq,
+            signed_at: current.signed_at,
+            ..next.clone()
+        } == *current;
+        if !same {
+            return Ok(None);
+        }
+        Ok(self.engine.get(id)?.map(|rec| Published {
+            id: *id,
+            seq: rec.seq,
+            expires_at: rec.expires_at,
+            hash: rec.hash.to_string(),
+        }))
     }
 
     fn build_update(&self, id: &ListingId, draft: &ListingDraft) -> Result<Listing, AuthorError> {

@@ -501,7 +501,14 @@ impl Bridge {
             p => p.to_string(),
         };
         let mut description = item.description.clone();
-        if let Some(link) = &item.link {
+        // Only an absolute link helps a buyer; `swapmeet bridge sync --shop-url` makes the
+        // export's relative ones absolute before they get here, and any still relative (no
+        // base URL given, or pushed so through the API) are left out.
+        let link = item
+            .link
+            .as_deref()
+            .and_then(|l| swapmeet_feeds::normalize::absolute_link(l, None));
+        if let Some(link) = link {
             let extra = format!("\n\nMore at the shop: {link}");
             let max = swapmeet_protocol::limits::MAX_DESCRIPTION_CHARS;
             if description.chars().count() + extra.chars().count() <= max {

@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -162,6 +163,8 @@ pub struct Store {
     changes: sled::Tree,
     meta: sled::Tree,
     lookups: Arc<RwLock<Lookups>>,
+    /// Counts the writes applied since the store was opened; see [`Store::generation`].
+    generation: Arc<AtomicU64>,
 }
 
 /// Settings of the store.
@@ -295,6 +298,7 @@ impl Store {
             changes: tree(TREE_CHANGES)?,
             meta: tree(TREE_META)?,
             lookups: Arc::new(RwLock::new(Lookups::default())),
+            generation: Arc::new(AtomicU64::new(0)),
             db,
         };
         match store
@@ -485,6 +489,8 @@ impl Store {
                     l.unlink(*id, head);
                 }
             }
+            drop(l);
+            self.bump_generation();
         }
         Ok((decisions, applied))
     }
@@ -553,6 +559,10 @@ impl Store {
             for (id, head) in &unlinks {
                 l.unlink(*id, head);
             }
+            drop(l);
+            if !unlinks.is_empty() {
+                self.bump_generation();
+            }
         }
         Ok(removed)
     }
@@ -585,6 +595,23 @@ impl Store {
                     Err(e) => vec![Err(e)],
                 }
             })
+    }
+
+    /// A number that every write (a stored version, a swept record) changes, and nothing else:
+    /// a cache of what the store holds is current while it stays the same. Unlike
+    /// [`Store::last_change`] it never goes back (trimming the change log empties it, which made
+    /// a set built on the empty store look current again after hundreds of writes). It counts
+    /// from 0 at every open, so it is for caches in memory, never for anything persisted.
+    ///
+    /// It moves after the lookups are updated: a reader that saw the old number may have read
+    /// the new data (harmless: it rebuilds once more), but one that sees the new number reads
+    /// the new data.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The last change-log position, if any.
@@ -870,6 +897,25 @@ mod tests {
         assert_eq!(read(None), all);
         store.trim_changes(all[2].0).unwrap();
         assert_eq!(read(None), all[3..].to_vec());
+    }
+
+    #[test]
+    fn the_generation_moves_with_every_write_and_never_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let g0 = store.generation();
+        let (_, a) = store.apply((20..23).map(record).collect()).unwrap();
+        let g1 = store.generation();
+        assert!(g1 > g0);
+        // Trimming the whole change log (what an index commit does) is no write.
+        store.trim_changes(a[2].position).unwrap();
+        assert_eq!(store.last_change().unwrap(), None);
+        assert_eq!(store.generation(), g1);
+        // A batch that stores nothing (versions already held) is no write either.
+        store.apply((20..23).map(record).collect()).unwrap();
+        assert_eq!(store.generation(), g1);
+        store.apply(vec![record(24)]).unwrap();
+        assert!(store.generation() > g1);
     }
 
     #[test]

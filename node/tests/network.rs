@@ -151,7 +151,7 @@ async fn five_nodes_see_a_listing_its_update_and_its_withdrawal() {
         price: Some("199 EUR".into()),
         ..ListingDraft::default()
     };
-    let p2 = seller.author.update(&p.id, &draft2).unwrap();
+    let p2 = seller.author.update(&p.id, &draft2).unwrap().published;
     for node in &net.nodes {
         eventually("the update everywhere", || async {
             seq_of(node, &p.id) == Some(p2.seq)

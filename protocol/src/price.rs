@@ -130,6 +130,26 @@ pub enum PriceError {
         /// Decimals written.
         found: usize,
     },
+    /// One separator followed by three digits, which could group thousands or start the
+    /// decimals: "1.999 EUR" is 1,999 EUR or a mistyped 1.99, and guessing wrong is a price off
+    /// by a factor of 1,000.
+    #[error(
+        "'{text}' is ambiguous: the '{separator}' could separate thousands ({thousands} {currency}) \
+         or decimals, but {currency} has {allowed} decimals; write {thousands} for \
+         {thousands} {currency}, or at most {allowed} decimals"
+    )]
+    AmbiguousSeparator {
+        /// The input.
+        text: String,
+        /// The separator ('.' or ',').
+        separator: char,
+        /// The number read as thousands, without the separator ("1999").
+        thousands: String,
+        /// The currency.
+        currency: String,
+        /// Its minor digits.
+        allowed: u8,
+    },
     /// Negative.
     #[error("'{0}' is negative; prices are zero or more")]
     Negative(String),
@@ -192,8 +212,16 @@ impl Price {
         if num.is_empty() || !num.chars().any(|c| c.is_ascii_digit()) {
             return Err(PriceError::NotAPrice(t.to_string()));
         }
-        let (int_part, frac_part) =
-            split_decimal(&num, digits).ok_or_else(|| PriceError::NotAPrice(t.to_string()))?;
+        let (int_part, frac_part) = split_decimal(&num, digits).map_err(|e| match e {
+            Split::NotANumber => PriceError::NotAPrice(t.to_string()),
+            Split::Ambiguous { separator } => PriceError::AmbiguousSeparator {
+                text: t.to_string(),
+                separator,
+                thousands: num.replace(separator, ""),
+                currency: currency.code().to_string(),
+                allowed: digits,
+            },
+        })?;
         if frac_part.len() > digits as usize {
             return Err(PriceError::TooManyDecimals {
                 text: t.to_string(),
@@ -257,33 +285,54 @@ impl Price {
     }
 }
 
-/// Splits a number with '.'/',' separators into integer and fraction digits.
-fn split_decimal(num: &str, digits: u8) -> Option<(String, String)> {
+/// Why a number could not be split.
+enum Split {
+    NotANumber,
+    Ambiguous { separator: char },
+}
+
+/// Splits a number with '.'/',' separators into integer and fraction digits, for a currency
+/// with `digits` minor digits.
+///
+/// Two kinds of separator, or one kind several times, say which is which ("1.234,56",
+/// "1,234.56", "1.234.567"). One separator followed by other than three digits is the decimal
+/// one ("12.50", "649,00", "12.3456" which the caller rejects). One separator followed by
+/// exactly three digits is read as:
+/// - decimals after a lone zero ("0.001", "0,005"): no number groups thousands after a 0;
+/// - thousands in a currency without minor units ("1.999 JPY"): decimals cannot be meant;
+/// - decimals when it is a '.' and the currency has three or more digits ("1.500 KWD", as
+///   prices are displayed);
+/// - otherwise ambiguous, and refused: "1.999 EUR" may be 1,999 EUR or a mistyped 1.99, and
+///   a wrong guess is off by a factor of 1,000.
+fn split_decimal(num: &str, digits: u8) -> Result<(String, String), Split> {
     let dots = num.matches('.').count();
     let commas = num.matches(',').count();
     let decimal_sep = match (dots, commas) {
         (0, 0) => None,
         // Both: the last one is the decimal separator ("1.234,56" / "1,234.56").
         (_, _) if dots > 0 && commas > 0 => {
-            let last_dot = num.rfind('.')?;
-            let last_comma = num.rfind(',')?;
+            let last_dot = num.rfind('.').ok_or(Split::NotANumber)?;
+            let last_comma = num.rfind(',').ok_or(Split::NotANumber)?;
             Some(if last_dot > last_comma { '.' } else { ',' })
         }
         (d, 0) | (0, d) if d > 1 => None, // only thousands separators: "1.234.567"
         _ => {
             let sep = if dots == 1 { '.' } else { ',' };
-            let after = num.len() - num.rfind(sep)? - 1;
-            // "1,234" or "1.234" with a two-decimal currency is a thousands separator.
-            if after == 3 && digits != 3 {
+            let at = num.rfind(sep).ok_or(Split::NotANumber)?;
+            let after = num.len() - at - 1;
+            let lone_zero = num[..at].chars().all(|c| c == '0');
+            if after != 3 || lone_zero || (digits >= 3 && sep == '.') {
+                Some(sep)
+            } else if digits == 0 {
                 None
             } else {
-                Some(sep)
+                return Err(Split::Ambiguous { separator: sep });
             }
         }
     };
     let (int, frac) = match decimal_sep {
         Some(sep) => {
-            let i = num.rfind(sep)?;
+            let i = num.rfind(sep).ok_or(Split::NotANumber)?;
             (&num[..i], &num[i + 1..])
         }
         None => (num, ""),
@@ -293,13 +342,13 @@ fn split_decimal(num: &str, digits: u8) -> Option<(String, String)> {
     if groups.len() > 1
         && (groups[0].is_empty() || groups[0].len() > 3 || groups[1..].iter().any(|g| g.len() != 3))
     {
-        return None;
+        return Err(Split::NotANumber);
     }
     let int: String = int.chars().filter(|c| *c != '.' && *c != ',').collect();
     if !int.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
-        return None;
+        return Err(Split::NotANumber);
     }
-    Some((int, frac.to_string()))
+    Ok((int, frac.to_string()))
 }
 
 fn format_minor(amount: u64, digits: u8) -> String {
@@ -353,7 +402,7 @@ mod tests {
         assert_eq!(p("649,00 EUR"), Ok(fixed(64900, "EUR")));
         assert_eq!(p("1.234,56 EUR"), Ok(fixed(123456, "EUR")));
         assert_eq!(p("1,234.56 USD"), Ok(fixed(123456, "USD")));
-        assert_eq!(p("1,234 USD"), Ok(fixed(123400, "USD")));
+        assert_eq!(p("1,234,000 USD"), Ok(fixed(123400000, "USD")));
         assert_eq!(p("4999 JPY"), Ok(fixed(4999, "JPY")));
         assert_eq!(p("15.00 USD"), Ok(fixed(1500, "USD")));
         assert_eq!(p("free"), Ok(Price::Free));
@@ -371,8 +420,12 @@ mod tests {
             p("12.3456 EUR"),
             Err(PriceError::TooManyDecimals { .. })
         ));
-        // One separator followed by three digits groups thousands, as in "12.345 EUR".
-        assert_eq!(p("12.345 EUR"), Ok(fixed(1234500, "EUR")));
+        // One separator followed by three digits could group thousands or start decimals:
+        // refused, not guessed (see `never_off_by_a_factor_of_1000`).
+        assert!(matches!(
+            p("12.345 EUR"),
+            Err(PriceError::AmbiguousSeparator { .. })
+        ));
         assert!(matches!(
             p("12.5 JPY"),
             Err(PriceError::TooManyDecimals { .. })
@@ -390,6 +443,80 @@ mod tests {
         assert!(matches!(p(""), Err(PriceError::NotAPrice(_))));
         assert!(matches!(p("12,5,0 EUR"), Err(PriceError::NotAPrice(_))));
         assert_eq!(p("1.234.567 EUR"), Ok(fixed(123456700, "EUR")));
+    }
+
+    #[test]
+    fn never_off_by_a_factor_of_1000() {
+        let too_many = |text: &str, code: &str| {
+            let e = Price::parse(text, Some(Currency::new(code).unwrap())).unwrap_err();
+            assert!(
+                matches!(e, PriceError::TooManyDecimals { found: 3, .. }),
+                "{text} {code}: {e:?}"
+            );
+            e.to_string()
+        };
+        // After a lone zero the separator can only start decimals.
+        let msg = too_many("0.001", "EUR");
+        assert_eq!(msg, "'0.001' has 3 decimals, but EUR has 2");
+        too_many("0,005", "EUR");
+        too_many("0.005 EUR", "USD");
+        too_many(".005", "EUR");
+        // One separator and three digits after a number: either reading may be meant.
+        for (text, sep, thousands) in [("1.999", '.', "1999"), ("1,999", ',', "1999")] {
+            let e = p(text).unwrap_err();
+            assert_eq!(
+                e,
+                PriceError::AmbiguousSeparator {
+                    text: text.into(),
+                    separator: sep,
+                    thousands: thousands.into(),
+                    currency: "EUR".into(),
+                    allowed: 2,
+                }
+            );
+            let msg = e.to_string();
+            assert!(
+                msg.contains("ambiguous")
+                    && msg.contains("write 1999")
+                    && msg.contains("at most 2 decimals"),
+                "{msg}"
+            );
+        }
+        // Where the separators say which is which, it is read.
+        assert_eq!(p("1.999,50"), Ok(fixed(199950, "EUR")));
+        assert_eq!(p("1,999.50"), Ok(fixed(199950, "EUR")));
+        assert_eq!(p("1.999.000"), Ok(fixed(199900000, "EUR")));
+        assert_eq!(p("1999"), Ok(fixed(199900, "EUR")));
+        assert_eq!(p("12.50"), Ok(fixed(1250, "EUR")));
+        assert_eq!(p("12,5"), Ok(fixed(1250, "EUR")));
+        assert_eq!(p("1,234.56"), Ok(fixed(123456, "EUR")));
+        assert_eq!(p("0.01"), Ok(fixed(1, "EUR")));
+        // JPY has no minor unit: a separator before three digits can only group thousands.
+        let jpy = |t: &str| Price::parse(t, Some(Currency::new("JPY").unwrap()));
+        assert_eq!(jpy("1.999"), Ok(fixed(1999, "JPY")));
+        assert_eq!(jpy("1,999"), Ok(fixed(1999, "JPY")));
+        assert!(matches!(
+            jpy("0.001"),
+            Err(PriceError::TooManyDecimals { .. })
+        ));
+        assert!(matches!(
+            jpy("19.99"),
+            Err(PriceError::TooManyDecimals { .. })
+        ));
+        // KWD has three: "1.999" is how its prices are written and shown; "1,999" may be
+        // either (1,999 KWD or 1.999 KWD) and is refused.
+        let kwd = |t: &str| Price::parse(t, Some(Currency::new("KWD").unwrap()));
+        assert_eq!(kwd("1.999"), Ok(fixed(1999, "KWD")));
+        assert_eq!(kwd("0,005"), Ok(fixed(5, "KWD")));
+        assert_eq!(kwd("1.999,500"), Ok(fixed(1999500, "KWD")));
+        assert!(matches!(
+            kwd("1,999"),
+            Err(PriceError::AmbiguousSeparator { allowed: 3, .. })
+        ));
+        assert!(matches!(
+            kwd("0.0001"),
+            Err(PriceError::TooManyDecimals { .. })
+        ));
     }
 
     #[test]

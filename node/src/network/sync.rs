@@ -436,7 +436,10 @@ pub fn area_set(engine: &Engine, areas: &[String]) -> Result<NegentropyStorageVe
 struct CachedSet {
     areas: Vec<String>,
     built: Instant,
-    change: Option<u64>,
+    /// The store's write generation the set was built at. Not the last change-log position:
+    /// the index commit trims the log back to empty, so a set built on the empty store would
+    /// look current again after any number of writes.
+    generation: u64,
     set: Arc<NegentropyStorageVector>,
 }
 
@@ -459,10 +462,15 @@ impl SyncServer {
     }
 
     fn set_for(&self, areas: &[String]) -> Result<Arc<NegentropyStorageVector>, SyncError> {
-        let change = self.engine.store().last_change()?;
+        // Read before the set is built: a write during the build then makes the next request
+        // build again rather than serve a set that may have missed it.
+        let generation = self.engine.store().generation();
         if let Ok(cache) = self.cache.lock() {
             if let Some(c) = cache.as_ref() {
-                if c.areas == areas && c.change == change && c.built.elapsed() < SET_CACHE_TTL {
+                if c.areas == areas
+                    && c.generation == generation
+                    && c.built.elapsed() < SET_CACHE_TTL
+                {
                     return Ok(c.set.clone());
                 }
             }
@@ -472,7 +480,7 @@ impl SyncServer {
             *cache = Some(CachedSet {
                 areas: areas.to_vec(),
                 built: Instant::now(),
-                change,
+                generation,
                 set: set.clone(),
             });
         }
@@ -742,6 +750,37 @@ mod tests {
         // A second session finds nothing more.
         let again = run_session(&lacking, &SyncServer::new(holder.clone()));
         assert_eq!(again.missing, 0);
+    }
+
+    /// Issue 10: a node that joined late was told by every peer that it had everything, while
+    /// it had nothing. The responder's set, built on its empty store at start-up, was keyed by
+    /// the last change-log position, which the index commit's trim returns to "none": after
+    /// hundreds of writes the empty set looked current again for its 5 s lifetime.
+    #[test]
+    fn a_set_cached_on_the_empty_store_is_not_served_after_writes() {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let holder = engine(dirs[0].path());
+        let server = SyncServer::new(holder.clone());
+        // An early peer syncs with the responder while its store is empty: the empty set is
+        // cached.
+        let early = engine(dirs[1].path());
+        assert_eq!(run_session(&early, &server).missing, 0);
+        // 201 listings arrive, and the index commit trims the change log (it does so every
+        // 50-500 ms on a running node).
+        let mut synth = Synth::new(5, 40, holder.now());
+        let all: Vec<_> = (0..201).map(|_| synth.signed()).collect();
+        holder.ingest(all, Source::Import).unwrap();
+        holder.commit().unwrap();
+        assert_eq!(
+            holder.store().last_change().unwrap(),
+            None,
+            "the trim emptied the change log, as on the running node"
+        );
+        // A late joiner, well within the cache's lifetime, gets all 201.
+        let late = engine(dirs[2].path());
+        let p = run_session(&late, &server);
+        assert_eq!(p.missing, 201, "{p:?}");
+        assert_eq!(late.stats().records, 201);
     }
 
     #[test]
