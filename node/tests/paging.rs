@@ -73,6 +73,9 @@ fn engine(dir: &std::path::Path) -> Engine {
 }
 
 /// Every page of `q` with `PAGE` hits, concatenated; and the total the first page reported.
+/// Without `exact_total` a search past 1,000 matches prunes (skips what cannot make its
+/// heap, hands tantivy a score threshold, starts later segments from the earlier ones' best):
+/// the paths where a tie at the boundary is decided.
 fn all_pages(e: &Engine, q: &SearchQuery) -> (Vec<ListingId>, usize) {
     let mut ids = Vec::new();
     let mut total = None;
@@ -81,7 +84,6 @@ fn all_pages(e: &Engine, q: &SearchQuery) -> (Vec<ListingId>, usize) {
             .search(&SearchQuery {
                 limit: Some(PAGE),
                 offset: Some(page * PAGE),
-                exact_total: true,
                 ..q.clone()
             })
             .unwrap();
@@ -161,21 +163,26 @@ fn paging_with_ties_shows_every_match_exactly_once_for_every_sort() {
     ];
     for sort in sorts {
         for text in [None, Some("hoodie"), Some("hoodie pockets")] {
-            let q = SearchQuery {
-                text: text.map(str::to_string),
-                sort,
-                near: Some(berlin),
-                ..Default::default()
-            };
-            let (ids, total) = all_pages(&e, &q);
-            let what = format!("{sort:?}, text {text:?}");
-            let expected = if text == Some("hoodie pockets") {
-                everyone / 4
-            } else {
-                everyone
-            };
-            assert_eq!(total, expected, "{what}: total");
-            assert_each_once(&what, &ids, expected);
+            for exact_total in [true, false] {
+                let q = SearchQuery {
+                    text: text.map(str::to_string),
+                    sort,
+                    near: Some(berlin),
+                    exact_total,
+                    ..Default::default()
+                };
+                let (ids, total) = all_pages(&e, &q);
+                let what = format!("{sort:?}, text {text:?}, exact_total {exact_total}");
+                let expected = if text == Some("hoodie pockets") {
+                    everyone / 4
+                } else {
+                    everyone
+                };
+                if exact_total {
+                    assert_eq!(total, expected, "{what}: total");
+                }
+                assert_each_once(&what, &ids, expected);
+            }
         }
     }
 
