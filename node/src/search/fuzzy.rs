@@ -55,6 +55,9 @@ pub enum Rare {
     Correct,
 }
 
+/// A text query with close spellings for some words, and which words those are.
+pub type Forgiven = (Box<dyn Query>, Vec<Correction>);
+
 /// A query word searched as its close spellings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Correction {
@@ -156,7 +159,7 @@ impl SearchIndex {
         searcher: &Searcher,
         text: &str,
         rare: Rare,
-    ) -> Result<Option<(Box<dyn Query>, Vec<Correction>)>, SearchError> {
+    ) -> Result<Option<Forgiven>, SearchError> {
         if has_syntax(text) {
             return Ok(None);
         }
