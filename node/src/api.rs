@@ -369,14 +369,26 @@ fn wait_by_default() -> bool {
     true
 }
 
+/// Longest a write call waits for its change to become searchable. A commit takes tens of
+/// milliseconds, a few hundred on a loaded machine (it runs at background priority); past
+/// this the answer says `"searchable": false` rather than hold the caller.
+pub const SEARCHABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Makes the engine's writes so far searchable when the caller waits, and says in the answer
 /// whether they are (`"searchable"`). The write itself is already stored and durable: a
-/// failed commit is logged and reported, not turned into a failed write (the committer
-/// retries within a second).
+/// failed or slow commit is logged and reported, not turned into a failed write (the
+/// committer retries within a second).
 fn searchable(engine: &Engine, wait: bool, mut answer: Value) -> Value {
     let done = wait
-        && match engine.make_searchable() {
-            Ok(()) => true,
+        && match engine.make_searchable(SEARCHABLE_WAIT) {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(
+                    bound = ?SEARCHABLE_WAIT,
+                    "a write is not searchable yet: the index commit is slow"
+                );
+                false
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "making a write searchable failed");
                 false

@@ -289,13 +289,30 @@ impl Engine {
     /// the committer's turn comes. Called once per API write request, never per peer
     /// record, so bulk ingest from peers keeps its batched commits.
     ///
-    /// The commit runs on the caller's thread under the index writer's lock, so concurrent
-    /// callers coalesce: the first commits everything added so far, and those that were
-    /// waiting for the lock find their change committed and return without a commit of
-    /// their own (see `SearchIndex::commit`). Peers' records arriving meanwhile queue
-    /// instead of waiting for the commit.
-    pub fn make_searchable(&self) -> Result<(), EngineError> {
-        self.commit()
+    /// The commit runs under the index writer's lock, so concurrent callers coalesce: the
+    /// first commits everything added so far, and those that were waiting for the lock find
+    /// their change committed and return without a commit of their own (see
+    /// `SearchIndex::commit`). Peers' records arriving meanwhile queue as during any commit.
+    ///
+    /// Waits at most `bound` (the commit runs at background priority and a loaded machine can
+    /// starve it): returns `Ok(false)` when the bound passed first; the commit then still
+    /// completes, and the change is searchable as soon as it does.
+    pub fn make_searchable(&self, bound: Duration) -> Result<bool, EngineError> {
+        let (tx, rx) = mpsc::channel();
+        let engine = self.clone();
+        std::thread::Builder::new()
+            .name("swapmeet-searchable".into())
+            .spawn(move || {
+                let _ = tx.send(engine.commit());
+            })
+            .map_err(|source| EngineError::Thread {
+                what: "commit",
+                source,
+            })?;
+        match rx.recv_timeout(bound) {
+            Ok(result) => result.map(|()| true),
+            Err(_) => Ok(false),
+        }
     }
 
     /// Makes every write so far durable. Call before acknowledging what the local user authored.
