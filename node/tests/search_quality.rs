@@ -369,3 +369,69 @@ fn judged_queries_on_the_real_exports() {
         "mean NDCG at 10 fell to {ndcg:.3} (floor {NDCG10_FLOOR})"
     );
 }
+
+/// Within a corrected word, a listing with the word as typed ranks above every listing with a
+/// close spelling only. Here both words are rare (one listing each), the search as typed finds
+/// nothing, so both are corrected; the one listing with "hoddie" as typed comes first, although
+/// it has the word only once in a long description, where BM25 alone would rank the hoodies
+/// with the word in their titles above it.
+#[test]
+fn the_word_as_typed_ranks_above_its_close_spellings() {
+    use swapmeet_protocol::{geo, Category, Condition, Delivery, Listing, Location, Price};
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let now = engine.now();
+    let key = SecretKey::from_bytes([9; 32]);
+    let listing = |n: usize, title: &str, description: &str| Listing {
+        item_key: format!("item-{n}"),
+        seq: 1,
+        signed_at: now - 10,
+        expires_at: now + 86_400,
+        title: title.into(),
+        description: description.into(),
+        price: Price::Free,
+        condition: Condition::Good,
+        category: Category::Other,
+        tags: vec![],
+        quantity: 1,
+        location: Some(Location {
+            geohash: geo::encode(52.52, 13.405, 6),
+            place: None,
+        }),
+        delivery: Delivery {
+            pickup: true,
+            shipping: false,
+            ships_to: vec![],
+        },
+        images: vec![],
+    };
+    let long = format!(
+        "A warm hoddie for kids. {}",
+        "Soft cotton, washes well, keeps its shape. ".repeat(8)
+    );
+    let mut items: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("Oak table {i}"), String::new()))
+        .collect();
+    items.extend((0..12).map(|i| (format!("Pullover hoodie {i}"), String::new())));
+    items.push(("Pulover sweater".into(), String::new()));
+    items.push(("Kids pullover style".into(), long));
+    let envelopes = items
+        .iter()
+        .enumerate()
+        .map(|(n, (t, d))| listing(n, t, d).sign(&key).unwrap())
+        .collect();
+    engine
+        .ingest(envelopes, swapmeet_node::Source::Import)
+        .unwrap();
+    engine.commit().unwrap();
+    let r = engine
+        .search(&SearchQuery {
+            text: Some("hoddie pulover".into()),
+            limit: Some(20),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.corrected.as_deref(), Some("hoodie pullover"));
+    assert_eq!(r.hits.len(), 13, "the twelve hoodies and the kids' one");
+    assert_eq!(r.hits[0].summary.title, "Kids pullover style");
+}
