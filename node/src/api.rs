@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -369,6 +370,17 @@ fn wait_by_default() -> bool {
     true
 }
 
+/// The `wait` option, or a JSON error naming the query string (an unknown option or a value
+/// other than true/false), like every other error of the API.
+fn wait_of(q: Result<Query<WaitParam>, QueryRejection>) -> ApiResult<bool> {
+    q.map(|Query(w)| w.wait).map_err(|e| {
+        ApiError::field(
+            "query",
+            format!("{}; a write takes only wait=true|false", e.body_text()),
+        )
+    })
+}
+
 /// Longest a write call waits for its change to become searchable. A commit takes tens of
 /// milliseconds, a few hundred on a loaded machine (it runs at background priority); past
 /// this the answer says `"searchable": false` rather than hold the caller.
@@ -398,11 +410,16 @@ fn searchable(engine: &Engine, wait: bool, mut answer: Value) -> Value {
     answer
 }
 
-async fn create(State(s): St, Query(w): Query<WaitParam>, body: Body) -> ApiResult<Response> {
+async fn create(
+    State(s): St,
+    w: Result<Query<WaitParam>, QueryRejection>,
+    body: Body,
+) -> ApiResult<Response> {
+    let wait = wait_of(w)?;
     let draft: ListingDraft = json_body(body).await?;
     let p = blocking(move || {
         let p = s.author.create(&draft)?;
-        Ok(searchable(&s.engine, w.wait, json!(p)))
+        Ok(searchable(&s.engine, wait, json!(p)))
     })
     .await?;
     Ok((StatusCode::CREATED, Json(p)).into_response())
@@ -411,14 +428,15 @@ async fn create(State(s): St, Query(w): Query<WaitParam>, body: Body) -> ApiResu
 async fn update(
     State(s): St,
     Path(id): Path<String>,
-    Query(w): Query<WaitParam>,
+    w: Result<Query<WaitParam>, QueryRejection>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let id = parse_id(&id)?;
     let draft: ListingDraft = json_body(body).await?;
     let p = blocking(move || {
         let p = s.author.update(&id, &draft)?;
-        Ok(searchable(&s.engine, w.wait, json!(p)))
+        Ok(searchable(&s.engine, wait, json!(p)))
     })
     .await?;
     Ok(Json(p))
@@ -434,9 +452,10 @@ struct WithdrawBody {
 async fn withdraw(
     State(s): St,
     Path(id): Path<String>,
-    Query(w): Query<WaitParam>,
+    w: Result<Query<WaitParam>, QueryRejection>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let id = parse_id(&id)?;
     let b: WithdrawBody = json_body(body).await?;
     let reason = match b.reason.as_deref().unwrap_or("withdrawn") {
@@ -451,7 +470,7 @@ async fn withdraw(
     };
     let p = blocking(move || {
         let p = s.author.withdraw(&id, reason)?;
-        Ok(searchable(&s.engine, w.wait, json!(p)))
+        Ok(searchable(&s.engine, wait, json!(p)))
     })
     .await?;
     Ok(Json(p))
@@ -467,14 +486,15 @@ struct RenewBody {
 async fn renew(
     State(s): St,
     Path(id): Path<String>,
-    Query(w): Query<WaitParam>,
+    w: Result<Query<WaitParam>, QueryRejection>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let id = parse_id(&id)?;
     let b: RenewBody = json_body(body).await?;
     let p = blocking(move || {
         let p = s.author.renew(&id, b.expires_in_secs)?;
-        Ok(searchable(&s.engine, w.wait, json!(p)))
+        Ok(searchable(&s.engine, wait, json!(p)))
     })
     .await?;
     Ok(Json(p))
@@ -617,7 +637,12 @@ pub fn outcome_json(o: &IngestOutcome) -> Value {
     }
 }
 
-async fn import(State(s): St, Query(w): Query<WaitParam>, body: Body) -> ApiResult<Json<Value>> {
+async fn import(
+    State(s): St,
+    w: Result<Query<WaitParam>, QueryRejection>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let b: ImportBody = json_body(body).await?;
     if b.lines.len() > MAX_IMPORT_LINES {
         return Err(ApiError::field(
@@ -665,7 +690,7 @@ async fn import(State(s): St, Query(w): Query<WaitParam>, body: Body) -> ApiResu
         let mut answer = json!({ "results": results });
         if stored {
             // One commit for the whole request, however many lines it stored.
-            answer = searchable(&s.engine, w.wait, answer);
+            answer = searchable(&s.engine, wait, answer);
         } else {
             // Nothing changed, so nothing waits to become searchable.
             answer["searchable"] = json!(true);

@@ -116,6 +116,14 @@ async fn writes_say_when_they_are_searchable_and_corrections_are_named() {
                 json!({"title": "Desk lamp", "price": "5"}),
             );
             assert_eq!(status, 400, "{refused}");
+            assert_eq!(refused["field"], "query", "{refused}");
+            assert!(
+                refused["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("wait=true|false"),
+                "{refused}"
+            );
             let (_, found) = search("lamp");
             assert_eq!(found["hits"], json!([]), "{found}");
         }),
