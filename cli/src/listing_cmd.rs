@@ -105,11 +105,24 @@ pub fn sell(home: &Home, out: &Out, a: SellArgs) -> Result<Done> {
     }
     let c = Client::connect(home)?;
     let r = c.post("/v1/listings", &serde_json::to_value(&d)?)?;
+    note_if_not_searchable(&r);
     out.emit(
         &json!({"id": r["id"], "seq": r["seq"], "expires_at": r["expires_at"]}),
         || s(&r["id"]),
     )?;
     Ok(Done::Ok)
+}
+
+/// The node answers a write once it is searchable (the API's default `wait`), so a script's
+/// next `search` sees it; says so on stderr in the rare case it could not make it searchable
+/// at once (the write itself is stored).
+fn note_if_not_searchable(r: &Value) {
+    if r["searchable"].as_bool() == Some(false) {
+        eprintln!(
+            "note: stored, but not yet searchable: the node's search index did not commit \
+             within its bound (see its log); it will show in searches shortly"
+        );
+    }
 }
 
 pub fn update(home: &Home, out: &Out, a: UpdateArgs) -> Result<Done> {
@@ -123,6 +136,7 @@ pub fn update(home: &Home, out: &Out, a: UpdateArgs) -> Result<Done> {
         &format!("/v1/listings/{}", a.id),
         &serde_json::to_value(&d)?,
     )?;
+    note_if_not_searchable(&r);
     out.emit(&r, || {
         if r["changed"] == false {
             format!(
@@ -145,6 +159,7 @@ pub fn withdraw(home: &Home, out: &Out, a: WithdrawArgs) -> Result<Done> {
         &format!("/v1/listings/{}/withdraw", a.id),
         &json!({"reason": reason}),
     )?;
+    note_if_not_searchable(&r);
     out.emit(
         &json!({"id": r["id"], "seq": r["seq"], "status": reason}),
         || {
@@ -174,6 +189,7 @@ pub fn renew(home: &Home, out: &Out, a: RenewArgs) -> Result<Done> {
         &format!("/v1/listings/{}/renew", a.id),
         &json!({"expires_in_secs": secs}),
     )?;
+    note_if_not_searchable(&r);
     out.emit(&r, || {
         format!(
             "renewed {} until {}",

@@ -97,6 +97,9 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
     let c = Client::connect(home)?;
     let r = c.post("/v1/search", &q)?;
     let hits = r["hits"].as_array().cloned().unwrap_or_default();
+    // Words that matched nothing were searched as close spellings; say so, as a search box
+    // does ("showing results for hoodie").
+    let corrected = r["corrected"].as_str().map(str::to_string);
     if hits.is_empty() {
         if !out.json {
             eprintln!("no listings match");
@@ -105,9 +108,16 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
     }
     if out.json {
         for h in &hits {
-            out.emit(h, String::new)?;
+            let mut h = h.clone();
+            if let Some(c) = &corrected {
+                h["corrected"] = json!(c);
+            }
+            out.emit(&h, String::new)?;
         }
         return Ok(Done::Ok);
+    }
+    if let Some(c) = &corrected {
+        eprintln!("showing results for {c}");
     }
     let with_distance = near.is_some();
     let rows: Vec<Vec<String>> = hits

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -363,17 +364,89 @@ async fn peers(State(s): St) -> Json<Value> {
     Json(json!({"peers": s.net.as_ref().map(|n| json!(n.peers())).unwrap_or_else(|| json!([]))}))
 }
 
-async fn create(State(s): St, body: Body) -> ApiResult<Response> {
+/// The `wait` option of the write calls (`?wait=false`): by default a write returns once its
+/// change is searchable, so the caller's next search sees it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitParam {
+    #[serde(default = "wait_by_default")]
+    wait: bool,
+}
+
+fn wait_by_default() -> bool {
+    true
+}
+
+/// The `wait` option, or a JSON error naming the query string (an unknown option or a value
+/// other than true/false), like every other error of the API.
+fn wait_of(q: Result<Query<WaitParam>, QueryRejection>) -> ApiResult<bool> {
+    q.map(|Query(w)| w.wait).map_err(|e| {
+        ApiError::field(
+            "query",
+            format!("{}; a write takes only wait=true|false", e.body_text()),
+        )
+    })
+}
+
+/// Longest a write call waits for its change to become searchable. A commit takes tens of
+/// milliseconds, a few hundred on a loaded machine (it runs at background priority); past
+/// this the answer says `"searchable": false` rather than hold the caller.
+pub const SEARCHABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Makes the engine's writes so far searchable when the caller waits, and says in the answer
+/// whether they are (`"searchable"`). The write itself is already stored and durable: a
+/// failed or slow commit is logged and reported, not turned into a failed write (the
+/// committer retries within a second).
+fn searchable(engine: &Engine, wait: bool, mut answer: Value) -> Value {
+    let done = wait
+        && match engine.make_searchable(SEARCHABLE_WAIT) {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(
+                    bound = ?SEARCHABLE_WAIT,
+                    "a write is not searchable yet: the index commit is slow"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "making a write searchable failed");
+                false
+            }
+        };
+    answer["searchable"] = json!(done);
+    answer
+}
+
+async fn create(
+    State(s): St,
+    w: Result<Query<WaitParam>, QueryRejection>,
+    body: Body,
+) -> ApiResult<Response> {
+    let wait = wait_of(w)?;
     let draft: ListingDraft = json_body(body).await?;
-    let p = blocking(move || Ok(s.author.create(&draft)?)).await?;
+    let p = blocking(move || {
+        let p = s.author.create(&draft)?;
+        Ok(searchable(&s.engine, wait, json!(p)))
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(p)).into_response())
 }
 
-async fn update(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+async fn update(
+    State(s): St,
+    Path(id): Path<String>,
+    w: Result<Query<WaitParam>, QueryRejection>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let id = parse_id(&id)?;
     let draft: ListingDraft = json_body(body).await?;
-    let p = blocking(move || Ok(s.author.update(&id, &draft)?)).await?;
-    Ok(Json(json!(p)))
+    let p = blocking(move || {
+        let p = s.author.update(&id, &draft)?;
+        Ok(searchable(&s.engine, wait, json!(p)))
+    })
+    .await?;
+    Ok(Json(p))
 }
 
 #[derive(Deserialize)]
@@ -383,7 +456,13 @@ struct WithdrawBody {
     reason: Option<String>,
 }
 
-async fn withdraw(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+async fn withdraw(
+    State(s): St,
+    Path(id): Path<String>,
+    w: Result<Query<WaitParam>, QueryRejection>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let id = parse_id(&id)?;
     let b: WithdrawBody = json_body(body).await?;
     let reason = match b.reason.as_deref().unwrap_or("withdrawn") {
@@ -396,8 +475,12 @@ async fn withdraw(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult
             ))
         }
     };
-    let p = blocking(move || Ok(s.author.withdraw(&id, reason)?)).await?;
-    Ok(Json(json!(p)))
+    let p = blocking(move || {
+        let p = s.author.withdraw(&id, reason)?;
+        Ok(searchable(&s.engine, wait, json!(p)))
+    })
+    .await?;
+    Ok(Json(p))
 }
 
 #[derive(Deserialize)]
@@ -407,11 +490,21 @@ struct RenewBody {
     expires_in_secs: Option<u64>,
 }
 
-async fn renew(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+async fn renew(
+    State(s): St,
+    Path(id): Path<String>,
+    w: Result<Query<WaitParam>, QueryRejection>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let id = parse_id(&id)?;
     let b: RenewBody = json_body(body).await?;
-    let p = blocking(move || Ok(s.author.renew(&id, b.expires_in_secs)?)).await?;
-    Ok(Json(json!(p)))
+    let p = blocking(move || {
+        let p = s.author.renew(&id, b.expires_in_secs)?;
+        Ok(searchable(&s.engine, wait, json!(p)))
+    })
+    .await?;
+    Ok(Json(p))
 }
 
 /// How long `show` waits for the DHT when the listing is not stored here.
@@ -508,11 +601,16 @@ async fn search(State(s): St, body: Body) -> ApiResult<Json<Value>> {
     q.validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     let r = blocking(move || Ok(s.engine.search(&q)?)).await?;
-    Ok(Json(json!({
+    let mut answer = json!({
         "hits": r.hits.iter().map(hit_json).collect::<Vec<_>>(),
         "total": r.total,
         "total_exact": r.total_exact,
-    })))
+    });
+    if let Some(c) = &r.corrected {
+        answer["corrected"] = json!(c);
+        answer["corrections"] = json!(r.corrections);
+    }
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]
@@ -546,7 +644,12 @@ pub fn outcome_json(o: &IngestOutcome) -> Value {
     }
 }
 
-async fn import(State(s): St, body: Body) -> ApiResult<Json<Value>> {
+async fn import(
+    State(s): St,
+    w: Result<Query<WaitParam>, QueryRejection>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let b: ImportBody = json_body(body).await?;
     if b.lines.len() > MAX_IMPORT_LINES {
         return Err(ApiError::field(
@@ -572,16 +675,16 @@ async fn import(State(s): St, body: Body) -> ApiResult<Json<Value>> {
         }
         let refs: Vec<&[u8]> = decoded.iter().map(Vec::as_slice).collect();
         let outcomes = s.engine.ingest_bytes(&refs, Source::Import)?;
-        if outcomes
+        let stored = outcomes
             .iter()
-            .any(|o| matches!(o, IngestOutcome::Stored { .. }))
-        {
+            .any(|o| matches!(o, IngestOutcome::Stored { .. }));
+        if stored {
             s.engine.durable()?;
         }
         for (slot, o) in slots.into_iter().zip(outcomes) {
             results[slot] = Some(outcome_json(&o));
         }
-        Ok(results
+        let results: Vec<Value> = results
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
@@ -590,10 +693,19 @@ async fn import(State(s): St, body: Body) -> ApiResult<Json<Value>> {
                 r["line"] = json!(i + 1);
                 r
             })
-            .collect::<Vec<_>>())
+            .collect::<Vec<_>>();
+        let mut answer = json!({ "results": results });
+        if stored {
+            // One commit for the whole request, however many lines it stored.
+            answer = searchable(&s.engine, wait, answer);
+        } else {
+            // Nothing changed, so nothing waits to become searchable.
+            answer["searchable"] = json!(true);
+        }
+        Ok(answer)
     })
     .await?;
-    Ok(Json(json!({"results": results})))
+    Ok(Json(results))
 }
 
 async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {

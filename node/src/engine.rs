@@ -16,7 +16,7 @@ use swapmeet_protocol::{ListingId, PublicKey, Record, SignedEnvelope, Verified};
 use tokio::sync::broadcast;
 
 use crate::events::{Change, Event, Source};
-use crate::search::{IndexChange, OpenedHow, SearchError, SearchIndex, SearchQuery};
+use crate::search::{Correction, IndexChange, OpenedHow, SearchError, SearchIndex, SearchQuery};
 use crate::store::{
     Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION, SHIPPING_AREA,
 };
@@ -166,6 +166,22 @@ pub struct SearchResults {
     /// Whether `total` counts every match; otherwise at least that many matched (a search
     /// stops counting past 1,000 to skip what cannot make its top hits).
     pub total_exact: bool,
+    /// The query as searched when some of its words matched (next to) nothing and close
+    /// spellings were searched instead ("hoddie" -> "hoodie"); `None` when searched as typed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<String>,
+    /// Each replaced word and what it was replaced with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<ShownCorrection>,
+}
+
+/// A query word that was searched as its close spellings, as a person reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShownCorrection {
+    /// The word as typed.
+    pub typed: String,
+    /// The word searched instead, as the best hits spell it.
+    pub shown: String,
 }
 
 /// Sizes for status reports.
@@ -266,6 +282,37 @@ impl Engine {
             self.inner.store.trim_changes(p)?;
         }
         Ok(())
+    }
+
+    /// Makes every write so far searchable before it returns: what the local user just wrote
+    /// (or withdrew) must be in (or gone from) their next search, not 50-500 ms later when
+    /// the committer's turn comes. Called once per API write request, never per peer
+    /// record, so bulk ingest from peers keeps its batched commits.
+    ///
+    /// The commit runs under the index writer's lock, so concurrent callers coalesce: the
+    /// first commits everything added so far, and those that were waiting for the lock find
+    /// their change committed and return without a commit of their own (see
+    /// `SearchIndex::commit`). Peers' records arriving meanwhile queue as during any commit.
+    ///
+    /// Waits at most `bound` (the commit runs at background priority and a loaded machine can
+    /// starve it): returns `Ok(false)` when the bound passed first; the commit then still
+    /// completes, and the change is searchable as soon as it does.
+    pub fn make_searchable(&self, bound: Duration) -> Result<bool, EngineError> {
+        let (tx, rx) = mpsc::channel();
+        let engine = self.clone();
+        std::thread::Builder::new()
+            .name("swapmeet-searchable".into())
+            .spawn(move || {
+                let _ = tx.send(engine.commit());
+            })
+            .map_err(|source| EngineError::Thread {
+                what: "commit",
+                source,
+            })?;
+        match rx.recv_timeout(bound) {
+            Ok(result) => result.map(|()| true),
+            Err(_) => Ok(false),
+        }
     }
 
     /// Makes every write so far durable. Call before acknowledging what the local user authored.
@@ -370,11 +417,56 @@ impl Engine {
                 score: h.score,
             });
         }
+        let (corrected, corrections) = match q.text.as_deref() {
+            Some(text) if !found.corrections.is_empty() => {
+                let shown = self.shown_corrections(&found.corrections, &hits)?;
+                // The spans are of the trimmed text, as the index searched it.
+                (
+                    Some(corrected_text(text.trim(), &found.corrections, &shown)),
+                    shown,
+                )
+            }
+            _ => (None, Vec::new()),
+        };
         Ok(SearchResults {
             hits,
             total: found.total,
             total_exact: found.total_exact,
+            corrected,
+            corrections,
         })
+    }
+
+    /// How each corrected word is shown: the index knows only stems ("hoodi"), so the word is
+    /// taken from the first hit whose title has a word of that stem ("Hoodie" -> "hoodie"),
+    /// and is the stem only when no title has one.
+    fn shown_corrections(
+        &self,
+        corrections: &[Correction],
+        hits: &[SearchHit],
+    ) -> Result<Vec<ShownCorrection>, EngineError> {
+        let mut shown: Vec<Option<String>> = vec![None; corrections.len()];
+        for hit in hits {
+            if shown.iter().all(Option::is_some) {
+                break;
+            }
+            let title = &hit.summary.title;
+            for word in self.inner.index.analyse(title)? {
+                for (c, s) in corrections.iter().zip(shown.iter_mut()) {
+                    if s.is_none() && c.term == word.term {
+                        *s = title.get(word.span.0..word.span.1).map(str::to_lowercase);
+                    }
+                }
+            }
+        }
+        Ok(corrections
+            .iter()
+            .zip(shown)
+            .map(|(c, s)| ShownCorrection {
+                typed: c.typed.clone(),
+                shown: s.unwrap_or_else(|| c.term.clone()),
+            })
+            .collect())
     }
 
     /// A seller's stored records (listings and withdrawals), newest first.
@@ -428,6 +520,20 @@ impl Engine {
             index_bytes: self.inner.index.disk_bytes(),
         }
     }
+}
+
+/// The query text with each corrected word replaced by how it is shown.
+fn corrected_text(text: &str, corrections: &[Correction], shown: &[ShownCorrection]) -> String {
+    let mut out = text.to_string();
+    // From the last word back, so the earlier spans stay where they were.
+    let mut pairs: Vec<(&Correction, &ShownCorrection)> = corrections.iter().zip(shown).collect();
+    pairs.sort_by_key(|(c, _)| std::cmp::Reverse(c.span.0));
+    for (c, s) in pairs {
+        if out.is_char_boundary(c.span.0) && out.is_char_boundary(c.span.1) {
+            out.replace_range(c.span.0..c.span.1, &s.shown);
+        }
+    }
+    out.trim().to_string()
 }
 
 impl Drop for Inner {

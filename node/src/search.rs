@@ -8,6 +8,7 @@
 
 mod collector;
 pub mod document;
+mod fuzzy;
 pub mod query;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use crate::store::{Store, StoreError, StoredRecord};
 use collector::{ColumnCache, Fruit, ListingCollector, PriceCut};
 use document::{Fields, MIN_CELL_PRECISION, SCHEMA_VERSION};
+pub use fuzzy::Correction;
 
 /// Most geohash cells a radius search matches as terms. Finer cells follow the circle more
 /// closely, so fewer documents outside it are read and measured; a 12 km radius at the
@@ -129,6 +131,9 @@ pub struct IndexResults {
     /// Whether `total` counts every match. A search stops counting past
     /// [`collector::TRACK_TOTAL`] matches to skip documents that cannot make its top hits.
     pub total_exact: bool,
+    /// The query words that matched (next to) nothing and were searched as close spellings
+    /// instead, in query order; empty when every word was searched as typed.
+    pub corrections: Vec<Correction>,
 }
 
 /// How the index was opened.
@@ -507,75 +512,102 @@ impl SearchIndex {
     pub fn search(&self, q: &SearchQuery, now: u64) -> Result<IndexResults, SearchError> {
         q.validate()?;
         let f = &self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        if let Some(t) = text {
-            // Lenient: a stray quote or colon in what someone typed is not an error.
-            let (parsed, _errors) = self.parser.parse_query_lenient(t);
-            clauses.push((Occur::Must, parsed));
-        }
+        // One searcher for the whole search: the words' frequencies that decide the fuzzy
+        // fallback are those of the segments searched.
+        let searcher = self.reader.searcher();
+        let mut filters: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let filter = |q: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
             (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)))
         };
         if let Some(c) = q.category {
-            clauses.push(filter(Box::new(TermQuery::new(
+            filters.push(filter(Box::new(TermQuery::new(
                 Term::from_field_u64(f.category, u64::from(c.code())),
                 IndexRecordOption::Basic,
             ))));
         }
         if let Some(c) = q.condition {
-            clauses.push(filter(Box::new(TermQuery::new(
+            filters.push(filter(Box::new(TermQuery::new(
                 Term::from_field_u64(f.condition, document::condition_code(c)),
                 IndexRecordOption::Basic,
             ))));
         }
         if let Some(s) = &q.seller {
-            clauses.push(filter(Box::new(TermQuery::new(
+            filters.push(filter(Box::new(TermQuery::new(
                 Term::from_field_bytes(f.seller, s.as_bytes()),
                 IndexRecordOption::Basic,
             ))));
         }
+        let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
         // The geohash cells narrow a radius search that has nothing else to narrow it. With
         // text, the text's matches are fewer than the documents in the cells (which must all
         // be read to build the cell set), and the collector measures the distance of each.
-        if let Some(g) = q.near.filter(|_| clauses.is_empty()) {
+        if let Some(g) = q.near.filter(|_| filters.is_empty() && text.is_none()) {
             if let Some(r) = g.radius_km {
                 if let Some(cells) = self.cells_query(g.lat, g.lon, r) {
-                    clauses.push(filter(cells));
+                    filters.push(filter(cells));
                 }
             }
         }
-        let query: Box<dyn Query> = if clauses.is_empty() {
-            Box::new(AllQuery)
-        } else {
-            Box::new(BooleanQuery::new(clauses))
-        };
         let offset = q.offset.unwrap_or(0);
-        let collector = ListingCollector {
-            columns: &self.columns,
-            counted: Default::default(),
-            best: Default::default(),
-            track_total: if q.exact_total {
-                usize::MAX
+        let run = |text_query: Option<Box<dyn Query>>| -> Result<Fruit, SearchError> {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(filters.len() + 1);
+            if let Some(t) = text_query {
+                clauses.push((Occur::Must, t));
+            }
+            clauses.extend(filters.iter().map(|(o, q)| (*o, q.box_clone())));
+            let query: Box<dyn Query> = if clauses.is_empty() {
+                Box::new(AllQuery)
             } else {
-                collector::TRACK_TOTAL
-            },
-            now,
-            near: q.near.map(|g| (g.lat, g.lon, g.radius_km)),
-            price: q.price.as_ref().map(|p| PriceCut {
-                currency: document::currency_code(p.currency.code()),
-                min: p.min_minor.unwrap_or(0),
-                max: p.max_minor.unwrap_or(u64::MAX),
-                free: p.min_minor.unwrap_or(0) == 0,
-            }),
-            sort: q.sort,
-            scored: text.is_some(),
-            depth: offset + q.limit(),
+                Box::new(BooleanQuery::new(clauses))
+            };
+            let collector = ListingCollector {
+                columns: &self.columns,
+                counted: Default::default(),
+                best: Default::default(),
+                track_total: if q.exact_total {
+                    usize::MAX
+                } else {
+                    collector::TRACK_TOTAL
+                },
+                now,
+                near: q.near.map(|g| (g.lat, g.lon, g.radius_km)),
+                price: q.price.as_ref().map(|p| PriceCut {
+                    currency: document::currency_code(p.currency.code()),
+                    min: p.min_minor.unwrap_or(0),
+                    max: p.max_minor.unwrap_or(u64::MAX),
+                    free: p.min_minor.unwrap_or(0) == 0,
+                }),
+                sort: q.sort,
+                scored: text.is_some(),
+                depth: offset + q.limit(),
+            };
+            searcher
+                .search(query.as_ref(), &collector)
+                .map_err(tv("searching"))
         };
-        let searcher = self.reader.searcher();
-        let Fruit { hits, total, exact } = searcher
-            .search(query.as_ref(), &collector)
-            .map_err(tv("searching"))?;
+        let (mut fruit, mut corrections) = match text {
+            None => (run(None)?, Vec::new()),
+            Some(t) => match self.forgiving_query(&searcher, t, fuzzy::Rare::AsTyped)? {
+                Some((query, corrected)) => (run(Some(query))?, corrected),
+                // Lenient: a stray quote or colon in what someone typed is not an error.
+                None => (run(Some(self.parser.parse_query_lenient(t).0))?, Vec::new()),
+            },
+        };
+        // Nothing found: words that a few listings have may be typos of a common word (one
+        // seller's "hoddie" among hundreds of hoodies). Only now, because a rare word is as
+        // often a real one ("gloves" next to "love"), and a search that finds something
+        // should show it.
+        if let (Some(t), 0) = (text, fruit.total) {
+            if let Some((query, corrected)) =
+                self.forgiving_query(&searcher, t, fuzzy::Rare::Correct)?
+            {
+                if corrected.len() > corrections.len() {
+                    fruit = run(Some(query))?;
+                    corrections = corrected;
+                }
+            }
+        }
+        let Fruit { hits, total, exact } = fruit;
         Ok(IndexResults {
             hits: hits
                 .into_iter()
@@ -588,6 +620,7 @@ impl SearchIndex {
                 .collect(),
             total,
             total_exact: exact,
+            corrections,
         })
     }
 

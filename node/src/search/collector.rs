@@ -49,12 +49,42 @@ impl PartialOrd for Collected {
 }
 impl Ord for Collected {
     // Reversed so that BinaryHeap (a max-heap) keeps the *worst* hit on top, to be evicted.
-    // Ties break on the id so results are deterministic.
+    // Ties break on the listing id (smaller first), the same total order the segment heaps
+    // and the pruning use: paging through an unchanged result set then shows every match
+    // exactly once, however many listings share a price, a signing second or a score.
     fn cmp(&self, other: &Self) -> Ordering {
         other
             .key
             .total_cmp(&self.key)
             .then_with(|| self.id.cmp(&other.id))
+    }
+}
+
+/// A place in the total order of hits: the sort key (higher is better), then the listing id
+/// as a number (lower is better). Two documents of one index never share a place, because a
+/// listing has one live document.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rank {
+    /// The sort key.
+    pub key: f64,
+    /// The listing id, big-endian, as one number (the order of `ListingId`).
+    pub id: u128,
+}
+
+impl Rank {
+    /// Whether `self` comes after `other` or is the same place: such a hit cannot displace
+    /// `other` from the kept hits.
+    fn not_better_than(&self, other: &Rank) -> bool {
+        match self.key.total_cmp(&other.key) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => self.id >= other.id,
+        }
+    }
+
+    /// Best first.
+    fn order(a: &Rank, b: &Rank) -> Ordering {
+        b.key.total_cmp(&a.key).then_with(|| a.id.cmp(&b.id))
     }
 }
 
@@ -94,9 +124,9 @@ pub struct ListingCollector<'a> {
     pub columns: &'a ColumnCache,
     /// Matches counted in the segments already searched.
     pub counted: Arc<AtomicUsize>,
-    /// The best `depth` sort keys of the segments already searched, best first: a later
+    /// The best `depth` places of the segments already searched, best first: a later
     /// segment skips what cannot beat the last of them from its first document on.
-    pub best: Arc<Mutex<Vec<f64>>>,
+    pub best: Arc<Mutex<Vec<Rank>>>,
     /// Matches to count before skipping what cannot make the top hits
     /// ([`TRACK_TOTAL`], or `usize::MAX` for an exact total).
     pub track_total: usize,
@@ -258,11 +288,11 @@ impl ColumnCache {
     }
 }
 
-/// A hit inside one segment; its listing id is read only if it survives to the harvest.
+/// A hit inside one segment. Its listing id is read when it may enter the heap: ties on the
+/// key are decided by it, in every segment the same way.
 #[derive(Clone, Copy, Debug)]
 struct Candidate {
-    key: f64,
-    doc: DocId,
+    rank: Rank,
     score: f32,
     distance_km: Option<f64>,
 }
@@ -281,10 +311,7 @@ impl PartialOrd for Candidate {
 impl Ord for Candidate {
     // Reversed like `Collected`: the worst candidate is on top of the max-heap.
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .key
-            .total_cmp(&self.key)
-            .then_with(|| self.doc.cmp(&other.doc))
+        Rank::order(&self.rank, &other.rank)
     }
 }
 
@@ -302,9 +329,9 @@ pub struct ListingSegmentCollector {
     before: usize,
     counted: Arc<AtomicUsize>,
     track_total: usize,
-    /// The worst of the best `depth` keys of earlier segments, when they had that many.
-    floor: Option<f64>,
-    best: Arc<Mutex<Vec<f64>>>,
+    /// The worst of the best `depth` places of earlier segments, when they had that many.
+    floor: Option<Rank>,
+    best: Arc<Mutex<Vec<Rank>>>,
 }
 
 impl Collector for ListingCollector<'_> {
@@ -374,24 +401,22 @@ impl Collector for ListingCollector<'_> {
             // Every match is counted until TRACK_TOTAL; after that the heap's worst score is
             // handed to tantivy as a threshold, so documents that cannot make the top hits
             // are skipped (whole blocks of them for a one-word search).
-            let start = match c.worst_if_pruning() {
+            // tantivy hands on only scores strictly above the threshold, so it gets the next
+            // score below the worst kept one: a document with an equal score may still win on
+            // its listing id, and `consider` decides that.
+            let threshold = |c: &mut ListingSegmentCollector| match c.worst_if_pruning() {
                 Some(worst) => {
                     c.exact = false;
-                    worst as Score
+                    (worst.key as Score).next_down()
                 }
                 None => Score::MIN,
             };
+            let start = threshold(&mut c);
             weight.for_each_pruning(start, reader, &mut |doc, score| {
                 if alive.is_none_or(|a| a.is_alive(doc)) {
                     c.collect(doc, score);
                 }
-                match c.worst_if_pruning() {
-                    Some(worst) => {
-                        c.exact = false;
-                        worst as Score
-                    }
-                    None => Score::MIN,
-                }
+                threshold(&mut c)
             })?;
         } else {
             weight.for_each_no_score(reader, &mut |docs| c.collect_many(docs, alive))?;
@@ -401,11 +426,9 @@ impl Collector for ListingCollector<'_> {
 }
 
 impl ListingSegmentCollector {
-    fn id(&self, doc: DocId) -> ListingId {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.cols.id_hi.get_val(doc).to_be_bytes());
-        b[8..].copy_from_slice(&self.cols.id_lo.get_val(doc).to_be_bytes());
-        ListingId::from_bytes(b)
+    /// The listing id of a document as one number (see [`Rank`]).
+    fn id(&self, doc: DocId) -> u128 {
+        (u128::from(self.cols.id_hi.get_val(doc)) << 64) | u128::from(self.cols.id_lo.get_val(doc))
     }
 }
 
@@ -424,16 +447,16 @@ impl SegmentCollector for ListingSegmentCollector {
     fn harvest(self) -> Fruit {
         self.counted.fetch_add(self.total, AtomicOrdering::Relaxed);
         if let Ok(mut best) = self.best.lock() {
-            best.extend(self.heap.iter().map(|c| c.key));
-            best.sort_by(|a, b| b.total_cmp(a));
+            best.extend(self.heap.iter().map(|c| c.rank));
+            best.sort_by(Rank::order);
             best.truncate(self.depth);
         }
         let hits = self
             .heap
             .iter()
             .map(|c| Collected {
-                key: c.key,
-                id: self.id(c.doc),
+                key: c.rank.key,
+                id: ListingId::from_bytes(c.rank.id.to_be_bytes()),
                 score: c.score,
                 distance_km: c.distance_km,
             })
@@ -485,8 +508,9 @@ impl ListingSegmentCollector {
         }
     }
 
-    /// The key of the worst kept hit, once enough matches were counted to stop counting.
-    fn worst_if_pruning(&self) -> Option<f64> {
+    /// The place of the worst kept hit (of this segment's heap or, when that is better, of
+    /// the earlier segments' best), once enough matches were counted to stop counting.
+    fn worst_if_pruning(&self) -> Option<Rank> {
         if self.before.saturating_add(self.total) < self.track_total {
             return None;
         }
@@ -494,9 +518,9 @@ impl ListingSegmentCollector {
             .heap
             .peek()
             .filter(|_| self.heap.len() >= self.depth)
-            .map(|worst| worst.key);
+            .map(|worst| worst.rank);
         match (own, self.floor) {
-            (Some(a), Some(b)) => Some(a.max(b)),
+            (Some(a), Some(b)) => Some(if a.not_better_than(&b) { b } else { a }),
             (a, b) => a.or(b),
         }
     }
@@ -509,10 +533,16 @@ impl ListingSegmentCollector {
         }
         // Past TRACK_TOTAL, a document whose key cannot beat the worst kept hit is dropped
         // before its filters are read (a distance is a filter's work, so not for nearest).
+        // An equal key is decided by the listing id, read only for such a tie.
         let early_key = match self.worst_if_pruning() {
             Some(worst) if self.sort != Sort::Nearest => {
                 let key = self.key_of(doc, score);
-                if key <= worst {
+                let behind = match key.total_cmp(&worst.key) {
+                    Ordering::Less => true,
+                    Ordering::Greater => false,
+                    Ordering::Equal => self.id(doc) >= worst.id,
+                };
+                if behind {
                     self.exact = false;
                     return;
                 }
@@ -561,12 +591,22 @@ impl ListingSegmentCollector {
             }
             (_, None) => self.key_of(doc, score),
         };
-        if self.heap.len() == self.depth {
-            if let Some(worst) = self.heap.peek() {
-                if key <= worst.key {
-                    return;
-                }
-            }
+        // The id is read only for a document whose key can still make the heap.
+        let full = self.heap.len() >= self.depth;
+        if full && self.heap.peek().is_some_and(|w| key < w.rank.key) {
+            return;
+        }
+        let rank = Rank {
+            key,
+            id: self.id(doc),
+        };
+        if full
+            && self
+                .heap
+                .peek()
+                .is_some_and(|w| rank.not_better_than(&w.rank))
+        {
+            return;
         }
         // The exact distance is shown with each hit; it is computed only for hits that make
         // the heap.
@@ -574,8 +614,7 @@ impl ListingSegmentCollector {
             distance_km = point.map(|(near, lat, lon)| near.distance(lat, lon));
         }
         self.heap.push(Candidate {
-            key,
-            doc,
+            rank,
             score,
             distance_km,
         });
