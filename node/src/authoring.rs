@@ -204,6 +204,7 @@ impl Author {
                 ships_to: Vec::new(),
             },
             images: Vec::new(),
+            variants: Vec::new(),
         };
         if draft.location.is_none() {
             if let Some((lat, lon)) = self.home_location {

@@ -120,6 +120,23 @@ pub enum ValidationError {
         /// What.
         reason: String,
     },
+    /// A rule broken inside one variant of a listing: reads `variants[3].options[0].value is
+    /// too long: ...`.
+    #[error("variants[{index}].{error}")]
+    InVariant {
+        /// Which variant (from 0).
+        index: usize,
+        /// What is wrong with it.
+        error: Box<ValidationError>,
+    },
+    /// A rule broken inside one option of a variant.
+    #[error("options[{index}].{error}")]
+    InOption {
+        /// Which option (from 0).
+        index: usize,
+        /// What is wrong with it.
+        error: Box<ValidationError>,
+    },
     /// The encoding is valid CBOR but not the canonical form.
     #[error("envelope is not canonically encoded (definite lengths, shortest integers, keys in order, defaults omitted)")]
     NonCanonical,
