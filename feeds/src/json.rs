@@ -137,6 +137,8 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
             link: s("link"),
             image_links: strings("image_links"),
             ships: v.get("ships").and_then(Value::as_bool),
+            options: Vec::new(),
+            variants: Vec::new(),
         });
     }
     Ok(feed)

@@ -162,13 +162,15 @@ pub(crate) fn validate(
             }
             let c = currency(p);
             match listing_currency {
-                Some(lc) if c != Some(lc) => return Err(at(ValidationError::invalid(
-                    "price",
-                    format!(
+                Some(lc) if c != Some(lc) => {
+                    return Err(at(ValidationError::invalid(
+                        "price",
+                        format!(
                         "is in {}, the listing's prices are in {lc}; one listing has one currency",
                         c.map(|c| c.code().to_string()).unwrap_or_default()
                     ),
-                ))),
+                    )))
+                }
                 _ => listing_currency = c,
             }
         }
