@@ -203,6 +203,24 @@ fn json_feed() {
 }
 
 #[test]
+fn json_feed_groups_variants_by_group_id() {
+    let text = br#"{"currency": "EUR", "items": [
+        {"id": "tee-s", "title": "Tee S", "group_id": "tee", "group_title": "Organic Tee", "options": {"size": "S", "colour": "white"}, "price": "20", "quantity": 4},
+        {"id": "mug", "title": "Mug", "price": "8"},
+        {"id": "tee-m", "title": "Tee M", "group_id": "tee", "options": {"size": "M", "colour": "white"}, "price": "22", "availability": "out of stock"}
+    ]}"#;
+    let f = parse_with(text, Format::Json, &ParseOptions::default()).unwrap();
+    let keys: Vec<&str> = f.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["json:group:tee", "json:mug"]);
+    let tee = &f.items[0];
+    assert_eq!(tee.title, "Organic Tee");
+    assert_eq!(option_values(tee), ["colour=white,size=S", "colour=white,size=M"]);
+    assert_eq!(tee.variants[0].quantity, Some(4));
+    assert!(!tee.variants[1].available);
+    assert_eq!(tee.price, price(2000, "EUR"));
+}
+
+#[test]
 fn undetectable_and_wrong_files() {
     assert!(detect(b"hello,world\n1,2\n").is_err());
     assert!(detect(b"<html><body>no</body></html>").is_err());
