@@ -16,7 +16,7 @@ pub struct ParseOptions {
 /// One shop item, normalized.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedItem {
-    /// Stable item key derived from the shop's own ids ("shopify:floor-lamp", "magento:MH01-XS-Black").
+    /// Stable item key derived from the shop's own ids ("shopify:floor-lamp", "magento:MH01").
     pub key: String,
     /// Where it is in the file: the CSV line the row starts on, or the XML/JSON item number.
     pub row: usize,
