@@ -103,13 +103,13 @@ pub enum ValidationError {
         found: u8,
     },
     /// A version number this implementation does not know.
-    #[error("{what} version {found} is not supported (supported: {supported})")]
+    #[error("{what} version {found} is not supported (supported: 1 to {supported})")]
     UnsupportedVersion {
         /// Which version.
         what: &'static str,
         /// Found.
         found: u64,
-        /// Supported.
+        /// The highest version supported (every version from 1 up to it is).
         supported: u64,
     },
     /// The bytes are not the expected CBOR structure.
