@@ -169,9 +169,8 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
             variants: Vec::new(),
         });
         if let (Some(g), Some(t)) = (s("group_id"), s("group_title")) {
-            if !group_titles.contains_key(&g) {
-                let t = normalize::title(&mut feed, row, &id, &t);
-                group_titles.insert(g, t);
+            if let std::collections::hash_map::Entry::Vacant(e) = group_titles.entry(g) {
+                e.insert(normalize::title(&mut feed, row, &id, &t));
             }
         }
     }

@@ -214,7 +214,10 @@ fn json_feed_groups_variants_by_group_id() {
     assert_eq!(keys, ["json:group:tee", "json:mug"]);
     let tee = &f.items[0];
     assert_eq!(tee.title, "Organic Tee");
-    assert_eq!(option_values(tee), ["colour=white,size=S", "colour=white,size=M"]);
+    assert_eq!(
+        option_values(tee),
+        ["colour=white,size=S", "colour=white,size=M"]
+    );
     assert_eq!(tee.variants[0].quantity, Some(4));
     assert!(!tee.variants[1].available);
     assert_eq!(tee.price, price(2000, "EUR"));
