@@ -1,6 +1,7 @@
 //! Search over listings with variants: one hit per product, its "from" price, price filters
 //! that match any variant in stock exactly (not just the span from lowest to highest), and
-//! price sorts by the lowest (ascending) and the highest (descending) price in stock.
+//! price sorts by the lowest (ascending) and the highest (descending) price in stock; and a
+//! seller writing variants through the author, with refusals that name the variant.
 
 use std::sync::Arc;
 
@@ -181,4 +182,90 @@ fn price_sorts_use_the_lowest_ascending_and_the_highest_descending() {
     assert_eq!(s.ids(None, None, Sort::PriceAsc), [s.hoodie, s.plain]);
     // Descending by highest price in stock: the hoodie's L at 56 before 54.
     assert_eq!(s.ids(None, None, Sort::PriceDesc), [s.hoodie, s.plain]);
+}
+
+#[test]
+fn a_seller_writes_variants_and_errors_name_the_variant() {
+    use swapmeet_node::authoring::{Author, ListingDraft, VariantDraft};
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        clock: Arc::new(|| NOW),
+        ..EngineConfig::default()
+    };
+    let (engine, _) = Engine::open(dir.path(), config).unwrap();
+    let author = Author::new(
+        SecretKey::from_bytes([4; 32]),
+        Currency::new("EUR").unwrap(),
+        Some((52.52, 13.405)),
+        engine.clone(),
+    );
+    let variant = |value: &str, price: Option<&str>, quantity: u32| VariantDraft {
+        options: vec![VariantOption {
+            name: "size".into(),
+            value: value.into(),
+        }],
+        price: price.map(str::to_string),
+        quantity,
+        sku: None,
+    };
+    let draft = ListingDraft {
+        title: Some("Rain jacket".into()),
+        price: Some("48".into()),
+        variants: Some(vec![
+            variant("S", None, 2),
+            // Priced like the listing: it follows the listing's price.
+            variant("M", Some("48 EUR"), 1),
+            variant("L", Some("56"), 0),
+        ]),
+        ..Default::default()
+    };
+    let p = author.create(&draft).unwrap();
+    let stored = |id| {
+        let v = engine.get_verified(id).unwrap().unwrap();
+        match v.payload() {
+            swapmeet_protocol::Record::Listing(l) => l.clone(),
+            _ => panic!("withdrawn"),
+        }
+    };
+    let l = stored(&p.id);
+    assert_eq!(
+        l.quantity, 3,
+        "the listing's quantity is the variants' total"
+    );
+    assert_eq!(l.variants[1].price, None);
+    assert_eq!(l.variants[2].price, Some(eur(56)));
+    assert_eq!(l.price_range(), (eur(48), eur(48)), "L at 56 is sold out");
+
+    // A quantity that is not the variants' total is refused, naming the field.
+    let e = author
+        .update(
+            &p.id,
+            &ListingDraft {
+                quantity: Some(5),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("quantity:"), "{e}");
+    // A bad variant is refused with its place and the limit.
+    let e = author
+        .update(
+            &p.id,
+            &ListingDraft {
+                variants: Some(vec![
+                    variant("S", None, 1),
+                    variant(&"x".repeat(65), None, 1),
+                ]),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("variants[1].options[0].value is too long: 65 characters, the limit is 64"),
+        "{e}"
+    );
+    // Neither refusal changed the listing.
+    assert_eq!(stored(&p.id), l);
 }
