@@ -8,7 +8,7 @@ use swapmeet_protocol::{Category, Condition, CountryCode, ListingId};
 
 use crate::args::{IdArg, ListingFields, RenewArgs, SellArgs, UpdateArgs, WithdrawArgs};
 use crate::client::{is_not_found, Client};
-use crate::output::{clip, date, s, table, Out};
+use crate::output::{clip, date, price, s, table, variants, Out};
 use crate::util::{check_price, duration_secs, lat_lon};
 use crate::Done;
 
@@ -67,6 +67,7 @@ fn draft(home: &Home, f: &ListingFields) -> Result<ListingDraft> {
         },
         expires_in_secs,
         key: None,
+        variants: None,
     })
 }
 
@@ -215,7 +216,7 @@ pub fn show(home: &Home, out: &Out, a: IdArg) -> Result<Done> {
         let mut t = format!(
             "{}\n{}  ·  {}  ·  {}  ·  {}\nid:       {}\nseller:   {}\nwhere:    {}{}\nversion:  {} signed {}, expires {}",
             s(&v["title"]),
-            s(&v["price"]),
+            price(&v),
             s(&v["condition"]),
             s(&v["category"]),
             s(&v["status"]),
@@ -241,6 +242,10 @@ pub fn show(home: &Home, out: &Out, a: IdArg) -> Result<Done> {
                 ways.push(if to.is_empty() { "shipping".into() } else { format!("shipping to {}", to.join(", ")) });
             }
             t.push_str(&format!("\ndelivery: {}", ways.join(", ")));
+        }
+        let vs = variants(&v);
+        if !vs.is_empty() {
+            t.push_str(&format!("\n\n{vs}"));
         }
         if let Some(d) = v["description"].as_str().filter(|d| !d.is_empty()) {
             t.push_str(&format!("\n\n{d}"));
@@ -272,7 +277,7 @@ pub fn mine(home: &Home, out: &Out) -> Result<Done> {
             vec![
                 s(&l["id"]),
                 s(&l["status"]),
-                s(&l["price"]),
+                price(l),
                 date(l["expires_at"].as_u64().unwrap_or(0)),
                 clip(&s(&l["title"]), 50),
             ]

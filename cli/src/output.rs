@@ -83,6 +83,47 @@ pub fn s(v: &Value) -> String {
     }
 }
 
+/// The price of a listing or hit: "from 48.00 EUR" when its variants in stock differ in price.
+pub fn price(v: &Value) -> String {
+    if v["price_from"] == true {
+        format!("from {}", s(&v["price"]))
+    } else {
+        s(&v["price"])
+    }
+}
+
+/// The variants of a shown listing as a table: one column per option, the price and what is
+/// in stock ("" when it has none).
+pub fn variants(v: &Value) -> String {
+    let Some(list) = v["variants"].as_array().filter(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let names: Vec<String> = list[0]["options"]
+        .as_array()
+        .map(|o| o.iter().map(|x| s(&x["name"]).to_uppercase()).collect())
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|x| {
+            let mut row: Vec<String> = x["options"]
+                .as_array()
+                .map(|o| o.iter().map(|y| s(&y["value"])).collect())
+                .unwrap_or_default();
+            row.push(s(&x["price"]));
+            row.push(match x["quantity"].as_u64() {
+                Some(0) => "sold out".into(),
+                Some(q) => format!("{q} in stock"),
+                None => String::new(),
+            });
+            row.push(s(&x["sku"]));
+            row
+        })
+        .collect();
+    let mut header: Vec<&str> = names.iter().map(String::as_str).collect();
+    header.extend(["PRICE", "STOCK", "SKU"]);
+    table(&header, &rows)
+}
+
 /// Unix seconds as a short UTC date-time.
 pub fn date(secs: u64) -> String {
     // Civil-from-days (Howard Hinnant), so no date crate is needed for one format.

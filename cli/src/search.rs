@@ -7,7 +7,7 @@ use swapmeet_protocol::{Category, Condition, Currency, PublicKey};
 
 use crate::args::SearchArgs;
 use crate::client::Client;
-use crate::output::{clip, s, table, Out};
+use crate::output::{clip, price, s, table, Out};
 use crate::util::{amount_minor, lat_lon};
 use crate::Done;
 
@@ -123,7 +123,7 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
     let rows: Vec<Vec<String>> = hits
         .iter()
         .map(|h| {
-            let mut row = vec![s(&h["id"]), s(&h["price"]), s(&h["condition"])];
+            let mut row = vec![s(&h["id"]), price(h), s(&h["condition"])];
             if with_distance {
                 row.push(
                     h["distance_km"]

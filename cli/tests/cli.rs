@@ -464,24 +464,24 @@ fn bridge_sync_of_a_real_export() {
     assert_eq!(dry.len(), 1);
     assert_eq!(dry[0]["dry_run"], true);
     assert_eq!(dry[0]["format"], "woocommerce-csv");
-    assert_eq!(dry[0]["created"].as_array().unwrap().len(), 19);
+    assert_eq!(dry[0]["created"].as_array().unwrap().len(), 12);
     assert!(
         h.json_lines(&["mine"]).is_empty(),
         "a dry run publishes nothing"
     );
 
     let real = h.json_lines(&["bridge", "sync", &file]);
-    assert_eq!(real[0]["created"].as_array().unwrap().len(), 19);
+    assert_eq!(real[0]["created"].as_array().unwrap().len(), 12);
     assert_eq!(real[0]["skipped"].as_array().unwrap().len(), 2);
-    assert_eq!(h.json_lines(&["mine"]).len(), 19);
+    assert_eq!(h.json_lines(&["mine"]).len(), 12);
     let again = h.json_lines(&["bridge", "sync", &file, "--format", "woocommerce-csv"]);
-    assert_eq!(again[0]["unchanged"], 19);
+    assert_eq!(again[0]["unchanged"], 12);
     assert!(again[0]["created"].as_array().unwrap().is_empty());
 
     // The human report names skipped rows and their reasons.
     let text = h.ok(&["bridge", "sync", &file]);
     assert!(
-        text.contains("19 unchanged") && text.contains("virtual/downloadable"),
+        text.contains("12 unchanged") && text.contains("virtual/downloadable"),
         "{text}"
     );
     // A file that is no feed at all: exit 2 with the reason.

@@ -11,6 +11,7 @@ use quick_xml::Reader;
 use crate::csvutil::Table;
 use crate::error::FeedError;
 use crate::format::Format;
+use crate::group::{self, Product};
 use crate::html::{decode_entities, html_to_text};
 use crate::item::{Feed, FeedItem, ParseOptions};
 use crate::normalize;
@@ -106,6 +107,7 @@ pub fn parse_xml(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
             reason: "no XML elements".into(),
         });
     }
+    group_items(&mut feed);
     Ok(feed)
 }
 
@@ -152,6 +154,11 @@ pub fn parse_tsv(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
         "quantity",
         "sell_on_google_quantity",
         "currency",
+        "size",
+        "color",
+        "material",
+        "pattern",
+        "age_group",
     ];
     for (line, rec) in &table.rows {
         let mut fields = HashMap::new();
@@ -164,6 +171,7 @@ pub fn parse_tsv(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
         }
         item(&mut feed, *line, &fields, opts);
     }
+    group_items(&mut feed);
     Ok(feed)
 }
 
@@ -254,6 +262,44 @@ fn item(feed: &mut Feed, row: usize, f: &HashMap<String, String>, opts: &ParseOp
         link: get("link").map(str::to_string),
         image_links: images,
         ships: get("shipping").map(|_| true),
+        // Google's variant attributes; items sharing an item_group_id differ in these.
+        options: if get("item_group_id").is_some() {
+            VARIANT_ATTRIBUTES
+                .iter()
+                .filter_map(|(attr, name)| {
+                    get(attr).map(|v| swapmeet_protocol::VariantOption {
+                        name: name.to_string(),
+                        value: decode_entities(v),
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        variants: Vec::new(),
+    });
+}
+
+/// The attributes Google's product data specification lets items of one group differ in, and
+/// the option name each is shown as.
+const VARIANT_ATTRIBUTES: &[(&str, &str)] = &[
+    ("size", "size"),
+    ("color", "color"),
+    ("material", "material"),
+    ("pattern", "pattern"),
+    ("age_group", "age group"),
+];
+
+/// Groups items sharing an `item_group_id` and differing in variant attributes into one item
+/// keyed `gmc:<item_group_id>`, titled with what their titles share.
+fn group_items(feed: &mut Feed) {
+    group::group(feed, |g, rows| {
+        Some(Product {
+            key: normalize::item_key("gmc", &["group", g]),
+            shop_id: g.to_string(),
+            title: group::common_title(rows),
+            row: rows[0].row,
+        })
     });
 }
 

@@ -1,7 +1,7 @@
 //! What a parsed feed is made of.
 
 use serde::{Deserialize, Serialize};
-use swapmeet_protocol::{Category, Condition, Currency, Price};
+use swapmeet_protocol::{Category, Condition, Currency, Price, VariantOption};
 
 use crate::format::Format;
 
@@ -16,7 +16,7 @@ pub struct ParseOptions {
 /// One shop item, normalized.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedItem {
-    /// Stable item key derived from the shop's own ids ("shopify:floor-lamp", "magento:MH01-XS-Black").
+    /// Stable item key derived from the shop's own ids ("shopify:floor-lamp", "magento:MH01").
     pub key: String,
     /// Where it is in the file: the CSV line the row starts on, or the XML/JSON item number.
     pub row: usize,
@@ -64,6 +64,35 @@ pub struct FeedItem {
     /// Whether it ships, where the format says.
     #[serde(default)]
     pub ships: Option<bool>,
+    /// A variant row's option values (size, colour) before grouping; empty after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<VariantOption>,
+    /// A product's variants, one per size/colour row of the export (empty: no variants).
+    /// Then `price` is the lowest price in stock, `available` says whether any variant is,
+    /// and `quantity` is unused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<FeedVariant>,
+}
+
+/// One variant of a product: what its row said.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedVariant {
+    /// The row it came from.
+    pub row: usize,
+    /// The shop's id or SKU of the variant.
+    pub shop_id: String,
+    /// Its option values, with the same names in the same order in every variant.
+    pub options: Vec<VariantOption>,
+    /// Its price (the sale price when lower).
+    pub price: Price,
+    /// Quantity, where the format has it.
+    #[serde(default)]
+    pub quantity: Option<u32>,
+    /// In stock and published.
+    pub available: bool,
+    /// GTIN / barcode of the variant.
+    #[serde(default)]
+    pub gtin: Option<String>,
 }
 
 /// A row that did not become an item, and why.

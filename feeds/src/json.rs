@@ -1,10 +1,14 @@
 //! swapmeet's own JSON feed (docs/FEEDS.md), for shops that write their own export:
 //! `{"items": [{"id": "...", "title": "...", "price": "25 EUR", ...}]}` or a bare array.
+//! Items sharing a `group_id` and giving `options` (`{"size": "M"}`) are the variants of one
+//! product keyed `json:group:<group_id>`, titled with its `group_title` (or what their titles
+//! share).
 
 use serde_json::Value;
 
 use crate::error::FeedError;
 use crate::format::Format;
+use crate::group::{self, Product};
 use crate::html::html_to_text;
 use crate::item::{Feed, FeedItem, ParseOptions};
 use crate::normalize;
@@ -40,6 +44,7 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
         .and_then(Value::as_str)
         .and_then(|c| swapmeet_protocol::Currency::new(c).ok())
         .or(opts.default_currency);
+    let mut group_titles: std::collections::HashMap<String, String> = Default::default();
     for (i, v) in items.iter().enumerate() {
         let row = i + 1;
         let s = |k: &str| -> Option<String> {
@@ -137,7 +142,48 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
             link: s("link"),
             image_links: strings("image_links"),
             ships: v.get("ships").and_then(Value::as_bool),
+            // Option values in name order (a JSON object has no order of its own).
+            options: v
+                .get("options")
+                .and_then(Value::as_object)
+                .filter(|_| s("group_id").is_some())
+                .map(|o| {
+                    let mut opts: Vec<swapmeet_protocol::VariantOption> = o
+                        .iter()
+                        .filter_map(|(name, value)| {
+                            let value = match value {
+                                Value::String(s) => s.trim().to_string(),
+                                Value::Number(n) => n.to_string(),
+                                _ => return None,
+                            };
+                            Some(swapmeet_protocol::VariantOption {
+                                name: name.trim().to_string(),
+                                value,
+                            })
+                        })
+                        .collect();
+                    opts.sort_by(|a, b| a.name.cmp(&b.name));
+                    opts
+                })
+                .unwrap_or_default(),
+            variants: Vec::new(),
         });
+        if let (Some(g), Some(t)) = (s("group_id"), s("group_title")) {
+            if let std::collections::hash_map::Entry::Vacant(e) = group_titles.entry(g) {
+                e.insert(normalize::title(&mut feed, row, &id, &t));
+            }
+        }
     }
+    group::group(&mut feed, |g, rows| {
+        Some(Product {
+            key: normalize::item_key("json", &["group", g]),
+            shop_id: g.to_string(),
+            title: group_titles
+                .get(g)
+                .cloned()
+                .unwrap_or_else(|| group::common_title(rows)),
+            row: rows[0].row,
+        })
+    });
     Ok(feed)
 }

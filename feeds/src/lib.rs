@@ -7,10 +7,11 @@
 //! breaks a size limit, is a [`FeedError`].
 //!
 //! # Layout
-//! - [`item`]: `Feed`, `FeedItem`, `Skip`, `Warning`, `ParseOptions`.
+//! - [`item`]: `Feed`, `FeedItem`, `FeedVariant`, `Skip`, `Warning`, `ParseOptions`.
 //! - [`format`]: the formats and detection from content.
 //! - [`normalize`]: prices, availability, conditions, categories, tags, limits, encodings.
 //! - [`html`]: HTML descriptions to plain text.
+//! - `group`: variant rows (sizes, colours) grouped into one item per product.
 //! - [`gmc`]: Google Merchant Center RSS/XML and TSV.
 //! - [`shopify`], [`woocommerce`], [`magento`]: the shop systems' CSV exports.
 //! - [`json`]: swapmeet's own JSON feed format (docs/FEEDS.md).
@@ -20,6 +21,7 @@ mod csvutil;
 pub mod error;
 pub mod format;
 pub mod gmc;
+mod group;
 pub mod html;
 pub mod item;
 pub mod json;
@@ -30,7 +32,7 @@ pub mod woocommerce;
 
 pub use error::FeedError;
 pub use format::{detect, Format};
-pub use item::{Feed, FeedItem, ParseOptions, Skip, Warning};
+pub use item::{Feed, FeedItem, FeedVariant, ParseOptions, Skip, Warning};
 
 /// Largest feed file accepted.
 pub const MAX_FEED_BYTES: usize = 64 * 1024 * 1024;

@@ -1,15 +1,20 @@
 //! Magento 2 product import CSV.
 //!
 //! Configurable parents list their simple children in `configurable_variations`
-//! (`sku=MH01-XS-Black,size=XS,color=Black|sku=...`); every simple product becomes an item
-//! keyed `magento:<sku>`, taking the parent's description and categories when it has none.
-//! Rows with a `store_view_code` are translations of another row, not products.
+//! (`sku=MH01-XS-Black,size=XS,color=Black|sku=...`): a configurable product becomes one item
+//! keyed `magento:<parent sku>` with the parent's name, and each child is one of its variants
+//! with the option values the parent names for it. A simple product of no configurable is an
+//! item keyed `magento:<sku>`. Children take the parent's description and categories when
+//! they have none. Rows with a `store_view_code` are translations of another row, not products.
 
 use std::collections::HashMap;
+
+use swapmeet_protocol::VariantOption;
 
 use crate::csvutil::Table;
 use crate::error::FeedError;
 use crate::format::Format;
+use crate::group::{self, Product};
 use crate::html::html_to_text;
 use crate::item::{Feed, FeedItem, ParseOptions};
 use crate::normalize;
@@ -27,15 +32,41 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
     for (line, reason) in &t.broken {
         feed.skip(*line, None, reason.clone());
     }
-    // child sku -> parent row index
-    let mut parent_of: HashMap<String, usize> = HashMap::new();
-    for (i, (_, rec)) in t.rows.iter().enumerate() {
-        if t.get(rec, &["product_type"]) == "configurable" {
+    // child sku -> (parent row index, the child's option values as the parent names them)
+    let mut parent_of: HashMap<String, (usize, Vec<VariantOption>)> = HashMap::new();
+    let mut products: HashMap<String, Product> = HashMap::new();
+    for (i, (line, rec)) in t.rows.iter().enumerate() {
+        if t.get(rec, &["product_type"]) == "configurable"
+            && t.get(rec, &["store_view_code"]).is_empty()
+        {
+            let sku = t.get(rec, &["sku"]);
+            let name = t.get(rec, &["name"]);
+            if !sku.is_empty() && !name.is_empty() {
+                products.insert(
+                    sku.to_string(),
+                    Product {
+                        key: normalize::item_key("magento", &[sku]),
+                        shop_id: sku.to_string(),
+                        title: normalize::title(&mut feed, *line, sku, name),
+                        row: *line,
+                    },
+                );
+            }
             for variant in t.get(rec, &["configurable_variations"]).split('|') {
+                let mut child = None;
+                let mut options = Vec::new();
                 for kv in variant.split(',') {
-                    if let Some(sku) = kv.trim().strip_prefix("sku=") {
-                        parent_of.insert(sku.to_string(), i);
+                    match kv.trim().split_once('=') {
+                        Some(("sku", sku)) => child = Some(sku.to_string()),
+                        Some((name, value)) => options.push(VariantOption {
+                            name: name.trim().to_string(),
+                            value: value.trim().to_string(),
+                        }),
+                        None => {}
                     }
+                }
+                if let Some(sku) = child {
+                    parent_of.insert(sku, (i, options));
                 }
             }
         }
@@ -79,7 +110,7 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
                 continue;
             }
         }
-        let parent = parent_of.get(sku).map(|i| &t.rows[*i].1);
+        let parent = parent_of.get(sku).map(|(i, _)| &t.rows[*i].1);
         let own_or_parent = |name: &str| -> String {
             let own = t.get(rec, &[name]);
             if own.is_empty() {
@@ -176,7 +207,13 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
                     .is_ok_and(|w| w > 0.0),
             )
             .filter(|s| *s),
+            options: parent_of
+                .get(sku)
+                .map(|(_, o)| o.clone())
+                .unwrap_or_default(),
+            variants: Vec::new(),
         });
     }
+    group::group(&mut feed, |g, _| products.get(g).cloned());
     Ok(feed)
 }

@@ -3,12 +3,13 @@
 //!
 //! A product spans several rows sharing its handle: the first carries the product's fields,
 //! the following ones are variants (with their own price/SKU/options) or image-only rows.
-//! Every variant becomes an item keyed `shopify:<handle>` (single "Default Title" variant) or
-//! `shopify:<handle>:<sku or option values>`.
+//! Every product becomes one item keyed `shopify:<handle>`; when its rows name options
+//! (anything but the single "Default Title" variant), each row is one of its variants.
 
 use crate::csvutil::Table;
 use crate::error::FeedError;
 use crate::format::Format;
+use crate::group::{self, Product as Grouped};
 use crate::html::html_to_text;
 use crate::item::{Feed, FeedItem, ParseOptions};
 use crate::normalize;
@@ -40,6 +41,11 @@ const IMAGE: &[&str] = &["Image Src", "Product image URL"];
 const VARIANT_IMAGE: &[&str] = &["Variant Image", "Variant image URL"];
 const CONDITION: &[&str] = &["Google Shopping / Condition", "Condition"];
 const MPN: &[&str] = &["Google Shopping / MPN"];
+const OPTION_NAMES: [&[&str]; 3] = [
+    &["Option1 Name", "Option1 name"],
+    &["Option2 Name", "Option2 name"],
+    &["Option3 Name", "Option3 name"],
+];
 const OPTIONS: [&[&str]; 3] = [
     &["Option1 Value", "Option1 value"],
     &["Option2 Value", "Option2 value"],
@@ -58,6 +64,8 @@ struct Product {
     status_ok: bool,
     images: Vec<String>,
     first_item: usize,
+    /// Option names from the product's first row ("Size", "Color").
+    option_names: Vec<String>,
 }
 
 fn truthy(v: &str) -> bool {
@@ -81,6 +89,7 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
         feed.skip(*line, None, reason.clone());
     }
     let mut product: Option<Product> = None;
+    let mut grouped: std::collections::HashMap<String, Grouped> = Default::default();
     for (line, rec) in &t.rows {
         let line = *line;
         let handle = t.get(rec, HANDLE);
@@ -116,7 +125,20 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
                 status_ok: status.is_empty() || status == "active",
                 images: Vec::new(),
                 first_item: feed.items.len(),
+                option_names: OPTION_NAMES
+                    .iter()
+                    .map(|n| t.get(rec, n).to_string())
+                    .collect(),
             });
+            grouped.insert(
+                handle.to_string(),
+                Grouped {
+                    key: normalize::item_key("shopify", &[handle]),
+                    shop_id: handle.to_string(),
+                    title: normalize::title(&mut feed, line, handle, title),
+                    row: line,
+                },
+            );
         }
         let Some(p) = product.as_mut() else { continue };
         let image = t.get(rec, IMAGE);
@@ -141,6 +163,24 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
             p.images.push(image.to_string());
         }
         let default_variant = options.is_empty() || options == ["Default Title"];
+        let named_options: Vec<swapmeet_protocol::VariantOption> = if default_variant {
+            Vec::new()
+        } else {
+            OPTIONS
+                .iter()
+                .zip(&p.option_names)
+                .enumerate()
+                .filter(|(_, (o, _))| !t.get(rec, o).is_empty())
+                .map(|(k, (o, name))| swapmeet_protocol::VariantOption {
+                    name: if name.is_empty() {
+                        format!("option {}", k + 1)
+                    } else {
+                        name.clone()
+                    },
+                    value: t.get(rec, o).to_string(),
+                })
+                .collect()
+        };
         let key = if default_variant && new_product {
             normalize::item_key("shopify", &[handle])
         } else if !sku.is_empty() {
@@ -206,7 +246,10 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
             ships: Some(t.get(rec, SHIPPING))
                 .filter(|v| !v.is_empty())
                 .map(truthy),
+            options: named_options,
+            variants: Vec::new(),
         });
     }
+    group::group(&mut feed, |g, _| grouped.get(g).cloned());
     Ok(feed)
 }

@@ -1,8 +1,9 @@
 //! WooCommerce product CSV (the built-in importer/exporter format).
 //!
-//! `simple` and `external` products are items; a `variable` product is listed through its
-//! `variation` rows (their `Parent` is `id:NN` or the parent's SKU), each titled with the
-//! parent's name and its attribute values; `grouped` products only bundle other products.
+//! `simple` and `external` products are items; a `variable` product is one item keyed
+//! `woo:<parent SKU>` (or `woo:id:<ID>`) with the parent's name, whose variants are its
+//! `variation` rows (their `Parent` is `id:NN` or the parent's SKU) with their attribute
+//! values as options; `grouped` products only bundle other products.
 //! Virtual or downloadable products have nothing to hand over and are skipped.
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 use crate::csvutil::Table;
 use crate::error::FeedError;
 use crate::format::Format;
+use crate::group::{self, Product};
 use crate::html::html_to_text;
 use crate::item::{Feed, FeedItem, ParseOptions};
 use crate::normalize;
@@ -29,9 +31,32 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
     }
     // Parents by "id:NN" and by SKU, for variations.
     let mut parents: HashMap<String, usize> = HashMap::new();
-    for (i, (_, rec)) in t.rows.iter().enumerate() {
+    // Variable products by the group id their variations carry (SKU, else ID).
+    let mut products: HashMap<String, Product> = HashMap::new();
+    for (i, (line, rec)) in t.rows.iter().enumerate() {
         let id = t.get(rec, &["ID"]);
         let sku = t.get(rec, &["SKU"]);
+        let name = t.get(rec, &["Name"]);
+        let variable = t
+            .get(rec, &["Type"])
+            .split(',')
+            .any(|k| k.trim().eq_ignore_ascii_case("variable"));
+        if variable && !name.is_empty() && !(id.is_empty() && sku.is_empty()) {
+            let (group_id, key) = if sku.is_empty() {
+                (id, normalize::item_key("woo", &["id", id]))
+            } else {
+                (sku, normalize::item_key("woo", &[sku]))
+            };
+            products.insert(
+                group_id.to_string(),
+                Product {
+                    key,
+                    shop_id: group_id.to_string(),
+                    title: normalize::title(&mut feed, *line, group_id, name),
+                    row: *line,
+                },
+            );
+        }
         if !id.is_empty() {
             parents.insert(format!("id:{id}"), i);
         }
@@ -195,7 +220,25 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<Feed, FeedError> {
             link: Some(t.get(rec, &["External URL"]).to_string()).filter(|l| !l.is_empty()),
             image_links: images,
             ships: None,
+            // A variation's attributes are its options; an empty value means "any".
+            options: if parent.is_some() {
+                (1..=4)
+                    .filter_map(|n| {
+                        let name = t.get(rec, &[&format!("Attribute {n} name")]);
+                        (!name.is_empty()).then(|| swapmeet_protocol::VariantOption {
+                            name: name.to_string(),
+                            value: t
+                                .get(rec, &[&format!("Attribute {n} value(s)")])
+                                .to_string(),
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            variants: Vec::new(),
         });
     }
+    group::group(&mut feed, |g, _| products.get(g).cloned());
     Ok(feed)
 }

@@ -82,6 +82,33 @@ fn gmc_rss_quirks() {
 }
 
 #[test]
+fn gmc_item_groups_are_one_product() {
+    let f = parse(&fixture("gmc_variants.xml"), None);
+    let keys: Vec<&str> = f.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["gmc:group:TEE", "gmc:MUG-1"]);
+    let tee = &f.items[0];
+    // The words every variant's title shares; no "- Blue - M".
+    assert_eq!(tee.title, "Basic Tee");
+    assert_eq!(tee.description, "Organic cotton.");
+    assert_eq!(
+        option_values(tee),
+        ["size=M,color=Blue", "size=L,color=Blue", "size=M,color=Red"]
+    );
+    let stock: Vec<bool> = tee.variants.iter().map(|v| v.available).collect();
+    assert_eq!(stock, [true, false, true]);
+    assert_eq!(tee.variants[2].price, price(1200, "EUR")); // sale price
+                                                           // The lowest price in stock.
+    assert_eq!(tee.price, price(1200, "EUR"));
+    assert!(tee.available);
+    // A second row with the same size and colour is skipped with why.
+    assert_eq!(f.skipped.len(), 1, "{:?}", f.skipped);
+    assert_eq!(f.skipped[0].shop_id.as_deref(), Some("TEE-RED-M-2"));
+    assert!(f.skipped[0]
+        .reason
+        .contains("same options as variant TEE-RED-M"));
+}
+
+#[test]
 fn gmc_tsv_quirks_and_encodings() {
     let f = parse(&fixture("gmc.tsv"), None);
     assert_eq!(f.format, Format::GmcTsv);
@@ -108,32 +135,40 @@ fn shopify_2024_header_quirks() {
     assert_eq!(detect(&bytes).unwrap(), Format::ShopifyCsv);
     let f = parse(&bytes, Some("EUR"));
     let keys: Vec<&str> = f.items.iter().map(|i| i.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        [
-            "shopify:wool-sweater:WS-S",
-            "shopify:wool-sweater:WS-M",
-            "shopify:old-lamp"
-        ]
-    );
+    // The two sizes of the sweater are one product with two variants.
+    assert_eq!(keys, ["shopify:wool-sweater", "shopify:old-lamp"]);
     let s = &f.items[0];
-    assert_eq!(s.title, "Wool Sweater - S");
+    assert_eq!(s.title, "Wool Sweater");
     assert_eq!(s.description, "Warm merino wool.");
     assert_eq!(s.price, price(4900, "EUR"));
-    assert_eq!(s.gtin.as_deref(), Some("0123456789012")); // leading ' removed
-    assert!(s.available);
-    assert_eq!(s.quantity, Some(3));
-    // The image-only continuation row adds its image to the product's variants.
+    assert!(s.available, "one size is in stock");
+    // The image-only continuation row adds its image to the product.
     assert_eq!(
         s.image_links,
         ["https://cdn.example/ws1.jpg", "https://cdn.example/ws2.jpg"]
     );
-    assert_eq!(f.items[1].title, "Wool Sweater - M");
-    assert!(
-        !f.items[1].available,
-        "tracked, 0 in stock, deny overselling"
+    let sizes: Vec<(&str, &str, Option<u32>, bool)> = s
+        .variants
+        .iter()
+        .map(|v| {
+            assert_eq!(v.options.len(), 1);
+            (
+                v.options[0].name.as_str(),
+                v.options[0].value.as_str(),
+                v.quantity,
+                v.available,
+            )
+        })
+        .collect();
+    // S: 3 in stock; M: tracked, 0 in stock, deny overselling.
+    assert_eq!(
+        sizes,
+        [("Size", "S", Some(3), true), ("Size", "M", None, false)]
     );
-    assert!(!f.items[2].available, "archived");
+    assert_eq!(s.variants[0].shop_id, "WS-S");
+    assert_eq!(s.variants[0].gtin.as_deref(), Some("0123456789012")); // leading ' removed
+    assert_eq!(s.variants[1].price, price(4900, "EUR"));
+    assert!(!f.items[1].available, "archived");
     assert_eq!(f.skipped.len(), 1);
     assert!(f.skipped[0].reason.contains("price"));
     // Shopify exports carry no currency: without a default, every item is skipped with why.
@@ -168,6 +203,27 @@ fn json_feed() {
 }
 
 #[test]
+fn json_feed_groups_variants_by_group_id() {
+    let text = br#"{"currency": "EUR", "items": [
+        {"id": "tee-s", "title": "Tee S", "group_id": "tee", "group_title": "Organic Tee", "options": {"size": "S", "colour": "white"}, "price": "20", "quantity": 4},
+        {"id": "mug", "title": "Mug", "price": "8"},
+        {"id": "tee-m", "title": "Tee M", "group_id": "tee", "options": {"size": "M", "colour": "white"}, "price": "22", "availability": "out of stock"}
+    ]}"#;
+    let f = parse_with(text, Format::Json, &ParseOptions::default()).unwrap();
+    let keys: Vec<&str> = f.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["json:group:tee", "json:mug"]);
+    let tee = &f.items[0];
+    assert_eq!(tee.title, "Organic Tee");
+    assert_eq!(
+        option_values(tee),
+        ["colour=white,size=S", "colour=white,size=M"]
+    );
+    assert_eq!(tee.variants[0].quantity, Some(4));
+    assert!(!tee.variants[1].available);
+    assert_eq!(tee.price, price(2000, "EUR"));
+}
+
+#[test]
 fn undetectable_and_wrong_files() {
     assert!(detect(b"hello,world\n1,2\n").is_err());
     assert!(detect(b"<html><body>no</body></html>").is_err());
@@ -175,27 +231,47 @@ fn undetectable_and_wrong_files() {
     assert!(parse_with(b"<rss><channel>", Format::GmcXml, &ParseOptions::default()).is_ok());
 }
 
+/// The option values of each variant of an item, as "name=value" joined by ",".
+fn option_values(item: &swapmeet_feeds::FeedItem) -> Vec<String> {
+    item.variants
+        .iter()
+        .map(|v| {
+            v.options
+                .iter()
+                .map(|o| format!("{}={}", o.name, o.value))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
 #[test]
 fn real_shopify_export() {
     let f = parse(&shared("shopify_packt_products.csv"), Some("USD"));
     assert_eq!(f.format, Format::ShopifyCsv);
-    // 20 products, one of them (gardening gloves) in two colour variants: 21 listings.
-    assert_eq!(f.items.len(), 21);
+    // 20 products (21 rows): the gardening gloves' two colour rows are one product.
+    assert_eq!(f.items.len(), 20);
     assert!(f.skipped.is_empty(), "{:?}", f.skipped);
-    let gloves: Vec<_> = f
+    let gloves = f
         .items
         .iter()
-        .filter(|i| i.group_id.as_deref() == Some("gardening-gloves"))
-        .collect();
-    assert_eq!(gloves.len(), 2);
-    assert_eq!(gloves[0].title, "Gardening Gloves - Green");
-    assert_eq!(gloves[1].title, "Gardening Gloves - Yellow");
-    assert_eq!(gloves[1].price, price(1599, "USD"));
+        .find(|i| i.key == "shopify:gardening-gloves")
+        .unwrap();
+    assert_eq!(gloves.title, "Gardening Gloves");
+    assert_eq!(option_values(gloves), ["Color=Green", "Color=Yellow"]);
+    assert_eq!(gloves.variants[0].price, price(999, "USD"));
+    assert_eq!(gloves.variants[1].price, price(1599, "USD"));
+    assert_eq!(gloves.variants[1].quantity, Some(3));
+    // The product's price is its lowest: what "from" shows.
+    assert_eq!(gloves.price, price(999, "USD"));
+    // The 19 single "Default Title" products have no variants, as before.
+    assert_eq!(f.items.iter().filter(|i| i.variants.is_empty()).count(), 19);
+    assert!(f.items.iter().all(|i| !i.title.contains("Default Title")));
     // Inventory is not tracked in this shop (empty tracker), so zero quantities do not
     // make items unavailable.
     assert!(f.items.iter().all(|i| i.available));
     let keys: std::collections::HashSet<&str> = f.items.iter().map(|i| i.key.as_str()).collect();
-    assert_eq!(keys.len(), 21, "keys are unique");
+    assert_eq!(keys.len(), 20, "keys are unique");
     assert!(
         f.items.iter().all(|i| !i.description.contains('<')),
         "HTML was converted"
@@ -206,9 +282,10 @@ fn real_shopify_export() {
 fn real_woocommerce_export() {
     let f = parse(&shared("woocommerce_sample_products.csv"), Some("USD"));
     assert_eq!(f.format, Format::WooCommerceCsv);
-    // 24 rows: 9 simple + 1 external + 9 variations are items; 2 variable parents and 1
-    // grouped product are containers; 2 virtual downloads are skipped.
-    assert_eq!(f.items.len(), 19);
+    // 24 rows: 9 simple + 1 external are items; the 9 variations are the variants of the 2
+    // variable products (T-Shirt: 3, Hoodie: 6), which are items too; 2 variable parents and
+    // 1 grouped product are containers; 2 virtual downloads are skipped.
+    assert_eq!(f.items.len(), 12);
     assert_eq!(f.containers, 3);
     assert_eq!(f.skipped.len(), 2);
     assert!(f
@@ -221,22 +298,41 @@ fn real_woocommerce_export() {
         .map(|s| s.shop_id.as_deref().unwrap())
         .collect();
     assert_eq!(skipped, ["cc-album", "cc-single"]);
-    let variations = f.items.iter().filter(|i| i.group_id.is_some()).count();
-    assert_eq!(variations, 9);
-    let red = f
-        .items
-        .iter()
-        .find(|i| i.key == "woo:cc-hoodie-red")
-        .unwrap();
-    assert_eq!(red.title, "Hoodie - Red, No");
+    let variants: usize = f.items.iter().map(|i| i.variants.len()).sum();
+    assert_eq!(variants, 9);
+    let hoodie = f.items.iter().find(|i| i.key == "woo:cc-hoodie").unwrap();
+    assert_eq!(hoodie.title, "Hoodie");
+    assert_eq!(
+        option_values(hoodie),
+        [
+            "Color=Red,Logo=No",
+            "Color=Green,Logo=No",
+            "Color=Blue,Logo=No",
+            "Color=Red,Logo=Yes",
+            "Color=Blue,Logo=Yes",
+            "Color=Green,Logo=Yes"
+        ]
+    );
+    let red = &hoodie.variants[0];
+    assert_eq!(red.shop_id, "cc-hoodie-red");
     assert_eq!(red.price, price(4200, "USD")); // sale price 42 < regular 45
-    assert_eq!(red.group_id.as_deref(), Some("cc-hoodie"));
+    assert_eq!(hoodie.variants[1].price, price(4500, "USD"));
+    // From 42 USD: the lowest variant price.
+    assert_eq!(hoodie.price, price(4200, "USD"));
     assert!(
-        !red.description.is_empty(),
-        "a variation takes its parent's description"
+        !hoodie.description.is_empty(),
+        "a variable product has its parent's description"
+    );
+    // The T-shirt's variations leave Size empty ("any size"): only Color is an option.
+    let tee = f.items.iter().find(|i| i.key == "woo:cc-tee").unwrap();
+    assert_eq!(tee.title, "T-Shirt");
+    assert_eq!(
+        option_values(tee),
+        ["Color=Blue", "Color=Green", "Color=Red"]
     );
     let beanie = f.items.iter().find(|i| i.key == "woo:cc-beanie").unwrap();
     assert_eq!(beanie.price, price(1800, "USD"));
+    assert!(beanie.variants.is_empty());
     let donation = f.items.iter().find(|i| i.key == "woo:cp-donation").unwrap();
     assert!(donation.link.is_some(), "external products keep their URL");
 }
@@ -245,28 +341,36 @@ fn real_woocommerce_export() {
 fn real_magento_export() {
     let f = parse(&shared("magento_luma_products.csv"), Some("USD"));
     assert_eq!(f.format, Format::MagentoCsv);
-    // 147 configurable parents, 1,847 simple children: every child is a listing.
-    assert_eq!(f.items.len(), 1847);
+    // 147 configurable parents, 1,847 simple children: 147 products whose variants are the
+    // children (4 to 15 each).
+    assert_eq!(f.items.len(), 147);
     assert_eq!(f.containers, 147);
     assert!(
         f.skipped.is_empty(),
         "{:?}",
         &f.skipped[..f.skipped.len().min(3)]
     );
-    let hoodie = f
-        .items
-        .iter()
-        .find(|i| i.key == "magento:MH01-XS-Black")
-        .unwrap();
-    assert_eq!(hoodie.title, "Chaz Kangeroo Hoodie-XS-Black");
+    let variants: usize = f.items.iter().map(|i| i.variants.len()).sum();
+    assert_eq!(variants, 1847);
+    assert!(f.items.iter().all(|i| (4..=15).contains(&i.variants.len())));
+    let hera = f.items.iter().find(|i| i.key == "magento:WH02").unwrap();
+    assert_eq!(hera.title, "Hera Pullover Hoodie");
+    assert_eq!(hera.variants.len(), 15);
+    let hoodie = f.items.iter().find(|i| i.key == "magento:MH01").unwrap();
+    assert_eq!(hoodie.title, "Chaz Kangeroo Hoodie");
     assert_eq!(hoodie.group_id.as_deref(), Some("MH01"));
     assert_eq!(hoodie.price, price(5200, "USD"));
     assert_eq!(hoodie.category, Some(Category::ClothingShoes));
-    assert!(hoodie.tags.contains(&"black".to_string()) && hoodie.tags.contains(&"xs".to_string()));
-    assert!(!hoodie.description.contains("<p>"));
-    let with_parent = f.items.iter().filter(|i| i.group_id.is_some()).count();
-    assert_eq!(
-        with_parent, 1847,
-        "every simple product belongs to a configurable parent"
+    let first = &hoodie.variants[0];
+    assert_eq!(first.shop_id, "MH01-XS-Black");
+    assert_eq!(option_values(hoodie)[0], "size=XS,color=Black");
+    assert_eq!(first.quantity, Some(100));
+    assert!(first.available);
+    // The product's tags are what every variant shares: no single size or colour.
+    assert!(
+        !hoodie.tags.contains(&"black".to_string()) && !hoodie.tags.contains(&"xs".to_string())
     );
+    assert!(!hoodie.tags.is_empty());
+    assert!(!hoodie.description.contains("<p>"));
+    assert!(f.items.iter().all(|i| !i.title.contains("-XS-")));
 }

@@ -286,6 +286,9 @@ pub fn summary_json(rec: &StoredRecord, now: u64) -> Value {
         "title": s.title,
         "price": price_text(s.price_minor, s.currency.as_deref()),
         "price_minor": s.price_minor,
+        "price_max_minor": s.price_max_minor,
+        "price_from": s.price_max_minor.is_some(),
+        "variant_count": s.variants,
         "currency": s.currency,
         "condition": s.condition,
         "category": s.category,
@@ -309,6 +312,9 @@ fn hit_json(h: &SearchHit) -> Value {
         "title": s.title,
         "price": price_text(s.price_minor, s.currency.as_deref()),
         "price_minor": s.price_minor,
+        "price_max_minor": s.price_max_minor,
+        "price_from": s.price_max_minor.is_some(),
+        "variant_count": s.variants,
         "currency": s.currency,
         "condition": s.condition,
         "category": s.category,
@@ -561,6 +567,24 @@ async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
                     .images
                     .iter()
                     .map(|i| json!({"hash": hex::encode(i.hash), "mime": i.mime, "size": i.size}))
+                    .collect::<Vec<_>>());
+                v["variants"] = json!(l
+                    .variants
+                    .iter()
+                    .map(|x| {
+                        let price = x.effective_price(l.price);
+                        json!({
+                            "options": x.options,
+                            "price": price.to_string(),
+                            "price_minor": match price {
+                                Price::Free => None,
+                                Price::Fixed { amount_minor, .. } => Some(amount_minor),
+                            },
+                            "quantity": x.quantity,
+                            "in_stock": x.in_stock(),
+                            "sku": x.sku,
+                        })
+                    })
                     .collect::<Vec<_>>());
             }
         }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use swapmeet_protocol::{
     geo, Category, Condition, CountryCode, Currency, Delivery, Listing, ListingId, Location, Price,
-    Record, SecretKey, WithdrawReason, Withdrawal,
+    Record, SecretKey, Variant, VariantOption, WithdrawReason, Withdrawal,
 };
 
 use crate::engine::{Engine, EngineError};
@@ -64,6 +64,27 @@ pub struct ListingDraft {
     /// The item key (stable id of the item for its seller); random when absent.
     #[serde(default)]
     pub key: Option<String>,
+    /// Variants (sizes, colours) replacing the listing's; an empty list removes them. With
+    /// variants, the listing's quantity is their total and `price` is the price of every
+    /// variant that gives none of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variants: Option<Vec<VariantDraft>>,
+}
+
+/// A variant as a person (or the bridge) writes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantDraft {
+    /// Option values, e.g. `[{"name": "size", "value": "M"}]`.
+    pub options: Vec<VariantOption>,
+    /// Its price ("52 EUR") when it differs from the listing's.
+    #[serde(default)]
+    pub price: Option<String>,
+    /// Quantity on offer; 0 is out of stock.
+    pub quantity: u32,
+    /// The seller's SKU of the variant.
+    #[serde(default)]
+    pub sku: Option<String>,
 }
 
 /// Why the user's request was refused.
@@ -216,6 +237,7 @@ impl Author {
                 ships_to: Vec::new(),
             },
             images: Vec::new(),
+            variants: Vec::new(),
         };
         if draft.location.is_none() {
             if let Some((lat, lon)) = self.home_location {
@@ -520,8 +542,45 @@ impl Author {
         if let Some(tags) = &d.tags {
             l.tags = tags.iter().map(|t| t.trim().to_lowercase()).collect();
         }
+        if let Some(vs) = &d.variants {
+            l.variants = vs
+                .iter()
+                .map(|v| {
+                    Ok(Variant {
+                        options: v
+                            .options
+                            .iter()
+                            .map(|o| VariantOption {
+                                name: o.name.trim().to_string(),
+                                value: o.value.trim().to_string(),
+                            })
+                            .collect(),
+                        price: v.price.as_deref().map(|p| self.price(p)).transpose()?,
+                        quantity: v.quantity,
+                        sku: v.sku.clone().filter(|s| !s.trim().is_empty()),
+                    })
+                })
+                .collect::<Result<_, AuthorError>>()?;
+        }
         if let Some(q) = d.quantity {
             l.quantity = q;
+        }
+        if !l.variants.is_empty() {
+            // A variant priced like the listing follows the listing's price (the protocol
+            // writes a variant's price only when it differs).
+            for v in &mut l.variants {
+                if v.price == Some(l.price) {
+                    v.price = None;
+                }
+            }
+            let total: u64 = l.variants.iter().map(|v| u64::from(v.quantity)).sum();
+            if d.quantity.is_some_and(|q| u64::from(q) != total) {
+                return Err(invalid(
+                    "quantity",
+                    format!("this listing has variants holding {total}; change the variants' quantities instead"),
+                ));
+            }
+            l.quantity = u32::try_from(total).unwrap_or(u32::MAX);
         }
         if let Some(loc) = &d.location {
             let (lat, lon) = geo::parse_lat_lon(loc).map_err(|e| invalid("location", e))?;

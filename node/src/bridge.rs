@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use swapmeet_feeds::{Feed, FeedItem};
 use swapmeet_protocol::{Category, Condition, ListingId, Price, WithdrawReason};
 
-use crate::authoring::{Author, AuthorError, ListingDraft};
+use crate::authoring::{Author, AuthorError, ListingDraft, VariantDraft};
 use crate::engine::EngineError;
 use crate::store::StoreError;
 
@@ -496,10 +496,35 @@ impl Bridge {
 
     /// The listing draft of a feed item.
     fn draft(&self, item: &FeedItem, opts: &BridgeOptions) -> Result<ListingDraft, String> {
-        let price = match &item.price {
+        let price_text = |p: &Price| match p {
             Price::Free => "free".to_string(),
             p => p.to_string(),
         };
+        let price = price_text(&item.price);
+        // One listing per product: each size/colour row is a variant with its own stock (0
+        // when it is out of stock, so selling out one size is a new version, not a withdrawal).
+        // Always given, empty for a product without variants, so that a product whose
+        // variants went away loses them on the listing too.
+        let variants = Some(
+            item.variants
+                .iter()
+                .map(|v| VariantDraft {
+                    options: v.options.clone(),
+                    price: (v.price != item.price).then(|| price_text(&v.price)),
+                    quantity: if v.available {
+                        v.quantity.unwrap_or(1).max(1)
+                    } else {
+                        0
+                    },
+                    // A SKU past the protocol's limit is left out rather than the variant.
+                    sku: Some(v.shop_id.clone()).filter(|s| {
+                        !s.is_empty()
+                            && s.chars().count() <= swapmeet_protocol::limits::MAX_VARIANT_SKU_CHARS
+                    }),
+                })
+                .collect::<Vec<_>>(),
+        );
+        let has_variants = !item.variants.is_empty();
         let mut description = item.description.clone();
         // Only an absolute link helps a buyer; `swapmeet bridge sync --shop-url` makes the
         // export's relative ones absolute before they get here, and any still relative (no
@@ -543,12 +568,14 @@ impl Bridge {
             tags: Some(item.tags.clone()),
             location: opts.location.clone(),
             place: None,
-            quantity: Some(item.quantity.unwrap_or(1).max(1)),
+            // With variants the quantity is their total, which the author derives.
+            quantity: (!has_variants).then(|| item.quantity.unwrap_or(1).max(1)),
             pickup: Some(true),
             shipping: Some(ships),
             ships_to: None,
             expires_in_secs: Some(BRIDGE_LIFETIME_SECS),
             key: Some(item.key.clone()),
+            variants,
         })
     }
 }
@@ -567,6 +594,9 @@ enum Action {
 fn fingerprint(d: &ListingDraft) -> String {
     let normalized = ListingDraft {
         expires_in_secs: None,
+        // "No variants" fingerprints as before variants existed, so that items bridged
+        // before are not all published again.
+        variants: d.variants.clone().filter(|v| !v.is_empty()),
         ..d.clone()
     };
     let bytes = serde_json::to_vec(&normalized).unwrap_or_default();

@@ -504,6 +504,7 @@ impl Synth {
                 ships_to: Vec::new(),
             },
             images: Vec::new(),
+            variants: Vec::new(),
         };
         (seller, listing)
     }

@@ -128,6 +128,7 @@ fn foreign_listing(seq: u64, signed_at: u64, expires_at: u64) -> Listing {
             ships_to: vec![],
         },
         images: vec![],
+        variants: vec![],
     }
 }
 

@@ -71,9 +71,10 @@ fn shopify_export_round_trips() {
     let s = shop();
     let text = shared("shopify_packt_products.csv");
     let first = s.sync(&text, &BridgeOptions::default());
-    assert_eq!(first.created.len(), 21);
+    // 21 rows, 20 products: the gloves in two colours are one listing with two variants.
+    assert_eq!(first.created.len(), 20);
     assert_eq!(first.skipped.len(), 0);
-    assert_eq!(s.live(), 21);
+    assert_eq!(s.live(), 20);
 
     let again = s.sync(&text, &BridgeOptions::default());
     assert_eq!(
@@ -81,7 +82,7 @@ fn shopify_export_round_trips() {
         0,
         "an unchanged feed publishes nothing: {again:?}"
     );
-    assert_eq!(again.unchanged, 21);
+    assert_eq!(again.unchanged, 20);
 
     // Edit one price.
     let edited = text.replacen(",69.99,", ",64.99,", 1);
@@ -99,7 +100,7 @@ fn shopify_export_round_trips() {
     let r = s.sync(&removed, &BridgeOptions::default());
     assert_eq!(r.withdrawn.len(), 1, "{r:?}");
     assert_eq!(r.published(), 1);
-    assert_eq!(s.live(), 20);
+    assert_eq!(s.live(), 19);
 }
 
 #[test]
@@ -109,7 +110,8 @@ fn woocommerce_and_magento_exports() {
         &shared("woocommerce_sample_products.csv"),
         &BridgeOptions::default(),
     );
-    assert_eq!(r.created.len(), 19);
+    // 10 simple/external products and 2 variable ones (their 9 variations are variants).
+    assert_eq!(r.created.len(), 12);
     assert_eq!(r.skipped.len(), 2);
     assert!(r
         .skipped
@@ -127,11 +129,12 @@ fn woocommerce_and_magento_exports() {
     let m = shop();
     let text = shared("magento_luma_products.csv");
     let r = m.sync(&text, &BridgeOptions::default());
-    assert_eq!(r.created.len(), 1847);
+    // 147 configurable products, their 1,847 children as variants.
+    assert_eq!(r.created.len(), 147);
     assert!(r.skipped.is_empty());
     let r = m.sync(&text, &BridgeOptions::default());
     assert_eq!(r.published(), 0);
-    assert_eq!(r.unchanged, 1847);
+    assert_eq!(r.unchanged, 147);
 }
 
 #[test]
@@ -143,13 +146,13 @@ fn a_truncated_feed_does_not_withdraw_the_shop() {
     let r = s.sync(&header_only, &BridgeOptions::default());
     assert!(r.withdrawn.is_empty());
     let why = r.withdrawals_refused.unwrap();
-    assert!(why.contains("21") && why.contains("--force"), "{why}");
-    assert_eq!(s.live(), 21);
-    // An export that lost 10 of 21 items is within the 50% guard.
+    assert!(why.contains("20") && why.contains("--force"), "{why}");
+    assert_eq!(s.live(), 20);
+    // An export that lost 9 of 20 items is within the 50% guard.
     let mut half = feed(&text);
     half.items.truncate(11);
     let r = s.bridge.sync(&half, &BridgeOptions::default()).unwrap();
-    assert_eq!(r.withdrawn.len(), 10, "{r:?}");
+    assert_eq!(r.withdrawn.len(), 9, "{r:?}");
     let r = s.sync(
         &header_only,
         &BridgeOptions {
@@ -173,14 +176,14 @@ fn dry_run_publishes_nothing() {
         },
     );
     assert!(dry.dry_run);
-    assert_eq!(dry.created.len(), 19);
+    assert_eq!(dry.created.len(), 12);
     assert_eq!(
         s.engine.store().stats().records,
         0,
         "a dry run stores nothing"
     );
     let real = s.sync(&text, &BridgeOptions::default());
-    assert_eq!(real.created.len(), 19, "the dry run left no state behind");
+    assert_eq!(real.created.len(), 12, "the dry run left no state behind");
 }
 
 #[test]
@@ -192,18 +195,62 @@ fn broken_rows_are_skipped_and_stock_round_trips() {
     ))
     .unwrap();
     let r = s.sync(&text, &BridgeOptions::default());
-    // Small sweater in stock is listed; medium (0, deny) and archived lamp are not; the
+    // The sweater is listed (small in stock, medium not); the archived lamp is not; the
     // broken price row is skipped with its row number.
     assert_eq!(r.created.len(), 1, "{r:?}");
-    assert_eq!(r.out_of_stock, 2);
+    assert_eq!(r.out_of_stock, 1);
     assert_eq!(r.skipped.len(), 1);
     assert_eq!(r.skipped[0].row, 6);
     assert!(r.skipped[0].reason.contains("price"));
-    // Small sells out: withdrawn. Back in stock: listed again.
+    // Small sells out, so every size is out of stock: withdrawn. Back in stock: listed again.
     let sold_out = text.replacen("shopify,3,DENY", "shopify,0,DENY", 1);
     let r = s.sync(&sold_out, &BridgeOptions::default());
     assert_eq!(r.withdrawn.len(), 1, "{r:?}");
     let r = s.sync(&text, &BridgeOptions::default());
     assert_eq!(r.relisted.len(), 1, "{r:?}");
     assert_eq!(s.live(), 1);
+}
+
+/// The variants of the sweater (size, quantity) as the store holds its listing.
+fn sweater_sizes(s: &Shop) -> Vec<(String, u32)> {
+    let id = swapmeet_protocol::ListingId::derive(
+        &SecretKey::from_bytes([7; 32]).public(),
+        "shopify:wool-sweater",
+    );
+    let v = s.engine.get_verified(&id).unwrap().unwrap();
+    let swapmeet_protocol::Record::Listing(l) = v.payload() else {
+        panic!("the sweater is withdrawn")
+    };
+    l.variants
+        .iter()
+        .map(|v| (v.options[0].value.clone(), v.quantity))
+        .collect()
+}
+
+#[test]
+fn selling_out_one_size_updates_the_listing_and_all_sizes_withdraw_it() {
+    let s = shop();
+    let text = std::fs::read_to_string(format!(
+        "{}/../feeds/tests/fixtures/shopify_2024.csv",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    // Both sizes in stock: S 3, M 2.
+    let both = text.replacen("shopify,0,DENY", "shopify,2,DENY", 1);
+    assert_ne!(both, text);
+    let r = s.sync(&both, &BridgeOptions::default());
+    assert_eq!(r.created.len(), 1, "{r:?}");
+    assert_eq!(sweater_sizes(&s), [("S".into(), 3), ("M".into(), 2)]);
+    // Small sells out: a new version with S at 0, still listed.
+    let small_gone = both.replacen("shopify,3,DENY", "shopify,0,DENY", 1);
+    let r = s.sync(&small_gone, &BridgeOptions::default());
+    assert_eq!(r.updated.len(), 1, "{r:?}");
+    assert!(r.withdrawn.is_empty(), "{r:?}");
+    assert_eq!(sweater_sizes(&s), [("S".into(), 0), ("M".into(), 2)]);
+    assert_eq!(s.live(), 1);
+    // Medium sells out too: nothing left, the listing is withdrawn.
+    let all_gone = small_gone.replacen("shopify,2,DENY", "shopify,0,DENY", 1);
+    let r = s.sync(&all_gone, &BridgeOptions::default());
+    assert_eq!(r.withdrawn.len(), 1, "{r:?}");
+    assert_eq!(s.live(), 0);
 }

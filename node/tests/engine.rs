@@ -51,6 +51,7 @@ fn listing(item: &str, seq: u64, title: &str, price: Price) -> Listing {
             ships_to: vec![],
         },
         images: vec![],
+        variants: vec![],
     }
 }
 

@@ -103,13 +103,13 @@ pub enum ValidationError {
         found: u8,
     },
     /// A version number this implementation does not know.
-    #[error("{what} version {found} is not supported (supported: {supported})")]
+    #[error("{what} version {found} is not supported (supported: 1 to {supported})")]
     UnsupportedVersion {
         /// Which version.
         what: &'static str,
         /// Found.
         found: u64,
-        /// Supported.
+        /// The highest version supported (every version from 1 up to it is).
         supported: u64,
     },
     /// The bytes are not the expected CBOR structure.
@@ -119,6 +119,23 @@ pub enum ValidationError {
         context: &'static str,
         /// What.
         reason: String,
+    },
+    /// A rule broken inside one variant of a listing: reads `variants[3].options[0].value is
+    /// too long: ...`.
+    #[error("variants[{index}].{error}")]
+    InVariant {
+        /// Which variant (from 0).
+        index: usize,
+        /// What is wrong with it.
+        error: Box<ValidationError>,
+    },
+    /// A rule broken inside one option of a variant.
+    #[error("options[{index}].{error}")]
+    InOption {
+        /// Which option (from 0).
+        index: usize,
+        /// What is wrong with it.
+        error: Box<ValidationError>,
     },
     /// The encoding is valid CBOR but not the canonical form.
     #[error("envelope is not canonically encoded (definite lengths, shortest integers, keys in order, defaults omitted)")]

@@ -12,6 +12,7 @@
 //! - [`keys`]: secret and public keys, signatures, the seller id text form.
 //! - [`envelope`]: signed envelopes, kinds, hashes, verification, `Verified<T>`, `Record`.
 //! - [`listing`]: listings, listing ids, locations, delivery, images.
+//! - [`variant`]: variants of a listing (sizes, colours) with their own stock and price.
 //! - [`withdrawal`]: withdrawals (sold / withdrawn).
 //! - [`price`]: prices in minor units, ISO 4217 currencies, price parsing.
 //! - [`category`]: the category taxonomy and item conditions.
@@ -30,6 +31,7 @@ pub mod keys;
 pub mod limits;
 pub mod listing;
 pub mod price;
+pub mod variant;
 pub mod withdrawal;
 
 pub use category::{Category, Condition};
@@ -42,4 +44,5 @@ pub use geo::GeoHash;
 pub use keys::{seller_id_text, PublicKey, SecretKey, Signature};
 pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingGlance, ListingId, Location};
 pub use price::{Currency, Price, PriceError};
+pub use variant::{Variant, VariantOption};
 pub use withdrawal::{WithdrawReason, Withdrawal};

@@ -37,6 +37,21 @@ pub const MAX_MIME_CHARS: usize = 64;
 /// Largest price, in minor units (ten trillion units of a two-decimal currency).
 pub const MAX_AMOUNT_MINOR: u64 = 1_000_000_000_000_000;
 
+/// Most variants on a listing. Real catalogues are far below it (the Magento Luma sample's
+/// configurable products have 4 to 15 children; a shirt in 6 sizes and 8 colours is 48), while
+/// eBay allows 250. 100 keeps a listing's variants within the 16 KiB envelope with room for a
+/// description: a typical variant (two options, a SKU, a quantity) encodes to about 40 bytes,
+/// so 100 of them take about 4 KiB; variants with long values are bounded by the envelope.
+pub const MAX_VARIANTS: usize = 100;
+/// Most option values per variant (eBay allows 5 variation specifics; Shopify 3).
+pub const MAX_VARIANT_OPTIONS: usize = 5;
+/// Longest option name ("size", "colour"), in Unicode scalar values (as long as a tag).
+pub const MAX_OPTION_NAME_CHARS: usize = 32;
+/// Longest option value ("XL", "EU 42 / UK 8 / US 9"), in Unicode scalar values.
+pub const MAX_OPTION_VALUE_CHARS: usize = 64;
+/// Longest variant SKU, in Unicode scalar values (shop SKUs are short codes like "MH01-XS-Black").
+pub const MAX_VARIANT_SKU_CHARS: usize = 64;
+
 /// Gossipsub topics are this prefix followed by an area tag.
 pub const PROTOCOL_GOSSIP_PREFIX: &str = "/swapmeet/listings/1/";
 /// Kademlia protocol name (a private DHT: swapmeet nodes only).

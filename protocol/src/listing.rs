@@ -15,9 +15,13 @@ use crate::geo::GeoHash;
 use crate::keys::{PublicKey, SecretKey};
 use crate::limits::*;
 use crate::price::{Currency, Price};
+use crate::variant::{self, Variant};
 
-/// Version of the listing payload format.
+/// Version of the listing payload format without variants.
 pub const LISTING_VERSION: u64 = 1;
+/// Version of the listing payload format with variants (version 1 plus key 15). An encoder
+/// writes version 1 whenever a listing has no variants, so every version-1 byte stays valid.
+pub const LISTING_VERSION_VARIANTS: u64 = 2;
 
 /// A listing's id: stable across versions, derived from the seller and the seller's item key,
 /// so a shop can map its SKU onto it and nobody can claim another seller's id.
@@ -158,8 +162,11 @@ pub struct ImageRef {
 pub struct ListingGlance {
     /// Title.
     pub title: String,
-    /// Price.
+    /// Price: the lowest price in stock (of the variants in stock, when it has variants).
     pub price: Price,
+    /// The highest price in stock, when the variants in stock differ in price ("from"
+    /// [`price`](Self::price) up to this).
+    pub price_max: Option<Price>,
     /// Condition.
     pub condition: Option<Condition>,
     /// Category.
@@ -168,8 +175,10 @@ pub struct ListingGlance {
     pub location: Option<Location>,
     /// Whether it ships.
     pub shipping: bool,
-    /// Quantity on offer.
+    /// Quantity on offer (with variants: their total).
     pub quantity: u32,
+    /// How many variants it has (0: none).
+    pub variants: usize,
 }
 
 /// A listing.
@@ -195,7 +204,7 @@ pub struct Listing {
     pub category: Category,
     /// Free tags.
     pub tags: Vec<String>,
-    /// Quantity on offer.
+    /// Quantity on offer; with variants, the total of their quantities.
     pub quantity: u32,
     /// Coarse location (required unless it ships).
     pub location: Option<Location>,
@@ -203,6 +212,10 @@ pub struct Listing {
     pub delivery: Delivery,
     /// Image references.
     pub images: Vec<ImageRef>,
+    /// Variants (sizes, colours, ...), each with its own stock and, where it differs, price.
+    /// A listing with variants is payload version 2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
 }
 
 pub(crate) fn check_item_key(key: &str) -> Result<(), ValidationError> {
@@ -364,7 +377,23 @@ impl Listing {
                 });
             }
         }
+        variant::validate(&self.variants, self.price, self.quantity)?;
         Ok(())
+    }
+
+    /// The lowest and the highest price of what is in stock: of the variants in stock, or the
+    /// listing's price when it has no variants.
+    pub fn price_range(&self) -> (Price, Price) {
+        variant::price_range(&self.variants, self.price)
+    }
+
+    /// The payload version this listing is written in.
+    pub fn payload_version(&self) -> u64 {
+        if self.variants.is_empty() {
+            LISTING_VERSION
+        } else {
+            LISTING_VERSION_VARIANTS
+        }
     }
 
     /// Validates, encodes and signs.
@@ -381,14 +410,15 @@ impl Listing {
         let qty = self.quantity != 1;
         let loc = self.location.is_some();
         let imgs = !self.images.is_empty();
+        let vars = !self.variants.is_empty();
         // Always present: 0-5, 8 (condition), 9 (category), 13 (delivery).
-        let n = 9 + [desc, priced, tags, qty, loc, imgs]
+        let n = 9 + [desc, priced, tags, qty, loc, imgs, vars]
             .iter()
             .filter(|b| **b)
             .count() as u64;
         encode(|e| {
             e.map(n)?;
-            e.u8(0)?.u64(LISTING_VERSION)?;
+            e.u8(0)?.u64(self.payload_version())?;
             e.u8(1)?.str(&self.item_key)?;
             e.u8(2)?.u64(self.seq)?;
             e.u8(3)?.u64(self.signed_at)?;
@@ -439,20 +469,27 @@ impl Listing {
                     e.array(3)?.bytes(&i.hash)?.str(&i.mime)?.u64(i.size)?;
                 }
             }
+            if vars {
+                e.u8(15)?;
+                variant::encode(e, &self.variants)?;
+            }
             Ok(())
         })
     }
 
     /// What a search result shows of this listing.
     pub fn glance(&self) -> ListingGlance {
+        let (lo, hi) = self.price_range();
         ListingGlance {
             title: self.title.clone(),
-            price: self.price,
+            price: lo,
+            price_max: (hi != lo).then_some(hi),
             condition: Some(self.condition),
             category: Some(self.category),
             location: self.location.clone(),
             shipping: self.delivery.shipping,
             quantity: self.quantity,
+            variants: self.variants.len(),
         }
     }
 
@@ -461,15 +498,18 @@ impl Listing {
     /// that showing a page of hits allocates little.
     pub(crate) fn glance_payload(bytes: &[u8]) -> Result<ListingGlance, ValidationError> {
         let mut r = Reader::new(bytes, "listing");
-        let n = r.map(15)?;
+        let n = r.map(16)?;
+        let mut variants = Vec::new();
         let mut g = ListingGlance {
             title: String::new(),
             price: Price::Free,
+            price_max: None,
             condition: None,
             category: None,
             location: None,
             shipping: false,
             quantity: 1,
+            variants: 0,
         };
         for _ in 0..n {
             match r.u64()? {
@@ -489,16 +529,22 @@ impl Listing {
                     g.shipping = r.u8()? & 2 == 2;
                     r.skip()?;
                 }
+                15 => variants = variant::decode(&mut r)?,
                 _ => r.skip()?,
             }
         }
+        // Hits show what can be bought: the price range of the variants in stock.
+        let (lo, hi) = variant::price_range(&variants, g.price);
+        g.price = lo;
+        g.price_max = (hi != lo).then_some(hi);
+        g.variants = variants.len();
         Ok(g)
     }
 
     /// Decodes payload bytes (structure only; `validate` follows).
     pub(crate) fn decode_payload(bytes: &[u8]) -> Result<Listing, ValidationError> {
         let mut r = Reader::new(bytes, "listing");
-        let n = r.map(15)?;
+        let n = r.map(16)?;
         let mut keys = Keys::new();
         let mut version = None;
         let (mut item_key, mut seq, mut signed_at, mut expires_at, mut title) =
@@ -511,6 +557,8 @@ impl Listing {
         let mut location = None;
         let mut delivery = None;
         let mut images = Vec::new();
+        let mut variants = Vec::new();
+        let mut has_variants = false;
         for _ in 0..n {
             match keys.next(&mut r)? {
                 0 => version = Some(r.u64()?),
@@ -583,6 +631,10 @@ impl Listing {
                         images.push(ImageRef { hash, mime, size });
                     }
                 }
+                15 => {
+                    has_variants = true;
+                    variants = variant::decode(&mut r)?;
+                }
                 k => {
                     return Err(ValidationError::malformed(
                         "listing",
@@ -595,12 +647,27 @@ impl Listing {
         let missing =
             |f: &'static str| ValidationError::malformed("listing", format!("missing {f}"));
         let version = version.ok_or_else(|| missing("version"))?;
-        if version != LISTING_VERSION {
-            return Err(ValidationError::UnsupportedVersion {
-                what: "listing",
-                found: version,
-                supported: LISTING_VERSION,
-            });
+        match (version, has_variants) {
+            (LISTING_VERSION, false) | (LISTING_VERSION_VARIANTS, true) => {}
+            (LISTING_VERSION, true) => {
+                return Err(ValidationError::invalid(
+                    "variants",
+                    "a version 1 listing has no variants (key 15); a listing with variants is version 2",
+                ))
+            }
+            (LISTING_VERSION_VARIANTS, false) => {
+                return Err(ValidationError::invalid(
+                    "variants",
+                    "a version 2 listing has variants (key 15); a listing without them is version 1",
+                ))
+            }
+            _ => {
+                return Err(ValidationError::UnsupportedVersion {
+                    what: "listing",
+                    found: version,
+                    supported: LISTING_VERSION_VARIANTS,
+                })
+            }
         }
         Ok(Listing {
             item_key: item_key.ok_or_else(|| missing("item_key"))?,
@@ -617,12 +684,13 @@ impl Listing {
             location,
             delivery: delivery.ok_or_else(|| missing("delivery"))?,
             images,
+            variants,
         })
     }
 }
 
 /// Reads a price: `[amount, currency]`.
-fn read_price(r: &mut Reader<'_>) -> Result<Price, ValidationError> {
+pub(crate) fn read_price(r: &mut Reader<'_>) -> Result<Price, ValidationError> {
     if r.array("price", 2)? != 2 {
         return Err(ValidationError::malformed(
             "listing",

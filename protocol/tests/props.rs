@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use swapmeet_protocol::{
     decode_stored, geo, glance_stored, stored_signer, verify_batch, Category, Condition,
     CountryCode, Currency, Delivery, Listing, Location, Price, Record, SecretKey, SignedEnvelope,
-    StoredGlance, WithdrawReason, Withdrawal,
+    StoredGlance, Variant, VariantOption, WithdrawReason, Withdrawal,
 };
 
 const NOW: u64 = 1_750_000_000;
@@ -107,9 +107,86 @@ fn listing() -> impl Strategy<Value = Listing> {
                         },
                     },
                     images: vec![],
+                    variants: vec![],
                 }
             },
         )
+}
+
+/// Listings with 1 to 40 variants: sizes and colours, some with their own price, some out of
+/// stock, some with a SKU (at least one in stock, as validation requires).
+fn listing_with_variants() -> impl Strategy<Value = Listing> {
+    (
+        listing(),
+        proptest::collection::vec(
+            (
+                0u32..5,
+                proptest::option::of(1u64..1_000_000),
+                proptest::option::of("[A-Z0-9-]{1,20}"),
+                text(20),
+            ),
+            1..40,
+        ),
+    )
+        .prop_map(|(mut l, vs)| {
+            let currency = match l.price {
+                Price::Fixed { currency, .. } => currency,
+                Price::Free => Currency::new("EUR").unwrap(),
+            };
+            l.variants = vs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (quantity, price, sku, colour))| Variant {
+                    options: vec![
+                        VariantOption {
+                            name: "size".into(),
+                            value: format!("{i}"),
+                        },
+                        VariantOption {
+                            name: "colour".into(),
+                            value: colour,
+                        },
+                    ],
+                    price: price
+                        .map(|amount_minor| Price::Fixed {
+                            amount_minor,
+                            currency,
+                        })
+                        .filter(|p| *p != l.price),
+                    quantity,
+                    sku,
+                })
+                .collect();
+            if l.variants.iter().all(|v| v.quantity == 0) {
+                l.variants[0].quantity = 1;
+            }
+            l.quantity = l.variants.iter().map(|v| v.quantity).sum();
+            l
+        })
+}
+
+/// A signed listing decodes, verifies (alone and in a batch) and glances back as itself.
+fn round_trip(l: Listing, k: SecretKey) -> Result<(), TestCaseError> {
+    let env = l.sign(&k).unwrap();
+    let again = SignedEnvelope::decode(env.as_bytes()).unwrap();
+    let v = again.verify(NOW).unwrap();
+    prop_assert_eq!(v.payload(), &Record::Listing(l.clone()));
+    prop_assert_eq!(v.listing_id(), l.id(&k.public()));
+    let batch = verify_batch(vec![again], NOW);
+    prop_assert!(batch[0].is_ok());
+    // What a node reads back from its own store agrees with the verified decoding.
+    let public = *k.public().as_bytes();
+    let stored = decode_stored(env.as_bytes()).unwrap();
+    prop_assert_eq!(&stored.record, &Record::Listing(l.clone()));
+    prop_assert_eq!(stored.signer, public);
+    prop_assert_eq!(stored_signer(env.as_bytes()).unwrap(), public);
+    let (signer, glance) = glance_stored(env.as_bytes()).unwrap();
+    prop_assert_eq!(signer, public);
+    let StoredGlance::Listing(g) = glance else {
+        return Err(TestCaseError::fail("a listing glanced as a withdrawal"));
+    };
+    prop_assert_eq!(g, l.glance());
+    Ok(())
 }
 
 fn key() -> impl Strategy<Value = SecretKey> {
@@ -121,25 +198,43 @@ proptest! {
 
     #[test]
     fn listings_round_trip(l in listing(), k in key()) {
-        let env = l.sign(&k).unwrap();
-        let again = SignedEnvelope::decode(env.as_bytes()).unwrap();
-        let v = again.verify(NOW).unwrap();
-        prop_assert_eq!(v.payload(), &Record::Listing(l.clone()));
-        prop_assert_eq!(v.listing_id(), l.id(&k.public()));
-        let batch = verify_batch(vec![again], NOW);
-        prop_assert!(batch[0].is_ok());
-        // What a node reads back from its own store agrees with the verified decoding.
-        let public = *k.public().as_bytes();
-        let stored = decode_stored(env.as_bytes()).unwrap();
-        prop_assert_eq!(&stored.record, &Record::Listing(l.clone()));
-        prop_assert_eq!(stored.signer, public);
-        prop_assert_eq!(stored_signer(env.as_bytes()).unwrap(), public);
-        let (signer, glance) = glance_stored(env.as_bytes()).unwrap();
-        prop_assert_eq!(signer, public);
-        let StoredGlance::Listing(g) = glance else {
-            return Err(TestCaseError::fail("a listing glanced as a withdrawal"));
+        round_trip(l, k)?;
+    }
+
+    #[test]
+    fn listings_with_variants_round_trip(l in listing_with_variants(), k in key()) {
+        prop_assert_eq!(l.payload_version(), 2);
+        round_trip(l.clone(), k)?;
+        // What a hit shows is the price range of what is in stock.
+        let g = l.glance();
+        let in_stock: Vec<u64> = l
+            .variants
+            .iter()
+            .filter(|v| v.quantity > 0)
+            .map(|v| match v.price.unwrap_or(l.price) {
+                Price::Free => 0,
+                Price::Fixed { amount_minor, .. } => amount_minor,
+            })
+            .collect();
+        let amount = |p: Price| match p {
+            Price::Free => 0,
+            Price::Fixed { amount_minor, .. } => amount_minor,
         };
-        prop_assert_eq!(g, l.glance());
+        prop_assert_eq!(amount(g.price), *in_stock.iter().min().unwrap());
+        prop_assert_eq!(
+            g.price_max.map_or(amount(g.price), amount),
+            *in_stock.iter().max().unwrap()
+        );
+    }
+
+    #[test]
+    fn any_mutation_of_a_listing_with_variants_fails(l in listing_with_variants(), k in key(), at in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let env = l.sign(&k).unwrap();
+        let mut bytes = env.as_bytes().to_vec();
+        let i = at.index(bytes.len());
+        bytes[i] ^= 1 << bit;
+        let ok = SignedEnvelope::decode(&bytes).and_then(|e| e.verify(NOW));
+        prop_assert!(ok.is_err());
     }
 
     #[test]
@@ -216,6 +311,7 @@ fn a_signature_from_another_key_fails() {
             ships_to: vec![],
         },
         images: vec![],
+        variants: vec![],
     };
     let a = l.sign(&SecretKey::from_bytes([1; 32])).unwrap();
     let b = l.sign(&SecretKey::from_bytes([2; 32])).unwrap();

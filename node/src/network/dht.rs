@@ -401,6 +401,7 @@ mod tests {
                 ships_to: vec![],
             },
             images: vec![],
+            variants: vec![],
         }
     }
 

@@ -18,8 +18,8 @@ use tantivy::query::Weight;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use super::document::{
-    FREE_CURRENCY, F_CURRENCY, F_EXPIRES, F_ID_HI, F_ID_LO, F_LAT, F_LON, F_PRICE, F_SIGNED,
-    NO_LOCATION,
+    FREE_CURRENCY, F_CURRENCY, F_EXPIRES, F_ID_HI, F_ID_LO, F_LAT, F_LON, F_PRICE, F_PRICE_MAX,
+    F_SIGNED, F_VARIANT_PRICES, NO_LOCATION,
 };
 use super::query::Sort;
 
@@ -225,6 +225,9 @@ pub struct Columns {
     currency: U64Col,
     signed: U64Col,
     price: U64Col,
+    price_max: U64Col,
+    /// Prices of the variants in stock, only for listings whose lowest and highest differ.
+    variant_prices: tantivy::columnar::Column<u64>,
     id_hi: U64Col,
     id_lo: U64Col,
     lat: F64Col,
@@ -252,6 +255,11 @@ impl Columns {
             currency: u(F_CURRENCY)?,
             signed: u(F_SIGNED)?,
             price: u(F_PRICE)?,
+            price_max: u(F_PRICE_MAX)?,
+            // A segment where no listing has variant prices may have no such column.
+            variant_prices: ff.column_opt::<u64>(F_VARIANT_PRICES)?.unwrap_or_else(|| {
+                tantivy::columnar::Column::build_empty_column(segment.max_doc())
+            }),
             id_hi: u(F_ID_HI)?,
             id_lo: u(F_ID_LO)?,
             lat: f(F_LAT)?,
@@ -496,6 +504,23 @@ impl ListingSegmentCollector {
         }
     }
 
+    /// Whether a price in stock of the document is in `min..=max`: its only price, its lowest
+    /// or highest, or, when the range lies strictly between those, one of its variants'.
+    fn some_price_in(&self, doc: DocId, min: u64, max: u64) -> bool {
+        let lo = self.cols.price.get_val(doc);
+        let hi = self.cols.price_max.get_val(doc);
+        if hi < min || lo > max {
+            return false;
+        }
+        if (min..=max).contains(&lo) || (min..=max).contains(&hi) {
+            return true;
+        }
+        self.cols
+            .variant_prices
+            .values_for_doc(doc)
+            .any(|v| (min..=max).contains(&v))
+    }
+
     /// The sort key of a document, for every order but nearest (higher is better).
     fn key_of(&self, doc: DocId, score: Score) -> f64 {
         match self.sort {
@@ -503,7 +528,8 @@ impl ListingSegmentCollector {
             Sort::Relevance if score == 0.0 => self.cols.signed.get_val(doc) as f64,
             Sort::Relevance => f64::from(score),
             Sort::PriceAsc => -(self.cols.price.get_val(doc) as f64),
-            Sort::PriceDesc => self.cols.price.get_val(doc) as f64,
+            // The highest price in stock: what the dearest variant costs.
+            Sort::PriceDesc => self.cols.price_max.get_val(doc) as f64,
             Sort::Newest | Sort::Nearest => self.cols.signed.get_val(doc) as f64,
         }
     }
@@ -555,7 +581,7 @@ impl ListingSegmentCollector {
             let ok = if currency == FREE_CURRENCY {
                 p.free
             } else {
-                currency == p.currency && (p.min..=p.max).contains(&self.cols.price.get_val(doc))
+                currency == p.currency && self.some_price_in(doc, p.min, p.max)
             };
             if !ok {
                 return;

@@ -11,7 +11,7 @@ use tantivy::schema::{
 use tantivy::TantivyDocument;
 
 /// Bumped whenever the schema or what goes into it changes; a mismatch rebuilds the index.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 pub const F_ID: &str = "id";
 pub const F_ID_HI: &str = "id_hi";
@@ -22,6 +22,8 @@ pub const F_CONDITION: &str = "condition";
 pub const F_SELLER: &str = "seller";
 pub const F_CURRENCY: &str = "currency";
 pub const F_PRICE: &str = "price";
+pub const F_PRICE_MAX: &str = "price_max";
+pub const F_VARIANT_PRICES: &str = "variant_prices";
 pub const F_SIGNED: &str = "signed_at";
 pub const F_EXPIRES: &str = "expires_at";
 pub const F_LAT: &str = "lat";
@@ -55,6 +57,8 @@ pub struct Fields {
     pub seller: Field,
     pub currency: Field,
     pub price: Field,
+    pub price_max: Field,
+    pub variant_prices: Field,
     pub signed_at: Field,
     pub expires_at: Field,
     pub lat: Field,
@@ -93,7 +97,12 @@ pub fn schema() -> (Schema, Fields) {
         // A fast field, not a term: price filters run in the collector on the documents the
         // rest of the query matched, instead of as a range scan over every document.
         currency: b.add_u64_field(F_CURRENCY, fast.clone()),
+        // What is in stock: the lowest price (price-asc, "from"), the highest (price-desc),
+        // and, only for listings whose variants in stock differ in price, each of their
+        // prices, so a range between the lowest and the highest is checked exactly.
         price: b.add_u64_field(F_PRICE, fast.clone()),
+        price_max: b.add_u64_field(F_PRICE_MAX, fast.clone()),
+        variant_prices: b.add_u64_field(F_VARIANT_PRICES, fast.clone()),
         signed_at: b.add_u64_field(F_SIGNED, fast.clone()),
         expires_at: b.add_u64_field(F_EXPIRES, fast),
         lat: b.add_f64_field(F_LAT, FAST),
@@ -136,20 +145,39 @@ pub fn document(f: &Fields, id: &ListingId, seller: &[u8; 32], l: &Listing) -> T
     if !l.description.is_empty() {
         d.add_text(f.text, &l.description);
     }
+    // A variant's option values ("blue", "xl") are words a shopper searches for; each
+    // distinct value once.
+    let mut values: Vec<&str> = Vec::new();
+    for o in l.variants.iter().flat_map(|v| &v.options) {
+        if !values.contains(&o.value.as_str()) {
+            values.push(&o.value);
+        }
+    }
+    if !values.is_empty() {
+        d.add_text(f.text, values.join(" "));
+    }
     d.add_u64(f.category, u64::from(l.category.code()));
     d.add_u64(f.condition, condition_code(l.condition));
     d.add_bytes(f.seller, seller.as_slice());
-    match &l.price {
-        Price::Free => {
-            d.add_u64(f.currency, FREE_CURRENCY);
-            d.add_u64(f.price, 0);
-        }
-        Price::Fixed {
-            amount_minor,
-            currency,
-        } => {
-            d.add_u64(f.currency, currency_code(currency.code()));
-            d.add_u64(f.price, *amount_minor);
+    let amount = |p: &Price| match p {
+        Price::Free => 0,
+        Price::Fixed { amount_minor, .. } => *amount_minor,
+    };
+    let (lo, hi) = l.price_range();
+    // The protocol keeps one currency per listing; free variants have none of their own.
+    let currency = [lo, hi, l.price].into_iter().find_map(|p| match p {
+        Price::Free => None,
+        Price::Fixed { currency, .. } => Some(currency),
+    });
+    d.add_u64(
+        f.currency,
+        currency.map_or(FREE_CURRENCY, |c| currency_code(c.code())),
+    );
+    d.add_u64(f.price, amount(&lo));
+    d.add_u64(f.price_max, amount(&hi));
+    if lo != hi {
+        for v in l.variants.iter().filter(|v| v.in_stock()) {
+            d.add_u64(f.variant_prices, amount(&v.effective_price(l.price)));
         }
     }
     d.add_u64(f.signed_at, l.signed_at);

@@ -35,6 +35,13 @@ pub struct Summary {
     /// ISO 4217 code; `None` means free.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// The highest price in stock, when a listing's variants in stock differ in price (then
+    /// `price_minor` is the lowest: "from").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_max_minor: Option<u64>,
+    /// How many variants (sizes, colours) the listing has.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub variants: u32,
     /// Condition slug.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
@@ -58,12 +65,18 @@ pub struct Summary {
     pub reason: Option<String>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Summary {
     /// Fills the descriptive fields a withdrawal lacks from the version it replaces.
     pub(super) fn inherit(&mut self, old: &Summary) {
         if self.title.is_empty() {
             self.title = old.title.clone();
             self.price_minor = old.price_minor;
+            self.price_max_minor = old.price_max_minor;
+            self.variants = old.variants;
             self.currency = old.currency.clone();
             self.condition = old.condition.clone();
             self.category = old.category.clone();
@@ -106,6 +119,11 @@ impl Summary {
             title: g.title.clone(),
             price_minor,
             currency,
+            price_max_minor: g.price_max.map(|p| match p {
+                swapmeet_protocol::Price::Free => 0,
+                swapmeet_protocol::Price::Fixed { amount_minor, .. } => amount_minor,
+            }),
+            variants: u32::try_from(g.variants).unwrap_or(u32::MAX),
             condition: g.condition.map(|c| c.as_str().to_string()),
             category: g.category.map(|c| c.as_str().to_string()),
             geohash: g
@@ -125,6 +143,8 @@ impl Summary {
             title: String::new(),
             price_minor: None,
             currency: None,
+            price_max_minor: None,
+            variants: 0,
             condition: None,
             category: None,
             geohash: w.area.as_ref().map(|a| a.as_str().to_string()),
