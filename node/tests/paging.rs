@@ -61,6 +61,7 @@ fn listing(w: u8, n: usize, seq: u64) -> Listing {
             ships_to: vec![],
         },
         images: vec![],
+        variants: vec![],
     }
 }
 

@@ -404,6 +404,7 @@ fn the_word_as_typed_ranks_above_its_close_spellings() {
             ships_to: vec![],
         },
         images: vec![],
+        variants: vec![],
     };
     let long = format!(
         "A warm hoddie for kids. {}",
