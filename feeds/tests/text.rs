@@ -81,7 +81,12 @@ fn the_magento_export_keeps_no_entity() {
         .iter()
         .filter(|i| i.description.contains('•'))
         .count();
-    assert!(bullets > 1000, "{bullets} descriptions show bullets");
+    // One item per product (variants grouped): nearly every product's description has them.
+    assert!(
+        bullets * 10 > feed.items.len() * 9,
+        "{bullets} of {} descriptions show bullets",
+        feed.items.len()
+    );
 }
 
 #[test]
