@@ -8,10 +8,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
@@ -19,6 +22,17 @@ use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::home::{peer_id_of, Home, HomeError, InitOptions, NodeFile};
 use crate::network::{Network, NetworkConfig, NetworkError, NetworkHandle};
+
+/// How long a client may take to send a request's header (also how long an idle keep-alive
+/// connection stays open). Without it a client trickling a header holds a connection (and a
+/// slot of [`MAX_API_CONNECTIONS`]) for as long as it likes. The CLI sends a whole request in
+/// one write on loopback, so anything near this bound is a stuck or hostile client.
+pub const API_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most API connections served at once; further connections wait in the listen backlog until
+/// one closes. Each open event stream (`GET /v1/events`) holds one, so this is far above what
+/// one user's CLI and UI open, and low enough that a runaway local client cannot exhaust the
+/// node's file descriptors.
+pub const MAX_API_CONNECTIONS: usize = 256;
 
 /// Errors starting or running a node.
 #[derive(Debug, thiserror::Error)]
@@ -149,14 +163,10 @@ impl Node {
         let app = api::router(state);
         let mut server_stop = stop_rx;
         let server = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "API server failed");
-            }
+            serve_api(listener, app, async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await;
         });
         home.write_node_file(&NodeFile {
             api: api_addr,
@@ -223,6 +233,74 @@ impl Node {
         self.home.remove_node_file();
         tracing::info!("node stopped");
         Ok(())
+    }
+}
+
+/// Serves the API on `listener` until `stop` resolves, then stops accepting, asks every open
+/// connection to finish its in-flight request and close, and returns when all have.
+///
+/// This is `axum::serve` with the two bounds it does not expose: the header-read timeout
+/// ([`API_HEADER_READ_TIMEOUT`]) and the connection cap ([`MAX_API_CONNECTIONS`]). HTTP/1.1
+/// only: the API's clients (the CLI, shop systems, curl) all speak it.
+async fn serve_api(
+    listener: TcpListener,
+    app: axum::Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_API_CONNECTIONS));
+    // Connections watch this to start their graceful close; dropping the sender signals them.
+    let (closing_tx, closing_rx) = watch::channel(());
+    tokio::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            _ = &mut stop => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // The semaphore is never closed; if it were, there is nothing left to serve.
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Per-connection failures (reset before accept) and running out of file
+                    // descriptors are both transient: log, back off briefly, keep serving.
+                    tracing::warn!(error = %e, "accepting an API connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut closing = closing_rx.clone();
+        tokio::spawn(async move {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(API_HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => log_conn_end(result),
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    log_conn_end(conn.await);
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    drop(closing_tx);
+    // Every connection holds a slot until it ends, so having them all back means all ended.
+    let _ = slots.acquire_many(MAX_API_CONNECTIONS as u32).await;
+}
+
+fn log_conn_end(result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        // A header timeout or a client hanging up mid-request is the client's business.
+        tracing::debug!(error = %e, "API connection ended with an error");
     }
 }
 
