@@ -210,3 +210,46 @@ fn a_trickled_header_is_cut_off_and_the_node_keeps_serving() {
     // The node is still fine for well-behaved clients.
     h.ok(&["status"]);
 }
+
+#[test]
+fn hello_needs_no_token_but_everything_else_still_does() {
+    let mut h = Home::new();
+    h.start_node();
+    let api = node_file(&h)["api"].as_str().unwrap().to_string();
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let hello = |body: &str| {
+        let mut r = agent
+            .post(format!("http://{api}/v1/hello"))
+            .header("Content-Type", "application/json")
+            .send(body.as_bytes())
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        (status, v)
+    };
+    let (status, v) = hello(&format!("{{\"nonce\":\"{}\"}}", "ab".repeat(32)));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["proof"].as_str().unwrap().len(), 64, "{v}");
+    // A bad nonce is refused naming the field and the rule.
+    for bad in ["\"abc\"", "\"abab\""] {
+        let (status, v) = hello(&format!("{{\"nonce\":{bad}}}"));
+        assert_eq!(status, 400, "{bad}: {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains("nonce"), "{bad}: {msg}");
+    }
+    assert_eq!(hello("{\"nonce\":42}").0, 400);
+    let (status, v) = hello(&format!("{{\"nonce\":\"{}\"}}", "ab".repeat(31)));
+    assert!(
+        v["error"].as_str().unwrap().contains("must be 32 bytes"),
+        "{status} {v}"
+    );
+    // The token guard still covers every other path, unknown ones included.
+    for path in ["/v1/status", "/v1/mine", "/v1/nothing-here"] {
+        let r = agent.get(format!("http://{api}{path}")).call().unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path}");
+    }
+}

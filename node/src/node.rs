@@ -163,7 +163,7 @@ impl Node {
         let app = api::router(state);
         let mut server_stop = stop_rx;
         let server = tokio::spawn(async move {
-            serve_api(listener, app, async move {
+            serve_api(listener, app, MAX_API_CONNECTIONS, async move {
                 let _ = server_stop.wait_for(|s| *s).await;
             })
             .await;
@@ -236,7 +236,7 @@ impl Node {
     }
 }
 
-/// Serves the API on `listener` until `stop` resolves, then stops accepting, asks every open
+/// Serves the API on `listener`, at most `max_connections` at once, until `stop` resolves, then stops accepting, asks every open
 /// connection to finish its in-flight request and close, and returns when all have.
 ///
 /// This is `axum::serve` with the two bounds it does not expose: the header-read timeout
@@ -245,9 +245,10 @@ impl Node {
 async fn serve_api(
     listener: TcpListener,
     app: axum::Router,
+    max_connections: usize,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_API_CONNECTIONS));
+    let slots = Arc::new(Semaphore::new(max_connections));
     // Connections watch this to start their graceful close; dropping the sender signals them.
     let (closing_tx, closing_rx) = watch::channel(());
     tokio::pin!(stop);
@@ -294,7 +295,8 @@ async fn serve_api(
     drop(listener);
     drop(closing_tx);
     // Every connection holds a slot until it ends, so having them all back means all ended.
-    let _ = slots.acquire_many(MAX_API_CONNECTIONS as u32).await;
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
 }
 
 fn log_conn_end(result: Result<(), hyper::Error>) {
@@ -314,4 +316,54 @@ pub async fn run(
     shutdown.await;
     tracing::info!("shutting down");
     node.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    async fn read_answer(stream: &mut TcpStream) -> String {
+        let mut buf = vec![0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_wait_for_a_slot_and_shutdown_waits_for_all() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let server = tokio::spawn(serve_api(listener, app, 1, async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        }));
+
+        // The first connection takes the only slot and keeps it (keep-alive).
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        first.write_all(REQUEST).await.unwrap();
+        assert!(read_answer(&mut first).await.starts_with("HTTP/1.1 200"));
+        // The second is accepted by the kernel but not served while the first is open.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        second.write_all(REQUEST).await.unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(300), read_answer(&mut second));
+        assert!(early.await.is_err(), "served beyond the cap");
+        // Once the first closes, the second is served.
+        drop(first);
+        let answer = tokio::time::timeout(Duration::from_secs(30), read_answer(&mut second));
+        assert!(answer.await.unwrap().starts_with("HTTP/1.1 200"));
+
+        // Shutdown closes the idle kept-alive connection and then returns.
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(30), second.read_to_end(&mut rest));
+        assert!(n.await.unwrap().is_ok());
+    }
 }
