@@ -1,7 +1,8 @@
 //! The CLI's side of the local API: finds the running node through the home's `node.json`,
 //! checks that the listener there is that node (it proves it knows the token, see
-//! `swapmeet_node::api::hello`) and only then authenticates with the home's token, and turns API errors into messages. [`body`] builds
-//! request bodies that are measured as sent, for requests that must stay under the body cap.
+//! `swapmeet_node::api::hello`), only then authenticates with the home's token, and turns API
+//! errors into messages. [`body`] builds request bodies that are measured as sent, for requests
+//! that must stay under the body cap.
 
 pub mod body;
 

@@ -123,7 +123,11 @@ fn a_stranger_on_a_stale_node_json_port_never_receives_the_token() {
     // Another process takes the port. Two kinds of stranger: an HTTP server that answers the
     // identity check with a made-up proof, and one that answers everything with 404.
     let answers: [&'static str; 2] = [
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 76\r\nConnection: close\r\n\r\n{\"proof\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        concat!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 76\r\n",
+            "Connection: close\r\n\r\n",
+            "{\"proof\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        ),
         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     ];
     let current = Arc::new(Mutex::new(answers[0]));

@@ -32,7 +32,7 @@ pub const API_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// one closes. Each open event stream (`GET /v1/events`) holds one, so this is far above what
 /// one user's CLI and UI open, and low enough that a runaway local client cannot exhaust the
 /// node's file descriptors.
-pub const MAX_API_CONNECTIONS: usize = 256;
+pub const MAX_API_CONNECTIONS: u32 = 256;
 
 /// Errors starting or running a node.
 #[derive(Debug, thiserror::Error)]
@@ -236,8 +236,9 @@ impl Node {
     }
 }
 
-/// Serves the API on `listener`, at most `max_connections` at once, until `stop` resolves, then stops accepting, asks every open
-/// connection to finish its in-flight request and close, and returns when all have.
+/// Serves the API on `listener`, at most `max_connections` at once, until `stop` resolves; then
+/// stops accepting, asks every open connection to finish its in-flight request and close, and
+/// returns when all have.
 ///
 /// This is `axum::serve` with the two bounds it does not expose: the header-read timeout
 /// ([`API_HEADER_READ_TIMEOUT`]) and the connection cap ([`MAX_API_CONNECTIONS`]). HTTP/1.1
@@ -245,10 +246,10 @@ impl Node {
 async fn serve_api(
     listener: TcpListener,
     app: axum::Router,
-    max_connections: usize,
+    max_connections: u32,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let slots = Arc::new(Semaphore::new(max_connections as usize));
     // Connections watch this to start their graceful close; dropping the sender signals them.
     let (closing_tx, closing_rx) = watch::channel(());
     tokio::pin!(stop);
@@ -295,8 +296,7 @@ async fn serve_api(
     drop(listener);
     drop(closing_tx);
     // Every connection holds a slot until it ends, so having them all back means all ended.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    let _ = slots.acquire_many(all).await;
+    let _ = slots.acquire_many(max_connections).await;
 }
 
 fn log_conn_end(result: Result<(), hyper::Error>) {
