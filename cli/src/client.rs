@@ -1,6 +1,8 @@
 //! The CLI's side of the local API: finds the running node through the home's `node.json`,
-//! authenticates with the home's token, and turns API errors into messages. [`body`] builds
-//! request bodies that are measured as sent, for requests that must stay under the body cap.
+//! checks that the listener there is that node (it proves it knows the token, see
+//! `swapmeet_node::api::hello`), only then authenticates with the home's token, and turns API
+//! errors into messages. [`body`] builds request bodies that are measured as sent, for requests
+//! that must stay under the body cap.
 
 pub mod body;
 
@@ -8,7 +10,11 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
+use swapmeet_node::api::hello::{Challenge, HelloResponse};
 use swapmeet_node::home::Home;
+
+/// How long the node may take to answer the identity check (`POST /v1/hello`).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client of the node running on a home.
 pub struct Client {
@@ -56,11 +62,71 @@ impl Client {
             .timeout_connect(Some(Duration::from_secs(3)))
             .timeout_global(Some(Duration::from_secs(300)))
             .build();
-        Ok(Client {
+        let client = Client {
             base: format!("http://{}", file.api),
             token,
             agent: ureq::Agent::new_with_config(config),
-        })
+        };
+        client.check_identity(&file.api.to_string())?;
+        Ok(client)
+    }
+
+    /// Makes the listener at `api` prove it knows the token before the token is ever sent:
+    /// `node.json` survives a `kill -9`, and another process may since have taken the port.
+    /// One round trip on loopback, once per `Client`.
+    fn check_identity(&self, api: &str) -> Result<()> {
+        let challenge = Challenge::new()?;
+        let not_ours = |why: String| {
+            anyhow!(
+                "the process at {api} is not your swapmeet node ({why}; node.json is stale: was \
+                 the node killed?); start one with `swapmeet node`"
+            )
+        };
+        let result = self
+            .agent
+            .post(format!("{}/v1/hello", self.base))
+            .config()
+            // A stranger that accepts and never answers must not hang the CLI for the agent's
+            // long timeout (meant for big imports); the real node answers this at once.
+            .timeout_global(Some(HELLO_TIMEOUT))
+            .build()
+            .header("Content-Type", "application/json")
+            .send(serde_json::to_vec(&challenge.request())?);
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(anyhow!(
+                    "no node is running at {api}; start one with `swapmeet node`"
+                ))
+            }
+            Err(ureq::Error::ConnectionFailed) => {
+                return Err(anyhow!(
+                    "no node answers at {api}; start one with `swapmeet node`"
+                ))
+            }
+            Err(ureq::Error::Timeout(_)) => {
+                return Err(not_ours(format!(
+                    "it did not answer the identity check within {}s",
+                    HELLO_TIMEOUT.as_secs()
+                )))
+            }
+            Err(e) => return Err(not_ours(format!("it does not speak the node's API: {e}"))),
+        };
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(not_ours(format!(
+                "it answered the identity check with HTTP {status}"
+            )));
+        }
+        let answer: HelloResponse = resp
+            .body_mut()
+            .with_config()
+            .limit(4096)
+            .read_json()
+            .map_err(|e| not_ours(format!("its answer to the identity check is not one: {e}")))?;
+        challenge
+            .verify(&self.token, api, &answer)
+            .map_err(|e| not_ours(format!("identity check failed: {e}")))
     }
 
     fn handle(

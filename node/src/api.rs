@@ -5,6 +5,7 @@
 //! Storage work runs on the blocking pool, never on the async workers.
 
 pub mod bridge;
+pub mod hello;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -227,6 +228,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
+        // Added after the auth layer, so outside it: the client checks the node's proof here
+        // before it sends the token at all (see `hello`).
+        .route("/v1/hello", post(hello::hello))
         .with_state(state)
 }
 

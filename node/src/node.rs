@@ -8,10 +8,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
@@ -19,6 +22,17 @@ use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::home::{peer_id_of, Home, HomeError, InitOptions, NodeFile};
 use crate::network::{Network, NetworkConfig, NetworkError, NetworkHandle};
+
+/// How long a client may take to send a request's header (also how long an idle keep-alive
+/// connection stays open). Without it a client trickling a header holds a connection (and a
+/// slot of [`MAX_API_CONNECTIONS`]) for as long as it likes. The CLI sends a whole request in
+/// one write on loopback, so anything near this bound is a stuck or hostile client.
+pub const API_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most API connections served at once; further connections wait in the listen backlog until
+/// one closes. Each open event stream (`GET /v1/events`) holds one, so this is far above what
+/// one user's CLI and UI open, and low enough that a runaway local client cannot exhaust the
+/// node's file descriptors.
+pub const MAX_API_CONNECTIONS: u32 = 256;
 
 /// Errors starting or running a node.
 #[derive(Debug, thiserror::Error)]
@@ -149,14 +163,10 @@ impl Node {
         let app = api::router(state);
         let mut server_stop = stop_rx;
         let server = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "API server failed");
-            }
+            serve_api(listener, app, MAX_API_CONNECTIONS, async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await;
         });
         home.write_node_file(&NodeFile {
             api: api_addr,
@@ -226,6 +236,76 @@ impl Node {
     }
 }
 
+/// Serves the API on `listener`, at most `max_connections` at once, until `stop` resolves; then
+/// stops accepting, asks every open connection to finish its in-flight request and close, and
+/// returns when all have.
+///
+/// This is `axum::serve` with the two bounds it does not expose: the header-read timeout
+/// ([`API_HEADER_READ_TIMEOUT`]) and the connection cap ([`MAX_API_CONNECTIONS`]). HTTP/1.1
+/// only: the API's clients (the CLI, shop systems, curl) all speak it.
+async fn serve_api(
+    listener: TcpListener,
+    app: axum::Router,
+    max_connections: u32,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let slots = Arc::new(Semaphore::new(max_connections as usize));
+    // Connections watch this to start their graceful close; dropping the sender signals them.
+    let (closing_tx, closing_rx) = watch::channel(());
+    tokio::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            _ = &mut stop => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // The semaphore is never closed; if it were, there is nothing left to serve.
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Per-connection failures (reset before accept) and running out of file
+                    // descriptors are both transient: log, back off briefly, keep serving.
+                    tracing::warn!(error = %e, "accepting an API connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut closing = closing_rx.clone();
+        tokio::spawn(async move {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(API_HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => log_conn_end(result),
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    log_conn_end(conn.await);
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    drop(closing_tx);
+    // Every connection holds a slot until it ends, so having them all back means all ended.
+    let _ = slots.acquire_many(max_connections).await;
+}
+
+fn log_conn_end(result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        // A header timeout or a client hanging up mid-request is the client's business.
+        tracing::debug!(error = %e, "API connection ended with an error");
+    }
+}
+
 /// Runs a node until `shutdown` resolves, then shuts it down in order.
 pub async fn run(
     home: Home,
@@ -236,4 +316,54 @@ pub async fn run(
     shutdown.await;
     tracing::info!("shutting down");
     node.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    async fn read_answer(stream: &mut TcpStream) -> String {
+        let mut buf = vec![0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_wait_for_a_slot_and_shutdown_waits_for_all() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let server = tokio::spawn(serve_api(listener, app, 1, async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        }));
+
+        // The first connection takes the only slot and keeps it (keep-alive).
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        first.write_all(REQUEST).await.unwrap();
+        assert!(read_answer(&mut first).await.starts_with("HTTP/1.1 200"));
+        // The second is accepted by the kernel but not served while the first is open.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        second.write_all(REQUEST).await.unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(300), read_answer(&mut second));
+        assert!(early.await.is_err(), "served beyond the cap");
+        // Once the first closes, the second is served.
+        drop(first);
+        let answer = tokio::time::timeout(Duration::from_secs(30), read_answer(&mut second));
+        assert!(answer.await.unwrap().starts_with("HTTP/1.1 200"));
+
+        // Shutdown closes the idle kept-alive connection and then returns.
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(30), second.read_to_end(&mut rest));
+        assert!(n.await.unwrap().is_ok());
+    }
 }
