@@ -378,7 +378,7 @@ async fn peers(State(s): St) -> Json<Value> {
 /// change is searchable, so the caller's next search sees it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WaitParam {
+pub(crate) struct WaitParam {
     #[serde(default = "wait_by_default")]
     wait: bool,
 }
@@ -389,7 +389,7 @@ fn wait_by_default() -> bool {
 
 /// The `wait` option, or a JSON error naming the query string (an unknown option or a value
 /// other than true/false), like every other error of the API.
-fn wait_of(q: Result<Query<WaitParam>, QueryRejection>) -> ApiResult<bool> {
+pub(crate) fn wait_of(q: Result<Query<WaitParam>, QueryRejection>) -> ApiResult<bool> {
     q.map(|Query(w)| w.wait).map_err(|e| {
         ApiError::field(
             "query",
@@ -407,7 +407,7 @@ pub const SEARCHABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(
 /// whether they are (`"searchable"`). The write itself is already stored and durable: a
 /// failed or slow commit is logged and reported, not turned into a failed write (the
 /// committer retries within a second).
-fn searchable(engine: &Engine, wait: bool, mut answer: Value) -> Value {
+pub(crate) fn searchable(engine: &Engine, wait: bool, mut answer: Value) -> Value {
     let done = wait
         && match engine.make_searchable(SEARCHABLE_WAIT) {
             Ok(true) => true,

@@ -120,18 +120,3 @@ pub fn json_lines(text: &str) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
         .collect()
 }
-
-/// Searches until the index shows at least `want` hits (commits run at most every 500 ms).
-pub fn search_until(h: &Home, args: &[&str], want: usize) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
-        let mut a = vec!["--json", "search"];
-        a.extend_from_slice(args);
-        let o = h.cmd(&a);
-        let hits = json_lines(&String::from_utf8(o.stdout).unwrap());
-        if hits.len() >= want || start.elapsed() > Duration::from_secs(20) {
-            return hits;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}

@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -23,7 +24,7 @@ use serde_json::{json, Value};
 use swapmeet_feeds::{FeedItem, Skip};
 use swapmeet_protocol::{Category, Condition};
 
-use super::{blocking, json_body_sized, ApiError, ApiResult, St};
+use super::{blocking, json_body_sized, searchable, wait_of, ApiError, ApiResult, St, WaitParam};
 use crate::bridge::{Bridge, BridgeError, BridgeOptions, Run, DEFAULT_MAX_WITHDRAW_SHARE};
 
 /// How long a run may sit idle between its requests before it is dropped (unpublished).
@@ -125,7 +126,15 @@ impl From<BridgeError> for ApiError {
 }
 
 /// The handler.
-pub async fn items(State(s): St, body: Body) -> ApiResult<Json<Value>> {
+///
+/// What a run or a partial push published is searchable when the answer comes (`?wait=false`
+/// to answer without waiting), like every other write of the API.
+pub(crate) async fn items(
+    State(s): St,
+    w: Result<Query<WaitParam>, QueryRejection>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let wait = wait_of(w)?;
     let (b, bytes): (ItemsBody, usize) = json_body_sized(body).await?;
     if b.items.len() > MAX_ITEMS {
         return Err(ApiError::field(
@@ -172,10 +181,11 @@ pub async fn items(State(s): St, body: Body) -> ApiResult<Json<Value>> {
             let mut run = Run::new(b.dry_run);
             run.note_skips(&b.skipped);
             run.add_withdrawals(&b.withdraw);
-            Ok(bridge.complete(run, &b.items, &opts)?)
+            let report = bridge.complete(run, &b.items, &opts)?;
+            Ok(searchable(&s.engine, wait && !b.dry_run, json!(report)))
         })
         .await?;
-        return Ok(Json(json!(report)));
+        return Ok(Json(report));
     };
     if run_ref.abort {
         let dropped = s.bridge_runs.abort(&run_ref.id)?;
@@ -209,10 +219,15 @@ pub async fn items(State(s): St, body: Body) -> ApiResult<Json<Value>> {
                 let mut run = Run::new(staged.dry_run);
                 run.note_skips(&staged.skipped);
                 run.add_withdrawals(&staged.withdraw);
-                Ok(bridge.complete(run, &staged.items, &opts)?)
+                let report = bridge.complete(run, &staged.items, &opts)?;
+                Ok(searchable(
+                    &s.engine,
+                    wait && !staged.dry_run,
+                    json!(report),
+                ))
             })
             .await?;
-            Ok(Json(json!(report)))
+            Ok(Json(report))
         }
     }
 }
