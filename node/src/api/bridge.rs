@@ -11,7 +11,7 @@
 //! [`MAX_RUN_BYTES`], 413) and in bytes all together ([`MAX_STAGED_BYTES`], 429).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -24,7 +24,9 @@ use serde_json::{json, Value};
 use swapmeet_feeds::{FeedItem, Skip};
 use swapmeet_protocol::{Category, Condition};
 
-use super::{blocking, json_body_sized, searchable, wait_of, ApiError, ApiResult, St, WaitParam};
+use super::{
+    blocking, json_body_sized, searchable, wait_of, ApiError, ApiResult, ApiState, St, WaitParam,
+};
 use crate::bridge::{Bridge, BridgeError, BridgeOptions, Run, DEFAULT_MAX_WITHDRAW_SHARE};
 
 /// How long a run may sit idle between its requests before it is dropped (unpublished).
@@ -175,17 +177,14 @@ pub(crate) async fn items(
     };
     let Some(run_ref) = b.run else {
         // A partial push: applied at once, nothing else touched.
-        let report = blocking(move || {
-            let _applying = s.bridge_runs.lock_applying()?;
-            let bridge = Bridge::new(s.author.clone())?;
-            let mut run = Run::new(b.dry_run);
-            run.note_skips(&b.skipped);
-            run.add_withdrawals(&b.withdraw);
-            let report = bridge.complete(run, &b.items, &opts)?;
-            Ok(searchable(&s.engine, wait && !b.dry_run, json!(report)))
-        })
-        .await?;
-        return Ok(Json(report));
+        let part = Part {
+            dry_run: b.dry_run,
+            items: b.items,
+            skipped: b.skipped,
+            withdraw: b.withdraw,
+            bytes,
+        };
+        return publish(s, part, opts, wait).await;
     };
     if run_ref.abort {
         let dropped = s.bridge_runs.abort(&run_ref.id)?;
@@ -213,23 +212,37 @@ pub(crate) async fn items(
             "staged_bytes": bytes,
         }))),
         Staging::Complete(staged) => {
-            let report = blocking(move || {
-                let _applying = s.bridge_runs.lock_applying()?;
-                let bridge = Bridge::new(s.author.clone())?;
-                let mut run = Run::new(staged.dry_run);
-                run.note_skips(&staged.skipped);
-                run.add_withdrawals(&staged.withdraw);
-                let report = bridge.complete(run, &staged.items, &opts)?;
-                Ok(searchable(
-                    &s.engine,
-                    wait && !staged.dry_run,
-                    json!(report),
-                ))
-            })
-            .await?;
-            Ok(Json(report))
+            let part = Part {
+                dry_run: staged.dry_run,
+                items: staged.items,
+                skipped: staged.skipped,
+                withdraw: staged.withdraw,
+                bytes: staged.bytes,
+            };
+            publish(s, part, opts, wait).await
         }
     }
+}
+
+/// Applies a partial push or a whole run, one at a time, and answers its report once what it
+/// published is searchable (when the caller waits).
+async fn publish(
+    s: Arc<ApiState>,
+    part: Part,
+    opts: BridgeOptions,
+    wait: bool,
+) -> ApiResult<Json<Value>> {
+    let report = blocking(move || {
+        let _applying = s.bridge_runs.lock_applying()?;
+        let bridge = Bridge::new(s.author.clone())?;
+        let mut run = Run::new(part.dry_run);
+        run.note_skips(&part.skipped);
+        run.add_withdrawals(&part.withdraw);
+        let report = bridge.complete(run, &part.items, &opts)?;
+        Ok(searchable(&s.engine, wait && !part.dry_run, json!(report)))
+    })
+    .await?;
+    Ok(Json(report))
 }
 
 impl Runs {
