@@ -1,146 +1,15 @@
 //! The real `swapmeet` binary in temporary homes: the walkthrough, JSON shapes, exit codes,
 //! the no-node error, bad input, and crash safety under SIGKILL.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+#[allow(dead_code)] // shared helpers; this file uses some of them
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::Home;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_swapmeet");
-
-/// A temporary home with (optionally) a running node, killed on drop.
-struct Home {
-    dir: tempfile::TempDir,
-    node: Option<Child>,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::tempdir().unwrap(),
-            node: None,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("SWAPMEET_HOME", self.path())
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args);
-        assert!(
-            o.status.success(),
-            "swapmeet {args:?} failed: {}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn json_lines(&self, args: &[&str]) -> Vec<Value> {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        let o = self.cmd(&a);
-        String::from_utf8(o.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-            .collect()
-    }
-
-    fn start_node(&mut self) {
-        self.start_node_with(&[]);
-    }
-
-    fn start_node_with(&mut self, extra: &[&str]) {
-        let node_file = self.path().join("node.json");
-        let _ = std::fs::remove_file(&node_file);
-        let child = Command::new(BIN)
-            .args([
-                "node",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-            ])
-            .args(extra)
-            .env("SWAPMEET_HOME", self.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.node = Some(child);
-        let start = Instant::now();
-        while !node_file.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the node did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill_node(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn stop_node(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            #[cfg(unix)]
-            {
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(c.id().to_string())
-                    .status();
-            }
-            let start = Instant::now();
-            loop {
-                if c.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if start.elapsed() > Duration::from_secs(30) {
-                    let _ = c.kill();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        self.kill_node();
-    }
-}
-
-/// Searches until the index shows what the store has (commits run at most every 500 ms).
-fn search_until(h: &Home, args: &[&str], want: usize) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
-        let mut a = vec!["search"];
-        a.extend_from_slice(args);
-        let hits = h.json_lines(&a);
-        if hits.len() == want || start.elapsed() > Duration::from_secs(20) {
-            return hits;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn walkthrough_init_sell_search_withdraw() {
@@ -180,11 +49,7 @@ fn walkthrough_init_sell_search_withdraw() {
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["id"].as_str().unwrap().len(), 26);
 
-    let hits = search_until(
-        &h,
-        &["bike", "--near", "52.52,13.40", "--radius-km", "20"],
-        1,
-    );
+    let hits = h.search_until(&["bike", "--near", "52.52,13.40", "--radius-km", "20"], 1);
     assert_eq!(hits.len(), 1);
     let hit = &hits[0];
     assert_eq!(hit["id"], id.as_str());
@@ -441,7 +306,7 @@ fn acknowledged_creates_survive_sigkill() {
     for id in &acked {
         assert!(stored.contains(id.as_str()), "acknowledged {id} was lost");
     }
-    let found = search_until(&h, &["crash", "--limit", "100"], 100);
+    let found = h.search_until(&["crash", "--limit", "100"], 100);
     assert_eq!(
         found.len(),
         100,
@@ -518,10 +383,10 @@ fn two_nodes_find_each_others_listings() {
 
     let mut buyer = Home::new();
     buyer.ok(&["init", "--location", "52.50,13.45"]);
-    buyer.start_node_with(&["--bootstrap", &addr]);
+    buyer.start_node_with(&["--bootstrap", &addr], Stdio::null());
     let mut far = Home::new();
     far.ok(&["init", "--location", "48.137,11.575"]);
-    far.start_node_with(&["--bootstrap", &addr]);
+    far.start_node_with(&["--bootstrap", &addr], Stdio::null());
 
     let start = Instant::now();
     while seller.json_lines(&["peers"]).len() < 2 {
@@ -544,7 +409,7 @@ fn two_nodes_find_each_others_listings() {
         .unwrap()
         .to_string();
 
-    let hits = search_until(&buyer, &["road bike", "--max-price", "300"], 1);
+    let hits = buyer.search_until(&["road bike", "--max-price", "300"], 1);
     assert_eq!(hits.len(), 1, "the buyer did not find the bike");
     assert_eq!(hits[0]["id"], id.as_str());
     assert_eq!(hits[0]["seller"], status["seller"]);

@@ -1,118 +1,17 @@
 //! Search as a user meets it through the real `swapmeet` binary: your own writes are in your
 //! very next search (no waiting, no retry loop), and a typo finds what was meant and says so.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+#[allow(dead_code)] // shared helpers; this file uses some of them
+mod common;
 
-use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_swapmeet");
-
-/// A temporary home with a running node, killed on drop.
-struct Home {
-    dir: tempfile::TempDir,
-    node: Option<Child>,
-}
-
-impl Home {
-    fn with_node() -> Home {
-        let mut h = Home {
-            dir: tempfile::tempdir().unwrap(),
-            node: None,
-        };
-        h.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
-        let node_file = h.path().join("node.json");
-        let child = Command::new(BIN)
-            .args([
-                "node",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-            ])
-            .env("SWAPMEET_HOME", h.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        h.node = Some(child);
-        let start = Instant::now();
-        while !node_file.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the node did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        h
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("SWAPMEET_HOME", self.path())
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args);
-        assert!(
-            o.status.success(),
-            "swapmeet {args:?} failed: {}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    /// The hits of `swapmeet --json search ARGS` (none when it exits 1, "nothing found").
-    fn search(&self, args: &[&str]) -> Vec<Value> {
-        let mut a = vec!["--json", "search"];
-        a.extend_from_slice(args);
-        let o = self.cmd(&a);
-        assert!(
-            matches!(o.status.code(), Some(0 | 1)),
-            "swapmeet {a:?} failed: {}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-            .collect()
-    }
-
-    fn sell(&self, title: &str, price: &str) -> String {
-        self.ok(&["sell", "--title", title, "--price", price])
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::Home;
 
 /// `sell` then `search` in a script finds the listing, and `withdraw` then `search` does not,
 /// with no sleep or retry in between; repeated so that a race between the write and the
 /// index commit would show.
 #[test]
 fn your_own_writes_are_in_your_next_search() {
-    let h = Home::with_node();
+    let h = Home::with_node("EUR");
     for round in 0..5 {
         let title = format!("Espresso grinder number{round}");
         let word = format!("number{round}");
@@ -150,7 +49,7 @@ fn your_own_writes_are_in_your_next_search() {
 /// that a listing has is searched as typed unless that finds nothing.
 #[test]
 fn a_typo_finds_what_was_meant_and_says_so() {
-    let h = Home::with_node();
+    let h = Home::with_node("EUR");
     let hoodies: Vec<String> = (0..12)
         .map(|i| h.sell(&format!("Pullover Hoodie size {i}"), &format!("{}", 20 + i)))
         .collect();

@@ -2,146 +2,13 @@
 //! by a factor of 1,000, an update that changes nothing, a node log without colour codes when
 //! it goes to a file, and shop text and links from `bridge sync`.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+#[allow(dead_code)] // shared helpers; this file uses some of them
+mod common;
 
+use std::process::{Output, Stdio};
+
+use common::Home;
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_swapmeet");
-
-/// A temporary home with (optionally) a running node, killed on drop.
-struct Home {
-    dir: tempfile::TempDir,
-    node: Option<Child>,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::tempdir().unwrap(),
-            node: None,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("SWAPMEET_HOME", self.path())
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args);
-        assert!(
-            o.status.success(),
-            "swapmeet {args:?} failed: {}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Vec<Value> {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        self.ok(&a)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-            .collect()
-    }
-
-    /// Starts `swapmeet node` with its stderr going to `stderr`, and waits for it to listen.
-    fn start_node(&mut self, stderr: Stdio) {
-        let node_file = self.path().join("node.json");
-        let child = Command::new(BIN)
-            .args([
-                "node",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-            ])
-            .env("SWAPMEET_HOME", self.path())
-            .env_remove("RUST_LOG")
-            .env_remove("NO_COLOR")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        self.node = Some(child);
-        let start = Instant::now();
-        while !node_file.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the node did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stops the node with SIGTERM, as a service manager does, and waits for it to exit.
-    fn stop_node(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let start = Instant::now();
-            while c.try_wait().unwrap().is_none() {
-                if start.elapsed() > Duration::from_secs(30) {
-                    let _ = c.kill();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    /// A request to the node's API as any program would send it: (status, body).
-    fn api(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
-        let node: Value =
-            serde_json::from_slice(&std::fs::read(self.path().join("node.json")).unwrap()).unwrap();
-        let token = std::fs::read_to_string(self.path().join("api.token")).unwrap();
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build(),
-        );
-        let url = format!("http://{}{path}", node["api"].as_str().unwrap());
-        let auth = format!("Bearer {}", token.trim());
-        let mut r = match method {
-            "PUT" => agent
-                .put(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
-            _ => agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
-        }
-        .unwrap();
-        let status = r.status().as_u16();
-        let v = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
-        (status, v)
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn stderr_of(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -151,7 +18,7 @@ fn stderr_of(o: &Output) -> String {
 fn a_price_is_never_read_a_thousand_times_too_high() {
     let mut h = Home::new();
     h.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
-    h.start_node(Stdio::null());
+    h.start_node();
     // "0.001" used to be stored as 1.00 EUR, "0.005 EUR" as 5.00 EUR.
     for (price, says) in [
         ("0.001", "'0.001' has 3 decimals, but EUR has 2"),
@@ -172,7 +39,7 @@ fn a_price_is_never_read_a_thousand_times_too_high() {
             "--price {price}: {err}"
         );
     }
-    assert!(h.json(&["mine"]).is_empty(), "nothing is stored");
+    assert!(h.json_ok(&["mine"]).is_empty(), "nothing is stored");
     // The API refuses the same, naming the field, whoever sends it.
     let (status, body) = h.api(
         "POST",
@@ -181,10 +48,10 @@ fn a_price_is_never_read_a_thousand_times_too_high() {
     );
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("price"), "{body}");
-    assert!(h.json(&["mine"]).is_empty(), "nothing is stored");
+    assert!(h.json_ok(&["mine"]).is_empty(), "nothing is stored");
     // Where the separators say which is which, the price is read.
-    let sold = h.json(&["sell", "--title", "Sofa", "--price", "1.999,50"]);
-    let shown = h.json(&["show", sold[0]["id"].as_str().unwrap()]);
+    let sold = h.json_ok(&["sell", "--title", "Sofa", "--price", "1.999,50"]);
+    let shown = h.json_ok(&["show", sold[0]["id"].as_str().unwrap()]);
     assert_eq!(shown[0]["price"], "1999.50 EUR");
 }
 
@@ -192,12 +59,12 @@ fn a_price_is_never_read_a_thousand_times_too_high() {
 fn an_update_that_changes_nothing_signs_nothing() {
     let mut h = Home::new();
     h.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
-    h.start_node(Stdio::null());
+    h.start_node();
     let id = h
         .ok(&["sell", "--title", "Lamp", "--price", "15", "--tag", "light"])
         .trim()
         .to_string();
-    let before = h.json(&["show", &id]);
+    let before = h.json_ok(&["show", &id]);
     // Every field given equals the current value.
     let out = h.ok(&[
         "update",
@@ -210,7 +77,7 @@ fn an_update_that_changes_nothing_signs_nothing() {
         "light",
     ]);
     assert!(out.contains("nothing changed"), "{out}");
-    let r = h.json(&["update", &id, "--title", "Lamp"]);
+    let r = h.json_ok(&["update", &id, "--title", "Lamp"]);
     assert_eq!(r[0]["changed"], false);
     assert_eq!(r[0]["seq"], before[0]["seq"]);
     // Through the API: an empty body and a body of current values are no-ops, not versions.
@@ -221,14 +88,14 @@ fn an_update_that_changes_nothing_signs_nothing() {
         assert_eq!(r["seq"], before[0]["seq"], "{body}: {r}");
         assert_eq!(r["hash"], before[0]["hash"], "{body}: {r}");
     }
-    let after = h.json(&["show", &id]);
+    let after = h.json_ok(&["show", &id]);
     assert_eq!(after[0]["seq"], before[0]["seq"]);
     assert_eq!(after[0]["hash"], before[0]["hash"]);
     // A real change is still a new version.
-    let r = h.json(&["update", &id, "--price", "16"]);
+    let r = h.json_ok(&["update", &id, "--price", "16"]);
     assert_eq!(r[0]["changed"], true);
     assert!(r[0]["seq"].as_u64().unwrap() > before[0]["seq"].as_u64().unwrap());
-    assert_eq!(h.json(&["show", &id])[0]["price"], "16.00 EUR");
+    assert_eq!(h.json_ok(&["show", &id])[0]["price"], "16.00 EUR");
 }
 
 #[test]
@@ -236,7 +103,7 @@ fn the_node_log_in_a_file_has_no_colour_codes() {
     let mut h = Home::new();
     h.ok(&["init", "--location", "52.52,13.405"]);
     let log = h.path().join("node.log");
-    h.start_node(Stdio::from(std::fs::File::create(&log).unwrap()));
+    h.start_node_with(&[], Stdio::from(std::fs::File::create(&log).unwrap()));
     h.ok(&["sell", "--title", "Lamp", "--price", "15"]);
     h.stop_node();
     let text = std::fs::read_to_string(&log).unwrap();
@@ -257,15 +124,15 @@ MH02,simple,Hera Hoodie &#8482;,48,&lt;b&gt; is shown as written,https://other.e
 fn bridge_sync_shows_shop_text_decoded_and_links_absolute() {
     let mut h = Home::new();
     h.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
-    h.start_node(Stdio::null());
+    h.start_node();
     let file = h.path().join("products.csv");
     std::fs::write(&file, MAGENTO).unwrap();
     let file = file.to_str().unwrap();
     let by_title = |h: &Home| -> Vec<Value> {
         let mut v: Vec<Value> = h
-            .json(&["mine"])
+            .json_ok(&["mine"])
             .iter()
-            .map(|m| h.json(&["show", m["id"].as_str().unwrap()]).remove(0))
+            .map(|m| h.json_ok(&["show", m["id"].as_str().unwrap()]).remove(0))
             .collect();
         v.sort_by_key(|l| l["title"].as_str().unwrap().to_string());
         v
@@ -280,7 +147,7 @@ fn bridge_sync_shows_shop_text_decoded_and_links_absolute() {
     let o = h.cmd(&sync(&["--shop-url", "shop.example"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_of(&o).contains("--shop-url"), "{}", stderr_of(&o));
-    assert!(h.json(&["mine"]).is_empty());
+    assert!(h.json_ok(&["mine"]).is_empty());
 
     // Without a base URL the relative link is left out; the absolute one stays.
     h.ok(&sync(&[]));

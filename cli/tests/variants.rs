@@ -3,110 +3,10 @@
 //! once (with "from" where its variants' prices differ), and `show` lists the sizes and
 //! colours with their price and stock.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+#[allow(dead_code)] // shared helpers; this file uses some of them
+mod common;
 
-use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_swapmeet");
-
-/// A temporary home with a running node, killed on drop.
-struct Home {
-    dir: tempfile::TempDir,
-    node: Option<Child>,
-}
-
-impl Home {
-    /// A home with a location and currency, and its node started.
-    fn with_node(currency: &str) -> Home {
-        let mut h = Home {
-            dir: tempfile::tempdir().unwrap(),
-            node: None,
-        };
-        h.ok(&["init", "--location", "52.52,13.405", "--currency", currency]);
-        let node_file = h.path().join("node.json");
-        let child = Command::new(BIN)
-            .args([
-                "node",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-            ])
-            .env("SWAPMEET_HOME", h.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        h.node = Some(child);
-        let start = Instant::now();
-        while !node_file.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the node did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        h
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("SWAPMEET_HOME", self.path())
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args);
-        assert!(
-            o.status.success(),
-            "swapmeet {args:?} failed: {}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn json_lines(&self, args: &[&str]) -> Vec<Value> {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        String::from_utf8(self.ok(&a).into_bytes())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-            .collect()
-    }
-
-    /// Searches until `want` hits show (the index commits shortly after a write).
-    fn search_until(&self, query: &str, want: usize) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
-            let hits = self.json_lines(&["search", query, "--limit", "100"]);
-            if hits.len() == want || start.elapsed() > Duration::from_secs(20) {
-                return hits;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::Home;
 
 fn shared(name: &str) -> String {
     let path = format!("{}/../../shared/feeds/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -150,7 +50,7 @@ fn a_bridged_magento_hoodie_is_one_listing_with_its_sizes_and_colours() {
         &["WH02", "MH01", "MH02", "MH03"],
     );
     std::fs::write(&file, rows).unwrap();
-    let report = h.json_lines(&["bridge", "sync", file.to_str().unwrap()]);
+    let report = h.json_ok(&["bridge", "sync", file.to_str().unwrap()]);
     // 4 configurable parents, 15 + 15 + 15 + 15 children (verified in the file).
     assert_eq!(
         report[0]["created"].as_array().unwrap().len(),
@@ -159,7 +59,7 @@ fn a_bridged_magento_hoodie_is_one_listing_with_its_sizes_and_colours() {
     );
     assert!(report[0]["skipped"].as_array().unwrap().is_empty());
 
-    let hits = h.search_until("hoodie", 4);
+    let hits = h.search_until(&["hoodie", "--limit", "100"], 4);
     let titles: Vec<&str> = hits.iter().map(|h| h["title"].as_str().unwrap()).collect();
     assert_eq!(
         titles
@@ -180,7 +80,7 @@ fn a_bridged_magento_hoodie_is_one_listing_with_its_sizes_and_colours() {
 
     // show lists every size and colour with its price and stock.
     let id = hera["id"].as_str().unwrap();
-    let shown = h.json_lines(&["show", id]).remove(0);
+    let shown = h.json_ok(&["show", id]).remove(0);
     let variants = shown["variants"].as_array().unwrap();
     assert_eq!(variants.len(), 15);
     let mut sizes: Vec<&str> = variants
@@ -211,7 +111,7 @@ fn a_woocommerce_variable_product_shows_its_from_price() {
     h.ok(&["bridge", "sync", &file]);
     // "Hoodie" (a variable product of 6 variations), "Hoodie with Pocket and Logo" and
     // "Hoodie with Pocket" (simple products): each once.
-    let hits = h.search_until("hoodie", 3);
+    let hits = h.search_until(&["hoodie", "--limit", "100"], 3);
     let hoodie = hits
         .iter()
         .find(|h| h["title"] == "Hoodie")

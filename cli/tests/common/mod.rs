@@ -1,6 +1,4 @@
-//! A temporary home running the real `swapmeet` binary, for the CLI tests.
-//!
-//! `cli.rs` keeps its own copy of these helpers for now; new test files share this one.
+//! A temporary home running the real `swapmeet` binary, shared by all the CLI tests.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -22,6 +20,14 @@ impl Home {
             dir: tempfile::tempdir().unwrap(),
             node: None,
         }
+    }
+
+    /// A home with a location and `currency`, and its node started.
+    pub fn with_node(currency: &str) -> Home {
+        let mut h = Home::new();
+        h.ok(&["init", "--location", "52.52,13.405", "--currency", currency]);
+        h.start_node();
+        h
     }
 
     pub fn path(&self) -> &Path {
@@ -56,7 +62,56 @@ impl Home {
         json_lines(&self.ok(&a))
     }
 
+    /// Runs `swapmeet --json ARGS` whatever its exit status; the JSON lines of its output.
+    pub fn json_lines(&self, args: &[&str]) -> Vec<Value> {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let o = self.cmd(&a);
+        json_lines(&String::from_utf8(o.stdout).unwrap())
+    }
+
+    /// The hits of `swapmeet --json search ARGS` (none when it exits 1, "nothing found").
+    pub fn search(&self, args: &[&str]) -> Vec<Value> {
+        let mut a = vec!["--json", "search"];
+        a.extend_from_slice(args);
+        let o = self.cmd(&a);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "swapmeet {a:?} failed: {}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        json_lines(&String::from_utf8(o.stdout).unwrap())
+    }
+
+    /// Searches until the index shows `want` hits (commits run at most every 500 ms), or 20 s pass.
+    pub fn search_until(&self, args: &[&str], want: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let mut a = vec!["search"];
+            a.extend_from_slice(args);
+            let hits = self.json_lines(&a);
+            if hits.len() == want || start.elapsed() > Duration::from_secs(20) {
+                return hits;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `swapmeet sell` with a title and price; the new listing's id.
+    pub fn sell(&self, title: &str, price: &str) -> String {
+        self.ok(&["sell", "--title", title, "--price", price])
+            .trim()
+            .to_string()
+    }
+
     pub fn start_node(&mut self) {
+        self.start_node_with(&[], Stdio::null());
+    }
+
+    /// Starts `swapmeet node` with `extra` arguments and its stderr going to `stderr`, and waits
+    /// for it to listen.
+    pub fn start_node_with(&mut self, extra: &[&str], stderr: Stdio) {
         let node_file = self.path().join("node.json");
         let _ = std::fs::remove_file(&node_file);
         let child = Command::new(BIN)
@@ -68,9 +123,12 @@ impl Home {
                 "--listen",
                 "/ip4/127.0.0.1/tcp/0",
             ])
+            .args(extra)
             .env("SWAPMEET_HOME", self.path())
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         self.node = Some(child);
@@ -82,6 +140,66 @@ impl Home {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Kills the node (SIGKILL) and waits for it.
+    pub fn kill_node(&mut self) {
+        if let Some(mut c) = self.node.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the node with SIGTERM, as a service manager does, and waits for it to exit.
+    pub fn stop_node(&mut self) {
+        if let Some(mut c) = self.node.take() {
+            #[cfg(unix)]
+            {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(c.id().to_string())
+                    .status();
+            }
+            let start = Instant::now();
+            loop {
+                if c.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(30) {
+                    let _ = c.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// A JSON request to the node's API as any program would send it: (status, body).
+    pub fn api(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let node: Value =
+            serde_json::from_slice(&std::fs::read(self.path().join("node.json")).unwrap()).unwrap();
+        let token = std::fs::read_to_string(self.path().join("api.token")).unwrap();
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build(),
+        );
+        let url = format!("http://{}{path}", node["api"].as_str().unwrap());
+        let auth = format!("Bearer {}", token.trim());
+        let mut r = match method {
+            "PUT" => agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+            _ => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+        }
+        .unwrap();
+        let status = r.status().as_u16();
+        let v = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+        (status, v)
     }
 
     /// POSTs a raw body to the node's API as a shop system would; status and answer.
@@ -108,10 +226,7 @@ impl Home {
 
 impl Drop for Home {
     fn drop(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.kill_node();
     }
 }
 
