@@ -176,6 +176,18 @@ impl Home {
 
     /// A JSON request to the node's API as any program would send it: (status, body).
     pub fn api(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let (status, text) = self.request(method, path, &serde_json::to_vec(body).unwrap());
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// POSTs a raw body to the node's API as a shop system would; status and answer.
+    pub fn api_post(&self, path: &str, body: &[u8]) -> (u16, Value) {
+        let (status, text) = self.request("POST", path, body);
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    /// One request with the home's token to the address in its node.json: status and body.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
         let node: Value =
             serde_json::from_slice(&std::fs::read(self.path().join("node.json")).unwrap()).unwrap();
         let token = std::fs::read_to_string(self.path().join("api.token")).unwrap();
@@ -190,37 +202,17 @@ impl Home {
             "PUT" => agent
                 .put(&url)
                 .header("Authorization", &auth)
-                .send_json(body),
+                .header("Content-Type", "application/json")
+                .send(body),
             _ => agent
                 .post(&url)
                 .header("Authorization", &auth)
-                .send_json(body),
+                .header("Content-Type", "application/json")
+                .send(body),
         }
         .unwrap();
         let status = r.status().as_u16();
-        let v = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
-        (status, v)
-    }
-
-    /// POSTs a raw body to the node's API as a shop system would; status and answer.
-    pub fn api_post(&self, path: &str, body: &[u8]) -> (u16, Value) {
-        let node: Value =
-            serde_json::from_slice(&std::fs::read(self.path().join("node.json")).unwrap()).unwrap();
-        let token = std::fs::read_to_string(self.path().join("api.token")).unwrap();
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build(),
-        );
-        let mut r = agent
-            .post(format!("http://{}{path}", node["api"].as_str().unwrap()))
-            .header("Authorization", format!("Bearer {}", token.trim()))
-            .header("Content-Type", "application/json")
-            .send(body)
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.body_mut().read_to_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap())
+        (status, r.body_mut().read_to_string().unwrap_or_default())
     }
 }
 
