@@ -36,6 +36,8 @@ pub mod keys;
 pub mod limits;
 pub mod listing;
 pub mod message;
+#[cfg(test)]
+mod message_rejections;
 pub mod price;
 pub mod seal;
 pub mod variant;

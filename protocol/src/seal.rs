@@ -211,6 +211,13 @@ impl Sealed {
     fn ciphertext(&self) -> &[u8] {
         &self.bytes[self.ciphertext..]
     }
+
+    /// The same enc and ciphertext under another header: what a relay altering the header
+    /// would produce.
+    #[cfg(test)]
+    pub(crate) fn reheadered(&self, tag: RecipientTag, expires_at: u64) -> Vec<u8> {
+        encode_sealed(&tag, expires_at, &self.enc, self.ciphertext())
+    }
 }
 
 /// An "RNG" that yields one fixed 32-byte seed: HPKE draws exactly one private key's worth of
@@ -278,9 +285,26 @@ pub fn seal_with_ephemeral(
     plaintext.extend_from_slice(&len.to_be_bytes());
     plaintext.extend_from_slice(env);
     plaintext.resize(bucket, 0);
+    seal_plaintext(
+        recipient,
+        RecipientTag::of(recipient),
+        msg.expires_at,
+        &plaintext,
+        ephemeral,
+    )
+}
 
-    let tag = RecipientTag::of(recipient);
-    let aad = header_aad(&tag, msg.expires_at);
+/// The HPKE step of sealing: encrypts `plaintext` to `recipient`'s X25519 key with the header
+/// (`tag`, `expires_at`) as associated data. The callers outside [`seal_with_ephemeral`] are
+/// tests that build hostile sealed messages (wrong padding, mismatched headers).
+pub(crate) fn seal_plaintext(
+    recipient: &PublicKey,
+    tag: RecipientTag,
+    expires_at: u64,
+    plaintext: &[u8],
+    ephemeral: [u8; 32],
+) -> Result<Sealed, ValidationError> {
+    let aad = header_aad(&tag, expires_at);
     let unsealable = |e: hpke::HpkeError| {
         ValidationError::invalid("recipient", format!("cannot seal to this key: {e}"))
     };
@@ -289,19 +313,19 @@ pub fn seal_with_ephemeral(
         &OpModeS::Base,
         &pk,
         SEAL_INFO,
-        &plaintext,
+        plaintext,
         &aad,
         &mut EphemeralSeed(ephemeral),
     )
     .map_err(unsealable)?;
     let mut enc_bytes = [0u8; 32];
     enc_bytes.copy_from_slice(&enc.to_bytes());
-    let bytes = encode_sealed(&tag, msg.expires_at, &enc_bytes, &ct);
+    let bytes = encode_sealed(&tag, expires_at, &enc_bytes, &ct);
     Ok(Sealed {
         ciphertext: bytes.len() - ct.len(),
         bytes,
         tag,
-        expires_at: msg.expires_at,
+        expires_at,
         enc: enc_bytes,
     })
 }
