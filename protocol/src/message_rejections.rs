@@ -321,6 +321,8 @@ fn oversize_input_is_refused_before_decoding() {
             ..
         }
     ));
+    // docs/PROTOCOL.md states this figure.
+    assert_eq!(MAX_SEALED_BYTES, 16_484);
     let big = vec![0u8; MAX_SEALED_BYTES + 1];
     assert_eq!(
         Sealed::decode(&big).unwrap_err(),

@@ -394,6 +394,29 @@ pub fn open(
     Ok(verified)
 }
 
+/// For the fuzz targets only (feature `fuzzing`): seals an arbitrary plaintext, so a fuzzer can
+/// reach what [`open`] does after decryption (length prefix, padding, the signed envelope).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::*;
+
+    /// Seals `plaintext` to `recipient` under the header `(RecipientTag::of(recipient),
+    /// expires_at)`, with no checks on the plaintext.
+    pub fn seal_plaintext_unchecked(
+        recipient: &PublicKey,
+        expires_at: u64,
+        plaintext: &[u8],
+    ) -> Result<Sealed, ValidationError> {
+        seal_plaintext(
+            recipient,
+            RecipientTag::of(recipient),
+            expires_at,
+            plaintext,
+            [7; 32],
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
