@@ -60,6 +60,16 @@ pub enum Command {
     /// Keep a shop's catalogue export in sync with its listings.
     #[command(subcommand)]
     Bridge(BridgeCommand),
+    /// Send a private message: to a listing's seller (LISTING_ID), or in a thread (THREAD_ID).
+    ///
+    /// The message is signed, sealed for the recipient alone, and kept in the outbox until the
+    /// recipient's node confirms it (delivered) or its lifetime ends (expired). While the
+    /// recipient is offline, peers hold it sealed in their mailboxes.
+    Message(MessageArgs),
+    /// List your conversations: listing, other party, last message, unread, delivery.
+    Inbox(InboxArgs),
+    /// Show one conversation (marks it read).
+    Thread(ThreadArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -268,4 +278,32 @@ pub struct BridgeSyncArgs {
 pub struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell.
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct MessageArgs {
+    /// A listing id (to write to its seller) or a thread id from `swapmeet inbox` (its first 8
+    /// or more characters are enough).
+    #[arg(value_name = "LISTING_ID|THREAD_ID")]
+    pub target: String,
+    /// The message (1 to 2,000 characters); "-" reads it from standard input.
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// Only threads with unread messages.
+    #[arg(long)]
+    pub unread: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ThreadArgs {
+    /// The thread id (or its first 8 or more characters).
+    #[arg(value_name = "THREAD_ID")]
+    pub thread: String,
+    /// Do not mark the messages read.
+    #[arg(long)]
+    pub keep_unread: bool,
 }

@@ -15,11 +15,13 @@
 //! - `transfer`: export, import.
 //! - `node_cmd`: init, node, id, status, peers.
 //! - `bridge_cmd`: bridge sync.
+//! - `message_cmd`: message, inbox, thread.
 
 mod args;
 mod bridge_cmd;
 mod client;
 mod listing_cmd;
+mod message_cmd;
 mod node_cmd;
 mod output;
 mod search;
@@ -134,6 +136,9 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Export(a) => transfer::export(&home, &out, a),
         Command::Import(a) => transfer::import(&home, &out, a),
         Command::Bridge(b) => bridge_cmd::run(&home, &out, b),
+        Command::Message(a) => message_cmd::message(&home, &out, a),
+        Command::Inbox(a) => message_cmd::inbox(&home, &out, a),
+        Command::Thread(a) => message_cmd::thread(&home, &out, a),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

@@ -6,6 +6,7 @@
 
 pub mod bridge;
 pub mod hello;
+pub mod messages;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -91,6 +92,8 @@ pub struct ApiState {
     pub home_currency: Currency,
     /// Open bridge runs.
     pub bridge_runs: bridge::Runs,
+    /// Private messages: outbox, inbox, and the mailbox kept for others.
+    pub messenger: crate::messaging::Messenger,
 }
 
 /// An error response: status and a JSON body naming what was wrong.
@@ -204,8 +207,14 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 fn parse_id(s: &str) -> ApiResult<ListingId> {
-    s.parse::<ListingId>()
-        .map_err(|e| ApiError::field("id", format!("'{s}' is not a listing id: {e}")))
+    parse_listing_field("id", s)
+}
+
+/// Parses a listing id given in `field`.
+fn parse_listing_field(field: &'static str, s: &str) -> ApiResult<ListingId> {
+    s.trim()
+        .parse::<ListingId>()
+        .map_err(|e| ApiError::field(field, format!("'{s}' is not a listing id: {e}")))
 }
 
 /// The router with every endpoint, guarded by the token.
@@ -224,6 +233,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/peers", get(peers))
         .route("/v1/bridge/items", post(bridge::items))
+        .route("/v1/messages", post(messages::send))
+        .route("/v1/inbox", get(messages::inbox))
+        .route("/v1/threads/{id}", get(messages::thread))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
@@ -737,18 +749,39 @@ async fn import(
 }
 
 async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let rx = s.engine.subscribe();
-    let mut shutdown = s.shutdown.clone();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx)
-        .map(|item| {
-            let data = match item {
-                Ok(ev) => serde_json::to_string(&ev).unwrap_or_default(),
-                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                    json!({"change": "lagged", "missed": n}).to_string()
+    let listings = tokio_stream::wrappers::BroadcastStream::new(s.engine.subscribe()).map(|item| {
+        let data = match item {
+            Ok(ev) => serde_json::to_string(&ev).unwrap_or_default(),
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                json!({"change": "lagged", "missed": n}).to_string()
+            }
+        };
+        SseEvent::default().data(data)
+    });
+    // Message events carry an SSE event name (`message`, `delivery`), so a client that reads
+    // only unnamed events (listing changes) is not confused by them.
+    let messages =
+        tokio_stream::wrappers::BroadcastStream::new(s.messenger.subscribe()).map(|item| {
+            match item {
+                Ok(ev) => {
+                    let name = match &ev {
+                        crate::messaging::MessagingEvent::Message { .. } => "message",
+                        crate::messaging::MessagingEvent::Delivery { .. } => "delivery",
+                    };
+                    SseEvent::default()
+                        .event(name)
+                        .data(serde_json::to_string(&ev).unwrap_or_default())
                 }
-            };
-            Ok(SseEvent::default().data(data))
-        })
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    SseEvent::default()
+                        .event("message")
+                        .data(json!({"kind": "lagged", "missed": n}).to_string())
+                }
+            }
+        });
+    let mut shutdown = s.shutdown.clone();
+    let stream = futures::stream::select(listings, messages)
+        .map(Ok)
         .take_until(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         });

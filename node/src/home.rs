@@ -83,6 +83,45 @@ pub struct Config {
     /// Node settings.
     #[serde(default)]
     pub node: NodeSection,
+    /// Private messages and the mailbox this node keeps for others.
+    #[serde(default)]
+    pub messaging: MessagingSection,
+}
+
+/// `[messaging]`: how long the user's messages wait for delivery, and what this node holds for
+/// other nodes' offline users (its mailbox). Every node is a mailbox for others: these bound it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagingSection {
+    /// Days a message waits for delivery before it is marked expired (1 to 14).
+    pub lifetime_days: u64,
+    /// Mailbox peers a message is deposited with while its recipient is unreachable (1 to 20).
+    pub mailbox_copies: usize,
+    /// Messages held for one recipient.
+    pub mailbox_per_recipient_messages: usize,
+    /// KiB held for one recipient.
+    pub mailbox_per_recipient_kib: u64,
+    /// Messages held from one depositing peer.
+    pub mailbox_per_depositor_messages: usize,
+    /// KiB held from one depositing peer.
+    pub mailbox_per_depositor_kib: u64,
+    /// MiB held for everyone.
+    pub mailbox_total_mib: u64,
+}
+
+impl Default for MessagingSection {
+    fn default() -> Self {
+        let d = crate::messaging::MessagingConfig::default();
+        MessagingSection {
+            lifetime_days: d.lifetime_secs / 86_400,
+            mailbox_copies: d.mailbox_copies,
+            mailbox_per_recipient_messages: d.mailbox_per_recipient_messages,
+            mailbox_per_recipient_kib: d.mailbox_per_recipient_bytes / 1024,
+            mailbox_per_depositor_messages: d.mailbox_per_depositor_messages,
+            mailbox_per_depositor_kib: d.mailbox_per_depositor_bytes / 1024,
+            mailbox_total_mib: d.mailbox_total_bytes / (1024 * 1024),
+        }
+    }
 }
 
 /// `[identity]`.
@@ -162,6 +201,44 @@ impl Config {
         Currency::new(&self.market.currency).map_err(|e| HomeError::BadConfig {
             path: PathBuf::from(CONFIG_FILE),
             reason: format!("market.currency: {e}"),
+        })
+    }
+
+    /// The messaging settings, checked.
+    pub fn messaging(&self) -> Result<crate::messaging::MessagingConfig, HomeError> {
+        let m = &self.messaging;
+        let bad = |field: &str, rule: &str| HomeError::BadConfig {
+            path: PathBuf::from(CONFIG_FILE),
+            reason: format!("messaging.{field}: {rule}"),
+        };
+        let max_days = swapmeet_protocol::limits::MAX_MESSAGE_LIFETIME_SECS / 86_400;
+        if !(1..=max_days).contains(&m.lifetime_days) {
+            return Err(bad("lifetime_days", &format!("must be 1 to {max_days}")));
+        }
+        if !(1..=20).contains(&m.mailbox_copies) {
+            return Err(bad("mailbox_copies", "must be 1 to 20"));
+        }
+        for (field, v) in [
+            ("mailbox_per_recipient_messages", m.mailbox_per_recipient_messages as u64),
+            ("mailbox_per_recipient_kib", m.mailbox_per_recipient_kib),
+            ("mailbox_per_depositor_messages", m.mailbox_per_depositor_messages as u64),
+            ("mailbox_per_depositor_kib", m.mailbox_per_depositor_kib),
+            ("mailbox_total_mib", m.mailbox_total_mib),
+        ] {
+            // 0 turns the mailbox off for that bound; a huge value is a typo, not a wish.
+            if v > 1 << 30 {
+                return Err(bad(field, "is out of range"));
+            }
+        }
+        Ok(crate::messaging::MessagingConfig {
+            lifetime_secs: m.lifetime_days * 86_400,
+            mailbox_copies: m.mailbox_copies,
+            mailbox_per_recipient_messages: m.mailbox_per_recipient_messages,
+            mailbox_per_recipient_bytes: m.mailbox_per_recipient_kib * 1024,
+            mailbox_per_depositor_messages: m.mailbox_per_depositor_messages,
+            mailbox_per_depositor_bytes: m.mailbox_per_depositor_kib * 1024,
+            mailbox_total_bytes: m.mailbox_total_mib * 1024 * 1024,
+            ..crate::messaging::MessagingConfig::default()
         })
     }
 

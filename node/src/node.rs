@@ -21,6 +21,7 @@ use crate::api::{self, ApiState};
 use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::home::{peer_id_of, Home, HomeError, InitOptions, NodeFile};
+use crate::messaging::{Messenger, MessagingError};
 use crate::network::{Network, NetworkConfig, NetworkError, NetworkHandle};
 
 /// How long a client may take to send a request's header (also how long an idle keep-alive
@@ -61,6 +62,9 @@ pub enum NodeError {
     /// The network could not start.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// The message store could not be opened.
+    #[error("messages: {0}")]
+    Messaging(#[from] MessagingError),
     /// A task failed.
     #[error("node task failed: {0}")]
     Task(String),
@@ -92,6 +96,7 @@ pub struct Node {
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     network: Option<Network>,
+    messenger: Messenger,
 }
 
 impl Node {
@@ -133,7 +138,15 @@ impl Node {
             &opts.bootstrap,
             opts.no_mdns,
         )?;
-        let network = Network::start(engine.clone(), &key, net_config).await?;
+        let messaging_config = config.messaging()?;
+        let (store_engine, messenger_key) = (engine.clone(), key.clone());
+        let messenger = tokio::task::spawn_blocking(move || {
+            Messenger::open(store_engine.store(), messenger_key, messaging_config)
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))??;
+        let network =
+            Network::start(engine.clone(), messenger.clone(), &key, net_config).await?;
         let author = Author::new(key, currency, location, engine.clone());
 
         let listener = TcpListener::bind(api_addr)
@@ -159,6 +172,7 @@ impl Node {
             shutdown: stop_rx.clone(),
             home_currency: currency,
             bridge_runs: Default::default(),
+            messenger: messenger.clone(),
         });
         let app = api::router(state);
         let mut server_stop = stop_rx;
@@ -184,6 +198,7 @@ impl Node {
             stop,
             server: Some(server),
             network: Some(network),
+            messenger,
         })
     }
 
@@ -210,6 +225,11 @@ impl Node {
     /// The network.
     pub fn network(&self) -> Option<&NetworkHandle> {
         self.network.as_ref().map(Network::handle)
+    }
+
+    /// Private messages.
+    pub fn messenger(&self) -> &Messenger {
+        &self.messenger
     }
 
     /// The home.
