@@ -19,7 +19,7 @@
 //! - [`dht`]: Kademlia keys, the persisted and verifying record store, area provider keys.
 //! - [`addrbook`]: the persisted address book a restarted node redials.
 //! - [`sync`]: catch-up sync sessions between two peers (set reconciliation per area).
-//! - `event_loop`: the task that owns the swarm.
+//! - `event_loop`: the task that owns the swarm (with its sync-session and Kademlia parts).
 //! - [`local`]: an engine + network without the API, for tests, benchmarks and examples.
 //!
 //! Shutdown ([`Network::shutdown`]): stop taking commands, save the address book, fail pending
