@@ -133,7 +133,15 @@ impl Node {
             &opts.bootstrap,
             opts.no_mdns,
         )?;
-        let network = Network::start(engine.clone(), &key, net_config).await?;
+        // Messaging with the default settings until the config has a [messaging] section.
+        let (store, k) = (engine.store().clone(), key.clone());
+        let messenger = tokio::task::spawn_blocking(move || {
+            crate::messaging::Messenger::open(&store, k, Default::default())
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))?
+        .map_err(|e| NetworkError::Setup(format!("messaging: {e}")))?;
+        let network = Network::start(engine.clone(), &key, net_config, messenger).await?;
         let author = Author::new(key, currency, location, engine.clone());
 
         let listener = TcpListener::bind(api_addr)

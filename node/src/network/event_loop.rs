@@ -27,6 +27,7 @@ use super::addrbook::{AddressBook, ADDRBOOK_TREE};
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent};
 use super::dht::{self, ListingRecordStore, KAD_TREE};
 use super::gossip::{self, Following};
+use super::messaging::MessagingWire;
 use super::sync::{SyncClient, SyncError, SyncRequest, SyncResponse, SyncServer, WireCounters};
 use super::{
     Command, GossipCounters, NetworkConfig, NetworkError, NetworkHandle, NetworkStatus, PeerView,
@@ -35,6 +36,7 @@ use super::{
 use crate::engine::{Clock, Engine};
 use crate::events::{Change, Event, Source};
 use crate::ingest::IngestOutcome;
+use crate::messaging::Messenger;
 use kad_events::GetQuery;
 use sync_sessions::Session;
 
@@ -123,6 +125,8 @@ struct EventLoop {
     sync_interval: Duration,
     sync_turn: usize,
     provided: bool,
+    /// Private messages (`network/messaging.rs`).
+    msg: MessagingWire,
 }
 
 /// Builds the swarm, listens, dials, and spawns the loop.
@@ -130,15 +134,13 @@ pub(super) async fn spawn(
     engine: Engine,
     key: &SecretKey,
     config: NetworkConfig,
+    messenger: Messenger,
 ) -> Result<(NetworkHandle, JoinHandle<()>), NetworkError> {
     let following = Following::around(config.home, config.follow_radius_km);
     engine.set_area_filter(following.area_filter());
     let areas = following.areas();
     let local = super::behaviour::keypair(key)?.public().to_peer_id();
-    let clock: Clock = {
-        let e = engine.clone();
-        Arc::new(move || e.now())
-    };
+    let clock = clock_of(&engine);
     let kad_tree = engine.store().tree(KAD_TREE)?;
     let book_tree = engine.store().tree(ADDRBOOK_TREE)?;
     let (store, addrbook) = tokio::task::spawn_blocking(move || {
@@ -192,7 +194,9 @@ pub(super) async fn spawn(
         peer_id: local,
         shared: shared.clone(),
     };
+    let msg = MessagingWire::new(messenger, clock_of(&engine), config.msg_rate);
     let event_loop = EventLoop {
+        msg,
         swarm,
         commands: cmd_rx,
         events: engine.subscribe(),
@@ -226,6 +230,11 @@ pub(super) async fn spawn(
     };
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
+}
+
+fn clock_of(engine: &Engine) -> Clock {
+    let e = engine.clone();
+    Arc::new(move || e.now())
 }
 
 /// Refuses a TCP listen address whose port another program holds. libp2p listens with
@@ -278,6 +287,7 @@ impl EventLoop {
                 },
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
                 Some(done) = self.done_rx.recv() => self.on_done(done),
+                wake = self.msg.next() => self.msg.on_wake(&mut self.swarm, wake),
                 ev = self.events.recv() => match ev {
                     Ok(ev) => self.on_engine_event(ev),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -296,6 +306,9 @@ impl EventLoop {
                 _ = save_tick.tick() => self.addrbook.save(),
             }
             self.pump_gossip();
+            for (peer, why) in self.msg.take_strikes() {
+                self.strike(peer, why);
+            }
         }
     }
 
@@ -388,6 +401,7 @@ impl EventLoop {
                 self.raw_requests.insert(id);
                 let _ = reply.send(());
             }
+            Command::MsgRaw(peer, req, reply) => self.msg.send_raw(&mut self.swarm, peer, req, reply),
             Command::PeerScore(peer, reply) => {
                 let _ = reply.send(self.swarm.behaviour().gossip.peer_score(&peer));
             }
@@ -664,6 +678,7 @@ impl EventLoop {
                     );
                     tracing::debug!(peer = %peer_id, "connected");
                     self.start_sync(peer_id);
+                    self.msg.on_connected(&mut self.swarm, peer_id);
                     if !self.provided {
                         self.provided = true;
                         self.provide_and_discover();
@@ -676,6 +691,7 @@ impl EventLoop {
                 ..
             } => {
                 self.peer_meta.remove(&peer_id);
+                self.msg.on_disconnected(peer_id);
                 if let Some(s) = self.sessions.remove(&peer_id) {
                     self.finish_session(peer_id, s, Some("peer disconnected".into()));
                 }
@@ -742,6 +758,7 @@ impl EventLoop {
             BehaviourEvent::Gossip(_) => {}
             BehaviourEvent::Kad(ev) => self.on_kad(ev),
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
+            BehaviourEvent::Msg(ev) => self.msg.on_event(&mut self.swarm, ev),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if let Some(m) = self.peer_meta.get_mut(&peer_id) {
                     m.agent = Some(info.agent_version.chars().take(128).collect());
@@ -824,6 +841,7 @@ impl EventLoop {
             syncs_completed: self.syncs_completed,
             sync_bytes_sent: self.wire.sent.load(Ordering::Relaxed),
             sync_bytes_received: self.wire.received.load(Ordering::Relaxed),
+            messaging: self.msg.status(),
         };
         let peers: Vec<PeerView> = self
             .swarm

@@ -59,18 +59,20 @@ impl EventLoop {
             kad::Event::OutboundQueryProgressed { id, result, .. } => match result {
                 QueryResult::GetRecord(r) => self.on_get_record(id, r),
                 QueryResult::GetClosestPeers(r) => {
+                    // A timed-out query still reports the peers it reached.
+                    let peers = match r {
+                        Ok(ok) => ok.peers,
+                        Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                    };
                     if let Some((peer, reply)) = self.finds.remove(&id) {
-                        // A timed-out query still reports the peers it reached.
-                        let peers = match r {
-                            Ok(ok) => ok.peers,
-                            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
-                        };
                         let addrs = peers
                             .into_iter()
                             .find(|p| p.peer_id == peer)
                             .map(|p| p.addrs)
                             .unwrap_or_default();
                         let _ = reply.send(addrs);
+                    } else {
+                        self.msg.on_closest(&mut self.swarm, id, peers);
                     }
                 }
                 QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
