@@ -56,6 +56,33 @@ pub fn base32_decode<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Parses exactly 64 hex digits (either case) into 32 bytes.
+pub fn hex32(text: &str) -> Option<[u8; 32]> {
+    let t = text.as_bytes();
+    if t.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16);
+    let mut out = [0u8; 32];
+    for (i, pair) in t.chunks_exact(2).enumerate() {
+        let hi = digit(pair[0])?;
+        let lo = digit(pair[1])?;
+        out[i] = (hi * 16 + lo) as u8;
+    }
+    Some(out)
+}
+
 /// Checks a single-line text field: non-empty (if required), at most `limit` characters, no
 /// control characters.
 pub fn check_line(

@@ -7,7 +7,9 @@
 use std::fmt;
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
-use serde::{Serialize, Serializer};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::cbor::{encode, Reader};
@@ -29,6 +31,10 @@ pub enum EnvelopeKind {
     Listing = 1,
     /// A withdrawal.
     Withdrawal = 2,
+    /// A private message ([`crate::DirectMessage`]); never a listing record.
+    Message = 3,
+    /// A receipt for a private message ([`crate::Receipt`]); never a listing record.
+    Receipt = 4,
 }
 
 impl EnvelopeKind {
@@ -37,14 +43,32 @@ impl EnvelopeKind {
         match self {
             EnvelopeKind::Listing => "listing",
             EnvelopeKind::Withdrawal => "withdrawal",
+            EnvelopeKind::Message => "message",
+            EnvelopeKind::Receipt => "receipt",
         }
     }
     fn from_code(c: u8) -> Option<EnvelopeKind> {
         match c {
             1 => Some(EnvelopeKind::Listing),
             2 => Some(EnvelopeKind::Withdrawal),
+            3 => Some(EnvelopeKind::Message),
+            4 => Some(EnvelopeKind::Receipt),
             _ => None,
         }
+    }
+    /// Whether envelopes of this kind are listing records (stored, gossiped, indexed). Messages
+    /// and receipts are not: the listing paths refuse them, so a private message can never be
+    /// ingested, gossiped or shown as a listing.
+    pub fn is_record(&self) -> bool {
+        matches!(self, EnvelopeKind::Listing | EnvelopeKind::Withdrawal)
+    }
+}
+
+/// The error of a listing path handed a message or a receipt.
+fn not_a_record(kind: EnvelopeKind) -> ValidationError {
+    ValidationError::WrongKind {
+        expected: "listing or withdrawal",
+        found: kind as u8,
     }
 }
 
@@ -68,6 +92,21 @@ impl fmt::Debug for EnvelopeHash {
 impl Serialize for EnvelopeHash {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for EnvelopeHash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EnvelopeHash, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+impl FromStr for EnvelopeHash {
+    type Err = ValidationError;
+    /// 64 hex digits (either case).
+    fn from_str(s: &str) -> Result<EnvelopeHash, ValidationError> {
+        crate::encoding::hex32(s.trim())
+            .map(EnvelopeHash)
+            .ok_or_else(|| ValidationError::invalid("hash", format!("'{s}' is not 64 hex digits")))
     }
 }
 
@@ -129,6 +168,7 @@ impl SignedEnvelope {
         let bytes = encode_envelope(kind, &signer, &payload, &signature);
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(ValidationError::TooLarge {
+                what: "envelope",
                 limit: MAX_ENVELOPE_BYTES,
                 actual: bytes.len(),
             });
@@ -141,6 +181,7 @@ impl SignedEnvelope {
     pub fn decode(bytes: &[u8]) -> Result<SignedEnvelope, ValidationError> {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(ValidationError::TooLarge {
+                what: "envelope",
                 limit: MAX_ENVELOPE_BYTES,
                 actual: bytes.len(),
             });
@@ -208,6 +249,7 @@ impl SignedEnvelope {
     fn decode_record(&self) -> Result<Record, ValidationError> {
         let payload = self.payload_bytes();
         let record = match self.kind {
+            EnvelopeKind::Message | EnvelopeKind::Receipt => return Err(not_a_record(self.kind)),
             EnvelopeKind::Listing => {
                 let l = Listing::decode_payload(payload)?;
                 if l.encode_payload() != payload {
@@ -271,7 +313,7 @@ fn read_head<'b>(
     }
     let code = r.u8()?;
     let kind = EnvelopeKind::from_code(code).ok_or(ValidationError::WrongKind {
-        expected: "listing or withdrawal",
+        expected: "listing, withdrawal, message or receipt",
         found: code,
     })?;
     let signer: [u8; 32] = r.bytes()?.try_into().map_err(|_| ValidationError::BadKey)?;
@@ -282,7 +324,11 @@ fn read_head<'b>(
 /// Splits envelope bytes into kind, signer bytes and payload bytes: the structure only, no
 /// key decompression, no canonical check.
 fn split_stored(bytes: &[u8]) -> Result<(EnvelopeKind, [u8; 32], &[u8]), ValidationError> {
-    read_head(&mut Reader::new(bytes, "envelope"))
+    let (kind, signer, payload) = read_head(&mut Reader::new(bytes, "envelope"))?;
+    if !kind.is_record() {
+        return Err(not_a_record(kind));
+    }
+    Ok((kind, signer, payload))
 }
 
 /// The signer's key bytes of envelope bytes this node verified when it stored them.
@@ -304,6 +350,7 @@ pub fn decode_stored(bytes: &[u8]) -> Result<StoredParts, ValidationError> {
     let record = match kind {
         EnvelopeKind::Listing => Record::Listing(Listing::decode_payload(payload)?),
         EnvelopeKind::Withdrawal => Record::Withdrawal(Withdrawal::decode_payload(payload)?),
+        EnvelopeKind::Message | EnvelopeKind::Receipt => return Err(not_a_record(kind)),
     };
     Ok(StoredParts {
         kind,
@@ -328,6 +375,7 @@ pub fn glance_stored(bytes: &[u8]) -> Result<([u8; 32], StoredGlance), Validatio
     let glance = match kind {
         EnvelopeKind::Listing => StoredGlance::Listing(Listing::glance_payload(payload)?),
         EnvelopeKind::Withdrawal => StoredGlance::Withdrawal(Withdrawal::decode_payload(payload)?),
+        EnvelopeKind::Message | EnvelopeKind::Receipt => return Err(not_a_record(kind)),
     };
     Ok((signer, glance))
 }
@@ -336,6 +384,7 @@ fn check_time(record: &Record, now: u64) -> Result<(), ValidationError> {
     let signed_at = record.signed_at();
     if signed_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
         return Err(ValidationError::FromFuture {
+            field: "signed_at",
             signed_at,
             now,
             max_skew: MAX_CLOCK_SKEW_SECS,
@@ -496,7 +545,7 @@ pub struct Verified<T> {
 }
 
 impl<T> Verified<T> {
-    fn new(envelope: SignedEnvelope, payload: T) -> Verified<T> {
+    pub(crate) fn new(envelope: SignedEnvelope, payload: T) -> Verified<T> {
         Verified { envelope, payload }
     }
     /// The envelope it came in.

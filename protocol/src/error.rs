@@ -5,9 +5,11 @@ use thiserror::Error;
 /// Why an envelope, a listing or a withdrawal is not acceptable.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ValidationError {
-    /// The encoded envelope is over the size cap.
-    #[error("envelope is too large: {actual} bytes, the limit is {limit}")]
+    /// The encoded envelope (or sealed message) is over the size cap.
+    #[error("{what} is too large: {actual} bytes, the limit is {limit}")]
     TooLarge {
+        /// `envelope`, `message` or `sealed message`.
+        what: &'static str,
         /// The cap.
         limit: usize,
         /// The size seen.
@@ -59,8 +61,8 @@ pub enum ValidationError {
         /// The rule broken.
         reason: String,
     },
-    /// The listing has expired.
-    #[error("expires_at: the listing expired at {expires_at} (now is {now})")]
+    /// The listing, the message or the sealed message has expired.
+    #[error("expires_at: expired at {expires_at} (now is {now})")]
     Expired {
         /// When it expired.
         expires_at: u64,
@@ -68,8 +70,10 @@ pub enum ValidationError {
         now: u64,
     },
     /// Signed too far in the future.
-    #[error("signed_at: {signed_at} is in the future (now is {now}; at most {max_skew} s of clock skew is allowed)")]
+    #[error("{field}: {signed_at} is in the future (now is {now}; at most {max_skew} s of clock skew is allowed)")]
     FromFuture {
+        /// The time field (`signed_at` of a listing, `sent_at` of a message).
+        field: &'static str,
         /// The signing time.
         signed_at: u64,
         /// The time of the check.
@@ -137,6 +141,51 @@ pub enum ValidationError {
         /// What is wrong with it.
         error: Box<ValidationError>,
     },
+    /// A message or a sealed message is not for this key: the sealed header's recipient tag, or
+    /// the signed message's recipient field, names someone else.
+    #[error("{field}: the message is for another recipient")]
+    WrongRecipient {
+        /// `tag` (the sealed header) or `recipient` (the signed message).
+        field: &'static str,
+    },
+    /// A sealed message does not decrypt with this key (not sealed for it, or altered).
+    #[error("ciphertext: does not decrypt for this key (sealed for another key, or altered)")]
+    Undecryptable,
+    /// The padding of a sealed message's plaintext is not all zero bytes, or its length prefix
+    /// points past the plaintext.
+    #[error("padding: {reason}")]
+    BadPadding {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The sealed header's expiry differs from the signed message's.
+    #[error("expires_at: the sealed header says {header}, the signed message says {inner}")]
+    ExpiryMismatch {
+        /// The header's `expires_at`.
+        header: u64,
+        /// The signed message's `expires_at`.
+        inner: u64,
+    },
+    /// A message's thread id is not the one derived from its listing and its buyer.
+    #[error("thread: {found} is not the thread of this listing and buyer (expected {expected})")]
+    ThreadMismatch {
+        /// The derived thread id (hex).
+        expected: String,
+        /// The thread id in the message (hex).
+        found: String,
+    },
+    /// A message's signer (or its recipient) is not one of the two parties of the thread, or the
+    /// signer is the recipient.
+    #[error("{field}: {reason}")]
+    NotAParty {
+        /// `signer` or `recipient`.
+        field: &'static str,
+        /// Which rule.
+        reason: &'static str,
+    },
+    /// The operating system gave no randomness (sealing needs a fresh ephemeral key).
+    #[error("randomness: the operating system gave none ({0}); cannot seal a message")]
+    NoRandomness(String),
     /// The encoding is valid CBOR but not the canonical form.
     #[error("envelope is not canonically encoded (definite lengths, shortest integers, keys in order, defaults omitted)")]
     NonCanonical,

@@ -47,6 +47,12 @@ impl SecretKey {
     pub fn sign(&self, msg: &[u8]) -> Signature {
         Signature(self.0.sign(msg).to_bytes())
     }
+
+    /// The X25519 secret scalar of this identity (the ed25519 secret scalar before clamping;
+    /// X25519 clamps it the same way), for opening messages sealed to [`PublicKey::x25519`].
+    pub(crate) fn x25519_scalar(&self) -> [u8; 32] {
+        self.0.to_scalar_bytes()
+    }
 }
 
 impl fmt::Debug for SecretKey {
@@ -81,6 +87,12 @@ impl PublicKey {
         self.0
             .verify_strict(msg, &sig)
             .map_err(|_| ValidationError::BadSignature)
+    }
+
+    /// The X25519 public key of this identity: the Montgomery form of the ed25519 point, the
+    /// key messages to this identity are sealed to.
+    pub(crate) fn x25519(&self) -> [u8; 32] {
+        self.0.to_montgomery().to_bytes()
     }
 
     pub(crate) fn dalek(&self) -> &VerifyingKey {

@@ -1,12 +1,15 @@
-//! swapmeet's wire types: keys, signed envelopes, listings and withdrawals, their validation,
-//! their encoding, and the limits every node enforces.
+//! swapmeet's wire types: keys, signed envelopes, listings, withdrawals and private messages,
+//! their validation, their encoding, and the limits every node enforces.
 //!
 //! This crate is pure: no async runtime, networking, storage or indexing in its dependency
 //! tree, so any client (a shop bridge, a browser build, another language's test suite) can rely
 //! on it. `docs/PROTOCOL.md` describes the same format for other implementations.
 //!
 //! Signed contents are only reachable through verification: decode a [`SignedEnvelope`], then
-//! [`SignedEnvelope::verify`] (or [`verify_batch`]) to get a [`Verified`] record.
+//! [`SignedEnvelope::verify`] (or [`verify_batch`]) to get a [`Verified`] record. Private
+//! messages take their own path: [`open`] a [`Sealed`] message (or
+//! [`SignedEnvelope::verify_message`]) to get a `Verified<DirectMessage>`; the listing paths
+//! refuse them.
 //!
 //! # Layout
 //! - [`keys`]: secret and public keys, signatures, the seller id text form.
@@ -14,6 +17,8 @@
 //! - [`listing`]: listings, listing ids, locations, delivery, images.
 //! - [`variant`]: variants of a listing (sizes, colours) with their own stock and price.
 //! - [`withdrawal`]: withdrawals (sold / withdrawn).
+//! - [`message`]: private messages between a buyer and a seller, receipts, thread ids.
+//! - [`seal`]: sealing a signed message for its recipient (HPKE), mailbox tags.
 //! - [`price`]: prices in minor units, ISO 4217 currencies, price parsing.
 //! - [`category`]: the category taxonomy and item conditions.
 //! - [`geo`]: geohashes, distances, cells around a point.
@@ -30,7 +35,9 @@ pub mod geo;
 pub mod keys;
 pub mod limits;
 pub mod listing;
+pub mod message;
 pub mod price;
+pub mod seal;
 pub mod variant;
 pub mod withdrawal;
 
@@ -43,6 +50,8 @@ pub use error::ValidationError;
 pub use geo::GeoHash;
 pub use keys::{seller_id_text, PublicKey, SecretKey, Signature};
 pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingGlance, ListingId, Location};
+pub use message::*;
 pub use price::{Currency, Price, PriceError};
+pub use seal::*;
 pub use variant::{Variant, VariantOption};
 pub use withdrawal::{WithdrawReason, Withdrawal};

@@ -52,6 +52,38 @@ pub const MAX_OPTION_VALUE_CHARS: usize = 64;
 /// Longest variant SKU, in Unicode scalar values (shop SKUs are short codes like "MH01-XS-Black").
 pub const MAX_VARIANT_SKU_CHARS: usize = 64;
 
+/// Longest text of a private message, in Unicode scalar values (a chat message, not a letter:
+/// it keeps the largest message envelope at about half of [`MAX_MESSAGE_BYTES`]).
+pub const MAX_MESSAGE_TEXT_CHARS: usize = 2000;
+/// Largest encoded signed message envelope, in bytes (the envelope cap; named on its own so the
+/// sealed format's largest padding bucket is tied to it).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// Longest a message may live after it was sent, and how long mailboxes keep it at most; also
+/// the default lifetime. Two weeks covers a holiday away from the node.
+pub const MAX_MESSAGE_LIFETIME_SECS: u64 = 14 * 86_400;
+/// Bytes of the big-endian length prefix in front of the signed envelope in a sealed plaintext.
+pub const SEAL_LENGTH_PREFIX_BYTES: usize = 2;
+/// The sizes a sealed plaintext (length prefix, signed envelope, zero padding) is padded to, so a
+/// relay learns only which of these buckets a message falls in. The smallest holds a short
+/// question about a listing with a short item key (a message envelope is about 310 bytes plus
+/// its item key and text); the largest holds a [`MAX_MESSAGE_BYTES`] envelope and its prefix.
+pub const SEAL_BUCKETS: [usize; 6] = [
+    512,
+    1024,
+    2048,
+    4096,
+    8192,
+    MAX_MESSAGE_BYTES + SEAL_LENGTH_PREFIX_BYTES,
+];
+/// Bytes the AEAD (ChaCha20-Poly1305) adds to a sealed plaintext.
+pub const SEAL_AEAD_TAG_BYTES: usize = 16;
+/// Bytes of the HPKE encapsulated key (an X25519 public key).
+pub const SEAL_ENC_BYTES: usize = 32;
+/// Largest encoded sealed message: the largest bucket, the AEAD tag, and at most 82 bytes of
+/// header and CBOR framing (array 1, version 1, tag 34, expires_at 9, enc 34, ciphertext
+/// header 3). Checked before a sealed message is decoded.
+pub const MAX_SEALED_BYTES: usize = SEAL_BUCKETS[SEAL_BUCKETS.len() - 1] + SEAL_AEAD_TAG_BYTES + 82;
+
 /// Gossipsub topics are this prefix followed by an area tag.
 pub const PROTOCOL_GOSSIP_PREFIX: &str = "/swapmeet/listings/1/";
 /// Kademlia protocol name (a private DHT: swapmeet nodes only).
@@ -60,6 +92,9 @@ pub const KAD_PROTOCOL: &str = "/swapmeet/kad/1.0.0";
 pub const SYNC_PROTOCOL: &str = "/swapmeet/sync/1";
 /// Fetch-by-hash protocol (request-response).
 pub const FETCH_PROTOCOL: &str = "/swapmeet/fetch/1";
+/// Private message protocol (request-response): delivery, mailbox deposit and collection,
+/// receipts.
+pub const MESSAGE_PROTOCOL: &str = "/swapmeet/msg/1";
 
 /// Gossip area tag of the topic that carries every listing (for nodes with no home location).
 /// Not a geohash cell: the geohash alphabet has no `a`, `i`, `l` or `o`.
