@@ -263,6 +263,15 @@ impl MessagingWire {
             | MsgWake::Tick => self.take_due(),
             MsgWake::Event(Some(_)) => {}
             MsgWake::CollectTick => {
+                // Mail held for others past its expiry goes, and my expired messages are
+                // marked (and the user told).
+                let m = self.messenger.clone();
+                let now = (self.clock)();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = m.sweep(now) {
+                        tracing::warn!(error = %e, "cannot sweep expired messages");
+                    }
+                });
                 let me = *swarm.local_peer_id();
                 let q = swarm.behaviour_mut().kad.get_closest_peers(me);
                 self.closest.insert(q, None);
@@ -323,10 +332,10 @@ impl MessagingWire {
             .send_request(&recipient, MsgRequest::Deliver(item.sealed.as_bytes().to_vec()));
         self.outbound.insert(id, (recipient, Pending::Deliver { hash }));
         let mut outstanding = 1;
-        let copies = self.messenger.config().mailbox_copies;
-        if !connected && item.deposited_with.len() < copies {
-            // Not reachable right now, as far as we know: look for its mailbox peers (and its
-            // addresses: a reachable recipient is among the closest peers to its own key).
+        if !connected {
+            // Not reachable right now, as far as we know: look for its addresses (a reachable
+            // recipient is among the closest peers to its own key) and for mailbox peers, if
+            // fewer than `mailbox_copies` hold a copy.
             let q = swarm.behaviour_mut().kad.get_closest_peers(recipient);
             self.closest.insert(q, Some(hash));
             outstanding += 1;
