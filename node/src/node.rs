@@ -137,10 +137,10 @@ impl Node {
         let (store, k) = (engine.store().clone(), key.clone());
         let messenger = tokio::task::spawn_blocking(move || {
             crate::messaging::Messenger::open(&store, k, Default::default())
+                .map_err(|e| NetworkError::Setup(format!("messaging: {e}")))
         })
         .await
-        .map_err(|e| NodeError::Task(e.to_string()))?
-        .map_err(|e| NetworkError::Setup(format!("messaging: {e}")))?;
+        .map_err(|e| NodeError::Task(e.to_string()))??;
         let network = Network::start(engine.clone(), &key, net_config, messenger).await?;
         let author = Author::new(key, currency, location, engine.clone());
 

@@ -167,7 +167,11 @@ async fn a_buyer_messages_an_online_seller_and_both_thread_views_agree() {
 
         let sent = buyer
             .messenger
-            .send_to_seller(about(&key(1), "bike"), "Is the bike still available?", now())
+            .send_to_seller(
+                about(&key(1), "bike"),
+                "Is the bike still available?",
+                now(),
+            )
             .unwrap();
         assert_eq!(sent.state, DeliveryState::Queued);
         eventually("the buyer's message to be delivered", || async {
@@ -226,7 +230,10 @@ async fn a_buyer_messages_an_online_seller_and_both_thread_views_agree() {
                 }
             }
         }
-        assert!(buyer.net().status().messaging.delivered >= 1);
+        eventually("the buyer's status to count the delivery", || async {
+            buyer.net().status().messaging.delivered >= 1
+        })
+        .await;
         seller.stop().await.unwrap();
         buyer.stop().await.unwrap();
     })
@@ -234,8 +241,7 @@ async fn a_buyer_messages_an_online_seller_and_both_thread_views_agree() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_offline_seller_gets_the_message_from_mailbox_peers_and_the_buyer_sees_it_delivered()
-{
+async fn an_offline_seller_gets_the_message_from_mailbox_peers_and_the_buyer_sees_it_delivered() {
     within(async {
         let dirs: Vec<TempDir> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
         let mut mailboxes = Vec::new();
@@ -336,29 +342,61 @@ async fn a_mailbox_peer_cannot_alter_or_replay_and_quotas_and_expiry_hold() {
             async move { net.msg_raw(mb, req).await.unwrap().unwrap() }
         };
 
-        let genuine = sealed_from_buyer(&buyer, &seller, "desk", 1, "genuine hello", fresh(), now());
+        let genuine =
+            sealed_from_buyer(&buyer, &seller, "desk", 1, "genuine hello", fresh(), now());
         // The relay flips the last byte of the ciphertext: still a well-formed sealed message.
         let mut altered = genuine.as_bytes().to_vec();
         let last = altered.len() - 1;
         altered[last] ^= 0x01;
         assert!(Sealed::decode(&altered).is_ok());
         // Another message with the same sender, thread and sequence number.
-        let replayed =
-            sealed_from_buyer(&buyer, &seller, "desk", 1, "different words", fresh(), now());
+        let replayed = sealed_from_buyer(
+            &buyer,
+            &seller,
+            "desk",
+            1,
+            "different words",
+            fresh(),
+            now(),
+        );
         // A message about to expire.
         let t = now();
-        let short = sealed_from_buyer(&buyer, &seller, "desk", 2, "short-lived", (t - 10, t + 2), t);
+        let short = sealed_from_buyer(
+            &buyer,
+            &seller,
+            "desk",
+            2,
+            "short-lived",
+            (t - 10, t + 2),
+            t,
+        );
         // One that has expired already (valid when it was sent).
-        let expired =
-            sealed_from_buyer(&buyer, &seller, "desk", 3, "long gone", (t - 100, t - 50), t - 60);
+        let expired = sealed_from_buyer(
+            &buyer,
+            &seller,
+            "desk",
+            3,
+            "long gone",
+            (t - 100, t - 50),
+            t - 60,
+        );
 
         let held = MsgResponse::Held;
-        assert_eq!(send(MsgRequest::Deposit(genuine.as_bytes().to_vec())).await, held);
+        assert_eq!(
+            send(MsgRequest::Deposit(genuine.as_bytes().to_vec())).await,
+            held
+        );
         // Deposited twice: held once.
-        assert_eq!(send(MsgRequest::Deposit(genuine.as_bytes().to_vec())).await, held);
+        assert_eq!(
+            send(MsgRequest::Deposit(genuine.as_bytes().to_vec())).await,
+            held
+        );
         assert_eq!(send(MsgRequest::Deposit(altered)).await, held);
         assert_eq!(send(MsgRequest::Deposit(replayed.into_bytes())).await, held);
-        assert_eq!(send(MsgRequest::Deposit(short.as_bytes().to_vec())).await, held);
+        assert_eq!(
+            send(MsgRequest::Deposit(short.as_bytes().to_vec())).await,
+            held
+        );
         assert_eq!(mailbox.messenger.mailbox_stats().messages, 4);
         // Past the depositor's quota: refused with the limit named, nothing stored.
         let fifth = sealed_from_buyer(&buyer, &seller, "desk", 4, "one too many", fresh(), now());
@@ -393,9 +431,10 @@ async fn a_mailbox_peer_cannot_alter_or_replay_and_quotas_and_expiry_hold() {
         })
         .await;
         let id = genuine_thread(&buyer, &seller);
-        eventually("the genuine message to be in the seller's thread", || async {
-            thread(&seller_node, &id).is_some_and(|v| !v.messages.is_empty())
-        })
+        eventually(
+            "the genuine message to be in the seller's thread",
+            || async { thread(&seller_node, &id).is_some_and(|v| !v.messages.is_empty()) },
+        )
         .await;
         // Only the genuine message shows: not the altered copy, not the replay, not the
         // expired ones.
@@ -488,18 +527,28 @@ async fn a_flood_of_ten_times_the_rate_leaves_the_node_responsive_within_its_quo
             async move { net.msg_raw(t, MsgRequest::Deposit(d)).await.unwrap() }
         }))
         .await;
-        let held = answers
-            .iter()
-            .filter(|a| matches!(a, Ok(MsgResponse::Held)))
-            .count();
-        let rate_limited = answers
-            .iter()
-            .filter(|a| matches!(a, Ok(MsgResponse::Refused { reason }) if reason.contains("rate limit")))
-            .count();
-        assert!(held <= quota, "{held} deposits held past the quota of {quota}");
-        assert!(rate_limited > 0, "no request was refused for rate: {answers:?}");
+        // Each is held, refused with a reason, or cut short when the target cut the flooder off.
+        let mut held = 0;
+        for a in &answers {
+            match a {
+                Ok(MsgResponse::Held) => held += 1,
+                Ok(MsgResponse::Refused { reason }) => assert!(
+                    reason.contains("rate limit") || reason.contains("per depositor"),
+                    "{reason}"
+                ),
+                Ok(other) => panic!("a deposit was answered {other:?}"),
+                Err(_) => {}
+            }
+        }
+        assert!(
+            held <= quota,
+            "{held} deposits held past the quota of {quota}"
+        );
         assert!(target.messenger.mailbox_stats().messages <= quota);
-        assert!(target.net().status().messaging.requests_refused > 0);
+        eventually("the target's status to count refused requests", || async {
+            target.net().status().messaging.requests_refused > 0
+        })
+        .await;
 
         // The node goes on: an honest peer's message is delivered and answered with a receipt.
         let sent = buyer

@@ -401,7 +401,9 @@ impl EventLoop {
                 self.raw_requests.insert(id);
                 let _ = reply.send(());
             }
-            Command::MsgRaw(peer, req, reply) => self.msg.send_raw(&mut self.swarm, peer, req, reply),
+            Command::MsgRaw(peer, req, reply) => {
+                self.msg.send_raw(&mut self.swarm, peer, req, reply)
+            }
             Command::PeerScore(peer, reply) => {
                 let _ = reply.send(self.swarm.behaviour().gossip.peer_score(&peer));
             }

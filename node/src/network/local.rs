@@ -22,9 +22,9 @@ pub enum LocalNodeError {
     /// The network.
     #[error(transparent)]
     Network(#[from] NetworkError),
-    /// Messaging.
+    /// Messaging (boxed: its error is large).
     #[error(transparent)]
-    Messaging(#[from] MessagingError),
+    Messaging(#[from] Box<MessagingError>),
     /// Waiting for something took too long.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
@@ -60,8 +60,14 @@ impl LocalNode {
         key: SecretKey,
         config: NetworkConfig,
     ) -> Result<LocalNode, LocalNodeError> {
-        LocalNode::start_with(dir, key, config, EngineConfig::default(), MessagingConfig::default())
-            .await
+        LocalNode::start_with(
+            dir,
+            key,
+            config,
+            EngineConfig::default(),
+            MessagingConfig::default(),
+        )
+        .await
     }
 
     /// The same with the engine's and messaging's settings (a test's clock, small quotas).
@@ -77,9 +83,11 @@ impl LocalNode {
             .await
             .map_err(|e| NetworkError::Setup(e.to_string()))??;
         let (store, k) = (engine.store().clone(), key.clone());
-        let messenger = tokio::task::spawn_blocking(move || Messenger::open(&store, k, messaging))
-            .await
-            .map_err(|e| NetworkError::Setup(e.to_string()))??;
+        let messenger = tokio::task::spawn_blocking(move || {
+            Messenger::open(&store, k, messaging).map_err(Box::new)
+        })
+        .await
+        .map_err(|e| NetworkError::Setup(e.to_string()))??;
         let home = config.home;
         let network = Network::start(engine.clone(), &key, config, messenger.clone()).await?;
         let eur = Currency::new("EUR").map_err(|e| NetworkError::Setup(e.to_string()))?;

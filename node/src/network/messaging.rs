@@ -107,8 +107,12 @@ pub fn key_of(peer: &PeerId) -> Option<PublicKey> {
 
 /// What an outbound request was for.
 enum Pending {
-    Deliver { hash: EnvelopeHash },
-    Deposit { hash: EnvelopeHash },
+    Deliver {
+        hash: EnvelopeHash,
+    },
+    Deposit {
+        hash: EnvelopeHash,
+    },
     Collect,
     Ack,
     Receipt,
@@ -127,7 +131,7 @@ struct Try {
 
 /// Results of blocking work.
 pub(crate) enum MsgDone {
-    Due(Result<Vec<OutboxItem>, MessagingError>),
+    Due(Result<Vec<OutboxItem>, String>),
     Served {
         peer: PeerId,
         channel: ResponseChannel<MsgResponse>,
@@ -138,7 +142,7 @@ pub(crate) enum MsgDone {
     ReceiptTaken {
         hash: Option<EnvelopeHash>,
         peer: PeerId,
-        result: Result<bool, MessagingError>,
+        result: Result<bool, String>,
     },
     Collected {
         peer: PeerId,
@@ -153,7 +157,10 @@ pub(crate) enum MsgDone {
 /// What woke the messaging part of the loop.
 pub(crate) enum MsgWake {
     Done(MsgDone),
-    Event(Option<MessagingEvent>),
+    /// A message was queued (or events were missed): look at the outbox.
+    Queued,
+    /// An event the wire does not act on.
+    Other,
     Tick,
     CollectTick,
 }
@@ -217,9 +224,11 @@ impl MessagingWire {
         tokio::select! {
             Some(d) = self.done_rx.recv() => MsgWake::Done(d),
             ev = self.events.recv() => match ev {
-                Ok(ev) => MsgWake::Event(Some(ev)),
-                // Missed events only delay a send to the next tick.
-                Err(_) => MsgWake::Event(None),
+                Ok(MessagingEvent::Delivery { state: DeliveryState::Queued, .. }) => MsgWake::Queued,
+                // Missed events: one of them may have been a queued message.
+                Err(broadcast::error::RecvError::Lagged(_)) => MsgWake::Queued,
+                // Closed cannot happen: `self.messenger` holds the sender.
+                Ok(_) | Err(broadcast::error::RecvError::Closed) => MsgWake::Other,
             },
             _ = self.tick.tick() => MsgWake::Tick,
             _ = self.collect_tick.tick() => MsgWake::CollectTick,
@@ -255,13 +264,8 @@ impl MessagingWire {
     pub(crate) fn on_wake(&mut self, swarm: &mut Swarm<Behaviour>, wake: MsgWake) {
         match wake {
             MsgWake::Done(d) => self.on_done(swarm, d),
-            MsgWake::Event(Some(MessagingEvent::Delivery {
-                state: DeliveryState::Queued,
-                ..
-            }))
-            | MsgWake::Event(None)
-            | MsgWake::Tick => self.take_due(),
-            MsgWake::Event(Some(_)) => {}
+            MsgWake::Queued | MsgWake::Tick => self.take_due(),
+            MsgWake::Other => {}
             MsgWake::CollectTick => {
                 // Mail held for others past its expiry goes, and my expired messages are
                 // marked (and the user told).
@@ -295,7 +299,7 @@ impl MessagingWire {
         }
         let tx = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let result = m.due(now).and_then(|items| {
+            let result = m.due(now).map_err(|e| e.to_string()).and_then(|items| {
                 // An item still in its last attempt is not tried again on top of it, and a
                 // recipient gets at most MAX_TRYING_PER_RECIPIENT at once; the others keep
                 // their turn (no attempt counted) for the next look.
@@ -309,7 +313,7 @@ impl MessagingWire {
                     })
                     .collect();
                 for i in &items {
-                    m.attempted(&i.hash, now)?;
+                    m.attempted(&i.hash, now).map_err(|e| e.to_string())?;
                 }
                 Ok(items)
             });
@@ -326,11 +330,12 @@ impl MessagingWire {
         let connected = swarm.is_connected(&recipient);
         // `send_request` dials a peer that is not connected, with the addresses Kademlia and
         // the address book gave the swarm; a failed dial comes back as an outbound failure.
-        let id = swarm
-            .behaviour_mut()
-            .msg
-            .send_request(&recipient, MsgRequest::Deliver(item.sealed.as_bytes().to_vec()));
-        self.outbound.insert(id, (recipient, Pending::Deliver { hash }));
+        let id = swarm.behaviour_mut().msg.send_request(
+            &recipient,
+            MsgRequest::Deliver(item.sealed.as_bytes().to_vec()),
+        );
+        self.outbound
+            .insert(id, (recipient, Pending::Deliver { hash }));
         let mut outstanding = 1;
         if !connected {
             // Not reachable right now, as far as we know: look for its addresses (a reachable
@@ -531,7 +536,7 @@ impl MessagingWire {
                 ..
             } => {
                 if let Some((_, what)) = self.outbound.remove(&request_id) {
-                    self.on_response(swarm, peer, what, response);
+                    self.on_response(peer, what, response);
                 }
             }
             request_response::Event::OutboundFailure {
@@ -579,41 +584,20 @@ impl MessagingWire {
         request: MsgRequest,
         channel: ResponseChannel<MsgResponse>,
     ) {
-        let refuse = |swarm: &mut Swarm<Behaviour>, reason: String| {
+        if let Some(reason) = self.admit(peer) {
             let _ = swarm
                 .behaviour_mut()
                 .msg
                 .send_response(channel, MsgResponse::Refused { reason });
-        };
-        let rate = self.rate;
-        let now = Instant::now();
-        let verdict = self
-            .buckets
-            .entry(peer)
-            .or_insert_with(|| TokenBucket::new(rate, now))
-            .take(rate, now);
-        if verdict != Verdict::Allow {
-            self.status.requests_refused += 1;
-            if verdict == Verdict::RefuseAndStrike {
-                self.strikes.push((peer, "flooded messaging requests"));
-            }
-            return refuse(
-                swarm,
-                format!(
-                    "rate limit: at most {} messaging requests per second per peer (bursts of {})",
-                    rate.per_sec, rate.burst
-                ),
-            );
-        }
-        if self.inbound_jobs >= MAX_INBOUND_JOBS {
-            self.status.requests_refused += 1;
-            return refuse(
-                swarm,
-                format!("busy: {MAX_INBOUND_JOBS} messaging requests are being worked on; try again"),
-            );
+            return;
         }
         let Some(requester) = key_of(&peer) else {
-            return refuse(swarm, "messaging needs an ed25519 PeerId".into());
+            let reason = "messaging needs an ed25519 PeerId".to_string();
+            let _ = swarm
+                .behaviour_mut()
+                .msg
+                .send_response(channel, MsgResponse::Refused { reason });
+            return;
         };
         self.inbound_jobs += 1;
         let m = self.messenger.clone();
@@ -633,13 +617,35 @@ impl MessagingWire {
         });
     }
 
-    fn on_response(
-        &mut self,
-        swarm: &mut Swarm<Behaviour>,
-        peer: PeerId,
-        what: Pending,
-        response: MsgResponse,
-    ) {
+    /// Whether a request from `peer` may be worked on now: `None`, or why not.
+    fn admit(&mut self, peer: PeerId) -> Option<String> {
+        let rate = self.rate;
+        let now = Instant::now();
+        let verdict = self
+            .buckets
+            .entry(peer)
+            .or_insert_with(|| TokenBucket::new(rate, now))
+            .take(rate, now);
+        if verdict != Verdict::Allow {
+            self.status.requests_refused += 1;
+            if verdict == Verdict::RefuseAndStrike {
+                self.strikes.push((peer, "flooded messaging requests"));
+            }
+            return Some(format!(
+                "rate limit: at most {} messaging requests per second per peer (bursts of {})",
+                rate.per_sec, rate.burst
+            ));
+        }
+        if self.inbound_jobs >= MAX_INBOUND_JOBS {
+            self.status.requests_refused += 1;
+            return Some(format!(
+                "busy: {MAX_INBOUND_JOBS} messaging requests are being worked on; try again"
+            ));
+        }
+        None
+    }
+
+    fn on_response(&mut self, peer: PeerId, what: Pending, response: MsgResponse) {
         match (what, response) {
             (Pending::Raw(reply), response) => {
                 let _ = reply.send(Ok(response));
@@ -686,7 +692,8 @@ impl MessagingWire {
                 if let Pending::Deliver { hash } | Pending::Deposit { hash } = what {
                     self.settle(&hash);
                 }
-                self.strikes.push((peer, "answered a msg request with the wrong kind"));
+                self.strikes
+                    .push((peer, "answered a msg request with the wrong kind"));
             }
         }
     }
@@ -696,9 +703,10 @@ impl MessagingWire {
         let m = self.messenger.clone();
         let tx = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let result = SignedEnvelope::decode(&bytes)
-                .map_err(MessagingError::from)
-                .and_then(|r| m.on_receipt(&r));
+            let result = match SignedEnvelope::decode(&bytes) {
+                Ok(r) => m.on_receipt(&r).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
             let _ = tx.blocking_send(MsgDone::ReceiptTaken { hash, peer, result });
         });
     }
@@ -812,7 +820,10 @@ impl MessagingWire {
                 }
                 let connected = swarm.is_connected(&peer);
                 if !acks.is_empty() && connected {
-                    let id = swarm.behaviour_mut().msg.send_request(&peer, MsgRequest::Ack(acks));
+                    let id = swarm
+                        .behaviour_mut()
+                        .msg
+                        .send_request(&peer, MsgRequest::Ack(acks));
                     self.outbound.insert(id, (peer, Pending::Ack));
                 }
                 for (sender, r) in receipts {
@@ -841,19 +852,28 @@ fn serve(
     let refused = |reason: String| MsgResponse::Refused { reason };
     match request {
         MsgRequest::Deliver(bytes) => match Sealed::decode(&bytes) {
-            Err(e) => (refused(e.to_string()), Some("delivered a malformed sealed message")),
+            Err(e) => (
+                refused(e.to_string()),
+                Some("delivered a malformed sealed message"),
+            ),
             Ok(sealed) => match m.receive(&sealed, now) {
                 Ok(receipt) => (MsgResponse::Receipt(receipt.into_bytes()), None),
                 Err(e @ MessagingError::Store(_)) => {
                     tracing::error!(error = %e, "cannot store a delivered message");
-                    (refused("the recipient could not store it; try again".into()), None)
+                    (
+                        refused("the recipient could not store it; try again".into()),
+                        None,
+                    )
                 }
                 // Not the sender's fault necessarily (clocks, a relay's copy): refuse, no strike.
                 Err(e) => (refused(e.to_string()), None),
             },
         },
         MsgRequest::Deposit(bytes) => match Sealed::decode(&bytes) {
-            Err(e) => (refused(e.to_string()), Some("deposited a malformed sealed message")),
+            Err(e) => (
+                refused(e.to_string()),
+                Some("deposited a malformed sealed message"),
+            ),
             Ok(sealed) => match m.deposit(requester, sealed, now) {
                 Ok(()) => (MsgResponse::Held, None),
                 Err(e) => (refused(e.to_string()), None),

@@ -55,7 +55,7 @@ impl TokenBucket {
             return Verdict::Allow;
         }
         self.refused += 1;
-        if self.refused % rate.burst.max(1) == 0 {
+        if self.refused.is_multiple_of(rate.burst.max(1)) {
             Verdict::RefuseAndStrike
         } else {
             Verdict::Refuse

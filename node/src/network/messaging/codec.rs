@@ -272,9 +272,7 @@ impl MsgResponse {
     /// Decodes and bounds-checks a response.
     pub fn decode(b: &[u8]) -> io::Result<MsgResponse> {
         if b.len() > MAX_RESPONSE_BYTES {
-            return Err(bad(format!(
-                "msg response over {MAX_RESPONSE_BYTES} bytes"
-            )));
+            return Err(bad(format!("msg response over {MAX_RESPONSE_BYTES} bytes")));
         }
         let (tag, mut rest) = header(b)?;
         match tag {
@@ -478,10 +476,9 @@ mod tests {
     #[test]
     fn a_long_refusal_is_cut_on_a_character_boundary() {
         let reason = "é".repeat(1000);
-        let MsgResponse::Refused { reason: back } = MsgResponse::decode(
-            &MsgResponse::Refused { reason }.encode(),
-        )
-        .unwrap() else {
+        let MsgResponse::Refused { reason: back } =
+            MsgResponse::decode(&MsgResponse::Refused { reason }.encode()).unwrap()
+        else {
             panic!("not a refusal")
         };
         assert_eq!(back.len(), 1024);
