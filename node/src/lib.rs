@@ -13,6 +13,7 @@
 //! - [`engine`]: ties store, index and ingest together with the background committer.
 //! - [`authoring`]: the local user's drafts become signed versions (flushed before acknowledged).
 //! - [`bridge`]: the retailer bridge: a shop's catalogue export kept in step with its listings.
+//! - [`messaging`]: private messages: threads, the outbox, the mailbox kept for others.
 //! - [`home`]: the home folder: identity key, config, API token, node file.
 //! - [`api`]: the local HTTP API (127.0.0.1, bearer token).
 //! - [`synth`]: a deterministic synthetic corpus for benchmarks, tests and examples.
@@ -26,6 +27,7 @@ pub mod engine;
 pub mod events;
 pub mod home;
 pub mod ingest;
+pub mod messaging;
 pub mod network;
 pub mod node;
 pub mod priority;

@@ -19,7 +19,9 @@
 //! - [`dht`]: Kademlia keys, the persisted and verifying record store, area provider keys.
 //! - [`addrbook`]: the persisted address book a restarted node redials.
 //! - [`sync`]: catch-up sync sessions between two peers (set reconciliation per area).
-//! - `event_loop`: the task that owns the swarm.
+//! - [`messaging`]: private messages over `/swapmeet/msg/1`: direct delivery, mailbox
+//!   deposits and collection, receipts, rate limits.
+//! - `event_loop`: the task that owns the swarm (with its sync-session and Kademlia parts).
 //! - [`local`]: an engine + network without the API, for tests, benchmarks and examples.
 //!
 //! Shutdown ([`Network::shutdown`]): stop taking commands, save the address book, fail pending
@@ -33,6 +35,7 @@ pub mod dht;
 mod event_loop;
 pub mod gossip;
 pub mod local;
+pub mod messaging;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -47,6 +50,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine::Engine;
 use crate::home::Config;
+use crate::messaging::Messenger;
 use gossip::Following;
 
 /// Listen addresses when neither the config nor the command line names any.
@@ -115,6 +119,8 @@ pub struct NetworkConfig {
     pub sync_interval: Duration,
     /// How long an idle connection stays open.
     pub idle_timeout: Duration,
+    /// How many messaging requests a peer may send (token bucket per peer).
+    pub msg_rate: messaging::bucket::Rate,
 }
 
 impl Default for NetworkConfig {
@@ -128,6 +134,7 @@ impl Default for NetworkConfig {
             heartbeat: Duration::from_millis(300),
             sync_interval: Duration::from_secs(5 * 60),
             idle_timeout: Duration::from_secs(10 * 60),
+            msg_rate: messaging::DEFAULT_RATE,
         }
     }
 }
@@ -245,6 +252,8 @@ pub struct NetworkStatus {
     pub sync_bytes_sent: u64,
     /// Bytes of sync messages this node read.
     pub sync_bytes_received: u64,
+    /// Private messages: the mailbox held for others, my messages under way, counters.
+    pub messaging: messaging::MessagingStatus,
 }
 
 /// A connected peer, as `GET /v1/peers` shows it.
@@ -285,6 +294,11 @@ pub(crate) enum Command {
     PublishRaw(String, Vec<u8>, oneshot::Sender<Result<(), NetworkError>>),
     PeerScore(PeerId, oneshot::Sender<Option<f64>>),
     SyncRaw(PeerId, sync::SyncRequest, oneshot::Sender<()>),
+    MsgRaw(
+        PeerId,
+        messaging::MsgRequest,
+        oneshot::Sender<Result<messaging::MsgResponse, String>>,
+    ),
     SyncNow(oneshot::Sender<usize>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -375,6 +389,18 @@ impl NetworkHandle {
         self.ask(|tx| Command::SyncRaw(peer, req, tx)).await
     }
 
+    /// Sends a messaging request as it is and returns the answer (or why there is none). For
+    /// tests of how peers treat forged, replayed or flooding requests; a node never does this
+    /// on its own.
+    #[doc(hidden)]
+    pub async fn msg_raw(
+        &self,
+        peer: PeerId,
+        req: messaging::MsgRequest,
+    ) -> Result<Result<messaging::MsgResponse, String>, NetworkError> {
+        self.ask(|tx| Command::MsgRaw(peer, req, tx)).await
+    }
+
     /// The gossipsub score this node gives a peer.
     pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NetworkError> {
         self.ask(|tx| Command::PeerScore(peer, tx)).await
@@ -414,13 +440,15 @@ pub struct Network {
 impl Network {
     /// Starts the network: builds the swarm with the user's key, listens, dials the bootstrap
     /// peers and the address book, and spawns the event loop. Sets the engine's area filter to
-    /// what the node follows.
+    /// what the node follows. `messenger` (opened on the same store and key) is what private
+    /// messages are delivered from and into.
     pub async fn start(
         engine: Engine,
         key: &SecretKey,
         config: NetworkConfig,
+        messenger: Messenger,
     ) -> Result<Network, NetworkError> {
-        let (handle, task) = event_loop::spawn(engine, key, config).await?;
+        let (handle, task) = event_loop::spawn(engine, key, config, messenger).await?;
         Ok(Network {
             handle,
             task: Some(task),

@@ -146,7 +146,7 @@ impl Node {
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
         let network =
-            Network::start(engine.clone(), messenger.clone(), &key, net_config).await?;
+            Network::start(engine.clone(), &key, net_config, messenger.clone()).await?;
         let author = Author::new(key, currency, location, engine.clone());
 
         let listener = TcpListener::bind(api_addr)

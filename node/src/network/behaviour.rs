@@ -1,6 +1,6 @@
 //! The libp2p behaviour of a swapmeet node and the swarm that runs it: transports (TCP with
-//! noise and yamux, QUIC, DNS), and the protocols (gossipsub, Kademlia, sync request-response,
-//! identify, ping, mDNS), plus a block list and connection limits.
+//! noise and yamux, QUIC, DNS), and the protocols (gossipsub, Kademlia, sync and messaging
+//! request-response, identify, ping, mDNS), plus a block list and connection limits.
 
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -13,12 +13,13 @@ use libp2p::{
 };
 use swapmeet_protocol::limits::{
     IDENTIFY_PROTOCOL_VERSION, KAD_MAX_PACKET_BYTES, KAD_PROTOCOL, MAX_CLOCK_SKEW_SECS,
-    MAX_LIFETIME_SECS, SYNC_PROTOCOL,
+    MAX_LIFETIME_SECS, MESSAGE_PROTOCOL, SYNC_PROTOCOL,
 };
 use swapmeet_protocol::SecretKey;
 
 use super::dht::ListingRecordStore;
 use super::gossip::{self, Following, SubscriptionFilter};
+use super::messaging::MsgCodec;
 use super::sync;
 use super::{NetworkConfig, NetworkError};
 
@@ -28,6 +29,11 @@ pub const MAX_CONNECTIONS_PER_DIRECTION: u32 = 96;
 pub const MAX_PENDING_CONNECTIONS: u32 = 32;
 /// How long a sync request may take before it fails.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a messaging request may take (dialling the peer included) before it fails and the
+/// message waits for its next try.
+pub const MSG_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Messaging streams open at once per connection.
+pub const MSG_MAX_STREAMS: usize = 64;
 
 /// The protocols of a swapmeet node.
 #[derive(NetworkBehaviour)]
@@ -42,6 +48,8 @@ pub struct Behaviour {
     pub kad: kad::Behaviour<ListingRecordStore>,
     /// Catch-up sync.
     pub sync: request_response::Behaviour<sync::SyncCodec>,
+    /// Private messages: delivery, mailbox deposit and collection, receipts.
+    pub msg: request_response::Behaviour<MsgCodec>,
     /// Protocols and listen addresses of peers (feeds Kademlia).
     pub identify: identify::Behaviour,
     /// Liveness.
@@ -123,6 +131,16 @@ pub fn build_swarm(
                     .with_request_timeout(SYNC_REQUEST_TIMEOUT)
                     .with_max_concurrent_streams(16),
             );
+            let msg = request_response::Behaviour::with_codec(
+                MsgCodec,
+                [(
+                    StreamProtocol::new(MESSAGE_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(MSG_REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(MSG_MAX_STREAMS),
+            );
             let identify = identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
                     .with_agent_version(format!("swapmeet/{}", env!("CARGO_PKG_VERSION"))),
@@ -151,6 +169,7 @@ pub fn build_swarm(
                 gossip,
                 kad,
                 sync,
+                msg,
                 identify,
                 ping: ping::Behaviour::default(),
                 mdns: Toggle::from(mdns),

@@ -13,14 +13,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId, PublishError, TopicHash};
-use libp2p::kad::store::RecordStore;
-use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record};
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::kad::{QueryId, Quorum, Record};
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
 use swapmeet_protocol::limits::{GOSSIP_ALL_AREA, KAD_PROTOCOL};
-use swapmeet_protocol::{ListingId, SecretKey};
+use swapmeet_protocol::SecretKey;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -28,6 +27,7 @@ use super::addrbook::{AddressBook, ADDRBOOK_TREE};
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent};
 use super::dht::{self, ListingRecordStore, KAD_TREE};
 use super::gossip::{self, Following};
+use super::messaging::MessagingWire;
 use super::sync::{SyncClient, SyncError, SyncRequest, SyncResponse, SyncServer, WireCounters};
 use super::{
     Command, GossipCounters, NetworkConfig, NetworkError, NetworkHandle, NetworkStatus, PeerView,
@@ -36,6 +36,12 @@ use super::{
 use crate::engine::{Clock, Engine};
 use crate::events::{Change, Event, Source};
 use crate::ingest::IngestOutcome;
+use crate::messaging::Messenger;
+use kad_events::GetQuery;
+use sync_sessions::Session;
+
+mod kad_events;
+mod sync_sessions;
 
 /// Gossip messages waiting for ingest; beyond this, new ones are ignored (not forwarded).
 const MAX_PENDING_GOSSIP: usize = 8192;
@@ -49,12 +55,6 @@ const MAX_UNSENT: usize = 1024;
 const STRIKES_TO_BLOCK: u32 = 3;
 /// Peers from the address book redialled at start.
 const REDIAL: usize = 32;
-/// Fetched records of one session waiting for ingest before it fetches more.
-const SYNC_PENDING_MAX: usize = 8192;
-/// Most fetched records ingested in one batch.
-const SYNC_INGEST_BATCH: usize = 4096;
-/// Concurrent outbound sync sessions.
-const MAX_SESSIONS: usize = 8;
 /// How often the status is refreshed for readers.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 /// How often per-area counts are refreshed (they scan the store).
@@ -87,39 +87,10 @@ enum Done {
     AreaCounts(std::collections::BTreeMap<String, usize>),
 }
 
-struct Session {
-    client: Option<SyncClient>,
-    started_at: u64,
-    ingesting: bool,
-    pending: Vec<Vec<u8>>,
-}
-
-impl Session {
-    fn info(&self, peer: PeerId, finished_at: Option<u64>, error: Option<String>) -> SyncInfo {
-        SyncInfo {
-            peer: peer.to_string(),
-            started_at: self.started_at,
-            finished_at,
-            progress: self
-                .client
-                .as_ref()
-                .map(|c| serde_json::to_value(c.progress()).unwrap_or_default())
-                .unwrap_or_default(),
-            error,
-        }
-    }
-}
-
 struct PeerMeta {
     address: Multiaddr,
     direction: &'static str,
     agent: Option<String>,
-}
-
-struct GetQuery {
-    id: ListingId,
-    reply: Option<oneshot::Sender<Option<Vec<u8>>>>,
-    best: Option<(dht::Meta, Vec<u8>)>,
 }
 
 struct EventLoop {
@@ -154,6 +125,8 @@ struct EventLoop {
     sync_interval: Duration,
     sync_turn: usize,
     provided: bool,
+    /// Private messages (`network/messaging.rs`).
+    msg: MessagingWire,
 }
 
 /// Builds the swarm, listens, dials, and spawns the loop.
@@ -161,15 +134,13 @@ pub(super) async fn spawn(
     engine: Engine,
     key: &SecretKey,
     config: NetworkConfig,
+    messenger: Messenger,
 ) -> Result<(NetworkHandle, JoinHandle<()>), NetworkError> {
     let following = Following::around(config.home, config.follow_radius_km);
     engine.set_area_filter(following.area_filter());
     let areas = following.areas();
     let local = super::behaviour::keypair(key)?.public().to_peer_id();
-    let clock: Clock = {
-        let e = engine.clone();
-        Arc::new(move || e.now())
-    };
+    let clock = clock_of(&engine);
     let kad_tree = engine.store().tree(KAD_TREE)?;
     let book_tree = engine.store().tree(ADDRBOOK_TREE)?;
     let (store, addrbook) = tokio::task::spawn_blocking(move || {
@@ -223,7 +194,9 @@ pub(super) async fn spawn(
         peer_id: local,
         shared: shared.clone(),
     };
+    let msg = MessagingWire::new(messenger, clock_of(&engine), config.msg_rate);
     let event_loop = EventLoop {
+        msg,
         swarm,
         commands: cmd_rx,
         events: engine.subscribe(),
@@ -257,6 +230,11 @@ pub(super) async fn spawn(
     };
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
+}
+
+fn clock_of(engine: &Engine) -> Clock {
+    let e = engine.clone();
+    Arc::new(move || e.now())
 }
 
 /// Refuses a TCP listen address whose port another program holds. libp2p listens with
@@ -309,6 +287,7 @@ impl EventLoop {
                 },
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
                 Some(done) = self.done_rx.recv() => self.on_done(done),
+                wake = self.msg.next() => self.msg.on_wake(&mut self.swarm, wake),
                 ev = self.events.recv() => match ev {
                     Ok(ev) => self.on_engine_event(ev),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -327,6 +306,9 @@ impl EventLoop {
                 _ = save_tick.tick() => self.addrbook.save(),
             }
             self.pump_gossip();
+            for (peer, why) in self.msg.take_strikes() {
+                self.strike(peer, why);
+            }
         }
     }
 
@@ -418,6 +400,9 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
                 self.raw_requests.insert(id);
                 let _ = reply.send(());
+            }
+            Command::MsgRaw(peer, req, reply) => {
+                self.msg.send_raw(&mut self.swarm, peer, req, reply)
             }
             Command::PeerScore(peer, reply) => {
                 let _ = reply.send(self.swarm.behaviour().gossip.peer_score(&peer));
@@ -695,6 +680,7 @@ impl EventLoop {
                     );
                     tracing::debug!(peer = %peer_id, "connected");
                     self.start_sync(peer_id);
+                    self.msg.on_connected(&mut self.swarm, peer_id);
                     if !self.provided {
                         self.provided = true;
                         self.provide_and_discover();
@@ -707,6 +693,7 @@ impl EventLoop {
                 ..
             } => {
                 self.peer_meta.remove(&peer_id);
+                self.msg.on_disconnected(peer_id);
                 if let Some(s) = self.sessions.remove(&peer_id) {
                     self.finish_session(peer_id, s, Some("peer disconnected".into()));
                 }
@@ -773,6 +760,7 @@ impl EventLoop {
             BehaviourEvent::Gossip(_) => {}
             BehaviourEvent::Kad(ev) => self.on_kad(ev),
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
+            BehaviourEvent::Msg(ev) => self.msg.on_event(&mut self.swarm, ev),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if let Some(m) = self.peer_meta.get_mut(&peer_id) {
                     m.agent = Some(info.agent_version.chars().take(128).collect());
@@ -806,341 +794,6 @@ impl EventLoop {
             BehaviourEvent::Blocked(v) => match v {},
             BehaviourEvent::Limits(v) => match v {},
         }
-    }
-
-    fn on_kad(&mut self, ev: kad::Event) {
-        match ev {
-            kad::Event::InboundRequest {
-                request:
-                    kad::InboundRequest::PutRecord {
-                        source,
-                        record: Some(record),
-                        ..
-                    },
-            } => {
-                // Verified off the loop; stored when it comes back (`Done::DhtChecked`).
-                let tree = self.swarm.behaviour_mut().kad.store_mut().tree().clone();
-                let now = self.engine.now();
-                let tx = self.done_tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let result = dht::check_put(&tree, record, now);
-                    let _ = tx.blocking_send(Done::DhtChecked {
-                        peer: source,
-                        result,
-                    });
-                });
-            }
-            kad::Event::InboundRequest {
-                request:
-                    kad::InboundRequest::AddProvider {
-                        record: Some(record),
-                    },
-            } if dht::parse_area_key(&record.key).is_some() => {
-                // Only announcements of areas are kept; anything else a peer provides is not
-                // ours to store.
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .store_mut()
-                    .add_provider(record);
-            }
-            kad::Event::OutboundQueryProgressed { id, result, .. } => match result {
-                QueryResult::GetRecord(r) => self.on_get_record(id, r),
-                QueryResult::GetClosestPeers(r) => {
-                    if let Some((peer, reply)) = self.finds.remove(&id) {
-                        // A timed-out query still reports the peers it reached.
-                        let peers = match r {
-                            Ok(ok) => ok.peers,
-                            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
-                        };
-                        let addrs = peers
-                            .into_iter()
-                            .find(|p| p.peer_id == peer)
-                            .map(|p| p.addrs)
-                            .unwrap_or_default();
-                        let _ = reply.send(addrs);
-                    }
-                }
-                QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
-                    providers,
-                    ..
-                })) => {
-                    let me = *self.swarm.local_peer_id();
-                    for p in providers {
-                        if p != me && !self.swarm.is_connected(&p) {
-                            let _ = self.swarm.dial(DialOpts::peer_id(p).build());
-                        }
-                    }
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-
-    fn on_get_record(&mut self, id: QueryId, r: kad::GetRecordResult) {
-        let Some(q) = self.gets.get_mut(&id) else {
-            return;
-        };
-        let finished = match r {
-            Ok(GetRecordOk::FoundRecord(peer_record)) => {
-                let now = self.engine.now();
-                match dht::verify_record(&peer_record.record.key, &peer_record.record.value, now) {
-                    Ok(v) if v.listing_id() == q.id => {
-                        let meta = dht::Meta::of(&v);
-                        let newer = q.best.as_ref().is_none_or(|(b, _)| meta.newer_than(b));
-                        if newer {
-                            q.best = Some((meta, peer_record.record.value));
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        if let (Some(p), true) = (peer_record.peer, e.is_peer_fault()) {
-                            self.strike(p, "served an invalid DHT record");
-                        }
-                    }
-                }
-                false
-            }
-            Ok(GetRecordOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => true,
-        };
-        if finished {
-            if let Some(mut q) = self.gets.remove(&id) {
-                if let Some(reply) = q.reply.take() {
-                    let _ = reply.send(q.best.map(|(_, v)| v));
-                }
-            }
-        }
-    }
-
-    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
-        match ev {
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let server = self.server.clone();
-                let tx = self.done_tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let result = server.handle(request);
-                    let _ = tx.blocking_send(Done::Served {
-                        peer,
-                        channel,
-                        result,
-                    });
-                });
-            }
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                if !self.raw_requests.remove(&request_id) {
-                    self.on_sync_response(peer, response);
-                }
-            }
-            request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                if self.raw_requests.remove(&request_id) {
-                    return;
-                }
-                if matches!(error, request_response::OutboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
-                {
-                    self.strike(peer, "malformed sync response");
-                }
-                if let Some(s) = self.sessions.remove(&peer) {
-                    self.finish_session(peer, s, Some(format!("sync request failed: {error}")));
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                if matches!(error, request_response::InboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
-                {
-                    self.strike(peer, "malformed sync request");
-                }
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn on_sync_response(&mut self, peer: PeerId, response: SyncResponse) {
-        let Some(session) = self.sessions.get_mut(&peer) else {
-            return;
-        };
-        let Some(client) = session.client.as_mut() else {
-            return;
-        };
-        let mut requests = Vec::new();
-        let mut failure = None;
-        match response {
-            SyncResponse::Reconcile { message } => match client.on_reconcile(&message) {
-                Ok(next) => requests.extend(next),
-                Err(e) => failure = Some(e),
-            },
-            SyncResponse::Envelopes { envelopes } => match client.on_envelopes(envelopes) {
-                Ok(envelopes) => session.pending.extend(envelopes),
-                Err(e) => failure = Some(e),
-            },
-            SyncResponse::Refused { reason } => failure = Some(SyncError::Refused(reason)),
-        }
-        if let Some(e) = failure {
-            if e.is_abuse() {
-                self.strike(peer, "bad sync reply");
-            }
-            if let Some(s) = self.sessions.remove(&peer) {
-                self.finish_session(peer, s, Some(e.to_string()));
-            }
-            return;
-        }
-        for r in requests {
-            self.swarm.behaviour_mut().sync.send_request(&peer, r);
-        }
-        self.pump_ingest(peer);
-        self.pump_fetches(peer);
-        self.maybe_finish(peer);
-    }
-
-    /// Hands what the session fetched to ingest: one batch at a time per session, as large as
-    /// what has arrived meanwhile (up to [`SYNC_INGEST_BATCH`]), so batch verification and the
-    /// store's per-batch work pay off while the next fetches are on the wire.
-    fn pump_ingest(&mut self, peer: PeerId) {
-        let Some(s) = self.sessions.get_mut(&peer) else {
-            return;
-        };
-        if s.ingesting || s.pending.is_empty() {
-            return;
-        }
-        let n = s.pending.len().min(SYNC_INGEST_BATCH);
-        let envelopes: Vec<Vec<u8>> = s.pending.drain(..n).collect();
-        s.ingesting = true;
-        let engine = self.engine.clone();
-        let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let items: Vec<&[u8]> = envelopes.iter().map(Vec::as_slice).collect();
-            let (stored, fault, rejected) =
-                match engine.ingest_bytes(&items, Source::Peer(peer.to_string())) {
-                    Ok(out) => tally(&out),
-                    Err(e) => {
-                        tracing::error!(error = %e, "ingest of synced records failed");
-                        (0, 0, 0)
-                    }
-                };
-            let _ = tx.blocking_send(Done::SyncIngested {
-                peer,
-                stored,
-                rejected_by_fault: fault,
-                rejected,
-            });
-        });
-    }
-
-    /// Sends fetch requests while the session has hashes to fetch, room in its pipeline,
-    /// and ingest keeps up (at most [`SYNC_PENDING_MAX`] fetched records waiting for it).
-    fn pump_fetches(&mut self, peer: PeerId) {
-        let mut requests = Vec::new();
-        if let Some(s) = self.sessions.get_mut(&peer) {
-            if let Some(c) = s.client.as_mut() {
-                if s.pending.len() < SYNC_PENDING_MAX {
-                    while let Some(r) = c.next_fetch() {
-                        requests.push(r);
-                    }
-                }
-            }
-        }
-        for r in requests {
-            self.swarm.behaviour_mut().sync.send_request(&peer, r);
-        }
-    }
-
-    fn maybe_finish(&mut self, peer: PeerId) {
-        let done = self.sessions.get(&peer).is_some_and(|s| {
-            !s.ingesting
-                && s.pending.is_empty()
-                && s.client.as_ref().is_some_and(SyncClient::is_done)
-        });
-        if done {
-            if let Some(s) = self.sessions.remove(&peer) {
-                self.finish_session(peer, s, None);
-            }
-        }
-    }
-
-    fn finish_session(&mut self, peer: PeerId, s: Session, error: Option<String>) {
-        if error.is_none() {
-            self.syncs_completed += 1;
-        }
-        let info = s.info(peer, Some(self.engine.now()), error);
-        match &info.error {
-            None => tracing::info!(%peer, progress = %info.progress, "sync finished"),
-            Some(e) => tracing::debug!(%peer, error = %e, "sync ended early"),
-        }
-        self.last_sync = Some(info);
-    }
-
-    /// Starts a sync session with `peer` unless one runs; returns whether one was started.
-    fn start_sync(&mut self, peer: PeerId) -> bool {
-        if self.sessions.contains_key(&peer) || self.sessions.len() >= MAX_SESSIONS {
-            return false;
-        }
-        self.sessions.insert(
-            peer,
-            Session {
-                client: None,
-                started_at: self.engine.now(),
-                ingesting: false,
-                pending: Vec::new(),
-            },
-        );
-        let engine = self.engine.clone();
-        let areas = self.areas.clone();
-        let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = SyncClient::start(&engine, areas);
-            let _ = tx.blocking_send(Done::SyncStarted { peer, result });
-        });
-        true
-    }
-
-    fn periodic_sync(&mut self) {
-        // One peer per interval, in turn: over a few intervals every peer is asked, which heals
-        // what gossip missed (a partition, a node that was offline, records only synced).
-        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        if peers.is_empty() {
-            return;
-        }
-        self.sync_turn = self.sync_turn.wrapping_add(1);
-        let pick = peers[self.sync_turn % peers.len()];
-        self.start_sync(pick);
-    }
-
-    fn provide_and_discover(&mut self) {
-        let areas = self.areas.clone();
-        for a in &areas {
-            let key = dht::area_key(a);
-            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key.clone()) {
-                tracing::debug!(area = %a, error = ?e, "cannot announce an area");
-            }
-            self.swarm.behaviour_mut().kad.get_providers(key);
-        }
-        if !areas.iter().any(|a| a == GOSSIP_ALL_AREA) {
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .get_providers(dht::area_key(GOSSIP_ALL_AREA));
-        }
-        let _ = self.swarm.behaviour_mut().kad.bootstrap();
     }
 
     fn count_areas(&mut self) {
@@ -1190,6 +843,7 @@ impl EventLoop {
             syncs_completed: self.syncs_completed,
             sync_bytes_sent: self.wire.sent.load(Ordering::Relaxed),
             sync_bytes_received: self.wire.received.load(Ordering::Relaxed),
+            messaging: self.msg.status(),
         };
         let peers: Vec<PeerView> = self
             .swarm
@@ -1213,26 +867,4 @@ impl EventLoop {
             *s = peers;
         }
     }
-}
-
-/// (stored, rejected for the sender's fault, rejected in all) of an ingest batch.
-fn tally(out: &[IngestOutcome]) -> (usize, usize, usize) {
-    let mut stored = 0;
-    let mut fault = 0;
-    let mut rejected = 0;
-    for o in out {
-        match o {
-            IngestOutcome::Stored { .. } => stored += 1,
-            IngestOutcome::Rejected { .. } => {
-                rejected += 1;
-                // The same rule as for gossip: a clock difference or our own failure is not
-                // the sender's fault.
-                if gossip::acceptance(o) == MessageAcceptance::Reject {
-                    fault += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    (stored, fault, rejected)
 }

@@ -1,5 +1,5 @@
-//! A node without the API: engine + network + the user's writer, on a folder the caller
-//! owns. Tests, benchmarks and examples run many of these in one process.
+//! A node without the API: engine + messaging + network + the user's writer, on a folder the
+//! caller owns. Tests, benchmarks and examples run many of these in one process.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use swapmeet_protocol::{Currency, SecretKey};
 use super::{Network, NetworkConfig, NetworkError, NetworkHandle};
 use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
+use crate::messaging::{MessagingConfig, MessagingError, Messenger};
 
 /// Errors of a local node.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,9 @@ pub enum LocalNodeError {
     /// The network.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// Messaging (boxed: its error is large).
+    #[error(transparent)]
+    Messaging(#[from] Box<MessagingError>),
     /// Waiting for something took too long.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
@@ -44,6 +48,8 @@ pub struct LocalNode {
     pub engine: Engine,
     /// The writer of the node's key.
     pub author: Author,
+    /// Private messages of the node's key.
+    pub messenger: Messenger,
     network: Option<Network>,
 }
 
@@ -54,18 +60,42 @@ impl LocalNode {
         key: SecretKey,
         config: NetworkConfig,
     ) -> Result<LocalNode, LocalNodeError> {
+        LocalNode::start_with(
+            dir,
+            key,
+            config,
+            EngineConfig::default(),
+            MessagingConfig::default(),
+        )
+        .await
+    }
+
+    /// The same with the engine's and messaging's settings (a test's clock, small quotas).
+    pub async fn start_with(
+        dir: &Path,
+        key: SecretKey,
+        config: NetworkConfig,
+        engine_config: EngineConfig,
+        messaging: MessagingConfig,
+    ) -> Result<LocalNode, LocalNodeError> {
         let dir = dir.to_path_buf();
-        let (engine, _) =
-            tokio::task::spawn_blocking(move || Engine::open(&dir, EngineConfig::default()))
-                .await
-                .map_err(|e| NetworkError::Setup(e.to_string()))??;
+        let (engine, _) = tokio::task::spawn_blocking(move || Engine::open(&dir, engine_config))
+            .await
+            .map_err(|e| NetworkError::Setup(e.to_string()))??;
+        let (store, k) = (engine.store().clone(), key.clone());
+        let messenger = tokio::task::spawn_blocking(move || {
+            Messenger::open(&store, k, messaging).map_err(Box::new)
+        })
+        .await
+        .map_err(|e| NetworkError::Setup(e.to_string()))??;
         let home = config.home;
-        let network = Network::start(engine.clone(), &key, config).await?;
+        let network = Network::start(engine.clone(), &key, config, messenger.clone()).await?;
         let eur = Currency::new("EUR").map_err(|e| NetworkError::Setup(e.to_string()))?;
         let author = Author::new(key, eur, home, engine.clone());
         Ok(LocalNode {
             engine,
             author,
+            messenger,
             network: Some(network),
         })
     }

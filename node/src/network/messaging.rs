@@ -1,0 +1,926 @@
+//! Private messages over the network: the `/swapmeet/msg/1` request-response protocol and
+//! the state the event loop drives it with.
+//!
+//! The store side ([`crate::messaging::Messenger`]) decides everything that touches disk: what
+//! is due, what a receipt means, what a mailbox holds. This part moves bytes:
+//! - **Outbound.** Woken by a `Queued` event and a 1 s tick, it takes the due outbox items
+//!   (on the blocking pool). A connected recipient gets a `Deliver`; otherwise the recipient is
+//!   dialled (`Deliver` dials it through the addresses Kademlia and the address book know) and
+//!   a Kademlia query for the peers closest to the recipient's key picks up to
+//!   `mailbox_copies` mailbox peers (never this node or the recipient) that get a `Deposit`,
+//!   topped up on later tries while the message is queued. A `Receipt` answer marks it
+//!   delivered.
+//! - **Collect.** On each new connection, and every minute from the peers closest to this
+//!   node's key, it asks for the mail held for it (`Collect`, repeated while `more`), receives
+//!   each item (open, verify, store, flush: on the blocking pool), acknowledges what was stored
+//!   or is invalid for good, and sends each receipt to its sender (now if connected, else when
+//!   it connects; the sender's own retry of `Deliver` also gets it back).
+//! - **Inbound.** A token bucket per peer (refused past it, and the peer struck when it keeps
+//!   flooding), at most [`MAX_INBOUND_JOBS`] requests being worked on at once (refused as busy
+//!   beyond), sizes checked by the codec before decoding. Mailbox requests act for the
+//!   requester's key, which is its PeerId: the noise handshake proved it.
+//!
+//! Every per-peer map is pruned when the peer's last connection closes.
+
+pub mod bucket;
+pub mod codec;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::{identity, kad, PeerId, Swarm};
+use serde::Serialize;
+use swapmeet_protocol::{EnvelopeHash, PublicKey, Sealed, SignedEnvelope};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use self::bucket::{Rate, TokenBucket, Verdict};
+pub use self::codec::{MsgCodec, MsgRequest, MsgResponse};
+use super::behaviour::Behaviour;
+use crate::engine::Clock;
+use crate::messaging::{
+    DeliveryState, MailboxStats, MessagingError, MessagingEvent, Messenger, OutboxItem,
+};
+
+/// Requests from peers being worked on at once; more are refused as busy.
+pub const MAX_INBOUND_JOBS: usize = 32;
+/// Bytes of mail asked for per Collect.
+pub const COLLECT_BYTES: u32 = 256 * 1024;
+/// How often the outbox is looked at for due messages.
+pub const OUTBOX_TICK: Duration = Duration::from_secs(1);
+/// How often the node collects from the peers closest to its own key (besides on connect).
+pub const COLLECT_EVERY: Duration = Duration::from_secs(60);
+/// Receipts kept for senders that are not connected, in all (the oldest go first; the
+/// sender's next try of `Deliver` gets its receipt anyway).
+const MAX_HELD_RECEIPTS: usize = 4096;
+/// Messages to one recipient in an attempt at once; the rest wait for the next look at the
+/// outbox. Keeps a sender with a long queue (a recipient back after days) well inside the
+/// recipient's rate limit.
+pub const MAX_TRYING_PER_RECIPIENT: usize = 32;
+/// The default request rate per peer: 200 a second, bursts of 400. A sender keeps at most
+/// [`MAX_TRYING_PER_RECIPIENT`] requests to one peer open, so only a peer that ignores the
+/// protocol's pacing hits it.
+pub const DEFAULT_RATE: Rate = Rate {
+    per_sec: 200.0,
+    burst: 400,
+};
+
+/// What the status shows about messaging.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MessagingStatus {
+    /// What this node holds as a mailbox for others.
+    pub mailbox: MailboxStats,
+    /// My messages being tried right now (direct delivery or deposit under way).
+    pub outbox_trying: usize,
+    /// My messages delivered (receipt received) since start.
+    pub delivered: u64,
+    /// Messages for me received (direct or collected) since start, duplicates not counted.
+    pub received: u64,
+    /// Copies of my messages mailbox peers accepted since start.
+    pub deposits_held: u64,
+    /// Copies of my messages mailbox peers refused since start (quota, expiry).
+    pub deposits_refused: u64,
+    /// Deposits this node refused as a mailbox since start.
+    pub deposits_refused_here: u64,
+    /// Requests from peers refused for rate or load since start.
+    pub requests_refused: u64,
+}
+
+/// The PeerId of a key (a node's PeerId is its user's ed25519 key).
+pub fn peer_of(key: &PublicKey) -> Option<PeerId> {
+    identity::ed25519::PublicKey::try_from_bytes(key.as_bytes())
+        .ok()
+        .map(|pk| identity::PublicKey::from(pk).to_peer_id())
+}
+
+/// The key of a PeerId, when it is an ed25519 one (every swapmeet node's is).
+pub fn key_of(peer: &PeerId) -> Option<PublicKey> {
+    let mh: &libp2p::multihash::Multihash<64> = peer.as_ref();
+    // An ed25519 PeerId inlines its key (identity multihash, code 0).
+    if mh.code() != 0 {
+        return None;
+    }
+    let pk = identity::PublicKey::try_decode_protobuf(mh.digest()).ok()?;
+    let ed = pk.try_into_ed25519().ok()?;
+    PublicKey::from_bytes(&ed.to_bytes()).ok()
+}
+
+/// What an outbound request was for.
+enum Pending {
+    Deliver {
+        hash: EnvelopeHash,
+    },
+    Deposit {
+        hash: EnvelopeHash,
+    },
+    Collect,
+    Ack,
+    Receipt,
+    /// A test's request, answered as it comes.
+    Raw(oneshot::Sender<Result<MsgResponse, String>>),
+}
+
+/// A message of mine in an attempt now.
+struct Try {
+    item: OutboxItem,
+    /// Requests and queries of this attempt not finished yet.
+    outstanding: u32,
+    /// A receipt came: no more deposits.
+    delivered: bool,
+}
+
+/// Results of blocking work.
+pub(crate) enum MsgDone {
+    Due(Result<Vec<OutboxItem>, String>),
+    Served {
+        peer: PeerId,
+        channel: ResponseChannel<MsgResponse>,
+        response: MsgResponse,
+        abuse: Option<&'static str>,
+        refused_deposit: bool,
+    },
+    ReceiptTaken {
+        hash: Option<EnvelopeHash>,
+        peer: PeerId,
+        result: Result<bool, String>,
+    },
+    Collected {
+        peer: PeerId,
+        acks: Vec<EnvelopeHash>,
+        receipts: Vec<(PeerId, Vec<u8>)>,
+        received: u64,
+        more: bool,
+        abuse: bool,
+    },
+}
+
+/// What woke the messaging part of the loop.
+pub(crate) enum MsgWake {
+    Done(MsgDone),
+    /// A message was queued (or events were missed): look at the outbox.
+    Queued,
+    /// An event the wire does not act on.
+    Other,
+    Tick,
+    CollectTick,
+}
+
+/// The messaging state the event loop drives.
+pub(crate) struct MessagingWire {
+    messenger: Messenger,
+    clock: Clock,
+    rate: Rate,
+    buckets: HashMap<PeerId, TokenBucket>,
+    inbound_jobs: usize,
+    outbound: HashMap<OutboundRequestId, (PeerId, Pending)>,
+    trying: HashMap<EnvelopeHash, Try>,
+    closest: HashMap<kad::QueryId, Option<EnvelopeHash>>,
+    held_receipts: HashMap<PeerId, Vec<Vec<u8>>>,
+    held_receipt_count: usize,
+    due_running: bool,
+    due_again: bool,
+    done_tx: mpsc::Sender<MsgDone>,
+    done_rx: mpsc::Receiver<MsgDone>,
+    events: broadcast::Receiver<MessagingEvent>,
+    tick: tokio::time::Interval,
+    collect_tick: tokio::time::Interval,
+    strikes: Vec<(PeerId, &'static str)>,
+    status: MessagingStatus,
+}
+
+impl MessagingWire {
+    /// Messaging for `messenger`, with `rate` per peer, on the engine's clock.
+    pub(crate) fn new(messenger: Messenger, clock: Clock, rate: Rate) -> MessagingWire {
+        let (done_tx, done_rx) = mpsc::channel(256);
+        let mut collect_tick = tokio::time::interval(COLLECT_EVERY);
+        collect_tick.reset();
+        let mut tick = tokio::time::interval(OUTBOX_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        MessagingWire {
+            events: messenger.subscribe(),
+            messenger,
+            clock,
+            rate,
+            buckets: HashMap::new(),
+            inbound_jobs: 0,
+            outbound: HashMap::new(),
+            trying: HashMap::new(),
+            closest: HashMap::new(),
+            held_receipts: HashMap::new(),
+            held_receipt_count: 0,
+            due_running: false,
+            due_again: false,
+            done_tx,
+            done_rx,
+            tick,
+            collect_tick,
+            strikes: Vec::new(),
+            status: MessagingStatus::default(),
+        }
+    }
+
+    /// The next thing to act on. Cancel-safe: each source is (a channel receive, a tick).
+    pub(crate) async fn next(&mut self) -> MsgWake {
+        tokio::select! {
+            Some(d) = self.done_rx.recv() => MsgWake::Done(d),
+            ev = self.events.recv() => match ev {
+                Ok(MessagingEvent::Delivery { state: DeliveryState::Queued, .. }) => MsgWake::Queued,
+                // Missed events: one of them may have been a queued message.
+                Err(broadcast::error::RecvError::Lagged(_)) => MsgWake::Queued,
+                // Closed cannot happen: `self.messenger` holds the sender.
+                Ok(_) | Err(broadcast::error::RecvError::Closed) => MsgWake::Other,
+            },
+            _ = self.tick.tick() => MsgWake::Tick,
+            _ = self.collect_tick.tick() => MsgWake::CollectTick,
+        }
+    }
+
+    /// Sends a request as it is; the answer goes to `reply`.
+    pub(crate) fn send_raw(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        req: MsgRequest,
+        reply: oneshot::Sender<Result<MsgResponse, String>>,
+    ) {
+        let id = swarm.behaviour_mut().msg.send_request(&peer, req);
+        self.outbound.insert(id, (peer, Pending::Raw(reply)));
+    }
+
+    /// Peers that misbehaved since the last call, with why.
+    pub(crate) fn take_strikes(&mut self) -> Vec<(PeerId, &'static str)> {
+        std::mem::take(&mut self.strikes)
+    }
+
+    /// The status part.
+    pub(crate) fn status(&self) -> MessagingStatus {
+        MessagingStatus {
+            mailbox: self.messenger.mailbox_stats(),
+            outbox_trying: self.trying.len(),
+            ..self.status.clone()
+        }
+    }
+
+    pub(crate) fn on_wake(&mut self, swarm: &mut Swarm<Behaviour>, wake: MsgWake) {
+        match wake {
+            MsgWake::Done(d) => self.on_done(swarm, d),
+            MsgWake::Queued | MsgWake::Tick => self.take_due(),
+            MsgWake::Other => {}
+            MsgWake::CollectTick => {
+                // Mail held for others past its expiry goes, and my expired messages are
+                // marked (and the user told).
+                let m = self.messenger.clone();
+                let now = (self.clock)();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = m.sweep(now) {
+                        tracing::warn!(error = %e, "cannot sweep expired messages");
+                    }
+                });
+                let me = *swarm.local_peer_id();
+                let q = swarm.behaviour_mut().kad.get_closest_peers(me);
+                self.closest.insert(q, None);
+            }
+        }
+    }
+
+    /// Asks the store for due messages, one look at a time; a wake meanwhile looks again after.
+    fn take_due(&mut self) {
+        if self.due_running {
+            self.due_again = true;
+            return;
+        }
+        self.due_running = true;
+        let m = self.messenger.clone();
+        let now = (self.clock)();
+        let busy: HashSet<EnvelopeHash> = self.trying.keys().copied().collect();
+        let mut per_recipient: HashMap<PublicKey, usize> = HashMap::new();
+        for t in self.trying.values() {
+            *per_recipient.entry(t.item.recipient).or_default() += 1;
+        }
+        let tx = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = m.due(now).map_err(|e| e.to_string()).and_then(|items| {
+                // An item still in its last attempt is not tried again on top of it, and a
+                // recipient gets at most MAX_TRYING_PER_RECIPIENT at once; the others keep
+                // their turn (no attempt counted) for the next look.
+                let items: Vec<OutboxItem> = items
+                    .into_iter()
+                    .filter(|i| !busy.contains(&i.hash))
+                    .filter(|i| {
+                        let n = per_recipient.entry(i.recipient).or_default();
+                        *n += 1;
+                        *n <= MAX_TRYING_PER_RECIPIENT
+                    })
+                    .collect();
+                for i in &items {
+                    m.attempted(&i.hash, now).map_err(|e| e.to_string())?;
+                }
+                Ok(items)
+            });
+            let _ = tx.blocking_send(MsgDone::Due(result));
+        });
+    }
+
+    fn try_item(&mut self, swarm: &mut Swarm<Behaviour>, item: OutboxItem) {
+        let Some(recipient) = peer_of(&item.recipient) else {
+            tracing::warn!(hash = %item.hash, "outbox item for a key that is no PeerId");
+            return;
+        };
+        let hash = item.hash;
+        let connected = swarm.is_connected(&recipient);
+        // `send_request` dials a peer that is not connected, with the addresses Kademlia and
+        // the address book gave the swarm; a failed dial comes back as an outbound failure.
+        let id = swarm.behaviour_mut().msg.send_request(
+            &recipient,
+            MsgRequest::Deliver(item.sealed.as_bytes().to_vec()),
+        );
+        self.outbound
+            .insert(id, (recipient, Pending::Deliver { hash }));
+        let mut outstanding = 1;
+        if !connected {
+            // Not reachable right now, as far as we know: look for its addresses (a reachable
+            // recipient is among the closest peers to its own key) and for mailbox peers, if
+            // fewer than `mailbox_copies` hold a copy.
+            let q = swarm.behaviour_mut().kad.get_closest_peers(recipient);
+            self.closest.insert(q, Some(hash));
+            outstanding += 1;
+        }
+        self.trying.insert(
+            hash,
+            Try {
+                item,
+                outstanding,
+                delivered: false,
+            },
+        );
+    }
+
+    /// One request or query of an attempt finished.
+    fn settle(&mut self, hash: &EnvelopeHash) {
+        if let Some(t) = self.trying.get_mut(hash) {
+            t.outstanding = t.outstanding.saturating_sub(1);
+            if t.outstanding == 0 {
+                self.trying.remove(hash);
+            }
+        }
+    }
+
+    /// A Kademlia closest-peers query finished; `false` if it was not messaging's.
+    pub(crate) fn on_closest(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        id: kad::QueryId,
+        peers: Vec<kad::PeerInfo>,
+    ) -> bool {
+        let Some(purpose) = self.closest.remove(&id) else {
+            return false;
+        };
+        let me = *swarm.local_peer_id();
+        match purpose {
+            None => {
+                for p in peers.into_iter().map(|p| p.peer_id).filter(|p| *p != me) {
+                    self.collect_from(swarm, p);
+                }
+            }
+            Some(hash) => {
+                let Some(t) = self.trying.get(&hash) else {
+                    return true;
+                };
+                let recipient = peer_of(&t.item.recipient);
+                let wanted = self
+                    .messenger
+                    .config()
+                    .mailbox_copies
+                    .saturating_sub(t.item.deposited_with.len());
+                let mut requests = Vec::new();
+                let mut found = None;
+                if !t.delivered {
+                    for info in &peers {
+                        let p = info.peer_id;
+                        if Some(p) == recipient {
+                            found = Some(p);
+                            for a in &info.addrs {
+                                swarm.behaviour_mut().kad.add_address(&p, a.clone());
+                            }
+                            continue;
+                        }
+                        if p == me || t.item.deposited_with.contains(&p.to_string()) {
+                            continue;
+                        }
+                        if requests.len() < wanted {
+                            requests.push(p);
+                        }
+                    }
+                }
+                let bytes = t.item.sealed.as_bytes().to_vec();
+                let mut sent = requests.len() as u32;
+                if let Some(r) = found.filter(|r| !swarm.is_connected(r)) {
+                    // Online after all, at addresses this node did not know when the Deliver
+                    // went out (it most likely failed to dial): try it again now rather than
+                    // after the backoff.
+                    let id = swarm
+                        .behaviour_mut()
+                        .msg
+                        .send_request(&r, MsgRequest::Deliver(bytes.clone()));
+                    self.outbound.insert(id, (r, Pending::Deliver { hash }));
+                    sent += 1;
+                }
+                for p in &requests {
+                    let id = swarm
+                        .behaviour_mut()
+                        .msg
+                        .send_request(p, MsgRequest::Deposit(bytes.clone()));
+                    self.outbound.insert(id, (*p, Pending::Deposit { hash }));
+                }
+                if let Some(t) = self.trying.get_mut(&hash) {
+                    t.outstanding += sent;
+                }
+                if requests.is_empty() && !peers.is_empty() && wanted > 0 {
+                    tracing::debug!(%hash, "no mailbox peer besides the recipient is known yet");
+                }
+                self.settle(&hash);
+            }
+        }
+        true
+    }
+
+    /// A peer's first connection: collect the mail it holds for me, and hand it the receipts
+    /// it is owed.
+    pub(crate) fn on_connected(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
+        self.collect_from(swarm, peer);
+        if let Some(receipts) = self.held_receipts.remove(&peer) {
+            self.held_receipt_count -= receipts.len();
+            for r in receipts {
+                self.send_receipt(swarm, peer, r);
+            }
+        }
+        // Messages waiting for their next try get one now if it is due: a peer came online.
+        self.take_due();
+    }
+
+    /// The peer's last connection closed: forget what is kept per peer (its rate state; held
+    /// receipts stay for when it comes back).
+    pub(crate) fn on_disconnected(&mut self, peer: PeerId) {
+        self.buckets.remove(&peer);
+    }
+
+    fn collect_from(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
+        let already = self
+            .outbound
+            .values()
+            .any(|(p, what)| *p == peer && matches!(what, Pending::Collect));
+        if already {
+            return;
+        }
+        let id = swarm.behaviour_mut().msg.send_request(
+            &peer,
+            MsgRequest::Collect {
+                max_bytes: COLLECT_BYTES,
+            },
+        );
+        self.outbound.insert(id, (peer, Pending::Collect));
+    }
+
+    fn send_receipt(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, receipt: Vec<u8>) {
+        let id = swarm
+            .behaviour_mut()
+            .msg
+            .send_request(&peer, MsgRequest::Receipt(receipt));
+        self.outbound.insert(id, (peer, Pending::Receipt));
+    }
+
+    fn hold_receipt(&mut self, peer: PeerId, receipt: Vec<u8>) {
+        if self.held_receipt_count >= MAX_HELD_RECEIPTS {
+            // Drop one of the largest backlog: its sender's retries get receipts anyway.
+            if let Some(p) = self
+                .held_receipts
+                .iter()
+                .max_by_key(|(_, v)| v.len())
+                .map(|(p, _)| *p)
+            {
+                if let Some(v) = self.held_receipts.get_mut(&p) {
+                    v.remove(0);
+                    self.held_receipt_count -= 1;
+                    if v.is_empty() {
+                        self.held_receipts.remove(&p);
+                    }
+                }
+            }
+        }
+        self.held_receipts.entry(peer).or_default().push(receipt);
+        self.held_receipt_count += 1;
+    }
+
+    /// An event of the `/swapmeet/msg/1` behaviour.
+    pub(crate) fn on_event(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        ev: request_response::Event<MsgRequest, MsgResponse>,
+    ) {
+        match ev {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.on_request(swarm, peer, request, channel),
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some((_, what)) = self.outbound.remove(&request_id) {
+                    self.on_response(peer, what, response);
+                }
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if matches!(error, request_response::OutboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
+                {
+                    self.strikes.push((peer, "malformed msg response"));
+                }
+                let Some((_, what)) = self.outbound.remove(&request_id) else {
+                    return;
+                };
+                match what {
+                    Pending::Deliver { hash } | Pending::Deposit { hash } => {
+                        tracing::debug!(%peer, %hash, %error, "message request failed");
+                        self.settle(&hash);
+                    }
+                    // The sender's next try of Deliver gets the receipt again; the mailbox
+                    // hands unacknowledged mail over again on the next collect.
+                    Pending::Raw(reply) => {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                    Pending::Receipt | Pending::Collect | Pending::Ack => {
+                        tracing::debug!(%peer, %error, "messaging request failed");
+                    }
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                if matches!(error, request_response::InboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
+                {
+                    self.strikes.push((peer, "malformed msg request"));
+                }
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        request: MsgRequest,
+        channel: ResponseChannel<MsgResponse>,
+    ) {
+        if let Some(reason) = self.admit(peer) {
+            let _ = swarm
+                .behaviour_mut()
+                .msg
+                .send_response(channel, MsgResponse::Refused { reason });
+            return;
+        }
+        let Some(requester) = key_of(&peer) else {
+            let reason = "messaging needs an ed25519 PeerId".to_string();
+            let _ = swarm
+                .behaviour_mut()
+                .msg
+                .send_response(channel, MsgResponse::Refused { reason });
+            return;
+        };
+        self.inbound_jobs += 1;
+        let m = self.messenger.clone();
+        let now = (self.clock)();
+        let tx = self.done_tx.clone();
+        let deposit = matches!(request, MsgRequest::Deposit(_));
+        tokio::task::spawn_blocking(move || {
+            let (response, abuse) = serve(&m, &requester, request, now);
+            let refused_deposit = deposit && matches!(response, MsgResponse::Refused { .. });
+            let _ = tx.blocking_send(MsgDone::Served {
+                peer,
+                channel,
+                response,
+                abuse,
+                refused_deposit,
+            });
+        });
+    }
+
+    /// Whether a request from `peer` may be worked on now: `None`, or why not.
+    fn admit(&mut self, peer: PeerId) -> Option<String> {
+        let rate = self.rate;
+        let now = Instant::now();
+        let verdict = self
+            .buckets
+            .entry(peer)
+            .or_insert_with(|| TokenBucket::new(rate, now))
+            .take(rate, now);
+        if verdict != Verdict::Allow {
+            self.status.requests_refused += 1;
+            if verdict == Verdict::RefuseAndStrike {
+                self.strikes.push((peer, "flooded messaging requests"));
+            }
+            return Some(format!(
+                "rate limit: at most {} messaging requests per second per peer (bursts of {})",
+                rate.per_sec, rate.burst
+            ));
+        }
+        if self.inbound_jobs >= MAX_INBOUND_JOBS {
+            self.status.requests_refused += 1;
+            return Some(format!(
+                "busy: {MAX_INBOUND_JOBS} messaging requests are being worked on; try again"
+            ));
+        }
+        None
+    }
+
+    fn on_response(&mut self, peer: PeerId, what: Pending, response: MsgResponse) {
+        match (what, response) {
+            (Pending::Raw(reply), response) => {
+                let _ = reply.send(Ok(response));
+            }
+            (Pending::Deliver { hash }, MsgResponse::Receipt(bytes)) => {
+                if let Some(t) = self.trying.get_mut(&hash) {
+                    t.delivered = true;
+                }
+                self.take_receipt(Some(hash), peer, bytes);
+                self.settle(&hash);
+            }
+            (Pending::Deliver { hash }, MsgResponse::Refused { reason }) => {
+                tracing::debug!(%peer, %hash, %reason, "the recipient refused a message");
+                self.settle(&hash);
+            }
+            (Pending::Deposit { hash }, MsgResponse::Held) => {
+                self.status.deposits_held += 1;
+                let m = self.messenger.clone();
+                let p = peer.to_string();
+                if let Some(t) = self.trying.get_mut(&hash) {
+                    t.item.deposited_with.push(p.clone());
+                }
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = m.deposited(&hash, &p) {
+                        tracing::warn!(%hash, error = %e, "cannot record a deposit");
+                    }
+                });
+                self.settle(&hash);
+            }
+            (Pending::Deposit { hash }, MsgResponse::Refused { reason }) => {
+                self.status.deposits_refused += 1;
+                tracing::info!(%peer, %hash, %reason, "a mailbox peer refused a deposit");
+                self.settle(&hash);
+            }
+            (Pending::Collect, MsgResponse::Mail { items, more }) => {
+                self.receive_mail(peer, items, more);
+            }
+            (Pending::Collect, MsgResponse::Refused { reason }) => {
+                tracing::debug!(%peer, %reason, "a peer refused to hand over mail");
+            }
+            (Pending::Ack, MsgResponse::Acked(_) | MsgResponse::Refused { .. })
+            | (Pending::Receipt, MsgResponse::Ok | MsgResponse::Refused { .. }) => {}
+            (what, _) => {
+                if let Pending::Deliver { hash } | Pending::Deposit { hash } = what {
+                    self.settle(&hash);
+                }
+                self.strikes
+                    .push((peer, "answered a msg request with the wrong kind"));
+            }
+        }
+    }
+
+    /// A receipt for my message (from its recipient, directly or by a `Receipt` request).
+    fn take_receipt(&mut self, hash: Option<EnvelopeHash>, peer: PeerId, bytes: Vec<u8>) {
+        let m = self.messenger.clone();
+        let tx = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = match SignedEnvelope::decode(&bytes) {
+                Ok(r) => m.on_receipt(&r).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = tx.blocking_send(MsgDone::ReceiptTaken { hash, peer, result });
+        });
+    }
+
+    fn receive_mail(&mut self, peer: PeerId, items: Vec<Vec<u8>>, more: bool) {
+        let m = self.messenger.clone();
+        let now = (self.clock)();
+        let tx = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut acks = Vec::new();
+            let mut receipts = Vec::new();
+            let mut received = 0;
+            let mut abuse = false;
+            for bytes in items {
+                let sealed = match Sealed::decode(&bytes) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Not even a sealed message: a mailbox that serves garbage.
+                        tracing::info!(%peer, error = %e, "a mailbox handed over a malformed item");
+                        abuse = true;
+                        continue;
+                    }
+                };
+                let id = sealed.id();
+                match m.receive(&sealed, now) {
+                    Ok(receipt) => {
+                        acks.push(id);
+                        received += 1;
+                        if let Some(sender) = receipt
+                            .verify_receipt()
+                            .ok()
+                            .and_then(|r| peer_of(&r.payload().sender))
+                        {
+                            receipts.push((sender, receipt.into_bytes()));
+                        }
+                    }
+                    // Our own disk failed: keep it held, collect it again later.
+                    Err(MessagingError::Store(e)) => {
+                        tracing::error!(error = %e, "cannot store a collected message");
+                    }
+                    // Forged, altered, replayed, expired or not for me: refused for good, so
+                    // the mailbox may drop it.
+                    Err(e) => {
+                        tracing::info!(%peer, error = %e, "refused a collected message");
+                        acks.push(id);
+                    }
+                }
+            }
+            let _ = tx.blocking_send(MsgDone::Collected {
+                peer,
+                acks,
+                receipts,
+                received,
+                more,
+                abuse,
+            });
+        });
+    }
+
+    fn on_done(&mut self, swarm: &mut Swarm<Behaviour>, done: MsgDone) {
+        match done {
+            MsgDone::Due(result) => {
+                self.due_running = false;
+                match result {
+                    Ok(items) => {
+                        for item in items {
+                            self.try_item(swarm, item);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+                }
+                if std::mem::take(&mut self.due_again) {
+                    self.take_due();
+                }
+            }
+            MsgDone::Served {
+                peer,
+                channel,
+                response,
+                abuse,
+                refused_deposit,
+            } => {
+                self.inbound_jobs -= 1;
+                if let Some(why) = abuse {
+                    self.strikes.push((peer, why));
+                }
+                if refused_deposit {
+                    self.status.deposits_refused_here += 1;
+                }
+                let _ = swarm.behaviour_mut().msg.send_response(channel, response);
+            }
+            MsgDone::ReceiptTaken { hash, peer, result } => match result {
+                Ok(true) => self.status.delivered += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::info!(%peer, hash = ?hash, error = %e, "refused a receipt");
+                    self.strikes.push((peer, "sent an invalid receipt"));
+                }
+            },
+            MsgDone::Collected {
+                peer,
+                acks,
+                receipts,
+                received,
+                more,
+                abuse,
+            } => {
+                self.status.received += received;
+                if abuse {
+                    self.strikes.push((peer, "handed over malformed mail"));
+                }
+                let connected = swarm.is_connected(&peer);
+                if !acks.is_empty() && connected {
+                    let id = swarm
+                        .behaviour_mut()
+                        .msg
+                        .send_request(&peer, MsgRequest::Ack(acks));
+                    self.outbound.insert(id, (peer, Pending::Ack));
+                }
+                for (sender, r) in receipts {
+                    if swarm.is_connected(&sender) {
+                        self.send_receipt(swarm, sender, r);
+                    } else {
+                        self.hold_receipt(sender, r);
+                    }
+                }
+                if more && connected {
+                    self.collect_from(swarm, peer);
+                }
+            }
+        }
+    }
+}
+
+/// Answers one request (on the blocking pool): the response, and why the peer is at fault
+/// if it is.
+fn serve(
+    m: &Messenger,
+    requester: &PublicKey,
+    request: MsgRequest,
+    now: u64,
+) -> (MsgResponse, Option<&'static str>) {
+    let refused = |reason: String| MsgResponse::Refused { reason };
+    match request {
+        MsgRequest::Deliver(bytes) => match Sealed::decode(&bytes) {
+            Err(e) => (
+                refused(e.to_string()),
+                Some("delivered a malformed sealed message"),
+            ),
+            Ok(sealed) => match m.receive(&sealed, now) {
+                Ok(receipt) => (MsgResponse::Receipt(receipt.into_bytes()), None),
+                Err(e @ MessagingError::Store(_)) => {
+                    tracing::error!(error = %e, "cannot store a delivered message");
+                    (
+                        refused("the recipient could not store it; try again".into()),
+                        None,
+                    )
+                }
+                // Not the sender's fault necessarily (clocks, a relay's copy): refuse, no strike.
+                Err(e) => (refused(e.to_string()), None),
+            },
+        },
+        MsgRequest::Deposit(bytes) => match Sealed::decode(&bytes) {
+            Err(e) => (
+                refused(e.to_string()),
+                Some("deposited a malformed sealed message"),
+            ),
+            Ok(sealed) => match m.deposit(requester, sealed, now) {
+                Ok(()) => (MsgResponse::Held, None),
+                Err(e) => (refused(e.to_string()), None),
+            },
+        },
+        MsgRequest::Collect { max_bytes } => {
+            let max = (max_bytes as usize).min(codec::MAX_MAIL_BYTES);
+            match m.collect(requester, max, now) {
+                Ok((items, more)) => (
+                    MsgResponse::Mail {
+                        items: items.into_iter().map(Sealed::into_bytes).collect(),
+                        more,
+                    },
+                    None,
+                ),
+                Err(e) => (refused(e.to_string()), None),
+            }
+        }
+        MsgRequest::Ack(ids) => match m.ack(requester, &ids) {
+            Ok(n) => (MsgResponse::Acked(n as u32), None),
+            Err(e) => (refused(e.to_string()), None),
+        },
+        MsgRequest::Receipt(bytes) => match SignedEnvelope::decode(&bytes) {
+            Err(e) => (refused(e.to_string()), Some("sent a malformed receipt")),
+            Ok(r) => match m.on_receipt(&r) {
+                Ok(_) => (MsgResponse::Ok, None),
+                Err(e @ MessagingError::Store(_)) => {
+                    tracing::error!(error = %e, "cannot record a receipt");
+                    (refused("could not record it; try again".into()), None)
+                }
+                Err(e) => (refused(e.to_string()), Some("sent an invalid receipt")),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swapmeet_protocol::SecretKey;
+
+    #[test]
+    fn a_key_and_its_peer_id_convert_both_ways() {
+        let key = SecretKey::from_bytes([5; 32]).public();
+        let peer = peer_of(&key).unwrap();
+        assert_eq!(peer.to_string(), crate::home::peer_id_of(&key));
+        assert_eq!(key_of(&peer), Some(key));
+        assert_eq!(key_of(&PeerId::random()), None);
+    }
+}
