@@ -251,6 +251,8 @@ pub fn seal(
     message: &Verified<DirectMessage>,
     recipient: &PublicKey,
 ) -> Result<Sealed, ValidationError> {
+    // Not wiped after use: the ephemeral secret opens only this message, whose plaintext the
+    // sender's node keeps in its own thread store anyway.
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| ValidationError::NoRandomness(e.to_string()))?;
     seal_with_ephemeral(message, recipient, seed)
@@ -295,8 +297,8 @@ pub fn seal_with_ephemeral(
 }
 
 /// The HPKE step of sealing: encrypts `plaintext` to `recipient`'s X25519 key with the header
-/// (`tag`, `expires_at`) as associated data. The callers outside [`seal_with_ephemeral`] are
-/// tests that build hostile sealed messages (wrong padding, mismatched headers).
+/// (`tag`, `expires_at`) as associated data. The other callers are tests and fuzz targets that
+/// build hostile sealed messages (wrong padding, mismatched headers).
 pub(crate) fn seal_plaintext(
     recipient: &PublicKey,
     tag: RecipientTag,
