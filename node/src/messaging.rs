@@ -164,7 +164,7 @@ fn sled_err(context: &'static str) -> impl FnOnce(sled::Error) -> MessagingError
 }
 
 /// My role in a thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// I asked about the listing.
@@ -174,7 +174,7 @@ pub enum Role {
 }
 
 /// Where a message I sent stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// In the outbox: no receipt yet, still deliverable.

@@ -178,7 +178,7 @@ fn thread_json(s: &ApiState, t: &ThreadSummary, queued: usize, now: u64) -> Thre
     let rec = s.engine.get(&t.listing).ok().flatten();
     let (title, listing_status) = match &rec {
         Some(r) => (
-            r.summary.title.clone(),
+            Some(r.summary.title.clone()),
             super::status_of(r, now).to_string(),
         ),
         None => (None, "unknown".to_string()),
