@@ -9,10 +9,13 @@
 //! - **the mailbox** kept for others: sealed mail for recipients that were offline, within
 //!   quotas per recipient, per depositor and in total.
 //!
-//! Threads and the outbox share one tree ([`TREE_STATE`]) so that sending a message (thread,
-//! message, outbox entry) and receiving one are each a single atomic sled batch: a crash can
-//! never leave a message shown as queued that is not in the outbox. Every change the user or a
-//! peer is told about is flushed before the call returns.
+//! Threads and the outbox share one tree ([`TREE_STATE`]). A send or a receive writes its
+//! entries one by one, in an order chosen so that every prefix of it (what sled recovers after a
+//! crash) is harmless, and the outbox scan clears what a write cut short left behind (see
+//! `outbox.rs`). Not a `sled::Batch`: in sled 0.34 a batch takes a lock shared by every sled
+//! database of the process, and from the first batch on every read and write takes it too,
+//! which held up storing gossiped listings for 50-120 ms (see `store.rs`). Every change the
+//! user or a peer is told about is flushed before the call returns.
 //!
 //! # Layout
 //! - `messaging.rs`: the service, its configuration, errors, events and views.
@@ -356,6 +359,19 @@ impl Messenger {
         // The guard protects no data of its own (sled holds it), so a panic while it was held
         // leaves nothing half-changed in memory.
         self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn put(&self, key: &[u8], value: Vec<u8>, context: &'static str) -> Result<(), MessagingError> {
+        self.inner
+            .state
+            .insert(key, value)
+            .map_err(sled_err(context))?;
+        Ok(())
+    }
+
+    fn delete(&self, key: &[u8], context: &'static str) -> Result<(), MessagingError> {
+        self.inner.state.remove(key).map_err(sled_err(context))?;
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), MessagingError> {

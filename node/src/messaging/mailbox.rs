@@ -369,28 +369,23 @@ impl Mailbox {
     ) -> Result<usize, MessagingError> {
         let tag = RecipientTag::of(requester);
         let mut index = self.lock();
-        let mut batch = sled::Batch::default();
-        let mut gone = Vec::new();
+        let mut gone = 0;
         for id in ids {
-            if let Some(held) = index.held.get(id) {
-                if held.tag == *tag.as_bytes() && !gone.contains(id) {
-                    batch.remove(held.key.clone());
-                    gone.push(*id);
-                }
+            let Some(held) = index.held.get(id) else {
+                continue;
+            };
+            if held.tag != *tag.as_bytes() {
+                continue;
             }
-        }
-        if gone.is_empty() {
-            return Ok(0);
-        }
-        // Not flushed: mail acknowledged but still here after a crash is handed out again and
-        // is a duplicate to the recipient.
-        self.tree
-            .apply_batch(batch)
-            .map_err(sled_err("deleting collected mail"))?;
-        for id in &gone {
+            // One by one, not flushed: mail acknowledged but still here after a crash is handed
+            // out again, and is a duplicate to the recipient.
+            self.tree
+                .remove(&held.key)
+                .map_err(sled_err("deleting collected mail"))?;
             index.unlink(id);
+            gone += 1;
         }
-        Ok(gone.len())
+        Ok(gone)
     }
 
     pub(super) fn sweep(&self, now: u64) -> Result<(), MessagingError> {
@@ -400,19 +395,12 @@ impl Mailbox {
             .range(..=(now, EnvelopeHash([0xff; 32])))
             .map(|(_, id)| *id)
             .collect();
-        if expired.is_empty() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
         for id in &expired {
             if let Some(held) = index.held.get(id) {
-                batch.remove(held.key.clone());
+                self.tree
+                    .remove(&held.key)
+                    .map_err(sled_err("dropping expired mail"))?;
             }
-        }
-        self.tree
-            .apply_batch(batch)
-            .map_err(sled_err("dropping expired mail"))?;
-        for id in &expired {
             index.unlink(id);
         }
         Ok(())

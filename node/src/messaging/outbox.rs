@@ -3,9 +3,19 @@
 //!
 //! An outbox entry (`o` || message hash in [`super::TREE_STATE`]) lives from the send until a
 //! receipt from the recipient arrives or the message expires; the message's state in its thread
-//! says which ended it. Sending writes the thread, the message, the hash index and the outbox
-//! entry in one sled batch and flushes it before returning, so a message the user was told is
+//! says which ended it. Sending flushes before it returns, so a message the user was told is
 //! queued survives a crash (and `kill -9`) and is retried after the restart.
+//!
+//! The entries of a send are written one by one (no `sled::Batch`, see the module doc of
+//! `messaging.rs`) in this order, so that whatever prefix a crash leaves is harmless:
+//! 1. the thread, with my next seq bumped: alone, a skipped seq (the recipient orders by seq and
+//!    does not need them contiguous), and the seq is never reused for other contents;
+//! 2. the outbox entry, 3. the hash index: alone, an orphan that never went out (the wire only
+//!    reads the outbox under the same lock the send holds), which the outbox scan deletes;
+//! 4. the message in its thread: from here on the message is whole.
+//!
+//! Ending an entry (delivered, expired) writes the message's state first, then deletes the
+//! entry; an entry left behind whose message is no longer queued is deleted by the scan.
 
 use swapmeet_protocol::{
     seal, DirectMessage, EnvelopeHash, ListingRef, MessageBody, PublicKey, Sealed, SignedEnvelope,
@@ -207,15 +217,23 @@ impl Messenger {
             deposited_with: Vec::new(),
             sealed: sealed.into_bytes(),
         };
-        let mut batch = sled::Batch::default();
-        batch.insert(thread_key(&thread), rec.encode());
-        batch.insert(message_key(&thread, &me, seq), stored.encode());
-        batch.insert(sent_key(&hash), encode_sent(&thread, seq));
-        batch.insert(hash_key(OUTBOX, &hash), outbox.encode());
-        self.inner
-            .state
-            .apply_batch(batch)
-            .map_err(sled_err("writing a sent message"))?;
+        // In this order: see the module doc.
+        self.put(&thread_key(&thread), rec.encode(), "writing a thread")?;
+        self.put(
+            &hash_key(OUTBOX, &hash),
+            outbox.encode(),
+            "writing the outbox",
+        )?;
+        self.put(
+            &sent_key(&hash),
+            encode_sent(&thread, seq),
+            "writing the sent index",
+        )?;
+        self.put(
+            &message_key(&thread, &me, seq),
+            stored.encode(),
+            "writing a sent message",
+        )?;
         self.flush()?;
         self.emit(MessagingEvent::Delivery {
             thread,
@@ -257,8 +275,47 @@ impl Messenger {
             .map_err(Into::into)
     }
 
-    /// Ends the outbox entries `ended` with `state` in their threads, in one batch, flushed,
-    /// then tells listeners. The caller holds the writer lock.
+    /// The outbox entries still queued at `now`, and those whose time ran out. Entries a crash
+    /// left behind (a send or an ending cut short: see the module doc) are deleted on the way.
+    /// The caller holds the writer lock.
+    #[allow(clippy::type_complexity)]
+    fn scan_outbox_locked(
+        &self,
+        now: u64,
+    ) -> Result<
+        (
+            Vec<(EnvelopeHash, OutboxRec)>,
+            Vec<(EnvelopeHash, ThreadId, u64)>,
+        ),
+        MessagingError,
+    > {
+        let me = self.me();
+        let mut live = Vec::new();
+        let mut expired = Vec::new();
+        for (hash, rec) in self.outbox_entries()? {
+            match self.load_message(&message_key(&rec.thread, &me, rec.seq))? {
+                Some(m) if m.hash == hash && m.state == Some(DeliveryState::Queued) => {
+                    if rec.expires_at <= now {
+                        expired.push((hash, rec.thread, rec.seq));
+                    } else {
+                        live.push((hash, rec));
+                    }
+                }
+                Some(m) if m.hash == hash => {
+                    self.delete(&hash_key(OUTBOX, &hash), "clearing the outbox")?;
+                }
+                _ => {
+                    tracing::info!(%hash, "dropping an outbox entry of a send cut short by a crash");
+                    self.delete(&hash_key(OUTBOX, &hash), "clearing the outbox")?;
+                    self.delete(&sent_key(&hash), "clearing the sent index")?;
+                }
+            }
+        }
+        Ok((live, expired))
+    }
+
+    /// Ends the outbox entries `ended` with `state` in their threads, flushed, then tells
+    /// listeners. The caller holds the writer lock.
     fn finish_locked(
         &self,
         ended: &[(EnvelopeHash, ThreadId, u64)],
@@ -268,19 +325,15 @@ impl Messenger {
             return Ok(());
         }
         let me = self.me();
-        let mut batch = sled::Batch::default();
         for (hash, thread, seq) in ended {
+            // The state first, then the entry: see the module doc.
             let key = message_key(thread, &me, *seq);
             if let Some(mut m) = self.load_message(&key)? {
                 m.state = Some(state);
-                batch.insert(key, m.encode());
+                self.put(&key, m.encode(), "updating a delivery state")?;
             }
-            batch.remove(hash_key(OUTBOX, hash));
+            self.delete(&hash_key(OUTBOX, hash), "clearing the outbox")?;
         }
-        self.inner
-            .state
-            .apply_batch(batch)
-            .map_err(sled_err("updating delivery states"))?;
         self.flush()?;
         for (hash, thread, _) in ended {
             self.emit(MessagingEvent::Delivery {
@@ -297,11 +350,9 @@ impl Messenger {
     pub fn due(&self, now: u64) -> Result<Vec<OutboxItem>, MessagingError> {
         let _writer = self.lock_writer();
         let mut due = Vec::new();
-        let mut expired = Vec::new();
-        for (hash, rec) in self.outbox_entries()? {
-            if rec.expires_at <= now {
-                expired.push((hash, rec.thread, rec.seq));
-            } else if rec.next_try <= now {
+        let (live, expired) = self.scan_outbox_locked(now)?;
+        for (hash, rec) in live {
+            if rec.next_try <= now {
                 let sealed = Sealed::decode(&rec.sealed).map_err(|e| StoreError::Corrupt {
                     tree: TREE_STATE,
                     reason: format!("outbox entry {hash}: {e}"),
@@ -388,7 +439,10 @@ impl Messenger {
         }
         let key = message_key(&thread, &me, seq);
         match self.load_message(&key)? {
-            Some(m) if m.state != Some(DeliveryState::Delivered) => {
+            Some(m) if m.hash == receipt.message => {
+                if m.state == Some(DeliveryState::Delivered) {
+                    return Ok(false);
+                }
                 self.finish_locked(&[(receipt.message, thread, seq)], DeliveryState::Delivered)?;
                 Ok(true)
             }
@@ -399,12 +453,7 @@ impl Messenger {
     /// Marks my messages whose time ran out without a receipt as expired.
     pub(super) fn expire_outbox(&self, now: u64) -> Result<(), MessagingError> {
         let _writer = self.lock_writer();
-        let expired: Vec<_> = self
-            .outbox_entries()?
-            .into_iter()
-            .filter(|(_, rec)| rec.expires_at <= now)
-            .map(|(hash, rec)| (hash, rec.thread, rec.seq))
-            .collect();
+        let (_, expired) = self.scan_outbox_locked(now)?;
         self.finish_locked(&expired, DeliveryState::Expired)
     }
 
@@ -660,6 +709,58 @@ mod tests {
             Some(DeliveryState::Expired)
         );
         assert!(after.m.due(NOW).unwrap().is_empty());
+    }
+
+    #[test]
+    fn what_a_send_or_an_ending_cut_short_by_a_crash_left_is_cleared() {
+        let buyer = Node::new(buyer_key());
+        let me = buyer.key.public();
+        // A send cut short after the thread, the outbox entry and the sent index.
+        let cut = buyer
+            .m
+            .send_to_seller(about("bike"), "cut short", NOW)
+            .unwrap();
+        buyer
+            .m
+            .inner
+            .state
+            .remove(message_key(&cut.thread, &me, cut.seq))
+            .unwrap();
+        // An ending cut short: the message says delivered, its outbox entry is still there.
+        let ended = buyer.m.send_to_seller(about("bike"), "ended", NOW).unwrap();
+        let key = message_key(&ended.thread, &me, ended.seq);
+        let mut m = buyer.m.load_message(&key).unwrap().unwrap();
+        m.state = Some(DeliveryState::Delivered);
+        buyer.m.inner.state.insert(key, m.encode()).unwrap();
+        let whole = buyer.m.send_to_seller(about("bike"), "whole", NOW).unwrap();
+        assert_eq!(whole.seq, 3, "a seq is never reused");
+
+        let due: Vec<_> = buyer
+            .m
+            .due(NOW)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.hash)
+            .collect();
+        assert_eq!(due, [whole.hash]);
+        assert!(buyer.m.outbox_sealed(&cut.hash).is_none());
+        assert!(buyer.m.outbox_sealed(&ended.hash).is_none());
+        assert!(buyer
+            .m
+            .inner
+            .state
+            .get(sent_key(&cut.hash))
+            .unwrap()
+            .is_none());
+        let view = buyer.m.thread(&whole.thread, false, NOW).unwrap().unwrap();
+        let states: Vec<_> = view.messages.iter().map(|m| (m.seq, m.state)).collect();
+        assert_eq!(
+            states,
+            [
+                (2, Some(DeliveryState::Delivered)),
+                (3, Some(DeliveryState::Queued))
+            ]
+        );
     }
 
     #[test]
