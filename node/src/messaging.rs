@@ -20,7 +20,8 @@
 //! # Layout
 //! - `messaging.rs`: the service, its configuration, errors, events and views.
 //! - `messaging/threads.rs`: the thread and message records, their keys, the inbox and thread views.
-//! - `messaging/outbox.rs`: sending, retry schedule, deposits, receipts, expiry.
+//! - `messaging/send.rs`: sending: sign, seal, store in the thread and the outbox, flush.
+//! - `messaging/outbox.rs`: the retry schedule, deposits, receipts, expiry.
 //! - `messaging/inbound.rs`: receiving a sealed message: open, replay check, store, receipt.
 //! - `messaging/mailbox.rs`: sealed mail held for others, with quotas.
 //! - `messaging/codec.rs`: the byte layout of the records.
@@ -41,6 +42,7 @@ mod codec;
 mod inbound;
 mod mailbox;
 mod outbox;
+mod send;
 mod threads;
 
 pub use mailbox::{DepositRefusal, MailboxStats};
@@ -543,6 +545,22 @@ pub(crate) mod test_util {
             }
         }
         out
+    }
+
+    /// The state of a message of mine, as its thread shows it.
+    pub fn state_of(
+        m: &Messenger,
+        thread: &ThreadId,
+        hash: &EnvelopeHash,
+    ) -> Option<DeliveryState> {
+        let view = m
+            .thread(thread, false, NOW)
+            .unwrap()
+            .expect("thread exists");
+        view.messages
+            .iter()
+            .find(|v| &v.hash == hash)
+            .and_then(|v| v.state)
     }
 
     /// The sealed copy of a message I sent, from my outbox, as the wire would take it.
