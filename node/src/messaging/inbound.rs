@@ -125,6 +125,7 @@ impl Messenger {
             received_at: Some(now),
             read: false,
             envelope: verified.envelope().as_bytes().to_vec(),
+            local: super::threads::local_now(),
         };
         let receipt = self.receipt(&stored, sender, now)?;
         // The thread first: a crash between the two leaves a thread without this message, and

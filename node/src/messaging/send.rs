@@ -101,6 +101,7 @@ impl Messenger {
             received_at: None,
             read: true,
             envelope: envelope.into_bytes(),
+            local: super::threads::local_now(),
         };
         let outbox = OutboxRec {
             recipient: rec.other,

@@ -163,6 +163,18 @@ pub(super) struct MsgRec {
     pub read: bool,
     /// The signed message, kept as proof of what was said (negotiation builds on it).
     pub envelope: Vec<u8>,
+    /// When this node stored it (microseconds, system clock): orders the two parties'
+    /// messages sent within the same second. Sent times have whole seconds, and a reply is
+    /// usually written within a second of what it answers; it is always stored after it.
+    pub local: u64,
+}
+
+/// Microseconds since the epoch by the system clock (see [`MsgRec::local`]).
+pub(super) fn local_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 impl MsgRec {
@@ -183,6 +195,7 @@ impl MsgRec {
             .u8(u8::from(self.read))
             .bytes(self.text.as_bytes())
             .bytes(&self.envelope)
+            .u64(self.local)
             .finish()
     }
 
@@ -203,6 +216,7 @@ impl MsgRec {
         let read = r.u8()? == 1;
         let text = r.string()?;
         let envelope = r.bytes()?.to_vec();
+        let local = r.u64()?;
         r.end()?;
         Ok(MsgRec {
             hash,
@@ -213,6 +227,7 @@ impl MsgRec {
             received_at: has_received.then_some(received_at),
             read,
             envelope,
+            local,
         })
     }
 }
@@ -224,10 +239,16 @@ struct Stored {
     rec: MsgRec,
 }
 
-/// The order of a thread: `a` and `b` from different senders by sent time, then seq, then
-/// sender key. (Within one sender the order is by seq alone; see [`interleave`].)
+/// The order of a thread: `a` and `b` from different senders by sent time, then (within the
+/// same second) by when this node stored them, then seq, then sender key. (Within one sender
+/// the order is by seq alone; see [`interleave`].)
 fn across_senders(a: &Stored, b: &Stored) -> Ordering {
-    (a.rec.sent_at, a.seq, a.sender.as_bytes()).cmp(&(b.rec.sent_at, b.seq, b.sender.as_bytes()))
+    (a.rec.sent_at, a.rec.local, a.seq, a.sender.as_bytes()).cmp(&(
+        b.rec.sent_at,
+        b.rec.local,
+        b.seq,
+        b.sender.as_bytes(),
+    ))
 }
 
 /// Merges the senders' runs (each already in seq order) so that each sender's messages stay in
@@ -429,6 +450,7 @@ mod tests {
                 received_at,
                 read: received_at.is_none(),
                 envelope: vec![1, 2, 3],
+                local: 1_700_000_000_123_456,
             };
             assert_eq!(MsgRec::decode(&m.encode()).unwrap(), m);
         }
@@ -447,6 +469,7 @@ mod tests {
                 received_at: None,
                 read: true,
                 envelope: Vec::new(),
+                local: sent_at * 1_000_000 + seq,
             },
         }
     }
@@ -467,6 +490,21 @@ mod tests {
         // seq 3 (sent "at 20") must still follow its seq 2.
         let expected = vec![(1, 1), (2, 1), (2, 2), (1, 2), (1, 3), (2, 3)];
         assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn within_one_second_a_reply_follows_what_it_answers() {
+        // The buyer's second message and the seller's first answer to it share a sent second;
+        // the answer was stored later, so it comes later, although its seq is lower.
+        let mut question = stored(1, 2, 10);
+        question.rec.local = 100;
+        let mut answer = stored(2, 1, 10);
+        answer.rec.local = 200;
+        let order: Vec<u64> = interleave(vec![vec![stored(1, 1, 9), question], vec![answer]])
+            .iter()
+            .map(|m| m.rec.local)
+            .collect();
+        assert_eq!(order, vec![9_000_001, 100, 200]);
     }
 
     /// The buyer writes `texts` (seqs 1..) and the seller receives them at `at`.
@@ -591,8 +629,9 @@ mod tests {
             let view = m.thread(&thread, false, NOW + 4).unwrap().unwrap();
             view.messages.into_iter().map(|v| v.text).collect()
         };
-        // b2 and s1 were both sent at NOW + 1: the lower seq first.
-        assert_eq!(texts(&seller.m), ["b1", "s1", "b2", "b3"]);
+        // b2 and s1 were both sent at NOW + 1; s1 was written after b2 reached the seller, and
+        // each node stored b2 before s1, so s1 follows b2 on both sides.
+        assert_eq!(texts(&seller.m), ["b1", "b2", "s1", "b3"]);
         assert_eq!(texts(&buyer.m), texts(&seller.m));
     }
 }
