@@ -18,7 +18,7 @@
 //! - [`variant`]: variants of a listing (sizes, colours) with their own stock and price.
 //! - [`withdrawal`]: withdrawals (sold / withdrawn).
 //! - [`message`]: private messages between a buyer and a seller, receipts, thread ids.
-//! - [`seal`]: sealing a signed message for its recipient (HPKE), mailbox tags.
+//! - [`seal`](mod@seal): sealing a signed message for its recipient (HPKE), mailbox tags.
 //! - [`price`]: prices in minor units, ISO 4217 currencies, price parsing.
 //! - [`category`]: the category taxonomy and item conditions.
 //! - [`geo`]: geohashes, distances, cells around a point.
@@ -36,6 +36,8 @@ pub mod keys;
 pub mod limits;
 pub mod listing;
 pub mod message;
+#[cfg(test)]
+mod message_rejections;
 pub mod price;
 pub mod seal;
 pub mod variant;

@@ -65,7 +65,7 @@ pub const MAX_MESSAGE_LIFETIME_SECS: u64 = 14 * 86_400;
 pub const SEAL_LENGTH_PREFIX_BYTES: usize = 2;
 /// The sizes a sealed plaintext (length prefix, signed envelope, zero padding) is padded to, so a
 /// relay learns only which of these buckets a message falls in. The smallest holds a short
-/// question about a listing with a short item key (a message envelope is about 310 bytes plus
+/// question about a listing with a short item key (a message envelope is about 300 bytes plus
 /// its item key and text); the largest holds a [`MAX_MESSAGE_BYTES`] envelope and its prefix.
 pub const SEAL_BUCKETS: [usize; 6] = [
     512,

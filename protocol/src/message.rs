@@ -2,7 +2,7 @@
 //! them: signed envelopes of kinds `message` (3) and `receipt` (4).
 //!
 //! A message is signed by its sender like a listing (domain-separated, over the exact payload
-//! bytes) and then sealed for its recipient ([`crate::seal`]): the signature proves who wrote
+//! bytes) and then sealed for its recipient ([`crate::seal`](mod@crate::seal)): the signature proves who wrote
 //! it, the seal hides it from everyone who stores or relays it. Both parties name a
 //! conversation by the same [`ThreadId`], derived from the listing and the buyer, so no
 //! coordination is needed to start one.

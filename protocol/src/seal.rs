@@ -211,6 +211,13 @@ impl Sealed {
     fn ciphertext(&self) -> &[u8] {
         &self.bytes[self.ciphertext..]
     }
+
+    /// The same enc and ciphertext under another header: what a relay altering the header
+    /// would produce.
+    #[cfg(test)]
+    pub(crate) fn reheadered(&self, tag: RecipientTag, expires_at: u64) -> Vec<u8> {
+        encode_sealed(&tag, expires_at, &self.enc, self.ciphertext())
+    }
 }
 
 /// An "RNG" that yields one fixed 32-byte seed: HPKE draws exactly one private key's worth of
@@ -244,6 +251,8 @@ pub fn seal(
     message: &Verified<DirectMessage>,
     recipient: &PublicKey,
 ) -> Result<Sealed, ValidationError> {
+    // Not wiped after use: the ephemeral secret opens only this message, whose plaintext the
+    // sender's node keeps in its own thread store anyway.
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| ValidationError::NoRandomness(e.to_string()))?;
     seal_with_ephemeral(message, recipient, seed)
@@ -278,9 +287,26 @@ pub fn seal_with_ephemeral(
     plaintext.extend_from_slice(&len.to_be_bytes());
     plaintext.extend_from_slice(env);
     plaintext.resize(bucket, 0);
+    seal_plaintext(
+        recipient,
+        RecipientTag::of(recipient),
+        msg.expires_at,
+        &plaintext,
+        ephemeral,
+    )
+}
 
-    let tag = RecipientTag::of(recipient);
-    let aad = header_aad(&tag, msg.expires_at);
+/// The HPKE step of sealing: encrypts `plaintext` to `recipient`'s X25519 key with the header
+/// (`tag`, `expires_at`) as associated data. The other callers are tests and fuzz targets that
+/// build hostile sealed messages (wrong padding, mismatched headers).
+pub(crate) fn seal_plaintext(
+    recipient: &PublicKey,
+    tag: RecipientTag,
+    expires_at: u64,
+    plaintext: &[u8],
+    ephemeral: [u8; 32],
+) -> Result<Sealed, ValidationError> {
+    let aad = header_aad(&tag, expires_at);
     let unsealable = |e: hpke::HpkeError| {
         ValidationError::invalid("recipient", format!("cannot seal to this key: {e}"))
     };
@@ -289,19 +315,19 @@ pub fn seal_with_ephemeral(
         &OpModeS::Base,
         &pk,
         SEAL_INFO,
-        &plaintext,
+        plaintext,
         &aad,
         &mut EphemeralSeed(ephemeral),
     )
     .map_err(unsealable)?;
     let mut enc_bytes = [0u8; 32];
     enc_bytes.copy_from_slice(&enc.to_bytes());
-    let bytes = encode_sealed(&tag, msg.expires_at, &enc_bytes, &ct);
+    let bytes = encode_sealed(&tag, expires_at, &enc_bytes, &ct);
     Ok(Sealed {
         ciphertext: bytes.len() - ct.len(),
         bytes,
         tag,
-        expires_at: msg.expires_at,
+        expires_at,
         enc: enc_bytes,
     })
 }
@@ -368,6 +394,29 @@ pub fn open(
         });
     }
     Ok(verified)
+}
+
+/// For the fuzz targets only (feature `fuzzing`): seals an arbitrary plaintext, so a fuzzer can
+/// reach what [`open`] does after decryption (length prefix, padding, the signed envelope).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::*;
+
+    /// Seals `plaintext` to `recipient` under the header `(RecipientTag::of(recipient),
+    /// expires_at)`, with no checks on the plaintext.
+    pub fn seal_plaintext_unchecked(
+        recipient: &PublicKey,
+        expires_at: u64,
+        plaintext: &[u8],
+    ) -> Result<Sealed, ValidationError> {
+        seal_plaintext(
+            recipient,
+            RecipientTag::of(recipient),
+            expires_at,
+            plaintext,
+            [7; 32],
+        )
+    }
 }
 
 #[cfg(test)]

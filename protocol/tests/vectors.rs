@@ -4,9 +4,10 @@
 //! values to commit.
 
 use swapmeet_protocol::{
-    geo, Category, Condition, Currency, Delivery, EnvelopeKind, ImageRef, Listing, ListingId,
-    Location, Price, Record, SecretKey, SignedEnvelope, Variant, VariantOption, WithdrawReason,
-    Withdrawal,
+    geo, open, seal_with_ephemeral, Category, Condition, Currency, Delivery, DirectMessage,
+    EnvelopeHash, EnvelopeKind, ImageRef, Listing, ListingId, ListingRef, Location, MessageBody,
+    Price, Receipt, RecipientTag, Record, Sealed, SecretKey, SignedEnvelope, ThreadId, Variant,
+    VariantOption, WithdrawReason, Withdrawal,
 };
 
 /// The time the vectors are checked at.
@@ -231,4 +232,125 @@ fn a_listing_without_variants_stays_version_1() {
     let env = listing().sign(&seller()).unwrap();
     assert_eq!(listing().payload_version(), 1);
     assert_eq!(&env.payload_bytes()[1..3], &[0x00, 0x01]);
+}
+
+// ---- private messages: the buyer asks about the bike listing above, sealed for the seller ----
+
+fn buyer() -> SecretKey {
+    SecretKey::from_bytes([2u8; 32])
+}
+
+/// The HPKE ephemeral seed of the sealed vector (fresh randomness in real use).
+const EPHEMERAL: [u8; 32] = [0x42; 32];
+
+fn message() -> DirectMessage {
+    let about = ListingRef {
+        seller: seller().public(),
+        item_key: "bike-1".into(),
+        version: LISTING_HASH.parse().unwrap(),
+    };
+    let b = buyer().public();
+    DirectMessage {
+        recipient: seller().public(),
+        buyer: b,
+        thread: ThreadId::derive(&about.id(), &b),
+        seq: 1,
+        sent_at: 1_749_999_600,
+        expires_at: 1_749_999_600 + 14 * 86_400,
+        about,
+        body: MessageBody::Text(
+            "Is the bike still available?\nI could pick it up on Saturday.".into(),
+        ),
+    }
+}
+
+fn receipt(message: EnvelopeHash) -> Receipt {
+    Receipt {
+        message,
+        sender: buyer().public(),
+        received_at: 1_749_999_700,
+    }
+}
+
+const BUYER_ID: &str = "smqe4xodvipulv6vvdkrtmgtd6ztfy3curwtxdpis56yhvxd6jwoka";
+const THREAD_ID: &str = "2914cfd2ff6f602f34488ab523480effe9c9a66653b6f84ecfc1af4f1874378b";
+const SELLER_TAG: &str = "96af22d8350ce50b586d23fd7bdeef8d7c3d95caa6373fd208fbfccf4fbd3e7a";
+const MESSAGE_HEX: &str = concat!(
+    "85010358208139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394590108",
+    "a900010158208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c0258",
+    "208139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940358202914cfd2",
+    "ff6f602f34488ab523480effe9c9a66653b6f84ecfc1af4f1874378b0401051a684edff0061a6861",
+    "54f0078358208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c6662",
+    "696b652d315820d232b641e8497063ff8c479433655efe9feeb98e2d0cc314ea78764d98098cac08",
+    "8201783c4973207468652062696b65207374696c6c20617661696c61626c653f0a4920636f756c64",
+    "207069636b206974207570206f6e2053617475726461792e58405766bd86a8c389d2f68418c1c34b",
+    "0166ee08f90398f1ac738301063a65531905832f2fdd61a05da1beee2da0a5d369b8688e88a5fc3d",
+    "a65c682504a9e687f10b",
+);
+const MESSAGE_HASH: &str = "04285295a4501880e779de9eeec97bf85e5ef8ce10cceea6300e445e8becc8f7";
+const RECEIPT_HEX: &str = concat!(
+    "85010458208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c584fa4",
+    "000101582004285295a4501880e779de9eeec97bf85e5ef8ce10cceea6300e445e8becc8f7025820",
+    "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394031a684ee0545840",
+    "63a68f01ca00b8a208944f714fc6ad9c279d7ffbcb8aae97cb28ff756b77e9ff633cf81f57584b44",
+    "c38a30ea16cf412030f7d7494bd8344c75788b8202b8ab02",
+);
+const SEALED_HEX: &str = concat!(
+    "8501582096af22d8350ce50b586d23fd7bdeef8d7c3d95caa6373fd208fbfccf4fbd3e7a1a686154",
+    "f05820ae3bf1cd87c2d2ed25af4a1a239eed04a990f00e7403e4c8065927de010fd17a590210925d",
+    "a1a9e08b4a14bde50426a9af9f5a3073611af8774ca692a736145f2a179510857d9edec40bd45e45",
+    "c0faecb81095cd97332cfc1ad7085dd7f5810a0820869acb9b510fd70675832e83373f530c571966",
+    "95ae9e3c96555b3a822d4880fbf76078116785cc5b9c01ce8ab9314ed8d1442be876a172b8fd3dfc",
+    "82843c0d85cb5c762dbe79c01cb6e83f9fee1668669fa1fa88090d7b91c9af58d599db7d0240742d",
+    "566ff4a6efecd676e68106ab4c88dc8f9c98bf9728f60d713178b06ce21dd7bae042576c46fb6e79",
+    "f9ff393fa9f0f92c634226a2c140dc4fe3c4af0e5def228c15eb421d864c611fe881adef052ef799",
+    "5dce58a41d7d59ded28900a7411a77ddcf75ad08d8be1b4f7300c563d40ea4f5276a584fef4facec",
+    "fef237448e69888a072ce4bef368e1a6d7056b2048862d2db0365581345d9de5a62372363a1fa6d0",
+    "eaccc31a29d499ab7afa9a683c75f886ed8fdfa98271d5e3e29385faa7c0c58012a13d901f0d7aa7",
+    "d77c1234270747d419c0aea39c059ed0d7841c05f208ebda7feffac087a64c88b9fd9e93f4d554c9",
+    "c282dc4bc587452ec03c39b0133280f063dfa13cdd733a51a1c40fde91d774c370e42a1cb284c145",
+    "d74d3166368f4e27f766ed964014bec6f730e2e28742f42442c6b7714734e8b00d3030304506a839",
+    "130d45e3848a78cae71f7a391c032c6801f866b3acd907251492d7f1e285cfa062a06c1692d2cebe",
+    "b95787883c18",
+);
+const SEALED_ID: &str = "a0dc4d41cb6d15d08e06385c28ed1ee6d9b889c0bd33a22f771007b957f8129e";
+
+#[test]
+fn messages_reproduce_the_committed_bytes() {
+    assert_eq!(buyer().public().to_string(), BUYER_ID);
+    let m = message();
+    assert_eq!(m.thread.to_string(), THREAD_ID);
+    assert_eq!(RecipientTag::of(&seller().public()).to_string(), SELLER_TAG);
+    let env = m.sign(&buyer()).unwrap();
+    assert_eq!(hex(env.as_bytes()), MESSAGE_HEX);
+    assert_eq!(env.hash().to_string(), MESSAGE_HASH);
+    let r = receipt(env.hash()).sign(&seller()).unwrap();
+    assert_eq!(hex(r.as_bytes()), RECEIPT_HEX);
+    // With the ephemeral seed fixed, HPKE sealing is deterministic too.
+    let v = env.verify_message(NOW).unwrap();
+    let sealed = seal_with_ephemeral(&v, &seller().public(), EPHEMERAL).unwrap();
+    assert_eq!(hex(sealed.as_bytes()), SEALED_HEX);
+    assert_eq!(sealed.id().to_string(), SEALED_ID);
+}
+
+#[test]
+fn committed_message_bytes_open_and_verify() {
+    let sealed = Sealed::decode(&unhex(SEALED_HEX)).unwrap();
+    assert_eq!(sealed.tag().to_string(), SELLER_TAG);
+    assert_eq!(sealed.expires_at(), message().expires_at);
+    let v = open(&sealed, &seller(), NOW).unwrap();
+    assert_eq!(v.payload(), &message());
+    assert_eq!(v.signer().to_string(), BUYER_ID);
+    assert_eq!(v.hash().to_string(), MESSAGE_HASH);
+    assert_eq!(hex(v.envelope().as_bytes()), MESSAGE_HEX);
+
+    let env = SignedEnvelope::decode(&unhex(MESSAGE_HEX)).unwrap();
+    assert_eq!(env.kind(), EnvelopeKind::Message);
+    assert_eq!(env.verify_message(NOW).unwrap().payload(), &message());
+
+    let r = SignedEnvelope::decode(&unhex(RECEIPT_HEX)).unwrap();
+    assert_eq!(r.kind(), EnvelopeKind::Receipt);
+    let r = r.verify_receipt().unwrap();
+    assert_eq!(r.payload(), &receipt(MESSAGE_HASH.parse().unwrap()));
+    assert_eq!(r.signer(), seller().public());
 }
