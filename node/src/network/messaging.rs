@@ -121,7 +121,10 @@ enum Pending {
         hash: EnvelopeHash,
     },
     Collect,
-    Ack,
+    /// `more`: the mailbox has more mail for me, to collect once this Ack is answered.
+    Ack {
+        more: bool,
+    },
     Receipt,
     /// A test's request, answered as it comes.
     Raw(oneshot::Sender<Result<MsgResponse, String>>),
@@ -476,7 +479,7 @@ impl MessagingWire {
                 ..
             } => {
                 if let Some((_, what)) = self.outbound.remove(&request_id) {
-                    self.on_response(peer, what, response);
+                    self.on_response(swarm, peer, what, response);
                 }
             }
             request_response::Event::OutboundFailure {
@@ -502,7 +505,7 @@ impl MessagingWire {
                     Pending::Raw(reply) => {
                         let _ = reply.send(Err(error.to_string()));
                     }
-                    Pending::Receipt | Pending::Collect | Pending::Ack => {
+                    Pending::Receipt | Pending::Collect | Pending::Ack { .. } => {
                         tracing::debug!(%peer, %error, "messaging request failed");
                     }
                 }
@@ -517,7 +520,13 @@ impl MessagingWire {
         }
     }
 
-    fn on_response(&mut self, peer: PeerId, what: Pending, response: MsgResponse) {
+    fn on_response(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        what: Pending,
+        response: MsgResponse,
+    ) {
         match (what, response) {
             (Pending::Raw(reply), response) => {
                 let _ = reply.send(Ok(response));
@@ -558,7 +567,12 @@ impl MessagingWire {
             (Pending::Collect, MsgResponse::Refused { reason }) => {
                 tracing::debug!(%peer, %reason, "a peer refused to hand over mail");
             }
-            (Pending::Ack, MsgResponse::Acked(_) | MsgResponse::Refused { .. })
+            (Pending::Ack { more }, MsgResponse::Acked(_)) => {
+                if more && swarm.is_connected(&peer) {
+                    self.collect_from(swarm, peer);
+                }
+            }
+            (Pending::Ack { .. }, MsgResponse::Refused { .. })
             | (Pending::Receipt, MsgResponse::Ok | MsgResponse::Refused { .. }) => {}
             (what, _) => {
                 if let Pending::Deliver { hash } | Pending::Deposit { hash } = what {
@@ -622,13 +636,15 @@ impl MessagingWire {
                 if abuse {
                     self.strikes.push((peer, "handed over malformed mail"));
                 }
-                let connected = swarm.is_connected(&peer);
-                if !acks.is_empty() && connected {
+                if !acks.is_empty() && swarm.is_connected(&peer) {
+                    // The next Collect goes once the Ack is answered, so that it does not get
+                    // the same items again; with nothing to acknowledge, nothing moved, and
+                    // asking again would get the same answer.
                     let id = swarm
                         .behaviour_mut()
                         .msg
                         .send_request(&peer, MsgRequest::Ack(acks));
-                    self.outbound.insert(id, (peer, Pending::Ack));
+                    self.outbound.insert(id, (peer, Pending::Ack { more }));
                 }
                 for (sender, r) in receipts {
                     if swarm.is_connected(&sender) {
@@ -636,9 +652,6 @@ impl MessagingWire {
                     } else {
                         self.hold_receipt(sender, r);
                     }
-                }
-                if more && connected {
-                    self.collect_from(swarm, peer);
                 }
             }
         }
