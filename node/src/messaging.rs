@@ -9,15 +9,19 @@
 //! - **the mailbox** kept for others: sealed mail for recipients that were offline, within
 //!   quotas per recipient, per depositor and in total.
 //!
-//! Threads and the outbox share one tree ([`TREE_STATE`]) so that sending a message (thread,
-//! message, outbox entry) and receiving one are each a single atomic sled batch: a crash can
-//! never leave a message shown as queued that is not in the outbox. Every change the user or a
-//! peer is told about is flushed before the call returns.
+//! Threads and the outbox share one tree ([`TREE_STATE`]). A send or a receive writes its
+//! entries one by one, in an order chosen so that every prefix of it (what sled recovers after a
+//! crash) is harmless, and the outbox scan clears what a write cut short left behind (see
+//! `outbox.rs`). Not a `sled::Batch`: in sled 0.34 a batch takes a lock shared by every sled
+//! database of the process, and from the first batch on every read and write takes it too,
+//! which held up storing gossiped listings for 50-120 ms (see `store.rs`). Every change the
+//! user or a peer is told about is flushed before the call returns.
 //!
 //! # Layout
 //! - `messaging.rs`: the service, its configuration, errors, events and views.
 //! - `messaging/threads.rs`: the thread and message records, their keys, the inbox and thread views.
-//! - `messaging/outbox.rs`: sending, retry schedule, deposits, receipts, expiry.
+//! - `messaging/send.rs`: sending: sign, seal, store in the thread and the outbox, flush.
+//! - `messaging/outbox.rs`: the retry schedule, deposits, receipts, expiry.
 //! - `messaging/inbound.rs`: receiving a sealed message: open, replay check, store, receipt.
 //! - `messaging/mailbox.rs`: sealed mail held for others, with quotas.
 //! - `messaging/codec.rs`: the byte layout of the records.
@@ -38,6 +42,7 @@ mod codec;
 mod inbound;
 mod mailbox;
 mod outbox;
+mod send;
 mod threads;
 
 pub use mailbox::{DepositRefusal, MailboxStats};
@@ -358,6 +363,19 @@ impl Messenger {
         self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn put(&self, key: &[u8], value: Vec<u8>, context: &'static str) -> Result<(), MessagingError> {
+        self.inner
+            .state
+            .insert(key, value)
+            .map_err(sled_err(context))?;
+        Ok(())
+    }
+
+    fn delete(&self, key: &[u8], context: &'static str) -> Result<(), MessagingError> {
+        self.inner.state.remove(key).map_err(sled_err(context))?;
+        Ok(())
+    }
+
     fn flush(&self) -> Result<(), MessagingError> {
         self.inner
             .state
@@ -527,6 +545,22 @@ pub(crate) mod test_util {
             }
         }
         out
+    }
+
+    /// The state of a message of mine, as its thread shows it.
+    pub fn state_of(
+        m: &Messenger,
+        thread: &ThreadId,
+        hash: &EnvelopeHash,
+    ) -> Option<DeliveryState> {
+        let view = m
+            .thread(thread, false, NOW)
+            .unwrap()
+            .expect("thread exists");
+        view.messages
+            .iter()
+            .find(|v| &v.hash == hash)
+            .and_then(|v| v.state)
     }
 
     /// The sealed copy of a message I sent, from my outbox, as the wire would take it.

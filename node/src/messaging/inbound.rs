@@ -9,7 +9,7 @@
 use swapmeet_protocol::{open, MessageBody, PublicKey, Receipt, Sealed, SignedEnvelope};
 
 use super::threads::{message_key, thread_key, MsgRec, ThreadRec};
-use super::{sled_err, MessagingError, MessagingEvent, Messenger, Role};
+use super::{MessagingError, MessagingEvent, Messenger, Role};
 
 impl Messenger {
     /// A sealed message for me, delivered directly or collected from a mailbox. Opens and
@@ -68,13 +68,15 @@ impl Messenger {
             envelope: verified.envelope().as_bytes().to_vec(),
         };
         let receipt = self.receipt(&stored, sender, now)?;
-        let mut batch = sled::Batch::default();
-        batch.insert(thread_key(&message.thread), thread.encode());
-        batch.insert(key, stored.encode());
-        self.inner
-            .state
-            .apply_batch(batch)
-            .map_err(sled_err("storing a received message"))?;
+        // The thread first: a crash between the two leaves a thread without this message, and
+        // no receipt went out, so the sender delivers it again. (The other order could leave
+        // a message whose thread is missing, and its redelivery would be taken as a duplicate.)
+        self.put(
+            &thread_key(&message.thread),
+            thread.encode(),
+            "storing a received message's thread",
+        )?;
+        self.put(&key, stored.encode(), "storing a received message")?;
         // Flushed before the receipt leaves: a receipt promises the sender we have it.
         self.flush()?;
         self.emit(MessagingEvent::Message {

@@ -200,13 +200,15 @@ impl Mailbox {
         let mut damaged = Vec::new();
         for kv in tree.iter() {
             let (k, v) = kv.map_err(sled_err("reading the mailbox"))?;
-            let arrival = u64_at_end(&k, TREE_MAILBOX)?;
-            index.next = index.next.max(arrival.saturating_add(1));
             let tag: Option<[u8; 32]> = k.get(..32).and_then(|t| t.try_into().ok());
             match (tag, decode_mail(&v)) {
                 (Some(tag), Ok((depositor, sealed)))
-                    if k.len() == 40 && *sealed.tag().as_bytes() == tag =>
+                    if k.len() == 40
+                        && *sealed.tag().as_bytes() == tag
+                        && !index.held.contains_key(&sealed.id()) =>
                 {
+                    let arrival = u64_at_end(&k, TREE_MAILBOX)?;
+                    index.next = index.next.max(arrival.saturating_add(1));
                     let held = Held {
                         key: k.to_vec(),
                         tag,
@@ -219,7 +221,7 @@ impl Mailbox {
                 (_, result) => {
                     let reason = result
                         .err()
-                        .unwrap_or_else(|| "key does not match its mail".into());
+                        .unwrap_or_else(|| "key does not match its mail, or a second copy".into());
                     tracing::warn!(%reason, "dropping a damaged mailbox entry");
                     damaged.push(k);
                 }
@@ -314,7 +316,7 @@ impl Mailbox {
             let _ = self.tree.remove(&key);
             return Err(DepositRefusal::Store(e.to_string()));
         }
-        index.next += 1;
+        index.next = index.next.saturating_add(1);
         index.link(
             id,
             Held {
@@ -369,28 +371,23 @@ impl Mailbox {
     ) -> Result<usize, MessagingError> {
         let tag = RecipientTag::of(requester);
         let mut index = self.lock();
-        let mut batch = sled::Batch::default();
-        let mut gone = Vec::new();
+        let mut gone = 0;
         for id in ids {
-            if let Some(held) = index.held.get(id) {
-                if held.tag == *tag.as_bytes() && !gone.contains(id) {
-                    batch.remove(held.key.clone());
-                    gone.push(*id);
-                }
+            let Some(held) = index.held.get(id) else {
+                continue;
+            };
+            if held.tag != *tag.as_bytes() {
+                continue;
             }
-        }
-        if gone.is_empty() {
-            return Ok(0);
-        }
-        // Not flushed: mail acknowledged but still here after a crash is handed out again and
-        // is a duplicate to the recipient.
-        self.tree
-            .apply_batch(batch)
-            .map_err(sled_err("deleting collected mail"))?;
-        for id in &gone {
+            // One by one, not flushed: mail acknowledged but still here after a crash is handed
+            // out again, and is a duplicate to the recipient.
+            self.tree
+                .remove(&held.key)
+                .map_err(sled_err("deleting collected mail"))?;
             index.unlink(id);
+            gone += 1;
         }
-        Ok(gone.len())
+        Ok(gone)
     }
 
     pub(super) fn sweep(&self, now: u64) -> Result<(), MessagingError> {
@@ -400,19 +397,12 @@ impl Mailbox {
             .range(..=(now, EnvelopeHash([0xff; 32])))
             .map(|(_, id)| *id)
             .collect();
-        if expired.is_empty() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
         for id in &expired {
             if let Some(held) = index.held.get(id) {
-                batch.remove(held.key.clone());
+                self.tree
+                    .remove(&held.key)
+                    .map_err(sled_err("dropping expired mail"))?;
             }
-        }
-        self.tree
-            .apply_batch(batch)
-            .map_err(sled_err("dropping expired mail"))?;
-        for id in &expired {
             index.unlink(id);
         }
         Ok(())
@@ -730,6 +720,26 @@ mod tests {
         assert_eq!(
             ids(&after.m, &seller_key().public(), NOW),
             [items[1].id(), items[2].id()]
+        );
+    }
+
+    #[test]
+    fn a_damaged_mailbox_entry_is_dropped_at_start_and_the_rest_kept() {
+        let buyer = Node::new(buyer_key());
+        let items = mail(&buyer, 2);
+        let mb = mailbox_with(MessagingConfig::default());
+        mb.m.deposit(&depositor(), items[0].clone(), NOW).unwrap();
+        let tree = mb.m.inner.mailbox.tree().clone();
+        tree.insert([0xff; 40], b"not mail".to_vec()).unwrap();
+        tree.insert(b"short", b"not mail".to_vec()).unwrap();
+        drop(tree);
+        let mb = mb.reopen();
+        assert_eq!(mb.m.mailbox_stats().messages, 1);
+        assert_eq!(mb.snapshot().len(), 1, "the damaged entries are gone");
+        mb.m.deposit(&depositor(), items[1].clone(), NOW).unwrap();
+        assert_eq!(
+            ids(&mb.m, &seller_key().public(), NOW),
+            [items[0].id(), items[1].id()]
         );
     }
 

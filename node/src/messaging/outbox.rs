@@ -1,25 +1,20 @@
-//! The outbox: sending a message (sign, seal, store, flush), the retry schedule the wire
-//! follows, the mailbox copies it made, receipts, and expiry.
+//! The outbox: my messages without a receipt yet, the retry schedule the wire follows, the
+//! mailbox copies it made, receipts, and expiry.
 //!
-//! An outbox entry (`o` || message hash in [`super::TREE_STATE`]) lives from the send until a
-//! receipt from the recipient arrives or the message expires; the message's state in its thread
-//! says which ended it. Sending writes the thread, the message, the hash index and the outbox
-//! entry in one sled batch and flushes it before returning, so a message the user was told is
-//! queued survives a crash (and `kill -9`) and is retried after the restart.
+//! An outbox entry (`o` || message hash in [`super::TREE_STATE`]) lives from the send (see
+//! `send.rs`) until a receipt from the recipient arrives or the message expires; the message's
+//! state in its thread says which ended it.
+//!
+//! Ending an entry (delivered, expired) writes the message's state first, then deletes the
+//! entry (single writes, no `sled::Batch`: see `messaging.rs`). The outbox scan deletes what a
+//! crash left behind: an entry whose message is no longer queued (an ending cut short), and an
+//! entry with no message (a send cut short, see `send.rs`).
 
-use swapmeet_protocol::{
-    seal, DirectMessage, EnvelopeHash, ListingRef, MessageBody, PublicKey, Sealed, SignedEnvelope,
-    ThreadId,
-};
+use swapmeet_protocol::{EnvelopeHash, PublicKey, Sealed, SignedEnvelope, ThreadId};
 
 use super::codec::{Reader, Writer};
-use super::threads::{
-    decode_sent, encode_sent, hash_key, message_key, sent_key, thread_key, MsgRec, ThreadRec,
-    OUTBOX,
-};
-use super::{
-    sled_err, DeliveryState, MessagingError, MessagingEvent, Messenger, Role, Sent, TREE_STATE,
-};
+use super::threads::{decode_sent, hash_key, message_key, sent_key, OUTBOX};
+use super::{sled_err, DeliveryState, MessagingError, MessagingEvent, Messenger, TREE_STATE};
 use crate::store::StoreError;
 
 /// The longest wait between two tries of the same message. Five minutes keeps a message to a
@@ -57,19 +52,19 @@ pub struct OutboxItem {
 
 /// An outbox entry as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct OutboxRec {
-    recipient: PublicKey,
-    thread: ThreadId,
-    seq: u64,
-    expires_at: u64,
-    attempts: u32,
-    next_try: u64,
-    deposited_with: Vec<String>,
-    sealed: Vec<u8>,
+pub(super) struct OutboxRec {
+    pub recipient: PublicKey,
+    pub thread: ThreadId,
+    pub seq: u64,
+    pub expires_at: u64,
+    pub attempts: u32,
+    pub next_try: u64,
+    pub deposited_with: Vec<String>,
+    pub sealed: Vec<u8>,
 }
 
 impl OutboxRec {
-    fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         let count = u32::try_from(self.deposited_with.len()).unwrap_or(u32::MAX);
         let mut w = Writer::new(OUTBOX_FORMAT)
             .key(self.recipient.as_bytes())
@@ -114,123 +109,6 @@ impl OutboxRec {
 }
 
 impl Messenger {
-    /// Starts, or continues, my thread as the buyer about the listing version `about`. Signs
-    /// and seals the message, writes it to the outbox and the thread, flushes, and emits
-    /// `Delivery { Queued }` (the wire's cue to send it). Bad text, my own listing: a typed
-    /// error and nothing written.
-    pub fn send_to_seller(
-        &self,
-        about: ListingRef,
-        text: &str,
-        now: u64,
-    ) -> Result<Sent, MessagingError> {
-        let me = self.me();
-        if about.seller == me {
-            return Err(MessagingError::OwnListing);
-        }
-        let thread = ThreadId::derive(&about.id(), &me);
-        let _writer = self.lock_writer();
-        let rec = match self.load_thread(&thread)? {
-            Some(mut rec) => {
-                // The buyer names the version they are looking at now.
-                rec.about = about;
-                rec.about_sent_at = now;
-                rec
-            }
-            None => ThreadRec {
-                role: Role::Buyer,
-                other: about.seller,
-                about,
-                about_sent_at: now,
-                next_seq: 1,
-                updated_at: now,
-            },
-        };
-        self.send_locked(thread, rec, text, now)
-    }
-
-    /// Replies in an existing thread, as buyer or seller, about the thread's latest listing
-    /// version. Unknown thread, bad text: a typed error and nothing written.
-    pub fn reply(&self, thread: ThreadId, text: &str, now: u64) -> Result<Sent, MessagingError> {
-        let _writer = self.lock_writer();
-        let rec = self
-            .load_thread(&thread)?
-            .ok_or(MessagingError::UnknownThread(thread))?;
-        self.send_locked(thread, rec, text, now)
-    }
-
-    /// Signs, seals and stores my next message in `thread`. The caller holds the writer lock.
-    fn send_locked(
-        &self,
-        thread: ThreadId,
-        mut rec: ThreadRec,
-        text: &str,
-        now: u64,
-    ) -> Result<Sent, MessagingError> {
-        let me = self.me();
-        let seq = rec.next_seq;
-        let message = DirectMessage {
-            recipient: rec.other,
-            buyer: rec.buyer(&me),
-            thread,
-            seq,
-            sent_at: now,
-            expires_at: now.saturating_add(self.inner.config.lifetime_secs),
-            about: rec.about.clone(),
-            body: MessageBody::Text(text.to_string()),
-        };
-        // Everything that can refuse the message runs before anything is written.
-        let envelope = message.sign(&self.inner.key)?;
-        let verified = envelope.verify_message(now)?;
-        let sealed = seal(&verified, &rec.other)?;
-        let hash = verified.hash();
-
-        rec.next_seq = seq.saturating_add(1);
-        rec.updated_at = rec.updated_at.max(now);
-        let stored = MsgRec {
-            hash,
-            sent_at: now,
-            expires_at: message.expires_at,
-            text: text.to_string(),
-            state: Some(DeliveryState::Queued),
-            received_at: None,
-            read: true,
-            envelope: envelope.into_bytes(),
-        };
-        let outbox = OutboxRec {
-            recipient: rec.other,
-            thread,
-            seq,
-            expires_at: message.expires_at,
-            attempts: 0,
-            next_try: now,
-            deposited_with: Vec::new(),
-            sealed: sealed.into_bytes(),
-        };
-        let mut batch = sled::Batch::default();
-        batch.insert(thread_key(&thread), rec.encode());
-        batch.insert(message_key(&thread, &me, seq), stored.encode());
-        batch.insert(sent_key(&hash), encode_sent(&thread, seq));
-        batch.insert(hash_key(OUTBOX, &hash), outbox.encode());
-        self.inner
-            .state
-            .apply_batch(batch)
-            .map_err(sled_err("writing a sent message"))?;
-        self.flush()?;
-        self.emit(MessagingEvent::Delivery {
-            thread,
-            hash,
-            state: DeliveryState::Queued,
-        });
-        Ok(Sent {
-            thread,
-            seq,
-            hash,
-            state: DeliveryState::Queued,
-            expires_at: message.expires_at,
-        })
-    }
-
     fn outbox_entries(&self) -> Result<Vec<(EnvelopeHash, OutboxRec)>, MessagingError> {
         let mut out = Vec::new();
         for kv in self.inner.state.scan_prefix([OUTBOX]) {
@@ -257,8 +135,47 @@ impl Messenger {
             .map_err(Into::into)
     }
 
-    /// Ends the outbox entries `ended` with `state` in their threads, in one batch, flushed,
-    /// then tells listeners. The caller holds the writer lock.
+    /// The outbox entries still queued at `now`, and those whose time ran out. Entries a crash
+    /// left behind (a send or an ending cut short: see the module doc) are deleted on the way.
+    /// The caller holds the writer lock.
+    #[allow(clippy::type_complexity)]
+    fn scan_outbox_locked(
+        &self,
+        now: u64,
+    ) -> Result<
+        (
+            Vec<(EnvelopeHash, OutboxRec)>,
+            Vec<(EnvelopeHash, ThreadId, u64)>,
+        ),
+        MessagingError,
+    > {
+        let me = self.me();
+        let mut live = Vec::new();
+        let mut expired = Vec::new();
+        for (hash, rec) in self.outbox_entries()? {
+            match self.load_message(&message_key(&rec.thread, &me, rec.seq))? {
+                Some(m) if m.hash == hash && m.state == Some(DeliveryState::Queued) => {
+                    if rec.expires_at <= now {
+                        expired.push((hash, rec.thread, rec.seq));
+                    } else {
+                        live.push((hash, rec));
+                    }
+                }
+                Some(m) if m.hash == hash => {
+                    self.delete(&hash_key(OUTBOX, &hash), "clearing the outbox")?;
+                }
+                _ => {
+                    tracing::info!(%hash, "dropping an outbox entry of a send cut short by a crash");
+                    self.delete(&hash_key(OUTBOX, &hash), "clearing the outbox")?;
+                    self.delete(&sent_key(&hash), "clearing the sent index")?;
+                }
+            }
+        }
+        Ok((live, expired))
+    }
+
+    /// Ends the outbox entries `ended` with `state` in their threads, flushed, then tells
+    /// listeners. The caller holds the writer lock.
     fn finish_locked(
         &self,
         ended: &[(EnvelopeHash, ThreadId, u64)],
@@ -268,19 +185,15 @@ impl Messenger {
             return Ok(());
         }
         let me = self.me();
-        let mut batch = sled::Batch::default();
         for (hash, thread, seq) in ended {
+            // The state first, then the entry: see the module doc.
             let key = message_key(thread, &me, *seq);
             if let Some(mut m) = self.load_message(&key)? {
                 m.state = Some(state);
-                batch.insert(key, m.encode());
+                self.put(&key, m.encode(), "updating a delivery state")?;
             }
-            batch.remove(hash_key(OUTBOX, hash));
+            self.delete(&hash_key(OUTBOX, hash), "clearing the outbox")?;
         }
-        self.inner
-            .state
-            .apply_batch(batch)
-            .map_err(sled_err("updating delivery states"))?;
         self.flush()?;
         for (hash, thread, _) in ended {
             self.emit(MessagingEvent::Delivery {
@@ -297,11 +210,9 @@ impl Messenger {
     pub fn due(&self, now: u64) -> Result<Vec<OutboxItem>, MessagingError> {
         let _writer = self.lock_writer();
         let mut due = Vec::new();
-        let mut expired = Vec::new();
-        for (hash, rec) in self.outbox_entries()? {
-            if rec.expires_at <= now {
-                expired.push((hash, rec.thread, rec.seq));
-            } else if rec.next_try <= now {
+        let (live, expired) = self.scan_outbox_locked(now)?;
+        for (hash, rec) in live {
+            if rec.next_try <= now {
                 let sealed = Sealed::decode(&rec.sealed).map_err(|e| StoreError::Corrupt {
                     tree: TREE_STATE,
                     reason: format!("outbox entry {hash}: {e}"),
@@ -319,6 +230,16 @@ impl Messenger {
         }
         self.finish_locked(&expired, DeliveryState::Expired)?;
         Ok(due)
+    }
+
+    /// How many of my messages are waiting for a receipt (for the node's status).
+    pub fn queued(&self) -> Result<usize, MessagingError> {
+        let mut n = 0;
+        for kv in self.inner.state.scan_prefix([OUTBOX]) {
+            kv.map_err(sled_err("reading the outbox"))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Records a try of the message `hash` at `now`: the next is due after the backoff. A
@@ -388,7 +309,10 @@ impl Messenger {
         }
         let key = message_key(&thread, &me, seq);
         match self.load_message(&key)? {
-            Some(m) if m.state != Some(DeliveryState::Delivered) => {
+            Some(m) if m.hash == receipt.message => {
+                if m.state == Some(DeliveryState::Delivered) {
+                    return Ok(false);
+                }
                 self.finish_locked(&[(receipt.message, thread, seq)], DeliveryState::Delivered)?;
                 Ok(true)
             }
@@ -399,12 +323,7 @@ impl Messenger {
     /// Marks my messages whose time ran out without a receipt as expired.
     pub(super) fn expire_outbox(&self, now: u64) -> Result<(), MessagingError> {
         let _writer = self.lock_writer();
-        let expired: Vec<_> = self
-            .outbox_entries()?
-            .into_iter()
-            .filter(|(_, rec)| rec.expires_at <= now)
-            .map(|(hash, rec)| (hash, rec.thread, rec.seq))
-            .collect();
+        let (_, expired) = self.scan_outbox_locked(now)?;
         self.finish_locked(&expired, DeliveryState::Expired)
     }
 
@@ -419,141 +338,9 @@ impl Messenger {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
-    use super::super::MessagingConfig;
     use super::*;
-    use swapmeet_protocol::limits::MAX_MESSAGE_TEXT_CHARS;
     use swapmeet_protocol::Receipt;
     use tokio::sync::broadcast::error::TryRecvError;
-
-    fn state_of(m: &Messenger, thread: &ThreadId, hash: &EnvelopeHash) -> Option<DeliveryState> {
-        let view = m
-            .thread(thread, false, NOW)
-            .unwrap()
-            .expect("thread exists");
-        view.messages
-            .iter()
-            .find(|v| &v.hash == hash)
-            .and_then(|v| v.state)
-    }
-
-    #[test]
-    fn a_sent_message_is_flushed_queued_and_retried_after_a_crash() {
-        let buyer = Node::new(buyer_key());
-        let mut events = buyer.m.subscribe();
-        let sent = buyer
-            .m
-            .send_to_seller(about("bike"), "is it still there?", NOW)
-            .unwrap();
-        assert_eq!(sent.seq, 1);
-        assert_eq!(sent.state, DeliveryState::Queued);
-        assert_eq!(
-            sent.expires_at,
-            NOW + MessagingConfig::default().lifetime_secs
-        );
-        assert_eq!(
-            events.try_recv().unwrap(),
-            MessagingEvent::Delivery {
-                thread: sent.thread,
-                hash: sent.hash,
-                state: DeliveryState::Queued
-            }
-        );
-
-        // What a kill -9 right after the call returned leaves on disk.
-        let after = buyer.crash_copy();
-        let due = after.m.due(NOW).unwrap();
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].hash, sent.hash);
-        assert_eq!(due[0].recipient, seller_key().public());
-        assert_eq!(due[0].thread, sent.thread);
-        assert_eq!(due[0].attempts, 0);
-        assert_eq!(
-            due[0].sealed.tag(),
-            swapmeet_protocol::RecipientTag::of(&seller_key().public())
-        );
-        assert_eq!(
-            state_of(&after.m, &sent.thread, &sent.hash),
-            Some(DeliveryState::Queued)
-        );
-        assert_eq!(
-            after.m.thread_about(&about("bike").id()).unwrap(),
-            Some(sent.thread)
-        );
-        let view = after.m.thread(&sent.thread, false, NOW).unwrap().unwrap();
-        assert_eq!(view.messages[0].text, "is it still there?");
-        assert!(view.messages[0].from_me);
-    }
-
-    #[test]
-    fn my_seq_per_thread_strictly_increases_and_survives_a_reopen() {
-        let mut buyer = Node::new(buyer_key());
-        let a1 = buyer.m.send_to_seller(about("bike"), "one", NOW).unwrap();
-        let b1 = buyer
-            .m
-            .send_to_seller(about("lamp"), "other thread", NOW)
-            .unwrap();
-        let a2 = buyer.m.reply(a1.thread, "two", NOW).unwrap();
-        assert_ne!(a1.thread, b1.thread);
-        assert_eq!((a1.seq, b1.seq, a2.seq), (1, 1, 2));
-        buyer = buyer.reopen();
-        let a3 = buyer
-            .m
-            .send_to_seller(about("bike"), "three", NOW + 1)
-            .unwrap();
-        assert_eq!((a3.thread, a3.seq), (a1.thread, 3));
-        let b2 = buyer.m.reply(b1.thread, "again", NOW + 1).unwrap();
-        assert_eq!(b2.seq, 2);
-    }
-
-    #[test]
-    fn bad_input_is_refused_with_a_typed_error_and_nothing_is_written() {
-        let buyer = Node::new(buyer_key());
-        let ok = buyer.m.send_to_seller(about("bike"), "hello", NOW).unwrap();
-        let mut events = buyer.m.subscribe();
-        let before = buyer.snapshot();
-
-        let too_long = "x".repeat(MAX_MESSAGE_TEXT_CHARS + 1);
-        for text in ["", "   \n\t ", too_long.as_str(), "bell \u{7} here"] {
-            let err = buyer
-                .m
-                .send_to_seller(about("bike"), text, NOW)
-                .unwrap_err();
-            assert!(matches!(err, MessagingError::Invalid(_)), "{text:?}: {err}");
-            let err = buyer.m.reply(ok.thread, text, NOW).unwrap_err();
-            assert!(matches!(err, MessagingError::Invalid(_)), "{text:?}: {err}");
-        }
-        let err = buyer
-            .m
-            .send_to_seller(about("bike"), &too_long, NOW)
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains(&MAX_MESSAGE_TEXT_CHARS.to_string()),
-            "{err}"
-        );
-
-        let unknown = ThreadId::derive(&about("never").id(), &buyer.key.public());
-        assert!(matches!(
-            buyer.m.reply(unknown, "hi", NOW),
-            Err(MessagingError::UnknownThread(t)) if t == unknown
-        ));
-        assert_eq!(buyer.snapshot(), before);
-        assert_eq!(events.try_recv(), Err(TryRecvError::Empty));
-
-        // The limit itself is allowed.
-        let at_limit = "y".repeat(MAX_MESSAGE_TEXT_CHARS);
-        assert_eq!(buyer.m.reply(ok.thread, &at_limit, NOW).unwrap().seq, 2);
-
-        let seller = Node::new(seller_key());
-        let before = seller.snapshot();
-        assert!(matches!(
-            seller
-                .m
-                .send_to_seller(about("bike"), "buying my own bike", NOW),
-            Err(MessagingError::OwnListing)
-        ));
-        assert_eq!(seller.snapshot(), before);
-    }
 
     #[test]
     fn only_the_recipients_receipt_marks_a_message_delivered() {
@@ -626,6 +413,7 @@ mod tests {
 
         let buyer = Node::new(buyer_key());
         let sent = buyer.m.send_to_seller(about("bike"), "hi", NOW).unwrap();
+        assert_eq!(buyer.m.queued().unwrap(), 1);
         assert_eq!(buyer.m.due(NOW).unwrap().len(), 1);
         buyer.m.attempted(&sent.hash, NOW).unwrap();
         assert!(buyer.m.due(NOW).unwrap().is_empty());
@@ -653,6 +441,7 @@ mod tests {
             }
         );
         assert!(buyer.m.due(sent.expires_at + 1).unwrap().is_empty());
+        assert_eq!(buyer.m.queued().unwrap(), 0);
         assert_eq!(events.try_recv(), Err(TryRecvError::Empty));
         let after = buyer.crash_copy();
         assert_eq!(
@@ -660,6 +449,58 @@ mod tests {
             Some(DeliveryState::Expired)
         );
         assert!(after.m.due(NOW).unwrap().is_empty());
+    }
+
+    #[test]
+    fn what_a_send_or_an_ending_cut_short_by_a_crash_left_is_cleared() {
+        let buyer = Node::new(buyer_key());
+        let me = buyer.key.public();
+        // A send cut short after the thread, the outbox entry and the sent index.
+        let cut = buyer
+            .m
+            .send_to_seller(about("bike"), "cut short", NOW)
+            .unwrap();
+        buyer
+            .m
+            .inner
+            .state
+            .remove(message_key(&cut.thread, &me, cut.seq))
+            .unwrap();
+        // An ending cut short: the message says delivered, its outbox entry is still there.
+        let ended = buyer.m.send_to_seller(about("bike"), "ended", NOW).unwrap();
+        let key = message_key(&ended.thread, &me, ended.seq);
+        let mut m = buyer.m.load_message(&key).unwrap().unwrap();
+        m.state = Some(DeliveryState::Delivered);
+        buyer.m.inner.state.insert(key, m.encode()).unwrap();
+        let whole = buyer.m.send_to_seller(about("bike"), "whole", NOW).unwrap();
+        assert_eq!(whole.seq, 3, "a seq is never reused");
+
+        let due: Vec<_> = buyer
+            .m
+            .due(NOW)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.hash)
+            .collect();
+        assert_eq!(due, [whole.hash]);
+        assert!(buyer.m.outbox_sealed(&cut.hash).is_none());
+        assert!(buyer.m.outbox_sealed(&ended.hash).is_none());
+        assert!(buyer
+            .m
+            .inner
+            .state
+            .get(sent_key(&cut.hash))
+            .unwrap()
+            .is_none());
+        let view = buyer.m.thread(&whole.thread, false, NOW).unwrap().unwrap();
+        let states: Vec<_> = view.messages.iter().map(|m| (m.seq, m.state)).collect();
+        assert_eq!(
+            states,
+            [
+                (2, Some(DeliveryState::Delivered)),
+                (3, Some(DeliveryState::Queued))
+            ]
+        );
     }
 
     #[test]

@@ -371,21 +371,16 @@ impl Messenger {
         };
         let messages = self.visible_messages(id, now)?;
         if mark_read {
-            let mut batch = sled::Batch::default();
-            let mut changed = false;
+            // Not flushed: read marks are not worth an fsync; sled writes them within its flush
+            // interval, and a crash at worst shows a message as unread again.
             for m in messages.iter().filter(|m| !m.rec.read) {
                 let mut read = m.rec.clone();
                 read.read = true;
-                batch.insert(message_key(id, &m.sender, m.seq), read.encode());
-                changed = true;
-            }
-            if changed {
-                // Not flushed: read marks are not worth an fsync; sled writes them within its
-                // flush interval, and a crash at worst shows a message as unread again.
-                self.inner
-                    .state
-                    .apply_batch(batch)
-                    .map_err(sled_err("marking messages read"))?;
+                self.put(
+                    &message_key(id, &m.sender, m.seq),
+                    read.encode(),
+                    "marking messages read",
+                )?;
             }
         }
         let views = messages.iter().map(|m| self.view_of(m)).collect();
