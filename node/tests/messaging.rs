@@ -231,7 +231,8 @@ async fn a_buyer_messages_an_online_seller_and_both_thread_views_agree() {
             }
         }
         eventually("the buyer's status to count the delivery", || async {
-            buyer.net().status().messaging.delivered >= 1
+            let s = buyer.net().status().messaging;
+            s.delivered >= 1 && s.outbox_queued == 0
         })
         .await;
         seller.stop().await.unwrap();
@@ -273,6 +274,11 @@ async fn an_offline_seller_gets_the_message_from_mailbox_peers_and_the_buyer_see
             state_of(&buyer, &sent.thread, &sent.hash),
             Some(DeliveryState::Queued)
         );
+        eventually("the buyer's status to show the message queued", || async {
+            let s = buyer.net().status().messaging;
+            s.outbox_queued == 1 && s.deposits_held >= 3
+        })
+        .await;
         // What a mailbox peer holds (on disk, flushed) does not contain the text.
         for (i, _) in mailboxes.iter().enumerate() {
             assert!(!contains(&files(dirs[i].path()), text.as_bytes()));

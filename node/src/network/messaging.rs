@@ -77,6 +77,8 @@ pub const DEFAULT_RATE: Rate = Rate {
 pub struct MessagingStatus {
     /// What this node holds as a mailbox for others.
     pub mailbox: MailboxStats,
+    /// My messages waiting for a receipt (as of the last look at the outbox, every second).
+    pub outbox_queued: usize,
     /// My messages being tried right now (direct delivery or deposit under way).
     pub outbox_trying: usize,
     /// My messages delivered (receipt received) since start.
@@ -141,7 +143,8 @@ struct Try {
 
 /// Results of blocking work.
 pub(crate) enum MsgDone {
-    Due(Result<Vec<OutboxItem>, String>),
+    /// The due items, and how many messages the outbox holds.
+    Due(Result<(Vec<OutboxItem>, usize), String>),
     Served {
         peer: PeerId,
         channel: ResponseChannel<MsgResponse>,
@@ -325,7 +328,9 @@ impl MessagingWire {
                 for i in &items {
                     m.attempted(&i.hash, now).map_err(|e| e.to_string())?;
                 }
-                Ok(items)
+                // Counted here, off the loop, rather than when the status is read.
+                let queued = m.queued().map_err(|e| e.to_string())?;
+                Ok((items, queued))
             });
             let _ = tx.blocking_send(MsgDone::Due(result));
         });
@@ -589,7 +594,8 @@ impl MessagingWire {
             MsgDone::Due(result) => {
                 self.due_running = false;
                 match result {
-                    Ok(items) => {
+                    Ok((items, queued)) => {
+                        self.status.outbox_queued = queued;
                         for item in items {
                             self.try_item(swarm, item);
                         }
