@@ -399,7 +399,8 @@ impl Messenger {
     }
 
     /// Up to `max_bytes` of the mail held for `requester`, oldest first, and whether more
-    /// remains. Expired mail is never returned.
+    /// remains. Expired mail is never returned. `max_bytes` must hold the largest sealed
+    /// message (`MAX_SEALED_BYTES`), so that every call makes progress.
     pub fn collect(
         &self,
         requester: &PublicKey,

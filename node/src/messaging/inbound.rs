@@ -6,7 +6,9 @@
 //! receipt names the first arrival time, so it is the same bytes). Another message with the same
 //! sender, thread and sequence number is a replay and is refused.
 
-use swapmeet_protocol::{open, MessageBody, PublicKey, Receipt, Sealed, SignedEnvelope};
+use swapmeet_protocol::{
+    open, DirectMessage, MessageBody, PublicKey, Receipt, Sealed, SignedEnvelope, Verified,
+};
 
 use super::threads::{message_key, thread_key, MsgRec, ThreadRec};
 use super::{MessagingError, MessagingEvent, Messenger, Role};
@@ -16,20 +18,77 @@ impl Messenger {
     /// verifies it, refuses replays, stores it (creating its thread), flushes, emits `Message`,
     /// and returns my signed receipt. Every refusal leaves the store unchanged.
     pub fn receive(&self, sealed: &Sealed, now: u64) -> Result<SignedEnvelope, MessagingError> {
-        if sealed.tag().as_bytes() != self.inner.my_tag.as_bytes() {
+        let verified = self.open_for_me(sealed, now)?;
+        let _writer = self.lock_writer();
+        let (receipt, event) = self.store_locked(&verified, now)?;
+        if let Some(event) = event {
+            // Flushed before the receipt leaves: a receipt promises the sender we have it.
+            self.flush()?;
+            self.emit(event);
+        }
+        Ok(receipt)
+    }
+
+    /// [`Messenger::receive`] for many messages at once (mail collected from a mailbox), with
+    /// one flush for all of them instead of one each. The results are in the order of
+    /// `sealed`; an error for the whole call means the flush failed and no receipt may be sent.
+    pub fn receive_all(
+        &self,
+        sealed: &[Sealed],
+        now: u64,
+    ) -> Result<Vec<Result<SignedEnvelope, MessagingError>>, MessagingError> {
+        // Opening (decryption, signature) is the expensive part and needs no lock.
+        let opened: Vec<_> = sealed.iter().map(|s| self.open_for_me(s, now)).collect();
+        // Held until the flush: a duplicate arriving meanwhile by another path must not be
+        // answered with a receipt for a message not yet on disk.
+        let _writer = self.lock_writer();
+        let mut events = Vec::new();
+        let results = opened
+            .into_iter()
+            .map(|verified| {
+                let (receipt, event) = self.store_locked(&verified?, now)?;
+                events.extend(event);
+                Ok(receipt)
+            })
+            .collect();
+        if !events.is_empty() {
+            self.flush()?;
+        }
+        for event in events {
+            self.emit(event);
+        }
+        Ok(results)
+    }
+
+    /// Opens a sealed message addressed to me.
+    fn open_for_me(
+        &self,
+        sealed: &Sealed,
+        now: u64,
+    ) -> Result<Verified<DirectMessage>, MessagingError> {
+        if sealed.tag() != self.inner.my_tag {
             return Err(MessagingError::WrongRecipient);
         }
         let verified = open(sealed, &self.inner.key, now)?;
+        if verified.payload().recipient != self.me() {
+            return Err(MessagingError::WrongRecipient);
+        }
+        Ok(verified)
+    }
+
+    /// Stores a message (unless it is a duplicate) and returns my receipt, with the event to
+    /// emit once it is flushed (`None` for a duplicate). The caller holds the writer lock and
+    /// flushes before the receipt leaves.
+    fn store_locked(
+        &self,
+        verified: &Verified<DirectMessage>,
+        now: u64,
+    ) -> Result<(SignedEnvelope, Option<MessagingEvent>), MessagingError> {
         let sender = verified.signer();
         let hash = verified.hash();
         let message = verified.payload();
-        if message.recipient != self.me() {
-            return Err(MessagingError::WrongRecipient);
-        }
         let MessageBody::Text(text) = &message.body;
         let key = message_key(&message.thread, &sender, message.seq);
-
-        let _writer = self.lock_writer();
         if let Some(held) = self.load_message(&key)? {
             if held.hash != hash {
                 return Err(MessagingError::Replayed {
@@ -38,7 +97,7 @@ impl Messenger {
                     seq: message.seq,
                 });
             }
-            return self.receipt(&held, sender, now);
+            return Ok((self.receipt(&held, sender, now)?, None));
         }
         let mut thread = match self.load_thread(&message.thread)? {
             Some(thread) => thread,
@@ -77,15 +136,13 @@ impl Messenger {
             "storing a received message's thread",
         )?;
         self.put(&key, stored.encode(), "storing a received message")?;
-        // Flushed before the receipt leaves: a receipt promises the sender we have it.
-        self.flush()?;
-        self.emit(MessagingEvent::Message {
+        let event = MessagingEvent::Message {
             thread: message.thread,
             hash,
             from: sender,
             seq: message.seq,
-        });
-        Ok(receipt)
+        };
+        Ok((receipt, Some(event)))
     }
 
     /// My receipt for a stored message of `sender`'s.
@@ -273,5 +330,61 @@ mod tests {
             ThreadId::derive(&about("bike").id(), &buyer.key.public()),
             sent.thread
         );
+    }
+
+    #[test]
+    fn mail_received_all_at_once_is_flushed_once_with_a_result_for_each() {
+        let buyer = Node::new(buyer_key());
+        let seller = Node::new(seller_key());
+        let mut mail = Vec::new();
+        let mut sent = Vec::new();
+        for text in ["one", "two", "three"] {
+            let s = buyer.m.send_to_seller(about("bike"), text, NOW).unwrap();
+            mail.push(sealed_of(&buyer.m, &s.hash));
+            sent.push(s);
+        }
+        mail.push(mail[0].clone());
+        // Mail for someone else (a mailbox mix-up) is refused, the rest still stored.
+        let elsewhere = {
+            let s = buyer
+                .m
+                .send_to_seller(
+                    swapmeet_protocol::ListingRef {
+                        seller: stranger_key().public(),
+                        ..about("desk")
+                    },
+                    "to the stranger",
+                    NOW,
+                )
+                .unwrap();
+            sealed_of(&buyer.m, &s.hash)
+        };
+        mail.push(elsewhere);
+        let mut events = seller.m.subscribe();
+
+        let results = seller.m.receive_all(&mail, NOW + 1).unwrap();
+        assert_eq!(results.len(), 5);
+        for (r, s) in results[..3].iter().zip(&sent) {
+            let receipt = r.as_ref().unwrap().verify_receipt().unwrap();
+            assert_eq!(receipt.payload().message, s.hash);
+        }
+        assert_eq!(results[3].as_ref().unwrap(), results[0].as_ref().unwrap());
+        assert!(matches!(results[4], Err(MessagingError::WrongRecipient)));
+        for s in &sent {
+            assert!(matches!(
+                events.try_recv().unwrap(),
+                MessagingEvent::Message { hash, .. } if hash == s.hash
+            ));
+        }
+        assert_eq!(events.try_recv(), Err(TryRecvError::Empty));
+
+        let after = seller.crash_copy();
+        let view = after
+            .m
+            .thread(&sent[0].thread, false, NOW + 1)
+            .unwrap()
+            .unwrap();
+        let texts: Vec<_> = view.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "three"]);
     }
 }

@@ -10,7 +10,9 @@
 //! crash left behind: an entry whose message is no longer queued (an ending cut short), and an
 //! entry with no message (a send cut short, see `send.rs`).
 
-use swapmeet_protocol::{EnvelopeHash, PublicKey, Sealed, SignedEnvelope, ThreadId};
+use swapmeet_protocol::{
+    EnvelopeHash, PublicKey, Sealed, SignedEnvelope, ThreadId, ValidationError,
+};
 
 use super::codec::{Reader, Writer};
 use super::threads::{decode_sent, hash_key, message_key, sent_key, OUTBOX};
@@ -252,11 +254,7 @@ impl Messenger {
         rec.attempts = rec.attempts.saturating_add(1);
         rec.next_try = now.saturating_add(backoff_secs(rec.attempts));
         // Not flushed: after a crash the message is simply tried sooner.
-        self.inner
-            .state
-            .insert(hash_key(OUTBOX, hash), rec.encode())
-            .map_err(sled_err("recording a try"))?;
-        Ok(())
+        self.put(&hash_key(OUTBOX, hash), rec.encode(), "recording a try")
     }
 
     /// Records that the mailbox peer `peer` (a PeerId) holds a copy of the message `hash`.
@@ -271,11 +269,7 @@ impl Messenger {
         rec.deposited_with.push(peer.to_string());
         // Not flushed: a deposit forgotten in a crash is made again, and a mailbox keeps one
         // copy per id.
-        self.inner
-            .state
-            .insert(hash_key(OUTBOX, hash), rec.encode())
-            .map_err(sled_err("recording a deposit"))?;
-        Ok(())
+        self.put(&hash_key(OUTBOX, hash), rec.encode(), "recording a deposit")
     }
 
     /// A receipt from a peer. Only a receipt signed by the recipient of a message of mine marks
@@ -300,7 +294,16 @@ impl Messenger {
         let Some(rec) = self.load_thread(&thread)? else {
             return Ok(false);
         };
-        if signer != rec.other || receipt.sender != me {
+        if receipt.sender != me {
+            return Err(MessagingError::Invalid(ValidationError::Invalid {
+                field: "receipt.sender",
+                reason: format!(
+                    "names {}, not the sender of message {}",
+                    receipt.sender, receipt.message
+                ),
+            }));
+        }
+        if signer != rec.other {
             return Err(MessagingError::ReceiptSigner {
                 message: receipt.message,
                 signer: Box::new(signer),
@@ -371,6 +374,21 @@ mod tests {
         );
         assert_eq!(buyer.m.due(NOW + 1).unwrap().len(), 1);
 
+        // Nor can the recipient sign a receipt that names someone else as the sender.
+        let misnamed = Receipt {
+            message: sent.hash,
+            sender: stranger_key().public(),
+            received_at: NOW + 1,
+        }
+        .sign(&seller_key())
+        .unwrap();
+        let err = buyer.m.on_receipt(&misnamed).unwrap_err();
+        assert!(err.to_string().contains("receipt.sender"), "{err}");
+        assert_eq!(
+            state_of(&buyer.m, &sent.thread, &sent.hash),
+            Some(DeliveryState::Queued)
+        );
+
         assert!(buyer.m.on_receipt(&receipt).unwrap());
         assert_eq!(
             events.try_recv().unwrap(),
@@ -412,7 +430,9 @@ mod tests {
         assert_eq!(backoff_secs(u32::MAX), MAX_BACKOFF_SECS);
 
         let buyer = Node::new(buyer_key());
+        let seller = Node::new(seller_key());
         let sent = buyer.m.send_to_seller(about("bike"), "hi", NOW).unwrap();
+        let sealed = sealed_of(&buyer.m, &sent.hash);
         assert_eq!(buyer.m.queued().unwrap(), 1);
         assert_eq!(buyer.m.due(NOW).unwrap().len(), 1);
         buyer.m.attempted(&sent.hash, NOW).unwrap();
@@ -449,6 +469,14 @@ mod tests {
             Some(DeliveryState::Expired)
         );
         assert!(after.m.due(NOW).unwrap().is_empty());
+
+        // It had reached the seller after all: a late receipt says so.
+        let receipt = seller.m.receive(&sealed, NOW + 1).unwrap();
+        assert!(buyer.m.on_receipt(&receipt).unwrap());
+        assert_eq!(
+            state_of(&buyer.m, &sent.thread, &sent.hash),
+            Some(DeliveryState::Delivered)
+        );
     }
 
     #[test]
