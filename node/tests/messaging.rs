@@ -179,6 +179,10 @@ async fn a_buyer_messages_an_online_seller_and_both_thread_views_agree() {
         })
         .await;
         let theirs = thread(&seller, &sent.thread).expect("the seller has the thread");
+        eventually("the seller's status to count the message", || async {
+            seller.net().status().messaging.received >= 1
+        })
+        .await;
         assert_eq!(theirs.summary.role, Role::Seller);
         assert_eq!(theirs.summary.other, key(2).public());
         assert_eq!(theirs.messages.len(), 1);

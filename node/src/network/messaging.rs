@@ -83,7 +83,8 @@ pub struct MessagingStatus {
     pub outbox_trying: usize,
     /// My messages delivered (receipt received) since start.
     pub delivered: u64,
-    /// Messages for me received (direct or collected) since start, duplicates not counted.
+    /// Messages for me accepted since start, directly or from a mailbox (a copy of one
+    /// already held counts again: it is answered with its receipt again).
     pub received: u64,
     /// Copies of my messages mailbox peers accepted since start.
     pub deposits_held: u64,
@@ -619,6 +620,10 @@ impl MessagingWire {
                 }
                 if refused_deposit {
                     self.status.deposits_refused_here += 1;
+                }
+                // Only a delivered message is answered with a receipt.
+                if let MsgResponse::Receipt(_) = &response {
+                    self.status.received += 1;
                 }
                 let _ = swarm.behaviour_mut().msg.send_response(channel, response);
             }

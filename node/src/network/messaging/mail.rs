@@ -109,40 +109,48 @@ impl MessagingWire {
             let mut receipts = Vec::new();
             let mut received = 0;
             let mut abuse = false;
+            let mut sealed = Vec::with_capacity(items.len());
             for bytes in items {
-                let sealed = match Sealed::decode(&bytes) {
-                    Ok(s) => s,
+                match Sealed::decode(&bytes) {
+                    Ok(s) => sealed.push(s),
                     Err(e) => {
                         // Not even a sealed message: a mailbox that serves garbage.
                         tracing::info!(%peer, error = %e, "a mailbox handed over a malformed item");
                         abuse = true;
-                        continue;
-                    }
-                };
-                let id = sealed.id();
-                match m.receive(&sealed, now) {
-                    Ok(receipt) => {
-                        acks.push(id);
-                        received += 1;
-                        if let Some(sender) = receipt
-                            .verify_receipt()
-                            .ok()
-                            .and_then(|r| peer_of(&r.payload().sender))
-                        {
-                            receipts.push((sender, receipt.into_bytes()));
-                        }
-                    }
-                    // Our own disk failed: keep it held, collect it again later.
-                    Err(MessagingError::Store(e)) => {
-                        tracing::error!(error = %e, "cannot store a collected message");
-                    }
-                    // Forged, altered, replayed, expired or not for me: refused for good, so
-                    // the mailbox may drop it.
-                    Err(e) => {
-                        tracing::info!(%peer, error = %e, "refused a collected message");
-                        acks.push(id);
                     }
                 }
+            }
+            // One flush for the whole batch; until it succeeded nothing is acknowledged and no
+            // receipt leaves, so the mailbox keeps the mail for the next collect.
+            match m.receive_all(&sealed, now) {
+                Ok(results) => {
+                    for (s, result) in sealed.iter().zip(results) {
+                        match result {
+                            Ok(receipt) => {
+                                acks.push(s.id());
+                                received += 1;
+                                if let Some(sender) = receipt
+                                    .verify_receipt()
+                                    .ok()
+                                    .and_then(|r| peer_of(&r.payload().sender))
+                                {
+                                    receipts.push((sender, receipt.into_bytes()));
+                                }
+                            }
+                            // Our own disk failed: keep it held, collect it again later.
+                            Err(MessagingError::Store(e)) => {
+                                tracing::error!(error = %e, "cannot store a collected message");
+                            }
+                            // Forged, altered, replayed, expired or not for me: refused for
+                            // good, so the mailbox may drop it.
+                            Err(e) => {
+                                tracing::info!(%peer, error = %e, "refused a collected message");
+                                acks.push(s.id());
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot store collected mail"),
             }
             let _ = tx.blocking_send(MsgDone::Collected {
                 peer,
