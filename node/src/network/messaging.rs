@@ -199,6 +199,9 @@ pub(crate) struct MessagingWire {
     tick: tokio::time::Interval,
     collect_tick: tokio::time::Interval,
     strikes: Vec<(PeerId, &'static str)>,
+    /// Recipients not connected that a Deliver is about to dial: the loop gives the swarm
+    /// their address-book addresses first.
+    dialling: Vec<PeerId>,
     status: MessagingStatus,
 }
 
@@ -229,6 +232,7 @@ impl MessagingWire {
             tick,
             collect_tick,
             strikes: Vec::new(),
+            dialling: Vec::new(),
             status: MessagingStatus::default(),
         }
     }
@@ -259,6 +263,11 @@ impl MessagingWire {
     ) {
         let id = swarm.behaviour_mut().msg.send_request(&peer, req);
         self.outbound.insert(id, (peer, Pending::Raw(reply)));
+    }
+
+    /// Recipients this node is about to dial for a message, since the last call.
+    pub(crate) fn take_dialling(&mut self) -> Vec<PeerId> {
+        std::mem::take(&mut self.dialling)
     }
 
     /// Peers that misbehaved since the last call, with why.
@@ -354,6 +363,7 @@ impl MessagingWire {
             .insert(id, (recipient, Pending::Deliver { hash }));
         let mut outstanding = 1;
         if !connected {
+            self.dialling.push(recipient);
             // Not reachable right now, as far as we know: look for its addresses (a reachable
             // recipient is among the closest peers to its own key) and for mailbox peers, if
             // fewer than `mailbox_copies` hold a copy.
