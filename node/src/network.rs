@@ -21,7 +21,8 @@
 //! - [`sync`]: catch-up sync sessions between two peers (set reconciliation per area).
 //! - [`messaging`]: private messages over `/swapmeet/msg/1`: direct delivery, mailbox
 //!   deposits and collection, receipts, rate limits.
-//! - `event_loop`: the task that owns the swarm (with its sync-session and Kademlia parts).
+//! - `event_loop`: the task that owns the swarm (its commands, sync sessions, Kademlia handling
+//!   and status in `event_loop/`).
 //! - [`local`]: an engine + network without the API, for tests, benchmarks and examples.
 //!
 //! Shutdown ([`Network::shutdown`]): stop taking commands, save the address book, fail pending

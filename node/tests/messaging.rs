@@ -179,6 +179,10 @@ async fn a_buyer_messages_an_online_seller_and_both_thread_views_agree() {
         })
         .await;
         let theirs = thread(&seller, &sent.thread).expect("the seller has the thread");
+        eventually("the seller's status to count the message", || async {
+            seller.net().status().messaging.received >= 1
+        })
+        .await;
         assert_eq!(theirs.summary.role, Role::Seller);
         assert_eq!(theirs.summary.other, key(2).public());
         assert_eq!(theirs.messages.len(), 1);
@@ -231,7 +235,8 @@ async fn a_buyer_messages_an_online_seller_and_both_thread_views_agree() {
             }
         }
         eventually("the buyer's status to count the delivery", || async {
-            buyer.net().status().messaging.delivered >= 1
+            let s = buyer.net().status().messaging;
+            s.delivered >= 1 && s.outbox_queued == 0
         })
         .await;
         seller.stop().await.unwrap();
@@ -273,6 +278,11 @@ async fn an_offline_seller_gets_the_message_from_mailbox_peers_and_the_buyer_see
             state_of(&buyer, &sent.thread, &sent.hash),
             Some(DeliveryState::Queued)
         );
+        eventually("the buyer's status to show the message queued", || async {
+            let s = buyer.net().status().messaging;
+            s.outbox_queued == 1 && s.deposits_held >= 3
+        })
+        .await;
         // What a mailbox peer holds (on disk, flushed) does not contain the text.
         for (i, _) in mailboxes.iter().enumerate() {
             assert!(!contains(&files(dirs[i].path()), text.as_bytes()));
@@ -299,10 +309,6 @@ async fn an_offline_seller_gets_the_message_from_mailbox_peers_and_the_buyer_see
         // The buyer comes back (to a mailbox peer, not to the seller) and learns it was
         // delivered: its retry finds the seller through the DHT and gets the receipt.
         let buyer = start(buyer_dir, 2).await;
-        assert_eq!(
-            state_of(&buyer, &sent.thread, &sent.hash),
-            Some(DeliveryState::Queued)
-        );
         buyer.connect(&mailboxes[1]).await.unwrap();
         eventually("the buyer to see the message delivered", || async {
             state_of(&buyer, &sent.thread, &sent.hash) == Some(DeliveryState::Delivered)
@@ -568,6 +574,67 @@ async fn a_flood_of_ten_times_the_rate_leaves_the_node_responsive_within_its_quo
         assert!(target.messenger.mailbox_stats().messages <= quota);
         for n in [target, flooder, buyer] {
             n.stop().await.unwrap();
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_collects_more_mail_than_one_answer_holds_and_the_mailbox_empties() {
+    within(async {
+        let (md, sd, xd) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let mailbox = start(md.path(), 40).await;
+        let relay = start(xd.path(), 42).await;
+        relay.connect(&mailbox).await.unwrap();
+        let (buyer, seller) = (key(43), key(41));
+        // 150 messages of about 1,800 characters: each seals to the 2,048-byte bucket, so
+        // together they are more than one Collect answer carries.
+        let n = 150u64;
+        let long = "x".repeat(1800);
+        let mb = mailbox.net().peer_id();
+        for seq in 1..=n {
+            let text = format!("{seq:03} {long}");
+            let sealed = sealed_from_buyer(&buyer, &seller, "piano", seq, &text, fresh(), now());
+            let answer = relay
+                .net()
+                .msg_raw(mb, MsgRequest::Deposit(sealed.into_bytes()))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(answer, MsgResponse::Held);
+        }
+        let held = mailbox.messenger.mailbox_stats();
+        assert_eq!(held.messages, n as usize);
+        assert!(
+            held.bytes > u64::from(swapmeet_node::network::messaging::COLLECT_BYTES),
+            "{held:?}"
+        );
+
+        let seller_node = start(sd.path(), 41).await;
+        seller_node.connect(&mailbox).await.unwrap();
+        let id = ThreadId::derive(&about(&seller, "piano").id(), &buyer.public());
+        eventually("every message to reach the seller", || async {
+            thread(&seller_node, &id).is_some_and(|v| v.messages.len() == n as usize)
+        })
+        .await;
+        eventually("the mailbox to drop what was collected", || async {
+            mailbox.messenger.mailbox_stats().messages == 0
+        })
+        .await;
+        // In the sender's order, each once.
+        let seqs: Vec<u64> = thread(&seller_node, &id)
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+        for node in [mailbox, relay, seller_node] {
+            node.stop().await.unwrap();
         }
     })
     .await

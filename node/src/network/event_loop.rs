@@ -6,7 +6,6 @@
 //! to the blocking pool and come back as [`Done`] messages, so the swarm keeps being polled.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
-use swapmeet_protocol::limits::{GOSSIP_ALL_AREA, KAD_PROTOCOL};
+use swapmeet_protocol::limits::KAD_PROTOCOL;
 use swapmeet_protocol::SecretKey;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -30,8 +29,8 @@ use super::gossip::{self, Following};
 use super::messaging::MessagingWire;
 use super::sync::{SyncClient, SyncError, SyncRequest, SyncResponse, SyncServer, WireCounters};
 use super::{
-    Command, GossipCounters, NetworkConfig, NetworkError, NetworkHandle, NetworkStatus, PeerView,
-    Shared, SyncInfo, COMMAND_CAPACITY,
+    Command, GossipCounters, NetworkConfig, NetworkError, NetworkHandle, Shared, SyncInfo,
+    COMMAND_CAPACITY,
 };
 use crate::engine::{Clock, Engine};
 use crate::events::{Change, Event, Source};
@@ -40,7 +39,9 @@ use crate::messaging::Messenger;
 use kad_events::GetQuery;
 use sync_sessions::Session;
 
+mod commands;
 mod kad_events;
+mod status;
 mod sync_sessions;
 
 /// Gossip messages waiting for ingest; beyond this, new ones are ignored (not forwarded).
@@ -309,6 +310,13 @@ impl EventLoop {
             for (peer, why) in self.msg.take_strikes() {
                 self.strike(peer, why);
             }
+            // A message's recipient is dialled with what the address book knows of it too
+            // (Kademlia only holds the peers redialled at start and those seen since).
+            for peer in self.msg.take_dialling() {
+                for a in self.addrbook.addrs_of(&peer) {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, a);
+                }
+            }
         }
     }
 
@@ -319,111 +327,6 @@ impl EventLoop {
         }
         tracing::debug!("network stopping");
         self.publish_status();
-    }
-
-    /// Carries out a command; `false` once the network has shut down.
-    fn on_command(&mut self, cmd: Command) -> bool {
-        match cmd {
-            Command::ListenAddrs(reply) => {
-                let _ = reply.send(self.swarm.listeners().cloned().collect());
-            }
-            Command::Dial(addr, reply) => {
-                // Already connected (peers also find each other through the DHT and mDNS):
-                // nothing to do, and a second dial could trip the per-peer connection limit.
-                if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
-                    if self.swarm.is_connected(&peer) {
-                        let _ = reply.send(Ok(peer));
-                        return true;
-                    }
-                }
-                let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
-                let id = opts.connection_id();
-                match self.swarm.dial(opts) {
-                    Ok(()) => {
-                        self.dials.insert(id, (addr, reply));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(NetworkError::Dial {
-                            addr: addr.to_string(),
-                            reason: e.to_string(),
-                        }));
-                    }
-                }
-            }
-            Command::ConnectedPeers(reply) => {
-                let _ = reply.send(self.swarm.connected_peers().copied().collect());
-            }
-            Command::Block(peer, reply) => {
-                self.swarm.behaviour_mut().blocked.block_peer(peer);
-                let _ = self.swarm.disconnect_peer_id(peer);
-                let _ = reply.send(());
-            }
-            Command::Unblock(peer, reply) => {
-                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
-                self.strikes.remove(&peer);
-                let _ = reply.send(());
-            }
-            Command::GetListing(id, reply) => {
-                let q = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_record(dht::listing_key(&id));
-                self.gets.insert(
-                    q,
-                    GetQuery {
-                        id,
-                        reply: Some(reply),
-                        best: None,
-                    },
-                );
-            }
-            Command::FindPeer(peer, reply) => {
-                if peer == *self.swarm.local_peer_id() {
-                    let _ = reply.send(self.swarm.listeners().cloned().collect());
-                    return true;
-                }
-                let q = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
-                self.finds.insert(q, (peer, reply));
-            }
-            Command::PublishRaw(area, bytes, reply) => {
-                let r = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossip
-                    .publish(gossip::topic(&area), bytes)
-                    .map(|_| ())
-                    .map_err(|e| NetworkError::Publish(e.to_string()));
-                let _ = reply.send(r);
-            }
-            Command::SyncRaw(peer, req, reply) => {
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
-                self.raw_requests.insert(id);
-                let _ = reply.send(());
-            }
-            Command::MsgRaw(peer, req, reply) => {
-                self.msg.send_raw(&mut self.swarm, peer, req, reply)
-            }
-            Command::PeerScore(peer, reply) => {
-                let _ = reply.send(self.swarm.behaviour().gossip.peer_score(&peer));
-            }
-            Command::SyncNow(reply) => {
-                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-                let mut n = 0;
-                for p in peers {
-                    if self.start_sync(p) {
-                        n += 1;
-                    }
-                }
-                let _ = reply.send(n);
-            }
-            Command::Shutdown(reply) => {
-                self.shutdown();
-                let _ = reply.send(());
-                return false;
-            }
-        }
-        true
     }
 
     fn on_engine_event(&mut self, ev: Event) {
@@ -793,78 +696,6 @@ impl EventLoop {
             BehaviourEvent::Mdns(_) => {}
             BehaviourEvent::Blocked(v) => match v {},
             BehaviourEvent::Limits(v) => match v {},
-        }
-    }
-
-    fn count_areas(&mut self) {
-        let engine = self.engine.clone();
-        let areas = self.areas.clone();
-        let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let counts = areas
-                .into_iter()
-                .map(|a| {
-                    let n = if a == GOSSIP_ALL_AREA {
-                        engine.stats().records
-                    } else {
-                        engine.store().area_len(&a)
-                    };
-                    (a, n)
-                })
-                .filter(|(_, n)| *n > 0)
-                .collect();
-            let _ = tx.blocking_send(Done::AreaCounts(counts));
-        });
-    }
-
-    fn publish_status(&mut self) {
-        let me = *self.swarm.local_peer_id();
-        let listen = self
-            .swarm
-            .listeners()
-            .map(|a| format!("{a}/p2p/{me}"))
-            .collect();
-        let syncing = self
-            .sessions
-            .iter()
-            .map(|(p, s)| s.info(*p, None, None))
-            .collect();
-        let status = NetworkStatus {
-            peer_id: me.to_string(),
-            listen,
-            connected_peers: self.swarm.connected_peers().count(),
-            known_peers: self.addrbook.len(),
-            following: Some(self.following.clone()),
-            listings_per_area: self.area_counts.clone(),
-            dht_records: self.swarm.behaviour_mut().kad.store_mut().len(),
-            gossip: self.counters,
-            syncing,
-            last_sync: self.last_sync.clone(),
-            syncs_completed: self.syncs_completed,
-            sync_bytes_sent: self.wire.sent.load(Ordering::Relaxed),
-            sync_bytes_received: self.wire.received.load(Ordering::Relaxed),
-            messaging: self.msg.status(),
-        };
-        let peers: Vec<PeerView> = self
-            .swarm
-            .connected_peers()
-            .map(|p| {
-                let m = self.peer_meta.get(p);
-                PeerView {
-                    peer_id: p.to_string(),
-                    address: m.map(|m| m.address.to_string()).unwrap_or_default(),
-                    direction: m.map(|m| m.direction).unwrap_or("unknown"),
-                    agent: m.and_then(|m| m.agent.clone()),
-                    score: self.swarm.behaviour().gossip.peer_score(p),
-                    rejected: self.rejected_from.get(p).copied().unwrap_or(0),
-                }
-            })
-            .collect();
-        if let Ok(mut s) = self.shared.status.write() {
-            *s = status;
-        }
-        if let Ok(mut s) = self.shared.peers.write() {
-            *s = peers;
         }
     }
 }

@@ -21,26 +21,33 @@
 //!   requester's key, which is its PeerId: the noise handshake proved it.
 //!
 //! Every per-peer map is pruned when the peer's last connection closes.
+//!
+//! # Layout
+//! - this file: the state, the outbound side (due messages, direct delivery, deposits), the
+//!   dispatch of behaviour events and finished blocking work;
+//! - [`codec`]: the wire format; [`bucket`]: the per-peer token bucket;
+//! - `inbound`: admitting and answering peers' requests; `mail`: collecting my mail and the
+//!   receipts owed to its senders.
 
 pub mod bucket;
 pub mod codec;
+mod inbound;
+mod mail;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::{identity, kad, PeerId, Swarm};
 use serde::Serialize;
-use swapmeet_protocol::{EnvelopeHash, PublicKey, Sealed, SignedEnvelope};
+use swapmeet_protocol::{EnvelopeHash, PublicKey};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use self::bucket::{Rate, TokenBucket, Verdict};
+use self::bucket::{Rate, TokenBucket};
 pub use self::codec::{MsgCodec, MsgRequest, MsgResponse};
 use super::behaviour::Behaviour;
 use crate::engine::Clock;
-use crate::messaging::{
-    DeliveryState, MailboxStats, MessagingError, MessagingEvent, Messenger, OutboxItem,
-};
+use crate::messaging::{DeliveryState, MailboxStats, MessagingEvent, Messenger, OutboxItem};
 
 /// Requests from peers being worked on at once; more are refused as busy.
 pub const MAX_INBOUND_JOBS: usize = 32;
@@ -70,11 +77,14 @@ pub const DEFAULT_RATE: Rate = Rate {
 pub struct MessagingStatus {
     /// What this node holds as a mailbox for others.
     pub mailbox: MailboxStats,
+    /// My messages waiting for a receipt (as of the last look at the outbox, every second).
+    pub outbox_queued: usize,
     /// My messages being tried right now (direct delivery or deposit under way).
     pub outbox_trying: usize,
     /// My messages delivered (receipt received) since start.
     pub delivered: u64,
-    /// Messages for me received (direct or collected) since start, duplicates not counted.
+    /// Messages for me accepted since start, directly or from a mailbox (a copy of one
+    /// already held counts again: it is answered with its receipt again).
     pub received: u64,
     /// Copies of my messages mailbox peers accepted since start.
     pub deposits_held: u64,
@@ -114,7 +124,10 @@ enum Pending {
         hash: EnvelopeHash,
     },
     Collect,
-    Ack,
+    /// `more`: the mailbox has more mail for me, to collect once this Ack is answered.
+    Ack {
+        more: bool,
+    },
     Receipt,
     /// A test's request, answered as it comes.
     Raw(oneshot::Sender<Result<MsgResponse, String>>),
@@ -131,7 +144,8 @@ struct Try {
 
 /// Results of blocking work.
 pub(crate) enum MsgDone {
-    Due(Result<Vec<OutboxItem>, String>),
+    /// The due items, and how many messages the outbox holds.
+    Due(Result<(Vec<OutboxItem>, usize), String>),
     Served {
         peer: PeerId,
         channel: ResponseChannel<MsgResponse>,
@@ -185,6 +199,9 @@ pub(crate) struct MessagingWire {
     tick: tokio::time::Interval,
     collect_tick: tokio::time::Interval,
     strikes: Vec<(PeerId, &'static str)>,
+    /// Recipients not connected that a Deliver is about to dial: the loop gives the swarm
+    /// their address-book addresses first.
+    dialling: Vec<PeerId>,
     status: MessagingStatus,
 }
 
@@ -215,6 +232,7 @@ impl MessagingWire {
             tick,
             collect_tick,
             strikes: Vec::new(),
+            dialling: Vec::new(),
             status: MessagingStatus::default(),
         }
     }
@@ -245,6 +263,11 @@ impl MessagingWire {
     ) {
         let id = swarm.behaviour_mut().msg.send_request(&peer, req);
         self.outbound.insert(id, (peer, Pending::Raw(reply)));
+    }
+
+    /// Recipients this node is about to dial for a message, since the last call.
+    pub(crate) fn take_dialling(&mut self) -> Vec<PeerId> {
+        std::mem::take(&mut self.dialling)
     }
 
     /// Peers that misbehaved since the last call, with why.
@@ -315,7 +338,9 @@ impl MessagingWire {
                 for i in &items {
                     m.attempted(&i.hash, now).map_err(|e| e.to_string())?;
                 }
-                Ok(items)
+                // Counted here, off the loop, rather than when the status is read.
+                let queued = m.queued().map_err(|e| e.to_string())?;
+                Ok((items, queued))
             });
             let _ = tx.blocking_send(MsgDone::Due(result));
         });
@@ -338,6 +363,7 @@ impl MessagingWire {
             .insert(id, (recipient, Pending::Deliver { hash }));
         let mut outstanding = 1;
         if !connected {
+            self.dialling.push(recipient);
             // Not reachable right now, as far as we know: look for its addresses (a reachable
             // recipient is among the closest peers to its own key) and for mailbox peers, if
             // fewer than `mailbox_copies` hold a copy.
@@ -444,73 +470,6 @@ impl MessagingWire {
         true
     }
 
-    /// A peer's first connection: collect the mail it holds for me, and hand it the receipts
-    /// it is owed.
-    pub(crate) fn on_connected(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
-        self.collect_from(swarm, peer);
-        if let Some(receipts) = self.held_receipts.remove(&peer) {
-            self.held_receipt_count -= receipts.len();
-            for r in receipts {
-                self.send_receipt(swarm, peer, r);
-            }
-        }
-        // Messages waiting for their next try get one now if it is due: a peer came online.
-        self.take_due();
-    }
-
-    /// The peer's last connection closed: forget what is kept per peer (its rate state; held
-    /// receipts stay for when it comes back).
-    pub(crate) fn on_disconnected(&mut self, peer: PeerId) {
-        self.buckets.remove(&peer);
-    }
-
-    fn collect_from(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
-        let already = self
-            .outbound
-            .values()
-            .any(|(p, what)| *p == peer && matches!(what, Pending::Collect));
-        if already {
-            return;
-        }
-        let id = swarm.behaviour_mut().msg.send_request(
-            &peer,
-            MsgRequest::Collect {
-                max_bytes: COLLECT_BYTES,
-            },
-        );
-        self.outbound.insert(id, (peer, Pending::Collect));
-    }
-
-    fn send_receipt(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, receipt: Vec<u8>) {
-        let id = swarm
-            .behaviour_mut()
-            .msg
-            .send_request(&peer, MsgRequest::Receipt(receipt));
-        self.outbound.insert(id, (peer, Pending::Receipt));
-    }
-
-    fn hold_receipt(&mut self, peer: PeerId, receipt: Vec<u8>) {
-        if self.held_receipt_count >= MAX_HELD_RECEIPTS {
-            // Drop one of the largest backlog: its sender's retries get receipts anyway.
-            if let Some(p) = self
-                .held_receipts
-                .iter()
-                .max_by_key(|(_, v)| v.len())
-                .map(|(p, _)| *p)
-            {
-                if let Some(v) = self.held_receipts.get_mut(&p) {
-                    v.remove(0);
-                    self.held_receipt_count -= 1;
-                    if v.is_empty() {
-                        self.held_receipts.remove(&p);
-                    }
-                }
-            }
-        }
-        self.held_receipts.entry(peer).or_default().push(receipt);
-        self.held_receipt_count += 1;
-    }
-
     /// An event of the `/swapmeet/msg/1` behaviour.
     pub(crate) fn on_event(
         &mut self,
@@ -536,7 +495,7 @@ impl MessagingWire {
                 ..
             } => {
                 if let Some((_, what)) = self.outbound.remove(&request_id) {
-                    self.on_response(peer, what, response);
+                    self.on_response(swarm, peer, what, response);
                 }
             }
             request_response::Event::OutboundFailure {
@@ -562,7 +521,7 @@ impl MessagingWire {
                     Pending::Raw(reply) => {
                         let _ = reply.send(Err(error.to_string()));
                     }
-                    Pending::Receipt | Pending::Collect | Pending::Ack => {
+                    Pending::Receipt | Pending::Collect | Pending::Ack { .. } => {
                         tracing::debug!(%peer, %error, "messaging request failed");
                     }
                 }
@@ -577,75 +536,13 @@ impl MessagingWire {
         }
     }
 
-    fn on_request(
+    fn on_response(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
         peer: PeerId,
-        request: MsgRequest,
-        channel: ResponseChannel<MsgResponse>,
+        what: Pending,
+        response: MsgResponse,
     ) {
-        if let Some(reason) = self.admit(peer) {
-            let _ = swarm
-                .behaviour_mut()
-                .msg
-                .send_response(channel, MsgResponse::Refused { reason });
-            return;
-        }
-        let Some(requester) = key_of(&peer) else {
-            let reason = "messaging needs an ed25519 PeerId".to_string();
-            let _ = swarm
-                .behaviour_mut()
-                .msg
-                .send_response(channel, MsgResponse::Refused { reason });
-            return;
-        };
-        self.inbound_jobs += 1;
-        let m = self.messenger.clone();
-        let now = (self.clock)();
-        let tx = self.done_tx.clone();
-        let deposit = matches!(request, MsgRequest::Deposit(_));
-        tokio::task::spawn_blocking(move || {
-            let (response, abuse) = serve(&m, &requester, request, now);
-            let refused_deposit = deposit && matches!(response, MsgResponse::Refused { .. });
-            let _ = tx.blocking_send(MsgDone::Served {
-                peer,
-                channel,
-                response,
-                abuse,
-                refused_deposit,
-            });
-        });
-    }
-
-    /// Whether a request from `peer` may be worked on now: `None`, or why not.
-    fn admit(&mut self, peer: PeerId) -> Option<String> {
-        let rate = self.rate;
-        let now = Instant::now();
-        let verdict = self
-            .buckets
-            .entry(peer)
-            .or_insert_with(|| TokenBucket::new(rate, now))
-            .take(rate, now);
-        if verdict != Verdict::Allow {
-            self.status.requests_refused += 1;
-            if verdict == Verdict::RefuseAndStrike {
-                self.strikes.push((peer, "flooded messaging requests"));
-            }
-            return Some(format!(
-                "rate limit: at most {} messaging requests per second per peer (bursts of {})",
-                rate.per_sec, rate.burst
-            ));
-        }
-        if self.inbound_jobs >= MAX_INBOUND_JOBS {
-            self.status.requests_refused += 1;
-            return Some(format!(
-                "busy: {MAX_INBOUND_JOBS} messaging requests are being worked on; try again"
-            ));
-        }
-        None
-    }
-
-    fn on_response(&mut self, peer: PeerId, what: Pending, response: MsgResponse) {
         match (what, response) {
             (Pending::Raw(reply), response) => {
                 let _ = reply.send(Ok(response));
@@ -686,7 +583,12 @@ impl MessagingWire {
             (Pending::Collect, MsgResponse::Refused { reason }) => {
                 tracing::debug!(%peer, %reason, "a peer refused to hand over mail");
             }
-            (Pending::Ack, MsgResponse::Acked(_) | MsgResponse::Refused { .. })
+            (Pending::Ack { more }, MsgResponse::Acked(_)) => {
+                if more && swarm.is_connected(&peer) {
+                    self.collect_from(swarm, peer);
+                }
+            }
+            (Pending::Ack { .. }, MsgResponse::Refused { .. })
             | (Pending::Receipt, MsgResponse::Ok | MsgResponse::Refused { .. }) => {}
             (what, _) => {
                 if let Pending::Deliver { hash } | Pending::Deposit { hash } = what {
@@ -698,80 +600,13 @@ impl MessagingWire {
         }
     }
 
-    /// A receipt for my message (from its recipient, directly or by a `Receipt` request).
-    fn take_receipt(&mut self, hash: Option<EnvelopeHash>, peer: PeerId, bytes: Vec<u8>) {
-        let m = self.messenger.clone();
-        let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = match SignedEnvelope::decode(&bytes) {
-                Ok(r) => m.on_receipt(&r).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let _ = tx.blocking_send(MsgDone::ReceiptTaken { hash, peer, result });
-        });
-    }
-
-    fn receive_mail(&mut self, peer: PeerId, items: Vec<Vec<u8>>, more: bool) {
-        let m = self.messenger.clone();
-        let now = (self.clock)();
-        let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut acks = Vec::new();
-            let mut receipts = Vec::new();
-            let mut received = 0;
-            let mut abuse = false;
-            for bytes in items {
-                let sealed = match Sealed::decode(&bytes) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Not even a sealed message: a mailbox that serves garbage.
-                        tracing::info!(%peer, error = %e, "a mailbox handed over a malformed item");
-                        abuse = true;
-                        continue;
-                    }
-                };
-                let id = sealed.id();
-                match m.receive(&sealed, now) {
-                    Ok(receipt) => {
-                        acks.push(id);
-                        received += 1;
-                        if let Some(sender) = receipt
-                            .verify_receipt()
-                            .ok()
-                            .and_then(|r| peer_of(&r.payload().sender))
-                        {
-                            receipts.push((sender, receipt.into_bytes()));
-                        }
-                    }
-                    // Our own disk failed: keep it held, collect it again later.
-                    Err(MessagingError::Store(e)) => {
-                        tracing::error!(error = %e, "cannot store a collected message");
-                    }
-                    // Forged, altered, replayed, expired or not for me: refused for good, so
-                    // the mailbox may drop it.
-                    Err(e) => {
-                        tracing::info!(%peer, error = %e, "refused a collected message");
-                        acks.push(id);
-                    }
-                }
-            }
-            let _ = tx.blocking_send(MsgDone::Collected {
-                peer,
-                acks,
-                receipts,
-                received,
-                more,
-                abuse,
-            });
-        });
-    }
-
     fn on_done(&mut self, swarm: &mut Swarm<Behaviour>, done: MsgDone) {
         match done {
             MsgDone::Due(result) => {
                 self.due_running = false;
                 match result {
-                    Ok(items) => {
+                    Ok((items, queued)) => {
+                        self.status.outbox_queued = queued;
                         for item in items {
                             self.try_item(swarm, item);
                         }
@@ -796,6 +631,10 @@ impl MessagingWire {
                 if refused_deposit {
                     self.status.deposits_refused_here += 1;
                 }
+                // Only a delivered message is answered with a receipt.
+                if let MsgResponse::Receipt(_) = &response {
+                    self.status.received += 1;
+                }
                 let _ = swarm.behaviour_mut().msg.send_response(channel, response);
             }
             MsgDone::ReceiptTaken { hash, peer, result } => match result {
@@ -818,13 +657,15 @@ impl MessagingWire {
                 if abuse {
                     self.strikes.push((peer, "handed over malformed mail"));
                 }
-                let connected = swarm.is_connected(&peer);
-                if !acks.is_empty() && connected {
+                if !acks.is_empty() && swarm.is_connected(&peer) {
+                    // The next Collect goes once the Ack is answered, so that it does not get
+                    // the same items again; with nothing to acknowledge, nothing moved, and
+                    // asking again would get the same answer.
                     let id = swarm
                         .behaviour_mut()
                         .msg
                         .send_request(&peer, MsgRequest::Ack(acks));
-                    self.outbound.insert(id, (peer, Pending::Ack));
+                    self.outbound.insert(id, (peer, Pending::Ack { more }));
                 }
                 for (sender, r) in receipts {
                     if swarm.is_connected(&sender) {
@@ -833,80 +674,8 @@ impl MessagingWire {
                         self.hold_receipt(sender, r);
                     }
                 }
-                if more && connected {
-                    self.collect_from(swarm, peer);
-                }
             }
         }
-    }
-}
-
-/// Answers one request (on the blocking pool): the response, and why the peer is at fault
-/// if it is.
-fn serve(
-    m: &Messenger,
-    requester: &PublicKey,
-    request: MsgRequest,
-    now: u64,
-) -> (MsgResponse, Option<&'static str>) {
-    let refused = |reason: String| MsgResponse::Refused { reason };
-    match request {
-        MsgRequest::Deliver(bytes) => match Sealed::decode(&bytes) {
-            Err(e) => (
-                refused(e.to_string()),
-                Some("delivered a malformed sealed message"),
-            ),
-            Ok(sealed) => match m.receive(&sealed, now) {
-                Ok(receipt) => (MsgResponse::Receipt(receipt.into_bytes()), None),
-                Err(e @ MessagingError::Store(_)) => {
-                    tracing::error!(error = %e, "cannot store a delivered message");
-                    (
-                        refused("the recipient could not store it; try again".into()),
-                        None,
-                    )
-                }
-                // Not the sender's fault necessarily (clocks, a relay's copy): refuse, no strike.
-                Err(e) => (refused(e.to_string()), None),
-            },
-        },
-        MsgRequest::Deposit(bytes) => match Sealed::decode(&bytes) {
-            Err(e) => (
-                refused(e.to_string()),
-                Some("deposited a malformed sealed message"),
-            ),
-            Ok(sealed) => match m.deposit(requester, sealed, now) {
-                Ok(()) => (MsgResponse::Held, None),
-                Err(e) => (refused(e.to_string()), None),
-            },
-        },
-        MsgRequest::Collect { max_bytes } => {
-            let max = (max_bytes as usize).min(codec::MAX_MAIL_BYTES);
-            match m.collect(requester, max, now) {
-                Ok((items, more)) => (
-                    MsgResponse::Mail {
-                        items: items.into_iter().map(Sealed::into_bytes).collect(),
-                        more,
-                    },
-                    None,
-                ),
-                Err(e) => (refused(e.to_string()), None),
-            }
-        }
-        MsgRequest::Ack(ids) => match m.ack(requester, &ids) {
-            Ok(n) => (MsgResponse::Acked(n as u32), None),
-            Err(e) => (refused(e.to_string()), None),
-        },
-        MsgRequest::Receipt(bytes) => match SignedEnvelope::decode(&bytes) {
-            Err(e) => (refused(e.to_string()), Some("sent a malformed receipt")),
-            Ok(r) => match m.on_receipt(&r) {
-                Ok(_) => (MsgResponse::Ok, None),
-                Err(e @ MessagingError::Store(_)) => {
-                    tracing::error!(error = %e, "cannot record a receipt");
-                    (refused("could not record it; try again".into()), None)
-                }
-                Err(e) => (refused(e.to_string()), Some("sent an invalid receipt")),
-            },
-        },
     }
 }
 

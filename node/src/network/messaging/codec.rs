@@ -486,6 +486,14 @@ mod tests {
     }
 
     #[test]
+    fn the_caps_are_the_documented_ones() {
+        // docs/PROTOCOL.md 11.7 states these; a change here is a change to the protocol.
+        assert_eq!(MAX_SEALED_BYTES, 16_484);
+        assert_eq!(MAX_REQUEST_BYTES, 65_552);
+        assert_eq!(MAX_RESPONSE_BYTES, 1_073_268);
+    }
+
+    #[test]
     fn a_full_mail_answer_fits_the_response_cap() {
         let items = vec![vec![0; MAX_SEALED_BYTES]; MAX_MAIL_BYTES / MAX_SEALED_BYTES + 1];
         let r = MsgResponse::Mail { items, more: true };

@@ -1,0 +1,83 @@
+//! The status the loop publishes for synchronous readers (the API), and the per-area counts
+//! it refreshes off the loop.
+
+use std::sync::atomic::Ordering;
+
+use swapmeet_protocol::limits::GOSSIP_ALL_AREA;
+
+use super::{Done, EventLoop};
+use crate::network::{NetworkStatus, PeerView};
+
+impl EventLoop {
+    pub(super) fn count_areas(&mut self) {
+        let engine = self.engine.clone();
+        let areas = self.areas.clone();
+        let tx = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let counts = areas
+                .into_iter()
+                .map(|a| {
+                    let n = if a == GOSSIP_ALL_AREA {
+                        engine.stats().records
+                    } else {
+                        engine.store().area_len(&a)
+                    };
+                    (a, n)
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            let _ = tx.blocking_send(Done::AreaCounts(counts));
+        });
+    }
+
+    pub(super) fn publish_status(&mut self) {
+        let me = *self.swarm.local_peer_id();
+        let listen = self
+            .swarm
+            .listeners()
+            .map(|a| format!("{a}/p2p/{me}"))
+            .collect();
+        let syncing = self
+            .sessions
+            .iter()
+            .map(|(p, s)| s.info(*p, None, None))
+            .collect();
+        let status = NetworkStatus {
+            peer_id: me.to_string(),
+            listen,
+            connected_peers: self.swarm.connected_peers().count(),
+            known_peers: self.addrbook.len(),
+            following: Some(self.following.clone()),
+            listings_per_area: self.area_counts.clone(),
+            dht_records: self.swarm.behaviour_mut().kad.store_mut().len(),
+            gossip: self.counters,
+            syncing,
+            last_sync: self.last_sync.clone(),
+            syncs_completed: self.syncs_completed,
+            sync_bytes_sent: self.wire.sent.load(Ordering::Relaxed),
+            sync_bytes_received: self.wire.received.load(Ordering::Relaxed),
+            messaging: self.msg.status(),
+        };
+        let peers: Vec<PeerView> = self
+            .swarm
+            .connected_peers()
+            .map(|p| {
+                let m = self.peer_meta.get(p);
+                PeerView {
+                    peer_id: p.to_string(),
+                    address: m.map(|m| m.address.to_string()).unwrap_or_default(),
+                    direction: m.map(|m| m.direction).unwrap_or("unknown"),
+                    agent: m.and_then(|m| m.agent.clone()),
+                    score: self.swarm.behaviour().gossip.peer_score(p),
+                    rejected: self.rejected_from.get(p).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        if let Ok(mut s) = self.shared.status.write() {
+            *s = status;
+        }
+        if let Ok(mut s) = self.shared.peers.write() {
+            *s = peers;
+        }
+    }
+}
