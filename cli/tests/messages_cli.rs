@@ -229,9 +229,13 @@ fn a_queued_message_survives_kill_9_and_is_delivered() {
     let listen = format!("/ip4/127.0.0.1/tcp/{port}");
     seller.start_node_with(&["--listen", &listen], Stdio::null());
     let addr = listen_addr(&seller);
+    // Both nodes keep their ports across restarts (as nodes with ports in their config do), so
+    // whichever comes back first finds the other at the address it remembers.
+    let buyer_listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let buyer_args = ["--listen", &buyer_listen, "--bootstrap", &addr];
     let mut buyer = Home::new();
     buyer.ok(&["init", "--location", "52.50,13.45", "--currency", "EUR"]);
-    buyer.start_node_with(&["--bootstrap", &addr], Stdio::null());
+    buyer.start_node_with(&buyer_args, Stdio::null());
     let id = seller.sell("Kids' bike, 20 inch", "60 EUR");
     buyer.search_until(&["kids"], 1);
 
@@ -240,7 +244,7 @@ fn a_queued_message_survives_kill_9_and_is_delivered() {
     let thread = sent[0]["thread"].as_str().unwrap().to_string();
     buyer.kill_node();
 
-    buyer.start_node_with(&["--bootstrap", &addr], Stdio::null());
+    buyer.start_node_with(&buyer_args, Stdio::null());
     let t = thread_json(&buyer, &thread, &[]);
     assert_eq!(t["conversation"][0]["text"], "Would you take 50?");
     assert_eq!(t["conversation"][0]["state"], "queued");
