@@ -321,8 +321,9 @@ impl MessagingWire {
             *per_recipient.entry(t.item.recipient).or_default() += 1;
         }
         let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = m.due(now).map_err(|e| e.to_string()).and_then(|items| {
+        // Awaited by a small task, so that a panic in the look still clears `due_running`.
+        let job = tokio::task::spawn_blocking(move || {
+            m.due(now).map_err(|e| e.to_string()).and_then(|items| {
                 // An item still in its last attempt is not tried again on top of it, and a
                 // recipient gets at most MAX_TRYING_PER_RECIPIENT at once; the others keep
                 // their turn (no attempt counted) for the next look.
@@ -341,8 +342,13 @@ impl MessagingWire {
                 // Counted here, off the loop, rather than when the status is read.
                 let queued = m.queued().map_err(|e| e.to_string())?;
                 Ok((items, queued))
-            });
-            let _ = tx.blocking_send(MsgDone::Due(result));
+            })
+        });
+        tokio::spawn(async move {
+            let result = job
+                .await
+                .unwrap_or_else(|e| Err(format!("the look at the outbox failed: {e}")));
+            let _ = tx.send(MsgDone::Due(result)).await;
         });
     }
 

@@ -41,16 +41,29 @@ impl MessagingWire {
         let now = (self.clock)();
         let tx = self.done_tx.clone();
         let deposit = matches!(request, MsgRequest::Deposit(_));
-        tokio::task::spawn_blocking(move || {
-            let (response, abuse) = serve(&m, &requester, request, now);
-            let refused_deposit = deposit && matches!(response, MsgResponse::Refused { .. });
-            let _ = tx.blocking_send(MsgDone::Served {
-                peer,
-                channel,
-                response,
-                abuse,
-                refused_deposit,
+        // Awaited by a small task rather than reported from inside the blocking closure, so
+        // that a panic there still answers the peer and frees the slot.
+        let job = tokio::task::spawn_blocking(move || serve(&m, &requester, request, now));
+        tokio::spawn(async move {
+            let (response, abuse) = job.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "answering a messaging request failed");
+                (
+                    MsgResponse::Refused {
+                        reason: "internal error; try again".into(),
+                    },
+                    None,
+                )
             });
+            let refused_deposit = deposit && matches!(response, MsgResponse::Refused { .. });
+            let _ = tx
+                .send(MsgDone::Served {
+                    peer,
+                    channel,
+                    response,
+                    abuse,
+                    refused_deposit,
+                })
+                .await;
         });
     }
 
