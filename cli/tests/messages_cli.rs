@@ -1,6 +1,7 @@
 //! Private messages through the real binary: `message`, `inbox`, `thread` against running
 //! nodes in temporary homes, as a buyer and a seller use them.
 
+#[allow(dead_code)] // shared helpers; this file uses some of them
 mod common;
 
 use std::process::Stdio;
@@ -98,10 +99,7 @@ fn buyer_and_seller_talk_about_a_listing() {
     assert_eq!(inbox[0]["role"], "seller");
     assert_eq!(inbox[0]["unread"], 1);
     assert_eq!(inbox[0]["title"], "Blue road bike, 56 cm");
-    assert_eq!(
-        inbox[0]["last"]["text"],
-        "Hi! Is the bike still available?"
-    );
+    assert_eq!(inbox[0]["last"]["text"], "Hi! Is the bike still available?");
     let human = seller.ok(&["inbox"]);
     assert!(human.contains("Blue road bike"), "{human}");
     assert!(human.contains("selling"), "{human}");

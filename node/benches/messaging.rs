@@ -11,12 +11,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use swapmeet_node::authoring::ListingDraft;
-use swapmeet_node::messaging::{DeliveryState, Messenger, MessagingConfig, MessagingEvent};
+use swapmeet_node::messaging::{DeliveryState, MessagingConfig, MessagingEvent, Messenger};
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::{Engine, EngineConfig};
 use swapmeet_protocol::{
-    open, seal, DirectMessage, EnvelopeHash, ListingRef, MessageBody, SecretKey,
-    ThreadId,
+    open, seal, DirectMessage, EnvelopeHash, ListingRef, MessageBody, SecretKey, ThreadId,
 };
 
 const TEXT: &str = "Hi! Is the bike still available? I could come by on Saturday morning \

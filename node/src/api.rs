@@ -760,25 +760,24 @@ async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infalli
     });
     // Message events carry an SSE event name (`message`, `delivery`), so a client that reads
     // only unnamed events (listing changes) is not confused by them.
-    let messages =
-        tokio_stream::wrappers::BroadcastStream::new(s.messenger.subscribe()).map(|item| {
-            match item {
-                Ok(ev) => {
-                    let name = match &ev {
-                        crate::messaging::MessagingEvent::Message { .. } => "message",
-                        crate::messaging::MessagingEvent::Delivery { .. } => "delivery",
-                    };
-                    SseEvent::default()
-                        .event(name)
-                        .data(serde_json::to_string(&ev).unwrap_or_default())
-                }
-                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                    SseEvent::default()
-                        .event("message")
-                        .data(json!({"kind": "lagged", "missed": n}).to_string())
-                }
+    let messages = tokio_stream::wrappers::BroadcastStream::new(s.messenger.subscribe()).map(
+        |item| match item {
+            Ok(ev) => {
+                let name = match &ev {
+                    crate::messaging::MessagingEvent::Message { .. } => "message",
+                    crate::messaging::MessagingEvent::Delivery { .. } => "delivery",
+                };
+                SseEvent::default()
+                    .event(name)
+                    .data(serde_json::to_string(&ev).unwrap_or_default())
             }
-        });
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                SseEvent::default()
+                    .event("message")
+                    .data(json!({"kind": "lagged", "missed": n}).to_string())
+            }
+        },
+    );
     let mut shutdown = s.shutdown.clone();
     let stream = futures::stream::select(listings, messages)
         .map(Ok)

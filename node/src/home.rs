@@ -107,6 +107,11 @@ pub struct MessagingSection {
     pub mailbox_per_depositor_kib: u64,
     /// MiB held for everyone.
     pub mailbox_total_mib: u64,
+    /// Message requests (deliveries, deposits, collects) one peer may make per second, on
+    /// average; a peer beyond it is refused and penalized.
+    pub peer_requests_per_sec: u32,
+    /// Message requests one peer may make at once after a quiet spell.
+    pub peer_burst: u32,
 }
 
 impl Default for MessagingSection {
@@ -120,6 +125,8 @@ impl Default for MessagingSection {
             mailbox_per_depositor_messages: d.mailbox_per_depositor_messages,
             mailbox_per_depositor_kib: d.mailbox_per_depositor_bytes / 1024,
             mailbox_total_mib: d.mailbox_total_bytes / (1024 * 1024),
+            peer_requests_per_sec: crate::network::messaging::DEFAULT_RATE.per_sec as u32,
+            peer_burst: crate::network::messaging::DEFAULT_RATE.burst,
         }
     }
 }
@@ -219,9 +226,15 @@ impl Config {
             return Err(bad("mailbox_copies", "must be 1 to 20"));
         }
         for (field, v) in [
-            ("mailbox_per_recipient_messages", m.mailbox_per_recipient_messages as u64),
+            (
+                "mailbox_per_recipient_messages",
+                m.mailbox_per_recipient_messages as u64,
+            ),
             ("mailbox_per_recipient_kib", m.mailbox_per_recipient_kib),
-            ("mailbox_per_depositor_messages", m.mailbox_per_depositor_messages as u64),
+            (
+                "mailbox_per_depositor_messages",
+                m.mailbox_per_depositor_messages as u64,
+            ),
             ("mailbox_per_depositor_kib", m.mailbox_per_depositor_kib),
             ("mailbox_total_mib", m.mailbox_total_mib),
         ] {
@@ -229,6 +242,12 @@ impl Config {
             if v > 1 << 30 {
                 return Err(bad(field, "is out of range"));
             }
+        }
+        if !(1..=100_000).contains(&m.peer_requests_per_sec) {
+            return Err(bad("peer_requests_per_sec", "must be 1 to 100000"));
+        }
+        if !(1..=100_000).contains(&m.peer_burst) {
+            return Err(bad("peer_burst", "must be 1 to 100000"));
         }
         Ok(crate::messaging::MessagingConfig {
             lifetime_secs: m.lifetime_days * 86_400,
@@ -238,7 +257,6 @@ impl Config {
             mailbox_per_depositor_messages: m.mailbox_per_depositor_messages,
             mailbox_per_depositor_bytes: m.mailbox_per_depositor_kib * 1024,
             mailbox_total_bytes: m.mailbox_total_mib * 1024 * 1024,
-            ..crate::messaging::MessagingConfig::default()
         })
     }
 
@@ -529,6 +547,47 @@ fn atomic_write(path: &Path, body: &[u8], private: bool) -> Result<(), HomeError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messaging_settings_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().to_path_buf());
+        home.init(&InitOptions::default()).unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        let written = std::fs::read_to_string(&path).unwrap();
+        // `init` writes the section with its defaults, for the user to see and edit.
+        let at = written.find("[messaging]").unwrap();
+        let base = written[..at].to_string();
+        std::fs::write(&path, &base).unwrap();
+        // Absent: the defaults.
+        let c = home.load_config().unwrap();
+        assert_eq!(
+            c.messaging().unwrap(),
+            crate::messaging::MessagingConfig::default()
+        );
+        std::fs::write(
+            &path,
+            format!("{base}\n[messaging]\nlifetime_days = 3\nmailbox_per_recipient_kib = 100\n"),
+        )
+        .unwrap();
+        let m = home.load_config().unwrap().messaging().unwrap();
+        assert_eq!(m.lifetime_secs, 3 * 86_400);
+        assert_eq!(m.mailbox_per_recipient_bytes, 100 * 1024);
+        for (bad, field) in [
+            ("lifetime_days = 30", "messaging.lifetime_days"),
+            ("mailbox_copies = 0", "messaging.mailbox_copies"),
+            (
+                "peer_requests_per_sec = 0",
+                "messaging.peer_requests_per_sec",
+            ),
+        ] {
+            std::fs::write(&path, format!("{base}\n[messaging]\n{bad}\n")).unwrap();
+            let e = home.load_config().unwrap().messaging().unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
+        std::fs::write(&path, format!("{base}\n[messaging]\nlifetime = 3\n")).unwrap();
+        assert!(home.load_config().is_err(), "an unknown setting is refused");
+    }
 
     #[test]
     fn init_creates_and_keeps_the_key() {

@@ -187,6 +187,10 @@ impl NetworkConfig {
             mdns: config.node.mdns && !no_mdns,
             home,
             follow_radius_km: config.node.follow_radius_km,
+            msg_rate: messaging::bucket::Rate {
+                per_sec: f64::from(config.messaging.peer_requests_per_sec),
+                burst: config.messaging.peer_burst,
+            },
             ..NetworkConfig::default()
         })
     }

@@ -21,7 +21,7 @@ use crate::api::{self, ApiState};
 use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::home::{peer_id_of, Home, HomeError, InitOptions, NodeFile};
-use crate::messaging::{Messenger, MessagingError};
+use crate::messaging::{MessagingError, Messenger};
 use crate::network::{Network, NetworkConfig, NetworkError, NetworkHandle};
 
 /// How long a client may take to send a request's header (also how long an idle keep-alive
@@ -145,8 +145,7 @@ impl Node {
         })
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
-        let network =
-            Network::start(engine.clone(), &key, net_config, messenger.clone()).await?;
+        let network = Network::start(engine.clone(), &key, net_config, messenger.clone()).await?;
         let author = Author::new(key, currency, location, engine.clone());
 
         let listener = TcpListener::bind(api_addr)
