@@ -19,18 +19,28 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// The node's first listen address with its PeerId, once it has bound.
-fn listen_addr(h: &Home) -> String {
+/// The node's listen address on `port` with its PeerId, once it has bound. (The test homes
+/// also listen on a random port; only the fixed one survives a restart.)
+fn listen_addr(h: &Home, port: u16) -> String {
     let start = Instant::now();
+    let want = format!("/tcp/{port}/");
     loop {
         let status = h.json_lines(&["status"]);
-        if let Some(a) = status
-            .first()
-            .and_then(|s| s["network"]["listen"][0].as_str())
-        {
-            return a.to_string();
+        let found = status.first().and_then(|s| {
+            s["network"]["listen"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|a| a.contains(&want))
+                .map(str::to_string)
+        });
+        if let Some(a) = found {
+            return a;
         }
-        assert!(start.elapsed() < PATIENCE, "no listen address");
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no listen address on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -62,13 +72,67 @@ fn fails(h: &Home, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// Opens the node's event stream and returns the named events (`event:` name, `data:` JSON)
+/// as they arrive, read by a thread.
+fn named_events(h: &Home) -> std::sync::mpsc::Receiver<(String, Value)> {
+    let node: Value =
+        serde_json::from_slice(&std::fs::read(h.path().join("node.json")).unwrap()).unwrap();
+    let token = std::fs::read_to_string(h.path().join("api.token")).unwrap();
+    let url = format!("http://{}/v1/events", node["api"].as_str().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut resp = ureq::get(&url)
+            .header("Authorization", &format!("Bearer {}", token.trim()))
+            .call()
+            .unwrap();
+        let _ = ready_tx.send(());
+        let reader = std::io::BufReader::new(resp.body_mut().as_reader());
+        let mut name = String::new();
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if let Some(n) = line.strip_prefix("event:") {
+                name = n.trim().to_string();
+            } else if let Some(d) = line.strip_prefix("data:") {
+                let v: Value = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
+                if !name.is_empty() && tx.send((std::mem::take(&mut name), v)).is_err() {
+                    return;
+                }
+            } else if line.is_empty() {
+                name.clear();
+            }
+        }
+    });
+    ready_rx.recv_timeout(PATIENCE).unwrap();
+    rx
+}
+
+/// The first named event `name` whose data satisfies `f`.
+fn event_where(
+    rx: &std::sync::mpsc::Receiver<(String, Value)>,
+    name: &str,
+    f: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let left = PATIENCE.saturating_sub(start.elapsed());
+        let (n, v) = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no `{name}` event"));
+        if n == name && f(&v) {
+            return v;
+        }
+    }
+}
+
 fn seller_and_buyer() -> (Home, Home) {
     let mut seller = Home::new();
     seller.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
     let port = free_port();
     let listen = format!("/ip4/127.0.0.1/tcp/{port}");
     seller.start_node_with(&["--listen", &listen], Stdio::null());
-    let addr = listen_addr(&seller);
+    let addr = listen_addr(&seller, port);
     let mut buyer = Home::new();
     buyer.ok(&["init", "--location", "52.50,13.45", "--currency", "EUR"]);
     buyer.start_node_with(&["--bootstrap", &addr], Stdio::null());
@@ -81,10 +145,20 @@ fn seller_and_buyer() -> (Home, Home) {
 fn buyer_and_seller_talk_about_a_listing() {
     let (mut seller, mut buyer) = seller_and_buyer();
     let id = seller.sell("Blue road bike, 56 cm", "280 EUR");
+    let seller_events = named_events(&seller);
+    let buyer_events = named_events(&buyer);
 
     let sent = buyer.json_ok(&["message", &id, "Hi! Is the bike still available?"]);
     let thread = sent[0]["thread"].as_str().unwrap().to_string();
     assert_eq!(sent[0]["state"], "queued");
+    // Both sides hear of it on their event streams: the seller a new message, the buyer the
+    // delivery.
+    let hash = sent[0]["hash"].as_str().unwrap().to_string();
+    let ev = event_where(&seller_events, "message", |v| v["hash"] == hash.as_str());
+    assert_eq!(ev["thread"], thread.as_str());
+    event_where(&buyer_events, "delivery", |v| {
+        v["hash"] == hash.as_str() && v["state"] == "delivered"
+    });
     assert_eq!(sent[0]["seq"], 1);
     assert_eq!(sent[0]["listing"], id.as_str());
 
@@ -226,11 +300,10 @@ fn a_queued_message_survives_kill_9_and_is_delivered() {
     let port = free_port();
     let listen = format!("/ip4/127.0.0.1/tcp/{port}");
     seller.start_node_with(&["--listen", &listen], Stdio::null());
-    let addr = listen_addr(&seller);
-    // Both nodes keep their ports across restarts (as nodes with ports in their config do), so
-    // whichever comes back first finds the other at the address it remembers.
-    let buyer_listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let buyer_args = ["--listen", &buyer_listen, "--bootstrap", &addr];
+    let addr = listen_addr(&seller, port);
+    // The buyer comes back on a new port while the seller is still down: it keeps redialling
+    // its bootstrap peer (the seller) until the seller is back.
+    let buyer_args = ["--bootstrap", &addr];
     let mut buyer = Home::new();
     buyer.ok(&["init", "--location", "52.50,13.45", "--currency", "EUR"]);
     buyer.start_node_with(&buyer_args, Stdio::null());

@@ -234,6 +234,22 @@ impl Messenger {
         Ok(due)
     }
 
+    /// Makes every queued message to `recipient` due at `now`: it has just connected, so its
+    /// messages must not wait out a backoff that grew while it was away. Returns how many.
+    pub fn due_now_for(&self, recipient: &PublicKey, now: u64) -> Result<usize, MessagingError> {
+        let _writer = self.lock_writer();
+        let mut n = 0;
+        for (hash, mut rec) in self.outbox_entries()? {
+            if rec.recipient == *recipient && rec.next_try > now {
+                rec.next_try = now;
+                // Not flushed, like `attempted`: after a crash it is simply tried sooner.
+                self.put(&hash_key(OUTBOX, &hash), rec.encode(), "recording a try")?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// How many of my messages are waiting for a receipt (for the node's status).
     pub fn queued(&self) -> Result<usize, MessagingError> {
         let mut n = 0;
@@ -477,6 +493,33 @@ mod tests {
             state_of(&buyer.m, &sent.thread, &sent.hash),
             Some(DeliveryState::Delivered)
         );
+    }
+
+    #[test]
+    fn a_recipient_coming_online_makes_its_messages_due_at_once() {
+        let buyer = Node::new(buyer_key());
+        let sent = buyer.m.send_to_seller(about("bike"), "hi", NOW).unwrap();
+        for i in 0..8 {
+            buyer.m.attempted(&sent.hash, NOW + i).unwrap();
+        }
+        assert!(buyer.m.due(NOW + 10).unwrap().is_empty(), "backed off");
+        // Someone else coming online changes nothing.
+        assert_eq!(
+            buyer
+                .m
+                .due_now_for(&buyer_key().public(), NOW + 10)
+                .unwrap(),
+            0
+        );
+        assert!(buyer.m.due(NOW + 10).unwrap().is_empty());
+        assert_eq!(
+            buyer
+                .m
+                .due_now_for(&seller_key().public(), NOW + 10)
+                .unwrap(),
+            1
+        );
+        assert_eq!(buyer.m.due(NOW + 10).unwrap()[0].hash, sent.hash);
     }
 
     #[test]

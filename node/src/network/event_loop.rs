@@ -128,6 +128,8 @@ struct EventLoop {
     provided: bool,
     /// Private messages (`network/messaging.rs`).
     msg: MessagingWire,
+    /// The bootstrap addresses, redialled while their peers are not connected.
+    bootstrap: Vec<Multiaddr>,
 }
 
 /// Builds the swarm, listens, dials, and spawns the loop.
@@ -228,9 +230,38 @@ pub(super) async fn spawn(
         sync_interval: config.sync_interval,
         sync_turn: 0,
         provided: false,
+        bootstrap: config.bootstrap.clone(),
     };
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
+}
+
+/// How often bootstrap peers that are not connected are dialled again.
+const BOOTSTRAP_REDIAL_EVERY: Duration = Duration::from_secs(15);
+
+impl EventLoop {
+    /// Dials again the bootstrap peers that are not connected: a node started while its
+    /// bootstrap peer was down (or that lost it) would otherwise stay alone until someone
+    /// dials it, and its outbox would wait with it. An address without a PeerId is dialled
+    /// only while the node has no connection at all.
+    fn redial_bootstrap(&mut self) {
+        let alone = self.swarm.connected_peers().next().is_none();
+        for addr in self.bootstrap.clone() {
+            let peer = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            });
+            let wanted = match peer {
+                Some(id) => !self.swarm.is_connected(&id),
+                None => alone,
+            };
+            if wanted {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    tracing::debug!(%addr, error = %e, "cannot redial a bootstrap peer");
+                }
+            }
+        }
+    }
 }
 
 fn clock_of(engine: &Engine) -> Clock {
@@ -273,6 +304,8 @@ impl EventLoop {
         let mut provide_tick = tokio::time::interval(PROVIDE_EVERY);
         provide_tick.tick().await;
         let mut save_tick = tokio::time::interval(Duration::from_secs(30));
+        let mut redial_tick = tokio::time::interval(BOOTSTRAP_REDIAL_EVERY);
+        redial_tick.tick().await;
         loop {
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
@@ -305,6 +338,7 @@ impl EventLoop {
                 _ = sync_tick.tick() => self.periodic_sync(),
                 _ = provide_tick.tick() => self.provide_and_discover(),
                 _ = save_tick.tick() => self.addrbook.save(),
+                _ = redial_tick.tick() => self.redial_bootstrap(),
             }
             self.pump_gossip();
             for (peer, why) in self.msg.take_strikes() {

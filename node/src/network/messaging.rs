@@ -193,6 +193,8 @@ pub(crate) struct MessagingWire {
     held_receipt_count: usize,
     due_running: bool,
     due_again: bool,
+    /// Peers that connected since the last look at the outbox: their messages are due now.
+    came_online: Vec<PublicKey>,
     done_tx: mpsc::Sender<MsgDone>,
     done_rx: mpsc::Receiver<MsgDone>,
     events: broadcast::Receiver<MessagingEvent>,
@@ -227,6 +229,7 @@ impl MessagingWire {
             held_receipt_count: 0,
             due_running: false,
             due_again: false,
+            came_online: Vec::new(),
             done_tx,
             done_rx,
             tick,
@@ -321,8 +324,12 @@ impl MessagingWire {
             *per_recipient.entry(t.item.recipient).or_default() += 1;
         }
         let tx = self.done_tx.clone();
+        let came_online = std::mem::take(&mut self.came_online);
         // Awaited by a small task, so that a panic in the look still clears `due_running`.
         let job = tokio::task::spawn_blocking(move || {
+            for key in &came_online {
+                m.due_now_for(key, now).map_err(|e| e.to_string())?;
+            }
             m.due(now).map_err(|e| e.to_string()).and_then(|items| {
                 // An item still in its last attempt is not tried again on top of it, and a
                 // recipient gets at most MAX_TRYING_PER_RECIPIENT at once; the others keep

@@ -20,7 +20,11 @@ impl MessagingWire {
                 self.send_receipt(swarm, peer, r);
             }
         }
-        // Messages waiting for their next try get one now if it is due: a peer came online.
+        // A peer came online: messages to it are tried now, whatever their backoff, and the
+        // others get their try if it is due.
+        if let Some(key) = super::key_of(&peer) {
+            self.came_online.push(key);
+        }
         self.take_due();
     }
 
