@@ -34,6 +34,7 @@ pub mod addrbook;
 pub mod behaviour;
 pub mod dht;
 mod event_loop;
+mod frame;
 pub mod gossip;
 pub mod local;
 pub mod messaging;

@@ -22,11 +22,11 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWrite};
 use libp2p::StreamProtocol;
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use serde::Serialize;
@@ -34,6 +34,7 @@ use swapmeet_protocol::limits::{GOSSIP_ALL_AREA, MAX_ENVELOPE_BYTES};
 use swapmeet_protocol::EnvelopeHash;
 
 use crate::engine::Engine;
+use crate::network::frame::{bad, put_u32, Frame};
 use crate::network::gossip::is_area_tag;
 use crate::store::StoreError;
 
@@ -57,6 +58,9 @@ pub const FETCH_PIPELINE: usize = 4;
 pub const MAX_ROUNDS: u32 = 200;
 /// How long a responder reuses the set it built for the same areas.
 const SET_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The sync protocol's framing.
+const FRAME: Frame = Frame::new("sync", SYNC_WIRE_VERSION);
 
 const TAG_RECONCILE: u8 = 1;
 const TAG_FETCH: u8 = 2;
@@ -124,38 +128,6 @@ impl SyncError {
     }
 }
 
-fn bad(what: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.into())
-}
-
-fn put_u32(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&(n as u32).to_be_bytes());
-}
-
-fn take<'a>(b: &mut &'a [u8], n: usize, what: &str) -> io::Result<&'a [u8]> {
-    if b.len() < n {
-        return Err(bad(format!("sync message ends inside {what}")));
-    }
-    let (head, rest) = b.split_at(n);
-    *b = rest;
-    Ok(head)
-}
-
-fn get_u32(b: &mut &[u8], what: &str) -> io::Result<usize> {
-    let s = take(b, 4, what)?;
-    Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
-}
-
-fn header(b: &[u8]) -> io::Result<(u8, &[u8])> {
-    match b {
-        [SYNC_WIRE_VERSION, tag, rest @ ..] => Ok((*tag, rest)),
-        [v, ..] => Err(bad(format!(
-            "sync wire version {v} is not supported (1 is)"
-        ))),
-        [] => Err(bad("empty sync message")),
-    }
-}
-
 impl SyncRequest {
     /// Encodes the request.
     pub fn encode(&self) -> Vec<u8> {
@@ -185,10 +157,10 @@ impl SyncRequest {
         if b.len() > MAX_REQUEST_BYTES {
             return Err(bad(format!("sync request over {MAX_REQUEST_BYTES} bytes")));
         }
-        let (tag, mut rest) = header(b)?;
+        let (tag, mut rest) = FRAME.header(b)?;
         match tag {
             TAG_RECONCILE => {
-                let n = take(&mut rest, 1, "the area count")?[0] as usize;
+                let n = FRAME.take(&mut rest, 1, "the area count")?[0] as usize;
                 if n == 0 || n > MAX_SYNC_AREAS {
                     return Err(bad(format!(
                         "areas: {n} areas (1 to {MAX_SYNC_AREAS} allowed)"
@@ -196,8 +168,8 @@ impl SyncRequest {
                 }
                 let mut areas = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let len = take(&mut rest, 1, "an area length")?[0] as usize;
-                    let a = take(&mut rest, len, "an area")?;
+                    let len = FRAME.take(&mut rest, 1, "an area length")?[0] as usize;
+                    let a = FRAME.take(&mut rest, len, "an area")?;
                     let a = std::str::from_utf8(a)
                         .ok()
                         .filter(|a| is_area_tag(a))
@@ -273,7 +245,7 @@ impl SyncResponse {
                 "sync response over {MAX_RESPONSE_BYTES} bytes"
             )));
         }
-        let (tag, mut rest) = header(b)?;
+        let (tag, mut rest) = FRAME.header(b)?;
         match tag {
             TAG_RECONCILE => {
                 if rest.len() > MAX_RECONCILE_MESSAGE {
@@ -286,7 +258,7 @@ impl SyncResponse {
                 })
             }
             TAG_ENVELOPES => {
-                let n = get_u32(&mut rest, "the envelope count")?;
+                let n = FRAME.get_u32(&mut rest, "the envelope count")?;
                 if n > MAX_FETCH_HASHES {
                     return Err(bad(format!(
                         "envelopes: {n} (at most {MAX_FETCH_HASHES} can be asked for)"
@@ -294,13 +266,13 @@ impl SyncResponse {
                 }
                 let mut envelopes = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let len = get_u32(&mut rest, "an envelope length")?;
+                    let len = FRAME.get_u32(&mut rest, "an envelope length")?;
                     if len > MAX_ENVELOPE_BYTES {
                         return Err(bad(format!(
                             "envelope of {len} bytes (the protocol's limit is {MAX_ENVELOPE_BYTES})"
                         )));
                     }
-                    envelopes.push(take(&mut rest, len, "an envelope")?.to_vec());
+                    envelopes.push(FRAME.take(&mut rest, len, "an envelope")?.to_vec());
                 }
                 if !rest.is_empty() {
                     return Err(bad("envelopes: trailing bytes"));
@@ -338,32 +310,6 @@ impl SyncCodec {
     }
 }
 
-/// Reads one message (the rest of the stream) of at most `max` bytes, counting it.
-async fn read_counted<T: AsyncRead + Unpin + Send>(
-    io: &mut T,
-    max: usize,
-    counter: &AtomicU64,
-) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    io.take(max as u64 + 1).read_to_end(&mut buf).await?;
-    counter.fetch_add(buf.len() as u64, Ordering::Relaxed);
-    if buf.len() > max {
-        return Err(bad(format!("sync message over {max} bytes")));
-    }
-    Ok(buf)
-}
-
-/// Writes one message and closes the stream, counting it.
-async fn write_counted<T: AsyncWrite + Unpin + Send>(
-    io: &mut T,
-    bytes: &[u8],
-    counter: &AtomicU64,
-) -> io::Result<()> {
-    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-    io.write_all(bytes).await?;
-    io.close().await
-}
-
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
     type Request = SyncRequest;
@@ -373,7 +319,9 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let b = read_counted(io, MAX_REQUEST_BYTES, &self.counters.received).await?;
+        let b = FRAME
+            .read(io, MAX_REQUEST_BYTES, Some(&self.counters.received))
+            .await?;
         SyncRequest::decode(&b)
     }
 
@@ -381,7 +329,9 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let b = read_counted(io, MAX_RESPONSE_BYTES, &self.counters.received).await?;
+        let b = FRAME
+            .read(io, MAX_RESPONSE_BYTES, Some(&self.counters.received))
+            .await?;
         SyncResponse::decode(&b)
     }
 
@@ -394,7 +344,9 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_counted(io, &req.encode(), &self.counters.sent).await
+        FRAME
+            .write(io, &req.encode(), Some(&self.counters.sent))
+            .await
     }
 
     async fn write_response<T>(
@@ -406,7 +358,9 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_counted(io, &res.encode(), &self.counters.sent).await
+        FRAME
+            .write(io, &res.encode(), Some(&self.counters.sent))
+            .await
     }
 }
 

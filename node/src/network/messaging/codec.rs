@@ -21,10 +21,12 @@
 
 use std::io;
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWrite};
 use libp2p::StreamProtocol;
 use swapmeet_protocol::limits::{MAX_ENVELOPE_BYTES, MAX_SEALED_BYTES};
 use swapmeet_protocol::EnvelopeHash;
+
+use crate::network::frame::{bad, put_u32, Frame};
 
 /// Wire version of messaging messages.
 pub const MSG_WIRE_VERSION: u8 = 1;
@@ -49,6 +51,9 @@ const fn max(a: usize, b: usize) -> usize {
         b
     }
 }
+
+/// The messaging protocol's framing.
+const FRAME: Frame = Frame::new("msg", MSG_WIRE_VERSION);
 
 const REQ_DELIVER: u8 = 1;
 const REQ_DEPOSIT: u8 = 2;
@@ -103,36 +108,6 @@ pub enum MsgResponse {
     },
     /// Taken.
     Ok,
-}
-
-fn bad(what: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.into())
-}
-
-fn put_u32(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&(n as u32).to_be_bytes());
-}
-
-fn take<'a>(b: &mut &'a [u8], n: usize, what: &str) -> io::Result<&'a [u8]> {
-    if b.len() < n {
-        return Err(bad(format!("msg message ends inside {what}")));
-    }
-    let (head, rest) = b.split_at(n);
-    *b = rest;
-    Ok(head)
-}
-
-fn get_u32(b: &mut &[u8], what: &str) -> io::Result<usize> {
-    let s = take(b, 4, what)?;
-    Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
-}
-
-fn header(b: &[u8]) -> io::Result<(u8, &[u8])> {
-    match b {
-        [MSG_WIRE_VERSION, tag, rest @ ..] => Ok((*tag, rest)),
-        [v, ..] => Err(bad(format!("msg wire version {v} is not supported (1 is)"))),
-        [] => Err(bad("empty msg message")),
-    }
 }
 
 fn end(rest: &[u8], what: &str) -> io::Result<()> {
@@ -193,7 +168,7 @@ impl MsgRequest {
         if b.len() > MAX_REQUEST_BYTES {
             return Err(bad(format!("msg request over {MAX_REQUEST_BYTES} bytes")));
         }
-        let (tag, mut rest) = header(b)?;
+        let (tag, mut rest) = FRAME.header(b)?;
         match tag {
             REQ_DELIVER => Ok(MsgRequest::Deliver(capped(
                 rest,
@@ -206,12 +181,12 @@ impl MsgRequest {
                 "a deposited sealed message",
             )?)),
             REQ_COLLECT => {
-                let max_bytes = get_u32(&mut rest, "collect's max_bytes")? as u32;
+                let max_bytes = FRAME.get_u32(&mut rest, "collect's max_bytes")? as u32;
                 end(rest, "collect")?;
                 Ok(MsgRequest::Collect { max_bytes })
             }
             REQ_ACK => {
-                let n = get_u32(&mut rest, "the ack count")?;
+                let n = FRAME.get_u32(&mut rest, "the ack count")?;
                 if n > MAX_MAIL_ITEMS {
                     return Err(bad(format!(
                         "ack of {n} ids (the limit is {MAX_MAIL_ITEMS})"
@@ -219,7 +194,7 @@ impl MsgRequest {
                 }
                 let mut ids = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let s = take(&mut rest, 32, "an acked id")?;
+                    let s = FRAME.take(&mut rest, 32, "an acked id")?;
                     let mut id = [0u8; 32];
                     id.copy_from_slice(s);
                     ids.push(EnvelopeHash(id));
@@ -274,7 +249,7 @@ impl MsgResponse {
         if b.len() > MAX_RESPONSE_BYTES {
             return Err(bad(format!("msg response over {MAX_RESPONSE_BYTES} bytes")));
         }
-        let (tag, mut rest) = header(b)?;
+        let (tag, mut rest) = FRAME.header(b)?;
         match tag {
             RES_RECEIPT => Ok(MsgResponse::Receipt(capped(
                 rest,
@@ -283,12 +258,12 @@ impl MsgResponse {
             )?)),
             RES_HELD => end(rest, "held").map(|()| MsgResponse::Held),
             RES_MAIL => {
-                let more = match take(&mut rest, 1, "mail's more flag")?[0] {
+                let more = match FRAME.take(&mut rest, 1, "mail's more flag")?[0] {
                     0 => false,
                     1 => true,
                     v => return Err(bad(format!("mail's more flag is {v} (0 or 1)"))),
                 };
-                let n = get_u32(&mut rest, "the mail count")?;
+                let n = FRAME.get_u32(&mut rest, "the mail count")?;
                 if n > MAX_MAIL_ITEMS {
                     return Err(bad(format!(
                         "mail of {n} items (the limit is {MAX_MAIL_ITEMS})"
@@ -296,19 +271,19 @@ impl MsgResponse {
                 }
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let len = get_u32(&mut rest, "a mail item length")?;
+                    let len = FRAME.get_u32(&mut rest, "a mail item length")?;
                     if len > MAX_SEALED_BYTES {
                         return Err(bad(format!(
                             "mail item of {len} bytes (the limit is {MAX_SEALED_BYTES})"
                         )));
                     }
-                    items.push(take(&mut rest, len, "a mail item")?.to_vec());
+                    items.push(FRAME.take(&mut rest, len, "a mail item")?.to_vec());
                 }
                 end(rest, "mail")?;
                 Ok(MsgResponse::Mail { items, more })
             }
             RES_ACKED => {
-                let n = get_u32(&mut rest, "the acked count")? as u32;
+                let n = FRAME.get_u32(&mut rest, "the acked count")? as u32;
                 end(rest, "acked")?;
                 Ok(MsgResponse::Acked(n))
             }
@@ -338,22 +313,6 @@ fn truncate(s: &str, max: usize) -> &str {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MsgCodec;
 
-/// Reads the rest of the stream, at most `max` bytes: a longer message fails before it is
-/// buffered whole.
-async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    io.take(max as u64 + 1).read_to_end(&mut buf).await?;
-    if buf.len() > max {
-        return Err(bad(format!("msg message over {max} bytes")));
-    }
-    Ok(buf)
-}
-
-async fn write_all<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
-    io.write_all(bytes).await?;
-    io.close().await
-}
-
 impl libp2p::request_response::Codec for MsgCodec {
     type Protocol = StreamProtocol;
     type Request = MsgRequest;
@@ -363,14 +322,14 @@ impl libp2p::request_response::Codec for MsgCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        MsgRequest::decode(&read_capped(io, MAX_REQUEST_BYTES).await?)
+        MsgRequest::decode(&FRAME.read(io, MAX_REQUEST_BYTES, None).await?)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<MsgResponse>
     where
         T: AsyncRead + Unpin + Send,
     {
-        MsgResponse::decode(&read_capped(io, MAX_RESPONSE_BYTES).await?)
+        MsgResponse::decode(&FRAME.read(io, MAX_RESPONSE_BYTES, None).await?)
     }
 
     async fn write_request<T>(
@@ -382,7 +341,7 @@ impl libp2p::request_response::Codec for MsgCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_all(io, &req.encode()).await
+        FRAME.write(io, &req.encode(), None).await
     }
 
     async fn write_response<T>(
@@ -394,7 +353,7 @@ impl libp2p::request_response::Codec for MsgCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_all(io, &res.encode()).await
+        FRAME.write(io, &res.encode(), None).await
     }
 }
 
