@@ -243,7 +243,7 @@ pub struct SearchArgs {
 pub enum WatchCommand {
     /// Save a search: every listing your node stores from now on that the same search would
     /// find raises an alert (once per listing, and again when its price drops).
-    Add(WatchAddArgs),
+    Add(Box<WatchAddArgs>),
     /// List your saved searches.
     List,
     /// Remove a saved search (by name or id).

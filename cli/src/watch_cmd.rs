@@ -26,7 +26,7 @@ fn typed<T: DeserializeOwned>(v: Value) -> Result<T> {
 /// Runs a `watch` subcommand.
 pub fn run(home: &Home, out: &Out, cmd: WatchCommand) -> Result<Done> {
     match cmd {
-        WatchCommand::Add(a) => add(home, out, a),
+        WatchCommand::Add(a) => add(home, out, *a),
         WatchCommand::List => list(home, out),
         WatchCommand::Rm(a) => rm(home, out, a),
     }
@@ -73,7 +73,7 @@ fn describe(s: &SavedSearch) -> String {
 }
 
 fn money(minor: u64) -> String {
-    if minor % 100 == 0 {
+    if minor.is_multiple_of(100) {
         (minor / 100).to_string()
     } else {
         format!("{}.{:02}", minor / 100, minor % 100)

@@ -106,7 +106,7 @@ fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
             price: Some(PriceFilter {
                 currency: eur,
                 min_minor: None,
-                max_minor: Some(50_00),
+                max_minor: Some(5_000),
             }),
             ..text("bike")
         },
@@ -122,8 +122,8 @@ fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
         SearchQuery {
             price: Some(PriceFilter {
                 currency: eur,
-                min_minor: Some(100_00),
-                max_minor: Some(400_00),
+                min_minor: Some(10_000),
+                max_minor: Some(40_000),
             }),
             category: Some(Category::Bikes),
             ..Default::default()
@@ -177,7 +177,7 @@ fn alerts_fire_once_again_on_a_lower_price_and_persist() {
                 price: Some(PriceFilter {
                     currency: Currency::new("EUR").unwrap(),
                     min_minor: None,
-                    max_minor: Some(300_00),
+                    max_minor: Some(30_000),
                 }),
                 ..text("road bike")
             },

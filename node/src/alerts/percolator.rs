@@ -270,7 +270,7 @@ mod tests {
                 price: Some(PriceFilter {
                     currency: eur,
                     min_minor: None,
-                    max_minor: Some(300_00),
+                    max_minor: Some(30_000),
                 }),
                 category: Some(Category::Electronics),
                 ..text("bike")
@@ -280,7 +280,7 @@ mod tests {
         l.category = Category::Electronics;
         assert_eq!(p.matches(&mut a, &[0; 32], &l, 0), vec![1]);
         l.price = Price::Fixed {
-            amount_minor: 400_00,
+            amount_minor: 40_000,
             currency: eur,
         };
         assert!(p.matches(&mut a, &[0; 32], &l, 0).is_empty());
