@@ -102,6 +102,8 @@ struct Matching {
     analyzer: TextAnalyzer,
     searches: HashMap<u64, SavedSearch>,
     bursts: HashMap<u64, Burst>,
+    /// Alerts in the log (sled counts a tree by scanning it).
+    log_len: usize,
 }
 
 struct Inner {
@@ -152,6 +154,7 @@ impl Alerts {
             searches.insert(s.id, s);
         }
         let (events, _) = broadcast::channel(STREAM_CAPACITY);
+        let log_len = store.log.len();
         Ok(Alerts {
             inner: Arc::new(Inner {
                 engine,
@@ -161,6 +164,7 @@ impl Alerts {
                     analyzer,
                     searches,
                     bursts: HashMap::new(),
+                    log_len,
                 }),
                 events,
             }),
@@ -358,15 +362,9 @@ impl Alerts {
             if !matches!(ev.change, Change::Listed | Change::Updated) {
                 continue;
             }
-            // The stored record, not the event's copy: a newer version may have replaced it
-            // since, and that one has its own event.
-            let Some(rec) = self.inner.engine.get(&ev.id)? else {
-                continue;
-            };
-            if rec.hash != ev.hash {
-                continue;
-            }
-            let Ok(parts) = decode_stored(&rec.envelope) else {
+            // The event carries the envelope it stored (verified then); decoding it skips a
+            // store read for the many listings that match nothing.
+            let Ok(parts) = decode_stored(&ev.envelope) else {
                 tracing::warn!(id = %ev.id, "a stored listing could not be decoded for alerts");
                 continue;
             };
@@ -379,6 +377,14 @@ impl Alerts {
                 ..
             } = &mut *m;
             let ids = percolator.matches(analyzer, &parts.signer, &listing, now);
+            if ids.is_empty() {
+                continue;
+            }
+            // Still the stored version? A newer one may have replaced it since (it has its
+            // own event), and an old version must not alert after a newer one did.
+            if self.inner.engine.get(&ev.id)?.map(|r| r.hash) != Some(ev.hash) {
+                continue;
+            }
             for search in ids {
                 if let Some(a) = self.record_match(&mut m, search, &ev.id, &listing, now)? {
                     fired.push(a);
@@ -386,7 +392,7 @@ impl Alerts {
             }
         }
         if !fired.is_empty() {
-            self.trim()?;
+            self.trim(&mut m)?;
             self.inner.store.log.flush()?;
         }
         let n = fired.len();
@@ -475,6 +481,7 @@ impl Alerts {
             };
             log.insert(aid.to_be_bytes(), encode(&d))?;
             burst.digest = Some(aid);
+            m.log_len += 1;
             return Ok(Some(d));
         }
         let aid = AlertStore::next_id(log)?;
@@ -493,16 +500,20 @@ impl Alerts {
             seen: false,
         };
         log.insert(aid.to_be_bytes(), encode(&a))?;
+        m.log_len += 1;
         Ok(Some(a))
     }
 
     /// Forgets the oldest alerts past [`MAX_ALERTS`].
-    fn trim(&self) -> Result<(), AlertError> {
+    fn trim(&self, m: &mut Matching) -> Result<(), AlertError> {
         let log = &self.inner.store.log;
-        let excess = log.len().saturating_sub(MAX_ALERTS);
+        let excess = m.log_len.saturating_sub(MAX_ALERTS);
+        let mut batch = sled::Batch::default();
         for kv in log.iter().take(excess) {
-            log.remove(kv?.0)?;
+            batch.remove(kv?.0);
         }
+        log.apply_batch(batch)?;
+        m.log_len = m.log_len.saturating_sub(excess);
         Ok(())
     }
 
