@@ -238,6 +238,16 @@ impl Alerts {
             .matching
             .lock()
             .map_err(|_| AlertError::Poisoned)?;
+        if let Some(t) = &query.text {
+            // Text of punctuation alone has no terms; filed under "no text" it would alert on
+            // every listing.
+            if percolator::terms_of(&mut m.analyzer, t).is_empty() {
+                return Err(AlertError::Invalid {
+                    field: "text",
+                    reason: format!("'{t}' has no word to look for"),
+                });
+            }
+        }
         if m.searches.len() >= MAX_SEARCHES {
             return Err(AlertError::Full);
         }

@@ -291,6 +291,10 @@ fn bad_saved_searches_are_refused_and_nothing_is_stored() {
         ),
         AlertError::Invalid { field: "near", .. }
     ));
+    assert!(matches!(
+        refused(None, text("!!! ...")),
+        AlertError::Invalid { field: "text", .. }
+    ));
     assert!(alerts.list().unwrap().is_empty());
     alerts.add(None, text("bike")).unwrap();
     assert!(matches!(
