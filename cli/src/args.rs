@@ -70,6 +70,11 @@ pub enum Command {
     Inbox(InboxArgs),
     /// Show one conversation (marks it read).
     Thread(ThreadArgs),
+    /// Saved searches: `watch add [WORDS] [filters of search]`, `watch list`, `watch rm NAME`.
+    #[command(subcommand)]
+    Watch(WatchCommand),
+    /// Alerts of your saved searches, newest first (unseen marked with *); marks them seen.
+    Alerts(AlertsArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -185,8 +190,9 @@ pub struct IdArg {
     pub id: String,
 }
 
+/// What a search (or a saved search) looks for.
 #[derive(Debug, Args)]
-pub struct SearchArgs {
+pub struct SearchFilters {
     /// Words to look for in titles, descriptions and tags (all must match).
     pub text: Vec<String>,
     /// Lowest price.
@@ -213,6 +219,12 @@ pub struct SearchArgs {
     /// Only this seller's listings.
     #[arg(long, value_name = "SELLER-ID")]
     pub seller: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub filters: SearchFilters,
     /// relevance, price-asc, price-desc, newest or nearest.
     #[arg(long, default_value = "relevance")]
     pub sort: String,
@@ -225,6 +237,46 @@ pub struct SearchArgs {
     /// Count every match (slower for broad searches); otherwise counting stops past 1,000.
     #[arg(long)]
     pub exact_total: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WatchCommand {
+    /// Save a search: every listing your node stores from now on that the same search would
+    /// find raises an alert (once per listing, and again when its price drops).
+    Add(Box<WatchAddArgs>),
+    /// List your saved searches.
+    List,
+    /// Remove a saved search (by name or id).
+    Rm(WatchRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchAddArgs {
+    #[command(flatten)]
+    pub filters: SearchFilters,
+    /// Its name (default: its words); up to 64 characters, unique.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchRmArgs {
+    /// The saved search's name or id (see `swapmeet watch list`).
+    #[arg(value_name = "NAME|ID")]
+    pub watch: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Most alerts shown (1-1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Do not mark them seen.
+    #[arg(long)]
+    pub keep_unseen: bool,
+    /// After the list, print alerts as they fire until interrupted.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

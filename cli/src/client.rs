@@ -201,6 +201,28 @@ impl Client {
         self.handle(r)
     }
 
+    /// GET an event stream (`/v1/events`): its body, read as it arrives, with no overall
+    /// timeout (it lasts until the node stops or the reader is dropped).
+    pub fn stream(&self, path: &str) -> Result<impl std::io::Read> {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .config()
+            .timeout_global(None)
+            .build()
+            .call();
+        let resp = match r {
+            Ok(resp) if resp.status().as_u16() < 400 => resp,
+            other => {
+                // An error answer or a failed connection: reported as any other request's.
+                self.handle(other)?;
+                bail!("the node refused the event stream");
+            }
+        };
+        Ok(resp.into_body().into_reader())
+    }
+
     /// PUT a JSON body, compact.
     pub fn put(&self, path: &str, body: &Value) -> Result<Value> {
         let r = self

@@ -16,6 +16,7 @@
 //! - `node_cmd`: init, node, id, status, peers.
 //! - `bridge_cmd`: bridge sync.
 //! - `message_cmd`: message, inbox, thread.
+//! - `watch_cmd`: watch add/list/rm, alerts.
 
 mod args;
 mod bridge_cmd;
@@ -27,6 +28,7 @@ mod output;
 mod search;
 mod transfer;
 mod util;
+mod watch_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -139,6 +141,8 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Message(a) => message_cmd::message(&home, &out, a),
         Command::Inbox(a) => message_cmd::inbox(&home, &out, a),
         Command::Thread(a) => message_cmd::thread(&home, &out, a),
+        Command::Watch(w) => watch_cmd::run(&home, &out, w),
+        Command::Alerts(a) => watch_cmd::alerts(&home, &out, a),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

@@ -5,13 +5,15 @@ use serde_json::{json, Value};
 use swapmeet_node::home::Home;
 use swapmeet_protocol::{Category, Condition, Currency, PublicKey};
 
-use crate::args::SearchArgs;
+use crate::args::{SearchArgs, SearchFilters};
 use crate::client::Client;
 use crate::output::{clip, price, s, table, Out};
 use crate::util::{amount_minor, lat_lon};
 use crate::Done;
 
-pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
+/// The query of a search's filters, checked as the node checks it (`POST /v1/search`'s body
+/// without sort and paging); also whether it has a point (`--near`).
+pub fn query_of(home: &Home, a: &SearchFilters) -> Result<(Value, bool)> {
     let currency = match &a.currency {
         Some(c) => Currency::new(c).map_err(|e| anyhow!("--currency: {e}"))?,
         None => home.load_config()?.currency()?,
@@ -62,20 +64,8 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
             anyhow::bail!("--radius-km: {r} is not in (0, 20038]");
         }
     }
-    let sort: swapmeet_node::Sort = a.sort.parse().map_err(|e| anyhow!("--sort: {e}"))?;
-    if sort == swapmeet_node::Sort::Nearest && near.is_none() {
-        anyhow::bail!("--sort nearest needs --near LAT,LON");
-    }
-    if a.limit == 0 || a.limit > 100 {
-        anyhow::bail!("--limit: {} is not in 1..=100", a.limit);
-    }
     let text = a.text.join(" ");
-    let mut q = json!({
-        "sort": sort,
-        "limit": a.limit,
-        "offset": a.offset,
-        "exact_total": a.exact_total,
-    });
+    let mut q = json!({});
     if !text.trim().is_empty() {
         q["text"] = json!(text);
     }
@@ -94,6 +84,22 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
     if let Some((lat, lon)) = near {
         q["near"] = json!({"lat": lat, "lon": lon, "radius_km": a.radius_km});
     }
+    Ok((q, near.is_some()))
+}
+
+pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
+    let (mut q, has_near) = query_of(home, &a.filters)?;
+    let sort: swapmeet_node::Sort = a.sort.parse().map_err(|e| anyhow!("--sort: {e}"))?;
+    if sort == swapmeet_node::Sort::Nearest && !has_near {
+        anyhow::bail!("--sort nearest needs --near LAT,LON");
+    }
+    if a.limit == 0 || a.limit > 100 {
+        anyhow::bail!("--limit: {} is not in 1..=100", a.limit);
+    }
+    q["sort"] = json!(sort);
+    q["limit"] = json!(a.limit);
+    q["offset"] = json!(a.offset);
+    q["exact_total"] = json!(a.exact_total);
     let c = Client::connect(home)?;
     let r = c.post("/v1/search", &q)?;
     let hits = r["hits"].as_array().cloned().unwrap_or_default();
@@ -119,7 +125,7 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
     if let Some(c) = &corrected {
         eprintln!("showing results for {c}");
     }
-    let with_distance = near.is_some();
+    let with_distance = has_near;
     let rows: Vec<Vec<String>> = hits
         .iter()
         .map(|h| {

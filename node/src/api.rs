@@ -4,6 +4,7 @@
 //! at [`MAX_BODY_BYTES`] and parsed strictly; every error is JSON naming the field and the rule.
 //! Storage work runs on the blocking pool, never on the async workers.
 
+pub mod alerts;
 pub mod bridge;
 pub mod hello;
 pub mod messages;
@@ -94,14 +95,16 @@ pub struct ApiState {
     pub bridge_runs: bridge::Runs,
     /// Private messages: outbox, inbox, and the mailbox kept for others.
     pub messenger: crate::messaging::Messenger,
+    /// Saved searches and alerts.
+    pub alerts: crate::alerts::Alerts,
 }
 
 /// An error response: status and a JSON body naming what was wrong.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    field: Option<&'static str>,
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    pub(crate) field: Option<&'static str>,
 }
 
 impl ApiError {
@@ -121,7 +124,7 @@ impl ApiError {
             field: None,
         }
     }
-    fn internal(e: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "API request failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e)
     }
@@ -236,6 +239,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/messages", post(messages::send))
         .route("/v1/inbox", get(messages::inbox))
         .route("/v1/threads/{id}", get(messages::thread))
+        .route("/v1/watches", get(alerts::list).post(alerts::add))
+        .route("/v1/watches/remove", post(alerts::remove))
+        .route("/v1/alerts", get(alerts::alerts))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
@@ -778,8 +784,18 @@ async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infalli
             }
         },
     );
+    // Alerts are named `alert`, for the same reason.
+    let alerts = tokio_stream::wrappers::BroadcastStream::new(s.alerts.subscribe()).map(|item| {
+        let data = match item {
+            Ok(a) => serde_json::to_string(&a).unwrap_or_default(),
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                json!({"kind": "lagged", "missed": n}).to_string()
+            }
+        };
+        SseEvent::default().event("alert").data(data)
+    });
     let mut shutdown = s.shutdown.clone();
-    let stream = futures::stream::select(listings, messages)
+    let stream = futures::stream::select(futures::stream::select(listings, messages), alerts)
         .map(Ok)
         .take_until(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;

@@ -13,6 +13,7 @@
 //! - [`engine`]: ties store, index and ingest together with the background committer.
 //! - [`authoring`]: the local user's drafts become signed versions (flushed before acknowledged).
 //! - [`bridge`]: the retailer bridge: a shop's catalogue export kept in step with its listings.
+//! - [`alerts`]: saved searches matched against every listing as it is stored; alerts.
 //! - [`messaging`]: private messages: threads, the outbox, the mailbox kept for others.
 //! - [`home`]: the home folder: identity key, config, API token, node file.
 //! - [`api`]: the local HTTP API (127.0.0.1, bearer token).
@@ -20,6 +21,7 @@
 //! - [`node`]: a running node: engine + API (+ network), ordered shutdown.
 //! - [`priority`]: background scheduling priority for the index's threads.
 
+pub mod alerts;
 pub mod api;
 pub mod authoring;
 pub mod bridge;

@@ -2,7 +2,7 @@
 //! libp2p swarm), started together and shut down in order.
 //!
 //! Shutdown order: stop accepting API requests and end event streams, let in-flight requests
-//! finish, stop the network, commit the index and flush the store, remove `node.json`.
+//! finish, stop the network, match the listings already stored against saved searches, commit the index and flush the store, remove `node.json`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::alerts::{AlertError, Alerts};
 use crate::api::{self, ApiState};
 use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
@@ -65,6 +66,9 @@ pub enum NodeError {
     /// The message store could not be opened.
     #[error("messages: {0}")]
     Messaging(#[from] MessagingError),
+    /// The saved searches could not be opened.
+    #[error(transparent)]
+    Alerts(#[from] AlertError),
     /// A task failed.
     #[error("node task failed: {0}")]
     Task(String),
@@ -97,6 +101,10 @@ pub struct Node {
     server: Option<JoinHandle<()>>,
     network: Option<Network>,
     messenger: Messenger,
+    alerts: Alerts,
+    /// Stops the alert task once the network is down (so what arrived before is matched).
+    alerts_stop: watch::Sender<bool>,
+    alerts_task: Option<JoinHandle<()>>,
 }
 
 impl Node {
@@ -145,6 +153,13 @@ impl Node {
         })
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
+        let alerts_engine = engine.clone();
+        let alerts = tokio::task::spawn_blocking(move || Alerts::open(alerts_engine))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
+        // Subscribed before the network starts, so no listing a peer sends is missed.
+        let (alerts_stop, alerts_stop_rx) = watch::channel(false);
+        let alerts_task = tokio::spawn(alerts.clone().run(engine.subscribe(), alerts_stop_rx));
         let network = Network::start(engine.clone(), &key, net_config, messenger.clone()).await?;
         let author = Author::new(key, currency, location, engine.clone());
 
@@ -172,6 +187,7 @@ impl Node {
             home_currency: currency,
             bridge_runs: Default::default(),
             messenger: messenger.clone(),
+            alerts: alerts.clone(),
         });
         let app = api::router(state);
         let mut server_stop = stop_rx;
@@ -198,6 +214,9 @@ impl Node {
             server: Some(server),
             network: Some(network),
             messenger,
+            alerts,
+            alerts_stop,
+            alerts_task: Some(alerts_task),
         })
     }
 
@@ -231,6 +250,11 @@ impl Node {
         &self.messenger
     }
 
+    /// Saved searches and alerts.
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
+    }
+
     /// The home.
     pub fn home(&self) -> &Home {
         &self.home
@@ -244,6 +268,10 @@ impl Node {
         }
         if let Some(network) = self.network.take() {
             network.shutdown().await;
+        }
+        let _ = self.alerts_stop.send(true);
+        if let Some(task) = self.alerts_task.take() {
+            let _ = task.await;
         }
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || engine.shutdown())

@@ -1,0 +1,250 @@
+//! watch add/list/rm, alerts: saved searches and what they found.
+//!
+//! The answers are read into the API's own types (`swapmeet_node::api::alerts`), the same ones
+//! the node serializes.
+
+use std::io::{BufRead, BufReader};
+
+use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use swapmeet_node::alerts::{Alert, AlertKind, SavedSearch, MAX_NAME_CHARS};
+use swapmeet_node::api::alerts::{AlertsJson, WatchesJson, MAX_ALERTS_PAGE};
+use swapmeet_node::home::Home;
+use swapmeet_protocol::Price;
+
+use crate::args::{AlertsArgs, WatchAddArgs, WatchCommand, WatchRmArgs};
+use crate::client::Client;
+use crate::output::{clip, date, table, Out};
+use crate::search::query_of;
+use crate::Done;
+
+fn typed<T: DeserializeOwned>(v: Value) -> Result<T> {
+    serde_json::from_value(v).context("the node's answer is not what this version expects")
+}
+
+/// Runs a `watch` subcommand.
+pub fn run(home: &Home, out: &Out, cmd: WatchCommand) -> Result<Done> {
+    match cmd {
+        WatchCommand::Add(a) => add(home, out, *a),
+        WatchCommand::List => list(home, out),
+        WatchCommand::Rm(a) => rm(home, out, a),
+    }
+}
+
+/// What a saved search looks for, in a few words.
+fn describe(s: &SavedSearch) -> String {
+    let q = &s.query;
+    let mut parts = Vec::new();
+    if let Some(t) = &q.text {
+        parts.push(format!("\"{t}\""));
+    }
+    if let Some(p) = &q.price {
+        let cur = p.currency.code();
+        match (p.min_minor, p.max_minor) {
+            (Some(lo), Some(hi)) => parts.push(format!("{}-{} {cur}", money(lo), money(hi))),
+            (Some(lo), None) => parts.push(format!(">= {} {cur}", money(lo))),
+            (None, Some(hi)) => parts.push(format!("<= {} {cur}", money(hi))),
+            (None, None) => {}
+        }
+    }
+    // The names the flags take (`--category bikes`), as the API writes them.
+    let name = |v: Value| v.as_str().map(str::to_string).unwrap_or_default();
+    if let Some(c) = q.category {
+        parts.push(name(json!(c)));
+    }
+    if let Some(c) = q.condition {
+        parts.push(name(json!(c)));
+    }
+    if let Some(g) = &q.near {
+        match g.radius_km {
+            Some(r) => parts.push(format!("within {r} km of {:.4},{:.4}", g.lat, g.lon)),
+            None => parts.push(format!("near {:.4},{:.4}", g.lat, g.lon)),
+        }
+    }
+    if let Some(sl) = &q.seller {
+        parts.push(format!("seller {}", clip(&sl.to_string(), 12)));
+    }
+    if parts.is_empty() {
+        "everything".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn money(minor: u64) -> String {
+    if minor.is_multiple_of(100) {
+        (minor / 100).to_string()
+    } else {
+        format!("{}.{:02}", minor / 100, minor % 100)
+    }
+}
+
+fn show_price(p: &Option<Price>) -> String {
+    match p {
+        None => String::new(),
+        Some(Price::Free) => "free".to_string(),
+        Some(Price::Fixed {
+            amount_minor,
+            currency,
+        }) => format!("{} {}", money(*amount_minor), currency.code()),
+    }
+}
+
+fn add(home: &Home, out: &Out, a: WatchAddArgs) -> Result<Done> {
+    if let Some(n) = &a.name {
+        let len = n.chars().count();
+        if len > MAX_NAME_CHARS {
+            bail!("--name: {len} characters, the limit is {MAX_NAME_CHARS}");
+        }
+    }
+    let (query, _) = query_of(home, &a.filters)?;
+    let mut body = json!({ "query": query });
+    if let Some(n) = &a.name {
+        body["name"] = json!(n);
+    }
+    let c = Client::connect(home)?;
+    let saved: SavedSearch = typed(c.post("/v1/watches", &body)?)?;
+    out.emit(&serde_json::to_value(&saved)?, || {
+        format!(
+            "saved search {} '{}': {}",
+            saved.id,
+            saved.name,
+            describe(&saved)
+        )
+    })?;
+    Ok(Done::Ok)
+}
+
+fn list(home: &Home, out: &Out) -> Result<Done> {
+    let c = Client::connect(home)?;
+    let w: WatchesJson = typed(c.get("/v1/watches")?)?;
+    if w.watches.is_empty() {
+        if !out.json {
+            eprintln!(
+                "no saved searches; add one with `swapmeet watch add WORDS [--max-price ..]`"
+            );
+        }
+        return Ok(Done::Ok);
+    }
+    if out.json {
+        for s in &w.watches {
+            out.emit(&serde_json::to_value(s)?, String::new)?;
+        }
+        return Ok(Done::Ok);
+    }
+    let rows: Vec<Vec<String>> = w
+        .watches
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                clip(&s.name, 30),
+                date(s.created_at),
+                describe(s),
+            ]
+        })
+        .collect();
+    out.emit(&Value::Null, || {
+        table(&["ID", "NAME", "SAVED", "LOOKS FOR"], &rows)
+    })?;
+    Ok(Done::Ok)
+}
+
+fn rm(home: &Home, out: &Out, a: WatchRmArgs) -> Result<Done> {
+    let c = Client::connect(home)?;
+    let removed: SavedSearch = typed(c.post("/v1/watches/remove", &json!({"watch": a.watch}))?)?;
+    out.emit(&serde_json::to_value(&removed)?, || {
+        format!("removed saved search {} '{}'", removed.id, removed.name)
+    })?;
+    Ok(Done::Ok)
+}
+
+/// One alert as a table row: unseen mark, time, search, kind, price, listing, title.
+fn row(a: &Alert) -> Vec<String> {
+    let (kind, what) = match a.kind {
+        AlertKind::Match => ("new", a.listing.clone().unwrap_or_default()),
+        AlertKind::PriceDrop => ("cheaper", a.listing.clone().unwrap_or_default()),
+        AlertKind::Digest => ("digest", format!("{} listings", a.count)),
+    };
+    let price = match a.kind {
+        AlertKind::PriceDrop => format!(
+            "{} (was {})",
+            show_price(&a.price),
+            show_price(&a.previous_price)
+        ),
+        _ => show_price(&a.price),
+    };
+    vec![
+        if a.seen { " " } else { "*" }.to_string(),
+        date(a.at),
+        clip(&a.search_name, 20),
+        kind.to_string(),
+        price,
+        what,
+        clip(a.title.as_deref().unwrap_or(""), 40),
+    ]
+}
+
+const HEADER: [&str; 7] = ["", "WHEN", "SEARCH", "KIND", "PRICE", "LISTING", "TITLE"];
+
+/// `swapmeet alerts [--follow]`.
+pub fn alerts(home: &Home, out: &Out, a: AlertsArgs) -> Result<Done> {
+    if a.limit == 0 || a.limit > MAX_ALERTS_PAGE {
+        bail!("--limit: {} is not in 1..={MAX_ALERTS_PAGE}", a.limit);
+    }
+    let c = Client::connect(home)?;
+    // Subscribed before the list is read, so an alert firing in between is not lost (it may
+    // then show twice, in the list and on the stream).
+    let stream = if a.follow {
+        Some(c.stream("/v1/events")?)
+    } else {
+        None
+    };
+    let path = format!("/v1/alerts?limit={}&keep_unseen={}", a.limit, a.keep_unseen);
+    let r: AlertsJson = typed(c.get(&path)?)?;
+    if out.json {
+        for al in &r.alerts {
+            out.emit(&serde_json::to_value(al)?, String::new)?;
+        }
+    } else if r.alerts.is_empty() {
+        if !a.follow {
+            eprintln!("no alerts");
+        }
+    } else {
+        let rows: Vec<Vec<String>> = r.alerts.iter().map(row).collect();
+        out.emit(&Value::Null, || {
+            let mut t = table(&HEADER, &rows);
+            t.push_str(&format!("\n({} unseen)", r.unseen));
+            t
+        })?;
+    }
+    let Some(stream) = stream else {
+        return Ok(Done::Ok);
+    };
+    // Server-sent events: an `event: alert` line, then its `data:` line.
+    let mut alert_next = false;
+    for line in BufReader::new(stream).lines() {
+        let line = line.context("reading the node's event stream")?;
+        if let Some(name) = line.strip_prefix("event:") {
+            alert_next = name.trim() == "alert";
+        } else if let Some(data) = line.strip_prefix("data:") {
+            if !alert_next {
+                continue;
+            }
+            alert_next = false;
+            let Ok(al) = serde_json::from_str::<Alert>(data.trim()) else {
+                // A `lagged` notice: some alerts went by too fast; they are in `swapmeet alerts`.
+                eprintln!(
+                    "some alerts were missed on the stream; run `swapmeet alerts` to see them"
+                );
+                continue;
+            };
+            out.emit(&serde_json::to_value(&al)?, || table(&HEADER, &[row(&al)]))?;
+        } else if line.is_empty() {
+            alert_next = false;
+        }
+    }
+    eprintln!("the node closed the event stream (it stopped)");
+    Ok(Done::Ok)
+}

@@ -1,0 +1,127 @@
+//! Saved-search matching on ingest: the engine bench's ingest corpus (100,000 listings) ingested
+//! with 0, 100 and 1,000 saved searches, the alert task running beside ingest as in a node.
+//! Each figure is the time from the first batch until the index is committed and every
+//! event is matched, so matching that falls behind ingest is counted. Issue 14's bound:
+//! 1,000 searches cost at most 10% of the throughput with none.
+//! Run: `cargo bench -p swapmeet-node --bench alerts` (`SWAPMEET_BENCH_INGEST=20000` for a
+//! quick look).
+
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use swapmeet_node::alerts::Alerts;
+use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery};
+use swapmeet_node::synth::{signed_corpus, Rng, Synth};
+use swapmeet_node::{Engine, EngineConfig, Source};
+use swapmeet_protocol::{Currency, SignedEnvelope};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `n` saved searches as people write them: one or two words of a listing title, and often a
+/// price ceiling, a category or a radius around a city of the corpus.
+fn searches(n: usize, t: u64) -> Vec<SearchQuery> {
+    let mut synth = Synth::new(99, 10, t);
+    let mut rng = Rng::new(7);
+    let eur = Currency::new("EUR").unwrap();
+    (0..n)
+        .map(|_| {
+            let (_, l) = synth.listing();
+            let words: Vec<&str> = l.title.split_whitespace().filter(|w| w.len() > 2).collect();
+            let take = 1 + rng.below(2);
+            let start = rng.below(words.len().max(1));
+            let text: Vec<&str> = words.iter().skip(start).take(take).copied().collect();
+            let mut q = SearchQuery {
+                text: (!text.is_empty()).then(|| text.join(" ")),
+                ..Default::default()
+            };
+            if rng.below(2) == 0 {
+                q.price = Some(PriceFilter {
+                    currency: eur,
+                    min_minor: None,
+                    max_minor: Some(1_000 * (1 + rng.below(50) as u64)),
+                });
+            }
+            if rng.below(3) == 0 {
+                q.category = Some(l.category);
+            }
+            if rng.below(2) == 0 {
+                let (lat, lon) = synth.location();
+                q.near = Some(GeoFilter {
+                    lat,
+                    lon,
+                    radius_km: Some(5.0 + rng.below(30) as f64),
+                });
+            }
+            q
+        })
+        .collect()
+}
+
+fn run(envs: &[SignedEnvelope], queries: &[SearchQuery]) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        // Room for every event, so matching that lags is measured, not dropped.
+        event_capacity: envs.len() + 16,
+        ..EngineConfig::default()
+    };
+    let (engine, _) = Engine::open(dir.path(), config).unwrap();
+    let alerts = Alerts::open(engine.clone()).unwrap();
+    for (i, q) in queries.iter().enumerate() {
+        alerts.add(Some(format!("search {i}")), q.clone()).unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = rt.spawn(alerts.clone().run(engine.subscribe(), stop_rx));
+    let start = Instant::now();
+    let mut rest = envs.to_vec();
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(4096));
+        let batch = std::mem::replace(&mut rest, tail);
+        engine.ingest(batch, Source::Import).unwrap();
+    }
+    engine.commit().unwrap();
+    stop.send(true).unwrap();
+    rt.block_on(task).unwrap();
+    let took = start.elapsed();
+    let (fired, _) = alerts.alerts(10_000, false).unwrap();
+    println!(
+        "  {} saved searches: {:.2} s, {:.0} listings/s, {} alerts kept",
+        queries.len(),
+        took.as_secs_f64(),
+        envs.len() as f64 / took.as_secs_f64(),
+        fired.len()
+    );
+    engine.shutdown().unwrap();
+    took
+}
+
+fn main() {
+    let n = env_usize("SWAPMEET_BENCH_INGEST", 100_000);
+    let t = now();
+    println!("# swapmeet saved-search matching on ingest ({n} listings)");
+    let envs = signed_corpus(1, n, t);
+    let base = run(&envs, &[]);
+    run(&envs, &searches(100, t));
+    let full = run(&envs, &searches(1_000, t));
+    println!(
+        "1,000 saved searches cost {:.1}% of ingest throughput (bound: 10%)",
+        (1.0 - base.as_secs_f64() / full.as_secs_f64()) * 100.0
+    );
+}

@@ -1,0 +1,154 @@
+//! What the alert service keeps in sled: saved searches, what each has matched (to alert once
+//! per listing, and again on a lower price), and the alerts themselves. Local only: nothing
+//! here is published.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use swapmeet_protocol::{ListingId, Price};
+
+use super::AlertError;
+use crate::search::SearchQuery;
+use crate::store::Store;
+
+/// Saved searches: id (u64 big-endian) to JSON [`SavedSearch`].
+pub const TREE_SEARCHES: &str = "alerts_searches";
+/// What each search matched: search id (8 bytes) + listing id (16 bytes) to JSON [`Matched`].
+pub const TREE_MATCHED: &str = "alerts_matched";
+/// Alerts: id (u64 big-endian, increasing, so newest last) to JSON [`Alert`].
+pub const TREE_LOG: &str = "alerts_log";
+
+/// A saved search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedSearch {
+    /// Its id (shown by `watch list`, accepted by `watch rm`).
+    pub id: u64,
+    /// Its name (unique on this node).
+    pub name: String,
+    /// What it looks for: the search's own query (sort, limit and offset unused).
+    pub query: SearchQuery,
+    /// When it was saved (unix seconds).
+    pub created_at: u64,
+}
+
+/// What an alert is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A listing the search had not matched before.
+    Match,
+    /// A listing it matched is now cheaper.
+    PriceDrop,
+    /// Many matches at once (a catch-up sync): one alert naming them.
+    Digest,
+}
+
+/// One alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Its id (increasing).
+    pub id: u64,
+    /// The saved search.
+    pub search: u64,
+    /// The saved search's name when the alert fired.
+    pub search_name: String,
+    /// What it is about.
+    pub kind: AlertKind,
+    /// The listing (match and price drop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<String>,
+    /// Its title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Its (lowest) price now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+    /// Its (lowest) price before (price drop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_price: Option<Price>,
+    /// Listings of a digest (the first [`super::DIGEST_MAX_IDS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listings: Vec<String>,
+    /// How many listings it covers (1, or a digest's count).
+    pub count: u64,
+    /// When it fired (unix seconds).
+    pub at: u64,
+    /// Whether the user has seen it.
+    pub seen: bool,
+}
+
+/// What a search last matched of a listing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Matched {
+    /// The listing version.
+    pub seq: u64,
+    /// Its lowest price then.
+    pub price: Price,
+}
+
+/// The three trees.
+pub struct AlertStore {
+    pub(super) searches: sled::Tree,
+    pub(super) matched: sled::Tree,
+    pub(super) log: sled::Tree,
+}
+
+fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> AlertError {
+    AlertError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    }
+}
+
+pub(super) fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T, AlertError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(tree, e))
+}
+
+pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serializing these plain structs to JSON cannot fail (no maps with non-string keys).
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// The key of (search, listing) in [`TREE_MATCHED`].
+pub(super) fn matched_key(search: u64, listing: &ListingId) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..8].copy_from_slice(&search.to_be_bytes());
+    k[8..].copy_from_slice(listing.as_bytes());
+    k
+}
+
+impl AlertStore {
+    /// Opens the trees.
+    pub fn open(store: &Store) -> Result<AlertStore, AlertError> {
+        Ok(AlertStore {
+            searches: store.tree(TREE_SEARCHES)?,
+            matched: store.tree(TREE_MATCHED)?,
+            log: store.tree(TREE_LOG)?,
+        })
+    }
+
+    /// Every saved search, in id order.
+    pub fn searches(&self) -> Result<Vec<SavedSearch>, AlertError> {
+        self.searches
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode(TREE_SEARCHES, &v)
+            })
+            .collect()
+    }
+
+    /// The next id of a tree whose keys are u64 big-endian.
+    pub(super) fn next_id(tree: &sled::Tree) -> Result<u64, AlertError> {
+        Ok(match tree.last()? {
+            Some((k, _)) => {
+                let b: [u8; 8] = k.as_ref().try_into().map_err(|_| {
+                    corrupt("alerts", format!("key of {} bytes, expected 8", k.len()))
+                })?;
+                u64::from_be_bytes(b) + 1
+            }
+            None => 1,
+        })
+    }
+}

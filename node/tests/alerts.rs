@@ -1,0 +1,305 @@
+//! Saved searches as a user relies on them: a saved search alerts on exactly what the same
+//! search finds, once per listing, again for a lower price, in a digest for a burst, and not
+//! after it is removed or the node restarts.
+
+use std::sync::Arc;
+
+use swapmeet_node::alerts::percolator::{analyzer, Percolator};
+use swapmeet_node::alerts::{AlertError, AlertKind, Alerts, DIGEST_AFTER};
+use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery};
+use swapmeet_node::{Engine, EngineConfig, Event, Source};
+use swapmeet_protocol::{
+    decode_stored, geo, Category, Condition, Currency, Delivery, Listing, Location, Price, Record,
+    SecretKey, SignedEnvelope,
+};
+
+const NOW: u64 = 1_800_000_000;
+
+fn engine(dir: &std::path::Path) -> Engine {
+    let config = EngineConfig {
+        clock: Arc::new(|| NOW),
+        ..EngineConfig::default()
+    };
+    Engine::open(dir, config).unwrap().0
+}
+
+fn eur(euros: u64) -> Price {
+    Price::Fixed {
+        amount_minor: euros * 100,
+        currency: Currency::new("EUR").unwrap(),
+    }
+}
+
+fn listing(item: &str, seq: u64, title: &str, price: Price) -> Listing {
+    Listing {
+        item_key: item.into(),
+        seq,
+        signed_at: NOW - 100 + seq,
+        expires_at: NOW + 7 * 86_400,
+        title: title.into(),
+        description: String::new(),
+        price,
+        condition: Condition::Good,
+        category: Category::Bikes,
+        tags: vec![],
+        quantity: 1,
+        location: Some(Location {
+            geohash: geo::encode(52.52, 13.405, 6),
+            place: None,
+        }),
+        delivery: Delivery {
+            pickup: true,
+            shipping: false,
+            ships_to: vec![],
+        },
+        images: vec![],
+        variants: vec![],
+    }
+}
+
+/// Ingests and returns the events the ingest broadcast.
+fn ingest(e: &Engine, envs: Vec<SignedEnvelope>) -> Vec<Event> {
+    let mut rx = e.subscribe();
+    e.ingest(envs, Source::Import).unwrap();
+    e.commit().unwrap();
+    let mut events = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        events.push(ev);
+    }
+    events
+}
+
+fn sign(l: &Listing) -> SignedEnvelope {
+    l.sign(&SecretKey::from_bytes([3; 32])).unwrap()
+}
+
+fn text(t: &str) -> SearchQuery {
+    SearchQuery {
+        text: Some(t.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let mut synth = swapmeet_node::synth::Synth::new(11, 50, NOW);
+    let envs: Vec<SignedEnvelope> = (0..3000).map(|_| synth.signed()).collect();
+    ingest(&e, envs.clone());
+    let eur = Currency::new("EUR").unwrap();
+    let berlin = GeoFilter {
+        lat: 52.52,
+        lon: 13.405,
+        radius_km: Some(15.0),
+    };
+    let queries = vec![
+        text("road bike"),
+        text("Bikes"),
+        text("bike helmet"),
+        text("sofa"),
+        SearchQuery {
+            category: Some(Category::Furniture),
+            ..Default::default()
+        },
+        SearchQuery {
+            price: Some(PriceFilter {
+                currency: eur,
+                min_minor: None,
+                max_minor: Some(5_000),
+            }),
+            ..text("bike")
+        },
+        SearchQuery {
+            near: Some(berlin),
+            ..text("chair")
+        },
+        SearchQuery {
+            near: Some(berlin),
+            condition: Some(Condition::Good),
+            ..Default::default()
+        },
+        SearchQuery {
+            price: Some(PriceFilter {
+                currency: eur,
+                min_minor: Some(10_000),
+                max_minor: Some(40_000),
+            }),
+            category: Some(Category::Bikes),
+            ..Default::default()
+        },
+    ];
+    let mut a = analyzer();
+    let mut p = Percolator::default();
+    for (i, q) in queries.iter().enumerate() {
+        p.insert(&mut a, i as u64, q.clone());
+    }
+    let mut matched: Vec<Vec<swapmeet_protocol::ListingId>> = vec![Vec::new(); queries.len()];
+    for env in &envs {
+        let parts = decode_stored(env.as_bytes()).unwrap();
+        let Record::Listing(l) = parts.record else {
+            unreachable!()
+        };
+        let id = l.id(&env.signer());
+        for s in p.matches(&mut a, &parts.signer, &l, NOW) {
+            matched[s as usize].push(id);
+        }
+    }
+    for (i, q) in queries.iter().enumerate() {
+        let found = e
+            .search(&SearchQuery {
+                exact_total: true,
+                limit: Some(100),
+                ..q.clone()
+            })
+            .unwrap();
+        assert!(found.total > 0, "query {i} finds nothing: a weak test");
+        assert_eq!(found.total, matched[i].len(), "query {i}: {q:?}");
+        for h in &found.hits {
+            assert!(
+                matched[i].contains(&h.id),
+                "query {i}: {:?} not alerted",
+                h.id
+            );
+        }
+    }
+}
+
+#[test]
+fn alerts_fire_once_again_on_a_lower_price_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let alerts = Alerts::open(e.clone()).unwrap();
+    let saved = alerts
+        .add(
+            Some("bikes".into()),
+            SearchQuery {
+                price: Some(PriceFilter {
+                    currency: Currency::new("EUR").unwrap(),
+                    min_minor: None,
+                    max_minor: Some(30_000),
+                }),
+                ..text("road bike")
+            },
+        )
+        .unwrap();
+    let evs = ingest(
+        &e,
+        vec![sign(&listing("a", 1, "Road bike, 56 cm", eur(250)))],
+    );
+    assert_eq!(alerts.process(&evs).unwrap(), 1);
+    // Not matching: too dear, another word.
+    let evs = ingest(
+        &e,
+        vec![
+            sign(&listing("b", 1, "Road bike", eur(400))),
+            sign(&listing("c", 1, "Mountain bike", eur(100))),
+        ],
+    );
+    assert_eq!(alerts.process(&evs).unwrap(), 0);
+    // The same events again (a re-delivery) do not alert twice.
+    let again = ingest(
+        &e,
+        vec![sign(&listing("a", 1, "Road bike, 56 cm", eur(250)))],
+    );
+    assert_eq!(alerts.process(&again).unwrap(), 0);
+    // A dearer version is not news; a cheaper one is.
+    let evs = ingest(
+        &e,
+        vec![sign(&listing("a", 2, "Road bike, 56 cm", eur(280)))],
+    );
+    assert_eq!(alerts.process(&evs).unwrap(), 0);
+    let evs = ingest(
+        &e,
+        vec![sign(&listing("a", 3, "Road bike, 56 cm", eur(200)))],
+    );
+    assert_eq!(alerts.process(&evs).unwrap(), 1);
+    let (list, unseen) = alerts.alerts(10, true).unwrap();
+    assert_eq!(unseen, 2);
+    assert_eq!(list[0].kind, AlertKind::PriceDrop);
+    assert_eq!(list[0].previous_price, Some(eur(280)));
+    assert_eq!(list[1].kind, AlertKind::Match);
+    assert!(list.iter().all(|a| a.search == saved.id && !a.seen));
+    assert_eq!(alerts.alerts(10, false).unwrap().1, 0);
+    drop(alerts);
+
+    // After a restart the search is still there and the same listing does not alert again.
+    let alerts = Alerts::open(e.clone()).unwrap();
+    assert_eq!(alerts.list().unwrap(), vec![saved.clone()]);
+    assert_eq!(alerts.process(&evs).unwrap(), 0);
+    assert_eq!(alerts.alerts(10, false).unwrap().0.len(), 2);
+
+    // Removed: no more alerts.
+    alerts.remove("bikes").unwrap();
+    let evs = ingest(&e, vec![sign(&listing("d", 1, "Road bike", eur(90)))]);
+    assert_eq!(alerts.process(&evs).unwrap(), 0);
+    assert!(matches!(
+        alerts.remove("bikes"),
+        Err(AlertError::Unknown(_))
+    ));
+}
+
+#[test]
+fn a_burst_of_matches_becomes_one_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let alerts = Alerts::open(e.clone()).unwrap();
+    alerts.add(None, text("lamp")).unwrap();
+    let n = DIGEST_AFTER as usize + 30;
+    let envs: Vec<SignedEnvelope> = (0..n)
+        .map(|i| sign(&listing(&format!("l{i}"), 1, "Desk lamp", eur(10))))
+        .collect();
+    let evs = ingest(&e, envs);
+    assert_eq!(alerts.process(&evs).unwrap(), DIGEST_AFTER as usize + 1);
+    let (list, _) = alerts.alerts(100, false).unwrap();
+    assert_eq!(list.len(), DIGEST_AFTER as usize + 1);
+    assert_eq!(list[0].kind, AlertKind::Digest);
+    assert_eq!(list[0].count, 30);
+    assert_eq!(list[0].listings.len(), 30);
+}
+
+#[test]
+fn bad_saved_searches_are_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let alerts = Alerts::open(e.clone()).unwrap();
+    let refused =
+        |name: Option<&str>, q: SearchQuery| alerts.add(name.map(str::to_string), q).unwrap_err();
+    assert!(matches!(
+        refused(Some(&"x".repeat(65)), text("bike")),
+        AlertError::Invalid { field: "name", .. }
+    ));
+    assert!(matches!(
+        refused(Some("42"), text("bike")),
+        AlertError::Invalid { field: "name", .. }
+    ));
+    assert!(matches!(
+        refused(None, text("\"road bike\"")),
+        AlertError::Invalid { field: "text", .. }
+    ));
+    assert!(matches!(
+        refused(
+            None,
+            SearchQuery {
+                near: Some(GeoFilter {
+                    lat: 95.0,
+                    lon: 0.0,
+                    radius_km: None
+                }),
+                ..Default::default()
+            }
+        ),
+        AlertError::Invalid { field: "near", .. }
+    ));
+    assert!(matches!(
+        refused(None, text("!!! ...")),
+        AlertError::Invalid { field: "text", .. }
+    ));
+    assert!(alerts.list().unwrap().is_empty());
+    alerts.add(None, text("bike")).unwrap();
+    assert!(matches!(
+        refused(None, text("bike")),
+        AlertError::Duplicate(_)
+    ));
+    assert_eq!(alerts.list().unwrap().len(), 1);
+}
