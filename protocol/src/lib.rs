@@ -36,6 +36,7 @@ pub mod keys;
 pub mod limits;
 pub mod listing;
 pub mod message;
+pub mod negotiation;
 #[cfg(test)]
 mod message_rejections;
 pub mod price;
@@ -53,6 +54,7 @@ pub use geo::GeoHash;
 pub use keys::{seller_id_text, PublicKey, SecretKey, Signature};
 pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingGlance, ListingId, Location};
 pub use message::*;
+pub use negotiation::{Move, OfferTerms};
 pub use price::{Currency, Price, PriceError};
 pub use seal::*;
 pub use variant::{Variant, VariantOption};
