@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::cbor::{Enc, EncResult, Reader};
 use crate::envelope::EnvelopeHash;
 use crate::error::ValidationError;
-use crate::limits::{DEFAULT_OFFER_LIFETIME_SECS, MAX_AMOUNT_MINOR, MAX_OFFER_LIFETIME_SECS};
 use crate::limits::MAX_QUANTITY;
+use crate::limits::{DEFAULT_OFFER_LIFETIME_SECS, MAX_AMOUNT_MINOR, MAX_OFFER_LIFETIME_SECS};
 use crate::message::read_32;
 use crate::price::Currency;
 
 pub use state::{
-    IgnoreReason, Ignored, ListingFacts, ListingVersion, NegotiationState, OfferEntry,
-    OfferStatus, Party, ThreadDeal, ThreadParties,
+    IgnoreReason, Ignored, ListingFacts, ListingVersion, NegotiationState, OfferEntry, OfferStatus,
+    Party, ThreadDeal, ThreadParties,
 };
 
 /// Body tag of an offer: `[2, amount_minor, currency, quantity, expires_at]`.

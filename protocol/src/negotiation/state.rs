@@ -315,7 +315,11 @@ impl NegotiationState {
         }
         // Per sender by (seq, hash): buyer's first, then seller's, each ascending.
         steps.sort_unstable_by(|a, b| {
-            (a.party == Party::Seller, a.seq, a.hash).cmp(&(b.party == Party::Seller, b.seq, b.hash))
+            (a.party == Party::Seller, a.seq, a.hash).cmp(&(
+                b.party == Party::Seller,
+                b.seq,
+                b.hash,
+            ))
         });
         steps.dedup_by(|later, earlier| later.hash == earlier.hash);
         let split = steps.partition_point(|s| s.party == Party::Buyer);
@@ -353,9 +357,7 @@ impl NegotiationState {
 
     /// The offers and counters open at `now` (as computed).
     pub fn open(&self) -> impl Iterator<Item = &OfferEntry> {
-        self.offers
-            .iter()
-            .filter(|e| e.status == OfferStatus::Open)
+        self.offers.iter().filter(|e| e.status == OfferStatus::Open)
     }
 
     fn ignore(&mut self, hash: EnvelopeHash, reason: IgnoreReason) {
