@@ -62,7 +62,7 @@ pub use geo::GeoHash;
 pub use keys::{seller_id_text, PublicKey, SecretKey, Signature};
 pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingGlance, ListingId, Location};
 pub use message::*;
-pub use negotiation::{Move, OfferTerms};
+pub use negotiation::{Move, NegotiationState, OfferTerms, Party};
 pub use price::{Currency, Price, PriceError};
 pub use review::{review_replaces, Review, ReviewError, ReviewSummary};
 pub use seal::*;
