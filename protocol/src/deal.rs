@@ -23,6 +23,87 @@ use crate::message::read_32;
 use crate::negotiation::{Party, ThreadDeal, ThreadParties};
 use crate::price::Currency;
 
+/// Body tag of a [`DealSignature`] message body: `[7, accept, signature]`.
+pub(crate) const BODY_DEAL_SIGNATURE: u64 = 7;
+
+/// One party's signature over a thread's deal terms, sent to the other party inside the
+/// thread (a message body), so that each ends up holding both signatures: the receipt.
+///
+/// Both compute the terms from the same thread state ([`DealTerms::of_thread`]); the body names
+/// the deal by its accept's hash. A party signs only once its side is settled (the seller's node
+/// after confirming its stock); the other party answers with its own signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealSignature {
+    /// The hash of the accept's message envelope (the deal of the thread).
+    pub accept: EnvelopeHash,
+    /// The sender's signature over `"swapmeet/v1/deal\0" || terms bytes` (hex in JSON).
+    #[serde(with = "signature_hex")]
+    pub signature: Signature,
+}
+
+/// A signature as 128 hex digits in JSON.
+mod signature_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::encoding::hex;
+    use crate::keys::Signature;
+
+    pub(super) fn serialize<S: Serializer>(sig: &Signature, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex(&sig.to_bytes()))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Signature, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = || serde::de::Error::custom("a signature is 128 hex digits");
+        if text.len() != 128 || !text.is_ascii() {
+            return Err(bad());
+        }
+        let mut out = [0u8; 64];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(Signature::from_bytes(out))
+    }
+}
+
+impl DealSignature {
+    /// Checks it against the terms the receiver computed and the sender's key.
+    pub fn verify(&self, terms: &DealTerms, sender: &PublicKey) -> Result<(), DealError> {
+        let party = terms.party(sender).ok_or(DealError::NotAParty)?;
+        if self.accept != terms.accept {
+            return Err(DealError::Terms(ValidationError::invalid(
+                "accept",
+                "names another accept than the thread's deal",
+            )));
+        }
+        sender
+            .verify_strict(&signing_bytes(&terms.encode()), &self.signature)
+            .map_err(|_| DealError::BadSignature { party })
+    }
+
+    pub(crate) fn encode(&self, e: &mut crate::cbor::Enc) -> crate::cbor::EncResult {
+        e.array(3)?
+            .u64(BODY_DEAL_SIGNATURE)?
+            .bytes(&self.accept.0)?
+            .bytes(&self.signature.to_bytes())?;
+        Ok(())
+    }
+
+    /// Reads the rest of a `[7, accept, signature]` body whose header and tag were read.
+    pub(crate) fn decode(n: usize, r: &mut Reader<'_>) -> Result<DealSignature, ValidationError> {
+        if n != 3 {
+            return Err(ValidationError::malformed(
+                "message",
+                "a deal signature body must be [7, accept, signature]",
+            ));
+        }
+        Ok(DealSignature {
+            accept: EnvelopeHash(read_32(r, "accept")?),
+            signature: read_sig(r, "signature")?,
+        })
+    }
+}
+
 /// Version of the deal terms and receipt formats.
 pub const DEAL_VERSION: u64 = 1;
 /// Prefix of the bytes each party signs.

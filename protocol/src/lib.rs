@@ -52,7 +52,7 @@ pub mod variant;
 pub mod withdrawal;
 
 pub use category::{Category, Condition};
-pub use deal::{DealError, DealId, DealReceipt, DealTerms};
+pub use deal::{DealError, DealId, DealReceipt, DealSignature, DealTerms};
 pub use envelope::{
     decode_stored, glance_stored, stored_signer, verify_batch, EnvelopeHash, EnvelopeKind, Record,
     SignedEnvelope, StoredGlance, StoredParts, Verified,

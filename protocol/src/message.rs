@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::cbor::{encode, Keys, Reader};
+use crate::deal::{DealSignature, BODY_DEAL_SIGNATURE};
 use crate::encoding::{hex, hex32};
 use crate::envelope::{EnvelopeHash, EnvelopeKind, SignedEnvelope, Verified};
 use crate::error::ValidationError;
@@ -121,6 +122,9 @@ pub enum MessageBody {
     /// [`Move`] rather than five, so the thread's state machine takes the move alone and a
     /// text-only path matches two arms.
     Negotiation(Move),
+    /// One party's signature over the thread's deal terms (body tag 7): how the two
+    /// signatures of a [`crate::DealReceipt`] meet.
+    DealSignature(DealSignature),
 }
 
 /// A private message from one party of a thread to the other.
@@ -161,6 +165,7 @@ impl DirectMessage {
         match &self.body {
             MessageBody::Text(text) => check_message_text(text)?,
             MessageBody::Negotiation(m) => m.validate(self.sent_at)?,
+            MessageBody::DealSignature(_) => {}
         }
         check_seq(self.seq)?;
         let latest = self.sent_at.saturating_add(MAX_MESSAGE_LIFETIME_SECS);
@@ -241,6 +246,7 @@ impl DirectMessage {
                     e.array(2)?.u64(BODY_TEXT)?.str(text)?;
                 }
                 MessageBody::Negotiation(m) => m.encode(e)?,
+                MessageBody::DealSignature(d) => d.encode(e)?,
             }
             Ok(())
         })
@@ -358,13 +364,14 @@ fn read_body(r: &mut Reader<'_>) -> Result<MessageBody, ValidationError> {
             "message",
             "a text body must be [1, text]",
         )),
+        (BODY_DEAL_SIGNATURE, n) => DealSignature::decode(n, r).map(MessageBody::DealSignature),
         (t, n) => match Move::decode(t, n, r) {
             Some(m) => m.map(MessageBody::Negotiation),
             None => Err(ValidationError::invalid(
                 "body",
                 format!(
                     "unknown body type {t} (this node knows: 1 text, 2 offer, 3 counter, \
-                     4 accept, 5 decline, 6 retract)"
+                     4 accept, 5 decline, 6 retract, 7 deal signature)"
                 ),
             )),
         },

@@ -7,8 +7,8 @@ use swapmeet_protocol::negotiation::{
     IgnoreReason, ListingFacts, ListingVersion, NegotiationState, OfferStatus, Party, ThreadParties,
 };
 use swapmeet_protocol::{
-    Currency, DirectMessage, EnvelopeHash, ListingRef, MessageBody, Move, OfferTerms, Price,
-    SecretKey, ThreadId, ValidationError, Verified,
+    Currency, DealReceipt, DealSignature, DealTerms, DirectMessage, EnvelopeHash, ListingRef,
+    MessageBody, Move, OfferTerms, Price, SecretKey, ThreadId, ValidationError, Verified,
 };
 
 const T0: u64 = 1_750_000_000;
@@ -399,4 +399,51 @@ proptest! {
         let b = shuffled.state(Some(T0 + 150_000), end);
         prop_assert_eq!(a, b);
     }
+}
+
+#[test]
+fn the_parties_exchange_signatures_in_the_thread_and_both_hold_the_receipt() {
+    let mut t = Thread::new();
+    let offer = t.offer(Party::Buyer, T0, 20_000);
+    t.send(Party::Seller, T0 + 60, V1, Move::Accept { of: offer });
+    let s = t.state(None, T0 + 100);
+    let deal = s.deal.unwrap();
+    // Each side computes the same terms from the same messages.
+    let terms = DealTerms::of_thread(&parties(), "bike-1", &deal);
+    assert_eq!(terms.amount_minor, 20_000);
+    let seller_sig = DealSignature {
+        accept: deal.accept,
+        signature: terms.sign(&seller()).unwrap(),
+    };
+    // The seller's signature travels as a message body and survives the round trip.
+    let body = MessageBody::DealSignature(seller_sig);
+    let b = buyer().public();
+    let msg = DirectMessage {
+        recipient: b,
+        buyer: b,
+        thread: parties().thread,
+        seq: 2,
+        sent_at: T0 + 120,
+        expires_at: T0 + 120 + MAX_MESSAGE_LIFETIME_SECS,
+        about: about(V1),
+        body: body.clone(),
+    };
+    let v = msg
+        .sign(&seller())
+        .unwrap()
+        .verify_message(T0 + 120)
+        .unwrap();
+    let MessageBody::DealSignature(got) = v.payload().body else {
+        panic!("not a deal signature");
+    };
+    got.verify(&terms, &v.signer()).unwrap();
+    // The buyer cannot pass the seller's signature off as its own.
+    assert!(got.verify(&terms, &b).is_err());
+    let buyer_sig = terms.sign(&buyer()).unwrap();
+    let receipt = DealReceipt::assemble(&terms, buyer_sig, got.signature).unwrap();
+    let back = DealReceipt::decode(&receipt.encode()).unwrap();
+    assert_eq!(back.verify().unwrap(), &terms);
+    // The deal-signature message does not change the negotiation state.
+    t.msgs.push(v);
+    assert_eq!(t.state(None, T0 + 100), s);
 }
