@@ -227,3 +227,73 @@ fn read_terms(r: &mut Reader<'_>) -> Result<OfferTerms, ValidationError> {
         expires_at,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cbor::encode;
+
+    fn eur() -> Currency {
+        Currency::new("EUR").unwrap()
+    }
+
+    fn round_trip(m: Move) -> Move {
+        let bytes = encode(|e| m.encode(e));
+        let mut r = Reader::new(&bytes, "message");
+        let n = r.array("body", 16).unwrap();
+        let tag = r.u64().unwrap();
+        let back = Move::decode(tag, n, &mut r).unwrap().unwrap();
+        r.finish().unwrap();
+        back
+    }
+
+    #[test]
+    fn every_move_round_trips_with_its_own_tag() {
+        let terms = OfferTerms::with_default_expiry(12_345, eur(), 2, 1_000);
+        assert_eq!(terms.expires_at, 1_000 + 48 * 3600);
+        let of = EnvelopeHash([5; 32]);
+        for m in [
+            Move::Offer(terms),
+            Move::Counter(terms),
+            Move::Accept { of },
+            Move::Decline { of },
+            Move::Retract { of },
+        ] {
+            assert_eq!(round_trip(m), m);
+        }
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_says_which_shape() {
+        let bytes = encode(|e| {
+            e.array(3)?.u64(BODY_ACCEPT)?.bytes(&[0; 32])?.u8(1)?;
+            Ok(())
+        });
+        let mut r = Reader::new(&bytes, "message");
+        let n = r.array("body", 16).unwrap();
+        let tag = r.u64().unwrap();
+        let err = Move::decode(tag, n, &mut r).unwrap().unwrap_err();
+        assert!(err.to_string().contains("[4, of]"), "{err}");
+        // Tags outside 2..=6 are not moves.
+        assert!(Move::decode(9, 2, &mut r).is_none());
+    }
+
+    #[test]
+    fn a_zero_amount_and_an_expiry_at_sending_are_refused() {
+        let mut t = OfferTerms::with_default_expiry(0, eur(), 1, 1_000);
+        assert_eq!(
+            t.validate(1_000).unwrap_err(),
+            ValidationError::OutOfRange {
+                field: "amount_minor",
+                min: 1,
+                max: MAX_AMOUNT_MINOR,
+                actual: 0
+            }
+        );
+        t.amount_minor = 1;
+        t.expires_at = 1_000;
+        assert!(t.validate(1_000).is_err());
+        t.expires_at = 1_000 + MAX_OFFER_LIFETIME_SECS;
+        assert!(t.validate(1_000).is_ok());
+    }
+}

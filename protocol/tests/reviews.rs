@@ -178,3 +178,47 @@ fn a_review_is_not_a_listing_and_not_a_message() {
         ValidationError::WrongKind { found: 5, .. }
     ));
 }
+
+mod hostile_bytes {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A flipped bit anywhere in a review envelope or a receipt is refused: the encoding,
+        /// a signature, the terms or the review's fields no longer hold.
+        #[test]
+        fn any_flipped_bit_is_refused(at in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let env = review(&seller()).sign(&buyer()).unwrap();
+            let mut bytes = env.as_bytes().to_vec();
+            let i = at.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            let verified = SignedEnvelope::decode(&bytes).map(|e| e.verify_review(NOW).is_ok());
+            prop_assert!(!matches!(verified, Ok(true)));
+
+            let mut bytes = receipt().encode();
+            let i = at.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            let verified = DealReceipt::decode(&bytes).map(|r| r.verify().is_ok());
+            prop_assert!(!matches!(verified, Ok(true)));
+        }
+
+        /// Truncations and arbitrary bytes never panic and never verify.
+        #[test]
+        fn truncations_and_arbitrary_bytes_never_verify(
+            cut in any::<prop::sample::Index>(),
+            junk in prop::collection::vec(any::<u8>(), 0..1200),
+        ) {
+            let real = receipt().encode();
+            let short = &real[..cut.index(real.len())];
+            prop_assert!(DealReceipt::decode(short).is_err());
+            if let Ok(r) = DealReceipt::decode(&junk) {
+                prop_assert!(r.verify().is_err());
+            }
+            if let Ok(env) = SignedEnvelope::decode(&junk) {
+                prop_assert!(env.verify_review(NOW).is_err());
+            }
+        }
+    }
+}
