@@ -122,7 +122,8 @@ pub const MAX_OFFER_LIFETIME_SECS: u64 = 7 * 86_400;
 pub const MAX_REVIEW_TEXT_CHARS: usize = 1000;
 /// Lowest and highest review rating (stars).
 pub const REVIEW_RATING_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
-/// Largest encoded deal receipt, in bytes, checked before it is decoded. A receipt is fixed-size
-/// but for integer widths: version 1, terms of at most about 230 bytes, two 64-byte signatures
-/// and framing make under 400; 1 KiB leaves room for a later version without a new cap.
+/// Largest encoded deal receipt, in bytes, checked before it is decoded. A receipt's size varies
+/// only with its item key and integer widths: terms of at most about 310 bytes (with a 128-byte
+/// item key), two 64-byte signatures and framing make under 450 (the committed vector, with
+/// the item key `bike-1`, is 304); 1 KiB leaves room for a later version without a new cap.
 pub const MAX_DEAL_RECEIPT_BYTES: usize = 1024;

@@ -163,7 +163,10 @@ fn wrong_moves_are_ignored_with_their_reason() {
     let own_counter = t.offer(Party::Seller, T0 + 6, 23_500);
     let accept = t.send(Party::Buyer, T0 + 7, V1, Move::Accept { of: counter });
     let second = t.send(Party::Buyer, T0 + 8, V1, Move::Accept { of: counter });
+    let late_counter = t.offer(Party::Seller, T0 + 9, 22_000);
     let s = t.state(None, T0 + 10);
+    // Countering a closed negotiation.
+    assert_eq!(reason(&s, late_counter), Some(IgnoreReason::DealMade));
     assert_eq!(reason(&s, own), Some(IgnoreReason::OwnOffer));
     assert_eq!(reason(&s, not_mine), Some(IgnoreReason::NotOwnOffer));
     assert_eq!(reason(&s, seller_offer), Some(IgnoreReason::SellerOffer));
@@ -181,6 +184,31 @@ fn wrong_moves_are_ignored_with_their_reason() {
     );
     assert_eq!(reason(&s, second), Some(IgnoreReason::DealMade));
     assert_eq!(s.deal.unwrap().accept, accept);
+}
+
+#[test]
+fn a_retracted_or_declined_offer_cannot_be_accepted() {
+    let mut t = Thread::new();
+    let first = t.offer(Party::Buyer, T0, 20_000);
+    let retract = t.send(Party::Buyer, T0 + 1, V1, Move::Retract { of: first });
+    let second = t.offer(Party::Buyer, T0 + 2, 21_000);
+    let decline = t.send(Party::Seller, T0 + 3, V1, Move::Decline { of: second });
+    let a1 = t.send(Party::Seller, T0 + 4, V1, Move::Accept { of: first });
+    let a2 = t.send(Party::Seller, T0 + 5, V1, Move::Accept { of: second });
+    let s = t.state(None, T0 + 10);
+    assert_eq!(
+        reason(&s, a1),
+        Some(IgnoreReason::NotOpen {
+            status: OfferStatus::Retracted { by: retract }
+        })
+    );
+    assert_eq!(
+        reason(&s, a2),
+        Some(IgnoreReason::NotOpen {
+            status: OfferStatus::Declined { by: decline }
+        })
+    );
+    assert!(s.deal.is_none());
 }
 
 #[test]
