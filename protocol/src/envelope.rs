@@ -35,6 +35,9 @@ pub enum EnvelopeKind {
     Message = 3,
     /// A receipt for a private message ([`crate::Receipt`]); never a listing record.
     Receipt = 4,
+    /// A review of a deal's other party ([`crate::Review`]); not a listing record (until
+    /// nodes ingest reviews on their own path, the listing paths refuse it).
+    Review = 5,
 }
 
 impl EnvelopeKind {
@@ -45,6 +48,7 @@ impl EnvelopeKind {
             EnvelopeKind::Withdrawal => "withdrawal",
             EnvelopeKind::Message => "message",
             EnvelopeKind::Receipt => "receipt",
+            EnvelopeKind::Review => "review",
         }
     }
     fn from_code(c: u8) -> Option<EnvelopeKind> {
@@ -53,11 +57,12 @@ impl EnvelopeKind {
             2 => Some(EnvelopeKind::Withdrawal),
             3 => Some(EnvelopeKind::Message),
             4 => Some(EnvelopeKind::Receipt),
+            5 => Some(EnvelopeKind::Review),
             _ => None,
         }
     }
-    /// Whether envelopes of this kind are listing records (stored, gossiped, indexed). Messages
-    /// and receipts are not: the listing paths refuse them, so a private message can never be
+    /// Whether envelopes of this kind are listing records (stored, gossiped, indexed). Messages,
+    /// receipts and reviews are not: the listing paths refuse them, so a private message can never be
     /// ingested, gossiped or shown as a listing.
     pub fn is_record(&self) -> bool {
         matches!(self, EnvelopeKind::Listing | EnvelopeKind::Withdrawal)
@@ -249,7 +254,9 @@ impl SignedEnvelope {
     fn decode_record(&self) -> Result<Record, ValidationError> {
         let payload = self.payload_bytes();
         let record = match self.kind {
-            EnvelopeKind::Message | EnvelopeKind::Receipt => return Err(not_a_record(self.kind)),
+            EnvelopeKind::Message | EnvelopeKind::Receipt | EnvelopeKind::Review => {
+                return Err(not_a_record(self.kind))
+            }
             EnvelopeKind::Listing => {
                 let l = Listing::decode_payload(payload)?;
                 if l.encode_payload() != payload {
@@ -313,7 +320,7 @@ fn read_head<'b>(
     }
     let code = r.u8()?;
     let kind = EnvelopeKind::from_code(code).ok_or(ValidationError::WrongKind {
-        expected: "listing, withdrawal, message or receipt",
+        expected: "listing, withdrawal, message, receipt or review",
         found: code,
     })?;
     let signer: [u8; 32] = r.bytes()?.try_into().map_err(|_| ValidationError::BadKey)?;
@@ -350,7 +357,9 @@ pub fn decode_stored(bytes: &[u8]) -> Result<StoredParts, ValidationError> {
     let record = match kind {
         EnvelopeKind::Listing => Record::Listing(Listing::decode_payload(payload)?),
         EnvelopeKind::Withdrawal => Record::Withdrawal(Withdrawal::decode_payload(payload)?),
-        EnvelopeKind::Message | EnvelopeKind::Receipt => return Err(not_a_record(kind)),
+        EnvelopeKind::Message | EnvelopeKind::Receipt | EnvelopeKind::Review => {
+            return Err(not_a_record(kind))
+        }
     };
     Ok(StoredParts {
         kind,
@@ -375,7 +384,9 @@ pub fn glance_stored(bytes: &[u8]) -> Result<([u8; 32], StoredGlance), Validatio
     let glance = match kind {
         EnvelopeKind::Listing => StoredGlance::Listing(Listing::glance_payload(payload)?),
         EnvelopeKind::Withdrawal => StoredGlance::Withdrawal(Withdrawal::decode_payload(payload)?),
-        EnvelopeKind::Message | EnvelopeKind::Receipt => return Err(not_a_record(kind)),
+        EnvelopeKind::Message | EnvelopeKind::Receipt | EnvelopeKind::Review => {
+            return Err(not_a_record(kind))
+        }
     };
     Ok((signer, glance))
 }

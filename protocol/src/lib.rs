@@ -1,4 +1,5 @@
-//! swapmeet's wire types: keys, signed envelopes, listings, withdrawals and private messages,
+//! swapmeet's wire types: keys, signed envelopes, listings, withdrawals, private messages,
+//! negotiation, deal receipts and reviews,
 //! their validation, their encoding, and the limits every node enforces.
 //!
 //! This crate is pure: no async runtime, networking, storage or indexing in its dependency
@@ -19,6 +20,10 @@
 //! - [`withdrawal`]: withdrawals (sold / withdrawn).
 //! - [`message`]: private messages between a buyer and a seller, receipts, thread ids.
 //! - [`seal`](mod@seal): sealing a signed message for its recipient (HPKE), mailbox tags.
+//! - [`negotiation`]: offer, counter, accept, decline and retract bodies, and a thread's
+//!   negotiation state as a pure function of its messages.
+//! - [`deal`]: deal receipts, the terms co-signed by buyer and seller.
+//! - [`review`]: reviews bound to a deal by its receipt (kind 5).
 //! - [`price`]: prices in minor units, ISO 4217 currencies, price parsing.
 //! - [`category`]: the category taxonomy and item conditions.
 //! - [`geo`]: geohashes, distances, cells around a point.
@@ -28,6 +33,7 @@
 
 pub mod category;
 mod cbor;
+pub mod deal;
 pub mod encoding;
 pub mod envelope;
 pub mod error;
@@ -38,12 +44,15 @@ pub mod listing;
 pub mod message;
 #[cfg(test)]
 mod message_rejections;
+pub mod negotiation;
 pub mod price;
+pub mod review;
 pub mod seal;
 pub mod variant;
 pub mod withdrawal;
 
 pub use category::{Category, Condition};
+pub use deal::{DealError, DealId, DealReceipt, DealSignature, DealTerms};
 pub use envelope::{
     decode_stored, glance_stored, stored_signer, verify_batch, EnvelopeHash, EnvelopeKind, Record,
     SignedEnvelope, StoredGlance, StoredParts, Verified,
@@ -53,7 +62,9 @@ pub use geo::GeoHash;
 pub use keys::{seller_id_text, PublicKey, SecretKey, Signature};
 pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingGlance, ListingId, Location};
 pub use message::*;
+pub use negotiation::{Move, NegotiationState, OfferTerms, Party};
 pub use price::{Currency, Price, PriceError};
+pub use review::{review_replaces, Review, ReviewError, ReviewSummary};
 pub use seal::*;
 pub use variant::{Variant, VariantOption};
 pub use withdrawal::{WithdrawReason, Withdrawal};

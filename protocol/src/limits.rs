@@ -111,3 +111,19 @@ pub const DHT_AREA_PREFIX: &str = "/area/";
 pub const KAD_MAX_PACKET_BYTES: usize = 32 * 1024;
 /// Identify protocol version announced by swapmeet nodes.
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "/swapmeet/1";
+
+/// How long an offer or counter-offer stays open by default: 48 hours, the expiry eBay's Best
+/// Offer users know.
+pub const DEFAULT_OFFER_LIFETIME_SECS: u64 = 48 * 3600;
+/// Longest an offer or counter-offer may stay open: a week, so a forgotten offer cannot pin a
+/// seller's stock for longer (a message lives at most [`MAX_MESSAGE_LIFETIME_SECS`], twice this).
+pub const MAX_OFFER_LIFETIME_SECS: u64 = 7 * 86_400;
+/// Longest text of a review, in Unicode scalar values.
+pub const MAX_REVIEW_TEXT_CHARS: usize = 1000;
+/// Lowest and highest review rating (stars).
+pub const REVIEW_RATING_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
+/// Largest encoded deal receipt, in bytes, checked before it is decoded. A receipt's size varies
+/// only with its item key and integer widths: terms of at most about 310 bytes (with a 128-byte
+/// item key), two 64-byte signatures and framing make under 450 (the committed vector, with
+/// the item key `bike-1`, is 304); 1 KiB leaves room for a later version without a new cap.
+pub const MAX_DEAL_RECEIPT_BYTES: usize = 1024;

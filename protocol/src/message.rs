@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::cbor::{encode, Keys, Reader};
+use crate::deal::{DealSignature, BODY_DEAL_SIGNATURE};
 use crate::encoding::{hex, hex32};
 use crate::envelope::{EnvelopeHash, EnvelopeKind, SignedEnvelope, Verified};
 use crate::error::ValidationError;
@@ -22,6 +23,7 @@ use crate::limits::{
     MAX_CLOCK_SKEW_SECS, MAX_MESSAGE_BYTES, MAX_MESSAGE_LIFETIME_SECS, MAX_MESSAGE_TEXT_CHARS,
 };
 use crate::listing::{check_item_key, check_seq, ListingId};
+use crate::negotiation::Move;
 
 /// Version of the message payload format.
 pub const MESSAGE_VERSION: u64 = 1;
@@ -29,7 +31,8 @@ pub const MESSAGE_VERSION: u64 = 1;
 pub const RECEIPT_VERSION: u64 = 1;
 /// Domain prefix of a thread id's hash.
 const THREAD_DOMAIN: &[u8] = b"swapmeet/thread/v1\0";
-/// Body type tag of [`MessageBody::Text`]. The next issue's negotiation bodies take new tags.
+/// Body type tag of [`MessageBody::Text`]. Negotiation bodies take tags 2 to 6
+/// ([`crate::negotiation`]).
 const BODY_TEXT: u64 = 1;
 
 /// The id of a conversation: one per listing and buyer, the same on both sides.
@@ -108,14 +111,20 @@ impl ListingRef {
     }
 }
 
-/// What a message says. Chat text now; the negotiation bodies of the next issue (offer,
-/// counter, accept...) become new variants with new CBOR body tags.
+/// What a message says: chat text, or a negotiation move.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageBody {
     /// Plain text: at most [`MAX_MESSAGE_TEXT_CHARS`] characters, not blank, no control
     /// characters but newlines and tabs.
     Text(String),
+    /// An offer, counter, accept, decline or retract (body tags 2 to 6). One variant wrapping
+    /// [`Move`] rather than five, so the thread's state machine takes the move alone and a
+    /// text-only path matches two arms.
+    Negotiation(Move),
+    /// One party's signature over the thread's deal terms (body tag 7): how the two
+    /// signatures of a [`crate::DealReceipt`] meet.
+    DealSignature(DealSignature),
 }
 
 /// A private message from one party of a thread to the other.
@@ -155,6 +164,8 @@ impl DirectMessage {
     pub fn validate(&self) -> Result<(), ValidationError> {
         match &self.body {
             MessageBody::Text(text) => check_message_text(text)?,
+            MessageBody::Negotiation(m) => m.validate(self.sent_at)?,
+            MessageBody::DealSignature(_) => {}
         }
         check_seq(self.seq)?;
         let latest = self.sent_at.saturating_add(MAX_MESSAGE_LIFETIME_SECS);
@@ -234,6 +245,8 @@ impl DirectMessage {
                 MessageBody::Text(text) => {
                     e.array(2)?.u64(BODY_TEXT)?.str(text)?;
                 }
+                MessageBody::Negotiation(m) => m.encode(e)?,
+                MessageBody::DealSignature(d) => d.encode(e)?,
             }
             Ok(())
         })
@@ -351,10 +364,17 @@ fn read_body(r: &mut Reader<'_>) -> Result<MessageBody, ValidationError> {
             "message",
             "a text body must be [1, text]",
         )),
-        (t, _) => Err(ValidationError::invalid(
-            "body",
-            format!("unknown body type {t} (this node knows: 1 = text)"),
-        )),
+        (BODY_DEAL_SIGNATURE, n) => DealSignature::decode(n, r).map(MessageBody::DealSignature),
+        (t, n) => match Move::decode(t, n, r) {
+            Some(m) => m.map(MessageBody::Negotiation),
+            None => Err(ValidationError::invalid(
+                "body",
+                format!(
+                    "unknown body type {t} (this node knows: 1 text, 2 offer, 3 counter, \
+                     4 accept, 5 decline, 6 retract, 7 deal signature)"
+                ),
+            )),
+        },
     }
 }
 

@@ -7,7 +7,8 @@
 //! sender, thread and sequence number is a replay and is refused.
 
 use swapmeet_protocol::{
-    open, DirectMessage, MessageBody, PublicKey, Receipt, Sealed, SignedEnvelope, Verified,
+    open, DirectMessage, MessageBody, PublicKey, Receipt, Sealed, SignedEnvelope, ValidationError,
+    Verified,
 };
 
 use super::threads::{message_key, thread_key, MsgRec, ThreadRec};
@@ -87,7 +88,14 @@ impl Messenger {
         let sender = verified.signer();
         let hash = verified.hash();
         let message = verified.payload();
-        let MessageBody::Text(text) = &message.body;
+        // Negotiation bodies need the thread's state machine, which this node does not run
+        // yet: refuse them (no receipt) rather than store them as chat.
+        let MessageBody::Text(text) = &message.body else {
+            return Err(MessagingError::Invalid(ValidationError::Invalid {
+                field: "body",
+                reason: "negotiation messages are not supported by this node yet".into(),
+            }));
+        };
         let key = message_key(&message.thread, &sender, message.seq);
         if let Some(held) = self.load_message(&key)? {
             if held.hash != hash {
