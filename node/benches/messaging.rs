@@ -18,6 +18,9 @@ use swapmeet_protocol::{
     open, seal, DirectMessage, EnvelopeHash, ListingRef, MessageBody, SecretKey, ThreadId,
 };
 
+/// Where the online bench's two nodes live (the seller's listing needs a location).
+const BERLIN: (f64, f64) = (52.52, 13.405);
+
 const TEXT: &str = "Hi! Is the bike still available? I could come by on Saturday morning \
                     and pay cash; would you take 250?";
 
@@ -139,14 +142,14 @@ async fn online_round_trip() {
     let seller = LocalNode::start(
         &dir.path().join("s"),
         SecretKey::from_bytes([11; 32]),
-        loopback_config(None),
+        loopback_config(Some(BERLIN)),
     )
     .await
     .unwrap();
     let buyer = LocalNode::start(
         &dir.path().join("b"),
         SecretKey::from_bytes([12; 32]),
-        loopback_config(None),
+        loopback_config(Some(BERLIN)),
     )
     .await
     .unwrap();
