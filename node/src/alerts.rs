@@ -306,11 +306,17 @@ impl Alerts {
             .cloned()
             .ok_or_else(|| AlertError::Unknown(which.to_string()))?;
         self.inner.store.searches.remove(found.id.to_be_bytes())?;
-        let mut batch = sled::Batch::default();
-        for kv in self.inner.store.matched.scan_prefix(found.id.to_be_bytes()) {
-            batch.remove(kv?.0);
+        // Key by key, never a `sled::Batch` (see `trim`).
+        let matched: Vec<sled::IVec> = self
+            .inner
+            .store
+            .matched
+            .scan_prefix(found.id.to_be_bytes())
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for k in matched {
+            self.inner.store.matched.remove(k)?;
         }
-        self.inner.store.matched.apply_batch(batch)?;
         self.inner.store.searches.flush()?;
         m.percolator.remove(found.id);
         m.searches.remove(&found.id);
@@ -331,7 +337,7 @@ impl Alerts {
         let log = &self.inner.store.log;
         let mut out = Vec::new();
         let mut unseen = 0;
-        let mut batch = sled::Batch::default();
+        let mut marked = Vec::new();
         for kv in log.iter().rev() {
             let (k, v) = kv?;
             let mut a: Alert = decode(TREE_LOG, &v)?;
@@ -340,7 +346,7 @@ impl Alerts {
                 if mark_seen {
                     let shown = a.clone();
                     a.seen = true;
-                    batch.insert(k, encode(&a));
+                    marked.push((k, encode(&a)));
                     a = shown;
                 }
             }
@@ -348,8 +354,11 @@ impl Alerts {
                 out.push(a);
             }
         }
-        if mark_seen {
-            log.apply_batch(batch)?;
+        if mark_seen && !marked.is_empty() {
+            // Key by key, never a `sled::Batch` (see `trim`).
+            for (k, v) in marked {
+                log.insert(k, v)?;
+            }
             log.flush()?;
         }
         Ok((out, unseen))
@@ -518,11 +527,21 @@ impl Alerts {
     fn trim(&self, m: &mut Matching) -> Result<(), AlertError> {
         let log = &self.inner.store.log;
         let excess = m.log_len.saturating_sub(MAX_ALERTS);
-        let mut batch = sled::Batch::default();
-        for kv in log.iter().take(excess) {
-            batch.remove(kv?.0);
+        if excess == 0 {
+            return Ok(());
         }
-        log.apply_batch(batch)?;
+        // Key by key, never a `sled::Batch`: in sled 0.34 a batch takes a lock global to the
+        // process, and from the first batch on every read and write of every tree takes it
+        // too, which stalls the engine's ingest (see store.rs). A crash part way leaves a few
+        // old alerts, which the next trim removes.
+        let oldest: Vec<sled::IVec> = log
+            .iter()
+            .keys()
+            .take(excess)
+            .collect::<Result<_, _>>()?;
+        for k in oldest {
+            log.remove(k)?;
+        }
         m.log_len = m.log_len.saturating_sub(excess);
         Ok(())
     }
