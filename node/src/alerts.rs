@@ -534,11 +534,7 @@ impl Alerts {
         // process, and from the first batch on every read and write of every tree takes it
         // too, which stalls the engine's ingest (see store.rs). A crash part way leaves a few
         // old alerts, which the next trim removes.
-        let oldest: Vec<sled::IVec> = log
-            .iter()
-            .keys()
-            .take(excess)
-            .collect::<Result<_, _>>()?;
+        let oldest: Vec<sled::IVec> = log.iter().keys().take(excess).collect::<Result<_, _>>()?;
         for k in oldest {
             log.remove(k)?;
         }
