@@ -538,38 +538,42 @@ async fn renew(
 /// How long `show` waits for the DHT when the listing is not stored here.
 const DHT_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// A listing (or its withdrawal) from the store or, when this node does not have it, from the
+/// DHT (verified); and which of the two it came from, `"store"` or `"dht"`. Shared by `show`
+/// and by messaging, which must know the seller and version of a listing it may not carry.
+pub(crate) async fn lookup_listing(
+    s: &Arc<ApiState>,
+    id: ListingId,
+) -> ApiResult<(swapmeet_protocol::Verified<Record>, &'static str)> {
+    let st = s.clone();
+    if let Some(v) = blocking(move || Ok(st.engine.get_verified(&id)?)).await? {
+        return Ok((v, "store"));
+    }
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no listing {id} is known to this node or found in the DHT; check the id (`swapmeet search`, `swapmeet show ID`)"),
+        )
+    };
+    let net = s.net.as_ref().ok_or_else(not_found)?;
+    let found = tokio::time::timeout(DHT_LOOKUP_TIMEOUT, net.get_listing(id))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .ok_or_else(not_found)?;
+    let v = SignedEnvelope::decode(&found)
+        .and_then(|e| e.verify(s.engine.now()))
+        .map_err(|_| not_found())?;
+    Ok((v, "dht"))
+}
+
 /// Looks a listing up locally and, when the node does not have it, in the DHT (the answer
 /// says `"source": "dht"`; the listing is shown, not stored: it may be of an area the node
 /// does not follow).
 async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let st = s.clone();
-    let local = blocking(move || Ok(st.engine.get_verified(&id)?)).await?;
-    let (verified, source) = match local {
-        Some(v) => (v, "store"),
-        None => {
-            let not_found = || {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("no listing {id} is known to this node or found in the DHT"),
-                )
-            };
-            let Some(net) = s.net.as_ref() else {
-                return Err(not_found());
-            };
-            let found = tokio::time::timeout(DHT_LOOKUP_TIMEOUT, net.get_listing(id))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten()
-                .ok_or_else(not_found)?;
-            let now = s.engine.now();
-            let v = SignedEnvelope::decode(&found)
-                .and_then(|e| e.verify(now))
-                .map_err(|_| not_found())?;
-            (v, "dht")
-        }
-    };
+    let (verified, source) = lookup_listing(&s, id).await?;
     let now = s.engine.now();
     let view = {
         let rec = StoredRecord::from_verified(&verified);

@@ -247,6 +247,8 @@ pub struct ThreadSummary {
     pub last: Option<MessageView>,
     /// Their messages not yet read.
     pub unread: usize,
+    /// My messages still waiting for a receipt.
+    pub queued: usize,
     /// When a message was last sent or received in it (unix seconds).
     pub updated_at: u64,
     /// Messages shown.

@@ -12,15 +12,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use swapmeet_protocol::{ListingId, ListingRef, Record, SignedEnvelope, ThreadId};
+use swapmeet_protocol::{ListingId, ListingRef, Record, ThreadId};
 
 use super::{blocking, json_body, ApiError, ApiResult, ApiState, St};
 use crate::messaging::{
     DeliveryState, MessageView, MessagingError, Role, Sent, ThreadSummary, ThreadView,
 };
 
-/// How long sending waits for the DHT when the listing is not stored here.
-const DHT_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Shortest thread id prefix accepted (8 hex characters: 4 billion possibilities, so a prefix
 /// of that length names one of a user's threads unless they have tens of thousands).
 pub const MIN_THREAD_PREFIX: usize = 8;
@@ -174,7 +172,7 @@ fn message_json(m: &MessageView) -> MessageJson {
 }
 
 /// The inbox line of a thread, with the listing's title and state from the store.
-fn thread_json(s: &ApiState, t: &ThreadSummary, queued: usize, now: u64) -> ThreadJson {
+fn thread_json(s: &ApiState, t: &ThreadSummary, now: u64) -> ThreadJson {
     let rec = s.engine.get(&t.listing).ok().flatten();
     let (title, listing_status) = match &rec {
         Some(r) => (
@@ -192,20 +190,15 @@ fn thread_json(s: &ApiState, t: &ThreadSummary, queued: usize, now: u64) -> Thre
         other: t.other.to_string(),
         last: t.last.as_ref().map(message_json),
         unread: t.unread,
-        queued,
+        queued: t.queued,
         messages: t.messages,
         updated_at: t.updated_at,
     }
 }
 
 fn view_json(s: &ApiState, v: &ThreadView, now: u64) -> ThreadViewJson {
-    let queued = v
-        .messages
-        .iter()
-        .filter(|m| m.from_me && m.state == Some(DeliveryState::Queued))
-        .count();
     ThreadViewJson {
-        thread: thread_json(s, &v.summary, queued, now),
+        thread: thread_json(s, &v.summary, now),
         conversation: v.messages.iter().map(message_json).collect(),
     }
 }
@@ -250,29 +243,7 @@ fn resolve_thread(s: &ApiState, text: &str, now: u64) -> ApiResult<ThreadId> {
 /// The listing a buyer writes about: from the store, or from the DHT when this node does not
 /// carry it. Refuses a listing that is gone (sold, withdrawn, expired) for a new thread.
 async fn listing_ref(s: &Arc<ApiState>, id: ListingId) -> ApiResult<(ListingRef, Option<String>)> {
-    let st = s.clone();
-    let local = blocking(move || Ok(st.engine.get_verified(&id)?)).await?;
-    let verified = match local {
-        Some(v) => v,
-        None => {
-            let not_found = || {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("no listing {id} is known to this node or found in the DHT; check the id (`swapmeet search`, `swapmeet show ID`)"),
-                )
-            };
-            let net = s.net.as_ref().ok_or_else(not_found)?;
-            let found = tokio::time::timeout(DHT_LOOKUP_TIMEOUT, net.get_listing(id))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten()
-                .ok_or_else(not_found)?;
-            SignedEnvelope::decode(&found)
-                .and_then(|e| e.verify(s.engine.now()))
-                .map_err(|_| not_found())?
-        }
-    };
+    let (verified, _) = super::lookup_listing(s, id).await?;
     let seller = verified.signer();
     let about = ListingRef {
         seller,
@@ -363,19 +334,8 @@ pub async fn inbox(State(s): St) -> ApiResult<Json<InboxJson>> {
         let mut threads = Vec::new();
         let mut unread = 0;
         for t in st.messenger.inbox(now)? {
-            // The queued count needs the thread's messages; a user has tens of threads.
-            let queued = st
-                .messenger
-                .thread(&t.thread, false, now)?
-                .map(|v| {
-                    v.messages
-                        .iter()
-                        .filter(|m| m.from_me && m.state == Some(DeliveryState::Queued))
-                        .count()
-                })
-                .unwrap_or(0);
             unread += t.unread;
-            threads.push(thread_json(&st, &t, queued, now));
+            threads.push(thread_json(&st, &t, now));
         }
         Ok(Json(InboxJson { threads, unread }))
     })

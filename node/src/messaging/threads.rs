@@ -347,6 +347,10 @@ impl Messenger {
             other: rec.other,
             last: messages.last().map(|m| self.view_of(m)),
             unread: messages.iter().filter(|m| !m.rec.read).count(),
+            queued: messages
+                .iter()
+                .filter(|m| m.rec.state == Some(DeliveryState::Queued))
+                .count(),
             updated_at: rec.updated_at,
             messages: messages.len(),
         }
