@@ -14,10 +14,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use swapmeet_protocol::{geo, Listing, Price};
+use swapmeet_protocol::{geo, Listing};
 use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
 
-use crate::search::document::{currency_code, FREE_CURRENCY};
+use crate::search::document::{currency_code, PriceFacts, FREE_CURRENCY};
 use crate::search::SearchQuery;
 
 /// The tokenizer name of the index's text field.
@@ -165,35 +165,21 @@ pub fn filters_match(q: &SearchQuery, seller: &[u8; 32], l: &Listing) -> bool {
         return false;
     }
     if let Some(p) = &q.price {
-        let amount = |p: &Price| match p {
-            Price::Free => 0,
-            Price::Fixed { amount_minor, .. } => *amount_minor,
-        };
-        let (lo, hi) = l.price_range();
-        let currency = [lo, hi, l.price].into_iter().find_map(|p| match p {
-            Price::Free => None,
-            Price::Fixed { currency, .. } => Some(currency),
-        });
-        let code = currency.map_or(FREE_CURRENCY, |c| currency_code(c.code()));
+        let facts = PriceFacts::of(l);
         let (min, max) = (p.min_minor.unwrap_or(0), p.max_minor.unwrap_or(u64::MAX));
-        let ok = if code == FREE_CURRENCY {
+        let ok = if facts.currency == FREE_CURRENCY {
             // Free items match a range that starts at zero.
             min == 0
-        } else if code != currency_code(p.currency.code()) {
+        } else if facts.currency != currency_code(p.currency.code()) {
             false
         } else {
-            let (lo, hi) = (amount(&lo), amount(&hi));
             let range = min..=max;
-            if hi < min || lo > max {
+            if facts.hi < min || facts.lo > max {
                 false
-            } else if range.contains(&lo) || range.contains(&hi) {
+            } else if range.contains(&facts.lo) || range.contains(&facts.hi) {
                 true
             } else {
-                lo != hi
-                    && l.variants
-                        .iter()
-                        .filter(|v| v.in_stock())
-                        .any(|v| range.contains(&amount(&v.effective_price(l.price))))
+                facts.variant_prices(l).any(|v| range.contains(&v))
             }
         };
         if !ok {
@@ -221,7 +207,7 @@ pub fn filters_match(q: &SearchQuery, seller: &[u8; 32], l: &Listing) -> bool {
 mod tests {
     use super::*;
     use crate::search::{GeoFilter, PriceFilter};
-    use swapmeet_protocol::{Category, Currency};
+    use swapmeet_protocol::{Category, Currency, Price};
 
     fn listing(title: &str, euros: u64) -> Listing {
         let (_, mut l) = crate::synth::Synth::new(7, 1, 1_700_000_000).listing();

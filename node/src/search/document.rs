@@ -159,26 +159,12 @@ pub fn document(f: &Fields, id: &ListingId, seller: &[u8; 32], l: &Listing) -> T
     d.add_u64(f.category, u64::from(l.category.code()));
     d.add_u64(f.condition, condition_code(l.condition));
     d.add_bytes(f.seller, seller.as_slice());
-    let amount = |p: &Price| match p {
-        Price::Free => 0,
-        Price::Fixed { amount_minor, .. } => *amount_minor,
-    };
-    let (lo, hi) = l.price_range();
-    // The protocol keeps one currency per listing; free variants have none of their own.
-    let currency = [lo, hi, l.price].into_iter().find_map(|p| match p {
-        Price::Free => None,
-        Price::Fixed { currency, .. } => Some(currency),
-    });
-    d.add_u64(
-        f.currency,
-        currency.map_or(FREE_CURRENCY, |c| currency_code(c.code())),
-    );
-    d.add_u64(f.price, amount(&lo));
-    d.add_u64(f.price_max, amount(&hi));
-    if lo != hi {
-        for v in l.variants.iter().filter(|v| v.in_stock()) {
-            d.add_u64(f.variant_prices, amount(&v.effective_price(l.price)));
-        }
+    let p = PriceFacts::of(l);
+    d.add_u64(f.currency, p.currency);
+    d.add_u64(f.price, p.lo);
+    d.add_u64(f.price_max, p.hi);
+    for v in p.variant_prices(l) {
+        d.add_u64(f.variant_prices, v);
     }
     d.add_u64(f.signed_at, l.signed_at);
     d.add_u64(f.expires_at, l.expires_at);
@@ -208,5 +194,51 @@ pub fn condition_code(c: swapmeet_protocol::Condition) -> u64 {
         Good => 3,
         Fair => 4,
         ForParts => 5,
+    }
+}
+
+/// What the index keeps of a listing's price, which the saved-search percolator must read the
+/// same way: the currency code ([`FREE_CURRENCY`] when nothing has a price), the lowest and
+/// highest price in minor units (free counts as 0), and, when they differ, the in-stock
+/// variants' prices.
+pub(crate) struct PriceFacts {
+    /// Currency code (`currency_code`), or `FREE_CURRENCY`.
+    pub currency: u64,
+    /// Lowest price, minor units.
+    pub lo: u64,
+    /// Highest price, minor units.
+    pub hi: u64,
+}
+
+fn amount(p: &Price) -> u64 {
+    match p {
+        Price::Free => 0,
+        Price::Fixed { amount_minor, .. } => *amount_minor,
+    }
+}
+
+impl PriceFacts {
+    pub(crate) fn of(l: &Listing) -> PriceFacts {
+        let (lo, hi) = l.price_range();
+        // The protocol keeps one currency per listing; free variants have none of their own.
+        let currency = [lo, hi, l.price].into_iter().find_map(|p| match p {
+            Price::Free => None,
+            Price::Fixed { currency, .. } => Some(currency),
+        });
+        PriceFacts {
+            currency: currency.map_or(FREE_CURRENCY, |c| currency_code(c.code())),
+            lo: amount(&lo),
+            hi: amount(&hi),
+        }
+    }
+
+    /// The in-stock variants' prices, only when the listing's prices differ (otherwise the
+    /// range says everything).
+    pub(crate) fn variant_prices<'l>(&self, l: &'l Listing) -> impl Iterator<Item = u64> + 'l {
+        let spread = self.lo != self.hi;
+        l.variants
+            .iter()
+            .filter(move |v| spread && v.in_stock())
+            .map(move |v| amount(&v.effective_price(l.price)))
     }
 }
