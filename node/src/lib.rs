@@ -14,6 +14,7 @@
 //! - [`authoring`]: the local user's drafts become signed versions (flushed before acknowledged).
 //! - [`bridge`]: the retailer bridge: a shop's catalogue export kept in step with its listings.
 //! - [`alerts`]: saved searches matched against every listing as it is stored; alerts.
+//! - [`market`]: negotiations, the seller's stock, co-signed deals, reviews and reputation.
 //! - [`messaging`]: private messages: threads, the outbox, the mailbox kept for others.
 //! - [`home`]: the home folder: identity key, config, API token, node file.
 //! - [`api`]: the local HTTP API (127.0.0.1, bearer token).
@@ -29,6 +30,7 @@ pub mod engine;
 pub mod events;
 pub mod home;
 pub mod ingest;
+pub mod market;
 pub mod messaging;
 pub mod network;
 pub mod node;
