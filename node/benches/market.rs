@@ -11,8 +11,7 @@
 use std::time::{Duration, Instant};
 
 use swapmeet_node::authoring::ListingDraft;
-use swapmeet_node::market::negotiate::{OfferRequestParsed, Pick};
-use swapmeet_node::market::{DealState, Market, MarketEvent};
+use swapmeet_node::market::{DealState, Market, MarketEvent, OfferRequestParsed, Pick};
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_protocol::limits::MAX_MESSAGE_LIFETIME_SECS;
 use swapmeet_protocol::negotiation::{ListingFacts, ListingVersion, ThreadParties};
@@ -49,47 +48,31 @@ fn realistic_thread(
     t0: u64,
 ) -> (Vec<Verified<DirectMessage>>, DealTerms) {
     let eur = Currency::new("EUR").unwrap();
-    let thread = ThreadId::derive(&about.id(), &buyer.public());
-    let mut seqs = [0u64; 2];
-    let mut msgs: Vec<Verified<DirectMessage>> = Vec::new();
-    let mut send = |from: Party, at: u64, body: MessageBody| -> EnvelopeHash {
-        let (key, recipient) = match from {
-            Party::Buyer => (buyer, seller.public()),
-            Party::Seller => (seller, buyer.public()),
-        };
-        seqs[from as usize] += 1;
-        let m = DirectMessage {
-            recipient,
-            buyer: buyer.public(),
-            thread,
-            seq: seqs[from as usize],
-            sent_at: at,
-            expires_at: at + MAX_MESSAGE_LIFETIME_SECS,
-            about: about.clone(),
-            body,
-        };
-        let v = m.sign(key).unwrap().verify_message(at).unwrap();
-        let h = v.hash();
-        msgs.push(v);
-        h
+    let mut t = ThreadBuilder {
+        seller,
+        buyer,
+        about,
+        thread: ThreadId::derive(&about.id(), &buyer.public()),
+        seqs: [0; 2],
+        msgs: Vec::new(),
     };
     let terms = |amount, at| OfferTerms::with_default_expiry(amount, eur, 1, at);
-    let side = send(
+    let side = t.send(
         Party::Buyer,
         t0,
         MessageBody::Negotiation(Move::Offer(terms(15_000, t0))),
     );
-    send(
+    t.send(
         Party::Buyer,
         t0 + 30,
         MessageBody::Negotiation(Move::Retract { of: side }),
     );
-    send(
+    t.send(
         Party::Buyer,
         t0 + 60,
         MessageBody::Negotiation(Move::Offer(terms(18_000, t0 + 60))),
     );
-    send(
+    t.send(
         Party::Buyer,
         t0 + 61,
         MessageBody::Text("Could pick it up tonight.".into()),
@@ -111,7 +94,7 @@ fn realistic_thread(
             bids += 1_500 * (step / 2 + 1);
             bids
         };
-        counter = send(
+        counter = t.send(
             from,
             at,
             MessageBody::Negotiation(Move::Counter(terms(amount, at))),
@@ -119,7 +102,7 @@ fn realistic_thread(
         at += 600;
     }
     // The last counter was the buyer's: the seller accepts it and signs; the buyer signs back.
-    let accept = send(
+    let accept = t.send(
         Party::Seller,
         at,
         MessageBody::Negotiation(Move::Accept { of: counter }),
@@ -130,7 +113,7 @@ fn realistic_thread(
         versions: &facts_versions,
         withdrawn_at: None,
     };
-    let state = NegotiationState::compute(&parties, &facts, at + 1, &msgs);
+    let state = NegotiationState::compute(&parties, &facts, at + 1, &t.msgs);
     let deal = state.deal.expect("the realistic thread ends in a deal");
     let deal_terms = DealTerms::of_thread(&parties, &about.item_key, &deal);
     assert_eq!(deal.accept, accept);
@@ -140,9 +123,43 @@ fn realistic_thread(
             signature: deal_terms.sign(key).unwrap(),
         };
         at += 1;
-        send(from, at, MessageBody::DealSignature(sig));
+        t.send(from, at, MessageBody::DealSignature(sig));
     }
-    (msgs, deal_terms)
+    (t.msgs, deal_terms)
+}
+
+/// Signs a thread's messages with each party's own sequence numbers.
+struct ThreadBuilder<'a> {
+    seller: &'a SecretKey,
+    buyer: &'a SecretKey,
+    about: &'a ListingRef,
+    thread: ThreadId,
+    seqs: [u64; 2],
+    msgs: Vec<Verified<DirectMessage>>,
+}
+
+impl ThreadBuilder<'_> {
+    fn send(&mut self, from: Party, at: u64, body: MessageBody) -> EnvelopeHash {
+        let (key, recipient) = match from {
+            Party::Buyer => (self.buyer, self.seller.public()),
+            Party::Seller => (self.seller, self.buyer.public()),
+        };
+        self.seqs[from as usize] += 1;
+        let m = DirectMessage {
+            recipient,
+            buyer: self.buyer.public(),
+            thread: self.thread,
+            seq: self.seqs[from as usize],
+            sent_at: at,
+            expires_at: at + MAX_MESSAGE_LIFETIME_SECS,
+            about: self.about.clone(),
+            body,
+        };
+        let v = m.sign(key).unwrap().verify_message(at).unwrap();
+        let h = v.hash();
+        self.msgs.push(v);
+        h
+    }
 }
 
 fn version_of(about: &ListingRef, t0: u64) -> ListingVersion {
