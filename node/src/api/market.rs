@@ -14,7 +14,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use swapmeet_protocol::negotiation::{OfferEntry, OfferStatus, Party, ThreadParties};
 use swapmeet_protocol::{Currency, DealReceipt, DealTerms, ListingId, Price, ThreadId};
@@ -29,7 +28,7 @@ use crate::messaging::{MessagingError, Role};
 
 /// Prefix of the text form of a deal receipt: `swapmeet-deal1:` + base64url (no padding) of
 /// the receipt bytes (PROTOCOL.md 12.3).
-pub const RECEIPT_TEXT_PREFIX: &str = "swapmeet-deal1:";
+pub const RECEIPT_TEXT_PREFIX: &str = swapmeet_protocol::deal::DEAL_TEXT_PREFIX;
 
 /// `POST /v1/offers`: the buyer's offer on a listing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -334,12 +333,9 @@ pub struct MarketSettingsJson {
 
 // ---- the handlers ----
 
-/// The text form of a receipt.
+/// The text form of a receipt (PROTOCOL.md 12.3).
 pub fn receipt_to_text(receipt: &DealReceipt) -> String {
-    format!(
-        "{RECEIPT_TEXT_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(receipt.encode())
-    )
+    receipt.to_text()
 }
 
 impl From<MarketError> for ApiError {
@@ -388,6 +384,7 @@ fn offer_json(e: &OfferEntry, now: u64) -> OfferJson {
         OfferStatus::Accepted { by } => (OfferStatusJson::Accepted, Some(by)),
         OfferStatus::ClosedByDeal => (OfferStatusJson::ClosedByDeal, None),
         OfferStatus::ClosedByListing => (OfferStatusJson::ClosedByListing, None),
+        OfferStatus::Void { by, .. } => (OfferStatusJson::Void, Some(by)),
     };
     OfferJson {
         hash: e.hash.to_string(),
