@@ -278,7 +278,12 @@ impl Market {
             let current = self.inner.engine.get(&rec.listing())?.map(|r| r.seq);
             // Published but not marked (a crash in between): do not take it twice.
             if current.is_none_or(|seq| seq <= rec.stock_seq) {
-                self.take_stock(&rec.listing(), rec.terms.quantity, &thread)?;
+                self.take_stock(
+                    &rec.listing(),
+                    rec.terms.quantity,
+                    &thread,
+                    rec.terms.accepted_at,
+                )?;
             }
             rec.stock_applied = true;
         }
