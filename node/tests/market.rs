@@ -22,7 +22,8 @@ use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::store::RecordKind;
 use swapmeet_protocol::negotiation::OfferStatus;
 use swapmeet_protocol::{
-    Currency, DealReceipt, ListingId, MessageBody, Move, Record, SecretKey, ThreadId, Verified,
+    Currency, DealReceipt, EnvelopeHash, ListingId, ListingRef, MessageBody, Move, OfferTerms,
+    Record, SecretKey, ThreadId, Verified,
 };
 use tempfile::TempDir;
 
@@ -666,6 +667,118 @@ async fn an_acknowledged_offer_and_a_confirmed_deal_survive_a_kill_9() {
                 id_of_deal
             );
         }
+        buyer.stop().await.unwrap();
+        seller.stop().await.unwrap();
+    })
+    .await
+}
+
+/// Offers a peer's own client sends without the checks this node's client makes.
+fn raw_offer(buyer: &LocalNode, listing: &Verified<Record>, amount_minor: u64) -> EnvelopeHash {
+    let now = buyer.engine.now();
+    let about = ListingRef {
+        seller: listing.signer(),
+        item_key: listing.payload().item_key().to_string(),
+        version: listing.hash(),
+    };
+    let terms =
+        OfferTerms::with_default_expiry(amount_minor, Currency::new("EUR").unwrap(), 1, now);
+    buyer
+        .messenger
+        .start_with(about, MessageBody::Negotiation(Move::Offer(terms)), now)
+        .unwrap()
+        .hash
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sellers_node_declines_what_a_peer_skipped_the_checks_for() {
+    within(async {
+        let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let seller = LocalNode::start_full(
+            dirs[0].path(),
+            key(1),
+            loopback_config(Some(BERLIN)),
+            EngineConfig::default(),
+            MessagingConfig::default(),
+            MarketConfig {
+                max_open_offers_per_listing: 2,
+                max_open_offers_per_buyer: 3,
+            },
+        )
+        .await
+        .unwrap();
+        let buyer = start(dirs[1].path(), 2).await;
+        buyer.connect(&seller).await.unwrap();
+        let (a, b) = (list(&seller, "Tent", 1), list(&seller, "Camping stove", 1));
+        let (la, lb) = (verified(&seller, &a), verified(&seller, &b));
+        let (ta, tb) = (thread_of(&a, 2), thread_of(&b, 2));
+
+        // Above the asking price (250 EUR), then three within it: the third is one too many
+        // on this listing.
+        let above = raw_offer(&buyer, &la, 26_000);
+        let ok: Vec<EnvelopeHash> = [10_000, 11_000, 12_000]
+            .into_iter()
+            .map(|p| raw_offer(&buyer, &la, p))
+            .collect();
+        let status = |node: &LocalNode, t: &ThreadId, h: &EnvelopeHash| {
+            node.market.negotiation(t).ok().and_then(|v| {
+                v.state
+                    .offers
+                    .iter()
+                    .find(|e| e.hash == *h)
+                    .map(|e| e.status)
+            })
+        };
+        eventually(
+            "the seller's node to decline the offer above the asking price and the one too many",
+            || async {
+                matches!(
+                    status(&buyer, &ta, &above),
+                    Some(OfferStatus::Declined { .. })
+                ) && matches!(
+                    status(&buyer, &ta, &ok[2]),
+                    Some(OfferStatus::Declined { .. })
+                )
+            },
+        )
+        .await;
+        assert_eq!(status(&seller, &ta, &ok[0]), Some(OfferStatus::Open));
+        assert_eq!(status(&seller, &ta, &ok[1]), Some(OfferStatus::Open));
+
+        // Two open on the tent, so one more anywhere reaches the buyer's overall limit of 3.
+        let first = raw_offer(&buyer, &lb, 10_000);
+        let second = raw_offer(&buyer, &lb, 10_500);
+        eventually(
+            "the seller's node to decline the offer over the overall limit",
+            || async {
+                matches!(
+                    status(&buyer, &tb, &second),
+                    Some(OfferStatus::Declined { .. })
+                )
+            },
+        )
+        .await;
+        assert_eq!(status(&seller, &tb, &first), Some(OfferStatus::Open));
+        // The buyer was told why, in the thread.
+        let texts: Vec<String> = buyer
+            .messenger
+            .thread(&ta, false, buyer.engine.now())
+            .unwrap()
+            .unwrap()
+            .messages
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert!(
+            texts.iter().any(|t| t.contains("above the asking price")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.contains("at most 2 open offers")),
+            "{texts:?}"
+        );
+        // No deal came of any of it.
+        assert!(seller.market.deals().unwrap().is_empty());
         buyer.stop().await.unwrap();
         seller.stop().await.unwrap();
     })
