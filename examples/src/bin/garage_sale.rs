@@ -17,7 +17,7 @@ use swapmeet_node::authoring::ListingDraft;
 use swapmeet_node::market::{DealState, Market, OfferRequestParsed, Pick};
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery, Sort};
-use swapmeet_protocol::{Currency, DealReceipt, ListingId, SecretKey, ThreadId};
+use swapmeet_protocol::{Currency, DealReceipt, ListingId, Price, SecretKey, ThreadId};
 
 const SELLER_HOME: (f64, f64) = (52.5200, 13.4050); // Berlin Mitte
 const BUYER_HOME: (f64, f64) = (52.4870, 13.4250); // Neukölln, ~4 km away
@@ -146,13 +146,18 @@ async fn wait_until(
     loop {
         let m = market.clone();
         let view = blocking(move || Ok(m.negotiation(&thread)?)).await;
-        if let Ok(v) = view {
-            if done(&v) {
-                return Ok(v);
-            }
-        }
+        let state = match &view {
+            Ok(v) if done(v) => return view,
+            Ok(v) => format!(
+                "offers {:?}, deal {:?}, ignored {:?}",
+                v.state.offers.iter().map(|o| o.status).collect::<Vec<_>>(),
+                v.deal.as_ref().map(|d| d.state),
+                v.state.ignored
+            ),
+            Err(e) => e.to_string(),
+        };
         if start.elapsed() > Duration::from_secs(30) {
-            bail!("{what} did not happen within 30 s");
+            bail!("{what} did not happen within 30 s (the thread: {state})");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -223,10 +228,12 @@ buyer offered 200.00 EUR (open 48 h)"
     let line = receipt.to_text();
     let terms = DealReceipt::from_text(&line)?.verify()?.clone();
     println!(
-        "deal {}: {} {} for {}, signed by buyer and seller; the receipt anyone can verify:\n{line}",
+        "deal {}: {} for {}, signed by buyer and seller; the receipt anyone can verify:\n{line}",
         receipt.id(),
-        terms.amount_minor as f64 / 100.0,
-        terms.currency.code(),
+        Price::Fixed {
+            amount_minor: terms.amount_minor,
+            currency: terms.currency,
+        },
         terms.quantity
     );
     Ok(())
