@@ -104,7 +104,7 @@ impl Market {
             _ => None,
         };
         let cfg = self.inner.config.clone();
-        let (overall, here) = self.open_offers_of_buyer(false, &l.head.other, &listing, l.now)?;
+        let (overall, here) = self.open_offers_of_buyer(&l.head.other, &listing, l.now)?;
         let elsewhere = overall - here;
         let mut kept = 0usize;
         for e in theirs {
@@ -342,12 +342,11 @@ impl Market {
         }
         // An accept of mine that did not take effect (the seller retracted its counter, sold
         // out, before my accept reached it): the deal I signed for never was.
-        for rec in self.deals()? {
-            if rec.thread == l.head.thread
-                && rec.state == DealState::AwaitingSeller
-                && l.state.ignored.iter().any(|i| i.hash == rec.terms.accept)
-            {
-                let mut rec = rec;
+        for i in &l.state.ignored {
+            let Some(mut rec) = self.deal_of_accept(&i.hash)? else {
+                continue;
+            };
+            if rec.thread == l.head.thread && rec.state == DealState::AwaitingSeller {
                 rec.state = DealState::SoldOut;
                 rec.updated_at = rec.updated_at.max(l.now);
                 self.put_deal(&rec, Some(DealState::AwaitingSeller))?;
