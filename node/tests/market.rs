@@ -336,15 +336,48 @@ async fn two_buyers_accepting_the_last_unit_at_once_make_exactly_one_deal_fifty_
                 confirmed == 1 && lost == 1
             })
             .await;
-            // The seller made exactly one deal on the listing, and it is sold.
-            let confirmed: Vec<DealRecord> = seller
-                .market
-                .deals()
-                .unwrap()
-                .into_iter()
-                .filter(|d| d.listing() == id && d.state == DealState::Confirmed)
-                .collect();
-            assert_eq!(confirmed.len(), 1, "round {round}");
+            // The other buyer is told it is sold out, in its thread.
+            let loser = if deal_state(&a, &ta) == Some(DealState::Confirmed) {
+                (&b, tb)
+            } else {
+                (&a, ta)
+            };
+            eventually("the other buyer to be told it is sold out", || async {
+                loser
+                    .0
+                    .messenger
+                    .thread(&loser.1, false, loser.0.engine.now())
+                    .unwrap()
+                    .is_some_and(|v| {
+                        v.messages
+                            .iter()
+                            .any(|m| !m.from_me && m.text.to_lowercase().contains("sold out"))
+                    })
+            })
+            .await;
+            assert_ne!(deal_state(loser.0, &loser.1), Some(DealState::Confirmed));
+            // The seller made exactly one deal on the listing (confirmed once the winner's
+            // signature is in), and any other it holds is void; the listing is sold.
+            let deals_on = |state: Option<DealState>| -> Vec<DealRecord> {
+                seller
+                    .market
+                    .deals()
+                    .unwrap()
+                    .into_iter()
+                    .filter(|d| d.listing() == id && state.is_none_or(|s| d.state == s))
+                    .collect()
+            };
+            eventually("the seller's deal to be confirmed", || async {
+                deals_on(Some(DealState::Confirmed)).len() == 1
+            })
+            .await;
+            let confirmed = deals_on(Some(DealState::Confirmed));
+            let others = deals_on(None).len() - confirmed.len();
+            assert_eq!(
+                others,
+                deals_on(Some(DealState::SoldOut)).len(),
+                "round {round}"
+            );
             let winner = if confirmed[0].thread == ta { &a } else { &b };
             assert_eq!(
                 deal_in(winner, &confirmed[0].thread).unwrap().id,

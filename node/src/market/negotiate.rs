@@ -297,7 +297,17 @@ impl Market {
         let thread = ThreadId::derive(&id, &self.me());
         // Dated after anything already in the thread (see `Loaded::next_sent_at`).
         let sent_at = match self.inner.messenger.thread_head(&thread)? {
-            Some(_) => self.load(&thread, now)?.next_sent_at(),
+            Some(_) => {
+                let l = self.load(&thread, now)?;
+                if l.state.deal.is_some() {
+                    return Err(MarketError::WrongMove(
+                        "you already have a deal on this listing in this negotiation; \
+                         `swapmeet deals` shows it"
+                            .into(),
+                    ));
+                }
+                l.next_sent_at()
+            }
             None => now,
         };
         let terms = OfferTerms {

@@ -99,6 +99,11 @@ impl Market {
         let listing = l.head.listing;
         let settings = self.settings(&listing)?;
         let available = self.available(&listing)?.unwrap_or(0);
+        let has_variants = self
+            .inner
+            .engine
+            .get(&listing)?
+            .is_some_and(|r| r.summary.variants > 0);
         let asking = match l.latest_version().map(|(_, p)| p) {
             Some(Price::Fixed { amount_minor, .. }) => Some(amount_minor),
             _ => None,
@@ -110,7 +115,12 @@ impl Market {
         for e in theirs {
             let t = e.terms;
             let per_item = |p: u64| p.saturating_mul(u64::from(t.quantity));
-            let refusal = if available == 0 {
+            let refusal = if has_variants {
+                Some(
+                    "the listing has variants, which take no offers (ask which one by message)"
+                        .to_string(),
+                )
+            } else if available == 0 {
                 Some("the listing is sold out or no longer listed".to_string())
             } else if t.quantity > available {
                 Some(format!(
