@@ -817,3 +817,56 @@ async fn the_sellers_node_declines_what_a_peer_skipped_the_checks_for() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_accepting_two_offers_for_the_last_unit_at_once_sells_it_once() {
+    within(async {
+        let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let seller = start(dirs[0].path(), 1).await;
+        let a = start(dirs[1].path(), 2).await;
+        let b = start(dirs[2].path(), 3).await;
+        a.connect(&seller).await.unwrap();
+        b.connect(&seller).await.unwrap();
+        let id = list(&seller, "Sewing machine", 1);
+        let listing = verified(&seller, &id);
+        let ta = a.market.offer(&listing, &price("150")).unwrap().head.thread;
+        let tb = b.market.offer(&listing, &price("160")).unwrap().head.thread;
+        eventually("the seller to see both offers", || async {
+            statuses(&seller, &ta) == vec![OfferStatus::Open]
+                && statuses(&seller, &tb) == vec![OfferStatus::Open]
+        })
+        .await;
+        let (m1, m2) = (seller.market.clone(), seller.market.clone());
+        let j1 = tokio::task::spawn_blocking(move || m1.accept(&ta, &Pick::default()));
+        let j2 = tokio::task::spawn_blocking(move || m2.accept(&tb, &Pick::default()));
+        let results = [j1.await.unwrap(), j2.await.unwrap()];
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+        assert!(
+            matches!(refused, MarketError::WrongMove(m) if m.contains("sold out") || m.contains("no open offer")),
+            "{refused}"
+        );
+        let (won, lost, lost_thread) = if results[0].is_ok() {
+            (&a, &b, tb)
+        } else {
+            (&b, &a, ta)
+        };
+        let won_thread = if results[0].is_ok() { ta } else { tb };
+        eventually("the winner's deal to be confirmed", || async {
+            deal_state(won, &won_thread) == Some(DealState::Confirmed)
+        })
+        .await;
+        eventually("the other offer to be closed", || async {
+            statuses(lost, &lost_thread)
+                .first()
+                .is_some_and(|s| *s != OfferStatus::Open)
+        })
+        .await;
+        assert_eq!(deal_in(lost, &lost_thread), None);
+        assert_eq!(deal_in(&seller, &lost_thread), None);
+        for n in [a, b, seller] {
+            n.stop().await.unwrap();
+        }
+    })
+    .await
+}
