@@ -199,7 +199,14 @@ fn offer_counter_accept_deal_and_the_wrong_moves() {
     assert!(out.contains("auto-accept 245.00 EUR"), "{out}");
     refused(
         &seller,
-        &["update", &listing, "--auto-accept", "100", "--auto-decline", "120"],
+        &[
+            "update",
+            &listing,
+            "--auto-accept",
+            "100",
+            "--auto-decline",
+            "120",
+        ],
         "not below",
     );
 
