@@ -383,6 +383,14 @@ impl Market {
         };
         let amount = parse_amount(&req.price, currency)?;
         let quantity = quantity_of(req.quantity, last.terms.quantity)?;
+        if me == Party::Seller {
+            let available = self.available(&l.head.listing)?.unwrap_or(0);
+            if quantity > available {
+                return Err(MarketError::WrongMove(format!(
+                    "you have {available} left; the counter is for {quantity}"
+                )));
+            }
+        }
         if me == Party::Buyer && amount > asking.saturating_mul(u64::from(quantity)) {
             return Err(MarketError::WrongMove(format!(
                 "an offer is at most the asking price: {} for {quantity}",
