@@ -256,7 +256,7 @@ impl Market {
         if rec.state == DealState::SoldOut {
             return Ok(());
         }
-        let before = rec.state;
+        let (before, original) = (rec.state, rec.clone());
         let accept = rec.terms.accept;
         let thread = l.head.thread;
         let mut sent_at = l.next_sent_at();
@@ -301,6 +301,10 @@ impl Market {
             rec.buyer_sig = self.their_signature(l, &rec.terms);
         }
         self.settle(&mut rec)?;
+        if rec == original {
+            // Nothing new (a text in the thread, a repeated look): nothing to write.
+            return Ok(());
+        }
         rec.updated_at = rec.updated_at.max(l.now);
         self.put_deal(&rec, Some(before))?;
         self.flush()
