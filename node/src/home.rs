@@ -585,6 +585,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn market_limits_default_and_are_checked() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.market_limits().unwrap(),
+            crate::market::MarketConfig::default()
+        );
+        let old: Config = toml::from_str("[market]\ncurrency = \"EUR\"\n").unwrap();
+        assert_eq!(old.market.max_open_offers_per_listing, 3);
+        assert_eq!(old.market.max_open_offers_per_buyer, 50);
+        c.market.max_open_offers_per_listing = 0;
+        let e = c.market_limits().unwrap_err();
+        assert!(
+            e.to_string().contains("market.max_open_offers_per_listing"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn messaging_settings_are_read_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().to_path_buf());
