@@ -80,10 +80,14 @@ async fn offer_counter_accept_makes_a_co_signed_deal_with_the_seller_offline_in_
         // The seller comes back, collects, confirms its stock, signs; the buyer countersigns.
         let seller = start(dirs[0].path(), 1).await;
         seller.connect(&mailbox).await.unwrap();
-        eventually("the deal to be confirmed on both sides", || async {
-            deal_state(&seller, &thread) == Some(DealState::Confirmed)
-                && deal_state(&buyer, &thread) == Some(DealState::Confirmed)
-        })
+        eventually(
+            "the deal to be confirmed on both sides, the place with it",
+            || async {
+                deal_state(&seller, &thread) == Some(DealState::Confirmed)
+                    && deal_in(&buyer, &thread)
+                        .is_some_and(|d| d.state == DealState::Confirmed && d.pickup_at.is_some())
+            },
+        )
         .await;
         let (s, b) = (
             deal_in(&seller, &thread).unwrap(),

@@ -259,7 +259,20 @@ impl Market {
         let (before, original) = (rec.state, rec.clone());
         let accept = rec.terms.accept;
         let thread = l.head.thread;
-        let mut sent_at = l.next_sent_at();
+        let sent_at = l.next_sent_at();
+        // The place first, then the signature: the buyer's receipt usually completes with
+        // the place already there (they are separate messages, so not always).
+        if let Some(place) = &rec.pickup_at {
+            let text = format!("{PICKUP_PREFIX}{place}");
+            let sent = l.messages.iter().any(|m| {
+                m.signer() == self.me() && m.payload().body == MessageBody::Text(text.clone())
+            });
+            if !sent {
+                self.inner
+                    .messenger
+                    .reply_with(thread, None, MessageBody::Text(text), sent_at)?;
+            }
+        }
         if !self.sent_signature(l, &accept) {
             let signature = match rec.seller_sig {
                 Some(s) => s,
@@ -271,18 +284,6 @@ impl Market {
                 MessageBody::DealSignature(DealSignature { accept, signature }),
                 sent_at,
             )?;
-        }
-        if let Some(place) = &rec.pickup_at {
-            let text = format!("{PICKUP_PREFIX}{place}");
-            let sent = l.messages.iter().any(|m| {
-                m.signer() == self.me() && m.payload().body == MessageBody::Text(text.clone())
-            });
-            if !sent {
-                sent_at = sent_at.max(l.next_sent_at());
-                self.inner
-                    .messenger
-                    .reply_with(thread, None, MessageBody::Text(text), sent_at)?;
-            }
         }
         if !rec.stock_applied {
             let current = self.inner.engine.get(&rec.listing())?.map(|r| r.seq);
