@@ -691,6 +691,27 @@ pub fn outcome_json(o: &IngestOutcome) -> Value {
             "reason": "the listing is outside the areas this node follows",
         }),
         IngestOutcome::Rejected { reason, .. } => json!({"outcome": "rejected", "reason": reason}),
+        // Reviews (issue 12): `swapmeet import` takes a review's `swapmeet1:` line too.
+        IngestOutcome::ReviewStored {
+            deal,
+            by,
+            about,
+            replaced,
+            ..
+        } => json!({
+            "outcome": "stored", "kind": "review", "deal": deal, "by": by, "about": about,
+            "replaced": replaced,
+        }),
+        IngestOutcome::ReviewDuplicate { deal, by } => {
+            json!({"outcome": "duplicate", "kind": "review", "deal": deal, "by": by})
+        }
+        IngestOutcome::ReviewStale { deal, by, .. } => json!({
+            "outcome": "stale", "kind": "review", "deal": deal, "by": by,
+            "reason": "a later review by the same party of the same deal is stored",
+        }),
+        IngestOutcome::ReviewRejected { reason, .. } => {
+            json!({"outcome": "rejected", "kind": "review", "reason": reason})
+        }
     }
 }
 
@@ -725,9 +746,7 @@ async fn import(
         }
         let refs: Vec<&[u8]> = decoded.iter().map(Vec::as_slice).collect();
         let outcomes = s.engine.ingest_bytes(&refs, Source::Import)?;
-        let stored = outcomes
-            .iter()
-            .any(|o| matches!(o, IngestOutcome::Stored { .. }));
+        let stored = outcomes.iter().any(IngestOutcome::is_stored);
         if stored {
             s.engine.durable()?;
         }

@@ -13,6 +13,10 @@
 //!   topic's area tag. Content-derived, so the same listing relayed by different peers, or
 //!   re-published by another node, is one message; per topic, because a message id already seen
 //!   cannot be published again, and a listing must go out on several topics.
+//! - **Reviews** (kind 5) travel on the same topics: the topics of the deal's listing (its
+//!   cell, `ship` when it ships, as the publishing node knows the listing) and `all`. Nodes
+//!   keep every valid review whatever topic brought it (reputation belongs to a key, not to an
+//!   area); reviews of other areas reach a located node by sync.
 //! - **Validation** (`validate_messages`): nothing is forwarded before it passed ingest. Stored
 //!   or already stored: accept (forward). Older than what the node has, or of an area the node
 //!   does not follow, or failing only a clock rule (expired, from the future: the sender's clock
@@ -29,7 +33,7 @@ use sha2::{Digest, Sha256};
 use swapmeet_protocol::limits::{
     GOSSIP_ALL_AREA, GOSSIP_MAX_TRANSMIT_BYTES, PROTOCOL_GOSSIP_PREFIX,
 };
-use swapmeet_protocol::{geo, ValidationError};
+use swapmeet_protocol::{geo, ReviewError, ValidationError};
 
 use crate::engine::AreaFilter;
 use crate::ingest::IngestOutcome;
@@ -172,8 +176,21 @@ pub fn acceptance(outcome: &IngestOutcome) -> MessageAcceptance {
         // Already stored (it came on another topic, or by sync) is still a valid message on
         // this topic: forward it. Gossipsub's message id includes the topic, so each node
         // forwards a (listing, topic) pair once.
-        IngestOutcome::Stored { .. } | IngestOutcome::Duplicate { .. } => MessageAcceptance::Accept,
-        IngestOutcome::Stale { .. } | IngestOutcome::OutOfArea { .. } => MessageAcceptance::Ignore,
+        IngestOutcome::Stored { .. }
+        | IngestOutcome::Duplicate { .. }
+        | IngestOutcome::ReviewStored { .. }
+        | IngestOutcome::ReviewDuplicate { .. } => MessageAcceptance::Accept,
+        IngestOutcome::Stale { .. }
+        | IngestOutcome::OutOfArea { .. }
+        | IngestOutcome::ReviewStale { .. } => MessageAcceptance::Ignore,
+        // A review "from the future" may be the sender's clock, as for listings.
+        IngestOutcome::ReviewRejected {
+            error: ReviewError::Invalid(ValidationError::FromFuture { .. }),
+            ..
+        } => MessageAcceptance::Ignore,
+        // No valid receipt, a third party, the wrong party, a bad signature: the sender's
+        // fault, like an invalid listing.
+        IngestOutcome::ReviewRejected { .. } => MessageAcceptance::Reject,
         IngestOutcome::Rejected {
             error: Some(ValidationError::Expired { .. } | ValidationError::FromFuture { .. }),
             ..
