@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod bridge;
 pub mod hello;
 pub mod messages;
+pub mod reviews;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -242,6 +243,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/watches", get(alerts::list).post(alerts::add))
         .route("/v1/watches/remove", post(alerts::remove))
         .route("/v1/alerts", get(alerts::alerts))
+        // Reviews and reputation (issue 12).
+        .route("/v1/reviews", get(reviews::list))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
@@ -349,6 +352,7 @@ fn hit_json(h: &SearchHit) -> Value {
         "signed_at": h.signed_at,
         "expires_at": h.expires_at,
         "score": h.score,
+        "seller_reputation": h.seller_reputation,
     });
     if let Some(d) = h.distance_km {
         v["distance_km"] = json!((d * 10.0).round() / 10.0);
@@ -579,6 +583,8 @@ async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
         let rec = StoredRecord::from_verified(&verified);
         let mut v = summary_json(&rec, now);
         v["source"] = json!(source);
+        // The seller's deals and rating from the reviews this node holds (issue 12).
+        v["seller_reputation"] = json!(s.engine.reputation(&verified.signer()));
         {
             v["item_key"] = json!(verified.payload().item_key());
             if let Record::Listing(l) = verified.payload() {
@@ -817,8 +823,20 @@ async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infalli
         };
         SseEvent::default().event("alert").data(data)
     });
+    // Reviews stored (issue 12) are named `review`.
+    let reviews =
+        tokio_stream::wrappers::BroadcastStream::new(s.engine.reviews().subscribe()).map(|item| {
+            let data = match item {
+                Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    json!({"kind": "lagged", "missed": n}).to_string()
+                }
+            };
+            SseEvent::default().event("review").data(data)
+        });
     let mut shutdown = s.shutdown.clone();
-    let stream = futures::stream::select(futures::stream::select(listings, messages), alerts)
+    let stream = futures::stream::select(futures::stream::select(listings, messages), alerts);
+    let stream = futures::stream::select(stream, reviews)
         .map(Ok)
         .take_until(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;

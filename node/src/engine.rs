@@ -417,7 +417,9 @@ impl Engine {
     /// their listings only, so totals and pages count what is shown.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, EngineError> {
         let now = self.now();
-        let sellers = q.min_rating.map(|min| self.inner.reviews.rated_at_least(min));
+        let sellers = q
+            .min_rating
+            .map(|min| self.inner.reviews.rated_at_least(min));
         let found = self.inner.index.search(q, sellers.as_deref(), now)?;
         let mut hits = Vec::with_capacity(found.hits.len());
         for h in found.hits {

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use swapmeet_protocol::{
-    DealId, EnvelopeHash, EnvelopeKind, ListingId, PublicKey, Record, ReviewError,
-    SignedEnvelope, ValidationError, Verified,
+    DealId, EnvelopeHash, EnvelopeKind, ListingId, PublicKey, Record, ReviewError, SignedEnvelope,
+    ValidationError, Verified,
 };
 
 use crate::engine::{Engine, EngineError};

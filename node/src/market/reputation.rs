@@ -13,11 +13,11 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use swapmeet_protocol::PublicKey;
 
 /// A key's figures, as the API shows them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reputation {
     /// Deals the key made that someone reviewed.
     pub deals: u32,

@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use serde::Serialize;
 use swapmeet_protocol::{
-    review_replaces, DealId, DealReceipt, EnvelopeHash, ListingId, PublicKey, Review,
-    ReviewError, ReviewSummary, SecretKey, SignedEnvelope, Verified,
+    review_replaces, DealId, DealReceipt, EnvelopeHash, ListingId, PublicKey, Review, ReviewError,
+    ReviewSummary, SecretKey, SignedEnvelope, Verified,
 };
 use tokio::sync::broadcast;
 
@@ -389,7 +389,12 @@ impl Reviews {
     /// Whether `new` replaces the review stored under `k`, by the protocol's rule
     /// ([`review_replaces`]) against the stored one verified again. A stored review that no
     /// longer verifies (a node clock set far back) is replaced.
-    fn replaces(&self, new: &Verified<Review>, k: &ReviewKey, now: u64) -> Result<bool, StoreError> {
+    fn replaces(
+        &self,
+        new: &Verified<Review>,
+        k: &ReviewKey,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         let Some(old) = self.verified(k, now)? else {
             return Ok(true);
         };
@@ -537,7 +542,9 @@ fn shown(v: &Verified<Review>) -> ShownReview {
             .map(|t| t.listing())
             .unwrap_or_else(|| ListingId::from_bytes([0; 16])),
         amount_minor: terms.map_or(0, |t| t.amount_minor),
-        currency: terms.map(|t| t.currency.code().to_string()).unwrap_or_default(),
+        currency: terms
+            .map(|t| t.currency.code().to_string())
+            .unwrap_or_default(),
         quantity: terms.map_or(0, |t| t.quantity),
         hash: v.hash(),
         envelope: v.envelope().as_bytes().to_vec(),
@@ -594,6 +601,9 @@ mod tests {
         assert_eq!(Head::decode(&v).unwrap(), h);
         assert_eq!(&v[HEAD_LEN..], b"envelope");
         let err = Head::decode(&v[..10]).unwrap_err().to_string();
-        assert!(err.contains("reviews/v1") && err.contains("10 bytes"), "{err}");
+        assert!(
+            err.contains("reviews/v1") && err.contains("10 bytes"),
+            "{err}"
+        );
     }
 }

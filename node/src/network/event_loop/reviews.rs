@@ -12,10 +12,7 @@ use crate::network::gossip;
 impl EventLoop {
     /// Publishes a review stored here on the topics of its deal's listing (as this node knows
     /// it) and on `all`; never into the DHT, whose records are listings.
-    pub(super) fn on_review_event(
-        &mut self,
-        ev: Result<ReviewEvent, broadcast::error::RecvError>,
-    ) {
+    pub(super) fn on_review_event(&mut self, ev: Result<ReviewEvent, broadcast::error::RecvError>) {
         let ev = match ev {
             Ok(ev) => ev,
             Err(broadcast::error::RecvError::Lagged(n)) => {

@@ -1,0 +1,555 @@
+//! Reviews and reputation with real nodes in one process (TCP on 127.0.0.1, seeded keys), and
+//! with an engine alone for the rules that need no network.
+//!
+//! Deals are built with the protocol's API: in a test both parties' keys are known, so the
+//! receipt carries two real signatures. Every wait has an overall deadline, never a timing
+//! assertion.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use swapmeet_node::api::reviews::review_with_receipt;
+use swapmeet_node::authoring::{Author, ListingDraft};
+use swapmeet_node::engine::{Engine, EngineConfig};
+use swapmeet_node::market::reputation::Reputation;
+use swapmeet_node::network::local::{loopback_config, LocalNode};
+use swapmeet_node::search::SearchQuery;
+use swapmeet_node::{IngestOutcome, Source};
+use swapmeet_protocol::{
+    Currency, DealError, DealReceipt, DealTerms, EnvelopeHash, ListingId, Party, PublicKey, Review,
+    ReviewError, SecretKey, SignedEnvelope,
+};
+use tempfile::TempDir;
+
+const BERLIN: (f64, f64) = (52.52, 13.405);
+/// The area (4-character geohash cell) of Berlin, a topic both nodes follow.
+const CELL: &str = "u33d";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn key(n: u8) -> SecretKey {
+    SecretKey::from_bytes([n; 32])
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "gave up after {DEADLINE:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn draft(title: &str) -> ListingDraft {
+    ListingDraft {
+        title: Some(title.into()),
+        price: Some("200 EUR".into()),
+        location: Some(format!("{},{}", BERLIN.0, BERLIN.1)),
+        category: Some("bikes".into()),
+        condition: Some("good".into()),
+        pickup: Some(true),
+        ..ListingDraft::default()
+    }
+}
+
+/// A deal on a listing of `seller`'s, co-signed by both parties, accepted a minute ago.
+fn deal(seller: &SecretKey, buyer: &SecretKey, item_key: &str, n: u8) -> DealReceipt {
+    let t = DealTerms {
+        seller: seller.public(),
+        item_key: item_key.into(),
+        version: EnvelopeHash([n; 32]),
+        buyer: buyer.public(),
+        amount_minor: 20_000,
+        currency: Currency::new("EUR").unwrap(),
+        quantity: 1,
+        accepted_at: now() - 60,
+        accept: EnvelopeHash([n.wrapping_add(100); 32]),
+    };
+    DealReceipt::assemble(&t, t.sign(buyer).unwrap(), t.sign(seller).unwrap()).unwrap()
+}
+
+/// A review signed through the protocol's rules.
+fn review(by: &SecretKey, receipt: &DealReceipt, about: PublicKey, rating: u8, at: u64) -> Vec<u8> {
+    Review {
+        receipt: receipt.clone(),
+        about,
+        rating,
+        text: format!("{rating} stars"),
+        written_at: at,
+    }
+    .sign(by)
+    .unwrap()
+    .into_bytes()
+}
+
+/// An envelope of kind review with any payload, signed by `key`: what a forger can make
+/// without the protocol's checks (`Review::sign` refuses all of these).
+fn forge(key: &SecretKey, payload: &[u8]) -> Vec<u8> {
+    fn bytes_header(out: &mut Vec<u8>, len: usize) {
+        match len {
+            0..=23 => out.push(0x40 | len as u8),
+            24..=255 => out.extend_from_slice(&[0x58, len as u8]),
+            _ => out.extend_from_slice(&[0x59, (len >> 8) as u8, len as u8]),
+        }
+    }
+    let mut msg = b"swapmeet/v1/review\0".to_vec();
+    msg.extend_from_slice(payload);
+    let sig = key.sign(&msg).to_bytes();
+    let mut out = vec![0x85, 0x01, 0x05];
+    bytes_header(&mut out, 32);
+    out.extend_from_slice(key.public().as_bytes());
+    bytes_header(&mut out, payload.len());
+    out.extend_from_slice(payload);
+    bytes_header(&mut out, 64);
+    out.extend_from_slice(&sig);
+    out
+}
+
+/// `payload` with the first occurrence of `from` replaced by `to` (same length).
+fn swap(payload: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let at = payload
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the bytes to replace are in the payload");
+    let mut out = payload.to_vec();
+    out[at..at + from.len()].copy_from_slice(to);
+    out
+}
+
+/// The `about` field as encoded in a review's payload (key 2, a 32-byte string), so that the
+/// seller's key inside the receipt is left alone.
+fn about_field(key: &PublicKey) -> Vec<u8> {
+    let mut out = vec![0x02, 0x58, 0x20];
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+fn payload_of(envelope: &[u8]) -> Vec<u8> {
+    SignedEnvelope::decode(envelope)
+        .unwrap()
+        .payload_bytes()
+        .to_vec()
+}
+
+/// The four kinds of invalid review of a deal between `seller` and `buyer`, each with the
+/// typed reason every node must give: a forged receipt (the seller's signature does not
+/// verify), a review without a deal (no receipt in the receipt's place), a review by a third
+/// party, a review about the wrong party.
+fn invalid_reviews(
+    seller: &SecretKey,
+    buyer: &SecretKey,
+    third: &SecretKey,
+    receipt: &DealReceipt,
+) -> Vec<(&'static str, Vec<u8>, fn(&ReviewError) -> bool)> {
+    let good = payload_of(&review(buyer, receipt, seller.public(), 5, now()));
+    let receipt_bytes = receipt.encode();
+    let mut forged_receipt = receipt_bytes.clone();
+    let last = forged_receipt.len() - 1;
+    forged_receipt[last] ^= 0x01;
+    let no_deal = vec![0xff; receipt_bytes.len()];
+    vec![
+        (
+            "a forged receipt",
+            forge(buyer, &swap(&good, &receipt_bytes, &forged_receipt)),
+            |e| {
+                matches!(
+                    e,
+                    ReviewError::Receipt(DealError::BadSignature {
+                        party: Party::Seller
+                    })
+                )
+            },
+        ),
+        (
+            "a review without a deal",
+            forge(buyer, &swap(&good, &receipt_bytes, &no_deal)),
+            |e| matches!(e, ReviewError::Receipt(DealError::Terms(_))),
+        ),
+        ("a review by a third party", forge(third, &good), |e| {
+            matches!(e, ReviewError::SignerNotAParty)
+        }),
+        (
+            "a review about the wrong party",
+            forge(
+                buyer,
+                &swap(
+                    &good,
+                    &about_field(&seller.public()),
+                    &about_field(&third.public()),
+                ),
+            ),
+            |e| matches!(e, ReviewError::NotAboutTheOtherParty),
+        ),
+    ]
+}
+
+fn engine(dir: &std::path::Path) -> Engine {
+    Engine::open(dir, EngineConfig::default()).unwrap().0
+}
+
+fn stored(o: &IngestOutcome) -> bool {
+    matches!(o, IngestOutcome::ReviewStored { .. })
+}
+
+#[test]
+fn invalid_reviews_are_refused_with_their_typed_reason_and_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let (s, b, x) = (key(1), key(2), key(3));
+    let receipt = deal(&s, &b, "bike-1", 1);
+    for (what, bytes, is_reason) in invalid_reviews(&s, &b, &x, &receipt) {
+        let out = e.ingest_bytes(&[&bytes], Source::Import).unwrap();
+        match &out[0] {
+            IngestOutcome::ReviewRejected { error, reason } => {
+                assert!(is_reason(error), "{what}: {error:?}");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{what} was not rejected: {other:?}"),
+        }
+    }
+    assert!(e.reviews().is_empty());
+    assert_eq!(e.reputation(&s.public()), Reputation::default());
+    // The valid one is stored.
+    let ok = review(&b, &receipt, s.public(), 5, now());
+    assert!(stored(&e.ingest_bytes(&[&ok], Source::Import).unwrap()[0]));
+}
+
+#[test]
+fn a_later_review_replaces_the_earlier_and_reputation_counts_deal_bound_reviews_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, b1, b2) = (key(1), key(2), key(4));
+    let t = now();
+    let first = deal(&s, &b1, "bike-1", 1);
+    let second = deal(&s, &b2, "lamp-1", 2);
+    {
+        let e = engine(dir.path());
+        let early = review(&b1, &first, s.public(), 2, t - 30);
+        let late = review(&b1, &first, s.public(), 5, t - 10);
+        // The later one arrives first: the earlier one is then stale, not a second review.
+        assert!(stored(
+            &e.ingest_bytes(&[&late], Source::Import).unwrap()[0]
+        ));
+        let out = e.ingest_bytes(&[&early], Source::Import).unwrap();
+        assert!(
+            matches!(out[0], IngestOutcome::ReviewStale { .. }),
+            "{out:?}"
+        );
+        // The same review again is a duplicate.
+        let out = e.ingest_bytes(&[&late], Source::Import).unwrap();
+        assert!(
+            matches!(out[0], IngestOutcome::ReviewDuplicate { .. }),
+            "{out:?}"
+        );
+        // A review written later still replaces it (the buyer changed its mind).
+        let latest = review(&b1, &first, s.public(), 4, t - 5);
+        match &e.ingest_bytes(&[&latest], Source::Import).unwrap()[0] {
+            IngestOutcome::ReviewStored { replaced, .. } => assert!(replaced),
+            o => panic!("{o:?}"),
+        }
+        // The seller reviews the buyer: the same deal, counted once.
+        let back = review(&s, &first, b1.public(), 5, t - 5);
+        assert!(stored(
+            &e.ingest_bytes(&[&back], Source::Import).unwrap()[0]
+        ));
+        // A second deal with another buyer, reviewed 5.
+        let other = review(&b2, &second, s.public(), 5, t - 5);
+        assert!(stored(
+            &e.ingest_bytes(&[&other], Source::Import).unwrap()[0]
+        ));
+        let rep = e.reputation(&s.public());
+        assert_eq!(
+            rep,
+            Reputation {
+                deals: 2,
+                reviews: 2,
+                average_rating: Some(4.5)
+            }
+        );
+        assert_eq!(
+            e.reputation(&b1.public()),
+            Reputation {
+                deals: 1,
+                reviews: 1,
+                average_rating: Some(5.0)
+            }
+        );
+        let about = e.reviews().about(&s.public(), 10, now()).unwrap();
+        assert_eq!(about.len(), 2);
+        assert!(about.iter().any(|r| r.summary.rating == 4));
+        assert!(!about.iter().any(|r| r.summary.rating == 2));
+        e.shutdown().unwrap();
+    }
+    // Figures are rebuilt the same when the node starts again.
+    let e = engine(dir.path());
+    assert_eq!(e.reviews().len(), 3);
+    assert_eq!(
+        e.reputation(&s.public()),
+        Reputation {
+            deals: 2,
+            reviews: 2,
+            average_rating: Some(4.5)
+        }
+    );
+}
+
+#[test]
+fn search_hits_carry_the_sellers_rating_and_min_rating_filters_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let eur = Currency::new("EUR").unwrap();
+    let (good, poor, unrated, buyer) = (key(1), key(5), key(6), key(2));
+    let mut ids = Vec::new();
+    for k in [&good, &poor, &unrated] {
+        let a = Author::new(k.clone(), eur, Some(BERLIN), e.clone());
+        ids.push(a.create(&draft("Road bike")).unwrap().id);
+    }
+    for (k, rating, n) in [(&good, 5, 1), (&poor, 2, 2)] {
+        let r = deal(k, &buyer, "old-item", n);
+        let bytes = review(&buyer, &r, k.public(), rating, now());
+        assert!(stored(
+            &e.ingest_bytes(&[&bytes], Source::Import).unwrap()[0]
+        ));
+    }
+    e.commit().unwrap();
+    let search = |min_rating| {
+        e.search(&SearchQuery {
+            text: Some("bike".into()),
+            min_rating,
+            ..SearchQuery::default()
+        })
+        .unwrap()
+    };
+    let all = search(None);
+    assert_eq!(all.hits.len(), 3);
+    let hit = all.hits.iter().find(|h| h.id == ids[0]).unwrap();
+    assert_eq!(hit.seller_reputation.average_rating, Some(5.0));
+    assert_eq!(hit.seller_reputation.deals, 1);
+    let unrated_hit = all.hits.iter().find(|h| h.id == ids[2]).unwrap();
+    assert_eq!(unrated_hit.seller_reputation, Reputation::default());
+
+    let at_least_4 = search(Some(4.0));
+    assert_eq!(
+        at_least_4
+            .hits
+            .iter()
+            .map(|h| h.id)
+            .collect::<Vec<ListingId>>(),
+        vec![ids[0]]
+    );
+    assert_eq!(at_least_4.total, 1);
+    let at_least_2 = search(Some(2.0));
+    assert_eq!(at_least_2.hits.len(), 2);
+    // Nobody is rated 5 and above but the good seller; nobody above 5 exists.
+    assert!(search(Some(5.0)).hits.iter().all(|h| h.id == ids[0]));
+    // Out of range is refused, naming the field.
+    let err = e
+        .search(&SearchQuery {
+            min_rating: Some(6.0),
+            ..SearchQuery::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("min_rating"), "{err}");
+}
+
+struct Nodes {
+    nodes: Vec<Option<LocalNode>>,
+    _dirs: Vec<TempDir>,
+}
+
+impl Nodes {
+    async fn start(keys: &[u8]) -> Nodes {
+        let mut nodes = Vec::new();
+        let mut dirs = Vec::new();
+        for k in keys {
+            let dir = tempfile::tempdir().unwrap();
+            let n = LocalNode::start(dir.path(), key(*k), loopback_config(Some(BERLIN)))
+                .await
+                .unwrap();
+            nodes.push(Some(n));
+            dirs.push(dir);
+        }
+        Nodes { nodes, _dirs: dirs }
+    }
+
+    fn n(&self, i: usize) -> &LocalNode {
+        self.nodes[i].as_ref().expect("a running node")
+    }
+
+    async fn link(&self, a: usize, b: usize) {
+        self.n(a).connect(self.n(b)).await.unwrap();
+        eventually("the nodes to connect", || async {
+            !self.n(a).net().connected_peers().await.unwrap().is_empty()
+        })
+        .await;
+        // A few heartbeats for gossipsub's meshes.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    async fn stop(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.stop().await.unwrap();
+        }
+    }
+
+    async fn stop_all(mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_reaches_a_peer_by_gossip_and_a_node_that_was_offline_by_sync() {
+    // 0 the seller, 1 the buyer, 2 a node that starts later, while the seller is offline.
+    let mut net = Nodes::start(&[70, 71]).await;
+    net.link(1, 0).await;
+    let (seller, buyer) = (key(70), key(71));
+    let listing = net.n(0).author.create(&draft("Touring bike")).unwrap();
+    eventually("the listing at the buyer's node", || async {
+        net.n(1).engine.get(&listing.id).unwrap().is_some()
+    })
+    .await;
+    let item_key = net
+        .n(0)
+        .engine
+        .get_verified(&listing.id)
+        .unwrap()
+        .unwrap()
+        .payload()
+        .item_key()
+        .to_string();
+    let receipt = deal(&seller, &buyer, &item_key, 1);
+    let written = review_with_receipt(
+        &net.n(1).engine,
+        net.n(1).author.key(),
+        &receipt,
+        5,
+        "Smooth deal",
+    )
+    .unwrap();
+    assert!(!written.replaced);
+    assert_eq!(written.review.about, seller.public());
+    // By gossip (nothing else runs between the two within the deadline: sync runs on
+    // connect and every 5 minutes).
+    eventually("the review at the seller's node", || async {
+        net.n(0).engine.reputation(&seller.public()).reviews == 1
+    })
+    .await;
+    eventually("the seller's node to count it as gossip", || async {
+        net.n(0).net().status().gossip.accepted >= 1
+    })
+    .await;
+
+    // Reviewing again replaces the first review everywhere.
+    let again = review_with_receipt(
+        &net.n(1).engine,
+        net.n(1).author.key(),
+        &receipt,
+        4,
+        "Still fine",
+    )
+    .unwrap();
+    assert!(again.replaced);
+    eventually("the replacement at the seller's node", || async {
+        net.n(0).engine.reputation(&seller.public()).average_rating == Some(4.0)
+    })
+    .await;
+    assert_eq!(net.n(0).engine.reviews().len(), 1);
+
+    // The seller goes offline; a new node joins through the buyer and catches up by sync.
+    net.stop(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let late = LocalNode::start(dir.path(), key(72), loopback_config(Some(BERLIN)))
+        .await
+        .unwrap();
+    late.connect(net.n(1)).await.unwrap();
+    eventually("the review at the late node", || async {
+        late.engine.reviews().len() == 1
+    })
+    .await;
+    let rep = late.engine.reputation(&seller.public());
+    assert_eq!(
+        rep,
+        Reputation {
+            deals: 1,
+            reviews: 1,
+            average_rating: Some(4.0)
+        }
+    );
+    // The seller's rating shows on its listing while the seller is offline.
+    eventually("the listing at the late node", || async {
+        late.engine.get(&listing.id).unwrap().is_some()
+    })
+    .await;
+    late.engine.commit().unwrap();
+    let hits = late
+        .engine
+        .search(&SearchQuery {
+            text: Some("touring".into()),
+            min_rating: Some(4.0),
+            ..SearchQuery::default()
+        })
+        .unwrap()
+        .hits;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].seller_reputation, rep);
+    late.stop().await.unwrap();
+    net.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_reviews_are_dropped_by_peers_and_the_sender_penalized() {
+    // 0 sends the invalid reviews, 1 receives them.
+    let net = Nodes::start(&[80, 81]).await;
+    net.link(0, 1).await;
+    let (s, b, x) = (key(90), key(91), key(92));
+    let receipt = deal(&s, &b, "bike-1", 3);
+    let bad = invalid_reviews(&s, &b, &x, &receipt);
+    for (_, bytes, _) in &bad {
+        net.n(0)
+            .net()
+            .publish_raw(CELL, bytes.clone())
+            .await
+            .unwrap();
+    }
+    let receiver = net.n(1);
+    eventually("the receiver to reject all four", || async {
+        receiver.net().status().gossip.rejected >= bad.len() as u64
+    })
+    .await;
+    let sender = net.n(0).net().peer_id();
+    let score = receiver.net().peer_score(sender).await.unwrap().unwrap();
+    assert!(score < 0.0, "the sender's score is {score}");
+    eventually("the peer list to count the rejects", || async {
+        receiver
+            .net()
+            .peers()
+            .iter()
+            .any(|p| p.peer_id == sender.to_string() && p.rejected >= bad.len() as u64)
+    })
+    .await;
+    assert!(receiver.engine.reviews().is_empty());
+    assert_eq!(
+        receiver.engine.reputation(&s.public()),
+        Reputation::default()
+    );
+
+    net.stop_all().await;
+}
