@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod bridge;
 pub mod hello;
+pub mod market;
 pub mod messages;
 pub mod reviews;
 
@@ -98,6 +99,8 @@ pub struct ApiState {
     pub messenger: crate::messaging::Messenger,
     /// Saved searches and alerts.
     pub alerts: crate::alerts::Alerts,
+    /// Negotiations, the seller's stock and deals (issue 12).
+    pub market: crate::market::Market,
 }
 
 /// An error response: status and a JSON body naming what was wrong.

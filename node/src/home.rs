@@ -149,6 +149,20 @@ pub struct MarketSection {
     /// Home location "LAT,LON": the default for listings and the centre of the area followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Open offers one buyer may have on one listing (as seller: more are declined; as buyer:
+    /// more are refused before they are sent).
+    #[serde(default = "default_offers_per_listing")]
+    pub max_open_offers_per_listing: usize,
+    /// Open offers one buyer may have over all of a seller's listings (as buyer: overall).
+    #[serde(default = "default_offers_per_buyer")]
+    pub max_open_offers_per_buyer: usize,
+}
+
+fn default_offers_per_listing() -> usize {
+    crate::market::MarketConfig::default().max_open_offers_per_listing
+}
+fn default_offers_per_buyer() -> usize {
+    crate::market::MarketConfig::default().max_open_offers_per_buyer
 }
 
 impl Default for MarketSection {
@@ -156,6 +170,8 @@ impl Default for MarketSection {
         MarketSection {
             currency: "EUR".into(),
             location: None,
+            max_open_offers_per_listing: default_offers_per_listing(),
+            max_open_offers_per_buyer: default_offers_per_buyer(),
         }
     }
 }
@@ -208,6 +224,26 @@ impl Config {
         Currency::new(&self.market.currency).map_err(|e| HomeError::BadConfig {
             path: PathBuf::from(CONFIG_FILE),
             reason: format!("market.currency: {e}"),
+        })
+    }
+
+    /// The negotiation limits, checked.
+    pub fn market_limits(&self) -> Result<crate::market::MarketConfig, HomeError> {
+        let m = &self.market;
+        for (field, v) in [
+            ("max_open_offers_per_listing", m.max_open_offers_per_listing),
+            ("max_open_offers_per_buyer", m.max_open_offers_per_buyer),
+        ] {
+            if !(1..=10_000).contains(&v) {
+                return Err(HomeError::BadConfig {
+                    path: PathBuf::from(CONFIG_FILE),
+                    reason: format!("market.{field}: {v} is out of range: 1 to 10000"),
+                });
+            }
+        }
+        Ok(crate::market::MarketConfig {
+            max_open_offers_per_listing: m.max_open_offers_per_listing,
+            max_open_offers_per_buyer: m.max_open_offers_per_buyer,
         })
     }
 

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use swapmeet_protocol::limits::MAX_MESSAGE_LIFETIME_SECS;
 use swapmeet_protocol::{
-    EnvelopeHash, ListingId, ListingRef, PublicKey, RecipientTag, SecretKey, ThreadId,
-    ValidationError,
+    EnvelopeHash, ListingId, ListingRef, MessageBody, Move, PublicKey, RecipientTag, SecretKey,
+    ThreadId, ValidationError,
 };
 use tokio::sync::broadcast;
 
@@ -47,6 +47,7 @@ mod threads;
 
 pub use mailbox::{DepositRefusal, MailboxStats};
 pub use outbox::{backoff_secs, OutboxItem, MAX_BACKOFF_SECS};
+pub use threads::ThreadHead;
 
 /// The tree of threads, messages and the outbox (one tree: see the module doc).
 pub const TREE_STATE: &str = "msg_state/v1";
@@ -161,6 +162,30 @@ pub enum MessagingError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How a message shows in a thread: its text, or a one-line description of a negotiation
+/// move (the market reads the move itself from the signed envelope).
+pub(crate) fn body_text(body: &MessageBody) -> String {
+    let short = |h: &EnvelopeHash| h.to_string().chars().take(12).collect::<String>();
+    let terms = |t: &swapmeet_protocol::OfferTerms| {
+        let price = swapmeet_protocol::Price::Fixed {
+            amount_minor: t.amount_minor,
+            currency: t.currency,
+        };
+        format!("{price} for {} (open until {})", t.quantity, t.expires_at)
+    };
+    match body {
+        MessageBody::Text(text) => text.clone(),
+        MessageBody::Negotiation(m) => match m {
+            Move::Offer(t) => format!("[offer] {}", terms(t)),
+            Move::Counter(t) => format!("[counter] {}", terms(t)),
+            Move::Accept { of } => format!("[accept] {}", short(of)),
+            Move::Decline { of } => format!("[decline] {}", short(of)),
+            Move::Retract { of } => format!("[retract] {}", short(of)),
+        },
+        MessageBody::DealSignature(d) => format!("[deal signature] {}", short(&d.accept)),
+    }
 }
 
 /// A sled error while doing `context`.

@@ -2,7 +2,7 @@
 //! libp2p swarm), started together and shut down in order.
 //!
 //! Shutdown order: stop accepting API requests and end event streams, let in-flight requests
-//! finish, stop the network, match the listings already stored against saved searches, commit the index and flush the store, remove `node.json`.
+//! finish, stop the network, stop the market's task (decisions in progress finish), match the listings already stored against saved searches, commit the index and flush the store, remove `node.json`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,6 +22,7 @@ use crate::api::{self, ApiState};
 use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::home::{peer_id_of, Home, HomeError, InitOptions, NodeFile};
+use crate::market::{Market, MarketError};
 use crate::messaging::{MessagingError, Messenger};
 use crate::network::{Network, NetworkConfig, NetworkError, NetworkHandle};
 
@@ -66,6 +67,9 @@ pub enum NodeError {
     /// The message store could not be opened.
     #[error("messages: {0}")]
     Messaging(#[from] MessagingError),
+    /// The market could not be opened.
+    #[error("market: {0}")]
+    Market(#[from] MarketError),
     /// The saved searches could not be opened.
     #[error(transparent)]
     Alerts(#[from] AlertError),
@@ -105,6 +109,10 @@ pub struct Node {
     /// Stops the alert task once the network is down (so what arrived before is matched).
     alerts_stop: watch::Sender<bool>,
     alerts_task: Option<JoinHandle<()>>,
+    market: Market,
+    /// Stops the market's task once the network is down.
+    market_stop: watch::Sender<bool>,
+    market_task: Option<JoinHandle<()>>,
 }
 
 impl Node {
@@ -160,8 +168,23 @@ impl Node {
         // Subscribed before the network starts, so no listing a peer sends is missed.
         let (alerts_stop, alerts_stop_rx) = watch::channel(false);
         let alerts_task = tokio::spawn(alerts.clone().run(engine.subscribe(), alerts_stop_rx));
+        let author = Author::new(key.clone(), currency, location, engine.clone());
+        // The market: subscribed before the network starts, so no move a peer sends is missed
+        // (and its first act is a scan of every thread for what arrived while it was down).
+        let market_limits = config.market_limits()?;
+        let (m_engine, m_author, m_messenger) = (engine.clone(), author.clone(), messenger.clone());
+        let market = tokio::task::spawn_blocking(move || {
+            Market::open(m_engine, m_author, m_messenger, market_limits)
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))??;
+        let (market_stop, market_stop_rx) = watch::channel(false);
+        let market_task = tokio::spawn(market.clone().run(
+            messenger.subscribe(),
+            engine.subscribe(),
+            market_stop_rx,
+        ));
         let network = Network::start(engine.clone(), &key, net_config, messenger.clone()).await?;
-        let author = Author::new(key, currency, location, engine.clone());
 
         let listener = TcpListener::bind(api_addr)
             .await
@@ -188,6 +211,7 @@ impl Node {
             bridge_runs: Default::default(),
             messenger: messenger.clone(),
             alerts: alerts.clone(),
+            market: market.clone(),
         });
         let app = api::router(state);
         let mut server_stop = stop_rx;
@@ -217,6 +241,9 @@ impl Node {
             alerts,
             alerts_stop,
             alerts_task: Some(alerts_task),
+            market,
+            market_stop,
+            market_task: Some(market_task),
         })
     }
 
@@ -250,6 +277,11 @@ impl Node {
         &self.messenger
     }
 
+    /// Negotiations, stock and deals.
+    pub fn market(&self) -> &Market {
+        &self.market
+    }
+
     /// Saved searches and alerts.
     pub fn alerts(&self) -> &Alerts {
         &self.alerts
@@ -268,6 +300,10 @@ impl Node {
         }
         if let Some(network) = self.network.take() {
             network.shutdown().await;
+        }
+        let _ = self.market_stop.send(true);
+        if let Some(task) = self.market_task.take() {
+            let _ = task.await;
         }
         let _ = self.alerts_stop.send(true);
         if let Some(task) = self.alerts_task.take() {

@@ -7,8 +7,7 @@
 //! sender, thread and sequence number is a replay and is refused.
 
 use swapmeet_protocol::{
-    open, DirectMessage, MessageBody, PublicKey, Receipt, Sealed, SignedEnvelope, ValidationError,
-    Verified,
+    open, DirectMessage, PublicKey, Receipt, Sealed, SignedEnvelope, Verified,
 };
 
 use super::threads::{message_key, thread_key, MsgRec, ThreadRec};
@@ -88,14 +87,6 @@ impl Messenger {
         let sender = verified.signer();
         let hash = verified.hash();
         let message = verified.payload();
-        // Negotiation bodies need the thread's state machine, which this node does not run
-        // yet: refuse them (no receipt) rather than store them as chat.
-        let MessageBody::Text(text) = &message.body else {
-            return Err(MessagingError::Invalid(ValidationError::Invalid {
-                field: "body",
-                reason: "negotiation messages are not supported by this node yet".into(),
-            }));
-        };
         let key = message_key(&message.thread, &sender, message.seq);
         if let Some(held) = self.load_message(&key)? {
             if held.hash != hash {
@@ -128,7 +119,7 @@ impl Messenger {
             hash,
             sent_at: message.sent_at,
             expires_at: message.expires_at,
-            text: text.clone(),
+            text: super::body_text(&message.body),
             state: None,
             received_at: Some(now),
             read: false,
@@ -175,7 +166,7 @@ mod tests {
     use super::super::test_util::*;
     use super::super::{DeliveryState, MessagingConfig};
     use super::*;
-    use swapmeet_protocol::{seal, DirectMessage, ThreadId};
+    use swapmeet_protocol::{seal, DirectMessage, MessageBody, ThreadId};
     use tokio::sync::broadcast::error::TryRecvError;
 
     #[test]

@@ -12,6 +12,8 @@
 
 use swapmeet_protocol::{seal, DirectMessage, ListingRef, MessageBody, ThreadId};
 
+use super::body_text;
+
 use super::outbox::OutboxRec;
 use super::threads::{
     encode_sent, hash_key, message_key, sent_key, thread_key, MsgRec, ThreadRec, OUTBOX,
@@ -27,6 +29,17 @@ impl Messenger {
         &self,
         about: ListingRef,
         text: &str,
+        now: u64,
+    ) -> Result<Sent, MessagingError> {
+        self.start_with(about, MessageBody::Text(text.to_string()), now)
+    }
+
+    /// [`Messenger::send_to_seller`] with any body (a negotiation move: an offer names the
+    /// listing version it is about).
+    pub fn start_with(
+        &self,
+        about: ListingRef,
+        body: MessageBody,
         now: u64,
     ) -> Result<Sent, MessagingError> {
         let me = self.me();
@@ -51,17 +64,33 @@ impl Messenger {
                 updated_at: now,
             },
         };
-        self.send_locked(thread, rec, text, now)
+        self.send_locked(thread, rec, body, now)
     }
 
     /// Replies in an existing thread, as buyer or seller, about the thread's latest listing
     /// version. Unknown thread, bad text: a typed error and nothing written.
     pub fn reply(&self, thread: ThreadId, text: &str, now: u64) -> Result<Sent, MessagingError> {
+        self.reply_with(thread, None, MessageBody::Text(text.to_string()), now)
+    }
+
+    /// [`Messenger::reply`] with any body, about `about` when given (a counter names the
+    /// listing version it proposes terms for), else the thread's latest version.
+    pub fn reply_with(
+        &self,
+        thread: ThreadId,
+        about: Option<ListingRef>,
+        body: MessageBody,
+        now: u64,
+    ) -> Result<Sent, MessagingError> {
         let _writer = self.lock_writer();
-        let rec = self
+        let mut rec = self
             .load_thread(&thread)?
             .ok_or(MessagingError::UnknownThread(thread))?;
-        self.send_locked(thread, rec, text, now)
+        if let Some(about) = about {
+            rec.about = about;
+            rec.about_sent_at = now;
+        }
+        self.send_locked(thread, rec, body, now)
     }
 
     /// Signs, seals and stores my next message in `thread`. The caller holds the writer lock.
@@ -69,7 +98,7 @@ impl Messenger {
         &self,
         thread: ThreadId,
         mut rec: ThreadRec,
-        text: &str,
+        body: MessageBody,
         now: u64,
     ) -> Result<Sent, MessagingError> {
         let me = self.me();
@@ -82,7 +111,7 @@ impl Messenger {
             sent_at: now,
             expires_at: now.saturating_add(self.inner.config.lifetime_secs),
             about: rec.about.clone(),
-            body: MessageBody::Text(text.to_string()),
+            body,
         };
         // Everything that can refuse the message runs before anything is written.
         let envelope = message.sign(&self.inner.key)?;
@@ -96,7 +125,7 @@ impl Messenger {
             hash,
             sent_at: now,
             expires_at: message.expires_at,
-            text: text.to_string(),
+            text: body_text(&message.body),
             state: Some(DeliveryState::Queued),
             received_at: None,
             read: true,

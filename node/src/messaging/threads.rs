@@ -10,7 +10,10 @@
 
 use std::cmp::Ordering;
 
-use swapmeet_protocol::{EnvelopeHash, ListingId, ListingRef, PublicKey, ThreadId};
+use swapmeet_protocol::{
+    DirectMessage, EnvelopeHash, ListingId, ListingRef, PublicKey, SignedEnvelope, ThreadId,
+    Verified,
+};
 
 use super::codec::{Reader, Writer};
 use super::{
@@ -75,6 +78,39 @@ pub(super) fn decode_sent(bytes: &[u8]) -> Result<(ThreadId, u64), StoreError> {
     let seq = r.u64()?;
     r.end()?;
     Ok((thread, seq))
+}
+
+/// A thread's identity and parties, without its messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadHead {
+    /// The thread id.
+    pub thread: ThreadId,
+    /// The listing it is about.
+    pub listing: ListingId,
+    /// The latest listing version a message of the thread referred to.
+    pub about: ListingRef,
+    /// My role.
+    pub role: Role,
+    /// The other party.
+    pub other: PublicKey,
+    /// The buyer.
+    pub buyer: PublicKey,
+    /// When a message was last sent or received in it.
+    pub updated_at: u64,
+}
+
+impl ThreadHead {
+    fn of(thread: ThreadId, rec: ThreadRec, me: &PublicKey) -> ThreadHead {
+        ThreadHead {
+            thread,
+            listing: rec.about.id(),
+            buyer: rec.buyer(me),
+            role: rec.role,
+            other: rec.other,
+            updated_at: rec.updated_at,
+            about: rec.about,
+        }
+    }
 }
 
 /// A thread as stored.
@@ -413,6 +449,57 @@ impl Messenger {
             summary: self.summary_of(*id, rec, &messages),
             messages: views,
         }))
+    }
+
+    /// Every thread's head (no messages read): for the market's scans.
+    pub fn thread_heads(&self) -> Result<Vec<ThreadHead>, MessagingError> {
+        let mut out = Vec::new();
+        for kv in self.inner.state.scan_prefix([THREAD]) {
+            let (k, v) = kv.map_err(sled_err("reading threads"))?;
+            let id: [u8; 32] =
+                k.get(1..)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        tree: TREE_STATE,
+                        reason: format!("thread key of {} bytes", k.len()),
+                    })?;
+            out.push(ThreadHead::of(
+                ThreadId::from_bytes(id),
+                ThreadRec::decode(&v)?,
+                &self.me(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// One thread's head, `None` if there is no such thread.
+    pub fn thread_head(&self, id: &ThreadId) -> Result<Option<ThreadHead>, MessagingError> {
+        Ok(self
+            .load_thread(id)?
+            .map(|rec| ThreadHead::of(*id, rec, &self.me())))
+    }
+
+    /// Every message of a thread, both parties', verified again from the signed envelopes
+    /// kept (each at its own `sent_at`, so an old message still counts after its delivery
+    /// window closed): what the negotiation state is computed from. A stored envelope that no
+    /// longer verifies is left out and logged.
+    pub fn thread_messages(
+        &self,
+        id: &ThreadId,
+    ) -> Result<Vec<Verified<DirectMessage>>, MessagingError> {
+        let mut out = Vec::new();
+        for kv in self.inner.state.scan_prefix(messages_prefix(id)) {
+            let (_, v) = kv.map_err(sled_err("reading a thread's messages"))?;
+            let rec = MsgRec::decode(&v)?;
+            match SignedEnvelope::decode(&rec.envelope).and_then(|e| e.verify_message(rec.sent_at))
+            {
+                Ok(m) => out.push(m),
+                Err(e) => {
+                    tracing::warn!(thread = %id, hash = %rec.hash, error = %e, "a stored message no longer verifies")
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// My thread as the buyer about `listing`, if I started one.

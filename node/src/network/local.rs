@@ -1,5 +1,5 @@
-//! A node without the API: engine + messaging + network + the user's writer, on a folder the
-//! caller owns. Tests, benchmarks and examples run many of these in one process.
+//! A node without the API: engine + messaging + market + network + the user's writer, on a
+//! folder the caller owns. Tests, benchmarks and examples run many of these in one process.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use swapmeet_protocol::{Currency, SecretKey};
 use super::{Network, NetworkConfig, NetworkError, NetworkHandle};
 use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
+use crate::market::{Market, MarketConfig, MarketError};
 use crate::messaging::{MessagingConfig, MessagingError, Messenger};
 
 /// Errors of a local node.
@@ -25,6 +26,9 @@ pub enum LocalNodeError {
     /// Messaging (boxed: its error is large).
     #[error(transparent)]
     Messaging(#[from] Box<MessagingError>),
+    /// The market (boxed: its error is large).
+    #[error(transparent)]
+    Market(#[from] Box<MarketError>),
     /// Waiting for something took too long.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
@@ -50,6 +54,10 @@ pub struct LocalNode {
     pub author: Author,
     /// Private messages of the node's key.
     pub messenger: Messenger,
+    /// Negotiations, stock and deals, reacting to the messages that arrive.
+    pub market: Market,
+    market_stop: tokio::sync::watch::Sender<bool>,
+    market_task: Option<tokio::task::JoinHandle<()>>,
     network: Option<Network>,
 }
 
@@ -78,6 +86,26 @@ impl LocalNode {
         engine_config: EngineConfig,
         messaging: MessagingConfig,
     ) -> Result<LocalNode, LocalNodeError> {
+        LocalNode::start_full(
+            dir,
+            key,
+            config,
+            engine_config,
+            messaging,
+            MarketConfig::default(),
+        )
+        .await
+    }
+
+    /// The same with the market's limits too.
+    pub async fn start_full(
+        dir: &Path,
+        key: SecretKey,
+        config: NetworkConfig,
+        engine_config: EngineConfig,
+        messaging: MessagingConfig,
+        market_config: MarketConfig,
+    ) -> Result<LocalNode, LocalNodeError> {
         let dir = dir.to_path_buf();
         let (engine, _) = tokio::task::spawn_blocking(move || Engine::open(&dir, engine_config))
             .await
@@ -89,13 +117,28 @@ impl LocalNode {
         .await
         .map_err(|e| NetworkError::Setup(e.to_string()))??;
         let home = config.home;
-        let network = Network::start(engine.clone(), &key, config, messenger.clone()).await?;
         let eur = Currency::new("EUR").map_err(|e| NetworkError::Setup(e.to_string()))?;
-        let author = Author::new(key, eur, home, engine.clone());
+        let author = Author::new(key.clone(), eur, home, engine.clone());
+        let (e, a, m) = (engine.clone(), author.clone(), messenger.clone());
+        let market = tokio::task::spawn_blocking(move || {
+            Market::open(e, a, m, market_config).map_err(Box::new)
+        })
+        .await
+        .map_err(|e| NetworkError::Setup(e.to_string()))??;
+        let (market_stop, stop_rx) = tokio::sync::watch::channel(false);
+        let market_task = tokio::spawn(market.clone().run(
+            messenger.subscribe(),
+            engine.subscribe(),
+            stop_rx,
+        ));
+        let network = Network::start(engine.clone(), &key, config, messenger.clone()).await?;
         Ok(LocalNode {
             engine,
             author,
             messenger,
+            market,
+            market_stop,
+            market_task: Some(market_task),
             network: Some(network),
         })
     }
@@ -133,6 +176,10 @@ impl LocalNode {
     pub async fn stop(mut self) -> Result<(), LocalNodeError> {
         if let Some(n) = self.network.take() {
             n.shutdown().await;
+        }
+        let _ = self.market_stop.send(true);
+        if let Some(task) = self.market_task.take() {
+            let _ = task.await;
         }
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || engine.shutdown())
