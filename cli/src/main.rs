@@ -17,6 +17,7 @@
 //! - `bridge_cmd`: bridge sync.
 //! - `message_cmd`: message, inbox, thread.
 //! - `watch_cmd`: watch add/list/rm, alerts.
+//! - `review_cmd`: review, reviews, verify.
 
 mod args;
 mod bridge_cmd;
@@ -25,6 +26,7 @@ mod listing_cmd;
 mod message_cmd;
 mod node_cmd;
 mod output;
+mod review_cmd;
 mod search;
 mod transfer;
 mod util;
@@ -143,6 +145,9 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Thread(a) => message_cmd::thread(&home, &out, a),
         Command::Watch(w) => watch_cmd::run(&home, &out, w),
         Command::Alerts(a) => watch_cmd::alerts(&home, &out, a),
+        Command::Review(a) => review_cmd::review(&home, &out, a),
+        Command::Reviews(a) => review_cmd::reviews(&home, &out, a),
+        Command::Verify(a) => review_cmd::verify(&out, a),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

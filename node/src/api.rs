@@ -247,7 +247,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/watches/remove", post(alerts::remove))
         .route("/v1/alerts", get(alerts::alerts))
         // Reviews and reputation (issue 12).
-        .route("/v1/reviews", get(reviews::list))
+        .route("/v1/reviews", get(reviews::list).post(reviews::write))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })

@@ -2,6 +2,7 @@
 //! reviews about a key with its figures. The request and answer types here are the contract
 //! the CLI reads and writes.
 
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -12,11 +13,13 @@ use swapmeet_protocol::{
     DealId, DealReceipt, EnvelopeHash, ListingId, PublicKey, ReviewError, SecretKey,
 };
 
-use super::{blocking, envelope_to_text, ApiError, ApiResult, St};
+use super::{blocking, envelope_to_text, json_body, ApiError, ApiResult, St};
 use crate::engine::Engine;
 use crate::events::Source;
 use crate::ingest::IngestOutcome;
+use crate::market::deals::DealState;
 use crate::market::reputation::Reputation;
+use crate::market::MarketError;
 use crate::market::reviews::{write_review, ShownReview, MAX_LISTED};
 
 /// Reviews one `GET /v1/reviews` returns unless it asks for another number.
@@ -150,6 +153,51 @@ pub async fn list(
     })
     .await?;
     Ok(Json(answer))
+}
+
+/// `POST /v1/reviews`: signs my review of the other party of a deal of mine (its receipt must
+/// be complete) and publishes it. Reviewing the same deal again replaces my earlier review.
+pub async fn write(State(s): St, body: Body) -> ApiResult<Json<WrittenReview>> {
+    let r: ReviewRequest = json_body(body).await?;
+    let rating = check_request(&r)?;
+    let answer = blocking(move || {
+        let deal = s.market.resolve_deal(&r.deal).map_err(market_error)?;
+        let receipt = match (deal.state, &deal.receipt) {
+            (DealState::Confirmed, Some(receipt)) => receipt,
+            (state, _) => {
+                let why = match state {
+                    DealState::AwaitingSeller => "the seller has not confirmed and signed it yet",
+                    DealState::AwaitingBuyer => "the buyer's signature has not arrived yet",
+                    DealState::SoldOut => "it was void: the seller had no stock left",
+                    DealState::Confirmed => "its receipt is missing on this node",
+                };
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "deal {}: is not complete ({why}); a review needs the receipt signed by both parties",
+                        deal.id
+                    ),
+                ));
+            }
+        };
+        review_with_receipt(&s.engine, s.author.key(), receipt, rating, &r.text)
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+/// How a market error reads to the API's clients.
+fn market_error(e: MarketError) -> ApiError {
+    match &e {
+        MarketError::Invalid { field, .. } => ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: e.to_string(),
+            field: Some(field),
+        },
+        MarketError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e),
+        MarketError::WrongMove(_) | MarketError::Deal(_) => ApiError::new(StatusCode::CONFLICT, e),
+        _ => ApiError::internal(e),
+    }
 }
 
 /// Checks a review request's rating and text before anything is looked up.
