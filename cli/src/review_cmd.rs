@@ -198,7 +198,11 @@ fn verify_line(line: &str, now: u64) -> Result<(Value, String), String> {
         review.signer(),
         r.about,
         date(r.written_at),
-        if r.text.is_empty() { "(no text)" } else { &r.text },
+        if r.text.is_empty() {
+            "(no text)"
+        } else {
+            &r.text
+        },
         terms_text(terms)
     );
     Ok((v, text))
@@ -220,7 +224,9 @@ pub fn verify(out: &Out, a: VerifyArgs) -> Result<Done> {
         .filter(|l| !l.is_empty())
         .collect();
     if lines.is_empty() {
-        bail!("nothing to verify: expected a `swapmeet-deal1:` receipt or a `swapmeet1:` review line");
+        bail!(
+            "nothing to verify: expected a `swapmeet-deal1:` receipt or a `swapmeet1:` review line"
+        );
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -260,4 +266,3 @@ pub fn show_line(v: &Value) -> Option<String> {
     let r: Reputation = serde_json::from_value(v["seller_reputation"].clone()).ok()?;
     Some(reputation_text(&r))
 }
-

@@ -19,8 +19,8 @@ use crate::events::Source;
 use crate::ingest::IngestOutcome;
 use crate::market::deals::DealState;
 use crate::market::reputation::Reputation;
-use crate::market::MarketError;
 use crate::market::reviews::{write_review, ShownReview, MAX_LISTED};
+use crate::market::MarketError;
 
 /// Reviews one `GET /v1/reviews` returns unless it asks for another number.
 pub const DEFAULT_LISTED: usize = 100;
