@@ -20,7 +20,7 @@ use crate::ingest::IngestOutcome;
 use crate::market::deals::DealState;
 use crate::market::reputation::Reputation;
 use crate::market::reviews::{write_review, ShownReview, MAX_LISTED};
-use crate::market::MarketError;
+use crate::market::{Market, MarketError};
 
 /// Reviews one `GET /v1/reviews` returns unless it asks for another number.
 pub const DEFAULT_LISTED: usize = 100;
@@ -159,31 +159,41 @@ pub async fn list(
 /// be complete) and publishes it. Reviewing the same deal again replaces my earlier review.
 pub async fn write(State(s): St, body: Body) -> ApiResult<Json<WrittenReview>> {
     let r: ReviewRequest = json_body(body).await?;
-    let rating = check_request(&r)?;
-    let answer = blocking(move || {
-        let deal = s.market.resolve_deal(&r.deal).map_err(market_error)?;
-        let receipt = match (deal.state, &deal.receipt) {
-            (DealState::Confirmed, Some(receipt)) => receipt,
-            (state, _) => {
-                let why = match state {
-                    DealState::AwaitingSeller => "the seller has not confirmed and signed it yet",
-                    DealState::AwaitingBuyer => "the buyer's signature has not arrived yet",
-                    DealState::SoldOut => "it was void: the seller had no stock left",
-                    DealState::Confirmed => "its receipt is missing on this node",
-                };
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "deal {}: is not complete ({why}); a review needs the receipt signed by both parties",
-                        deal.id
-                    ),
-                ));
-            }
-        };
-        review_with_receipt(&s.engine, s.author.key(), receipt, rating, &r.text)
-    })
-    .await?;
+    let answer =
+        blocking(move || review_my_deal(&s.market, &s.engine, s.author.key(), &r)).await?;
     Ok(Json(answer))
+}
+
+/// What `POST /v1/reviews` does: checks the request, finds my deal in the market's store (by
+/// id or prefix), requires its complete receipt, and signs and stores my review of the other
+/// party. Blocking.
+pub fn review_my_deal(
+    market: &Market,
+    engine: &Engine,
+    key: &SecretKey,
+    r: &ReviewRequest,
+) -> ApiResult<WrittenReview> {
+    let rating = check_request(r)?;
+    let deal = market.resolve_deal(&r.deal).map_err(market_error)?;
+    let receipt = match (deal.state, &deal.receipt) {
+        (DealState::Confirmed, Some(receipt)) => receipt,
+        (state, _) => {
+            let why = match state {
+                DealState::AwaitingSeller => "the seller has not confirmed and signed it yet",
+                DealState::AwaitingBuyer => "the buyer's signature has not arrived yet",
+                DealState::SoldOut => "it was void: the seller had no stock left",
+                DealState::Confirmed => "its receipt is missing on this node",
+            };
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "deal {}: is not complete ({why}); a review needs the receipt signed by both parties",
+                    deal.id
+                ),
+            ));
+        }
+    };
+    review_with_receipt(engine, key, receipt, rating, &r.text)
 }
 
 /// How a market error reads to the API's clients.
