@@ -147,6 +147,9 @@ fn payload_of(envelope: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
+/// An invalid review: what it is, its bytes, and the reason every node must give.
+type Invalid = (&'static str, Vec<u8>, fn(&ReviewError) -> bool);
+
 /// The four kinds of invalid review of a deal between `seller` and `buyer`, each with the
 /// typed reason every node must give: a forged receipt (the seller's signature does not
 /// verify), a review without a deal (no receipt in the receipt's place), a review by a third
@@ -156,7 +159,7 @@ fn invalid_reviews(
     buyer: &SecretKey,
     third: &SecretKey,
     receipt: &DealReceipt,
-) -> Vec<(&'static str, Vec<u8>, fn(&ReviewError) -> bool)> {
+) -> Vec<Invalid> {
     let good = payload_of(&review(buyer, receipt, seller.public(), 5, now()));
     let receipt_bytes = receipt.encode();
     let mut forged_receipt = receipt_bytes.clone();

@@ -159,8 +159,7 @@ pub async fn list(
 /// be complete) and publishes it. Reviewing the same deal again replaces my earlier review.
 pub async fn write(State(s): St, body: Body) -> ApiResult<Json<WrittenReview>> {
     let r: ReviewRequest = json_body(body).await?;
-    let answer =
-        blocking(move || review_my_deal(&s.market, &s.engine, s.author.key(), &r)).await?;
+    let answer = blocking(move || review_my_deal(&s.market, &s.engine, s.author.key(), &r)).await?;
     Ok(Json(answer))
 }
 

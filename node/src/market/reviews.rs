@@ -210,7 +210,8 @@ impl State {
 /// What happened to one review before the write lock: already held (by hash), or checked.
 enum Checked {
     Held(ReviewKey),
-    Verified(Verified<Review>),
+    // Boxed: a verified review carries its receipt and text, far larger than a key.
+    Verified(Box<Verified<Review>>),
     Rejected(ReviewError),
 }
 
@@ -292,7 +293,7 @@ impl Reviews {
                     return Checked::Held(*k);
                 }
                 match env.verify_review(now) {
-                    Ok(v) => Checked::Verified(v),
+                    Ok(v) => Checked::Verified(Box::new(v)),
                     Err(e) => Checked::Rejected(e),
                 }
             })
@@ -310,7 +311,7 @@ impl Reviews {
                     out.push(held_outcome(k));
                     continue;
                 }
-                Checked::Verified(v) => v,
+                Checked::Verified(v) => *v,
             };
             let deal = v.payload().deal();
             let by = v.signer();
