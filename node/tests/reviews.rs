@@ -556,3 +556,105 @@ async fn invalid_reviews_are_dropped_by_peers_and_the_sender_penalized() {
 
     net.stop_all().await;
 }
+
+/// A real node with its API: a review imported as a `swapmeet1:` line is announced on the
+/// event stream as a `review` event, and `GET /v1/reviews` lists it with the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_reviews_and_streams_a_review_event() {
+    use std::io::BufRead;
+    use swapmeet_node::home::{Home, InitOptions};
+    use swapmeet_node::node::{Node, NodeOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().to_path_buf());
+    home.init(&InitOptions {
+        location: Some(BERLIN),
+        currency: Some(Currency::new("EUR").unwrap()),
+    })
+    .unwrap();
+    let node = Node::start(
+        home,
+        NodeOptions {
+            api: Some("127.0.0.1:0".parse().unwrap()),
+            no_mdns: true,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", node.api_addr());
+    let auth = format!("Bearer {}", node.token());
+    let (s, b) = (key(110), key(111));
+    let r = deal(&s, &b, "bike-1", 7);
+    let line = swapmeet_node::api::envelope_to_text(&review(&b, &r, s.public(), 4, now()));
+    let about = s.public().to_string();
+    let result = tokio::time::timeout(
+        DEADLINE,
+        tokio::task::spawn_blocking(move || {
+            let agent = ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build(),
+            );
+            let get = |path: &str| -> (u16, serde_json::Value) {
+                let mut resp = agent
+                    .get(format!("{base}{path}"))
+                    .header("Authorization", &auth)
+                    .call()
+                    .unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.body_mut().read_json().unwrap())
+            };
+            let events = agent
+                .get(format!("{base}/v1/events"))
+                .header("Authorization", &auth)
+                .call()
+                .unwrap();
+            let mut lines = std::io::BufReader::new(events.into_body().into_reader()).lines();
+            let mut resp = agent
+                .post(format!("{base}/v1/import"))
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(serde_json::json!({ "lines": [line] }).to_string())
+                .unwrap();
+            let imported: serde_json::Value = resp.body_mut().read_json().unwrap();
+            assert_eq!(imported["results"][0]["outcome"], "stored", "{imported}");
+            // The named event, then its data.
+            loop {
+                let l = lines.next().expect("stream ended").unwrap();
+                if l.trim() == "event: review" {
+                    break;
+                }
+            }
+            let data = lines.next().expect("stream ended").unwrap();
+            let ev: serde_json::Value =
+                serde_json::from_str(data.trim_start_matches("data:").trim()).unwrap();
+            assert_eq!(ev["rating"], 4);
+            assert_eq!(ev["about"], about.as_str());
+            assert_eq!(ev["source"]["kind"], "import");
+
+            let (status, listed) = get(&format!("/v1/reviews?about={about}"));
+            assert_eq!(status, 200);
+            assert_eq!(listed["reputation"]["deals"], 1);
+            assert_eq!(listed["reputation"]["average_rating"], 4.0);
+            assert_eq!(listed["reviews"][0]["text"], "4 stars");
+            assert!(listed["reviews"][0]["line"]
+                .as_str()
+                .unwrap()
+                .starts_with("swapmeet1:"));
+            let (status, err) = get("/v1/reviews?about=nobody");
+            assert_eq!(status, 400);
+            assert_eq!(err["field"], "about");
+            let (status, err) = get(&format!("/v1/reviews?about={about}&limit=0"));
+            assert_eq!(status, 400);
+            assert_eq!(err["field"], "limit");
+        }),
+    )
+    .await;
+    result.expect("test timed out").unwrap();
+    tokio::time::timeout(DEADLINE, node.shutdown())
+        .await
+        .expect("shutdown hung")
+        .unwrap();
+}
