@@ -75,7 +75,27 @@ pub enum Command {
     Watch(WatchCommand),
     /// Alerts of your saved searches, newest first (unseen marked with *); marks them seen.
     Alerts(AlertsArgs),
-    // Reviews (issue 12).
+    // --- Negotiation and deals (issue 12): cli/src/offer_cmd.rs, cli/src/deal_cmd.rs ---
+    /// Make an offer on a listing: a price for the whole quantity, in the listing's currency.
+    ///
+    /// The offer is a signed, sealed message in your thread with the seller; it stays open
+    /// until it expires (48 h by default, at most 7 days), the seller answers, or you retract
+    /// it. The seller's node may accept or decline it automatically.
+    Offer(OfferArgs),
+    /// List your negotiations, as buyer and as seller: every offer's state and time left.
+    Offers,
+    /// Answer the other party's open offer with your own terms (it replaces every open offer
+    /// of the thread).
+    Counter(CounterArgs),
+    /// Accept the other party's open offer or counter: a deal, once the seller's node confirms
+    /// its stock and both sides have signed it.
+    Accept(AcceptArgs),
+    /// Decline the other party's open offer or counter.
+    Decline(AcceptArgs),
+    /// Withdraw your own open offer or counter.
+    Retract(ThreadMoveArgs),
+    /// List your deals; `--export ID` prints a deal's receipt, which anyone can verify.
+    Deals(DealsArgs),
     /// Review the other party of a deal of yours (its receipt must be complete).
     ///
     /// The review is signed with your key, carries the deal's receipt (so anyone can check it
@@ -87,6 +107,7 @@ pub enum Command {
     /// Check a deal receipt (`swapmeet-deal1:` line) or a review (`swapmeet1:` line) offline:
     /// prints the terms; exit 0 if the signatures verify, 2 with the reason if not.
     Verify(VerifyArgs),
+    // --- end of negotiation and deals ---
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -200,10 +221,29 @@ pub struct ListingFields {
     pub expires_in: Option<String>,
 }
 
+/// The seller's local settings of a listing for negotiation: never published.
+#[derive(Debug, Args, Default)]
+pub struct MarketFlags {
+    /// Accept offers at or above this price per item at once, even while you are away
+    /// ("off" removes it). In the listing's currency.
+    #[arg(long, value_name = "PRICE")]
+    pub auto_accept: Option<String>,
+    /// Decline offers at or below this price per item at once ("off" removes it).
+    #[arg(long, value_name = "PRICE")]
+    pub auto_decline: Option<String>,
+    /// Where the buyer picks the item up (address, directions; up to 200 characters): kept on
+    /// your node and sent to the buyer in your private thread only when a deal is made
+    /// ("off" removes it).
+    #[arg(long, value_name = "TEXT")]
+    pub pickup_at: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct SellArgs {
     #[command(flatten)]
     pub fields: ListingFields,
+    #[command(flatten)]
+    pub market: MarketFlags,
     /// Your own stable key for the item (e.g. a SKU); the listing id derives from it.
     #[arg(long, value_name = "ITEM-KEY")]
     pub key: Option<String>,
@@ -218,6 +258,8 @@ pub struct UpdateArgs {
     pub id: String,
     #[command(flatten)]
     pub fields: ListingFields,
+    #[command(flatten)]
+    pub market: MarketFlags,
 }
 
 #[derive(Debug, Args)]
@@ -416,4 +458,72 @@ pub struct ThreadArgs {
     /// Do not mark the messages read.
     #[arg(long)]
     pub keep_unread: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OfferArgs {
+    /// The listing id (see `swapmeet search`).
+    #[arg(value_name = "LISTING_ID")]
+    pub listing: String,
+    #[command(flatten)]
+    pub terms: TermsArgs,
+    /// A note to the seller with the offer (1 to 2,000 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+}
+
+/// The terms of an offer or a counter-offer.
+#[derive(Debug, Args)]
+pub struct TermsArgs {
+    /// The price for the whole quantity, in the listing's currency: 200, 199.99.
+    #[arg(long, value_name = "AMOUNT")]
+    pub price: String,
+    /// How many items (1 to 1,000,000; default 1).
+    #[arg(long, value_name = "N")]
+    pub qty: Option<u32>,
+    /// How long the offer stays open: 48h (the default), 3d, 90m; at most 7d.
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CounterArgs {
+    /// The thread id from `swapmeet offers` (its first 8 or more characters are enough).
+    #[arg(value_name = "THREAD_ID")]
+    pub thread: String,
+    #[command(flatten)]
+    pub terms: TermsArgs,
+    /// A note with the counter-offer (1 to 2,000 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// The thread id from `swapmeet offers` (its first 8 or more characters are enough).
+    #[arg(value_name = "THREAD_ID")]
+    pub thread: String,
+    /// Which offer, when the other party has several open: its hash (or the first 8 or more
+    /// characters) from `swapmeet offers`.
+    #[arg(long, value_name = "HASH")]
+    pub of: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ThreadMoveArgs {
+    /// The thread id from `swapmeet offers` (its first 8 or more characters are enough).
+    #[arg(value_name = "THREAD_ID")]
+    pub thread: String,
+    /// Which of your offers, when several are open: its hash (or the first 8 or more
+    /// characters) from `swapmeet offers`.
+    #[arg(long, value_name = "HASH")]
+    pub of: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DealsArgs {
+    /// Print the receipt of this deal (its id or first 8 or more characters) as one
+    /// `swapmeet-deal1:` line, for anyone to verify from the two public keys alone.
+    #[arg(long, value_name = "DEAL_ID")]
+    pub export: Option<String>,
 }

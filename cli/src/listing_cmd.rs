@@ -6,10 +6,12 @@ use swapmeet_node::authoring::ListingDraft;
 use swapmeet_node::home::Home;
 use swapmeet_protocol::{Category, Condition, CountryCode, ListingId};
 
-use crate::args::{IdArg, ListingFields, RenewArgs, SellArgs, UpdateArgs, WithdrawArgs};
+use crate::args::{
+    IdArg, ListingFields, MarketFlags, RenewArgs, SellArgs, UpdateArgs, WithdrawArgs,
+};
 use crate::client::{is_not_found, Client};
 use crate::output::{clip, date, price, s, table, variants, Out};
-use crate::util::{check_price, duration_secs, lat_lon};
+use crate::util::{check_price, duration_secs, lat_lon, offer_amount};
 use crate::Done;
 
 /// Largest listing file read by `sell --file`.
@@ -71,6 +73,59 @@ fn draft(home: &Home, f: &ListingFields) -> Result<ListingDraft> {
     })
 }
 
+/// Longest `--pickup-at` text (the node's limit too).
+const MAX_PICKUP_CHARS: usize = 200;
+
+/// The seller's local market settings as the API takes them: only the flags given, "off" as
+/// null (cleared), each checked first.
+fn market_settings(m: &MarketFlags) -> Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    for (flag, key, value) in [
+        ("--auto-accept", "auto_accept", &m.auto_accept),
+        ("--auto-decline", "auto_decline", &m.auto_decline),
+    ] {
+        if let Some(v) = value {
+            let v = if v.trim().eq_ignore_ascii_case("off") {
+                Value::Null
+            } else {
+                Value::String(offer_amount(flag, v)?)
+            };
+            out.insert(key.into(), v);
+        }
+    }
+    if let (Some(Value::String(accept)), Some(Value::String(decline))) =
+        (out.get("auto_accept"), out.get("auto_decline"))
+    {
+        let (a, d) = (accept.parse::<f64>(), decline.parse::<f64>());
+        if let (Ok(a), Ok(d)) = (a, d) {
+            if d >= a {
+                bail!(
+                    "--auto-decline: {decline} is not below --auto-accept {accept}; an offer                      cannot be both accepted and declined"
+                );
+            }
+        }
+    }
+    if let Some(p) = &m.pickup_at {
+        let v = if p.trim().eq_ignore_ascii_case("off") {
+            Value::Null
+        } else {
+            let n = p.chars().count();
+            if p.trim().is_empty() {
+                bail!("--pickup-at: the place is empty; write where the buyer picks the item up, or \"off\"");
+            }
+            if n > MAX_PICKUP_CHARS {
+                bail!("--pickup-at: {n} characters, the limit is {MAX_PICKUP_CHARS}");
+            }
+            if p.chars().any(|c| c.is_control() && c != '\n') {
+                bail!("--pickup-at: control characters are not allowed (only line breaks)");
+            }
+            Value::String(p.clone())
+        };
+        out.insert("pickup_at".into(), v);
+    }
+    Ok(out)
+}
+
 fn check_id(id: &str) -> Result<()> {
     id.parse::<ListingId>().map(|_| ()).map_err(|_| {
         anyhow!("'{id}' is not a listing id (26 characters a-z, 2-7; see `swapmeet mine`)")
@@ -104,8 +159,14 @@ pub fn sell(home: &Home, out: &Out, a: SellArgs) -> Result<Done> {
     if d.price.is_none() {
         bail!("--price is required, e.g. --price \"25 EUR\" or --price free");
     }
+    let market = market_settings(&a.market)?;
+    let mut body = serde_json::to_value(&d)?;
+    // In the same request as the listing, so no offer arrives before its settings apply.
+    if let Value::Object(fields) = &mut body {
+        fields.extend(market);
+    }
     let c = Client::connect(home)?;
-    let r = c.post("/v1/listings", &serde_json::to_value(&d)?)?;
+    let r = c.post("/v1/listings", &body)?;
     note_if_not_searchable(&r);
     out.emit(
         &json!({"id": r["id"], "seq": r["seq"], "expires_at": r["expires_at"]}),
@@ -129,14 +190,38 @@ fn note_if_not_searchable(r: &Value) {
 pub fn update(home: &Home, out: &Out, a: UpdateArgs) -> Result<Done> {
     check_id(&a.id)?;
     let d = draft(home, &a.fields)?;
+    let market = market_settings(&a.market)?;
     if d == ListingDraft::default() {
-        bail!("nothing to change: give at least one of --title, --price, --description, ...");
+        if market.is_empty() {
+            bail!("nothing to change: give at least one of --title, --price, --description, --auto-accept, ...");
+        }
+        // Local settings only: no new version of the listing is published.
+        let c = Client::connect(home)?;
+        let r = c.put(
+            &format!("/v1/listings/{}/market", a.id),
+            &Value::Object(market),
+        )?;
+        out.emit(&r, || {
+            let show = |k: &str| match &r[k] {
+                Value::String(v) => v.clone(),
+                _ => "off".into(),
+            };
+            format!(
+                "market settings of {}: auto-accept {}, auto-decline {}, pickup at {}",
+                a.id,
+                show("auto_accept"),
+                show("auto_decline"),
+                show("pickup_at")
+            )
+        })?;
+        return Ok(Done::Ok);
+    }
+    let mut body = serde_json::to_value(&d)?;
+    if let Value::Object(fields) = &mut body {
+        fields.extend(market);
     }
     let c = Client::connect(home)?;
-    let r = c.put(
-        &format!("/v1/listings/{}", a.id),
-        &serde_json::to_value(&d)?,
-    )?;
+    let r = c.put(&format!("/v1/listings/{}", a.id), &body)?;
     note_if_not_searchable(&r);
     out.emit(&r, || {
         if r["changed"] == false {

@@ -17,14 +17,18 @@
 //! - `bridge_cmd`: bridge sync.
 //! - `message_cmd`: message, inbox, thread.
 //! - `watch_cmd`: watch add/list/rm, alerts.
+//! - `offer_cmd`: offer, offers, counter, accept, decline, retract.
+//! - `deal_cmd`: deals, deals --export.
 //! - `review_cmd`: review, reviews, verify.
 
 mod args;
 mod bridge_cmd;
 mod client;
+mod deal_cmd;
 mod listing_cmd;
 mod message_cmd;
 mod node_cmd;
+mod offer_cmd;
 mod output;
 mod review_cmd;
 mod search;
@@ -145,6 +149,14 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Thread(a) => message_cmd::thread(&home, &out, a),
         Command::Watch(w) => watch_cmd::run(&home, &out, w),
         Command::Alerts(a) => watch_cmd::alerts(&home, &out, a),
+        // Negotiation and deals (issue 12).
+        Command::Offer(a) => offer_cmd::offer(&home, &out, a),
+        Command::Offers => offer_cmd::offers(&home, &out),
+        Command::Counter(a) => offer_cmd::counter(&home, &out, a),
+        Command::Accept(a) => offer_cmd::accept(&home, &out, a),
+        Command::Decline(a) => offer_cmd::decline(&home, &out, a),
+        Command::Retract(a) => offer_cmd::retract(&home, &out, a),
+        Command::Deals(a) => deal_cmd::deals(&home, &out, a),
         Command::Review(a) => review_cmd::review(&home, &out, a),
         Command::Reviews(a) => review_cmd::reviews(&home, &out, a),
         Command::Verify(a) => review_cmd::verify(&out, a),

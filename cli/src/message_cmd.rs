@@ -24,12 +24,12 @@ use crate::Done;
 /// Most bytes read from standard input for `message ID -` (4 bytes per character at most).
 const MAX_STDIN_BYTES: u64 = (MAX_MESSAGE_TEXT_CHARS as u64) * 4 + 1;
 
-fn typed<T: DeserializeOwned>(v: Value) -> Result<T> {
+pub(crate) fn typed<T: DeserializeOwned>(v: Value) -> Result<T> {
     serde_json::from_value(v).context("the node's answer is not what this version expects")
 }
 
 /// The text of a message, checked before the node is contacted.
-fn message_text(arg: &str) -> Result<String> {
+pub(crate) fn message_text(arg: &str) -> Result<String> {
     let text = if arg == "-" {
         let mut buf = Vec::new();
         std::io::stdin()

@@ -8,9 +8,10 @@ use swapmeet_node::api::envelope_from_text;
 use swapmeet_node::api::reviews::{ReviewRequest, ReviewsJson, WrittenReview};
 use swapmeet_node::home::Home;
 use swapmeet_node::market::reputation::Reputation;
-use swapmeet_node::market::reviews::{receipt_from_text, RECEIPT_TEXT_PREFIX};
 use swapmeet_protocol::limits::MAX_REVIEW_TEXT_CHARS;
-use swapmeet_protocol::{DealTerms, EnvelopeKind, Price, PublicKey, SignedEnvelope};
+use swapmeet_protocol::{
+    DealReceipt, DealTerms, EnvelopeKind, Price, PublicKey, SignedEnvelope, DEAL_TEXT_PREFIX,
+};
 
 use crate::args::{ReviewArgs, ReviewsArgs, VerifyArgs};
 use crate::client::Client;
@@ -158,8 +159,8 @@ fn terms_text(t: &DealTerms) -> String {
 
 /// What one line proves: the terms (and the review) when valid, or why not.
 fn verify_line(line: &str, now: u64) -> Result<(Value, String), String> {
-    if line.starts_with(RECEIPT_TEXT_PREFIX) {
-        let receipt = receipt_from_text(line)?;
+    if line.starts_with(DEAL_TEXT_PREFIX) {
+        let receipt = DealReceipt::from_text(line).map_err(|e| e.to_string())?;
         let terms = receipt.verify().map_err(|e| e.to_string())?;
         let mut v = terms_json(terms);
         v["kind"] = json!("receipt");

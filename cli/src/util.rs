@@ -61,6 +61,58 @@ pub fn amount_minor(flag: &str, text: &str, currency: Currency) -> Result<u64> {
     }
 }
 
+/// An amount in the listing's currency as offers and counters give it ("200", "199.99",
+/// "12,50"): digits with at most one decimal separator and three decimals, more than zero.
+/// The node checks the decimals against the listing's currency and the asking price.
+pub fn offer_amount(flag: &str, text: &str) -> Result<String> {
+    let t = text.trim();
+    if t.chars().any(|c| c.is_alphabetic() || "€$£¥".contains(c)) {
+        bail!("{flag}: give a plain amount like 200 or 199.99; the currency is the listing's");
+    }
+    let (int, frac) = match t.split_once(['.', ',']) {
+        Some((i, f)) => (i, Some(f)),
+        None => (t, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f) || f.len() > 3) {
+        bail!("{flag}: '{text}' is not an amount (e.g. 200 or 199.99)");
+    }
+    if !t.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        bail!("{flag}: an offer must be more than zero");
+    }
+    Ok(t.replace(',', "."))
+}
+
+/// How long an offer stays open: a duration of at most 7 days (the protocol's limit).
+pub fn offer_lifetime(flag: &str, text: &str) -> Result<u64> {
+    let secs = duration_secs_any(flag, text)?;
+    let max = swapmeet_protocol::limits::MAX_OFFER_LIFETIME_SECS;
+    if secs > max {
+        bail!("{flag}: '{text}' is longer than 7 days, the longest an offer stays open");
+    }
+    Ok(secs)
+}
+
+/// A quantity of an offer: 1 to the protocol's limit.
+pub fn offer_quantity(flag: &str, qty: u32) -> Result<u32> {
+    let max = swapmeet_protocol::limits::MAX_QUANTITY;
+    if qty == 0 || qty > max {
+        bail!("{flag}: {qty} is out of range; an offer is for 1 to {max} items");
+    }
+    Ok(qty)
+}
+
+/// A hex id or the first `min` or more characters of one (threads, offers, deals).
+pub fn hex_prefix(what: &str, text: &str, min: usize, see: &str) -> Result<String> {
+    let t = text.trim();
+    if t.len() < min || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!(
+            "'{t}' is not a {what} (64 hex characters, or the first {min} or more of one; see `{see}`)"
+        );
+    }
+    Ok(t.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +132,30 @@ mod tests {
         assert_eq!(amount_minor("--max-price", "300", eur).unwrap(), 30_000);
         assert_eq!(amount_minor("--max-price", "12,50", eur).unwrap(), 1250);
         assert!(amount_minor("--max-price", "abc", eur).is_err());
+    }
+
+    #[test]
+    fn offer_values_are_checked_before_the_node_is_asked() {
+        assert_eq!(offer_amount("--price", "200").unwrap(), "200");
+        assert_eq!(offer_amount("--price", "12,50").unwrap(), "12.50");
+        let err = offer_amount("--price", "200 EUR").unwrap_err().to_string();
+        assert!(err.contains("the currency is the listing's"), "{err}");
+        assert!(offer_amount("--price", "0.00")
+            .unwrap_err()
+            .to_string()
+            .contains("more than zero"));
+        assert!(offer_amount("--price", "1.2.3").is_err());
+        assert!(offer_amount("--price", "-5").is_err());
+        assert!(offer_amount("--price", "1.2345").is_err());
+        assert_eq!(offer_lifetime("--expires", "48h").unwrap(), 172_800);
+        assert_eq!(offer_lifetime("--expires", "7d").unwrap(), 604_800);
+        let err = offer_lifetime("--expires", "8d").unwrap_err().to_string();
+        assert!(err.contains("7 days"), "{err}");
+        assert!(offer_quantity("--qty", 0).is_err());
+        assert!(hex_prefix("thread id", "abc", 8, "swapmeet offers").is_err());
+        assert_eq!(
+            hex_prefix("thread id", "ABCDEF0123", 8, "x").unwrap(),
+            "abcdef0123"
+        );
     }
 }

@@ -13,7 +13,6 @@ use serde_json::Value;
 use swapmeet_node::api::envelope_to_text;
 use swapmeet_node::authoring::{Author, ListingDraft};
 use swapmeet_node::engine::{Engine, EngineConfig};
-use swapmeet_node::market::reviews::receipt_to_text;
 use swapmeet_protocol::{
     Currency, DealReceipt, DealTerms, EnvelopeHash, PublicKey, Review, SecretKey,
 };
@@ -85,11 +84,7 @@ fn verify_checks_receipts_and_reviews_offline() {
     let r = receipt(&s, &b, "bike-1", 25_000);
 
     // A good receipt: exit 0, the terms printed.
-    let good = write(
-        dir.path(),
-        "deal.txt",
-        &format!("{}\n", receipt_to_text(&r)),
-    );
+    let good = write(dir.path(), "deal.txt", &format!("{}\n", r.to_text()));
     let out = h.ok(&["verify", &good]);
     assert!(out.contains("valid deal receipt"), "{out}");
     assert!(out.contains("250.00 EUR"), "{out}");
@@ -104,7 +99,7 @@ fn verify_checks_receipts_and_reviews_offline() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     let tampered = DealReceipt::decode(&bytes).unwrap();
-    let bad = write(dir.path(), "tampered.txt", &receipt_to_text(&tampered));
+    let bad = write(dir.path(), "tampered.txt", &tampered.to_text());
     let o = h.cmd(&["verify", &bad]);
     assert_eq!(o.status.code(), Some(2));
     assert!(

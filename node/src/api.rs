@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use swapmeet_protocol::{Currency, ListingId, Price, Record, SignedEnvelope, WithdrawReason};
 use tokio::sync::watch;
 
-use crate::authoring::{Author, AuthorError, ListingDraft};
+use crate::authoring::{Author, AuthorError};
 use crate::engine::{Engine, EngineError, SearchHit};
 use crate::events::Source;
 use crate::ingest::IngestOutcome;
@@ -243,6 +243,19 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/messages", post(messages::send))
         .route("/v1/inbox", get(messages::inbox))
         .route("/v1/threads/{id}", get(messages::thread))
+        // Negotiations and deals (issue 12).
+        .route("/v1/offers", get(market::list).post(market::offer))
+        .route("/v1/offers/{thread}", get(market::one))
+        .route("/v1/offers/{thread}/counter", post(market::counter))
+        .route("/v1/offers/{thread}/accept", post(market::accept))
+        .route("/v1/offers/{thread}/decline", post(market::decline))
+        .route("/v1/offers/{thread}/retract", post(market::retract))
+        .route("/v1/deals", get(market::deals))
+        .route("/v1/deals/{id}", get(market::deal))
+        .route(
+            "/v1/listings/{id}/market",
+            get(market::get_settings).put(market::set_settings),
+        )
         .route("/v1/watches", get(alerts::list).post(alerts::add))
         .route("/v1/watches/remove", post(alerts::remove))
         .route("/v1/alerts", get(alerts::alerts))
@@ -458,9 +471,26 @@ async fn create(
     body: Body,
 ) -> ApiResult<Response> {
     let wait = wait_of(w)?;
-    let draft: ListingDraft = json_body(body).await?;
+    let (draft, update) = market::draft_body(body).await?;
     let p = blocking(move || {
+        // The local market settings are checked before anything is published (issue 12).
+        let settings = if update.is_empty() {
+            None
+        } else {
+            let currency = match draft
+                .price
+                .as_deref()
+                .map(|p| Price::parse(p, Some(s.home_currency)))
+            {
+                Some(Ok(Price::Fixed { currency, .. })) => currency,
+                _ => s.home_currency,
+            };
+            Some(update.apply(Default::default(), currency)?)
+        };
         let p = s.author.create(&draft)?;
+        if let Some(settings) = settings {
+            s.market.store_settings(&p.id, &settings)?;
+        }
         Ok(searchable(&s.engine, wait, json!(p)))
     })
     .await?;
@@ -475,9 +505,30 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     let wait = wait_of(w)?;
     let id = parse_id(&id)?;
-    let draft: ListingDraft = json_body(body).await?;
+    let (draft, update) = market::draft_body(body).await?;
     let p = blocking(move || {
+        // The local market settings are checked before anything is published (issue 12).
+        if !update.is_empty() {
+            let currency = match draft
+                .price
+                .as_deref()
+                .map(|p| Price::parse(p, Some(s.home_currency)))
+            {
+                Some(Ok(Price::Fixed { currency, .. })) => Some(currency),
+                _ => s
+                    .engine
+                    .get(&id)?
+                    .and_then(|r| r.summary.currency)
+                    .and_then(|c| Currency::new(&c).ok()),
+            };
+            if let Some(c) = currency {
+                s.market.check_settings(&id, &update, c)?;
+            }
+        }
         let p = s.author.update(&id, &draft)?;
+        if !update.is_empty() {
+            s.market.set_settings(&id, &update)?;
+        }
         Ok(searchable(&s.engine, wait, json!(p)))
     })
     .await?;
@@ -826,6 +877,24 @@ async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infalli
         };
         SseEvent::default().event("alert").data(data)
     });
+    // Market events are named `negotiation` and `deal` (issue 12).
+    let market =
+        tokio_stream::wrappers::BroadcastStream::new(s.market.subscribe()).map(|item| match item {
+            Ok(ev) => {
+                let name = match &ev {
+                    crate::market::MarketEvent::Negotiation { .. } => "negotiation",
+                    crate::market::MarketEvent::Deal { .. } => "deal",
+                };
+                SseEvent::default()
+                    .event(name)
+                    .data(serde_json::to_string(&ev).unwrap_or_default())
+            }
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                SseEvent::default()
+                    .event("negotiation")
+                    .data(json!({"kind": "lagged", "missed": n}).to_string())
+            }
+        });
     // Reviews stored (issue 12) are named `review`.
     let reviews =
         tokio_stream::wrappers::BroadcastStream::new(s.engine.reviews().subscribe()).map(|item| {
@@ -838,12 +907,14 @@ async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infalli
             SseEvent::default().event("review").data(data)
         });
     let mut shutdown = s.shutdown.clone();
-    let stream = futures::stream::select(futures::stream::select(listings, messages), alerts);
-    let stream = futures::stream::select(stream, reviews)
-        .map(Ok)
-        .take_until(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        });
+    let stream = futures::stream::select(
+        futures::stream::select(futures::stream::select(listings, messages), alerts),
+        futures::stream::select(market, reviews),
+    )
+    .map(Ok)
+    .take_until(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

@@ -417,6 +417,24 @@ impl Author {
         self.publish(env)
     }
 
+    /// Withdraws a listing with the withdrawal signed no earlier than `not_before` (unix
+    /// seconds; at most a few seconds ahead). The market sells out a listing this way: the
+    /// negotiation rules ignore moves sent at or after a withdrawal, so the withdrawal that a
+    /// sale causes must be signed after the accept it sells to. Blocking.
+    pub fn withdraw_not_before(
+        &self,
+        id: &ListingId,
+        reason: WithdrawReason,
+        not_before: u64,
+    ) -> Result<Published, AuthorError> {
+        let mut w = self.build_withdrawal(id, reason)?;
+        w.signed_at = w.signed_at.max(not_before);
+        let env = w
+            .sign(&self.key)
+            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        self.publish(env)
+    }
+
     fn build_withdrawal(
         &self,
         id: &ListingId,

@@ -183,6 +183,7 @@ pub(crate) fn body_text(body: &MessageBody) -> String {
             Move::Accept { of } => format!("[accept] {}", short(of)),
             Move::Decline { of } => format!("[decline] {}", short(of)),
             Move::Retract { of } => format!("[retract] {}", short(of)),
+            Move::Void { accept, reason } => format!("[void: {reason}] {}", short(accept)),
         },
         MessageBody::DealSignature(d) => format!("[deal signature] {}", short(&d.accept)),
     }

@@ -5,9 +5,12 @@
 //! a receipt has two who sign the same bytes. Each party signs
 //! `"swapmeet/v1/deal\0" || terms bytes`, and the receipt carries the terms bytes exactly as
 //! signed with both signatures (`[1, terms, buyer signature, seller signature]`), so verifying
-//! never re-serializes. Reviews embed it ([`crate::review`]).
+//! never re-serializes. Reviews embed it ([`crate::review`]). Its one-line text form
+//! ([`DealReceipt::to_text`], `swapmeet-deal1:` + base64url) is what users export and paste.
 
 use std::fmt;
+
+use base64::Engine as _;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -108,6 +111,8 @@ impl DealSignature {
 pub const DEAL_VERSION: u64 = 1;
 /// Prefix of the bytes each party signs.
 pub const DEAL_SIGNING_PREFIX: &[u8] = b"swapmeet/v1/deal\0";
+/// Prefix of a receipt's text form.
+pub const DEAL_TEXT_PREFIX: &str = "swapmeet-deal1:";
 
 /// Why a deal receipt is not acceptable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -129,6 +134,9 @@ pub enum DealError {
     /// A key that is neither the buyer nor the seller tried to sign.
     #[error("signer: is neither the buyer nor the seller of the deal")]
     NotAParty,
+    /// A receipt's text form is not `swapmeet-deal1:` followed by base64url.
+    #[error("receipt text: {0}")]
+    Text(String),
     /// One party's signature does not verify over the terms.
     #[error("{party:?} signature: does not verify over the deal terms")]
     BadSignature {
@@ -481,6 +489,37 @@ impl DealReceipt {
     pub fn id(&self) -> DealId {
         DealId(Sha256::digest(&self.terms_bytes).into())
     }
+
+    /// The text form: `swapmeet-deal1:` followed by the receipt bytes in base64url without
+    /// padding. One line, safe to paste in a chat or a file.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{DEAL_TEXT_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.encode())
+        )
+    }
+
+    /// Reads the text form (surrounding whitespace is ignored), with the size cap checked on
+    /// the text before decoding anything, then [`DealReceipt::decode`]. The signatures are
+    /// checked by [`DealReceipt::verify`].
+    pub fn from_text(text: &str) -> Result<DealReceipt, DealError> {
+        let b64 = text
+            .trim()
+            .strip_prefix(DEAL_TEXT_PREFIX)
+            .ok_or_else(|| DealError::Text(format!("does not start with {DEAL_TEXT_PREFIX}")))?;
+        // Base64 without padding: 4 characters per 3 bytes, rounded up.
+        let longest = (MAX_DEAL_RECEIPT_BYTES * 4).div_ceil(3);
+        if b64.len() > longest {
+            return Err(DealError::TooLarge {
+                limit: MAX_DEAL_RECEIPT_BYTES,
+                actual: b64.len() / 4 * 3,
+            });
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b64)
+            .map_err(|e| DealError::Text(format!("not base64url without padding: {e}")))?;
+        DealReceipt::decode(&bytes)
+    }
 }
 
 #[cfg(test)]
@@ -540,6 +579,35 @@ mod tests {
         let mut t = terms();
         t.buyer = t.seller;
         assert_eq!(t.validate().unwrap_err(), DealError::SameParty);
+    }
+
+    #[test]
+    fn the_text_form_round_trips_and_names_what_is_wrong() {
+        let t = terms();
+        let r = DealReceipt::assemble(
+            &t,
+            t.sign(&SecretKey::from_bytes([2; 32])).unwrap(),
+            t.sign(&SecretKey::from_bytes([1; 32])).unwrap(),
+        )
+        .unwrap();
+        let text = r.to_text();
+        assert!(text.starts_with("swapmeet-deal1:"));
+        assert!(!text.contains('=') && !text.contains('+') && !text.contains('/'));
+        let back = DealReceipt::from_text(&format!("  {text}\n")).unwrap();
+        assert_eq!(back.verify().unwrap(), &t);
+        assert!(matches!(
+            DealReceipt::from_text("swapmeet1:AAAA"),
+            Err(DealError::Text(m)) if m.contains("swapmeet-deal1:")
+        ));
+        assert!(matches!(
+            DealReceipt::from_text("swapmeet-deal1:!!"),
+            Err(DealError::Text(m)) if m.contains("base64url")
+        ));
+        let huge = format!("swapmeet-deal1:{}", "A".repeat(2_000));
+        assert!(matches!(
+            DealReceipt::from_text(&huge),
+            Err(DealError::TooLarge { limit: 1_024, .. })
+        ));
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! - [`withdrawal`]: withdrawals (sold / withdrawn).
 //! - [`message`]: private messages between a buyer and a seller, receipts, thread ids.
 //! - [`seal`](mod@seal): sealing a signed message for its recipient (HPKE), mailbox tags.
-//! - [`negotiation`]: offer, counter, accept, decline and retract bodies, and a thread's
+//! - [`negotiation`]: offer, counter, accept, decline, retract and void bodies, and a thread's
 //!   negotiation state as a pure function of its messages.
 //! - [`deal`]: deal receipts, the terms co-signed by buyer and seller.
 //! - [`review`]: reviews bound to a deal by its receipt (kind 5).
@@ -52,7 +52,7 @@ pub mod variant;
 pub mod withdrawal;
 
 pub use category::{Category, Condition};
-pub use deal::{DealError, DealId, DealReceipt, DealSignature, DealTerms};
+pub use deal::{DealError, DealId, DealReceipt, DealSignature, DealTerms, DEAL_TEXT_PREFIX};
 pub use envelope::{
     decode_stored, glance_stored, stored_signer, verify_batch, EnvelopeHash, EnvelopeKind, Record,
     SignedEnvelope, StoredGlance, StoredParts, Verified,
@@ -62,7 +62,7 @@ pub use geo::GeoHash;
 pub use keys::{seller_id_text, PublicKey, SecretKey, Signature};
 pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingGlance, ListingId, Location};
 pub use message::*;
-pub use negotiation::{Move, NegotiationState, OfferTerms, Party};
+pub use negotiation::{Move, NegotiationState, OfferTerms, Party, VoidReason};
 pub use price::{Currency, Price, PriceError};
 pub use review::{review_replaces, Review, ReviewError, ReviewSummary};
 pub use seal::*;

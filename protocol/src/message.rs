@@ -31,8 +31,8 @@ pub const MESSAGE_VERSION: u64 = 1;
 pub const RECEIPT_VERSION: u64 = 1;
 /// Domain prefix of a thread id's hash.
 const THREAD_DOMAIN: &[u8] = b"swapmeet/thread/v1\0";
-/// Body type tag of [`MessageBody::Text`]. Negotiation bodies take tags 2 to 6
-/// ([`crate::negotiation`]).
+/// Body type tag of [`MessageBody::Text`]. Negotiation bodies take tags 2 to 6 and 8
+/// ([`crate::negotiation`]), the deal signature 7 ([`crate::deal`]).
 const BODY_TEXT: u64 = 1;
 
 /// The id of a conversation: one per listing and buyer, the same on both sides.
@@ -118,7 +118,7 @@ pub enum MessageBody {
     /// Plain text: at most [`MAX_MESSAGE_TEXT_CHARS`] characters, not blank, no control
     /// characters but newlines and tabs.
     Text(String),
-    /// An offer, counter, accept, decline or retract (body tags 2 to 6). One variant wrapping
+    /// An offer, counter, accept, decline, retract or void (body tags 2 to 6 and 8). One variant wrapping
     /// [`Move`] rather than five, so the thread's state machine takes the move alone and a
     /// text-only path matches two arms.
     Negotiation(Move),
@@ -371,7 +371,7 @@ fn read_body(r: &mut Reader<'_>) -> Result<MessageBody, ValidationError> {
                 "body",
                 format!(
                     "unknown body type {t} (this node knows: 1 text, 2 offer, 3 counter, \
-                     4 accept, 5 decline, 6 retract, 7 deal signature)"
+                     4 accept, 5 decline, 6 retract, 7 deal signature, 8 void)"
                 ),
             )),
         },

@@ -1,5 +1,5 @@
-//! Negotiation inside a message thread: the offer, counter, accept, decline and retract bodies
-//! of a [`DirectMessage`](crate::DirectMessage), their validation and encoding, and the
+//! Negotiation inside a message thread: the offer, counter, accept, decline, retract and void
+//! bodies of a [`DirectMessage`](crate::DirectMessage), their validation and encoding, and the
 //! thread's state computed from its messages ([`state`]).
 //!
 //! Negotiation moves are ordinary private messages (kind 3): signed by their sender, sealed for
@@ -22,7 +22,7 @@ use crate::price::Currency;
 
 pub use state::{
     IgnoreReason, Ignored, ListingFacts, ListingVersion, NegotiationState, OfferEntry, OfferStatus,
-    Party, ThreadDeal, ThreadParties,
+    Party, ThreadDeal, ThreadParties, VoidedDeal,
 };
 
 /// Body tag of an offer: `[2, amount_minor, currency, quantity, expires_at]`.
@@ -35,6 +35,8 @@ pub(crate) const BODY_ACCEPT: u64 = 4;
 pub(crate) const BODY_DECLINE: u64 = 5;
 /// Body tag of a retract: `[6, of]`.
 pub(crate) const BODY_RETRACT: u64 = 6;
+/// Body tag of a void: `[8, accept, reason]` (7 is the deal signature, [`crate::deal`]).
+pub(crate) const BODY_VOID: u64 = 8;
 
 /// What an offer or a counter-offer proposes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -121,6 +123,53 @@ pub enum Move {
         /// The hash of the offer's or counter's message envelope.
         of: EnvelopeHash,
     },
+    /// The seller cannot honour the thread's deal (it has not signed it): the deal is
+    /// cleared, its offer reads as void, and the thread can negotiate again.
+    Void {
+        /// The hash of the deal's accept message envelope.
+        accept: EnvelopeHash,
+        /// Why.
+        reason: VoidReason,
+    },
+}
+
+/// Why a seller voids a deal it has not signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoidReason {
+    /// Another buyer's deal took the remaining stock first (code 1).
+    SoldOut,
+}
+
+impl VoidReason {
+    /// The code on the wire.
+    pub fn code(self) -> u64 {
+        match self {
+            VoidReason::SoldOut => 1,
+        }
+    }
+
+    /// The reason of a wire code. Version 1 knows only 1 (sold out): an unknown code makes
+    /// the body invalid rather than a void nobody can explain.
+    pub fn from_code(code: u64) -> Result<VoidReason, ValidationError> {
+        match code {
+            1 => Ok(VoidReason::SoldOut),
+            _ => Err(ValidationError::OutOfRange {
+                field: "void.reason",
+                min: 1,
+                max: 1,
+                actual: code,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for VoidReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VoidReason::SoldOut => "sold out",
+        })
+    }
 }
 
 impl Move {
@@ -128,7 +177,10 @@ impl Move {
     pub fn validate(&self, sent_at: u64) -> Result<(), ValidationError> {
         match self {
             Move::Offer(terms) | Move::Counter(terms) => terms.validate(sent_at),
-            Move::Accept { .. } | Move::Decline { .. } | Move::Retract { .. } => Ok(()),
+            Move::Accept { .. }
+            | Move::Decline { .. }
+            | Move::Retract { .. }
+            | Move::Void { .. } => Ok(()),
         }
     }
 
@@ -156,6 +208,12 @@ impl Move {
             }
             Move::Retract { of } => {
                 e.array(2)?.u64(BODY_RETRACT)?.bytes(&of.0)?;
+            }
+            Move::Void { accept, reason } => {
+                e.array(3)?
+                    .u64(BODY_VOID)?
+                    .bytes(&accept.0)?
+                    .u64(reason.code())?;
             }
         }
         Ok(())
@@ -200,6 +258,17 @@ impl Move {
                     }
                 })
             }
+            BODY_VOID => {
+                if n != 3 {
+                    return Some(shape("a void"));
+                }
+                read_32(r, "accept").and_then(|accept| {
+                    Ok(Move::Void {
+                        accept: EnvelopeHash(accept),
+                        reason: VoidReason::from_code(r.u64()?)?,
+                    })
+                })
+            }
             _ => return None,
         })
     }
@@ -211,7 +280,8 @@ fn body_shape(tag: u64) -> &'static str {
         BODY_COUNTER => "[3, amount_minor, currency, quantity, expires_at]",
         BODY_ACCEPT => "[4, of]",
         BODY_DECLINE => "[5, of]",
-        _ => "[6, of]",
+        BODY_RETRACT => "[6, of]",
+        _ => "[8, accept, reason]",
     }
 }
 
@@ -258,6 +328,10 @@ mod tests {
             Move::Accept { of },
             Move::Decline { of },
             Move::Retract { of },
+            Move::Void {
+                accept: of,
+                reason: VoidReason::SoldOut,
+            },
         ] {
             assert_eq!(round_trip(m), m);
         }
@@ -274,8 +348,28 @@ mod tests {
         let tag = r.u64().unwrap();
         let err = Move::decode(tag, n, &mut r).unwrap().unwrap_err();
         assert!(err.to_string().contains("[4, of]"), "{err}");
-        // Tags outside 2..=6 are not moves.
+        // Tags outside 2..=6 and 8 are not moves.
         assert!(Move::decode(9, 2, &mut r).is_none());
+    }
+
+    #[test]
+    fn a_void_with_an_unknown_reason_names_the_field_and_the_codes() {
+        let bytes = encode(|e| {
+            e.array(3)?.u64(BODY_VOID)?.bytes(&[0; 32])?.u64(7)?;
+            Ok(())
+        });
+        let mut r = Reader::new(&bytes, "message");
+        let n = r.array("body", 16).unwrap();
+        let tag = r.u64().unwrap();
+        assert_eq!(
+            Move::decode(tag, n, &mut r).unwrap().unwrap_err(),
+            ValidationError::OutOfRange {
+                field: "void.reason",
+                min: 1,
+                max: 1,
+                actual: 7
+            }
+        );
     }
 
     #[test]

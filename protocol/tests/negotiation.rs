@@ -8,7 +8,8 @@ use swapmeet_protocol::negotiation::{
 };
 use swapmeet_protocol::{
     Currency, DealReceipt, DealSignature, DealTerms, DirectMessage, EnvelopeHash, ListingRef,
-    MessageBody, Move, OfferTerms, Price, SecretKey, ThreadId, ValidationError, Verified,
+    MessageBody, Move, OfferTerms, Price, SecretKey, Signature, ThreadId, ValidationError,
+    Verified, VoidReason,
 };
 
 const T0: u64 = 1_750_000_000;
@@ -78,6 +79,26 @@ impl Thread {
     }
 
     fn send(&mut self, from: Party, at: u64, version: EnvelopeHash, mv: Move) -> EnvelopeHash {
+        self.send_body(from, at, version, MessageBody::Negotiation(mv))
+    }
+
+    /// A deal-signature body naming `accept` (the state machine reads only who sent it and
+    /// what it names, so the signature bytes do not matter here).
+    fn sign_deal(&mut self, from: Party, at: u64, accept: EnvelopeHash) -> EnvelopeHash {
+        let body = MessageBody::DealSignature(DealSignature {
+            accept,
+            signature: Signature::from_bytes([7; 64]),
+        });
+        self.send_body(from, at, V1, body)
+    }
+
+    fn send_body(
+        &mut self,
+        from: Party,
+        at: u64,
+        version: EnvelopeHash,
+        body: MessageBody,
+    ) -> EnvelopeHash {
         let (key, recipient) = match from {
             Party::Buyer => (buyer(), seller().public()),
             Party::Seller => (seller(), buyer().public()),
@@ -93,7 +114,7 @@ impl Thread {
             sent_at: at,
             expires_at: at + MAX_MESSAGE_LIFETIME_SECS,
             about: about(version),
-            body: MessageBody::Negotiation(mv),
+            body,
         };
         let v = msg.sign(&key).unwrap().verify_message(at).unwrap();
         let h = v.hash();
@@ -277,6 +298,86 @@ fn a_withdrawal_closes_the_negotiation_but_keeps_an_earlier_deal() {
 }
 
 #[test]
+fn the_seller_voids_an_unsigned_deal_and_the_thread_negotiates_again() {
+    let mut t = Thread::new();
+    let offer = t.offer(Party::Buyer, T0, 20_000);
+    let counter = t.offer(Party::Seller, T0 + 60, 23_000);
+    let accept = t.send(Party::Buyer, T0 + 120, V1, Move::Accept { of: counter });
+    // The last unit went to another buyer: the listing was withdrawn as sold before the
+    // seller's node came to confirm this accept, and the void still applies.
+    let void = t.send(
+        Party::Seller,
+        T0 + 130,
+        V1,
+        Move::Void {
+            accept,
+            reason: VoidReason::SoldOut,
+        },
+    );
+    let s = t.state(None, T0 + 200);
+    assert!(s.deal.is_none());
+    assert!(s.ignored.is_empty(), "{:?}", s.ignored);
+    assert_eq!(s.offers[0].hash, offer);
+    assert_eq!(s.offers[0].status, OfferStatus::Superseded { by: counter });
+    assert_eq!(
+        s.offers[1].status,
+        OfferStatus::Void {
+            by: void,
+            reason: VoidReason::SoldOut
+        }
+    );
+    assert_eq!(s.voided.len(), 1);
+    assert_eq!(s.voided[0].deal.accept, accept);
+    assert_eq!(s.voided[0].by, void);
+    let s = t.state(Some(T0 + 125), T0 + 200);
+    assert!(s.deal.is_none() && s.voided.len() == 1);
+
+    // Without a withdrawal the parties negotiate again and can make a (new) deal.
+    let again = t.offer(Party::Buyer, T0 + 300, 21_000);
+    let accept2 = t.send(Party::Seller, T0 + 360, V1, Move::Accept { of: again });
+    let s = t.state(None, T0 + 400);
+    let deal = s.deal.expect("a new deal");
+    assert_eq!((deal.offer, deal.accept), (again, accept2));
+    assert_eq!(deal.terms.amount_minor, 21_000);
+    assert_eq!(s.voided.len(), 1);
+}
+
+#[test]
+fn a_void_takes_effect_only_from_the_seller_on_its_unsigned_current_deal() {
+    let mut t = Thread::new();
+    let void = |accept| Move::Void {
+        accept,
+        reason: VoidReason::SoldOut,
+    };
+    let early = t.send(Party::Seller, T0, V1, void(EnvelopeHash([9; 32])));
+    let offer = t.offer(Party::Buyer, T0 + 1, 20_000);
+    let accept = t.send(Party::Seller, T0 + 2, V1, Move::Accept { of: offer });
+    let by_buyer = t.send(Party::Buyer, T0 + 3, V1, void(accept));
+    let other = t.send(Party::Seller, T0 + 4, V1, void(offer));
+    t.sign_deal(Party::Seller, T0 + 5, accept);
+    let after_signing = t.send(Party::Seller, T0 + 6, V1, void(accept));
+    let s = t.state(None, T0 + 10);
+    assert_eq!(reason(&s, early), Some(IgnoreReason::NoDeal));
+    assert_eq!(reason(&s, by_buyer), Some(IgnoreReason::NotSeller));
+    assert_eq!(reason(&s, other), Some(IgnoreReason::OtherDeal));
+    assert_eq!(reason(&s, after_signing), Some(IgnoreReason::SellerSigned));
+    assert_eq!(s.deal.unwrap().accept, accept);
+    assert!(s.voided.is_empty());
+
+    // The seller's signature binds it wherever it lands in the order of arrival, and the
+    // buyer's signature does not stop the seller's void.
+    let mut t = Thread::new();
+    let offer = t.offer(Party::Buyer, T0, 20_000);
+    let counter = t.offer(Party::Seller, T0 + 1, 22_000);
+    let accept = t.send(Party::Buyer, T0 + 2, V1, Move::Accept { of: counter });
+    t.sign_deal(Party::Buyer, T0 + 3, accept);
+    t.send(Party::Seller, T0 + 4, V1, void(accept));
+    let s = t.state(None, T0 + 10);
+    assert!(s.deal.is_none() && s.voided.len() == 1, "{s:?}");
+    let _ = offer;
+}
+
+#[test]
 fn bad_offer_fields_name_the_field_and_the_limit() {
     let mut terms = OfferTerms::with_default_expiry(20_000, eur(), 1, T0);
     terms.expires_at = T0 + MAX_OFFER_LIFETIME_SECS + 1;
@@ -333,7 +434,7 @@ struct Op {
 fn op() -> impl Strategy<Value = Op> {
     (
         any::<bool>(),
-        0u8..6,
+        0u8..8,
         prop::option::weighted(0.9, 0usize..8),
         0u64..8_000,
         1u64..30_000,
@@ -355,6 +456,7 @@ fn build(ops: &[Op]) -> (Thread, u64) {
     let mut t = Thread::new();
     let mut at = T0;
     let mut offers: Vec<(EnvelopeHash, Party)> = Vec::new();
+    let mut accepts: Vec<EnvelopeHash> = Vec::new();
     for op in ops {
         at += op.dt;
         let mut from = if op.seller {
@@ -378,6 +480,20 @@ fn build(ops: &[Op]) -> (Thread, u64) {
                 Party::Seller => Party::Buyer,
             };
         }
+        // Kinds 6 (void) and 7 (deal signature) name an accept sent so far (the latest, or
+        // one picked by `target`), mostly from the seller.
+        if op.kind >= 6 && op.amount % 5 != 0 {
+            from = Party::Seller;
+        }
+        let accept = match (op.target, accepts.last()) {
+            (Some(i), Some(_)) if op.amount % 2 == 0 => accepts[i % accepts.len()],
+            (_, Some(&last)) => last,
+            _ => EnvelopeHash([0xad; 32]),
+        };
+        if op.kind == 7 {
+            t.sign_deal(from, at, accept);
+            continue;
+        }
         let terms = OfferTerms {
             amount_minor: op.amount,
             currency: eur(),
@@ -392,11 +508,18 @@ fn build(ops: &[Op]) -> (Thread, u64) {
                 of: offers.last().map_or(of, |o| o.0),
             },
             3 => Move::Decline { of },
-            _ => Move::Retract { of },
+            4 => Move::Retract { of },
+            _ => Move::Void {
+                accept,
+                reason: VoidReason::SoldOut,
+            },
         };
         let h = t.send(from, at, version, mv);
         if op.kind < 2 {
             offers.push((h, from));
+        }
+        if matches!(mv, Move::Accept { .. }) {
+            accepts.push(h);
         }
     }
     (t, at)
@@ -406,7 +529,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     /// Random valid and invalid moves never make two deals, and the deal (if any) is the one
-    /// accepted offer.
+    /// accepted offer; a voided deal was never signed by the seller, so the seller signs at
+    /// most one deal per thread.
     #[test]
     fn never_two_deals(ops in prop::collection::vec(op(), 1..24), withdraw in prop::option::weighted(0.3, 0u64..200_000)) {
         let (t, end) = build(&ops);
@@ -418,6 +542,17 @@ proptest! {
             prop_assert_eq!(accepted[0].hash, deal.offer);
             prop_assert_ne!(accepted[0].by, deal.accepted_by);
             prop_assert_eq!(s.open().count(), 0);
+        }
+        let seller = seller().public();
+        let signed: Vec<EnvelopeHash> = t.msgs.iter().filter_map(|m| match m.payload().body {
+            MessageBody::DealSignature(d) if m.signer() == seller => Some(d.accept),
+            _ => None,
+        }).collect();
+        let void_offers = s.offers.iter().filter(|e| matches!(e.status, OfferStatus::Void { .. })).count();
+        prop_assert_eq!(void_offers, s.voided.len());
+        for v in &s.voided {
+            prop_assert!(!signed.contains(&v.deal.accept));
+            prop_assert!(s.deal.is_none_or(|d| d.accept != v.deal.accept));
         }
         // No move is counted both as an offer and as ignored, or twice.
         prop_assert!(s.offers.len() + s.ignored.len() <= ops.len());

@@ -61,6 +61,14 @@ impl Market {
             Record::Listing(l) => {
                 let mut k = versions_prefix(&id);
                 k.extend_from_slice(&v.hash().0);
+                let known = self
+                    .inner
+                    .state
+                    .contains_key(&k)
+                    .map_err(sled_err("reading listing versions"))?;
+                if known {
+                    return Ok(());
+                }
                 let value = serde_json::to_vec(&StoredVersion {
                     signed_at: l.signed_at,
                     price: l.price,
@@ -81,6 +89,9 @@ impl Market {
                 }
             }
             Record::Withdrawal(w) => {
+                if self.withdrawn_at(&id)? == Some(w.signed_at) {
+                    return Ok(());
+                }
                 self.inner
                     .state
                     .insert(withdrawn_key(&id), &w.signed_at.to_be_bytes())

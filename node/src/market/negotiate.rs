@@ -170,6 +170,7 @@ pub(crate) fn status_words(status: &OfferStatus) -> &'static str {
         OfferStatus::ClosedByListing => {
             "was closed by the listing (its price changed or it was withdrawn)"
         }
+        OfferStatus::Void { .. } => "was accepted, but the seller had none left (sold out)",
     }
 }
 

@@ -7,14 +7,16 @@
 //! recorded), so reacting to a thread twice (an event and the catch-up scan, a replayed accept)
 //! does nothing the second time.
 
-use swapmeet_protocol::negotiation::{OfferEntry, Party, ThreadDeal};
+use swapmeet_protocol::negotiation::{
+    IgnoreReason, OfferEntry, OfferStatus, Party, ThreadDeal, VoidReason,
+};
 use swapmeet_protocol::{
-    DealReceipt, DealSignature, DealTerms, MessageBody, Move, Price, Signature, ThreadId,
+    DealReceipt, DealSignature, DealTerms, EnvelopeHash, MessageBody, Move, Price, Signature,
+    ThreadId,
 };
 
 use super::deals::{DealRecord, DealState};
 use super::negotiate::Loaded;
-use super::settings::fmt_minor;
 use super::{Market, MarketError, MarketEvent};
 use crate::messaging::Role;
 
@@ -70,6 +72,7 @@ impl Market {
     }
 
     fn react_seller(&self, l: &Loaded) -> Result<(), MarketError> {
+        self.void_late_accepts(l)?;
         if let Some(deal) = &l.state.deal {
             return match self.deal_of_accept(&deal.accept)? {
                 Some(rec) => self.complete_seller(l, rec),
@@ -275,7 +278,12 @@ impl Market {
             let current = self.inner.engine.get(&rec.listing())?.map(|r| r.seq);
             // Published but not marked (a crash in between): do not take it twice.
             if current.is_none_or(|seq| seq <= rec.stock_seq) {
-                self.take_stock(&rec.listing(), rec.terms.quantity, &thread)?;
+                self.take_stock(
+                    &rec.listing(),
+                    rec.terms.quantity,
+                    &thread,
+                    rec.terms.accepted_at,
+                )?;
             }
             rec.stock_applied = true;
         }
@@ -320,6 +328,32 @@ impl Market {
     }
 
     fn react_buyer(&self, l: &Loaded) -> Result<(), MarketError> {
+        // A deal of mine the seller voided (sold out) is void here too.
+        for v in &l.state.voided {
+            if let Some(mut rec) = self.deal_of_accept(&v.deal.accept)? {
+                if rec.state != DealState::SoldOut && rec.state != DealState::Confirmed {
+                    let before = rec.state;
+                    rec.state = DealState::SoldOut;
+                    rec.updated_at = rec.updated_at.max(l.now);
+                    self.put_deal(&rec, Some(before))?;
+                    self.flush()?;
+                }
+            }
+        }
+        // An accept of mine that did not take effect (the seller retracted its counter, sold
+        // out, before my accept reached it): the deal I signed for never was.
+        for rec in self.deals()? {
+            if rec.thread == l.head.thread
+                && rec.state == DealState::AwaitingSeller
+                && l.state.ignored.iter().any(|i| i.hash == rec.terms.accept)
+            {
+                let mut rec = rec;
+                rec.state = DealState::SoldOut;
+                rec.updated_at = rec.updated_at.max(l.now);
+                self.put_deal(&rec, Some(DealState::AwaitingSeller))?;
+                self.flush()?;
+            }
+        }
         let Some(deal) = &l.state.deal else {
             return Ok(());
         };
@@ -386,7 +420,8 @@ impl Market {
     }
 
     /// The seller's node has no stock for a deal a buyer's accept made: it records the deal as
-    /// sold out and tells the buyer.
+    /// sold out and voids it in the thread (a void body, so both nodes' state machines clear
+    /// the deal and the thread can negotiate again), with a sentence for the buyer.
     fn void_deal(&self, l: &Loaded, terms: DealTerms) -> Result<(), MarketError> {
         let rec = DealRecord {
             id: terms.id(),
@@ -404,16 +439,77 @@ impl Market {
         };
         self.put_deal(&rec, None)?;
         self.flush()?;
-        let price = fmt_minor(rec.terms.amount_minor, rec.terms.currency);
+        self.send_void(l, &rec.terms.accept)?;
+        tracing::info!(deal = %rec.id, thread = %l.head.thread, "voided a deal: sold out");
+        Ok(())
+    }
+
+    /// Sends the void of the accept `accept` (sold out), unless it was sent already.
+    fn send_void(&self, l: &Loaded, accept: &EnvelopeHash) -> Result<(), MarketError> {
+        let sent = l.messages.iter().any(|m| {
+            m.signer() == self.me()
+                && matches!(m.payload().body, MessageBody::Negotiation(Move::Void { accept: a, .. }) if a == *accept)
+        });
+        if sent {
+            return Ok(());
+        }
+        let sent_at = l.next_sent_at();
         self.inner.messenger.reply_with(
             l.head.thread,
             None,
-            MessageBody::Text(format!(
-                "Sold out: the last one went to another buyer, so your accept of {price} is void."
-            )),
-            l.next_sent_at(),
+            MessageBody::Negotiation(Move::Void {
+                accept: *accept,
+                reason: VoidReason::SoldOut,
+            }),
+            sent_at,
         )?;
-        tracing::info!(deal = %rec.id, thread = %l.head.thread, "voided a deal: sold out");
+        self.inner.messenger.reply_with(
+            l.head.thread,
+            None,
+            MessageBody::Text(
+                "Sold out: the last one went to another buyer, so this deal is void.".into(),
+            ),
+            sent_at,
+        )?;
+        Ok(())
+    }
+
+    /// The seller's answer to a buyer's accept that came too late to count here (sent at or
+    /// after the withdrawal that sold the listing out): the buyer's node may not know of the
+    /// withdrawal yet and hold it as a deal, so it is voided there too. In the seller's own
+    /// state the void has no deal to clear and changes nothing.
+    fn void_late_accepts(&self, l: &Loaded) -> Result<(), MarketError> {
+        let sold = self
+            .inner
+            .engine
+            .get(&l.head.listing)?
+            .is_some_and(|r| r.summary.reason.as_deref() == Some("sold"));
+        if !sold {
+            return Ok(());
+        }
+        for i in &l.state.ignored {
+            let late = matches!(
+                i.reason,
+                IgnoreReason::ListingWithdrawn
+                    | IgnoreReason::NotOpen {
+                        status: OfferStatus::ClosedByListing
+                    }
+            );
+            if !late {
+                continue;
+            }
+            let is_buyer_accept = l.messages.iter().any(|m| {
+                m.hash() == i.hash
+                    && m.signer() == l.parties.buyer
+                    && matches!(
+                        m.payload().body,
+                        MessageBody::Negotiation(Move::Accept { .. })
+                    )
+            });
+            if is_buyer_accept {
+                self.send_void(l, &i.hash)?;
+            }
+        }
         Ok(())
     }
 }

@@ -586,41 +586,6 @@ pub fn write_review(
     review.sign(key)
 }
 
-/// Prefix of a deal receipt's text form (docs/PROTOCOL.md 12.3).
-pub const RECEIPT_TEXT_PREFIX: &str = "swapmeet-deal1:";
-
-/// Reads a receipt's text form: `swapmeet-deal1:` and the receipt bytes in base64url without
-/// padding. The length is checked on the text before anything is decoded; the signatures are
-/// checked by [`DealReceipt::verify`].
-// The protocol crate gains the same helper (`DealReceipt::from_text`) with the negotiation
-// CLI's branch; this copy goes once both are merged.
-pub fn receipt_from_text(text: &str) -> Result<DealReceipt, String> {
-    use base64::Engine as _;
-    let b64 = text
-        .trim()
-        .strip_prefix(RECEIPT_TEXT_PREFIX)
-        .ok_or_else(|| format!("does not start with {RECEIPT_TEXT_PREFIX}"))?;
-    let max = swapmeet_protocol::limits::MAX_DEAL_RECEIPT_BYTES;
-    if b64.len() > (max * 4).div_ceil(3) {
-        return Err(format!(
-            "the receipt is over {max} bytes (the protocol's limit)"
-        ));
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(b64)
-        .map_err(|e| format!("not base64url without padding: {e}"))?;
-    DealReceipt::decode(&bytes).map_err(|e| e.to_string())
-}
-
-/// A receipt's text form.
-pub fn receipt_to_text(receipt: &DealReceipt) -> String {
-    use base64::Engine as _;
-    format!(
-        "{RECEIPT_TEXT_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(receipt.encode())
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

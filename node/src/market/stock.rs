@@ -1,6 +1,8 @@
 //! The seller's stock: the quantity of its listing's published version is the count of what is
 //! left. A confirmed deal publishes the next version with the quantity reduced, or, when it
-//! reaches zero, declines every other open offer on the listing and withdraws it as sold.
+//! reaches zero, declines every other open offer on the listing and withdraws it as sold (the
+//! withdrawal signed a second after the accept and the declines, which the negotiation rules
+//! would otherwise ignore).
 //!
 //! Confirming is atomic because everything that reads or changes the stock runs under the
 //! market's single writer ([`Market::lock_decide`]): the check of the quantity, the deal record
@@ -42,6 +44,7 @@ impl Market {
         listing: &ListingId,
         quantity: u32,
         deal_thread: &ThreadId,
+        accepted_at: u64,
     ) -> Result<(), MarketError> {
         let Some(current) = self.inner.engine.get_verified(listing)? else {
             return Ok(());
@@ -65,7 +68,12 @@ impl Market {
                 self.close_open_offers(&thread, "sold out")?;
             }
         }
-        self.inner.author.withdraw(listing, WithdrawReason::Sold)?;
+        // Signed after the accept (the rules ignore moves at or after a withdrawal, so a
+        // withdrawal in the accept's second would undo the sale), and after the declines above.
+        let not_before = accepted_at.max(self.inner.engine.now()).saturating_add(1);
+        self.inner
+            .author
+            .withdraw_not_before(listing, WithdrawReason::Sold, not_before)?;
         Ok(())
     }
 

@@ -5,12 +5,18 @@
 //! move is judged at its own `sent_at`, never at the clock of whoever computes. Only the final
 //! "expired" and "closed by the listing" labels of still-open offers depend on `now`.
 //!
+//! A deal can be voided once, by the seller, while the seller has not signed it (its node found
+//! the stock gone when it came to confirm the accept): whether the seller signed is read from
+//! the seller's deal-signature messages in the thread, whatever their position, so that too is
+//! independent of the order of arrival.
+//!
 //! Canonical order: each sender's messages by `seq` (ties, which only an equivocating sender
 //! makes, by envelope hash; the later of two with one `seq` is ignored); the two senders' lists
 //! are then merged, taking at each step the head with the smaller `sent_at`, the buyer's first
 //! on a tie. The merge keeps each sender's own order even when its clock went backwards.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -18,7 +24,7 @@ use crate::envelope::{EnvelopeHash, Verified};
 use crate::keys::PublicKey;
 use crate::listing::ListingId;
 use crate::message::{DirectMessage, MessageBody, ThreadId};
-use crate::negotiation::{Move, OfferTerms};
+use crate::negotiation::{Move, OfferTerms, VoidReason};
 use crate::price::Price;
 
 /// The two parties of a thread and its listing.
@@ -137,6 +143,13 @@ pub enum OfferStatus {
     ClosedByDeal,
     /// The listing changed its price or was withdrawn while this one was open.
     ClosedByListing,
+    /// It was accepted, and the seller then voided the deal (before signing it).
+    Void {
+        /// The void's message hash.
+        by: EnvelopeHash,
+        /// Why the seller voided it.
+        reason: VoidReason,
+    },
 }
 
 /// An offer or counter of the thread.
@@ -197,6 +210,17 @@ pub struct ThreadDeal {
     pub terms: OfferTerms,
 }
 
+/// A deal the seller voided, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct VoidedDeal {
+    /// The deal as it was made.
+    pub deal: ThreadDeal,
+    /// The void's message hash.
+    pub by: EnvelopeHash,
+    /// Why.
+    pub reason: VoidReason,
+}
+
 /// Why a move had no effect. Ignored moves stay in the thread (they were delivered and
 /// signed); they just do not change its state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -247,6 +271,18 @@ pub enum IgnoreReason {
         /// Its status when the move was sent.
         status: OfferStatus,
     },
+    /// A void from the buyer.
+    #[error("only the seller voids a deal")]
+    NotSeller,
+    /// A void when the thread has no deal.
+    #[error("the thread has no deal to void")]
+    NoDeal,
+    /// A void naming another accept than the thread's deal.
+    #[error("it names another accept than the thread's deal")]
+    OtherDeal,
+    /// A void of a deal the seller signed: a signed deal is a promise that stands.
+    #[error("the seller signed the deal, so it cannot be voided")]
+    SellerSigned,
 }
 
 /// A move that had no effect, and why.
@@ -263,8 +299,11 @@ pub struct Ignored {
 pub struct NegotiationState {
     /// Every offer and counter that took effect, in canonical order, with its status at `now`.
     pub offers: Vec<OfferEntry>,
-    /// The deal, if an accept took effect. There is at most one per thread.
+    /// The deal, if an accept took effect and was not voided. There is at most one at a
+    /// time, and at most one the seller signed.
     pub deal: Option<ThreadDeal>,
+    /// The deals the seller voided, in canonical order.
+    pub voided: Vec<VoidedDeal>,
     /// The moves that had no effect, in canonical order.
     pub ignored: Vec<Ignored>,
 }
@@ -282,8 +321,9 @@ struct Step<'a> {
 
 impl NegotiationState {
     /// The state of the thread of `parties` from its verified messages (in any order; text
-    /// messages and duplicates are skipped), the listing's facts, at time `now` (which only
-    /// labels open offers past their expiry or closing time).
+    /// messages and duplicates are skipped; the seller's deal signatures only say which deals
+    /// it can no longer void), the listing's facts, at time `now` (which only labels open
+    /// offers past their expiry or closing time).
     pub fn compute<'a>(
         parties: &ThreadParties,
         facts: &ListingFacts<'_>,
@@ -292,10 +332,18 @@ impl NegotiationState {
     ) -> NegotiationState {
         let mut state = NegotiationState::default();
         let mut steps: Vec<Step<'a>> = Vec::new();
+        let mut seller_signed = HashSet::new();
         for v in messages {
             let msg = v.payload();
-            let MessageBody::Negotiation(mv) = msg.body else {
-                continue;
+            let mv = match msg.body {
+                MessageBody::Negotiation(mv) => mv,
+                MessageBody::DealSignature(sig)
+                    if v.signer() == parties.seller && msg.thread == parties.thread =>
+                {
+                    seller_signed.insert(sig.accept);
+                    continue;
+                }
+                _ => continue,
             };
             let party = match parties.party(&v.signer()) {
                 Some(p) if msg.thread == parties.thread => p,
@@ -345,7 +393,7 @@ impl NegotiationState {
                 continue;
             }
             *last = Some(step.seq);
-            if let Err(reason) = state.apply(facts, step) {
+            if let Err(reason) = state.apply(facts, &seller_signed, step) {
                 state.ignore(step.hash, reason);
             }
         }
@@ -365,8 +413,18 @@ impl NegotiationState {
     }
 
     /// Applies one move at its `sent_at`, or says why it has no effect.
-    fn apply(&mut self, facts: &ListingFacts<'_>, step: &Step<'_>) -> Result<(), IgnoreReason> {
+    fn apply(
+        &mut self,
+        facts: &ListingFacts<'_>,
+        seller_signed: &HashSet<EnvelopeHash>,
+        step: &Step<'_>,
+    ) -> Result<(), IgnoreReason> {
         let t = step.sent_at;
+        // Before the deal and withdrawal rules: a void answers a deal, and the listing is
+        // typically withdrawn (sold) by the very deal that took the stock.
+        if let Move::Void { accept, reason } = step.mv {
+            return self.void(seller_signed, step, accept, reason);
+        }
         if self.deal.is_some() {
             return Err(IgnoreReason::DealMade);
         }
@@ -456,7 +514,43 @@ impl NegotiationState {
                     }
                 }
             }
+            // Applied before the deal rule, in `void`.
+            Move::Void { .. } => {}
         }
+        Ok(())
+    }
+
+    /// The seller voids the thread's deal: its offer reads as void, and the thread has no
+    /// deal (offers closed by the deal stay closed; the parties negotiate again with new ones).
+    fn void(
+        &mut self,
+        seller_signed: &HashSet<EnvelopeHash>,
+        step: &Step<'_>,
+        accept: EnvelopeHash,
+        reason: VoidReason,
+    ) -> Result<(), IgnoreReason> {
+        if step.party != Party::Seller {
+            return Err(IgnoreReason::NotSeller);
+        }
+        let deal = self.deal.ok_or(IgnoreReason::NoDeal)?;
+        if deal.accept != accept {
+            return Err(IgnoreReason::OtherDeal);
+        }
+        if seller_signed.contains(&accept) {
+            return Err(IgnoreReason::SellerSigned);
+        }
+        if let Some(e) = self.offers.iter_mut().find(|e| e.hash == deal.offer) {
+            e.status = OfferStatus::Void {
+                by: step.hash,
+                reason,
+            };
+        }
+        self.deal = None;
+        self.voided.push(VoidedDeal {
+            deal,
+            by: step.hash,
+            reason,
+        });
         Ok(())
     }
 }
