@@ -8,10 +8,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use swapmeet_node::api::reviews::review_with_receipt;
+use swapmeet_node::api::reviews::{review_my_deal, review_with_receipt, ReviewRequest};
 use swapmeet_node::authoring::{Author, ListingDraft};
 use swapmeet_node::engine::{Engine, EngineConfig};
 use swapmeet_node::market::reputation::Reputation;
+use swapmeet_node::market::{DealState, OfferRequestParsed, Pick};
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::search::SearchQuery;
 use swapmeet_node::{IngestOutcome, Source};
@@ -405,6 +406,14 @@ impl Nodes {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
+    /// Starts node `i` again on its folder (a node coming back online).
+    async fn restart(&mut self, i: usize, k: u8) {
+        let n = LocalNode::start(self._dirs[i].path(), key(k), loopback_config(Some(BERLIN)))
+            .await
+            .unwrap();
+        self.nodes[i] = Some(n);
+    }
+
     async fn stop(&mut self, i: usize) {
         if let Some(n) = self.nodes[i].take() {
             n.stop().await.unwrap();
@@ -657,4 +666,116 @@ async fn the_api_lists_reviews_and_streams_a_review_event() {
         .await
         .expect("shutdown hung")
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_deal_is_reviewed_from_the_markets_receipt_and_refused_until_complete() {
+    // 0 the seller, 1 the buyer: an offer, the seller's accept while the buyer is offline (the
+    // deal waits for the buyer's signature), then both signatures and reviews through what
+    // `POST /v1/reviews` runs.
+    let mut net = Nodes::start(&[100, 101]).await;
+    net.link(1, 0).await;
+    let listing = net.n(0).author.create(&draft("Cargo bike")).unwrap();
+    eventually("the listing at the buyer's node", || async {
+        net.n(1).engine.get(&listing.id).unwrap().is_some()
+    })
+    .await;
+    let verified = net.n(1).engine.get_verified(&listing.id).unwrap().unwrap();
+    let offer = net
+        .n(1)
+        .market
+        .offer(
+            &verified,
+            &OfferRequestParsed {
+                price: "180".into(),
+                quantity: None,
+                expires_in_secs: None,
+                message: None,
+            },
+        )
+        .unwrap();
+    let thread = offer.head.thread;
+    eventually("the offer at the seller's node", || async {
+        net.n(0).market.negotiation(&thread).is_ok()
+    })
+    .await;
+    let deal_of = |n: &LocalNode| {
+        n.market
+            .deals()
+            .unwrap()
+            .first()
+            .map(|d| (d.id.to_string(), d.state))
+    };
+    let req = |deal: &str, rating| ReviewRequest {
+        deal: deal.into(),
+        rating,
+        text: "Great deal".into(),
+    };
+    let review_at =
+        |n: &LocalNode, r: &ReviewRequest| review_my_deal(&n.market, &n.engine, n.author.key(), r);
+    // No deal yet: nothing to review.
+    let err = review_at(net.n(1), &req("abcdef12", 5)).unwrap_err();
+    assert!(format!("{err:?}").contains("no deal abcdef12"), "{err:?}");
+
+    // The buyer goes offline; the seller accepts: the seller's half is signed, the buyer's
+    // signature cannot arrive, so the seller cannot review yet.
+    net.stop(1).await;
+    net.n(0).market.accept(&thread, &Pick::default()).unwrap();
+    let (deal_id, state) = deal_of(net.n(0)).unwrap();
+    assert_eq!(state, DealState::AwaitingBuyer);
+    let prefix = deal_id[..10].to_string();
+    let err = review_at(net.n(0), &req(&prefix, 5)).unwrap_err();
+    let err = format!("{err:?}");
+    assert!(
+        err.contains("is not complete") && err.contains("buyer's signature"),
+        "{err}"
+    );
+
+    // The buyer comes back: the accept reaches it, it signs, both hold the receipt.
+    net.restart(1, 101).await;
+    net.link(1, 0).await;
+    for (i, who) in [(1, "buyer"), (0, "seller")] {
+        eventually(
+            &format!("the deal complete at the {who}'s node"),
+            || async { deal_of(net.n(i)) == Some((deal_id.clone(), DealState::Confirmed)) },
+        )
+        .await;
+    }
+    // Out of range is refused before anything is signed.
+    let err = review_at(net.n(1), &req(&prefix, 0)).unwrap_err();
+    assert!(format!("{err:?}").contains("rating"), "{err:?}");
+    let first = review_at(net.n(1), &req(&prefix, 5)).unwrap();
+    assert!(!first.replaced);
+    assert_eq!(first.review.about, key(100).public());
+    assert_eq!(first.review.deal.to_string(), deal_id);
+    // Reviewing twice replaces (at once, within the same second: dated after the first).
+    let second = review_at(net.n(1), &req(&prefix, 3)).unwrap();
+    assert!(second.replaced);
+    assert_eq!(
+        second.reputation,
+        Reputation {
+            deals: 1,
+            reviews: 1,
+            average_rating: Some(3.0)
+        }
+    );
+    // The seller's node gets the later one by gossip; the seller reviews the buyer back.
+    eventually("the buyer's review at the seller's node", || async {
+        net.n(0)
+            .engine
+            .reputation(&key(100).public())
+            .average_rating
+            == Some(3.0)
+    })
+    .await;
+    let back = review_at(net.n(0), &req(&prefix, 5)).unwrap();
+    assert_eq!(back.review.about, key(101).public());
+    eventually("the seller's review at the buyer's node", || async {
+        net.n(1).engine.reputation(&key(101).public()).reviews == 1
+    })
+    .await;
+    // One deal for both, whoever reviewed.
+    assert_eq!(net.n(1).engine.reputation(&key(100).public()).deals, 1);
+    assert_eq!(net.n(1).engine.reputation(&key(101).public()).deals, 1);
+    net.stop_all().await;
 }
