@@ -266,3 +266,155 @@ fn review_refuses_bad_ratings_long_texts_and_deals_that_are_not_mine() {
     assert_eq!(status, 400);
     assert_eq!(body["field"], "rating");
 }
+
+/// How long a condition between two nodes may take (delivery retries back off from 1 s).
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A seller and a buyer, each with a node; the buyer's bootstraps from the seller's.
+fn seller_and_buyer() -> (Home, Home) {
+    let mut seller = Home::new();
+    seller.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    seller.start_node_with(&["--listen", &listen], std::process::Stdio::null());
+    let want = format!("/tcp/{port}/");
+    let addr = wait_for("the seller's listen address", || {
+        let status = seller.json_lines(&["status"]);
+        status.first().and_then(|s| {
+            s["network"]["listen"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|a| a.contains(&want))
+                .map(str::to_string)
+        })
+    });
+    let mut buyer = Home::new();
+    buyer.ok(&["init", "--location", "52.50,13.45", "--currency", "EUR"]);
+    buyer.start_node_with(&["--bootstrap", &addr], std::process::Stdio::null());
+    (seller, buyer)
+}
+
+/// The whole path through the binary: a real deal between two nodes, the buyer's review (and
+/// its replacement), the seller's review back, the figures on both nodes, the rating in the
+/// buyer's search and show, and the exported receipt checked by `verify`.
+#[test]
+fn review_after_a_real_deal_replaces_on_the_second_try_and_shows_everywhere() {
+    let (mut seller, mut buyer) = seller_and_buyer();
+    let listing = seller.sell("Cargo bike, two kids", "900 EUR");
+    assert_eq!(buyer.search_until(&["cargo"], 1).len(), 1);
+    let seller_id = seller.json_ok(&["id"])[0]["seller"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let buyer_id = buyer.json_ok(&["id"])[0]["seller"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    buyer.ok(&["offer", &listing, "--price", "850"]);
+    let thread = wait_for("the offer at the seller's node", || {
+        seller
+            .json_ok(&["offers"])
+            .into_iter()
+            .find(|n| n["listing"] == listing.as_str())
+            .and_then(|n| n["thread"].as_str().map(str::to_string))
+    });
+    seller.ok(&["accept", &thread[..10]]);
+    let confirmed = |h: &Home| {
+        wait_for("a confirmed deal with its receipt", || {
+            h.json_ok(&["deals"])
+                .into_iter()
+                .find(|d| d["state"] == "confirmed" && d["receipt"].is_string())
+        })
+    };
+    let deal = confirmed(&buyer);
+    confirmed(&seller);
+    let id = deal["id"].as_str().unwrap().to_string();
+
+    // The buyer reviews the seller, then changes its mind: the second replaces the first.
+    let out = buyer.ok(&[
+        "review",
+        &id[..10],
+        "--rating",
+        "5",
+        "--text",
+        "Smooth handover",
+    ]);
+    assert!(out.contains("5★") && out.contains(&seller_id), "{out}");
+    assert!(!out.contains("replaces"), "{out}");
+    let again = buyer.json_ok(&[
+        "review",
+        &id[..10],
+        "--rating",
+        "4",
+        "--text",
+        "Good, a bit late",
+    ]);
+    assert_eq!(again[0]["replaced"], true);
+    assert_eq!(again[0]["reputation"]["reviews"], 1);
+    assert_eq!(again[0]["reputation"]["average_rating"], 4.0);
+    let third = buyer.ok(&["review", &id[..10], "--rating", "4"]);
+    assert!(third.contains("replaces your earlier review"), "{third}");
+
+    // The seller's node has it by gossip; the seller reviews the buyer back.
+    let seen = wait_for("the buyer's review at the seller's node", || {
+        let v = seller.json_ok(&["reviews", &seller_id]);
+        (v[0]["reputation"]["reviews"] == 1 && v[0]["reviews"][0]["rating"] == 4).then_some(v)
+    });
+    assert_eq!(seen[0]["reviews"][0]["by"], buyer_id.as_str());
+    assert_eq!(seen[0]["reviews"][0]["listing"], listing.as_str());
+    seller.ok(&[
+        "review",
+        &id[..10],
+        "--rating",
+        "5",
+        "--text",
+        "Paid on time",
+    ]);
+    wait_for("the seller's review at the buyer's node", || {
+        let v = buyer.json_ok(&["reviews", &buyer_id]);
+        (v[0]["reputation"]["reviews"] == 1).then_some(())
+    });
+
+    // The buyer sees the seller's rating on the listing.
+    let shown = buyer.ok(&["show", &listing]);
+    assert!(
+        shown.contains("rating:   4.0★ from 1 review, 1 deal"),
+        "{shown}"
+    );
+
+    // The exported receipt and the review's own line verify offline.
+    let dir = tempfile::tempdir().unwrap();
+    let receipt = write(
+        dir.path(),
+        "deal.txt",
+        &buyer.ok(&["deals", "--export", &id[..12]]),
+    );
+    let out = buyer.ok(&["verify", &receipt]);
+    assert!(
+        out.contains("valid deal receipt") && out.contains(&id),
+        "{out}"
+    );
+    let line = seen[0]["reviews"][0]["line"].as_str().unwrap();
+    let review = write(dir.path(), "review.txt", line);
+    assert!(seller.ok(&["verify", &review]).contains("valid review: 4★"));
+
+    buyer.stop_node();
+    seller.stop_node();
+}
