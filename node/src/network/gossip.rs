@@ -346,6 +346,41 @@ mod tests {
     }
 
     #[test]
+    fn invalid_reviews_count_against_the_sender_unless_only_the_clock_differs() {
+        use swapmeet_protocol::{DealError, DealId, Party, SecretKey};
+        let by = SecretKey::from_bytes([1; 32]).public();
+        let deal = DealId([2; 32]);
+        let rejected = |e: ReviewError| acceptance(&IngestOutcome::review_rejected(e));
+        for e in [
+            ReviewError::Receipt(DealError::BadSignature {
+                party: Party::Seller,
+            }),
+            ReviewError::SignerNotAParty,
+            ReviewError::NotAboutTheOtherParty,
+        ] {
+            assert_eq!(rejected(e), MessageAcceptance::Reject);
+        }
+        let future = ValidationError::FromFuture {
+            field: "written_at",
+            signed_at: 2_000,
+            now: 1_000,
+            max_skew: 600,
+        };
+        assert_eq!(
+            rejected(ReviewError::Invalid(future)),
+            MessageAcceptance::Ignore
+        );
+        let stale = IngestOutcome::ReviewStale {
+            deal,
+            by,
+            current: swapmeet_protocol::EnvelopeHash([3; 32]),
+        };
+        assert_eq!(acceptance(&stale), MessageAcceptance::Ignore);
+        let dup = IngestOutcome::ReviewDuplicate { deal, by };
+        assert_eq!(acceptance(&dup), MessageAcceptance::Accept);
+    }
+
+    #[test]
     fn score_parameters_are_valid() {
         let (p, t) = score_params(&["u33d".into(), "ship".into()]);
         p.validate().unwrap();
