@@ -180,6 +180,9 @@ fn reviews_show_and_search_carry_the_rating_and_min_rating_filters() {
         "{results:?}"
     );
     assert_eq!(results[1]["kind"], "review");
+    // Importing them again: duplicates, said in words too.
+    let again = h.ok(&["import", &file]);
+    assert!(again.contains("duplicate review of deal"), "{again}");
 
     // reviews: the figures and the list.
     let v = h.json_ok(&["reviews", &me.public().to_string()]);
