@@ -779,3 +779,74 @@ async fn a_real_deal_is_reviewed_from_the_markets_receipt_and_refused_until_comp
     assert_eq!(net.n(1).engine.reputation(&key(101).public()).deals, 1);
     net.stop_all().await;
 }
+
+/// A peer that serves an invalid review by sync (here a node whose store was tampered with on
+/// disk, the only way an honest node's code would ever hold one) gets a strike per session that
+/// brought one, and is cut off at the third; the review is never stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_serving_invalid_reviews_by_sync_is_cut_off() {
+    let (s, b, x) = (key(120), key(121), key(122));
+    let receipt = deal(&s, &b, "bike-1", 9);
+    // A review of the deal by a third party, written into the forger's store behind its
+    // ingest's back: (deal id || signer) -> head || envelope, as `market/reviews.rs` keeps them.
+    let (_, forged, _) = invalid_reviews(&s, &b, &x, &receipt).swap_remove(2);
+    let env = SignedEnvelope::decode(&forged).unwrap();
+    let forger_dir = tempfile::tempdir().unwrap();
+    {
+        let e = engine(forger_dir.path());
+        let mut k = receipt.id().0.to_vec();
+        k.extend_from_slice(x.public().as_bytes());
+        let mut v = vec![1u8];
+        v.extend_from_slice(s.public().as_bytes());
+        v.push(5);
+        v.extend_from_slice(&now().to_be_bytes());
+        v.extend_from_slice(&env.hash().0);
+        v.extend_from_slice(&forged);
+        let tree = e
+            .store()
+            .tree(swapmeet_node::market::reviews::TREE_REVIEWS)
+            .unwrap();
+        tree.insert(k, v).unwrap();
+        e.shutdown().unwrap();
+    }
+    let forger = LocalNode::start(forger_dir.path(), key(123), loopback_config(None))
+        .await
+        .unwrap();
+    assert_eq!(
+        forger.engine.reviews().len(),
+        1,
+        "the tampered store serves it"
+    );
+    let honest_dir = tempfile::tempdir().unwrap();
+    let honest = LocalNode::start(honest_dir.path(), key(124), loopback_config(None))
+        .await
+        .unwrap();
+    honest.connect(&forger).await.unwrap();
+    let forger_id = forger.net().peer_id();
+    eventually("the honest node to cut the forger off", || async {
+        let peers = honest.net().connected_peers().await.unwrap();
+        if peers.contains(&forger_id) {
+            // Another session, another strike.
+            let _ = honest.net().sync_now().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            false
+        } else {
+            true
+        }
+    })
+    .await;
+    // The sessions before the cut-off finished and said why (the status refreshes twice a
+    // second).
+    eventually("a finished sync to report the rejected review", || async {
+        honest
+            .net()
+            .status()
+            .last_sync
+            .is_some_and(|l| l.progress["rejected"].as_u64() >= Some(1))
+    })
+    .await;
+    assert!(honest.engine.reviews().is_empty());
+    assert_eq!(honest.engine.reputation(&s.public()), Reputation::default());
+    honest.stop().await.unwrap();
+    forger.stop().await.unwrap();
+}
