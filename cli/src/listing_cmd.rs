@@ -100,7 +100,8 @@ fn market_settings(m: &MarketFlags) -> Result<serde_json::Map<String, Value>> {
         if let (Ok(a), Ok(d)) = (a, d) {
             if d >= a {
                 bail!(
-                    "--auto-decline: {decline} is not below --auto-accept {accept}; an offer                      cannot be both accepted and declined"
+                    "--auto-decline: {decline} is not below --auto-accept {accept}; an offer \
+                     cannot be both accepted and declined"
                 );
             }
         }

@@ -182,6 +182,34 @@ fn offer_counter_accept_deal_and_the_wrong_moves() {
         "expired",
     );
 
+    // A retracted offer and a declined one.
+    buyer.ok(&["offer", &listing, "--price", "160"]);
+    buyer.ok(&["retract", &thread[..10]]);
+    wait_offer(&seller, &listing, 16_000, "retracted");
+    buyer.ok(&["offer", &listing, "--price", "170"]);
+    wait_offer(&seller, &listing, 17_000, "open");
+    let out = seller.ok(&["decline", &thread[..10]]);
+    assert!(out.contains("declined"), "{out}");
+    wait_offer(&buyer, &listing, 17_000, "declined");
+    // Nothing of the seller's own is open to retract.
+    refused(&seller, &["retract", &thread[..10]], "open");
+
+    // The local settings change without a new version of the listing.
+    let out = seller.ok(&["update", &listing, "--auto-accept", "245"]);
+    assert!(out.contains("auto-accept 245.00 EUR"), "{out}");
+    refused(
+        &seller,
+        &[
+            "update",
+            &listing,
+            "--auto-accept",
+            "100",
+            "--auto-decline",
+            "120",
+        ],
+        "not below",
+    );
+
     // The real offer, with a note; the seller sees it with its time left.
     let sent = buyer.json_ok(&[
         "offer",

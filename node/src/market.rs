@@ -19,6 +19,7 @@
 //! - `market/settings.rs`: a listing's local settings (auto-accept, auto-decline, pickup place).
 //! - `market/facts.rs`: the listing versions the node has seen (what the state machine needs).
 //! - `market/negotiate.rs`: the user's moves: offer, counter, accept, decline, retract.
+//! - `market/limits.rs`: the open offers per buyer, indexed for the limits.
 //! - `market/react.rs`: what the node does when a thread changes (confirm, sign, auto rules).
 //! - `market/stock.rs`: the seller's stock: confirming a deal against the listing's quantity.
 //! - `market/reviews.rs`, `market/reputation.rs`: reviews bound to deals, and reputation.
@@ -36,6 +37,7 @@ use crate::store::StoreError;
 
 pub mod deals;
 mod facts;
+mod limits;
 mod negotiate;
 mod react;
 pub mod reputation;

@@ -9,6 +9,11 @@
 //! - **the mailbox** kept for others: sealed mail for recipients that were offline, within
 //!   quotas per recipient, per depositor and in total.
 //!
+//! Messages carry chat text or negotiation moves (offers, counters, accepts, deal signatures:
+//! PROTOCOL.md 12); both take the same path. A move is stored with a one-line description as its
+//! text, and its signed envelope, from which [`crate::market`] reads the move itself
+//! ([`Messenger::thread_messages`]) and decides what to answer.
+//!
 //! Threads and the outbox share one tree ([`TREE_STATE`]). A send or a receive writes its
 //! entries one by one, in an order chosen so that every prefix of it (what sled recovers after a
 //! crash) is harmless, and the outbox scan clears what a write cut short left behind (see

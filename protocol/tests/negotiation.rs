@@ -343,6 +343,33 @@ fn the_seller_voids_an_unsigned_deal_and_the_thread_negotiates_again() {
 }
 
 #[test]
+fn the_sale_that_withdraws_the_listing_does_not_undo_its_own_signed_deal() {
+    let mut t = Thread::new();
+    t.offer(Party::Buyer, T0, 20_000);
+    let counter = t.offer(Party::Seller, T0 + 60, 23_000);
+    // The buyer dates its accept a second after the counter; the seller's node confirms it,
+    // signs, and withdraws the listing as sold within that same second.
+    let accept = t.send(Party::Buyer, T0 + 61, V1, Move::Accept { of: counter });
+    let withdrawn = Some(T0 + 61);
+    // Unsigned, the accept came after the withdrawal: no deal.
+    let s = t.state(withdrawn, T0 + 100);
+    assert!(s.deal.is_none());
+    assert_eq!(reason(&s, accept), Some(IgnoreReason::ListingWithdrawn));
+    // The seller's signature on it (wherever it arrives) makes it stand.
+    t.sign_deal(Party::Seller, T0 + 61, accept);
+    let s = t.state(withdrawn, T0 + 100);
+    assert_eq!(s.deal.expect("the signed deal").accept, accept);
+    assert_eq!(s.offers[1].status, OfferStatus::Accepted { by: accept });
+    // The buyer's signature alone does not.
+    let mut t2 = Thread::new();
+    t2.offer(Party::Buyer, T0, 20_000);
+    let counter = t2.offer(Party::Seller, T0 + 60, 23_000);
+    let accept = t2.send(Party::Buyer, T0 + 61, V1, Move::Accept { of: counter });
+    t2.sign_deal(Party::Buyer, T0 + 61, accept);
+    assert!(t2.state(withdrawn, T0 + 100).deal.is_none());
+}
+
+#[test]
 fn a_void_takes_effect_only_from_the_seller_on_its_unsigned_current_deal() {
     let mut t = Thread::new();
     let void = |accept| Move::Void {

@@ -3,7 +3,10 @@
 //! - a seller in Berlin lists a bike;
 //! - a buyer a few kilometres away finds it with a local search ("road bike under 300 EUR
 //!   within 20 km") moments later;
-//! - a node in Munich follows its own area and never stores the Berlin listing.
+//! - a node in Munich follows its own area and never stores the Berlin listing;
+//! - the buyer offers 200 EUR, the seller counters at 230, the buyer accepts: the seller's node
+//!   confirms its stock and both nodes sign the deal; the example prints the receipt line,
+//!   which anyone can verify from the two public keys alone.
 //!
 //! Run: `cargo run -p swapmeet-examples --bin garage-sale`
 
@@ -11,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use swapmeet_node::authoring::ListingDraft;
+use swapmeet_node::market::{DealState, Market, OfferRequestParsed, Pick};
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery, Sort};
-use swapmeet_protocol::{Currency, SecretKey};
+use swapmeet_protocol::{Currency, DealReceipt, ListingId, Price, SecretKey, ThreadId};
 
 const SELLER_HOME: (f64, f64) = (52.5200, 13.4050); // Berlin Mitte
 const BUYER_HOME: (f64, f64) = (52.4870, 13.4250); // Neukölln, ~4 km away
@@ -118,8 +122,119 @@ async fn main() -> Result<()> {
         println!("munich can still fetch it by id from the DHT");
     }
 
+    negotiate(&seller, &buyer, listing.id).await?;
+
     for n in [far, buyer, seller] {
         n.stop().await?;
     }
+    Ok(())
+}
+
+/// Runs a blocking market call on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// Polls `market`'s view of `thread` until `done` holds, for at most 30 s.
+async fn wait_until(
+    market: &Market,
+    thread: ThreadId,
+    what: &str,
+    done: impl Fn(&swapmeet_node::market::NegotiationView) -> bool,
+) -> Result<swapmeet_node::market::NegotiationView> {
+    let start = Instant::now();
+    loop {
+        let m = market.clone();
+        let view = blocking(move || Ok(m.negotiation(&thread)?)).await;
+        let state = match &view {
+            Ok(v) if done(v) => return view,
+            Ok(v) => format!(
+                "offers {:?}, deal {:?}, ignored {:?}",
+                v.state.offers.iter().map(|o| o.status).collect::<Vec<_>>(),
+                v.deal.as_ref().map(|d| d.state),
+                v.state.ignored
+            ),
+            Err(e) => e.to_string(),
+        };
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("{what} did not happen within 30 s (the thread: {state})");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The buyer offers, the seller counters, the buyer accepts; prints the co-signed receipt.
+async fn negotiate(seller: &LocalNode, buyer: &LocalNode, id: ListingId) -> Result<()> {
+    let terms = |price: &str| OfferRequestParsed {
+        price: price.into(),
+        quantity: None,
+        expires_in_secs: None,
+        message: None,
+    };
+    let listing = buyer
+        .engine
+        .get_verified(&id)?
+        .context("the buyer's node does not hold the bike")?;
+    let b = buyer.market.clone();
+    let view = blocking(move || Ok(b.offer(&listing, &terms("200"))?)).await?;
+    let thread = view.head.thread;
+    println!(
+        "
+buyer offered 200.00 EUR (open 48 h)"
+    );
+    let open_at = |amount: u64| {
+        move |v: &swapmeet_node::market::NegotiationView| {
+            v.state.open().any(|o| o.terms.amount_minor == amount)
+        }
+    };
+    wait_until(
+        &seller.market,
+        thread,
+        "the offer reaching the seller",
+        open_at(20_000),
+    )
+    .await?;
+    let s = seller.market.clone();
+    blocking(move || Ok(s.counter(&thread, &terms("230"))?)).await?;
+    println!("seller countered at 230.00 EUR");
+    wait_until(
+        &buyer.market,
+        thread,
+        "the counter reaching the buyer",
+        open_at(23_000),
+    )
+    .await?;
+    let b = buyer.market.clone();
+    blocking(move || Ok(b.accept(&thread, &Pick::default())?)).await?;
+    println!("buyer accepted the counter");
+    let confirmed = |v: &swapmeet_node::market::NegotiationView| {
+        v.deal
+            .as_ref()
+            .is_some_and(|d| d.state == DealState::Confirmed && d.receipt.is_some())
+    };
+    let view = wait_until(&buyer.market, thread, "the co-signed deal", confirmed).await?;
+    wait_until(
+        &seller.market,
+        thread,
+        "the seller's copy of the deal",
+        confirmed,
+    )
+    .await?;
+    let receipt = view
+        .deal
+        .and_then(|d| d.receipt)
+        .context("a confirmed deal without its receipt")?;
+    // What anyone holding the line does: decode it and check both signatures.
+    let line = receipt.to_text();
+    let terms = DealReceipt::from_text(&line)?.verify()?.clone();
+    println!(
+        "deal {}: {} for {}, signed by buyer and seller; the receipt anyone can verify:\n{line}",
+        receipt.id(),
+        Price::Fixed {
+            amount_minor: terms.amount_minor,
+            currency: terms.currency,
+        },
+        terms.quantity
+    );
     Ok(())
 }

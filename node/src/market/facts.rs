@@ -157,6 +157,15 @@ impl Market {
                 if let Err(e) = self.remember(&v) {
                     tracing::warn!(listing = %event.id, error = %e, "remembering a listing version failed");
                 }
+                // A price change or a withdrawal closes open offers: count them again.
+                if let Ok(threads) = self.threads_about(&event.id) {
+                    let now = self.inner.engine.now();
+                    for t in threads {
+                        if let Err(e) = self.load(&t, now) {
+                            tracing::warn!(thread = %t, error = %e, "recounting open offers failed");
+                        }
+                    }
+                }
             }
             Err(e) => {
                 tracing::debug!(listing = %event.id, error = %e, "listing event not verifiable now")

@@ -186,6 +186,7 @@ impl Market {
         let messages = self.inner.messenger.thread_messages(thread)?;
         let facts = self.known_facts(&head.listing)?;
         let state = NegotiationState::compute(&parties, &facts.facts(), now, &messages);
+        self.index_open(&head.buyer, thread, &state)?;
         Ok(Loaded {
             head,
             parties,
@@ -206,35 +207,6 @@ impl Market {
             .filter(|h| h.listing == *listing)
             .map(|h| h.thread)
             .collect())
-    }
-
-    /// Open offers of `buyer`'s over all my threads with them as the other party (or, when I
-    /// am the buyer, over all my threads as buyer), and on `listing`.
-    pub(crate) fn open_offers_of_buyer(
-        &self,
-        buyer_is_me: bool,
-        buyer: &swapmeet_protocol::PublicKey,
-        listing: &ListingId,
-        now: u64,
-    ) -> Result<(usize, usize), MarketError> {
-        let (mut overall, mut here) = (0, 0);
-        for h in self.inner.messenger.thread_heads()? {
-            let relevant = if buyer_is_me {
-                h.role == Role::Buyer
-            } else {
-                h.role == Role::Seller && h.other == *buyer
-            };
-            if !relevant {
-                continue;
-            }
-            let l = self.load(&h.thread, now)?;
-            let n = l.state.open().filter(|e| e.by == Party::Buyer).count();
-            overall += n;
-            if h.listing == *listing {
-                here += n;
-            }
-        }
-        Ok((overall, here))
     }
 
     /// The buyer's offer on `listing` (a verified current version: from the store or the DHT).
@@ -303,7 +275,7 @@ impl Market {
         let _decide = self.lock_decide();
         self.remember(listing)?;
         let cfg = &self.inner.config;
-        let (overall, here) = self.open_offers_of_buyer(true, &self.me(), &id, now)?;
+        let (overall, here) = self.open_offers_of_buyer(&self.me(), &id, now)?;
         if here >= cfg.max_open_offers_per_listing {
             return Err(MarketError::WrongMove(format!(
                 "you have {here} open offers on this listing, the limit is {} \
@@ -325,7 +297,17 @@ impl Market {
         let thread = ThreadId::derive(&id, &self.me());
         // Dated after anything already in the thread (see `Loaded::next_sent_at`).
         let sent_at = match self.inner.messenger.thread_head(&thread)? {
-            Some(_) => self.load(&thread, now)?.next_sent_at(),
+            Some(_) => {
+                let l = self.load(&thread, now)?;
+                if l.state.deal.is_some() {
+                    return Err(MarketError::WrongMove(
+                        "you already have a deal on this listing in this negotiation; \
+                         `swapmeet deals` shows it"
+                            .into(),
+                    ));
+                }
+                l.next_sent_at()
+            }
             None => now,
         };
         let terms = OfferTerms {

@@ -99,18 +99,28 @@ impl Market {
         let listing = l.head.listing;
         let settings = self.settings(&listing)?;
         let available = self.available(&listing)?.unwrap_or(0);
+        let has_variants = self
+            .inner
+            .engine
+            .get(&listing)?
+            .is_some_and(|r| r.summary.variants > 0);
         let asking = match l.latest_version().map(|(_, p)| p) {
             Some(Price::Fixed { amount_minor, .. }) => Some(amount_minor),
             _ => None,
         };
         let cfg = self.inner.config.clone();
-        let (overall, here) = self.open_offers_of_buyer(false, &l.head.other, &listing, l.now)?;
+        let (overall, here) = self.open_offers_of_buyer(&l.head.other, &listing, l.now)?;
         let elsewhere = overall - here;
         let mut kept = 0usize;
         for e in theirs {
             let t = e.terms;
             let per_item = |p: u64| p.saturating_mul(u64::from(t.quantity));
-            let refusal = if available == 0 {
+            let refusal = if has_variants {
+                Some(
+                    "the listing has variants, which take no offers (ask which one by message)"
+                        .to_string(),
+                )
+            } else if available == 0 {
                 Some("the listing is sold out or no longer listed".to_string())
             } else if t.quantity > available {
                 Some(format!(
@@ -342,12 +352,11 @@ impl Market {
         }
         // An accept of mine that did not take effect (the seller retracted its counter, sold
         // out, before my accept reached it): the deal I signed for never was.
-        for rec in self.deals()? {
-            if rec.thread == l.head.thread
-                && rec.state == DealState::AwaitingSeller
-                && l.state.ignored.iter().any(|i| i.hash == rec.terms.accept)
-            {
-                let mut rec = rec;
+        for i in &l.state.ignored {
+            let Some(mut rec) = self.deal_of_accept(&i.hash)? else {
+                continue;
+            };
+            if rec.thread == l.head.thread && rec.state == DealState::AwaitingSeller {
                 rec.state = DealState::SoldOut;
                 rec.updated_at = rec.updated_at.max(l.now);
                 self.put_deal(&rec, Some(DealState::AwaitingSeller))?;

@@ -193,6 +193,17 @@ impl OfferEntry {
     }
 }
 
+impl OfferEntry {
+    /// Its status at time `t` as its own expiry alone decides (for an accept the seller
+    /// signed, which the listing's closing does not undo).
+    fn status_ignoring_listing(&self, t: u64) -> OfferStatus {
+        match self.status {
+            OfferStatus::Open if t >= self.terms.expires_at => OfferStatus::Expired,
+            s => s,
+        }
+    }
+}
+
 /// The deal of a thread: the accepted offer or counter and its accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ThreadDeal {
@@ -428,7 +439,13 @@ impl NegotiationState {
         if self.deal.is_some() {
             return Err(IgnoreReason::DealMade);
         }
-        if facts.withdrawn_at.is_some_and(|w| w <= t) {
+        // An accept the seller signed stands even if the listing closed at or after it was
+        // sent: the seller's own signature says it honours the deal, and the deal that takes
+        // the last unit withdraws the listing (as sold) within the same second, or, when the
+        // buyer dated its accept a second after the seller's counter, even "before" it.
+        let signed_accept =
+            matches!(step.mv, Move::Accept { .. }) && seller_signed.contains(&step.hash);
+        if !signed_accept && facts.withdrawn_at.is_some_and(|w| w <= t) {
             return Err(IgnoreReason::ListingWithdrawn);
         }
         match step.mv {
@@ -488,7 +505,11 @@ impl NegotiationState {
                     (true, false) => return Err(IgnoreReason::NotOwnOffer),
                     _ => {}
                 }
-                let status = target.status_at(t);
+                let status = if signed_accept {
+                    target.status_ignoring_listing(t)
+                } else {
+                    target.status_at(t)
+                };
                 if status != OfferStatus::Open {
                     return Err(IgnoreReason::NotOpen { status });
                 }
