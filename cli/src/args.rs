@@ -96,10 +96,62 @@ pub enum Command {
     Retract(ThreadMoveArgs),
     /// List your deals; `--export ID` prints a deal's receipt, which anyone can verify.
     Deals(DealsArgs),
-    // (R: review, reviews, verify go here.)
+    /// Review the other party of a deal of yours (its receipt must be complete).
+    ///
+    /// The review is signed with your key, carries the deal's receipt (so anyone can check it
+    /// is bound to a real deal), and is published. Reviewing the same deal again replaces your
+    /// earlier review.
+    Review(ReviewArgs),
+    /// List the reviews about a seller (or buyer) with their deals and average rating.
+    Reviews(ReviewsArgs),
+    /// Check a deal receipt (`swapmeet-deal1:` line) or a review (`swapmeet1:` line) offline:
+    /// prints the terms; exit 0 if the signatures verify, 2 with the reason if not.
+    Verify(VerifyArgs),
     // --- end of negotiation and deals ---
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The deal's id or its first 8 or more hex digits (see `swapmeet deals`).
+    #[arg(value_name = "DEAL")]
+    pub deal: String,
+    /// Stars, 1 to 5.
+    #[arg(long, value_name = "STARS", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub rating: u8,
+    /// What you want to say (up to 1,000 characters; may be empty).
+    #[arg(long, default_value = "")]
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewsArgs {
+    /// The seller id (sm...) of whoever is reviewed.
+    #[arg(value_name = "SELLER")]
+    pub seller: String,
+    /// Most reviews shown, newest first (1-1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// File with a `swapmeet-deal1:` receipt or `swapmeet1:` review per line; `-` or nothing
+    /// reads standard input.
+    pub file: Option<PathBuf>,
+}
+
+/// A minimum average rating: 1 to 5 stars, decimals allowed.
+fn min_rating(text: &str) -> Result<f64, String> {
+    let r: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of stars (1 to 5, e.g. 4 or 4.5)"))?;
+    if !(1.0..=5.0).contains(&r) {
+        return Err(format!("{r} is not in 1..=5 (stars)"));
+    }
+    Ok(r)
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +333,10 @@ pub struct SearchArgs {
     /// Count every match (slower for broad searches); otherwise counting stops past 1,000.
     #[arg(long)]
     pub exact_total: bool,
+    /// Only sellers whose average rating from deal-bound reviews is at least this (1-5);
+    /// sellers nobody reviewed are left out.
+    #[arg(long, value_name = "STARS", value_parser = min_rating)]
+    pub min_rating: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -314,6 +314,9 @@ pub fn show(home: &Home, out: &Out, a: IdArg) -> Result<Done> {
             date(v["signed_at"].as_u64().unwrap_or(0)),
             date(v["expires_at"].as_u64().unwrap_or(0)),
         );
+        if let Some(r) = crate::review_cmd::show_line(&v) {
+            t.push_str(&format!("\nrating:   {r}"));
+        }
         if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
             t.push_str(&format!("\ntags:     {}", tags.iter().map(s).collect::<Vec<_>>().join(", ")));
         }

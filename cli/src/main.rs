@@ -19,6 +19,7 @@
 //! - `watch_cmd`: watch add/list/rm, alerts.
 //! - `offer_cmd`: offer, offers, counter, accept, decline, retract.
 //! - `deal_cmd`: deals, deals --export.
+//! - `review_cmd`: review, reviews, verify.
 
 mod args;
 mod bridge_cmd;
@@ -29,6 +30,7 @@ mod message_cmd;
 mod node_cmd;
 mod offer_cmd;
 mod output;
+mod review_cmd;
 mod search;
 mod transfer;
 mod util;
@@ -155,6 +157,9 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Decline(a) => offer_cmd::decline(&home, &out, a),
         Command::Retract(a) => offer_cmd::retract(&home, &out, a),
         Command::Deals(a) => deal_cmd::deals(&home, &out, a),
+        Command::Review(a) => review_cmd::review(&home, &out, a),
+        Command::Reviews(a) => review_cmd::reviews(&home, &out, a),
+        Command::Verify(a) => review_cmd::verify(&out, a),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

@@ -8,6 +8,7 @@ use swapmeet_protocol::{Category, Condition, Currency, PublicKey};
 use crate::args::{SearchArgs, SearchFilters};
 use crate::client::Client;
 use crate::output::{clip, price, s, table, Out};
+use crate::review_cmd::rating_cell;
 use crate::util::{amount_minor, lat_lon};
 use crate::Done;
 
@@ -100,6 +101,9 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
     q["limit"] = json!(a.limit);
     q["offset"] = json!(a.offset);
     q["exact_total"] = json!(a.exact_total);
+    if let Some(r) = a.min_rating {
+        q["min_rating"] = json!(r);
+    }
     let c = Client::connect(home)?;
     let r = c.post("/v1/search", &q)?;
     let hits = r["hits"].as_array().cloned().unwrap_or_default();
@@ -138,14 +142,16 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
                         .unwrap_or_default(),
                 );
             }
+            row.push(rating_cell(&h["seller_reputation"]));
             row.push(clip(&s(&h["title"]), 60));
             row
         })
         .collect();
+    // SELLER: the seller's average rating and deal count ("4.5★ (3)"), "-" when unrated.
     let header: Vec<&str> = if with_distance {
-        vec!["ID", "PRICE", "CONDITION", "DISTANCE", "TITLE"]
+        vec!["ID", "PRICE", "CONDITION", "DISTANCE", "SELLER", "TITLE"]
     } else {
-        vec!["ID", "PRICE", "CONDITION", "TITLE"]
+        vec!["ID", "PRICE", "CONDITION", "SELLER", "TITLE"]
     };
     let total = r["total"].as_u64().unwrap_or(hits.len() as u64);
     // Past 1,000 matches a search stops counting and reports "at least".

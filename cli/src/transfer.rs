@@ -189,7 +189,15 @@ impl Batch<'_> {
         *self.counts.entry(outcome.clone()).or_default() += 1;
         v["line"] = json!(lineno);
         self.out.emit(&v, || {
-            let id = s(&v["id"]);
+            // A review's line (issue 12) names its deal rather than a listing.
+            let id = if v["kind"] == "review" {
+                format!(
+                    "review of deal {}",
+                    s(&v["deal"]).get(..12).unwrap_or_default()
+                )
+            } else {
+                s(&v["id"])
+            };
             match outcome.as_str() {
                 "stored" => format!("line {lineno}: stored {id}"),
                 "duplicate" => format!("line {lineno}: duplicate {id} (already stored)"),

@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod hello;
 pub mod market;
 pub mod messages;
+pub mod reviews;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -258,6 +259,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/watches", get(alerts::list).post(alerts::add))
         .route("/v1/watches/remove", post(alerts::remove))
         .route("/v1/alerts", get(alerts::alerts))
+        // Reviews and reputation (issue 12).
+        .route("/v1/reviews", get(reviews::list).post(reviews::write))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
@@ -365,6 +368,7 @@ fn hit_json(h: &SearchHit) -> Value {
         "signed_at": h.signed_at,
         "expires_at": h.expires_at,
         "score": h.score,
+        "seller_reputation": h.seller_reputation,
     });
     if let Some(d) = h.distance_km {
         v["distance_km"] = json!((d * 10.0).round() / 10.0);
@@ -633,6 +637,8 @@ async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
         let rec = StoredRecord::from_verified(&verified);
         let mut v = summary_json(&rec, now);
         v["source"] = json!(source);
+        // The seller's deals and rating from the reviews this node holds (issue 12).
+        v["seller_reputation"] = json!(s.engine.reputation(&verified.signer()));
         {
             v["item_key"] = json!(verified.payload().item_key());
             if let Record::Listing(l) = verified.payload() {
@@ -745,6 +751,27 @@ pub fn outcome_json(o: &IngestOutcome) -> Value {
             "reason": "the listing is outside the areas this node follows",
         }),
         IngestOutcome::Rejected { reason, .. } => json!({"outcome": "rejected", "reason": reason}),
+        // Reviews (issue 12): `swapmeet import` takes a review's `swapmeet1:` line too.
+        IngestOutcome::ReviewStored {
+            deal,
+            by,
+            about,
+            replaced,
+            ..
+        } => json!({
+            "outcome": "stored", "kind": "review", "deal": deal, "by": by, "about": about,
+            "replaced": replaced,
+        }),
+        IngestOutcome::ReviewDuplicate { deal, by } => {
+            json!({"outcome": "duplicate", "kind": "review", "deal": deal, "by": by})
+        }
+        IngestOutcome::ReviewStale { deal, by, .. } => json!({
+            "outcome": "stale", "kind": "review", "deal": deal, "by": by,
+            "reason": "a later review by the same party of the same deal is stored",
+        }),
+        IngestOutcome::ReviewRejected { reason, .. } => {
+            json!({"outcome": "rejected", "kind": "review", "reason": reason})
+        }
     }
 }
 
@@ -779,9 +806,7 @@ async fn import(
         }
         let refs: Vec<&[u8]> = decoded.iter().map(Vec::as_slice).collect();
         let outcomes = s.engine.ingest_bytes(&refs, Source::Import)?;
-        let stored = outcomes
-            .iter()
-            .any(|o| matches!(o, IngestOutcome::Stored { .. }));
+        let stored = outcomes.iter().any(IngestOutcome::is_stored);
         if stored {
             s.engine.durable()?;
         }
@@ -870,10 +895,21 @@ async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infalli
                     .data(json!({"kind": "lagged", "missed": n}).to_string())
             }
         });
+    // Reviews stored (issue 12) are named `review`.
+    let reviews =
+        tokio_stream::wrappers::BroadcastStream::new(s.engine.reviews().subscribe()).map(|item| {
+            let data = match item {
+                Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    json!({"kind": "lagged", "missed": n}).to_string()
+                }
+            };
+            SseEvent::default().event("review").data(data)
+        });
     let mut shutdown = s.shutdown.clone();
     let stream = futures::stream::select(
         futures::stream::select(futures::stream::select(listings, messages), alerts),
-        market,
+        futures::stream::select(market, reviews),
     )
     .map(Ok)
     .take_until(async move {

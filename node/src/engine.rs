@@ -16,6 +16,8 @@ use swapmeet_protocol::{ListingId, PublicKey, Record, SignedEnvelope, Verified};
 use tokio::sync::broadcast;
 
 use crate::events::{Change, Event, Source};
+use crate::market::reputation::Reputation;
+use crate::market::reviews::{Reviews, TREE_REVIEWS};
 use crate::search::{Correction, IndexChange, OpenedHow, SearchError, SearchIndex, SearchQuery};
 use crate::store::{
     Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION, SHIPPING_AREA,
@@ -121,6 +123,8 @@ impl AreaFilter {
 struct Inner {
     store: Store,
     index: SearchIndex,
+    /// Reviews and the reputation they add up to (kind 5 enters through the same ingest).
+    reviews: Reviews,
     events: broadcast::Sender<Event>,
     write_lock: Mutex<()>,
     area_filter: RwLock<Option<AreaFilter>>,
@@ -154,6 +158,8 @@ pub struct SearchHit {
     pub distance_km: Option<f64>,
     /// Relevance score.
     pub score: f32,
+    /// The seller's deals and rating, from deal-bound reviews.
+    pub seller_reputation: Reputation,
 }
 
 /// Results of a search.
@@ -208,8 +214,10 @@ impl Engine {
             store.trim_changes(p)?;
         }
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
+        let reviews = Reviews::open(store.tree(TREE_REVIEWS)?, config.event_capacity)?;
         let engine = Engine {
             inner: Arc::new(Inner {
+                reviews,
                 store,
                 index,
                 events,
@@ -331,6 +339,16 @@ impl Engine {
         &self.inner.store
     }
 
+    /// Reviews and reputation.
+    pub fn reviews(&self) -> &Reviews {
+        &self.inner.reviews
+    }
+
+    /// A key's deals and rating, from deal-bound reviews.
+    pub fn reputation(&self, key: &PublicKey) -> Reputation {
+        self.inner.reviews.reputation(key)
+    }
+
     pub(crate) fn index(&self) -> &SearchIndex {
         &self.inner.index
     }
@@ -394,10 +412,15 @@ impl Engine {
             .and_then(Result::ok))
     }
 
-    /// Searches; hits carry their summaries from the store.
+    /// Searches; hits carry their summaries from the store and their seller's reputation.
+    /// `min_rating` keeps only sellers rated at least that on average: the index is asked for
+    /// their listings only, so totals and pages count what is shown.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, EngineError> {
         let now = self.now();
-        let found = self.inner.index.search(q, now)?;
+        let sellers = q
+            .min_rating
+            .map(|min| self.inner.reviews.rated_at_least(min));
+        let found = self.inner.index.search(q, sellers.as_deref(), now)?;
         let mut hits = Vec::with_capacity(found.hits.len());
         for h in found.hits {
             // The index may briefly lag the store; show only what the store still has live.
@@ -407,7 +430,12 @@ impl Engine {
             if !rec.is_active(now) {
                 continue;
             }
+            let seller_reputation = rec
+                .seller()
+                .map(|k| self.inner.reviews.reputation(&k))
+                .unwrap_or_default();
             hits.push(SearchHit {
+                seller_reputation,
                 id: h.id,
                 summary: rec.summary,
                 seq: rec.seq,

@@ -4,12 +4,18 @@
 //! decode -> verify (batched ed25519) -> validate -> area policy -> version check -> store
 //! (one change-log entry per batch) -> index -> event. Each item gets a typed outcome; a bad item never
 //! affects the others or anything already stored.
+//!
+//! Reviews (kind 5) take the same path in and are routed to their own store
+//! ([`crate::market::reviews`]): verified with their receipt, decided against the same party's
+//! earlier review of the deal, stored, announced. Other kinds that are not records (messages,
+//! receipts) are refused as listings refuse them.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 use swapmeet_protocol::{
-    EnvelopeHash, ListingId, Record, SignedEnvelope, ValidationError, Verified,
+    DealId, EnvelopeHash, EnvelopeKind, ListingId, PublicKey, Record, ReviewError, SignedEnvelope,
+    ValidationError, Verified,
 };
 
 use crate::engine::{Engine, EngineError};
@@ -66,6 +72,44 @@ pub enum IngestOutcome {
         #[serde(skip)]
         error: Option<ValidationError>,
     },
+    /// A review stored: new, or replacing the same party's earlier review of the deal.
+    ReviewStored {
+        /// The deal.
+        deal: DealId,
+        /// Who wrote it.
+        by: PublicKey,
+        /// Who is reviewed.
+        about: PublicKey,
+        /// Its envelope hash.
+        hash: EnvelopeHash,
+        /// Whether it replaced an earlier review.
+        replaced: bool,
+    },
+    /// Exactly the review the node already has.
+    ReviewDuplicate {
+        /// The deal.
+        deal: DealId,
+        /// Who wrote it.
+        by: PublicKey,
+    },
+    /// An earlier version of a review the node has (the later one is kept).
+    ReviewStale {
+        /// The deal.
+        deal: DealId,
+        /// Who wrote it.
+        by: PublicKey,
+        /// The hash of the review kept.
+        current: EnvelopeHash,
+    },
+    /// An invalid review (no valid receipt, not by a party, not about the other party, ...):
+    /// not stored, and a peer that sent it is at fault unless only the clock differs.
+    ReviewRejected {
+        /// Why, naming the field or the rule.
+        reason: String,
+        /// The structured reason.
+        #[serde(skip)]
+        error: ReviewError,
+    },
 }
 
 impl IngestOutcome {
@@ -77,11 +121,30 @@ impl IngestOutcome {
         }
     }
 
+    /// The outcome of an invalid review.
+    pub fn review_rejected(e: ReviewError) -> IngestOutcome {
+        IngestOutcome::ReviewRejected {
+            reason: e.to_string(),
+            error: e,
+        }
+    }
+
     /// Whether the item is now (or already was) stored as sent.
     pub fn is_stored_or_duplicate(&self) -> bool {
         matches!(
             self,
-            IngestOutcome::Stored { .. } | IngestOutcome::Duplicate { .. }
+            IngestOutcome::Stored { .. }
+                | IngestOutcome::Duplicate { .. }
+                | IngestOutcome::ReviewStored { .. }
+                | IngestOutcome::ReviewDuplicate { .. }
+        )
+    }
+
+    /// Whether something new was stored (a listing version or a review).
+    pub fn is_stored(&self) -> bool {
+        matches!(
+            self,
+            IngestOutcome::Stored { .. } | IngestOutcome::ReviewStored { .. }
         )
     }
 
@@ -93,6 +156,10 @@ impl IngestOutcome {
             IngestOutcome::Stale { .. } => "stale",
             IngestOutcome::OutOfArea { .. } => "out-of-area",
             IngestOutcome::Rejected { .. } => "rejected",
+            IngestOutcome::ReviewStored { .. } => "review-stored",
+            IngestOutcome::ReviewDuplicate { .. } => "review-duplicate",
+            IngestOutcome::ReviewStale { .. } => "review-stale",
+            IngestOutcome::ReviewRejected { .. } => "review-rejected",
         }
     }
 }
@@ -169,8 +236,67 @@ impl Engine {
             .collect())
     }
 
-    /// Ingests decoded envelopes. Blocking.
+    /// Ingests decoded envelopes: listings and withdrawals, and reviews (routed to the
+    /// reviews' store). Blocking.
     pub fn ingest(
+        &self,
+        envelopes: Vec<SignedEnvelope>,
+        source: Source,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        if !envelopes.iter().any(|e| e.kind() == EnvelopeKind::Review) {
+            return self.ingest_records(envelopes, source);
+        }
+        let n = envelopes.len();
+        let (mut review_slots, mut reviews) = (Vec::new(), Vec::new());
+        let (mut record_slots, mut records) = (Vec::new(), Vec::new());
+        for (i, e) in envelopes.into_iter().enumerate() {
+            if e.kind() == EnvelopeKind::Review {
+                review_slots.push(i);
+                reviews.push(e);
+            } else {
+                record_slots.push(i);
+                records.push(e);
+            }
+        }
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; n];
+        let done = self.ingest_records(records, source.clone())?;
+        for (slot, o) in record_slots.into_iter().zip(done) {
+            outcomes[slot] = Some(o);
+        }
+        // In batches like listings, so one call never holds the reviews' lock for long.
+        let mut review_slots = review_slots.into_iter();
+        let mut rest = reviews;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(MAX_BATCH));
+            let batch = std::mem::replace(&mut rest, tail);
+            let areas_of = |id: &ListingId| {
+                self.get(id)
+                    .ok()
+                    .flatten()
+                    .map(|r| r.areas())
+                    .unwrap_or_default()
+            };
+            let done = self
+                .reviews()
+                .ingest(batch, self.now(), &source, &areas_of)?;
+            // `done` first: zip stops at its end without taking a slot from the next batch.
+            for (o, slot) in done.into_iter().zip(review_slots.by_ref()) {
+                outcomes[slot] = Some(o);
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(IngestOutcome::Rejected {
+                    reason: "internal: item was not processed".into(),
+                    error: None,
+                })
+            })
+            .collect())
+    }
+
+    /// Ingests listings and withdrawals (anything else is refused by verification). Blocking.
+    fn ingest_records(
         &self,
         envelopes: Vec<SignedEnvelope>,
         source: Source,

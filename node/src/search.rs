@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use swapmeet_protocol::{geo, ListingId, Record, Verified};
+use swapmeet_protocol::{geo, ListingId, PublicKey, Record, Verified};
 use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery,
 };
@@ -508,9 +508,23 @@ impl SearchIndex {
             .unwrap_or(0)
     }
 
-    /// Runs a search against the committed index.
-    pub fn search(&self, q: &SearchQuery, now: u64) -> Result<IndexResults, SearchError> {
+    /// Runs a search against the committed index. `sellers`, when given, keeps only those
+    /// sellers' listings (the engine's answer to `min_rating`); none at all finds nothing.
+    pub fn search(
+        &self,
+        q: &SearchQuery,
+        sellers: Option<&[PublicKey]>,
+        now: u64,
+    ) -> Result<IndexResults, SearchError> {
         q.validate()?;
+        if sellers.is_some_and(<[PublicKey]>::is_empty) {
+            return Ok(IndexResults {
+                hits: Vec::new(),
+                total: 0,
+                total_exact: true,
+                corrections: Vec::new(),
+            });
+        }
         let f = &self.fields;
         // One searcher for the whole search: the words' frequencies that decide the fuzzy
         // fallback are those of the segments searched.
@@ -536,6 +550,12 @@ impl SearchIndex {
                 Term::from_field_bytes(f.seller, s.as_bytes()),
                 IndexRecordOption::Basic,
             ))));
+        }
+        if let Some(keys) = sellers {
+            let terms = keys
+                .iter()
+                .map(|k| Term::from_field_bytes(f.seller, k.as_bytes()));
+            filters.push(filter(Box::new(TermSetQuery::new(terms))));
         }
         let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
         // The geohash cells narrow a radius search that has nothing else to narrow it. With

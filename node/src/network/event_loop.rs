@@ -41,6 +41,7 @@ use sync_sessions::Session;
 
 mod commands;
 mod kad_events;
+mod reviews;
 mod status;
 mod sync_sessions;
 
@@ -98,6 +99,8 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     events: broadcast::Receiver<Event>,
+    /// Reviews stored (`event_loop/reviews.rs`).
+    reviews: broadcast::Receiver<crate::market::reviews::ReviewEvent>,
     engine: Engine,
     following: Following,
     /// The area tags followed (subscribed, synced, announced).
@@ -203,6 +206,7 @@ pub(super) async fn spawn(
         swarm,
         commands: cmd_rx,
         events: engine.subscribe(),
+        reviews: engine.reviews().subscribe(),
         server: SyncServer::new(engine.clone()),
         engine,
         following,
@@ -333,6 +337,7 @@ impl EventLoop {
                         return;
                     }
                 },
+                ev = self.reviews.recv() => self.on_review_event(ev),
                 _ = status_tick.tick() => self.publish_status(),
                 _ = area_tick.tick() => self.count_areas(),
                 _ = sync_tick.tick() => self.periodic_sync(),

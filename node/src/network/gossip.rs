@@ -13,6 +13,10 @@
 //!   topic's area tag. Content-derived, so the same listing relayed by different peers, or
 //!   re-published by another node, is one message; per topic, because a message id already seen
 //!   cannot be published again, and a listing must go out on several topics.
+//! - **Reviews** (kind 5) travel on the same topics: the topics of the deal's listing (its
+//!   cell, `ship` when it ships, as the publishing node knows the listing) and `all`. Nodes
+//!   keep every valid review whatever topic brought it (reputation belongs to a key, not to an
+//!   area); reviews of other areas reach a located node by sync.
 //! - **Validation** (`validate_messages`): nothing is forwarded before it passed ingest. Stored
 //!   or already stored: accept (forward). Older than what the node has, or of an area the node
 //!   does not follow, or failing only a clock rule (expired, from the future: the sender's clock
@@ -29,7 +33,7 @@ use sha2::{Digest, Sha256};
 use swapmeet_protocol::limits::{
     GOSSIP_ALL_AREA, GOSSIP_MAX_TRANSMIT_BYTES, PROTOCOL_GOSSIP_PREFIX,
 };
-use swapmeet_protocol::{geo, ValidationError};
+use swapmeet_protocol::{geo, ReviewError, ValidationError};
 
 use crate::engine::AreaFilter;
 use crate::ingest::IngestOutcome;
@@ -172,8 +176,21 @@ pub fn acceptance(outcome: &IngestOutcome) -> MessageAcceptance {
         // Already stored (it came on another topic, or by sync) is still a valid message on
         // this topic: forward it. Gossipsub's message id includes the topic, so each node
         // forwards a (listing, topic) pair once.
-        IngestOutcome::Stored { .. } | IngestOutcome::Duplicate { .. } => MessageAcceptance::Accept,
-        IngestOutcome::Stale { .. } | IngestOutcome::OutOfArea { .. } => MessageAcceptance::Ignore,
+        IngestOutcome::Stored { .. }
+        | IngestOutcome::Duplicate { .. }
+        | IngestOutcome::ReviewStored { .. }
+        | IngestOutcome::ReviewDuplicate { .. } => MessageAcceptance::Accept,
+        IngestOutcome::Stale { .. }
+        | IngestOutcome::OutOfArea { .. }
+        | IngestOutcome::ReviewStale { .. } => MessageAcceptance::Ignore,
+        // A review "from the future" may be the sender's clock, as for listings.
+        IngestOutcome::ReviewRejected {
+            error: ReviewError::Invalid(ValidationError::FromFuture { .. }),
+            ..
+        } => MessageAcceptance::Ignore,
+        // No valid receipt, a third party, the wrong party, a bad signature: the sender's
+        // fault, like an invalid listing.
+        IngestOutcome::ReviewRejected { .. } => MessageAcceptance::Reject,
         IngestOutcome::Rejected {
             error: Some(ValidationError::Expired { .. } | ValidationError::FromFuture { .. }),
             ..
@@ -326,6 +343,41 @@ mod tests {
             message_id(&m(b"x", "u33d", 1)),
             message_id(&m(b"y", "u33d", 1))
         );
+    }
+
+    #[test]
+    fn invalid_reviews_count_against_the_sender_unless_only_the_clock_differs() {
+        use swapmeet_protocol::{DealError, DealId, Party, SecretKey};
+        let by = SecretKey::from_bytes([1; 32]).public();
+        let deal = DealId([2; 32]);
+        let rejected = |e: ReviewError| acceptance(&IngestOutcome::review_rejected(e));
+        for e in [
+            ReviewError::Receipt(DealError::BadSignature {
+                party: Party::Seller,
+            }),
+            ReviewError::SignerNotAParty,
+            ReviewError::NotAboutTheOtherParty,
+        ] {
+            assert_eq!(rejected(e), MessageAcceptance::Reject);
+        }
+        let future = ValidationError::FromFuture {
+            field: "written_at",
+            signed_at: 2_000,
+            now: 1_000,
+            max_skew: 600,
+        };
+        assert_eq!(
+            rejected(ReviewError::Invalid(future)),
+            MessageAcceptance::Ignore
+        );
+        let stale = IngestOutcome::ReviewStale {
+            deal,
+            by,
+            current: swapmeet_protocol::EnvelopeHash([3; 32]),
+        };
+        assert_eq!(acceptance(&stale), MessageAcceptance::Ignore);
+        let dup = IngestOutcome::ReviewDuplicate { deal, by };
+        assert_eq!(acceptance(&dup), MessageAcceptance::Accept);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! - The set of an area is its members in the store as `(signed-at, envelope hash)`: listings
 //!   and withdrawals alike, so a withdrawal syncs like a listing. The set of several areas is
 //!   the union of theirs; the area `all` is every record in the store.
+//! - Every set also holds every review the node keeps, as `(written_at, envelope hash)`:
+//!   nodes keep reviews whatever area they follow (reputation belongs to a key), so the
+//!   reviews of two nodes are comparable whatever areas they share, and a node that was
+//!   offline catches up on them with its first sync.
 //! - **Reconcile**: the initiator sends a negentropy message for a list of areas; the
 //!   responder answers with its negentropy reply over its own set of the same areas. The
 //!   responder keeps no state between messages (negentropy's responder is stateless).
@@ -376,8 +380,9 @@ pub fn area_set(engine: &Engine, areas: &[String]) -> Result<NegentropyStorageVe
         }
         all
     };
-    let mut set = NegentropyStorageVector::with_capacity(items.len());
-    for (signed_at, hash) in items {
+    let reviews = engine.reviews().sync_items();
+    let mut set = NegentropyStorageVector::with_capacity(items.len() + reviews.len());
+    for (signed_at, hash) in items.into_iter().chain(reviews) {
         set.insert(signed_at, Id::from_byte_array(hash.0))
             .map_err(|e| SyncError::Negentropy(e.to_string()))?;
     }
@@ -390,10 +395,10 @@ pub fn area_set(engine: &Engine, areas: &[String]) -> Result<NegentropyStorageVe
 struct CachedSet {
     areas: Vec<String>,
     built: Instant,
-    /// The store's write generation the set was built at. Not the last change-log position:
-    /// the index commit trims the log back to empty, so a set built on the empty store would
-    /// look current again after any number of writes.
-    generation: u64,
+    /// The store's and the reviews' write generations the set was built at. Not the last
+    /// change-log position: the index commit trims the log back to empty, so a set built on
+    /// the empty store would look current again after any number of writes.
+    generation: (u64, u64),
     set: Arc<NegentropyStorageVector>,
 }
 
@@ -418,7 +423,10 @@ impl SyncServer {
     fn set_for(&self, areas: &[String]) -> Result<Arc<NegentropyStorageVector>, SyncError> {
         // Read before the set is built: a write during the build then makes the next request
         // build again rather than serve a set that may have missed it.
-        let generation = self.engine.store().generation();
+        let generation = (
+            self.engine.store().generation(),
+            self.engine.reviews().generation(),
+        );
         if let Ok(cache) = self.cache.lock() {
             if let Some(c) = cache.as_ref() {
                 if c.areas == areas
@@ -458,6 +466,8 @@ impl SyncServer {
                 for h in &hashes {
                     if let Some(rec) = self.engine.store().get_by_hash(h)? {
                         envelopes.push(rec.envelope.to_vec());
+                    } else if let Some(review) = self.engine.reviews().get_by_hash(h)? {
+                        envelopes.push(review);
                     }
                 }
                 Ok(SyncResponse::Envelopes { envelopes })

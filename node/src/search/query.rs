@@ -11,6 +11,10 @@ pub const MAX_LIMIT: usize = 100;
 pub const MAX_DEPTH: usize = 10_000;
 /// Largest radius, in km (half the Earth's circumference).
 pub const MAX_RADIUS_KM: f64 = 20_038.0;
+/// The range of `min_rating`: the protocol's ratings, 1 to 5 stars.
+pub const MIN_RATING: f64 = 1.0;
+/// See [`MIN_RATING`].
+pub const MAX_RATING: f64 = 5.0;
 
 /// How hits are ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +116,10 @@ pub struct SearchQuery {
     /// past 1,000 matches and `total_exact` is false.
     #[serde(default)]
     pub exact_total: bool,
+    /// Only sellers whose average rating from deal-bound reviews is at least this (1 to 5);
+    /// sellers nobody reviewed are left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rating: Option<f64>,
 }
 
 /// Why a search was refused.
@@ -155,6 +163,14 @@ impl SearchQuery {
                 "offset",
                 format!("offset + limit is {depth}, the limit is {MAX_DEPTH}"),
             );
+        }
+        if let Some(r) = self.min_rating {
+            if !(MIN_RATING..=MAX_RATING).contains(&r) {
+                return invalid(
+                    "min_rating",
+                    format!("{r} is not in {MIN_RATING}..={MAX_RATING}"),
+                );
+            }
         }
         if let Some(p) = &self.price {
             if let (Some(lo), Some(hi)) = (p.min_minor, p.max_minor) {
@@ -228,6 +244,19 @@ mod tests {
         };
         assert!(q.validate().is_err());
         assert!(SearchQuery::default().validate().is_ok());
+        for bad in [0.5, 5.5, f64::NAN] {
+            let q = SearchQuery {
+                min_rating: Some(bad),
+                ..Default::default()
+            };
+            assert!(matches!(
+                q.validate(),
+                Err(QueryError::Invalid {
+                    field: "min_rating",
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

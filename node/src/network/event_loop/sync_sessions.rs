@@ -267,8 +267,8 @@ pub(super) fn tally(out: &[IngestOutcome]) -> (usize, usize, usize) {
     let mut rejected = 0;
     for o in out {
         match o {
-            IngestOutcome::Stored { .. } => stored += 1,
-            IngestOutcome::Rejected { .. } => {
+            IngestOutcome::Stored { .. } | IngestOutcome::ReviewStored { .. } => stored += 1,
+            IngestOutcome::Rejected { .. } | IngestOutcome::ReviewRejected { .. } => {
                 rejected += 1;
                 // The same rule as for gossip: a clock difference or our own failure is not
                 // the sender's fault.
