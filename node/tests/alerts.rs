@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use swapmeet_node::alerts::percolator::{analyzer, Percolator};
+use swapmeet_node::alerts::percolator::Percolator;
 use swapmeet_node::alerts::{AlertError, AlertKind, Alerts, DIGEST_AFTER};
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery};
 use swapmeet_node::{Engine, EngineConfig, Event, Source};
@@ -129,10 +129,9 @@ fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
             ..Default::default()
         },
     ];
-    let mut a = analyzer();
     let mut p = Percolator::default();
     for (i, q) in queries.iter().enumerate() {
-        p.insert(&mut a, i as u64, q.clone());
+        p.insert(i as u64, q.clone());
     }
     let mut matched: Vec<Vec<swapmeet_protocol::ListingId>> = vec![Vec::new(); queries.len()];
     for env in &envs {
@@ -141,7 +140,7 @@ fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
             unreachable!()
         };
         let id = l.id(&env.signer());
-        for s in p.matches(&mut a, &parts.signer, &l, NOW) {
+        for s in p.matches(&parts.signer, &l, NOW) {
             matched[s as usize].push(id);
         }
     }

@@ -11,8 +11,14 @@ use crate::store::Store;
 
 /// Saved searches: id (u64 big-endian) to JSON [`SavedSearch`].
 pub const TREE_SEARCHES: &str = "alerts_searches";
-/// What each search matched: search id (8 bytes) + listing id (16 bytes) to JSON [`Matched`].
-pub const TREE_MATCHED: &str = "alerts_matched";
+/// What the saved searches matched of a listing: listing id (16 bytes) to a JSON list of
+/// [`Matched`], one per search. Keyed by listing so that matching a listing reads and writes
+/// one record however many searches it matches, and a listing's record goes when the listing
+/// does (sold, withdrawn, expired).
+pub const TREE_MATCHED: &str = "alerts_matched_by_listing";
+/// The first layout of [`TREE_MATCHED`]: search id (8 bytes) + listing id (16 bytes) to JSON
+/// `{seq, price}`. Moved into [`TREE_MATCHED`] when the trees are opened.
+pub const TREE_MATCHED_V1: &str = "alerts_matched";
 /// Alerts: id (u64 big-endian, increasing, so newest last) to JSON [`Alert`].
 pub const TREE_LOG: &str = "alerts_log";
 
@@ -78,6 +84,8 @@ pub struct Alert {
 /// What a search last matched of a listing.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Matched {
+    /// The saved search.
+    pub search: u64,
     /// The listing version.
     pub seq: u64,
     /// Its lowest price then.
@@ -110,22 +118,70 @@ pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// The key of (search, listing) in [`TREE_MATCHED`].
-pub(super) fn matched_key(search: u64, listing: &ListingId) -> [u8; 24] {
-    let mut k = [0u8; 24];
-    k[..8].copy_from_slice(&search.to_be_bytes());
-    k[8..].copy_from_slice(listing.as_bytes());
-    k
+/// What a search matched in the first layout.
+#[derive(Deserialize)]
+struct MatchedV1 {
+    seq: u64,
+    price: Price,
 }
 
 impl AlertStore {
     /// Opens the trees.
     pub fn open(store: &Store) -> Result<AlertStore, AlertError> {
-        Ok(AlertStore {
+        let s = AlertStore {
             searches: store.tree(TREE_SEARCHES)?,
             matched: store.tree(TREE_MATCHED)?,
             log: store.tree(TREE_LOG)?,
-        })
+        };
+        s.upgrade(&store.tree(TREE_MATCHED_V1)?)?;
+        Ok(s)
+    }
+
+    /// Moves what the first layout recorded into [`TREE_MATCHED`], then empties it. Key by
+    /// key, never a `sled::Batch` (see `Alerts::trim`); a crash part way leaves entries in
+    /// both trees, and the next open moves them again (the same values).
+    fn upgrade(&self, v1: &sled::Tree) -> Result<(), AlertError> {
+        if v1.is_empty() {
+            return Ok(());
+        }
+        let mut by_listing: std::collections::BTreeMap<[u8; 16], Vec<Matched>> = Default::default();
+        for kv in v1.iter() {
+            let (k, v) = kv?;
+            let (search, listing) = match (k.get(..8), k.get(8..)) {
+                (Some(s), Some(l)) if l.len() == 16 => (s, l),
+                _ => {
+                    return Err(corrupt(
+                        TREE_MATCHED_V1,
+                        format!("key of {} bytes", k.len()),
+                    ))
+                }
+            };
+            let mut sb = [0u8; 8];
+            sb.copy_from_slice(search);
+            let mut lb = [0u8; 16];
+            lb.copy_from_slice(listing);
+            let m: MatchedV1 = decode(TREE_MATCHED_V1, &v)?;
+            by_listing.entry(lb).or_default().push(Matched {
+                search: u64::from_be_bytes(sb),
+                seq: m.seq,
+                price: m.price,
+            });
+        }
+        for (listing, entries) in by_listing {
+            self.matched.insert(listing, encode(&entries))?;
+        }
+        self.matched.flush()?;
+        v1.clear()?;
+        v1.flush()?;
+        Ok(())
+    }
+
+    /// What the saved searches matched of a listing.
+    pub(super) fn matched_of(&self, id: &ListingId) -> Result<Vec<Matched>, AlertError> {
+        match self.matched.get(id.as_bytes())? {
+            Some(v) => decode(TREE_MATCHED, &v),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Every saved search, in id order.
