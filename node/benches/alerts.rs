@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use swapmeet_node::alerts::Alerts;
+use swapmeet_node::alerts::{Alerts, AlertsConfig};
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery};
 use swapmeet_node::synth::{signed_corpus, Rng, Synth};
 use swapmeet_node::{Engine, EngineConfig, Source};
@@ -132,7 +132,7 @@ fn run(envs: &[SignedEnvelope], workload: &str, queries: &[SearchQuery]) -> Dura
         ..EngineConfig::default()
     };
     let (engine, _) = Engine::open(dir.path(), config).unwrap();
-    let alerts = Alerts::open(engine.clone()).unwrap();
+    let alerts = Alerts::open(engine.clone(), AlertsConfig::default()).unwrap();
     for (i, q) in queries.iter().enumerate() {
         alerts.add(Some(format!("search {i}")), q.clone()).unwrap();
     }

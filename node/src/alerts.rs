@@ -3,14 +3,19 @@
 //! prices. Everything stays on this node; no one else learns what its user is looking for.
 //!
 //! - `alerts/percolator.rs`: saved searches indexed by term; which searches a listing matches.
-//! - `alerts/store.rs`: the sled trees (`alerts_*`): searches, what each matched, the alerts.
+//! - `alerts/store.rs`: the sled trees (`alerts_*`): searches, what each matched, the alerts,
+//!   watched listings.
+//! - `alerts/watched.rs`: watched listings (price changes, sold, withdrawn, expiring) and the
+//!   warning before the user's own listings expire.
 //!
 //! The node runs [`Alerts::run`] as a task fed by the engine's event broadcast: it reads each
 //! new or updated listing from the store, matches it, and records alerts (flushed before they
-//! are announced on [`Alerts::subscribe`], the API's `alert` events).
+//! are announced on [`Alerts::subscribe`], the API's `alert` events); the same task checks
+//! the clock for listings about to expire.
 
 pub mod percolator;
 pub mod store;
+pub mod watched;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +30,8 @@ use crate::search::SearchQuery;
 use crate::store::StoreError;
 use percolator::Percolator;
 use store::{decode, encode, Matched, TREE_LOG, TREE_MATCHED};
-pub use store::{Alert, AlertKind, AlertStore, SavedSearch};
+pub use store::{Alert, AlertKind, AlertStore, SavedSearch, WatchedListing};
+pub use watched::{AlertsConfig, EXPIRY_CHECK_EVERY, MAX_WATCHED};
 
 /// Most saved searches per node. Matching cost grows with the searches filed under a listing's
 /// words; a thousand is more than a person keeps and what the ingest bench measures.
@@ -61,6 +67,9 @@ pub enum AlertError {
     /// No saved search has this name or id.
     #[error("no saved search is named or numbered '{0}'; see `swapmeet watch list`")]
     Unknown(String),
+    /// This listing is not watched.
+    #[error("listing {0} is not watched; see `swapmeet watch list`")]
+    NotWatched(String),
     /// A saved search has this name already.
     #[error("name: a saved search is already named '{0}'; pick another name or remove it first")]
     Duplicate(String),
@@ -104,6 +113,8 @@ struct Matching {
     percolator: Percolator,
     searches: HashMap<u64, SavedSearch>,
     bursts: HashMap<u64, Burst>,
+    /// Watched listings (also in the store), by id.
+    watched: HashMap<ListingId, WatchedListing>,
     /// Alerts in the log (sled counts a tree by scanning it).
     log_len: usize,
     /// The id of the next alert (the log's last key + 1, kept rather than read per alert).
@@ -112,6 +123,7 @@ struct Matching {
 
 struct Inner {
     engine: Engine,
+    config: AlertsConfig,
     store: AlertStore,
     matching: Mutex<Matching>,
     events: broadcast::Sender<Alert>,
@@ -147,9 +159,18 @@ fn is_lower(now: &Price, before: &Price) -> bool {
 }
 
 impl Alerts {
-    /// Opens the saved searches of the engine's store.
-    pub fn open(engine: Engine) -> Result<Alerts, AlertError> {
+    /// Opens the saved searches and watched listings of the engine's store.
+    pub fn open(engine: Engine, config: AlertsConfig) -> Result<Alerts, AlertError> {
+        config.validate()?;
         let store = AlertStore::open(engine.store())?;
+        let mut watched = HashMap::new();
+        for w in store.watched()? {
+            let id: ListingId = w.listing.parse().map_err(|e| AlertError::Corrupt {
+                tree: store::TREE_WATCHED,
+                reason: format!("listing '{}': {e}", w.listing),
+            })?;
+            watched.insert(id, w);
+        }
         let mut percolator = Percolator::default();
         let mut searches = HashMap::new();
         for s in store.searches()? {
@@ -162,11 +183,13 @@ impl Alerts {
         Ok(Alerts {
             inner: Arc::new(Inner {
                 engine,
+                config,
                 store,
                 matching: Mutex::new(Matching {
                     percolator,
                     searches,
                     bursts: HashMap::new(),
+                    watched,
                     log_len,
                     next_alert,
                 }),
@@ -178,6 +201,26 @@ impl Alerts {
     /// Alerts as they fire.
     pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
         self.inner.events.subscribe()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Matching>, AlertError> {
+        self.inner.matching.lock().map_err(|_| AlertError::Poisoned)
+    }
+
+    /// Announces alerts already recorded and flushed.
+    fn announce(&self, fired: Vec<Alert>) {
+        for a in fired {
+            // No receiver is not an error: nobody is watching the stream right now.
+            let _ = self.inner.events.send(a);
+        }
+    }
+
+    /// Writes a new alert (numbered `m.next_alert`) to the log.
+    fn log_alert(&self, m: &mut Matching, a: &Alert) -> Result<(), AlertError> {
+        self.inner.store.log.insert(a.id.to_be_bytes(), encode(a))?;
+        m.next_alert = a.id + 1;
+        m.log_len += 1;
+        Ok(())
     }
 
     /// Saves a search. The query is checked as a search's is; its sort, limit and offset are
@@ -387,6 +430,7 @@ impl Alerts {
             if last.get(&ev.id) != Some(&i) {
                 continue;
             }
+            wrote |= self.listing_event(&mut m, ev, now, &mut fired)?;
             match ev.change {
                 Change::Listed | Change::Updated => {}
                 Change::Withdrawn | Change::Expired => {
@@ -436,11 +480,9 @@ impl Alerts {
             // durable together before any alert is announced.
             log.flush()?;
         }
+        drop(m);
         let n = fired.len();
-        for a in fired {
-            // No receiver is not an error: nobody is watching the stream right now.
-            let _ = self.inner.events.send(a);
-        }
+        self.announce(fired);
         Ok(n)
     }
 
@@ -545,41 +587,41 @@ impl Alerts {
             }
             let d = Alert {
                 id: m.next_alert,
-                search,
+                search: Some(search),
                 search_name: name,
                 kind: AlertKind::Digest,
                 listing: None,
                 title: None,
                 price: None,
                 previous_price: None,
+                expires_at: None,
+                command: None,
                 listings: vec![id.to_string()],
                 count: 1,
                 at: now,
                 seen: false,
             };
-            log.insert(d.id.to_be_bytes(), encode(&d))?;
             burst.digest = Some(d.clone());
-            m.next_alert += 1;
-            m.log_len += 1;
+            self.log_alert(m, &d)?;
             return Ok(Some(d));
         }
         let a = Alert {
             id: m.next_alert,
-            search,
+            search: Some(search),
             search_name: name,
             kind,
             listing: Some(id.to_string()),
             title: Some(l.title.clone()),
             price: Some(lowest(l)),
             previous_price: previous,
+            expires_at: None,
+            command: None,
             listings: Vec::new(),
             count: 1,
             at: now,
             seen: false,
         };
-        log.insert(a.id.to_be_bytes(), encode(&a))?;
-        m.next_alert += 1;
-        m.log_len += 1;
+        self.log_alert(m, &a)?;
         Ok(Some(a))
     }
 
@@ -618,11 +660,21 @@ impl Alerts {
     /// capacity, the missed events are logged (those listings alert on their next version).
     /// `rx` is the engine's subscription, taken by the caller before anything is ingested.
     pub async fn run(self, mut rx: broadcast::Receiver<Event>, mut stop: watch::Receiver<bool>) {
+        // The first tick is at once: what came within its warning while the node was down.
+        let mut clock = tokio::time::interval(EXPIRY_CHECK_EVERY);
+        clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // The select only chooses; awaiting inside a branch would hold the stop flag's
+            // read guard (not `Send`) across the await.
             let first = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
-                r = rx.recv() => r,
+                r = rx.recv() => Some(r),
+                _ = clock.tick() => None,
+            };
+            let Some(first) = first else {
+                self.check_expiry_blocking().await;
+                continue;
             };
             let mut batch = Vec::new();
             match first {
@@ -670,6 +722,15 @@ impl Alerts {
             }
         }
         true
+    }
+
+    async fn check_expiry_blocking(&self) {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.check_expiry()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "checking listings about to expire failed"),
+            Err(e) => tracing::error!(error = %e, "checking listings about to expire panicked"),
+        }
     }
 
     async fn process_batch(&self, batch: Vec<Event>) {

@@ -241,6 +241,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/threads/{id}", get(messages::thread))
         .route("/v1/watches", get(alerts::list).post(alerts::add))
         .route("/v1/watches/remove", post(alerts::remove))
+        .route("/v1/watches/listings", post(alerts::watch_listing))
+        .route("/v1/watches/listings/remove", post(alerts::unwatch_listing))
         .route("/v1/alerts", get(alerts::alerts))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")

@@ -21,6 +21,11 @@ pub const TREE_MATCHED: &str = "alerts_matched_by_listing";
 pub const TREE_MATCHED_V1: &str = "alerts_matched";
 /// Alerts: id (u64 big-endian, increasing, so newest last) to JSON [`Alert`].
 pub const TREE_LOG: &str = "alerts_log";
+/// Watched listings: listing id (16 bytes) to JSON [`WatchedListing`].
+pub const TREE_WATCHED: &str = "alerts_watched";
+/// The user's own listings warned about: listing id (16 bytes) to the expiry warned about
+/// (u64 big-endian), so each expiry warns once and a renewal warns again.
+pub const TREE_OWN_WARNED: &str = "alerts_own_warned";
 
 /// A saved search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,6 +50,18 @@ pub enum AlertKind {
     PriceDrop,
     /// Many matches at once (a catch-up sync): one alert naming them.
     Digest,
+    /// A watched listing's price changed (up or down).
+    PriceChange,
+    /// A watched listing was sold.
+    Sold,
+    /// A watched listing was withdrawn by its seller.
+    Withdrawn,
+    /// A watched listing expires soon.
+    Expiring,
+    /// A watched listing expired.
+    Expired,
+    /// One of the user's own listings expires soon; `command` renews it.
+    Renew,
 }
 
 /// One alert.
@@ -52,9 +69,11 @@ pub enum AlertKind {
 pub struct Alert {
     /// Its id (increasing).
     pub id: u64,
-    /// The saved search.
-    pub search: u64,
-    /// The saved search's name when the alert fired.
+    /// The saved search (none for a watched or an own listing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<u64>,
+    /// The saved search's name when the alert fired (empty for a watched or an own listing).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub search_name: String,
     /// What it is about.
     pub kind: AlertKind,
@@ -67,9 +86,15 @@ pub struct Alert {
     /// Its (lowest) price now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
-    /// Its (lowest) price before (price drop).
+    /// Its (lowest) price before (price drop, price change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_price: Option<Price>,
+    /// When the listing expires (expiring, renew), unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The command that deals with it (renew: `swapmeet renew ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     /// Listings of a digest (the first [`super::DIGEST_MAX_IDS`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listings: Vec<String>,
@@ -79,6 +104,26 @@ pub struct Alert {
     pub at: u64,
     /// Whether the user has seen it.
     pub seen: bool,
+}
+
+/// A listing the user watches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchedListing {
+    /// The listing id.
+    pub listing: String,
+    /// Its title, as last seen.
+    pub title: String,
+    /// Its (lowest) price, as last seen.
+    pub price: Price,
+    /// Its version, as last seen.
+    pub seq: u64,
+    /// When it expires (unix seconds), as last seen.
+    pub expires_at: u64,
+    /// When the user started watching it (unix seconds).
+    pub since: u64,
+    /// The expiry already warned about (a renewal moves the expiry, which warns again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned_expiry: Option<u64>,
 }
 
 /// What a search last matched of a listing.
@@ -92,11 +137,13 @@ pub struct Matched {
     pub price: Price,
 }
 
-/// The three trees.
+/// The trees.
 pub struct AlertStore {
     pub(super) searches: sled::Tree,
     pub(super) matched: sled::Tree,
     pub(super) log: sled::Tree,
+    pub(super) watched: sled::Tree,
+    pub(super) own_warned: sled::Tree,
 }
 
 fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> AlertError {
@@ -132,6 +179,8 @@ impl AlertStore {
             searches: store.tree(TREE_SEARCHES)?,
             matched: store.tree(TREE_MATCHED)?,
             log: store.tree(TREE_LOG)?,
+            watched: store.tree(TREE_WATCHED)?,
+            own_warned: store.tree(TREE_OWN_WARNED)?,
         };
         s.upgrade(&store.tree(TREE_MATCHED_V1)?)?;
         Ok(s)
@@ -191,6 +240,17 @@ impl AlertStore {
             .map(|kv| {
                 let (_, v) = kv?;
                 decode(TREE_SEARCHES, &v)
+            })
+            .collect()
+    }
+
+    /// Every watched listing.
+    pub fn watched(&self) -> Result<Vec<WatchedListing>, AlertError> {
+        self.watched
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode(TREE_WATCHED, &v)
             })
             .collect()
     }
