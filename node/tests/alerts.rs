@@ -352,18 +352,28 @@ fn a_watched_listing_alerts_on_price_expiry_and_sale() {
     // Refused: not an id, not stored, twice.
     assert!(matches!(
         alerts.watch_listing("bike"),
-        Err(AlertError::Invalid { field: "listing", .. })
+        Err(AlertError::Invalid {
+            field: "listing",
+            ..
+        })
     ));
-    let unknown = listing("zz", 1, "Other", eur(1)).id(&sign(&listing("zz", 1, "Other", eur(1))).signer());
+    let unknown =
+        listing("zz", 1, "Other", eur(1)).id(&sign(&listing("zz", 1, "Other", eur(1))).signer());
     assert!(matches!(
         alerts.watch_listing(&unknown.to_string()),
-        Err(AlertError::Invalid { field: "listing", .. })
+        Err(AlertError::Invalid {
+            field: "listing",
+            ..
+        })
     ));
     let w = alerts.watch_listing(&id.to_string()).unwrap();
     assert_eq!((w.price, w.seq), (eur(250), 1));
     assert!(matches!(
         alerts.watch_listing(&id.to_string()),
-        Err(AlertError::Invalid { field: "listing", .. })
+        Err(AlertError::Invalid {
+            field: "listing",
+            ..
+        })
     ));
     assert!(kinds(&alerts).is_empty(), "a week from expiry: no warning");
 
@@ -373,7 +383,10 @@ fn a_watched_listing_alerts_on_price_expiry_and_sale() {
     let (list, _) = alerts.alerts(10, false).unwrap();
     assert_eq!(list[0].kind, AlertKind::PriceChange);
     assert_eq!(list[0].listing.as_deref(), Some(id.to_string().as_str()));
-    assert_eq!((list[0].price, list[0].previous_price), (Some(eur(280)), Some(eur(250))));
+    assert_eq!(
+        (list[0].price, list[0].previous_price),
+        (Some(eur(280)), Some(eur(250)))
+    );
     assert_eq!(list[0].search, None);
     // The first version again, as a late re-delivery would bring it: nothing.
     let stale = vec![swapmeet_node::Event {
@@ -402,11 +415,7 @@ fn a_watched_listing_alerts_on_price_expiry_and_sale() {
     assert_eq!(alerts.process(&evs).unwrap(), 1);
     assert_eq!(
         kinds(&alerts),
-        vec![
-            AlertKind::Sold,
-            AlertKind::Expiring,
-            AlertKind::PriceChange
-        ]
+        vec![AlertKind::Sold, AlertKind::Expiring, AlertKind::PriceChange]
     );
     assert!(alerts.watched().unwrap().is_empty());
     assert!(matches!(
@@ -434,14 +443,21 @@ fn own_listings_warn_before_they_expire_with_the_renew_command() {
     e.ingest(vec![sign(&mine)], Source::Local).unwrap();
     let ev = rx.try_recv().unwrap();
     let id = ev.id;
-    assert_eq!(alerts.process(std::slice::from_ref(&ev)).unwrap(), 0, "3 days left");
+    assert_eq!(
+        alerts.process(std::slice::from_ref(&ev)).unwrap(),
+        0,
+        "3 days left"
+    );
     // Two days later it is within the day's warning.
     clock.store(NOW + 2 * 86_400 + 60, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(alerts.check_expiry().unwrap(), 1);
     assert_eq!(alerts.check_expiry().unwrap(), 0, "warned once");
     let (list, _) = alerts.alerts(10, false).unwrap();
     assert_eq!(list[0].kind, AlertKind::Renew);
-    assert_eq!(list[0].command.as_deref(), Some(format!("swapmeet renew {id}").as_str()));
+    assert_eq!(
+        list[0].command.as_deref(),
+        Some(format!("swapmeet renew {id}").as_str())
+    );
     assert_eq!(list[0].expires_at, Some(NOW + 3 * 86_400));
     // Renewed for a week: no warning now, one a day before the new expiry.
     let mut renewed = mine.clone();
@@ -467,4 +483,3 @@ fn own_listings_warn_before_they_expire_with_the_renew_command() {
     assert_eq!(alerts.process(&[ev]).unwrap(), 0);
     assert_eq!(alerts.check_expiry().unwrap(), 0);
 }
-

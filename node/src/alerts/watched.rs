@@ -124,10 +124,7 @@ impl Alerts {
             since: now,
             warned_expiry: None,
         };
-        self.inner
-            .store
-            .watched
-            .insert(id.as_bytes(), encode(&w))?;
+        self.inner.store.watched.insert(id.as_bytes(), encode(&w))?;
         m.watched.insert(id, w);
         let mut fired = Vec::new();
         self.check_watched_expiry(&mut m, &id, now, &mut fired)?;
@@ -158,7 +155,11 @@ impl Alerts {
     pub fn watched(&self) -> Result<Vec<WatchedListing>, AlertError> {
         let m = self.lock()?;
         let mut v: Vec<WatchedListing> = m.watched.values().cloned().collect();
-        v.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then(a.listing.cmp(&b.listing)));
+        v.sort_by(|a, b| {
+            a.expires_at
+                .cmp(&b.expires_at)
+                .then(a.listing.cmp(&b.listing))
+        });
         Ok(v)
     }
 
@@ -179,7 +180,12 @@ impl Alerts {
         if !m.watched.contains_key(&ev.id) && !own {
             if matches!(ev.change, Change::Withdrawn | Change::Expired) {
                 // An own listing that went while the node ran from elsewhere (a sweep).
-                return Ok(self.inner.store.own_warned.remove(ev.id.as_bytes())?.is_some());
+                return Ok(self
+                    .inner
+                    .store
+                    .own_warned
+                    .remove(ev.id.as_bytes())?
+                    .is_some());
             }
             return Ok(false);
         }
@@ -248,7 +254,8 @@ impl Alerts {
                     .as_ref()
                     .is_some_and(|o| o.as_bytes() == &parts.signer);
                 if own && mine {
-                    wrote |= self.check_own_expiry(m, &ev.id, &l.title, l.expires_at, now, fired)?;
+                    wrote |=
+                        self.check_own_expiry(m, &ev.id, &l.title, l.expires_at, now, fired)?;
                 }
                 Ok(wrote)
             }
@@ -382,7 +389,7 @@ impl Alerts {
         for id in ids {
             self.check_watched_expiry(&mut m, &id, now, &mut fired)?;
         }
-        if let Some(owner) = self.inner.config.owner.clone() {
+        if let Some(owner) = self.inner.config.owner {
             for rec in self.inner.engine.records_of(&owner)? {
                 if rec.kind != RecordKind::Listing {
                     continue;
@@ -409,6 +416,8 @@ impl Alerts {
 fn gone(id: &ListingId) -> AlertError {
     AlertError::Invalid {
         field: "listing",
-        reason: format!("listing {id} was sold, withdrawn or has expired; there is nothing to watch"),
+        reason: format!(
+            "listing {id} was sold, withdrawn or has expired; there is nothing to watch"
+        ),
     }
 }
