@@ -66,10 +66,9 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 /// A term's number in the percolator's vocabulary.
 type TermId = u32;
 
-/// The maps looked up for every word of every listing hash with foldhash: several times
-/// faster than std's SipHash on short strings, and still seeded per process, as the words come
-/// from the network.
-type WordMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+/// The maps looked up for every word of every listing. std's seeded SipHash: the words come
+/// from the network, so a hash an attacker can aim collisions at is not an option.
+type WordMap<V> = HashMap<String, V>;
 
 /// A saved search ready to match: its query and its analysed terms, sorted.
 #[derive(Clone, Debug)]
