@@ -73,7 +73,8 @@ pub enum Command {
     /// Saved searches: `watch add [WORDS] [filters of search]`, `watch list`, `watch rm NAME`.
     #[command(subcommand)]
     Watch(WatchCommand),
-    /// Alerts of your saved searches, newest first (unseen marked with *); marks them seen.
+    /// Alerts of your saved searches, watched listings and own listings about to expire, newest
+    /// first (unseen marked with *); marks them seen.
     Alerts(AlertsArgs),
     // --- Negotiation and deals (issue 12): cli/src/offer_cmd.rs, cli/src/deal_cmd.rs ---
     /// Make an offer on a listing: a price for the whole quantity, in the listing's currency.
@@ -344,10 +345,19 @@ pub enum WatchCommand {
     /// Save a search: every listing your node stores from now on that the same search would
     /// find raises an alert (once per listing, and again when its price drops).
     Add(Box<WatchAddArgs>),
-    /// List your saved searches.
+    /// Watch one listing: an alert when its price changes, when it is sold or withdrawn, and
+    /// before it expires (`[alerts] expiry_warning_hours` ahead, 48 by default).
+    Listing(WatchListingArgs),
+    /// List your saved searches and watched listings.
     List,
-    /// Remove a saved search (by name or id).
+    /// Remove a saved search (by name or id) or stop watching a listing (by its id).
     Rm(WatchRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchListingArgs {
+    /// The listing id (as `swapmeet search` shows it).
+    pub id: String,
 }
 
 #[derive(Debug, Args)]
@@ -361,7 +371,7 @@ pub struct WatchAddArgs {
 
 #[derive(Debug, Args)]
 pub struct WatchRmArgs {
-    /// The saved search's name or id (see `swapmeet watch list`).
+    /// The saved search's name or id, or the watched listing's id (see `swapmeet watch list`).
     #[arg(value_name = "NAME|ID")]
     pub watch: String,
 }

@@ -1,4 +1,4 @@
-//! watch add/list/rm, alerts: saved searches and what they found.
+//! watch add/listing/list/rm, alerts: saved searches, watched listings and what they found.
 //!
 //! The answers are read into the API's own types (`swapmeet_node::api::alerts`), the same ones
 //! the node serializes.
@@ -8,13 +8,13 @@ use std::io::{BufRead, BufReader};
 use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use swapmeet_node::alerts::{Alert, AlertKind, SavedSearch, MAX_NAME_CHARS};
+use swapmeet_node::alerts::{Alert, AlertKind, SavedSearch, WatchedListing, MAX_NAME_CHARS};
 use swapmeet_node::api::alerts::{AlertsJson, WatchesJson, MAX_ALERTS_PAGE};
 use swapmeet_node::home::Home;
 use swapmeet_protocol::Price;
 
-use crate::args::{AlertsArgs, WatchAddArgs, WatchCommand, WatchRmArgs};
-use crate::client::Client;
+use crate::args::{AlertsArgs, WatchAddArgs, WatchCommand, WatchListingArgs, WatchRmArgs};
+use crate::client::{is_not_found, Client};
 use crate::output::{clip, date, table, Out};
 use crate::search::query_of;
 use crate::Done;
@@ -27,6 +27,7 @@ fn typed<T: DeserializeOwned>(v: Value) -> Result<T> {
 pub fn run(home: &Home, out: &Out, cmd: WatchCommand) -> Result<Done> {
     match cmd {
         WatchCommand::Add(a) => add(home, out, *a),
+        WatchCommand::Listing(a) => watch_listing(home, out, a),
         WatchCommand::List => list(home, out),
         WatchCommand::Rm(a) => rm(home, out, a),
     }
@@ -116,21 +117,60 @@ fn add(home: &Home, out: &Out, a: WatchAddArgs) -> Result<Done> {
     Ok(Done::Ok)
 }
 
+fn watch_listing(home: &Home, out: &Out, a: WatchListingArgs) -> Result<Done> {
+    let c = Client::connect(home)?;
+    let w: WatchedListing = typed(c.post("/v1/watches/listings", &json!({"listing": a.id}))?)?;
+    out.emit(&serde_json::to_value(&w)?, || {
+        format!(
+            "watching {} '{}': {}, expires {}",
+            w.listing,
+            w.title,
+            show_price(&Some(w.price)),
+            date(w.expires_at)
+        )
+    })?;
+    Ok(Done::Ok)
+}
+
 fn list(home: &Home, out: &Out) -> Result<Done> {
     let c = Client::connect(home)?;
     let w: WatchesJson = typed(c.get("/v1/watches")?)?;
-    if w.watches.is_empty() {
+    if w.watches.is_empty() && w.listings.is_empty() {
         if !out.json {
             eprintln!(
-                "no saved searches; add one with `swapmeet watch add WORDS [--max-price ..]`"
+                "no saved searches; add one with `swapmeet watch add WORDS [--max-price ..]`, or watch a listing with `swapmeet watch listing ID`"
             );
         }
         return Ok(Done::Ok);
     }
     if out.json {
+        // Saved searches, then watched listings (these have a `listing` field).
         for s in &w.watches {
             out.emit(&serde_json::to_value(s)?, String::new)?;
         }
+        for l in &w.listings {
+            out.emit(&serde_json::to_value(l)?, String::new)?;
+        }
+        return Ok(Done::Ok);
+    }
+    if !w.listings.is_empty() {
+        let rows: Vec<Vec<String>> = w
+            .listings
+            .iter()
+            .map(|l| {
+                vec![
+                    l.listing.clone(),
+                    show_price(&Some(l.price)),
+                    date(l.expires_at),
+                    clip(&l.title, 40),
+                ]
+            })
+            .collect();
+        out.emit(&Value::Null, || {
+            table(&["WATCHED LISTING", "PRICE", "EXPIRES", "TITLE"], &rows)
+        })?;
+    }
+    if w.watches.is_empty() {
         return Ok(Done::Ok);
     }
     let rows: Vec<Vec<String>> = w
@@ -153,6 +193,21 @@ fn list(home: &Home, out: &Out) -> Result<Done> {
 
 fn rm(home: &Home, out: &Out, a: WatchRmArgs) -> Result<Done> {
     let c = Client::connect(home)?;
+    // A listing id is 26 base32 characters; a saved search could be named like one, so an id
+    // that is not a watched listing is then tried as a saved search.
+    if a.watch.parse::<swapmeet_protocol::ListingId>().is_ok() {
+        match c.post("/v1/watches/listings/remove", &json!({"listing": a.watch})) {
+            Ok(v) => {
+                let w: WatchedListing = typed(v)?;
+                out.emit(&serde_json::to_value(&w)?, || {
+                    format!("stopped watching {} '{}'", w.listing, w.title)
+                })?;
+                return Ok(Done::Ok);
+            }
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let removed: SavedSearch = typed(c.post("/v1/watches/remove", &json!({"watch": a.watch}))?)?;
     out.emit(&serde_json::to_value(&removed)?, || {
         format!("removed saved search {} '{}'", removed.id, removed.name)
@@ -160,33 +215,53 @@ fn rm(home: &Home, out: &Out, a: WatchRmArgs) -> Result<Done> {
     Ok(Done::Ok)
 }
 
-/// One alert as a table row: unseen mark, time, search, kind, price, listing, title.
+/// One alert as a table row: unseen mark, time, what raised it, kind, price, listing, title
+/// (for an own listing about to expire: the command that renews it).
 fn row(a: &Alert) -> Vec<String> {
+    let listing = a.listing.clone().unwrap_or_default();
     let (kind, what) = match a.kind {
-        AlertKind::Match => ("new", a.listing.clone().unwrap_or_default()),
-        AlertKind::PriceDrop => ("cheaper", a.listing.clone().unwrap_or_default()),
+        AlertKind::Match => ("new", listing),
+        AlertKind::PriceDrop => ("cheaper", listing),
         AlertKind::Digest => ("digest", format!("{} listings", a.count)),
+        AlertKind::PriceChange => ("price", listing),
+        AlertKind::Sold => ("sold", listing),
+        AlertKind::Withdrawn => ("withdrawn", listing),
+        AlertKind::Expiring => ("expiring", listing),
+        AlertKind::Expired => ("expired", listing),
+        AlertKind::Renew => ("expiring", listing),
     };
     let price = match a.kind {
-        AlertKind::PriceDrop => format!(
+        AlertKind::PriceDrop | AlertKind::PriceChange => format!(
             "{} (was {})",
             show_price(&a.price),
             show_price(&a.previous_price)
         ),
         _ => show_price(&a.price),
     };
+    let source = match a.kind {
+        AlertKind::Renew => "your listing".to_string(),
+        _ if a.search.is_none() => "watched".to_string(),
+        _ => clip(&a.search_name, 20),
+    };
+    let mut title = clip(a.title.as_deref().unwrap_or(""), 40);
+    if let Some(at) = a.expires_at {
+        title = format!("{title} (expires {})", date(at));
+    }
+    if let Some(cmd) = &a.command {
+        title = format!("{title}; renew: {cmd}");
+    }
     vec![
         if a.seen { " " } else { "*" }.to_string(),
         date(a.at),
-        clip(&a.search_name, 20),
+        source,
         kind.to_string(),
         price,
         what,
-        clip(a.title.as_deref().unwrap_or(""), 40),
+        title,
     ]
 }
 
-const HEADER: [&str; 7] = ["", "WHEN", "SEARCH", "KIND", "PRICE", "LISTING", "TITLE"];
+const HEADER: [&str; 7] = ["", "WHEN", "FROM", "KIND", "PRICE", "LISTING", "TITLE"];
 
 /// `swapmeet alerts [--follow]`.
 pub fn alerts(home: &Home, out: &Out, a: AlertsArgs) -> Result<Done> {

@@ -195,3 +195,73 @@ fn bad_watches_are_refused_and_follow_streams_alerts() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// `watch listing ID`: the listing's price change and its sale alert, as `alerts` shows them,
+/// and the sale ends the watch. The user's own listing about to expire warns with the command
+/// that renews it, and that command works.
+#[test]
+fn watched_and_own_listings_alert_through_the_binary() {
+    let h = Home::with_node("EUR");
+    // Within the default 48-hour warning from the start.
+    let soon = h
+        .ok(&[
+            "sell",
+            "--title",
+            "Brass desk lamp",
+            "--price",
+            "15 EUR",
+            "--expires-in",
+            "1d",
+        ])
+        .trim()
+        .to_string();
+    let warned = wait_for("the expiry warning", || {
+        alerts(&h).into_iter().find(|a| a["kind"] == "renew")
+    });
+    assert_eq!(warned["listing"], soon.as_str());
+    let command = warned["command"].as_str().unwrap().to_string();
+    assert_eq!(command, format!("swapmeet renew {soon}"));
+    let human = h.ok(&["alerts", "--keep-unseen"]);
+    assert!(human.contains(&command), "{human}");
+    // The command it names renews the listing (30 days): no second warning.
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    h.ok(&args);
+
+    let (code, err) = fails(&h, &["watch", "listing", "not-an-id"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("listing"), "{err}");
+    let sofa = h.sell("Green sofa", "100 EUR");
+    let w = h.json_ok(&["watch", "listing", &sofa]);
+    assert_eq!(w[0]["listing"], sofa.as_str());
+    let listed = h.json_ok(&["watch", "list"]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["listing"], sofa.as_str());
+    let (code, err) = fails(&h, &["watch", "listing", &sofa]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already"), "{err}");
+
+    h.ok(&["update", &sofa, "--price", "80 EUR"]);
+    let changed = wait_for("the price alert", || {
+        alerts(&h).into_iter().find(|a| a["kind"] == "price_change")
+    });
+    assert_eq!(changed["listing"], sofa.as_str());
+    assert_eq!(changed["previous_price"]["fixed"]["amount_minor"], 10_000);
+    assert_eq!(changed["price"]["fixed"]["amount_minor"], 8_000);
+
+    h.ok(&["withdraw", &sofa, "--sold"]);
+    wait_for("the sold alert", || {
+        alerts(&h).into_iter().find(|a| a["kind"] == "sold")
+    });
+    assert!(h.json_ok(&["watch", "list"]).is_empty());
+    let kinds: Vec<String> = alerts(&h)
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["sold", "price_change", "renew"], "one warning only");
+
+    // Stop watching: by id, through `watch rm`.
+    let lamp = h.sell("Green lamp", "12 EUR");
+    h.ok(&["watch", "listing", &lamp]);
+    h.ok(&["watch", "rm", &lamp]);
+    assert!(h.json_ok(&["watch", "list"]).is_empty());
+}

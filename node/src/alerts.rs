@@ -3,21 +3,25 @@
 //! prices. Everything stays on this node; no one else learns what its user is looking for.
 //!
 //! - `alerts/percolator.rs`: saved searches indexed by term; which searches a listing matches.
-//! - `alerts/store.rs`: the sled trees (`alerts_*`): searches, what each matched, the alerts.
+//! - `alerts/store.rs`: the sled trees (`alerts_*`): searches, what each matched, the alerts,
+//!   watched listings.
+//! - `alerts/watched.rs`: watched listings (price changes, sold, withdrawn, expiring) and the
+//!   warning before the user's own listings expire.
 //!
 //! The node runs [`Alerts::run`] as a task fed by the engine's event broadcast: it reads each
 //! new or updated listing from the store, matches it, and records alerts (flushed before they
-//! are announced on [`Alerts::subscribe`], the API's `alert` events).
+//! are announced on [`Alerts::subscribe`], the API's `alert` events); the same task checks
+//! the clock for listings about to expire.
 
 pub mod percolator;
 pub mod store;
+pub mod watched;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use swapmeet_protocol::{decode_stored, ListingId, Price, Record};
-use tantivy::tokenizer::TextAnalyzer;
 use tokio::sync::{broadcast, watch};
 
 use crate::engine::Engine;
@@ -25,8 +29,9 @@ use crate::events::{Change, Event};
 use crate::search::SearchQuery;
 use crate::store::StoreError;
 use percolator::Percolator;
-use store::{decode, encode, matched_key, Matched, TREE_LOG, TREE_MATCHED};
-pub use store::{Alert, AlertKind, AlertStore, SavedSearch};
+use store::{decode, encode, Matched, TREE_LOG, TREE_MATCHED};
+pub use store::{Alert, AlertKind, AlertStore, SavedSearch, WatchedListing};
+pub use watched::{AlertsConfig, EXPIRY_CHECK_EVERY, MAX_WATCHED};
 
 /// Most saved searches per node. Matching cost grows with the searches filed under a listing's
 /// words; a thousand is more than a person keeps and what the ingest bench measures.
@@ -62,6 +67,9 @@ pub enum AlertError {
     /// No saved search has this name or id.
     #[error("no saved search is named or numbered '{0}'; see `swapmeet watch list`")]
     Unknown(String),
+    /// This listing is not watched.
+    #[error("listing {0} is not watched; see `swapmeet watch list`")]
+    NotWatched(String),
     /// A saved search has this name already.
     #[error("name: a saved search is already named '{0}'; pick another name or remove it first")]
     Duplicate(String),
@@ -94,20 +102,28 @@ pub enum AlertError {
 struct Burst {
     started: Instant,
     count: u64,
-    digest: Option<u64>,
+    /// The window's digest, kept here as it grows and written to the log once per batch
+    /// (rewriting it for every match was a fifth of the matching time, BENCHMARKS.md).
+    digest: Option<Alert>,
+    /// Whether `digest` grew since it was last written.
+    dirty: bool,
 }
 
 struct Matching {
     percolator: Percolator,
-    analyzer: TextAnalyzer,
     searches: HashMap<u64, SavedSearch>,
     bursts: HashMap<u64, Burst>,
+    /// Watched listings (also in the store), by id.
+    watched: HashMap<ListingId, WatchedListing>,
     /// Alerts in the log (sled counts a tree by scanning it).
     log_len: usize,
+    /// The id of the next alert (the log's last key + 1, kept rather than read per alert).
+    next_alert: u64,
 }
 
 struct Inner {
     engine: Engine,
+    config: AlertsConfig,
     store: AlertStore,
     matching: Mutex<Matching>,
     events: broadcast::Sender<Alert>,
@@ -143,28 +159,39 @@ fn is_lower(now: &Price, before: &Price) -> bool {
 }
 
 impl Alerts {
-    /// Opens the saved searches of the engine's store.
-    pub fn open(engine: Engine) -> Result<Alerts, AlertError> {
+    /// Opens the saved searches and watched listings of the engine's store.
+    pub fn open(engine: Engine, config: AlertsConfig) -> Result<Alerts, AlertError> {
+        config.validate()?;
         let store = AlertStore::open(engine.store())?;
-        let mut analyzer = percolator::analyzer();
+        let mut watched = HashMap::new();
+        for w in store.watched()? {
+            let id: ListingId = w.listing.parse().map_err(|e| AlertError::Corrupt {
+                tree: store::TREE_WATCHED,
+                reason: format!("listing '{}': {e}", w.listing),
+            })?;
+            watched.insert(id, w);
+        }
         let mut percolator = Percolator::default();
         let mut searches = HashMap::new();
         for s in store.searches()? {
-            percolator.insert(&mut analyzer, s.id, s.query.clone());
+            percolator.insert(s.id, s.query.clone());
             searches.insert(s.id, s);
         }
         let (events, _) = broadcast::channel(STREAM_CAPACITY);
         let log_len = store.log.len();
+        let next_alert = AlertStore::next_id(&store.log)?;
         Ok(Alerts {
             inner: Arc::new(Inner {
                 engine,
+                config,
                 store,
                 matching: Mutex::new(Matching {
                     percolator,
-                    analyzer,
                     searches,
                     bursts: HashMap::new(),
+                    watched,
                     log_len,
+                    next_alert,
                 }),
                 events,
             }),
@@ -174,6 +201,26 @@ impl Alerts {
     /// Alerts as they fire.
     pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
         self.inner.events.subscribe()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Matching>, AlertError> {
+        self.inner.matching.lock().map_err(|_| AlertError::Poisoned)
+    }
+
+    /// Announces alerts already recorded and flushed.
+    fn announce(&self, fired: Vec<Alert>) {
+        for a in fired {
+            // No receiver is not an error: nobody is watching the stream right now.
+            let _ = self.inner.events.send(a);
+        }
+    }
+
+    /// Writes a new alert (numbered `m.next_alert`) to the log.
+    fn log_alert(&self, m: &mut Matching, a: &Alert) -> Result<(), AlertError> {
+        self.inner.store.log.insert(a.id.to_be_bytes(), encode(a))?;
+        m.next_alert = a.id + 1;
+        m.log_len += 1;
+        Ok(())
     }
 
     /// Saves a search. The query is checked as a search's is; its sort, limit and offset are
@@ -241,7 +288,7 @@ impl Alerts {
         if let Some(t) = &query.text {
             // Text of punctuation alone has no terms; filed under "no text" it would alert on
             // every listing.
-            if percolator::terms_of(&mut m.analyzer, t).is_empty() {
+            if m.percolator.terms_of(t).is_empty() {
                 return Err(AlertError::Invalid {
                     field: "text",
                     reason: format!("'{t}' has no word to look for"),
@@ -266,14 +313,8 @@ impl Alerts {
             .searches
             .insert(id.to_be_bytes(), encode(&saved))?;
         self.inner.store.searches.flush()?;
-        let Matching {
-            percolator,
-            analyzer,
-            searches,
-            ..
-        } = &mut *m;
-        percolator.insert(analyzer, id, saved.query.clone());
-        searches.insert(id, saved.clone());
+        m.percolator.insert(id, saved.query.clone());
+        m.searches.insert(id, saved.clone());
         Ok(saved)
     }
 
@@ -306,16 +347,20 @@ impl Alerts {
             .cloned()
             .ok_or_else(|| AlertError::Unknown(which.to_string()))?;
         self.inner.store.searches.remove(found.id.to_be_bytes())?;
-        // Key by key, never a `sled::Batch` (see `trim`).
-        let matched: Vec<sled::IVec> = self
-            .inner
-            .store
-            .matched
-            .scan_prefix(found.id.to_be_bytes())
-            .keys()
-            .collect::<Result<_, _>>()?;
-        for k in matched {
-            self.inner.store.matched.remove(k)?;
+        // What it matched goes too: a later search may get the same id (ids continue from the
+        // highest kept) and must not inherit it. Every record is read, as the tree is keyed
+        // by listing; removing a search is rare. Key by key, never a `sled::Batch` (see `trim`).
+        let matched = &self.inner.store.matched;
+        for kv in matched.iter() {
+            let (k, v) = kv?;
+            let mut entries: Vec<Matched> = decode(TREE_MATCHED, &v)?;
+            let before = entries.len();
+            entries.retain(|e| e.search != found.id);
+            if entries.is_empty() {
+                matched.remove(k)?;
+            } else if entries.len() != before {
+                matched.insert(k, encode(&entries))?;
+            }
         }
         self.inner.store.searches.flush()?;
         m.percolator.remove(found.id);
@@ -372,13 +417,31 @@ impl Alerts {
             .matching
             .lock()
             .map_err(|_| AlertError::Poisoned)?;
-        if m.percolator.is_empty() {
-            return Ok(0);
-        }
         let now = self.inner.engine.now();
+        // A listing stored twice in one batch is matched once, as its last version: the earlier
+        // one was replaced before it could be looked at.
+        let mut last: HashMap<ListingId, usize> = HashMap::with_capacity(events.len());
+        for (i, ev) in events.iter().enumerate() {
+            last.insert(ev.id, i);
+        }
         let mut fired = Vec::new();
-        for ev in events {
-            if !matches!(ev.change, Change::Listed | Change::Updated) {
+        let mut wrote = false;
+        for (i, ev) in events.iter().enumerate() {
+            if last.get(&ev.id) != Some(&i) {
+                continue;
+            }
+            wrote |= self.listing_event(&mut m, ev, now, &mut fired)?;
+            match ev.change {
+                Change::Listed | Change::Updated => {}
+                Change::Withdrawn | Change::Expired => {
+                    // What the searches matched of it is needed only while it is offered.
+                    if self.inner.store.matched.remove(ev.id.as_bytes())?.is_some() {
+                        wrote = true;
+                    }
+                    continue;
+                }
+            }
+            if m.percolator.is_empty() {
                 continue;
             }
             // The event carries the envelope it stored (verified then); decoding it skips a
@@ -390,13 +453,8 @@ impl Alerts {
             let Record::Listing(listing) = parts.record else {
                 continue;
             };
-            let Matching {
-                percolator,
-                analyzer,
-                ..
-            } = &mut *m;
-            let ids = percolator.matches(analyzer, &parts.signer, &listing, now);
-            if ids.is_empty() {
+            let hits = m.percolator.matches(&parts.signer, &listing, now);
+            if hits.is_empty() {
                 continue;
             }
             // Still the stored version? A newer one may have replaced it since (it has its
@@ -404,54 +462,96 @@ impl Alerts {
             if self.inner.engine.get(&ev.id)?.map(|r| r.hash) != Some(ev.hash) {
                 continue;
             }
-            for search in ids {
-                if let Some(a) = self.record_match(&mut m, search, &ev.id, &listing, now)? {
-                    fired.push(a);
-                }
+            wrote |= self.record_matches(&mut m, &ev.id, &listing, &hits, now, &mut fired)?;
+        }
+        let log = &self.inner.store.log;
+        for b in m.bursts.values_mut() {
+            if let (true, Some(d)) = (b.dirty, &b.digest) {
+                log.insert(d.id.to_be_bytes(), encode(d))?;
+                b.dirty = false;
+                wrote = true;
             }
         }
         if !fired.is_empty() {
             self.trim(&mut m)?;
-            self.inner.store.log.flush()?;
         }
+        if wrote || !fired.is_empty() {
+            // One flush for the batch: the matched records, the alerts and the digests are
+            // durable together before any alert is announced.
+            log.flush()?;
+        }
+        drop(m);
         let n = fired.len();
-        for a in fired {
-            // No receiver is not an error: nobody is watching the stream right now.
-            let _ = self.inner.events.send(a);
-        }
+        self.announce(fired);
         Ok(n)
     }
 
-    /// Records one (search, listing) match; the alert to announce, if any.
-    fn record_match(
+    /// Records what the searches `hits` matched of one listing, in one read and one write of
+    /// its record, and the alerts that makes (pushed to `fired`). True when it wrote.
+    fn record_matches(
+        &self,
+        m: &mut Matching,
+        id: &ListingId,
+        l: &swapmeet_protocol::Listing,
+        hits: &[u64],
+        now: u64,
+        fired: &mut Vec<Alert>,
+    ) -> Result<bool, AlertError> {
+        let mut entries = self.inner.store.matched_of(id)?;
+        let price = lowest(l);
+        let mut changed = false;
+        for &search in hits {
+            let pos = entries.iter().position(|e| e.search == search);
+            let (kind, previous) = match pos.map(|p| &entries[p]) {
+                // A stale re-delivery or the same version again.
+                Some(b) if b.seq >= l.seq => continue,
+                Some(b) if is_lower(&price, &b.price) => (AlertKind::PriceDrop, Some(b.price)),
+                // A newer version at the same or a higher price is not news.
+                Some(_) => (AlertKind::Match, None),
+                None => (AlertKind::Match, None),
+            };
+            let news = pos.is_none() || kind == AlertKind::PriceDrop;
+            let now_matched = Matched {
+                search,
+                seq: l.seq,
+                price,
+            };
+            match pos {
+                Some(p) => entries[p] = now_matched,
+                None => entries.push(now_matched),
+            }
+            changed = true;
+            if news {
+                if let Some(a) = self.alert(m, search, id, l, kind, previous, now)? {
+                    fired.push(a);
+                }
+            }
+        }
+        if changed {
+            // Searches removed since are dropped on the way.
+            entries.retain(|e| m.searches.contains_key(&e.search));
+            self.inner
+                .store
+                .matched
+                .insert(id.as_bytes(), encode(&entries))?;
+        }
+        Ok(changed)
+    }
+
+    /// Records an alert of one (search, listing), or counts it in the search's digest; the
+    /// alert to announce, if any.
+    #[allow(clippy::too_many_arguments)]
+    fn alert(
         &self,
         m: &mut Matching,
         search: u64,
         id: &ListingId,
         l: &swapmeet_protocol::Listing,
+        kind: AlertKind,
+        previous: Option<Price>,
         now: u64,
     ) -> Result<Option<Alert>, AlertError> {
-        let key = matched_key(search, id);
-        let price = lowest(l);
-        let before: Option<Matched> = match self.inner.store.matched.get(key)? {
-            Some(v) => Some(decode(TREE_MATCHED, &v)?),
-            None => None,
-        };
-        let (kind, previous) = match &before {
-            // A stale re-delivery or the same version again.
-            Some(b) if b.seq >= l.seq => return Ok(None),
-            Some(b) if is_lower(&price, &b.price) => (AlertKind::PriceDrop, Some(b.price)),
-            Some(_) => (AlertKind::Match, None),
-            None => (AlertKind::Match, None),
-        };
-        self.inner
-            .store
-            .matched
-            .insert(key, encode(&Matched { seq: l.seq, price }))?;
-        // A newer version at the same or a higher price is not news.
-        if before.is_some() && kind == AlertKind::Match {
-            return Ok(None);
-        }
+        let log = &self.inner.store.log;
         let name = m
             .searches
             .get(&search)
@@ -461,65 +561,67 @@ impl Alerts {
             started: Instant::now(),
             count: 0,
             digest: None,
+            dirty: false,
         });
         if burst.started.elapsed() > DIGEST_WINDOW {
+            // The closing window's digest is written before it is let go.
+            if let (true, Some(d)) = (burst.dirty, &burst.digest) {
+                log.insert(d.id.to_be_bytes(), encode(d))?;
+            }
             *burst = Burst {
                 started: Instant::now(),
                 count: 0,
                 digest: None,
+                dirty: false,
             };
         }
         burst.count += 1;
-        let log = &self.inner.store.log;
         if burst.count > DIGEST_AFTER {
-            if let Some(did) = burst.digest {
-                if let Some(v) = log.get(did.to_be_bytes())? {
-                    let mut d: Alert = decode(TREE_LOG, &v)?;
-                    d.count += 1;
-                    if d.listings.len() < DIGEST_MAX_IDS {
-                        d.listings.push(id.to_string());
-                    }
-                    log.insert(did.to_be_bytes(), encode(&d))?;
-                    return Ok(None);
+            if let Some(d) = &mut burst.digest {
+                d.count += 1;
+                if d.listings.len() < DIGEST_MAX_IDS {
+                    d.listings.push(id.to_string());
                 }
+                burst.dirty = true;
+                return Ok(None);
             }
-            let aid = AlertStore::next_id(log)?;
             let d = Alert {
-                id: aid,
-                search,
+                id: m.next_alert,
+                search: Some(search),
                 search_name: name,
                 kind: AlertKind::Digest,
                 listing: None,
                 title: None,
                 price: None,
                 previous_price: None,
+                expires_at: None,
+                command: None,
                 listings: vec![id.to_string()],
                 count: 1,
                 at: now,
                 seen: false,
             };
-            log.insert(aid.to_be_bytes(), encode(&d))?;
-            burst.digest = Some(aid);
-            m.log_len += 1;
+            burst.digest = Some(d.clone());
+            self.log_alert(m, &d)?;
             return Ok(Some(d));
         }
-        let aid = AlertStore::next_id(log)?;
         let a = Alert {
-            id: aid,
-            search,
+            id: m.next_alert,
+            search: Some(search),
             search_name: name,
             kind,
             listing: Some(id.to_string()),
             title: Some(l.title.clone()),
-            price: Some(price),
+            price: Some(lowest(l)),
             previous_price: previous,
+            expires_at: None,
+            command: None,
             listings: Vec::new(),
             count: 1,
             at: now,
             seen: false,
         };
-        log.insert(aid.to_be_bytes(), encode(&a))?;
-        m.log_len += 1;
+        self.log_alert(m, &a)?;
         Ok(Some(a))
     }
 
@@ -535,8 +637,19 @@ impl Alerts {
         // too, which stalls the engine's ingest (see store.rs). A crash part way leaves a few
         // old alerts, which the next trim removes.
         let oldest: Vec<sled::IVec> = log.iter().keys().take(excess).collect::<Result<_, _>>()?;
+        let mut newest_gone = 0;
         for k in oldest {
+            if let Ok(b) = <[u8; 8]>::try_from(k.as_ref()) {
+                newest_gone = newest_gone.max(u64::from_be_bytes(b));
+            }
             log.remove(k)?;
+        }
+        // A digest forgotten here must not be written back by its burst.
+        for b in m.bursts.values_mut() {
+            if b.digest.as_ref().is_some_and(|d| d.id <= newest_gone) {
+                b.digest = None;
+                b.dirty = false;
+            }
         }
         m.log_len = m.log_len.saturating_sub(excess);
         Ok(())
@@ -547,11 +660,21 @@ impl Alerts {
     /// capacity, the missed events are logged (those listings alert on their next version).
     /// `rx` is the engine's subscription, taken by the caller before anything is ingested.
     pub async fn run(self, mut rx: broadcast::Receiver<Event>, mut stop: watch::Receiver<bool>) {
+        // The first tick is at once: what came within its warning while the node was down.
+        let mut clock = tokio::time::interval(EXPIRY_CHECK_EVERY);
+        clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // The select only chooses; awaiting inside a branch would hold the stop flag's
+            // read guard (not `Send`) across the await.
             let first = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
-                r = rx.recv() => r,
+                r = rx.recv() => Some(r),
+                _ = clock.tick() => None,
+            };
+            let Some(first) = first else {
+                self.check_expiry_blocking().await;
+                continue;
             };
             let mut batch = Vec::new();
             match first {
@@ -599,6 +722,15 @@ impl Alerts {
             }
         }
         true
+    }
+
+    async fn check_expiry_blocking(&self) {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.check_expiry()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "checking listings about to expire failed"),
+            Err(e) => tracing::error!(error = %e, "checking listings about to expire panicked"),
+        }
     }
 
     async fn process_batch(&self, batch: Vec<Event>) {

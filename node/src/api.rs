@@ -258,6 +258,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/v1/watches", get(alerts::list).post(alerts::add))
         .route("/v1/watches/remove", post(alerts::remove))
+        .route("/v1/watches/listings", post(alerts::watch_listing))
+        .route("/v1/watches/listings/remove", post(alerts::unwatch_listing))
         .route("/v1/alerts", get(alerts::alerts))
         // Reviews and reputation (issue 12).
         .route("/v1/reviews", get(reviews::list).post(reviews::write))

@@ -86,6 +86,25 @@ pub struct Config {
     /// Private messages and the mailbox this node keeps for others.
     #[serde(default)]
     pub messaging: MessagingSection,
+    /// Alerts of saved searches, watched and own listings.
+    #[serde(default)]
+    pub alerts: AlertsSection,
+}
+
+/// `[alerts]`: when the warning before a watched or an own listing expires fires.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSection {
+    /// Hours before a watched or an own listing expires that its warning fires (1 to 720).
+    pub expiry_warning_hours: u64,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        AlertsSection {
+            expiry_warning_hours: crate::alerts::watched::DEFAULT_EXPIRY_WARNING.as_secs() / 3600,
+        }
+    }
 }
 
 /// `[messaging]`: how long the user's messages wait for delivery, and what this node holds for
@@ -245,6 +264,24 @@ impl Config {
             max_open_offers_per_listing: m.max_open_offers_per_listing,
             max_open_offers_per_buyer: m.max_open_offers_per_buyer,
         })
+    }
+
+    /// The alert settings for the user `owner`, checked.
+    pub fn alerts(
+        &self,
+        owner: swapmeet_protocol::PublicKey,
+    ) -> Result<crate::alerts::AlertsConfig, HomeError> {
+        let c = crate::alerts::AlertsConfig {
+            owner: Some(owner),
+            expiry_warning: std::time::Duration::from_secs(
+                self.alerts.expiry_warning_hours.saturating_mul(3600),
+            ),
+        };
+        c.validate().map_err(|e| HomeError::BadConfig {
+            path: PathBuf::from(CONFIG_FILE),
+            reason: format!("alerts.{e}"),
+        })?;
+        Ok(c)
     }
 
     /// The messaging settings, checked.

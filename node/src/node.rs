@@ -162,9 +162,11 @@ impl Node {
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
         let alerts_engine = engine.clone();
-        let alerts = tokio::task::spawn_blocking(move || Alerts::open(alerts_engine))
-            .await
-            .map_err(|e| NodeError::Task(e.to_string()))??;
+        let alerts_config = config.alerts(key.public())?;
+        let alerts =
+            tokio::task::spawn_blocking(move || Alerts::open(alerts_engine, alerts_config))
+                .await
+                .map_err(|e| NodeError::Task(e.to_string()))??;
         // Subscribed before the network starts, so no listing a peer sends is missed.
         let (alerts_stop, alerts_stop_rx) = watch::channel(false);
         let alerts_task = tokio::spawn(alerts.clone().run(engine.subscribe(), alerts_stop_rx));

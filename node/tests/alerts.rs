@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use swapmeet_node::alerts::percolator::{analyzer, Percolator};
-use swapmeet_node::alerts::{AlertError, AlertKind, Alerts, DIGEST_AFTER};
+use swapmeet_node::alerts::percolator::Percolator;
+use swapmeet_node::alerts::{AlertError, AlertKind, Alerts, AlertsConfig, DIGEST_AFTER};
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery};
 use swapmeet_node::{Engine, EngineConfig, Event, Source};
 use swapmeet_protocol::{
     decode_stored, geo, Category, Condition, Currency, Delivery, Listing, Location, Price, Record,
-    SecretKey, SignedEnvelope,
+    SecretKey, SignedEnvelope, WithdrawReason, Withdrawal,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -129,10 +129,9 @@ fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
             ..Default::default()
         },
     ];
-    let mut a = analyzer();
     let mut p = Percolator::default();
     for (i, q) in queries.iter().enumerate() {
-        p.insert(&mut a, i as u64, q.clone());
+        p.insert(i as u64, q.clone());
     }
     let mut matched: Vec<Vec<swapmeet_protocol::ListingId>> = vec![Vec::new(); queries.len()];
     for env in &envs {
@@ -141,7 +140,7 @@ fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
             unreachable!()
         };
         let id = l.id(&env.signer());
-        for s in p.matches(&mut a, &parts.signer, &l, NOW) {
+        for s in p.matches(&parts.signer, &l, NOW) {
             matched[s as usize].push(id);
         }
     }
@@ -169,7 +168,7 @@ fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
 fn alerts_fire_once_again_on_a_lower_price_and_persist() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
-    let alerts = Alerts::open(e.clone()).unwrap();
+    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
     let saved = alerts
         .add(
             Some("bikes".into()),
@@ -219,12 +218,12 @@ fn alerts_fire_once_again_on_a_lower_price_and_persist() {
     assert_eq!(list[0].kind, AlertKind::PriceDrop);
     assert_eq!(list[0].previous_price, Some(eur(280)));
     assert_eq!(list[1].kind, AlertKind::Match);
-    assert!(list.iter().all(|a| a.search == saved.id && !a.seen));
+    assert!(list.iter().all(|a| a.search == Some(saved.id) && !a.seen));
     assert_eq!(alerts.alerts(10, false).unwrap().1, 0);
     drop(alerts);
 
     // After a restart the search is still there and the same listing does not alert again.
-    let alerts = Alerts::open(e.clone()).unwrap();
+    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
     assert_eq!(alerts.list().unwrap(), vec![saved.clone()]);
     assert_eq!(alerts.process(&evs).unwrap(), 0);
     assert_eq!(alerts.alerts(10, false).unwrap().0.len(), 2);
@@ -243,7 +242,7 @@ fn alerts_fire_once_again_on_a_lower_price_and_persist() {
 fn a_burst_of_matches_becomes_one_digest() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
-    let alerts = Alerts::open(e.clone()).unwrap();
+    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
     alerts.add(None, text("lamp")).unwrap();
     let n = DIGEST_AFTER as usize + 30;
     let envs: Vec<SignedEnvelope> = (0..n)
@@ -262,7 +261,7 @@ fn a_burst_of_matches_becomes_one_digest() {
 fn bad_saved_searches_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
-    let alerts = Alerts::open(e.clone()).unwrap();
+    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
     let refused =
         |name: Option<&str>, q: SearchQuery| alerts.add(name.map(str::to_string), q).unwrap_err();
     assert!(matches!(
@@ -302,4 +301,185 @@ fn bad_saved_searches_are_refused_and_nothing_is_stored() {
         AlertError::Duplicate(_)
     ));
     assert_eq!(alerts.list().unwrap().len(), 1);
+}
+
+/// An engine whose clock the test moves.
+fn engine_at(dir: &std::path::Path, clock: Arc<std::sync::atomic::AtomicU64>) -> Engine {
+    let config = EngineConfig {
+        clock: Arc::new(move || clock.load(std::sync::atomic::Ordering::SeqCst)),
+        ..EngineConfig::default()
+    };
+    Engine::open(dir, config).unwrap().0
+}
+
+fn withdrawal(item: &str, seq: u64, reason: WithdrawReason) -> SignedEnvelope {
+    Withdrawal {
+        item_key: item.into(),
+        seq,
+        signed_at: NOW - 10,
+        reason,
+        area: Some(geo::encode(52.52, 13.405, 6)),
+        ships: false,
+    }
+    .sign(&SecretKey::from_bytes([3; 32]))
+    .unwrap()
+}
+
+fn kinds(alerts: &Alerts) -> Vec<AlertKind> {
+    alerts
+        .alerts(100, false)
+        .unwrap()
+        .0
+        .into_iter()
+        .map(|a| a.kind)
+        .collect()
+}
+
+/// A watched listing alerts when its price changes (either way), when it comes within its
+/// expiry warning (once per expiry), and when it is sold; a stale re-delivery changes nothing;
+/// the watch survives a restart and ends with the listing.
+#[test]
+fn a_watched_listing_alerts_on_price_expiry_and_sale() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let config = AlertsConfig {
+        expiry_warning: std::time::Duration::from_secs(48 * 3600),
+        ..AlertsConfig::default()
+    };
+    let alerts = Alerts::open(e.clone(), config.clone()).unwrap();
+    let first = sign(&listing("a", 1, "Road bike", eur(250)));
+    let id = ingest(&e, vec![first.clone()])[0].id;
+    // Refused: not an id, not stored, twice.
+    assert!(matches!(
+        alerts.watch_listing("bike"),
+        Err(AlertError::Invalid {
+            field: "listing",
+            ..
+        })
+    ));
+    let unknown =
+        listing("zz", 1, "Other", eur(1)).id(&sign(&listing("zz", 1, "Other", eur(1))).signer());
+    assert!(matches!(
+        alerts.watch_listing(&unknown.to_string()),
+        Err(AlertError::Invalid {
+            field: "listing",
+            ..
+        })
+    ));
+    let w = alerts.watch_listing(&id.to_string()).unwrap();
+    assert_eq!((w.price, w.seq), (eur(250), 1));
+    assert!(matches!(
+        alerts.watch_listing(&id.to_string()),
+        Err(AlertError::Invalid {
+            field: "listing",
+            ..
+        })
+    ));
+    assert!(kinds(&alerts).is_empty(), "a week from expiry: no warning");
+
+    // Dearer: a price change alerts too (the watcher wants to know either way).
+    let evs = ingest(&e, vec![sign(&listing("a", 2, "Road bike", eur(280)))]);
+    assert_eq!(alerts.process(&evs).unwrap(), 1);
+    let (list, _) = alerts.alerts(10, false).unwrap();
+    assert_eq!(list[0].kind, AlertKind::PriceChange);
+    assert_eq!(list[0].listing.as_deref(), Some(id.to_string().as_str()));
+    assert_eq!(
+        (list[0].price, list[0].previous_price),
+        (Some(eur(280)), Some(eur(250)))
+    );
+    assert_eq!(list[0].search, None);
+    // The first version again, as a late re-delivery would bring it: nothing.
+    let stale = vec![swapmeet_node::Event {
+        seq: 1,
+        envelope: Arc::from(first.as_bytes().to_vec()),
+        ..evs[0].clone()
+    }];
+    assert_eq!(alerts.process(&stale).unwrap(), 0);
+
+    // Renewed to expire within the warning, same price: one warning, not two.
+    let mut soon = listing("a", 3, "Road bike", eur(280));
+    soon.expires_at = NOW + 86_400;
+    let evs = ingest(&e, vec![sign(&soon)]);
+    assert_eq!(alerts.process(&evs).unwrap(), 1);
+    assert_eq!(alerts.check_expiry().unwrap(), 0);
+    let (list, _) = alerts.alerts(10, false).unwrap();
+    assert_eq!(list[0].kind, AlertKind::Expiring);
+    assert_eq!(list[0].expires_at, Some(NOW + 86_400));
+    drop(alerts);
+
+    // After a restart it is still watched and still warned; a sale alerts and ends the watch.
+    let alerts = Alerts::open(e.clone(), config).unwrap();
+    assert_eq!(alerts.watched().unwrap().len(), 1);
+    assert_eq!(alerts.check_expiry().unwrap(), 0);
+    let evs = ingest(&e, vec![withdrawal("a", 4, WithdrawReason::Sold)]);
+    assert_eq!(alerts.process(&evs).unwrap(), 1);
+    assert_eq!(
+        kinds(&alerts),
+        vec![AlertKind::Sold, AlertKind::Expiring, AlertKind::PriceChange]
+    );
+    assert!(alerts.watched().unwrap().is_empty());
+    assert!(matches!(
+        alerts.unwatch_listing(&id.to_string()),
+        Err(AlertError::NotWatched(_))
+    ));
+}
+
+/// The user's own listing warns before it expires, once per expiry, naming the command that
+/// renews it; after a renewal the new expiry warns in its time.
+#[test]
+fn own_listings_warn_before_they_expire_with_the_renew_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(std::sync::atomic::AtomicU64::new(NOW));
+    let e = engine_at(dir.path(), clock.clone());
+    let key = SecretKey::from_bytes([3; 32]);
+    let config = AlertsConfig {
+        owner: Some(key.public()),
+        expiry_warning: std::time::Duration::from_secs(24 * 3600),
+    };
+    let alerts = Alerts::open(e.clone(), config).unwrap();
+    let mut mine = listing("lamp", 1, "Desk lamp", eur(15));
+    mine.expires_at = NOW + 3 * 86_400;
+    let mut rx = e.subscribe();
+    e.ingest(vec![sign(&mine)], Source::Local).unwrap();
+    let ev = rx.try_recv().unwrap();
+    let id = ev.id;
+    assert_eq!(
+        alerts.process(std::slice::from_ref(&ev)).unwrap(),
+        0,
+        "3 days left"
+    );
+    // Two days later it is within the day's warning.
+    clock.store(NOW + 2 * 86_400 + 60, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(alerts.check_expiry().unwrap(), 1);
+    assert_eq!(alerts.check_expiry().unwrap(), 0, "warned once");
+    let (list, _) = alerts.alerts(10, false).unwrap();
+    assert_eq!(list[0].kind, AlertKind::Renew);
+    assert_eq!(
+        list[0].command.as_deref(),
+        Some(format!("swapmeet renew {id}").as_str())
+    );
+    assert_eq!(list[0].expires_at, Some(NOW + 3 * 86_400));
+    // Renewed for a week: no warning now, one a day before the new expiry.
+    let mut renewed = mine.clone();
+    renewed.seq = 2;
+    renewed.expires_at = NOW + 9 * 86_400;
+    e.ingest(vec![sign(&renewed)], Source::Local).unwrap();
+    let ev = rx.try_recv().unwrap();
+    assert_eq!(alerts.process(&[ev]).unwrap(), 0);
+    assert_eq!(alerts.check_expiry().unwrap(), 0);
+    clock.store(NOW + 8 * 86_400 + 60, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(alerts.check_expiry().unwrap(), 1);
+    // Someone else's listing never warns.
+    let other = Listing {
+        expires_at: NOW + 8 * 86_400 + 600,
+        ..listing("x", 1, "Chair", eur(5))
+    };
+    e.ingest(
+        vec![other.sign(&SecretKey::from_bytes([4; 32])).unwrap()],
+        Source::Import,
+    )
+    .unwrap();
+    let ev = rx.try_recv().unwrap();
+    assert_eq!(alerts.process(&[ev]).unwrap(), 0);
+    assert_eq!(alerts.check_expiry().unwrap(), 0);
 }

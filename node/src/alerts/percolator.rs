@@ -2,17 +2,24 @@
 //! searches that could want it.
 //!
 //! A search with text needs every one of its words (the index's conjunction), so it is filed
-//! under one of them: its longest analysed term, a cheap stand-in for its rarest (long stems
-//! such as "stroller" are rarer in listings than short ones such as "red"). Filter-only searches
-//! are filed under "no text" and checked for every listing. A listing's text is analysed once,
-//! the searches filed under its terms are the candidates, and each candidate is then checked
-//! exactly: all its terms, then price, category, condition, seller and distance, the same
-//! tests the search collector applies (`search/collector.rs`).
+//! under one of them, the rarest: the percolator counts how many listings carried each of its
+//! searches' terms and, every [`REFILE_EVERY`] listings, files each search again under its
+//! least frequent term (until counts exist, under its longest, a stand-in for rare: "stroller"
+//! is rarer than "red"). Filter-only searches are filed under "no text" and checked for every
+//! listing. A listing's words are looked up once each, the searches filed under them are the
+//! candidates, and each candidate is then checked exactly: all its terms, then price,
+//! category, condition, seller and distance, the same tests the search collector applies
+//! (`search/collector.rs`).
 //!
-//! Text is analysed with tantivy's `en_stem` analyser, the one the index's text field uses
-//! (`search/document.rs`): words split on non-alphanumerics, lower case, English stems.
+//! Text is analysed as tantivy's `en_stem` analyser does it, the one the index's text field
+//! uses (`search/document.rs`): words split on non-alphanumerics, then each word alone goes
+//! through the analyser (length limit, lower case, English stem). Every filter of `en_stem`
+//! works on one token at a time, so a word's stem does not depend on its neighbours, and the
+//! percolator remembers what each word it has seen stems to: stemming every word of every
+//! listing was a third of the matching time (measured, BENCHMARKS.md). Only the terms of saved
+//! searches matter, so a word remembers its term number among those, or that it has none.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use swapmeet_protocol::{geo, Listing};
 use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
@@ -22,6 +29,14 @@ use crate::search::SearchQuery;
 
 /// The tokenizer name of the index's text field.
 const TEXT_ANALYZER: &str = "en_stem";
+/// Listings matched between two refilings. Refiling walks every search once (a thousand
+/// searches take well under a millisecond), so doing it this rarely costs nothing measurable,
+/// and a few thousand listings are enough to tell a common word from a rare one.
+pub const REFILE_EVERY: u64 = 4_096;
+/// Distinct words whose analysis is remembered; past it the memory starts over. A region's
+/// listings use some tens of thousands of distinct words; this many short strings take about
+/// 10 MB.
+const MAX_REMEMBERED_WORDS: usize = 200_000;
 
 /// The analyser of the index's text field.
 pub fn analyzer() -> TextAnalyzer {
@@ -41,42 +56,62 @@ pub fn terms_of(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     out
 }
 
-/// The distinct terms of a listing's indexed text: the title, tags, description and variant
-/// option values, as `search::document::document` puts them in the text field.
-pub fn listing_terms(analyzer: &mut TextAnalyzer, l: &Listing) -> HashSet<String> {
-    let mut set = HashSet::new();
-    let mut add = |t: &str| {
-        let mut stream = analyzer.token_stream(t);
-        while stream.advance() {
-            set.insert(stream.token().text.clone());
-        }
-    };
-    add(&l.title);
-    for t in &l.tags {
-        add(t);
-    }
-    add(&l.description);
-    for o in l.variants.iter().flat_map(|v| &v.options) {
-        add(&o.value);
-    }
-    set
+/// The words of a text as `en_stem`'s tokenizer (tantivy's `SimpleTokenizer`) splits it: runs
+/// of alphanumeric characters.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
-/// A saved search ready to match: its query and its analysed terms.
+/// A term's number in the percolator's vocabulary.
+type TermId = u32;
+
+/// The maps looked up for every word of every listing. std's seeded SipHash: the words come
+/// from the network, so a hash an attacker can aim collisions at is not an option.
+type WordMap<V> = HashMap<String, V>;
+
+/// A saved search ready to match: its query and its analysed terms, sorted.
 #[derive(Clone, Debug)]
 struct Compiled {
     query: SearchQuery,
-    terms: Vec<String>,
+    terms: Vec<TermId>,
 }
 
 /// Saved searches indexed by term.
-#[derive(Default)]
 pub struct Percolator {
+    analyzer: TextAnalyzer,
     searches: HashMap<u64, Compiled>,
-    /// Searches filed under one of their required terms.
-    by_term: HashMap<String, Vec<u64>>,
+    /// Every term of a saved search, numbered. Terms of removed searches stay (a few bytes
+    /// each) so numbers never change while words remember them.
+    vocabulary: WordMap<TermId>,
+    /// By term number: its text.
+    term_text: Vec<String>,
+    /// By term number: listings matched so far that carried it.
+    listings_with: Vec<u64>,
+    /// Searches filed under one of their required terms, the rarest known.
+    by_term: HashMap<TermId, Vec<u64>>,
     /// Searches without text: candidates for every listing.
     no_text: Vec<u64>,
+    /// Words seen in listings: the vocabulary term each analyses to, or none.
+    words: WordMap<Option<TermId>>,
+    /// Listings matched since the last refiling.
+    since_refile: u64,
+}
+
+impl Default for Percolator {
+    fn default() -> Self {
+        Percolator {
+            analyzer: analyzer(),
+            searches: HashMap::new(),
+            vocabulary: WordMap::default(),
+            term_text: Vec::new(),
+            listings_with: Vec::new(),
+            by_term: HashMap::new(),
+            no_text: Vec::new(),
+            words: WordMap::default(),
+            since_refile: 0,
+        }
+    }
 }
 
 impl Percolator {
@@ -90,22 +125,39 @@ impl Percolator {
         self.searches.is_empty()
     }
 
+    /// The analysed terms of a text, as the index's text field has them.
+    pub fn terms_of(&mut self, text: &str) -> Vec<String> {
+        terms_of(&mut self.analyzer, text)
+    }
+
     /// Adds (or replaces) a search.
-    pub fn insert(&mut self, analyzer: &mut TextAnalyzer, id: u64, query: SearchQuery) {
+    pub fn insert(&mut self, id: u64, query: SearchQuery) {
         self.remove(id);
-        let mut terms = query
+        let texts = query
             .text
             .as_deref()
-            .map(|t| terms_of(analyzer, t))
+            .map(|t| terms_of(&mut self.analyzer, t))
             .unwrap_or_default();
-        terms.sort();
+        let mut terms = Vec::with_capacity(texts.len());
+        for t in texts {
+            let n = match self.vocabulary.get(&t) {
+                Some(n) => *n,
+                None => {
+                    let n = self.term_text.len() as TermId;
+                    self.vocabulary.insert(t.clone(), n);
+                    self.term_text.push(t);
+                    self.listings_with.push(0);
+                    // A word remembered as "no term" may analyse to this new one.
+                    self.words.clear();
+                    n
+                }
+            };
+            terms.push(n);
+        }
+        terms.sort_unstable();
         terms.dedup();
-        // Longest, then alphabetical, so the choice does not depend on the order typed.
-        match terms
-            .iter()
-            .max_by(|a, b| a.len().cmp(&b.len()).then(b.cmp(a)))
-        {
-            Some(key) => self.by_term.entry(key.clone()).or_default().push(id),
+        match self.rarest(&terms) {
+            Some(key) => self.by_term.entry(key).or_default().push(id),
             None => self.no_text.push(id),
         }
         self.searches.insert(id, Compiled { query, terms });
@@ -123,20 +175,82 @@ impl Percolator {
         });
     }
 
+    /// The term a search is filed under: the one the fewest listings carried, then the longest,
+    /// then the first alphabetically (so the choice does not depend on the order typed).
+    fn rarest(&self, terms: &[TermId]) -> Option<TermId> {
+        terms.iter().copied().min_by(|a, b| {
+            let (ta, tb) = (&self.term_text[*a as usize], &self.term_text[*b as usize]);
+            self.listings_with[*a as usize]
+                .cmp(&self.listings_with[*b as usize])
+                .then(tb.len().cmp(&ta.len()))
+                .then(ta.cmp(tb))
+        })
+    }
+
+    /// Files every search with text again under its rarest term, by the counts so far.
+    fn refile(&mut self) {
+        let mut by_term: HashMap<TermId, Vec<u64>> = HashMap::new();
+        for (id, c) in &self.searches {
+            if let Some(key) = self.rarest(&c.terms) {
+                by_term.entry(key).or_default().push(*id);
+            }
+        }
+        self.by_term = by_term;
+        self.since_refile = 0;
+    }
+
+    /// The vocabulary term a word of a listing analyses to, if any.
+    fn term_of_word(&mut self, word: &str) -> Option<TermId> {
+        if let Some(t) = self.words.get(word) {
+            return *t;
+        }
+        let mut term = None;
+        let mut stream = self.analyzer.token_stream(word);
+        while stream.advance() {
+            term = self.vocabulary.get(&stream.token().text).copied();
+        }
+        if self.words.len() >= MAX_REMEMBERED_WORDS {
+            self.words.clear();
+        }
+        self.words.insert(word.to_string(), term);
+        term
+    }
+
     /// The searches a listing (signed by `seller`) matches at `now`, in id order.
-    pub fn matches(
-        &self,
-        analyzer: &mut TextAnalyzer,
-        seller: &[u8; 32],
-        l: &Listing,
-        now: u64,
-    ) -> Vec<u64> {
+    pub fn matches(&mut self, seller: &[u8; 32], l: &Listing, now: u64) -> Vec<u64> {
         if self.searches.is_empty() || l.expires_at <= now {
             return Vec::new();
         }
-        let terms = listing_terms(analyzer, l);
+        // The listing's indexed text: the title, tags, description and variant option values,
+        // as `search::document::document` puts them in the text field.
+        let texts = std::iter::once(l.title.as_str())
+            .chain(l.tags.iter().map(String::as_str))
+            .chain(std::iter::once(l.description.as_str()))
+            .chain(
+                l.variants
+                    .iter()
+                    .flat_map(|v| &v.options)
+                    .map(|o| o.value.as_str()),
+            );
+        let mut present: Vec<TermId> = Vec::new();
+        for text in texts {
+            for w in words(text) {
+                if let Some(t) = self.term_of_word(w) {
+                    present.push(t);
+                }
+            }
+        }
+        present.sort_unstable();
+        present.dedup();
+        for t in &present {
+            self.listings_with[*t as usize] += 1;
+        }
+        self.since_refile += 1;
+        if self.since_refile >= REFILE_EVERY {
+            self.refile();
+        }
         let mut candidates: Vec<u64> = self.no_text.clone();
-        for t in &terms {
+        for t in &present {
             if let Some(ids) = self.by_term.get(t) {
                 candidates.extend_from_slice(ids);
             }
@@ -145,7 +259,8 @@ impl Percolator {
         candidates.dedup();
         candidates.retain(|id| {
             self.searches.get(id).is_some_and(|c| {
-                c.terms.iter().all(|t| terms.contains(t)) && filters_match(&c.query, seller, l)
+                c.terms.iter().all(|t| present.binary_search(t).is_ok())
+                    && filters_match(&c.query, seller, l)
             })
         });
         candidates
@@ -232,25 +347,22 @@ mod tests {
 
     #[test]
     fn stems_case_and_all_words() {
-        let mut a = analyzer();
         let mut p = Percolator::default();
-        p.insert(&mut a, 1, text("Road BIKES"));
-        p.insert(&mut a, 2, text("road bike helmet"));
-        p.insert(&mut a, 3, SearchQuery::default());
+        p.insert(1, text("Road BIKES"));
+        p.insert(2, text("road bike helmet"));
+        p.insert(3, SearchQuery::default());
         let l = listing("Vintage road bike", 250);
-        assert_eq!(p.matches(&mut a, &[0; 32], &l, 0), vec![1, 3]);
+        assert_eq!(p.matches(&[0; 32], &l, 0), vec![1, 3]);
         p.remove(1);
-        assert_eq!(p.matches(&mut a, &[0; 32], &l, 0), vec![3]);
+        assert_eq!(p.matches(&[0; 32], &l, 0), vec![3]);
         assert_eq!(p.len(), 2);
     }
 
     #[test]
     fn filters_are_exact() {
-        let mut a = analyzer();
         let mut p = Percolator::default();
         let eur = Currency::new("EUR").unwrap();
         p.insert(
-            &mut a,
             1,
             SearchQuery {
                 price: Some(PriceFilter {
@@ -264,25 +376,24 @@ mod tests {
         );
         let mut l = listing("bike", 250);
         l.category = Category::Electronics;
-        assert_eq!(p.matches(&mut a, &[0; 32], &l, 0), vec![1]);
+        assert_eq!(p.matches(&[0; 32], &l, 0), vec![1]);
         l.price = Price::Fixed {
             amount_minor: 40_000,
             currency: eur,
         };
-        assert!(p.matches(&mut a, &[0; 32], &l, 0).is_empty());
+        assert!(p.matches(&[0; 32], &l, 0).is_empty());
         l.price = Price::Free;
-        assert_eq!(p.matches(&mut a, &[0; 32], &l, 0), vec![1]);
+        assert_eq!(p.matches(&[0; 32], &l, 0), vec![1]);
         l.category = Category::Furniture;
-        assert!(p.matches(&mut a, &[0; 32], &l, 0).is_empty());
+        assert!(p.matches(&[0; 32], &l, 0).is_empty());
         // Expired listings match nothing.
         l.category = Category::Electronics;
         l.expires_at = 10;
-        assert!(p.matches(&mut a, &[0; 32], &l, 10).is_empty());
+        assert!(p.matches(&[0; 32], &l, 10).is_empty());
     }
 
     #[test]
     fn distance_is_measured() {
-        let mut a = analyzer();
         let mut p = Percolator::default();
         let mut l = listing("bike", 10);
         l.location = Some(swapmeet_protocol::Location {
@@ -291,7 +402,6 @@ mod tests {
         });
         let (lat, lon) = (52.52, 13.40);
         p.insert(
-            &mut a,
             1,
             SearchQuery {
                 near: Some(GeoFilter {
@@ -303,7 +413,6 @@ mod tests {
             },
         );
         p.insert(
-            &mut a,
             2,
             SearchQuery {
                 near: Some(GeoFilter {
@@ -314,8 +423,70 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(p.matches(&mut a, &[0; 32], &l, 0), vec![1]);
+        assert_eq!(p.matches(&[0; 32], &l, 0), vec![1]);
         l.location = None;
-        assert!(p.matches(&mut a, &[0; 32], &l, 0).is_empty());
+        assert!(p.matches(&[0; 32], &l, 0).is_empty());
+    }
+
+    /// Word by word with memory, a text analyses to the terms the whole-text analyser gives:
+    /// case, diacritics, punctuation inside words, digits, words past the length limit.
+    #[test]
+    fn word_by_word_analysis_is_the_index_analysis() {
+        let mut a = analyzer();
+        let mut p = Percolator::default();
+        let texts = [
+            "Riese & Müller e-bike, 56cm; BIKES bikes Biking",
+            "Ångström İstanbul straße ÉCOLE naïve café's",
+            "x1 2x 3.5 100% «quoted» (parens) under_score",
+            &format!("{} short", "a".repeat(45)),
+            "Running runner ran runs, happily HAPPY happiness",
+        ];
+        for t in texts {
+            let whole: std::collections::BTreeSet<String> =
+                terms_of(&mut a, t).into_iter().collect();
+            // The search's own text puts every term of the text in the vocabulary.
+            p.insert(0, text(t));
+            let mut by_word = std::collections::BTreeSet::new();
+            for w in words(t) {
+                if let Some(n) = p.term_of_word(w) {
+                    by_word.insert(p.term_text[n as usize].clone());
+                }
+            }
+            assert_eq!(by_word, whole, "{t}");
+            // Remembered: the second pass gives the same.
+            let ids: Vec<TermId> = words(t).filter_map(|w| p.term_of_word(w)).collect();
+            let again: std::collections::BTreeSet<String> = ids
+                .iter()
+                .map(|n| p.term_text[*n as usize].clone())
+                .collect();
+            assert_eq!(again, whole, "{t}");
+        }
+    }
+
+    /// After enough listings, a search is filed under the word fewer listings carry, and it
+    /// still matches exactly what it did.
+    #[test]
+    fn searches_move_to_their_rarest_word() {
+        let mut p = Percolator::default();
+        // "stroller" is the longer word, so it files under it first; in these listings
+        // "stroller" is everywhere and "red" is rare.
+        p.insert(1, text("red stroller"));
+        let key = |p: &Percolator| {
+            p.by_term
+                .iter()
+                .find(|(_, ids)| ids.contains(&1))
+                .map(|(t, _)| p.term_text[*t as usize].clone())
+        };
+        assert_eq!(key(&p).as_deref(), Some("stroller"));
+        let blue = listing("blue stroller", 10);
+        let red = listing("red stroller", 10);
+        for i in 0..REFILE_EVERY {
+            let l = if i % 100 == 0 { &red } else { &blue };
+            let m = p.matches(&[0; 32], l, 0);
+            assert_eq!(m.is_empty(), i % 100 != 0, "listing {i}");
+        }
+        assert_eq!(key(&p).as_deref(), Some("red"));
+        assert_eq!(p.matches(&[0; 32], &red, 0), vec![1]);
+        assert!(p.matches(&[0; 32], &blue, 0).is_empty());
     }
 }

@@ -11,10 +11,21 @@ use crate::store::Store;
 
 /// Saved searches: id (u64 big-endian) to JSON [`SavedSearch`].
 pub const TREE_SEARCHES: &str = "alerts_searches";
-/// What each search matched: search id (8 bytes) + listing id (16 bytes) to JSON [`Matched`].
-pub const TREE_MATCHED: &str = "alerts_matched";
+/// What the saved searches matched of a listing: listing id (16 bytes) to a JSON list of
+/// [`Matched`], one per search. Keyed by listing so that matching a listing reads and writes
+/// one record however many searches it matches, and a listing's record goes when the listing
+/// does (sold, withdrawn, expired).
+pub const TREE_MATCHED: &str = "alerts_matched_by_listing";
+/// The first layout of [`TREE_MATCHED`]: search id (8 bytes) + listing id (16 bytes) to JSON
+/// `{seq, price}`. Moved into [`TREE_MATCHED`] when the trees are opened.
+pub const TREE_MATCHED_V1: &str = "alerts_matched";
 /// Alerts: id (u64 big-endian, increasing, so newest last) to JSON [`Alert`].
 pub const TREE_LOG: &str = "alerts_log";
+/// Watched listings: listing id (16 bytes) to JSON [`WatchedListing`].
+pub const TREE_WATCHED: &str = "alerts_watched";
+/// The user's own listings warned about: listing id (16 bytes) to the expiry warned about
+/// (u64 big-endian), so each expiry warns once and a renewal warns again.
+pub const TREE_OWN_WARNED: &str = "alerts_own_warned";
 
 /// A saved search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +50,18 @@ pub enum AlertKind {
     PriceDrop,
     /// Many matches at once (a catch-up sync): one alert naming them.
     Digest,
+    /// A watched listing's price changed (up or down).
+    PriceChange,
+    /// A watched listing was sold.
+    Sold,
+    /// A watched listing was withdrawn by its seller.
+    Withdrawn,
+    /// A watched listing expires soon.
+    Expiring,
+    /// A watched listing expired.
+    Expired,
+    /// One of the user's own listings expires soon; `command` renews it.
+    Renew,
 }
 
 /// One alert.
@@ -46,9 +69,11 @@ pub enum AlertKind {
 pub struct Alert {
     /// Its id (increasing).
     pub id: u64,
-    /// The saved search.
-    pub search: u64,
-    /// The saved search's name when the alert fired.
+    /// The saved search (none for a watched or an own listing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<u64>,
+    /// The saved search's name when the alert fired (empty for a watched or an own listing).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub search_name: String,
     /// What it is about.
     pub kind: AlertKind,
@@ -61,9 +86,15 @@ pub struct Alert {
     /// Its (lowest) price now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
-    /// Its (lowest) price before (price drop).
+    /// Its (lowest) price before (price drop, price change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_price: Option<Price>,
+    /// When the listing expires (expiring, renew), unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The command that deals with it (renew: `swapmeet renew ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     /// Listings of a digest (the first [`super::DIGEST_MAX_IDS`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listings: Vec<String>,
@@ -75,20 +106,44 @@ pub struct Alert {
     pub seen: bool,
 }
 
+/// A listing the user watches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchedListing {
+    /// The listing id.
+    pub listing: String,
+    /// Its title, as last seen.
+    pub title: String,
+    /// Its (lowest) price, as last seen.
+    pub price: Price,
+    /// Its version, as last seen.
+    pub seq: u64,
+    /// When it expires (unix seconds), as last seen.
+    pub expires_at: u64,
+    /// When the user started watching it (unix seconds).
+    pub since: u64,
+    /// The expiry already warned about (a renewal moves the expiry, which warns again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned_expiry: Option<u64>,
+}
+
 /// What a search last matched of a listing.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Matched {
+    /// The saved search.
+    pub search: u64,
     /// The listing version.
     pub seq: u64,
     /// Its lowest price then.
     pub price: Price,
 }
 
-/// The three trees.
+/// The trees.
 pub struct AlertStore {
     pub(super) searches: sled::Tree,
     pub(super) matched: sled::Tree,
     pub(super) log: sled::Tree,
+    pub(super) watched: sled::Tree,
+    pub(super) own_warned: sled::Tree,
 }
 
 fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> AlertError {
@@ -110,22 +165,72 @@ pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// The key of (search, listing) in [`TREE_MATCHED`].
-pub(super) fn matched_key(search: u64, listing: &ListingId) -> [u8; 24] {
-    let mut k = [0u8; 24];
-    k[..8].copy_from_slice(&search.to_be_bytes());
-    k[8..].copy_from_slice(listing.as_bytes());
-    k
+/// What a search matched in the first layout.
+#[derive(Deserialize)]
+struct MatchedV1 {
+    seq: u64,
+    price: Price,
 }
 
 impl AlertStore {
     /// Opens the trees.
     pub fn open(store: &Store) -> Result<AlertStore, AlertError> {
-        Ok(AlertStore {
+        let s = AlertStore {
             searches: store.tree(TREE_SEARCHES)?,
             matched: store.tree(TREE_MATCHED)?,
             log: store.tree(TREE_LOG)?,
-        })
+            watched: store.tree(TREE_WATCHED)?,
+            own_warned: store.tree(TREE_OWN_WARNED)?,
+        };
+        s.upgrade(&store.tree(TREE_MATCHED_V1)?)?;
+        Ok(s)
+    }
+
+    /// Moves what the first layout recorded into [`TREE_MATCHED`], then empties it. Key by
+    /// key, never a `sled::Batch` (see `Alerts::trim`); a crash part way leaves entries in
+    /// both trees, and the next open moves them again (the same values).
+    fn upgrade(&self, v1: &sled::Tree) -> Result<(), AlertError> {
+        if v1.is_empty() {
+            return Ok(());
+        }
+        let mut by_listing: std::collections::BTreeMap<[u8; 16], Vec<Matched>> = Default::default();
+        for kv in v1.iter() {
+            let (k, v) = kv?;
+            let (search, listing) = match (k.get(..8), k.get(8..)) {
+                (Some(s), Some(l)) if l.len() == 16 => (s, l),
+                _ => {
+                    return Err(corrupt(
+                        TREE_MATCHED_V1,
+                        format!("key of {} bytes", k.len()),
+                    ))
+                }
+            };
+            let mut sb = [0u8; 8];
+            sb.copy_from_slice(search);
+            let mut lb = [0u8; 16];
+            lb.copy_from_slice(listing);
+            let m: MatchedV1 = decode(TREE_MATCHED_V1, &v)?;
+            by_listing.entry(lb).or_default().push(Matched {
+                search: u64::from_be_bytes(sb),
+                seq: m.seq,
+                price: m.price,
+            });
+        }
+        for (listing, entries) in by_listing {
+            self.matched.insert(listing, encode(&entries))?;
+        }
+        self.matched.flush()?;
+        v1.clear()?;
+        v1.flush()?;
+        Ok(())
+    }
+
+    /// What the saved searches matched of a listing.
+    pub(super) fn matched_of(&self, id: &ListingId) -> Result<Vec<Matched>, AlertError> {
+        match self.matched.get(id.as_bytes())? {
+            Some(v) => decode(TREE_MATCHED, &v),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Every saved search, in id order.
@@ -135,6 +240,17 @@ impl AlertStore {
             .map(|kv| {
                 let (_, v) = kv?;
                 decode(TREE_SEARCHES, &v)
+            })
+            .collect()
+    }
+
+    /// Every watched listing.
+    pub fn watched(&self) -> Result<Vec<WatchedListing>, AlertError> {
+        self.watched
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode(TREE_WATCHED, &v)
             })
             .collect()
     }

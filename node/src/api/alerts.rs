@@ -9,7 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::{blocking, json_body, ApiError, ApiResult, St};
-use crate::alerts::{Alert, AlertError, SavedSearch};
+use crate::alerts::{Alert, AlertError, SavedSearch, WatchedListing};
 use crate::search::SearchQuery;
 
 /// Most alerts one `GET /v1/alerts` returns by default.
@@ -36,11 +36,22 @@ pub struct RemoveWatchRequest {
     pub watch: String,
 }
 
+/// `POST /v1/watches/listings` (watch a listing) and `POST /v1/watches/listings/remove`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchListingRequest {
+    /// The listing id.
+    pub listing: String,
+}
+
 /// `GET /v1/watches`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WatchesJson {
     /// Saved searches, oldest first.
     pub watches: Vec<SavedSearch>,
+    /// Watched listings, soonest expiry first.
+    #[serde(default)]
+    pub listings: Vec<WatchedListing>,
 }
 
 /// `GET /v1/alerts` parameters.
@@ -82,7 +93,9 @@ impl From<AlertError> for ApiError {
                 message: e.to_string(),
                 field: Some("watches"),
             },
-            AlertError::Unknown(_) => ApiError::new(StatusCode::NOT_FOUND, e),
+            AlertError::Unknown(_) | AlertError::NotWatched(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, e)
+            }
             _ => ApiError::internal(e),
         }
     }
@@ -100,7 +113,24 @@ pub async fn add(State(s): St, body: Body) -> ApiResult<Json<SavedSearch>> {
 pub async fn list(State(s): St) -> ApiResult<Json<WatchesJson>> {
     Ok(Json(WatchesJson {
         watches: s.alerts.list()?,
+        listings: s.alerts.watched()?,
     }))
+}
+
+/// `POST /v1/watches/listings`.
+pub async fn watch_listing(State(s): St, body: Body) -> ApiResult<Json<WatchedListing>> {
+    let req: WatchListingRequest = json_body(body).await?;
+    let alerts = s.alerts.clone();
+    let w = blocking(move || Ok(alerts.watch_listing(&req.listing)?)).await?;
+    Ok(Json(w))
+}
+
+/// `POST /v1/watches/listings/remove`.
+pub async fn unwatch_listing(State(s): St, body: Body) -> ApiResult<Json<WatchedListing>> {
+    let req: WatchListingRequest = json_body(body).await?;
+    let alerts = s.alerts.clone();
+    let w = blocking(move || Ok(alerts.unwatch_listing(&req.listing)?)).await?;
+    Ok(Json(w))
 }
 
 /// `POST /v1/watches/remove`.
