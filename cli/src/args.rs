@@ -316,6 +316,10 @@ pub struct SearchFilters {
     /// Only this seller's listings.
     #[arg(long, value_name = "SELLER-ID")]
     pub seller: Option<String>,
+    /// Only sellers whose average rating from deal-bound reviews is at least this (1-5);
+    /// sellers nobody reviewed are left out.
+    #[arg(long, value_name = "STARS", value_parser = min_rating)]
+    pub min_rating: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -334,10 +338,6 @@ pub struct SearchArgs {
     /// Count every match (slower for broad searches); otherwise counting stops past 1,000.
     #[arg(long)]
     pub exact_total: bool,
-    /// Only sellers whose average rating from deal-bound reviews is at least this (1-5);
-    /// sellers nobody reviewed are left out.
-    #[arg(long, value_name = "STARS", value_parser = min_rating)]
-    pub min_rating: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]

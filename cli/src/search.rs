@@ -85,6 +85,9 @@ pub fn query_of(home: &Home, a: &SearchFilters) -> Result<(Value, bool)> {
     if let Some((lat, lon)) = near {
         q["near"] = json!({"lat": lat, "lon": lon, "radius_km": a.radius_km});
     }
+    if let Some(r) = a.min_rating {
+        q["min_rating"] = json!(r);
+    }
     Ok((q, near.is_some()))
 }
 
@@ -101,9 +104,6 @@ pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
     q["limit"] = json!(a.limit);
     q["offset"] = json!(a.offset);
     q["exact_total"] = json!(a.exact_total);
-    if let Some(r) = a.min_rating {
-        q["min_rating"] = json!(r);
-    }
     let c = Client::connect(home)?;
     let r = c.post("/v1/search", &q)?;
     let hits = r["hits"].as_array().cloned().unwrap_or_default();

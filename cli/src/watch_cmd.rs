@@ -66,6 +66,9 @@ fn describe(s: &SavedSearch) -> String {
     if let Some(sl) = &q.seller {
         parts.push(format!("seller {}", clip(&sl.to_string(), 12)));
     }
+    if let Some(r) = q.min_rating {
+        parts.push(format!("sellers rated {r}+"));
+    }
     if parts.is_empty() {
         "everything".to_string()
     } else {

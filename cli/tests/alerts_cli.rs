@@ -142,6 +142,7 @@ fn bad_watches_are_refused_and_follow_streams_alerts() {
         vec!["watch", "add", "bike", "--category", "spaceships"],
         vec!["watch", "add", "\"road bike\""],
         vec!["watch", "add", "bike", "--name", "42"],
+        vec!["watch", "add", "bike", "--min-rating", "9"],
     ];
     for args in &refused {
         let (code, err) = fails(&h, args);
@@ -154,6 +155,19 @@ fn bad_watches_are_refused_and_follow_streams_alerts() {
     assert!(err.contains("64"), "{err}");
     assert!(h.json_ok(&["watch", "list"]).is_empty());
 
+    // A saved search keeps the rating bound of the same search (matched on ingest against
+    // the seller's reputation: node/tests/reviews.rs).
+    let rated = h.json_ok(&[
+        "watch",
+        "add",
+        "chair",
+        "--min-rating",
+        "4",
+        "--name",
+        "chairs4",
+    ]);
+    assert_eq!(rated[0]["query"]["min_rating"], 4.0);
+    h.ok(&["watch", "rm", "chairs4"]);
     h.ok(&["watch", "add", "lamp", "--name", "lamps"]);
     let (code, err) = fails(&h, &["watch", "add", "desk", "lamp", "--name", "lamps"]);
     assert_eq!(code, 2);

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use swapmeet_protocol::{decode_stored, ListingId, Price, Record};
+use swapmeet_protocol::{decode_stored, ListingId, Price, PublicKey, Record};
 use tokio::sync::{broadcast, watch};
 
 use crate::engine::Engine;
@@ -453,7 +453,20 @@ impl Alerts {
             let Record::Listing(listing) = parts.record else {
                 continue;
             };
-            let hits = m.percolator.matches(&parts.signer, &listing, now);
+            let mut hits = m.percolator.matches(&parts.signer, &listing, now);
+            let wants_rating =
+                |m: &Matching, id: &u64| m.searches.get(id).and_then(|s| s.query.min_rating);
+            if hits.iter().any(|id| wants_rating(&m, id).is_some()) {
+                // As the search does: a seller rated at least `min_rating` on average, from
+                // deal-bound reviews, read when the listing is stored (an unrated seller does
+                // not pass).
+                let average = PublicKey::from_bytes(&parts.signer)
+                    .ok()
+                    .and_then(|k| self.inner.engine.reputation(&k).average_rating);
+                hits.retain(|id| {
+                    wants_rating(&m, id).is_none_or(|min| average.is_some_and(|a| a >= min))
+                });
+            }
             if hits.is_empty() {
                 continue;
             }

@@ -275,3 +275,46 @@ async fn the_api_lists_reviews_and_streams_a_review_event() {
         .expect("shutdown hung")
         .unwrap();
 }
+
+/// A saved search with `min_rating` alerts as the same search finds: on the listings of
+/// sellers rated at least that, not on unrated or poorly rated ones.
+#[test]
+fn a_saved_search_with_min_rating_alerts_only_on_well_rated_sellers() {
+    use swapmeet_node::alerts::{Alerts, AlertsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
+    let (good, poor, unrated, buyer) = (key(1), key(5), key(6), key(2));
+    for (k, rating, n) in [(&good, 5, 1), (&poor, 2, 2)] {
+        let r = deal(k, &buyer, "old-item", n);
+        let bytes = review(&buyer, &r, k.public(), rating, now());
+        assert!(stored(
+            &e.ingest_bytes(&[&bytes], Source::Import).unwrap()[0]
+        ));
+    }
+    alerts
+        .add(
+            Some("good bikes".into()),
+            SearchQuery {
+                text: Some("bike".into()),
+                min_rating: Some(4.0),
+                ..SearchQuery::default()
+            },
+        )
+        .unwrap();
+    let eur = Currency::new("EUR").unwrap();
+    let mut rx = e.subscribe();
+    let mut ids = Vec::new();
+    for k in [&good, &poor, &unrated] {
+        let a = Author::new(k.clone(), eur, Some(BERLIN), e.clone());
+        ids.push(a.create(&draft("Road bike")).unwrap().id);
+    }
+    let mut events = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        events.push(ev);
+    }
+    assert_eq!(alerts.process(&events).unwrap(), 1);
+    let (found, _) = alerts.alerts(10, false).unwrap();
+    let listings: Vec<String> = found.iter().filter_map(|a| a.listing.clone()).collect();
+    assert_eq!(listings, vec![ids[0].to_string()], "{found:?}");
+}
