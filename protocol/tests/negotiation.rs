@@ -167,6 +167,44 @@ fn offer_counter_accept_makes_one_deal_at_the_countered_price() {
     assert!(s.ignored.is_empty());
 }
 
+/// A whole exchange within one second (two nodes online answer in milliseconds): the accept
+/// names the counter, so the canonical order puts it after the counter although the buyer's
+/// moves come first on a tie, whatever order the messages are given in.
+#[test]
+fn an_accept_in_the_same_second_as_the_counter_it_names_makes_the_deal() {
+    let mut t = Thread::new();
+    let offer = t.offer(Party::Buyer, T0, 20_000);
+    let counter = t.offer(Party::Seller, T0, 23_000);
+    let accept = t.send(Party::Buyer, T0, V1, Move::Accept { of: counter });
+    for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+        let msgs: Vec<_> = order.iter().map(|&i| &t.msgs[i]).collect();
+        let versions = versions();
+        let facts = ListingFacts {
+            versions: &versions,
+            withdrawn_at: None,
+        };
+        let s = NegotiationState::compute(&parties(), &facts, T0 + 1, msgs);
+        let deal = s.deal.expect("a deal");
+        assert_eq!((deal.offer, deal.accept), (counter, accept));
+        assert_eq!(deal.terms.amount_minor, 23_000);
+        assert_eq!(s.offers[0].hash, offer);
+        assert_eq!(s.offers[0].status, OfferStatus::Superseded { by: counter });
+        assert!(s.ignored.is_empty(), "{:?}", s.ignored);
+    }
+    // A buyer's offer (it names nothing) in the counter's second still comes first: it
+    // cannot be the answer to a counter it does not name.
+    let mut t = Thread::new();
+    t.offer(Party::Buyer, T0, 20_000);
+    let counter = t.offer(Party::Seller, T0 + 5, 23_000);
+    let second = t.offer(Party::Buyer, T0 + 5, 21_000);
+    let s = t.state(None, T0 + 6);
+    let status = |h| s.offers.iter().find(|e| e.hash == h).map(|e| e.status);
+    assert_eq!(
+        status(second),
+        Some(OfferStatus::Superseded { by: counter })
+    );
+}
+
 #[test]
 fn wrong_moves_are_ignored_with_their_reason() {
     let mut t = Thread::new();

@@ -6,13 +6,16 @@
 //! - a node in Munich follows its own area and never stores the Berlin listing;
 //! - the buyer offers 200 EUR, the seller counters at 230, the buyer accepts: the seller's node
 //!   confirms its stock and both nodes sign the deal; the example prints the receipt line,
-//!   which anyone can verify from the two public keys alone.
+//!   which anyone can verify from the two public keys alone;
+//! - both review each other (reviews carry the receipt, so only a real deal can be reviewed);
+//!   each review reaches the other party's node by gossip and shows in its reputation figures.
 //!
 //! Run: `cargo run -p swapmeet-examples --bin garage-sale`
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use swapmeet_node::api::reviews::review_with_receipt;
 use swapmeet_node::authoring::ListingDraft;
 use swapmeet_node::market::{DealState, Market, OfferRequestParsed, Pick};
 use swapmeet_node::network::local::{loopback_config, LocalNode};
@@ -122,7 +125,8 @@ async fn main() -> Result<()> {
         println!("munich can still fetch it by id from the DHT");
     }
 
-    negotiate(&seller, &buyer, listing.id).await?;
+    let receipt = negotiate(&seller, &buyer, listing.id).await?;
+    review_each_other(&seller, &buyer, &receipt).await?;
 
     for n in [far, buyer, seller] {
         n.stop().await?;
@@ -164,7 +168,7 @@ async fn wait_until(
 }
 
 /// The buyer offers, the seller counters, the buyer accepts; prints the co-signed receipt.
-async fn negotiate(seller: &LocalNode, buyer: &LocalNode, id: ListingId) -> Result<()> {
+async fn negotiate(seller: &LocalNode, buyer: &LocalNode, id: ListingId) -> Result<DealReceipt> {
     let terms = |price: &str| OfferRequestParsed {
         price: price.into(),
         quantity: None,
@@ -236,5 +240,54 @@ buyer offered 200.00 EUR (open 48 h)"
         },
         terms.quantity
     );
+    Ok(receipt)
+}
+
+/// Both parties review each other with the deal's receipt (what `swapmeet review DEAL` does);
+/// each review travels by gossip to the other party's node, which counts it in the figures
+/// `swapmeet show` and search hits carry.
+async fn review_each_other(
+    seller: &LocalNode,
+    buyer: &LocalNode,
+    receipt: &DealReceipt,
+) -> Result<()> {
+    for (by, who, rating, text) in [
+        (
+            buyer,
+            "buyer",
+            5,
+            "Bike exactly as described, friendly handover.",
+        ),
+        (seller, "seller", 5, "Paid on the spot, on time."),
+    ] {
+        let (engine, key, receipt) = (by.engine.clone(), by.author.key().clone(), receipt.clone());
+        blocking(move || {
+            review_with_receipt(&engine, &key, &receipt, rating, text)
+                .map_err(|e| anyhow::anyhow!("the review was refused: {e:?}"))
+        })
+        .await?;
+        println!("{who} reviewed the deal: {rating} stars, \"{text}\"");
+    }
+    // Each party's node hears the review about it from the other's node.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (node, who) in [(seller, "seller"), (buyer, "buyer")] {
+        let me = node.author.key().public();
+        let rep = loop {
+            let rep = node.engine.reputation(&me);
+            if rep.reviews > 0 {
+                break rep;
+            }
+            if Instant::now() > deadline {
+                bail!("the review about the {who} did not reach the {who}'s node within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        println!(
+            "the {who}'s node now shows the {who}: {} deal, {:.1} stars from {} review",
+            rep.deals,
+            rep.average_rating.unwrap_or_default(),
+            rep.reviews
+        );
+    }
     Ok(())
 }

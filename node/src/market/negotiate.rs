@@ -78,8 +78,9 @@ impl Loaded {
 
     /// When my next move is sent: now, but never before the moves it may answer. The state
     /// machine orders the two parties' moves by sent time (whole seconds), the buyer's first
-    /// on a tie, so a buyer answering a seller's move of this same second must date it a
-    /// second later or it would come before what it answers.
+    /// on a tie unless the buyer's move names the seller's, so a buyer's offer, counter or
+    /// retract after a seller's move of this same second is dated a second later or it would
+    /// come before the move it follows.
     pub fn next_sent_at(&self) -> u64 {
         let me = self.head.role;
         let mut t = self.now;
@@ -93,6 +94,19 @@ impl Loaded {
             }
         }
         t
+    }
+
+    /// When my next move is sent if it names a message of the other party's (accept,
+    /// decline) or takes no part in the order (a deal signature): now, but never before what
+    /// is in the thread. Unlike [`Loaded::next_sent_at`] it needs no extra second: on a tie
+    /// the canonical order puts a move after the message of the other party's it names
+    /// (docs/PROTOCOL.md 12.2), so the answer goes out at once instead of waiting in the
+    /// outbox for the next second.
+    pub fn answer_sent_at(&self) -> u64 {
+        self.messages
+            .iter()
+            .map(|m| m.payload().sent_at)
+            .fold(self.now, u64::max)
     }
 
     fn my_key(&self) -> swapmeet_protocol::PublicKey {
@@ -447,7 +461,7 @@ impl Market {
         if l.me() == Party::Seller {
             self.seller_accept(&l, &target)?;
         } else {
-            let sent_at = l.next_sent_at();
+            let sent_at = l.answer_sent_at();
             self.inner.messenger.reply_with(
                 *thread,
                 None,
@@ -488,12 +502,15 @@ impl Market {
         } else {
             Move::Decline { of: target.hash }
         };
-        self.inner.messenger.reply_with(
-            *thread,
-            None,
-            MessageBody::Negotiation(mv),
-            l.next_sent_at(),
-        )?;
+        // A retract names my own offer: dated after the other party's moves of this second.
+        let sent_at = if retract {
+            l.next_sent_at()
+        } else {
+            l.answer_sent_at()
+        };
+        self.inner
+            .messenger
+            .reply_with(*thread, None, MessageBody::Negotiation(mv), sent_at)?;
         self.emit(MarketEvent::Negotiation {
             thread: *thread,
             listing: l.head.listing,

@@ -426,7 +426,7 @@ impl Market {
                         accept: rec.terms.accept,
                         signature,
                     }),
-                    l.next_sent_at(),
+                    l.answer_sent_at(),
                 )?;
             }
         }

@@ -12,8 +12,9 @@
 //!
 //! Canonical order: each sender's messages by `seq` (ties, which only an equivocating sender
 //! makes, by envelope hash; the later of two with one `seq` is ignored); the two senders' lists
-//! are then merged, taking at each step the head with the smaller `sent_at`, the buyer's first
-//! on a tie. The merge keeps each sender's own order even when its clock went backwards.
+//! are then merged, taking at each step the head with the smaller `sent_at`; on a tie the
+//! buyer's first, unless the buyer's head names a pending message of the seller's and the
+//! seller's head names none of the buyer's. The merge keeps each sender's own order even when its clock went backwards.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -330,6 +331,16 @@ struct Step<'a> {
     mv: Move,
 }
 
+/// Whether `step`'s move names (accepts, declines, retracts, voids) one of `pending`.
+fn names_any(step: &Step<'_>, pending: &[Step<'_>]) -> bool {
+    let named = match step.mv {
+        Move::Accept { of } | Move::Decline { of } | Move::Retract { of } => of,
+        Move::Void { accept, .. } => accept,
+        Move::Offer(_) | Move::Counter(_) => return false,
+    };
+    pending.iter().any(|p| p.hash == named)
+}
+
 impl NegotiationState {
     /// The state of the thread of `parties` from its verified messages (in any order; text
     /// messages and duplicates are skipped; the seller's deal signatures only say which deals
@@ -387,7 +398,15 @@ impl NegotiationState {
         let mut last_seq: [Option<u64>; 2] = [None, None];
         while i < buyer.len() || j < seller.len() {
             let take_buyer = match (buyer.get(i), seller.get(j)) {
-                (Some(b), Some(s)) => b.sent_at.cmp(&s.sent_at) != Ordering::Greater,
+                (Some(b), Some(s)) => match b.sent_at.cmp(&s.sent_at) {
+                    Ordering::Less => true,
+                    Ordering::Greater => false,
+                    // A tie: the buyer's first, unless its move names a message of the
+                    // seller's not yet placed (an accept of a counter sent in the same
+                    // second) while the seller's does not name one of the buyer's: an answer
+                    // comes after what it answers, with no need to wait for the next second.
+                    Ordering::Equal => !names_any(b, &seller[j..]) || names_any(s, &buyer[i..]),
+                },
                 (Some(_), None) => true,
                 _ => false,
             };
