@@ -253,6 +253,24 @@ async fn an_offer_over_the_api_becomes_a_deal_with_events_and_wrong_moves_change
             assert_eq!(code, 409, "{e}");
             let (code, e) = b.call("GET", "/v1/deals/zz", None);
             assert_eq!(code, 400, "{e}");
+            // The deal took the last unit, so the seller's node withdrew the listing as sold:
+            // once the buyer's node holds the withdrawal, an offer on it is refused with the
+            // reason (before that, the thread's deal refuses it; neither sends anything).
+            let e = wait_for("an offer on the sold listing refused as withdrawn", || {
+                let (code, e) = b.call(
+                    "POST",
+                    "/v1/offers",
+                    Some(json!({"listing": id, "price": "700"})),
+                );
+                assert_eq!(code, 409, "{e}");
+                e["error"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("withdrawn"))
+                    .then_some(e)
+            });
+            assert!(e["error"].as_str().unwrap().contains("no offers"), "{e}");
+            let (_, n) = b.call("GET", &format!("/v1/offers/{}", &thread[..12]), None);
+            assert_eq!(n["offers"].as_array().unwrap().len(), 1, "{n}");
         }),
     )
     .await;
