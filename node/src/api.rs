@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod hello;
 pub mod market;
 pub mod messages;
+pub mod photos;
 pub mod reviews;
 
 use std::convert::Infallible;
@@ -101,6 +102,8 @@ pub struct ApiState {
     pub alerts: crate::alerts::Alerts,
     /// Negotiations, the seller's stock and deals (issue 12).
     pub market: crate::market::Market,
+    /// Photos and thumbnails (issue 13).
+    pub blobs: crate::media::BlobStore,
 }
 
 /// An error response: status and a JSON body naming what was wrong.
@@ -654,7 +657,7 @@ async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
                 v["images"] = json!(l
                     .images
                     .iter()
-                    .map(|i| json!({"hash": hex::encode(i.hash), "mime": i.mime, "size": i.size}))
+                    .map(photos::PhotoJson::from)
                     .collect::<Vec<_>>());
                 v["variants"] = json!(l
                     .variants

@@ -20,6 +20,8 @@ const CONFIG_FILE: &str = "config.toml";
 const TOKEN_FILE: &str = "api.token";
 const NODE_FILE: &str = "node.json";
 const DATA_DIR: &str = "data";
+/// The blob store folder.
+const BLOBS_DIR: &str = "blobs";
 const KEY_PREFIX: &str = "swapmeet-secret-key-v1 ";
 /// Largest config file read (it is a handful of lines).
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
@@ -89,6 +91,30 @@ pub struct Config {
     /// Alerts of saved searches, watched and own listings.
     #[serde(default)]
     pub alerts: AlertsSection,
+    /// Photos: the blob store's cache.
+    #[serde(default)]
+    pub media: MediaSection,
+}
+
+/// `[media]`: how much disk photos fetched from others may take.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// MiB of photos fetched on demand kept in the cache (least recently used go first); the
+    /// user's own photos and the thumbnails of carried listings do not count against it.
+    pub cache_mib: u64,
+}
+
+/// The default photo cache: a re-encoded photo (1600 px, JPEG) is 200 to 500 KiB, so 512 MiB
+/// keeps the photos of a thousand or more listings looked at, a small share of a laptop's disk.
+pub const DEFAULT_CACHE_MIB: u64 = 512;
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection {
+            cache_mib: DEFAULT_CACHE_MIB,
+        }
+    }
 }
 
 /// `[alerts]`: when the warning before a watched or an own listing expires fires.
@@ -266,6 +292,22 @@ impl Config {
         })
     }
 
+    /// The photo cache budget in bytes, checked.
+    pub fn media_cache_bytes(&self) -> Result<u64, HomeError> {
+        // Up to 1 TiB: beyond it the figure is surely a typo (GiB meant as MiB, or the like).
+        let max = 1024 * 1024;
+        if self.media.cache_mib > max {
+            return Err(HomeError::BadConfig {
+                path: PathBuf::from(CONFIG_FILE),
+                reason: format!(
+                    "media.cache_mib: {} is out of range: 0 to {max}",
+                    self.media.cache_mib
+                ),
+            });
+        }
+        Ok(self.media.cache_mib * 1024 * 1024)
+    }
+
     /// The alert settings for the user `owner`, checked.
     pub fn alerts(
         &self,
@@ -420,6 +462,11 @@ impl Home {
     /// The engine's data folder.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join(DATA_DIR)
+    }
+
+    /// The blob store (photos and thumbnails).
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.dir.join(BLOBS_DIR)
     }
 
     /// The config file.

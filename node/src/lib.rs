@@ -15,6 +15,7 @@
 //! - [`bridge`]: the retailer bridge: a shop's catalogue export kept in step with its listings.
 //! - [`alerts`]: saved searches matched against every listing as it is stored; alerts.
 //! - [`market`]: negotiations, the seller's stock, co-signed deals, reviews and reputation.
+//! - [`media`]: photos: the content-addressed blob store (files under `HOME/blobs`).
 //! - [`messaging`]: private messages: threads, the outbox, the mailbox kept for others.
 //! - [`home`]: the home folder: identity key, config, API token, node file.
 //! - [`api`]: the local HTTP API (127.0.0.1, bearer token).
@@ -31,6 +32,7 @@ pub mod events;
 pub mod home;
 pub mod ingest;
 pub mod market;
+pub mod media;
 pub mod messaging;
 pub mod network;
 pub mod node;

@@ -23,6 +23,7 @@ use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::home::{peer_id_of, Home, HomeError, InitOptions, NodeFile};
 use crate::market::{Market, MarketError};
+use crate::media::{BlobError, BlobStore};
 use crate::messaging::{MessagingError, Messenger};
 use crate::network::{Network, NetworkConfig, NetworkError, NetworkHandle};
 
@@ -73,6 +74,9 @@ pub enum NodeError {
     /// The saved searches could not be opened.
     #[error(transparent)]
     Alerts(#[from] AlertError),
+    /// The blob store could not be opened.
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
     /// A task failed.
     #[error("node task failed: {0}")]
     Task(String),
@@ -113,6 +117,7 @@ pub struct Node {
     /// Stops the market's task once the network is down.
     market_stop: watch::Sender<bool>,
     market_task: Option<JoinHandle<()>>,
+    blobs: BlobStore,
 }
 
 impl Node {
@@ -145,6 +150,10 @@ impl Node {
             .map_err(|e| NodeError::Task(e.to_string()))??;
         tracing::info!(?how, "store and index open");
         let seller = key.public();
+        let (blobs_dir, cache) = (home.blobs_dir(), config.media_cache_bytes()?);
+        let blobs = tokio::task::spawn_blocking(move || BlobStore::open(&blobs_dir, cache))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
         // The network takes the user's key as its libp2p identity; it sets the engine's area
         // filter before any peer is heard.
         let net_config = NetworkConfig::from_home(
@@ -214,6 +223,7 @@ impl Node {
             messenger: messenger.clone(),
             alerts: alerts.clone(),
             market: market.clone(),
+            blobs: blobs.clone(),
         });
         let app = api::router(state);
         let mut server_stop = stop_rx;
@@ -246,6 +256,7 @@ impl Node {
             market,
             market_stop,
             market_task: Some(market_task),
+            blobs,
         })
     }
 
@@ -287,6 +298,11 @@ impl Node {
     /// Saved searches and alerts.
     pub fn alerts(&self) -> &Alerts {
         &self.alerts
+    }
+
+    /// Photos and thumbnails: the user's own, those of carried listings, the cache.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
     }
 
     /// The home.

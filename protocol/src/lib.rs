@@ -60,7 +60,9 @@ pub use envelope::{
 pub use error::ValidationError;
 pub use geo::GeoHash;
 pub use keys::{seller_id_text, PublicKey, SecretKey, Signature};
-pub use listing::{CountryCode, Delivery, ImageRef, Listing, ListingGlance, ListingId, Location};
+pub use listing::{
+    CountryCode, Delivery, ImageRef, ImageThumb, Listing, ListingGlance, ListingId, Location,
+};
 pub use message::*;
 pub use negotiation::{Move, NegotiationState, OfferTerms, Party, VoidReason};
 pub use price::{Currency, Price, PriceError};

@@ -32,6 +32,10 @@ pub const MAX_LIFETIME_SECS: u64 = 30 * 86_400;
 pub const MAX_CLOCK_SKEW_SECS: u64 = 600;
 /// Largest image an image reference may describe.
 pub const MAX_IMAGE_BYTES: u64 = 20 * 1024 * 1024;
+/// Largest thumbnail an image reference may describe. A 320 px JPEG at quality 80 is 15 to
+/// 40 KiB; 64 KiB leaves room for busy pictures while keeping the thumbnails a node carries for
+/// every listing it holds (10 per listing at most) small next to the listings themselves.
+pub const MAX_THUMB_BYTES: u64 = 64 * 1024;
 /// Longest image MIME type.
 pub const MAX_MIME_CHARS: usize = 64;
 /// Largest price, in minor units (ten trillion units of a two-decimal currency).

@@ -155,6 +155,59 @@ pub struct ImageRef {
     pub mime: String,
     /// Size in bytes.
     pub size: u64,
+    /// A small rendition, so a search result can show the photo without fetching it.
+    /// Absent in references written before thumbnails (they encode as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb: Option<ImageThumb>,
+}
+
+/// The thumbnail of an image: a separate blob named by its own hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageThumb {
+    /// SHA-256 of the thumbnail bytes.
+    pub hash: [u8; 32],
+    /// MIME type ("image/jpeg").
+    pub mime: String,
+    /// Size in bytes (at most [`MAX_THUMB_BYTES`]).
+    pub size: u64,
+}
+
+fn check_image_mime(field: &'static str, mime: &str) -> Result<(), ValidationError> {
+    check_line(field, mime, MAX_MIME_CHARS, true)?;
+    if !mime.starts_with("image/") {
+        return Err(ValidationError::invalid(
+            field,
+            format!("'{mime}' is not an image type"),
+        ));
+    }
+    Ok(())
+}
+
+impl ImageRef {
+    /// Checks the mime types and sizes of the image and its thumbnail.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        check_image_mime("images.mime", &self.mime)?;
+        if self.size == 0 || self.size > MAX_IMAGE_BYTES {
+            return Err(ValidationError::OutOfRange {
+                field: "images.size",
+                min: 1,
+                max: MAX_IMAGE_BYTES,
+                actual: self.size,
+            });
+        }
+        if let Some(t) = &self.thumb {
+            check_image_mime("images.thumb_mime", &t.mime)?;
+            if t.size == 0 || t.size > MAX_THUMB_BYTES {
+                return Err(ValidationError::OutOfRange {
+                    field: "images.thumb_size",
+                    min: 1,
+                    max: MAX_THUMB_BYTES,
+                    actual: t.size,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a search result shows of a listing (see [`crate::envelope::glance_stored`]).
@@ -179,6 +232,8 @@ pub struct ListingGlance {
     pub quantity: u32,
     /// How many variants it has (0: none).
     pub variants: usize,
+    /// SHA-256 of the first photo's thumbnail, so a result can show it without the photo.
+    pub thumb: Option<[u8; 32]>,
 }
 
 /// A listing.
@@ -361,21 +416,7 @@ impl Listing {
             });
         }
         for img in &self.images {
-            check_line("images.mime", &img.mime, MAX_MIME_CHARS, true)?;
-            if !img.mime.starts_with("image/") {
-                return Err(ValidationError::invalid(
-                    "images.mime",
-                    format!("'{}' is not an image type", img.mime),
-                ));
-            }
-            if img.size == 0 || img.size > MAX_IMAGE_BYTES {
-                return Err(ValidationError::OutOfRange {
-                    field: "images.size",
-                    min: 1,
-                    max: MAX_IMAGE_BYTES,
-                    actual: img.size,
-                });
-            }
+            img.validate()?;
         }
         variant::validate(&self.variants, self.price, self.quantity)?;
         Ok(())
@@ -466,7 +507,19 @@ impl Listing {
             if imgs {
                 e.u8(14)?.array(self.images.len() as u64)?;
                 for i in &self.images {
-                    e.array(3)?.bytes(&i.hash)?.str(&i.mime)?.u64(i.size)?;
+                    // Without a thumbnail an image stays the 3-element array of version 1,
+                    // so references written before thumbnails keep their exact bytes.
+                    match &i.thumb {
+                        None => e.array(3)?.bytes(&i.hash)?.str(&i.mime)?.u64(i.size)?,
+                        Some(t) => e
+                            .array(6)?
+                            .bytes(&i.hash)?
+                            .str(&i.mime)?
+                            .u64(i.size)?
+                            .bytes(&t.hash)?
+                            .str(&t.mime)?
+                            .u64(t.size)?,
+                    };
                 }
             }
             if vars {
@@ -490,6 +543,11 @@ impl Listing {
             shipping: self.delivery.shipping,
             quantity: self.quantity,
             variants: self.variants.len(),
+            thumb: self
+                .images
+                .first()
+                .and_then(|i| i.thumb.as_ref())
+                .map(|t| t.hash),
         }
     }
 
@@ -510,6 +568,7 @@ impl Listing {
             shipping: false,
             quantity: 1,
             variants: 0,
+            thumb: None,
         };
         for _ in 0..n {
             match r.u64()? {
@@ -528,6 +587,16 @@ impl Listing {
                     }
                     g.shipping = r.u8()? & 2 == 2;
                     r.skip()?;
+                }
+                14 => {
+                    // Only the first image's thumbnail is shown; the rest is skipped.
+                    let k = r.array("images", MAX_IMAGES)?;
+                    for i in 0..k {
+                        let img = read_image(&mut r)?;
+                        if i == 0 {
+                            g.thumb = img.thumb.map(|t| t.hash);
+                        }
+                    }
                 }
                 15 => variants = variant::decode(&mut r)?,
                 _ => r.skip()?,
@@ -617,18 +686,7 @@ impl Listing {
                 14 => {
                     let k = r.array("images", MAX_IMAGES)?;
                     for _ in 0..k {
-                        if r.array("images", 3)? != 3 {
-                            return Err(ValidationError::malformed(
-                                "listing",
-                                "an image is [hash, mime, size]",
-                            ));
-                        }
-                        let hash: [u8; 32] = r.bytes()?.try_into().map_err(|_| {
-                            ValidationError::invalid("images.hash", "must be 32 bytes")
-                        })?;
-                        let mime = r.str()?.to_string();
-                        let size = r.u64()?;
-                        images.push(ImageRef { hash, mime, size });
+                        images.push(read_image(&mut r)?);
                     }
                 }
                 15 => {
@@ -703,6 +761,41 @@ pub(crate) fn read_price(r: &mut Reader<'_>) -> Result<Price, ValidationError> {
         amount_minor,
         currency,
     })
+}
+
+/// Reads an image: `[hash, mime, size]` or `[hash, mime, size, thumb_hash, thumb_mime,
+/// thumb_size]`.
+fn read_image(r: &mut Reader<'_>) -> Result<ImageRef, ValidationError> {
+    let k = r.array("images", 6)?;
+    if k != 3 && k != 6 {
+        return Err(ValidationError::malformed(
+            "listing",
+            "an image is [hash, mime, size] or [hash, mime, size, thumb_hash, thumb_mime, thumb_size]",
+        ));
+    }
+    let hash = read_hash(r, "images.hash")?;
+    let mime = r.str()?.to_string();
+    let size = r.u64()?;
+    let thumb = if k == 6 {
+        let hash = read_hash(r, "images.thumb_hash")?;
+        let mime = r.str()?.to_string();
+        let size = r.u64()?;
+        Some(ImageThumb { hash, mime, size })
+    } else {
+        None
+    };
+    Ok(ImageRef {
+        hash,
+        mime,
+        size,
+        thumb,
+    })
+}
+
+fn read_hash(r: &mut Reader<'_>, field: &'static str) -> Result<[u8; 32], ValidationError> {
+    r.bytes()?
+        .try_into()
+        .map_err(|_| ValidationError::invalid(field, "must be 32 bytes"))
 }
 
 /// Reads a location: `[geohash, place?]`.

@@ -5,9 +5,9 @@
 
 use swapmeet_protocol::{
     geo, open, seal_with_ephemeral, Category, Condition, Currency, Delivery, DirectMessage,
-    EnvelopeHash, EnvelopeKind, ImageRef, Listing, ListingId, ListingRef, Location, MessageBody,
-    Price, Receipt, RecipientTag, Record, Sealed, SecretKey, SignedEnvelope, ThreadId, Variant,
-    VariantOption, WithdrawReason, Withdrawal,
+    EnvelopeHash, EnvelopeKind, ImageRef, ImageThumb, Listing, ListingId, ListingRef, Location,
+    MessageBody, Price, Receipt, RecipientTag, Record, Sealed, SecretKey, SignedEnvelope, ThreadId,
+    Variant, VariantOption, WithdrawReason, Withdrawal,
 };
 
 /// The time the vectors are checked at.
@@ -46,6 +46,7 @@ fn listing() -> Listing {
             hash: [9u8; 32],
             mime: "image/jpeg".into(),
             size: 123_456,
+            thumb: None,
         }],
         variants: vec![],
     }
@@ -160,6 +161,51 @@ const VARIANTS_HEX: &str = concat!(
 );
 const VARIANTS_HASH: &str = "5a156757b2daec8c133a2ef73366fbb173bdccdf2aa98cfffdedf61a5dbad77a";
 
+/// A listing with two photos, each with its thumbnail (the 6-element image arrays), as
+/// `swapmeet sell --photo a.jpg --photo b.jpg` writes them.
+fn listing_with_photos() -> Listing {
+    let mut l = listing();
+    l.item_key = "bike-2".into();
+    l.images = vec![
+        ImageRef {
+            hash: [0xa1; 32],
+            mime: "image/jpeg".into(),
+            size: 412_345,
+            thumb: Some(ImageThumb {
+                hash: [0xb1; 32],
+                mime: "image/jpeg".into(),
+                size: 21_000,
+            }),
+        },
+        ImageRef {
+            hash: [0xa2; 32],
+            mime: "image/jpeg".into(),
+            size: 388_002,
+            thumb: Some(ImageThumb {
+                hash: [0xb2; 32],
+                mime: "image/jpeg".into(),
+                size: 19_876,
+            }),
+        },
+    ];
+    l
+}
+
+const PHOTOS_HEX: &str = concat!(
+    "85010158208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c59013d",
+    "ae0001016662696b652d320201031a684edd98041a686152980570526f61642062696b652c203536",
+    "20636d0677537465656c206672616d652e0a4e65772074797265732e07821961a863455552080309",
+    "030a8264726f616465737465656c0c8266753333646330694b7265757a626572670d8201800e8286",
+    "5820a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a16a696d616765",
+    "2f6a7065671a00064ab95820b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1",
+    "b1b1b1b16a696d6167652f6a706567195208865820a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2",
+    "a2a2a2a2a2a2a2a2a2a2a2a2a26a696d6167652f6a7065671a0005eba25820b2b2b2b2b2b2b2b2b2",
+    "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b26a696d6167652f6a706567194da45840c8",
+    "61420349d5dc00f83790d1cfdc1e36fe4699b40731e693f85d9c1889b8470cb84f2edf1d3714b327",
+    "fd530b71d05a8c22bc75e506f4740ed33b10b813d96b09",
+);
+const PHOTOS_HASH: &str = "5c4c06ab232d122ff398f98566211c3d7762f1e051a0c9030510d8e7beb28e3f";
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -224,6 +270,51 @@ fn committed_variant_bytes_decode_and_verify() {
     };
     // What is in stock: 48 and 52 EUR (the 56 EUR variant is sold out).
     assert_eq!(l.price_range(), (eur(4800), eur(5200)));
+}
+
+#[test]
+fn listing_with_photos_reproduces_the_committed_bytes() {
+    let env = listing_with_photos().sign(&seller()).unwrap();
+    assert_eq!(hex(env.as_bytes()), PHOTOS_HEX);
+    assert_eq!(env.hash().to_string(), PHOTOS_HASH);
+}
+
+#[test]
+fn committed_photo_bytes_decode_and_verify() {
+    let env = SignedEnvelope::decode(&unhex(PHOTOS_HEX)).unwrap();
+    let v = env.verify(NOW).unwrap();
+    assert_eq!(v.payload(), &Record::Listing(listing_with_photos()));
+    // A search hit shows the first photo's thumbnail without decoding the whole listing.
+    let Record::Listing(l) = v.payload() else {
+        unreachable!()
+    };
+    assert_eq!(l.glance().thumb, Some([0xb1; 32]));
+}
+
+#[test]
+fn an_image_without_thumbnail_keeps_its_three_element_encoding() {
+    // Key 14, array(1), array(3): the bytes every listing signed before thumbnails has.
+    let env = listing().sign(&seller()).unwrap();
+    let p = env.payload_bytes();
+    let at = p.windows(3).position(|w| w == [0x0e, 0x81, 0x83]);
+    assert!(at.is_some(), "image written as array(3)");
+    let env = listing_with_photos().sign(&seller()).unwrap();
+    let p = env.payload_bytes();
+    assert!(
+        p.windows(3).any(|w| w == [0x0e, 0x82, 0x86]),
+        "array(6) with a thumbnail"
+    );
+}
+
+#[test]
+fn a_thumbnail_over_its_limit_is_refused_naming_the_field() {
+    let mut l = listing_with_photos();
+    if let Some(t) = l.images[1].thumb.as_mut() {
+        t.size = swapmeet_protocol::limits::MAX_THUMB_BYTES + 1;
+    }
+    let e = l.sign(&seller()).unwrap_err().to_string();
+    assert!(e.contains("images.thumb_size"), "{e}");
+    assert!(e.contains("65536"), "{e}");
 }
 
 #[test]

@@ -63,6 +63,10 @@ pub struct Summary {
     /// For withdrawals: "sold" or "withdrawn".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// SHA-256 (hex) of the first photo's thumbnail, so a result can show it without fetching
+    /// the photo (`GET /v1/blobs/{thumb}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -82,6 +86,7 @@ impl Summary {
             self.category = old.category.clone();
             self.place = old.place.clone();
             self.quantity = old.quantity;
+            self.thumb = old.thumb.clone();
         }
     }
 
@@ -134,6 +139,7 @@ impl Summary {
             ships: g.shipping,
             quantity: Some(g.quantity),
             reason: None,
+            thumb: g.thumb.map(hex::encode),
         }
     }
 
@@ -158,6 +164,7 @@ impl Summary {
                 }
                 .to_string(),
             ),
+            thumb: None,
         }
     }
 }

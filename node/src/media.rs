@@ -1,0 +1,10 @@
+//! Photos: the content-addressed blob store that keeps them, and (from the encoder) the
+//! re-encoding that strips their metadata before anything is published.
+//!
+//! # Layout
+//! - [`blobs`]: files under `HOME/blobs`, named by SHA-256, checked on every write and read;
+//!   classes (own, thumbnail, cached) decide what may be evicted.
+
+pub mod blobs;
+
+pub use blobs::{BlobClass, BlobError, BlobHash, BlobStore, BlobUsage, CollectReport};
