@@ -109,8 +109,23 @@ pub enum Command {
     /// prints the terms; exit 0 if the signatures verify, 2 with the reason if not.
     Verify(VerifyArgs),
     // --- end of negotiation and deals ---
+    /// Save a listing's photo to a file (N counts from 1, as `show` lists them); the node
+    /// fetches it from the seller or any peer holding it when it does not have it.
+    Photo(PhotoArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PhotoArgs {
+    /// The listing id.
+    pub id: String,
+    /// Which photo, counting from 1.
+    #[arg(default_value_t = 1)]
+    pub n: usize,
+    /// Where to save it.
+    #[arg(long, value_name = "FILE")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -184,6 +184,28 @@ impl Client {
         self.handle(r)
     }
 
+    /// GET a body that is not JSON (a photo), as bytes; an error answer is reported as any
+    /// other request's.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .call();
+        match r {
+            Ok(mut resp) if resp.status().as_u16() < 400 => resp
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024 * 1024)
+                .read_to_vec()
+                .context("reading the node's answer"),
+            other => {
+                self.handle(other)?;
+                bail!("the node answered without a body")
+            }
+        }
+    }
+
     /// POST a JSON body, compact (what is measured is what is sent; see [`Client::post_bytes`]).
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.post_bytes(path, serde_json::to_vec(body)?)

@@ -336,6 +336,9 @@ pub fn show(home: &Home, out: &Out, a: IdArg) -> Result<Done> {
         if !vs.is_empty() {
             t.push_str(&format!("\n\n{vs}"));
         }
+        if let Some(p) = crate::photo_cmd::show_lines(&v) {
+            t.push_str(&format!("\n\n{p}"));
+        }
         if let Some(d) = v["description"].as_str().filter(|d| !d.is_empty()) {
             t.push_str(&format!("\n\n{d}"));
         }

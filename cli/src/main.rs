@@ -20,6 +20,7 @@
 //! - `offer_cmd`: offer, offers, counter, accept, decline, retract.
 //! - `deal_cmd`: deals, deals --export.
 //! - `review_cmd`: review, reviews, verify.
+//! - `photo_cmd`: photo (saving a listing's photo), the photo list of show.
 
 mod args;
 mod bridge_cmd;
@@ -30,6 +31,7 @@ mod message_cmd;
 mod node_cmd;
 mod offer_cmd;
 mod output;
+mod photo_cmd;
 mod review_cmd;
 mod search;
 mod transfer;
@@ -160,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Review(a) => review_cmd::review(&home, &out, a),
         Command::Reviews(a) => review_cmd::reviews(&home, &out, a),
         Command::Verify(a) => review_cmd::verify(&out, a),
+        Command::Photo(a) => photo_cmd::photo(&home, &out, a),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

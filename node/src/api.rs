@@ -5,6 +5,7 @@
 //! Storage work runs on the blocking pool, never on the async workers.
 
 pub mod alerts;
+pub mod blobs;
 pub mod bridge;
 pub mod hello;
 pub mod market;
@@ -266,6 +267,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/alerts", get(alerts::alerts))
         // Reviews and reputation (issue 12).
         .route("/v1/reviews", get(reviews::list).post(reviews::write))
+        // Photos over the network (issue 13).
+        .route("/v1/blobs/{hash}", get(blobs::get))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
@@ -659,6 +662,12 @@ async fn show(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
                     .iter()
                     .map(photos::PhotoJson::from)
                     .collect::<Vec<_>>());
+                // Whether each photo is here (shown without a fetch) or on the network.
+                if let Some(shown) = v["images"].as_array_mut() {
+                    for (img, i) in shown.iter_mut().zip(&l.images) {
+                        img["local"] = json!(s.blobs.has(&i.hash));
+                    }
+                }
                 v["variants"] = json!(l
                     .variants
                     .iter()

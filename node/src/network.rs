@@ -19,6 +19,8 @@
 //! - [`dht`]: Kademlia keys, the persisted and verifying record store, area provider keys.
 //! - [`addrbook`]: the persisted address book a restarted node redials.
 //! - [`sync`]: catch-up sync sessions between two peers (set reconciliation per area).
+//! - [`blobs`]: photos and thumbnails by hash over `/swapmeet/blob/1`: serving within limits,
+//!   provider records, the requests `crate::media::fetch` is built on.
 //! - [`messaging`]: private messages over `/swapmeet/msg/1`: direct delivery, mailbox
 //!   deposits and collection, receipts, rate limits.
 //! - `event_loop`: the task that owns the swarm (its commands, sync sessions, Kademlia handling
@@ -32,6 +34,7 @@
 
 pub mod addrbook;
 pub mod behaviour;
+pub mod blobs;
 pub mod dht;
 mod event_loop;
 mod frame;
@@ -52,6 +55,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine::Engine;
 use crate::home::Config;
+use crate::media::blobs::BlobStore;
 use crate::messaging::Messenger;
 use gossip::Following;
 
@@ -123,6 +127,8 @@ pub struct NetworkConfig {
     pub idle_timeout: Duration,
     /// How many messaging requests a peer may send (token bucket per peer).
     pub msg_rate: messaging::bucket::Rate,
+    /// What the node serves of its blobs at once and how fast.
+    pub blob_serve: blobs::ServeLimits,
 }
 
 impl Default for NetworkConfig {
@@ -137,6 +143,7 @@ impl Default for NetworkConfig {
             sync_interval: Duration::from_secs(5 * 60),
             idle_timeout: Duration::from_secs(10 * 60),
             msg_rate: messaging::DEFAULT_RATE,
+            blob_serve: blobs::ServeLimits::default(),
         }
     }
 }
@@ -260,6 +267,8 @@ pub struct NetworkStatus {
     pub sync_bytes_received: u64,
     /// Private messages: the mailbox held for others, my messages under way, counters.
     pub messaging: messaging::MessagingStatus,
+    /// Blobs served, refused as busy, announced.
+    pub blobs: blobs::BlobNetStatus,
 }
 
 /// A connected peer, as `GET /v1/peers` shows it.
@@ -279,6 +288,9 @@ pub struct PeerView {
     pub score: Option<f64>,
     /// Invalid messages it sent us.
     pub rejected: u64,
+    /// Misbehaviours counted against it (invalid records, bytes that did not match their
+    /// hash, floods); at 3 it is cut off.
+    pub strikes: u32,
 }
 
 /// State the event loop publishes for synchronous readers (the API's status).
@@ -306,6 +318,8 @@ pub(crate) enum Command {
         oneshot::Sender<Result<messaging::MsgResponse, String>>,
     ),
     SyncNow(oneshot::Sender<usize>),
+    Blob(blobs::BlobCommand),
+    Penalize(PeerId, &'static str),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -447,14 +461,15 @@ impl Network {
     /// Starts the network: builds the swarm with the user's key, listens, dials the bootstrap
     /// peers and the address book, and spawns the event loop. Sets the engine's area filter to
     /// what the node follows. `messenger` (opened on the same store and key) is what private
-    /// messages are delivered from and into.
+    /// messages are delivered from and into; `blobs` is what photos are served from.
     pub async fn start(
         engine: Engine,
         key: &SecretKey,
         config: NetworkConfig,
         messenger: Messenger,
+        blobs: BlobStore,
     ) -> Result<Network, NetworkError> {
-        let (handle, task) = event_loop::spawn(engine, key, config, messenger).await?;
+        let (handle, task) = event_loop::spawn(engine, key, config, messenger, blobs).await?;
         Ok(Network {
             handle,
             task: Some(task),

@@ -118,6 +118,9 @@ pub struct Node {
     market_stop: watch::Sender<bool>,
     market_task: Option<JoinHandle<()>>,
     blobs: BlobStore,
+    /// Stops the photo upkeep (thumbnail prefetch, collection) before the network.
+    upkeep_stop: watch::Sender<bool>,
+    upkeep_task: Option<JoinHandle<()>>,
 }
 
 impl Node {
@@ -195,7 +198,25 @@ impl Node {
             engine.subscribe(),
             market_stop_rx,
         ));
-        let network = Network::start(engine.clone(), &key, net_config, messenger.clone()).await?;
+        let network = Network::start(
+            engine.clone(),
+            &key,
+            net_config,
+            messenger.clone(),
+            blobs.clone(),
+        )
+        .await?;
+        // Photos: announce what is held, prefetch thumbnails, collect (stopped before the
+        // network).
+        let (upkeep_stop, upkeep_stop_rx) = watch::channel(false);
+        let upkeep_task = tokio::spawn(crate::media::upkeep::run(
+            engine.clone(),
+            blobs.clone(),
+            network.handle().clone(),
+            seller,
+            crate::media::upkeep::UpkeepConfig::default(),
+            upkeep_stop_rx,
+        ));
 
         let listener = TcpListener::bind(api_addr)
             .await
@@ -257,6 +278,8 @@ impl Node {
             market_stop,
             market_task: Some(market_task),
             blobs,
+            upkeep_stop,
+            upkeep_task: Some(upkeep_task),
         })
     }
 
@@ -305,6 +328,31 @@ impl Node {
         &self.blobs
     }
 
+    /// A photo or thumbnail by hash: from the store, or fetched from the network (`hint`: the
+    /// peer that should have it, e.g. the listing's seller), verified and cached. Cancel-safe.
+    pub async fn fetch_blob(
+        &self,
+        hash: crate::media::BlobHash,
+        hint: Option<libp2p::PeerId>,
+    ) -> Result<Vec<u8>, crate::media::fetch::FetchError> {
+        self.fetch(crate::media::fetch::Want::photo(hash, hint))
+            .await
+            .map(|f| f.bytes)
+    }
+
+    /// [`Node::fetch_blob`] with every choice open, telling where the blob came from.
+    pub async fn fetch(
+        &self,
+        want: crate::media::fetch::Want,
+    ) -> Result<crate::media::fetch::Fetched, crate::media::fetch::FetchError> {
+        let net = self
+            .network()
+            .ok_or(crate::media::fetch::FetchError::Network(
+                NetworkError::Stopped,
+            ))?;
+        crate::media::fetch::fetch(&self.blobs, net, want).await
+    }
+
     /// The home.
     pub fn home(&self) -> &Home {
         &self.home
@@ -315,6 +363,10 @@ impl Node {
         let _ = self.stop.send(true);
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        let _ = self.upkeep_stop.send(true);
+        if let Some(task) = self.upkeep_task.take() {
+            let _ = task.await;
         }
         if let Some(network) = self.network.take() {
             network.shutdown().await;

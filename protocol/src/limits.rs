@@ -99,6 +99,8 @@ pub const FETCH_PROTOCOL: &str = "/swapmeet/fetch/1";
 /// Private message protocol (request-response): delivery, mailbox deposit and collection,
 /// receipts.
 pub const MESSAGE_PROTOCOL: &str = "/swapmeet/msg/1";
+/// Blob protocol (request-response): a range of a photo or thumbnail by its SHA-256.
+pub const BLOB_PROTOCOL: &str = "/swapmeet/blob/1";
 
 /// Gossip area tag of the topic that carries every listing (for nodes with no home location).
 /// Not a geohash cell: the geohash alphabet has no `a`, `i`, `l` or `o`.
@@ -110,6 +112,8 @@ pub const GOSSIP_MAX_TRANSMIT_BYTES: usize = 64 * 1024;
 pub const DHT_LISTING_PREFIX: &str = "/listing/";
 /// DHT key prefix of area provider records: `/area/<area tag>`.
 pub const DHT_AREA_PREFIX: &str = "/area/";
+/// DHT key prefix of blob provider records: `/blob/<64 lowercase hex of the SHA-256>`.
+pub const DHT_BLOB_PREFIX: &str = "/blob/";
 /// Largest Kademlia message: a whole envelope plus the key, the closer peers and framing
 /// (the libp2p default of 16 KiB cannot carry a 16 KiB envelope).
 pub const KAD_MAX_PACKET_BYTES: usize = 32 * 1024;

@@ -504,6 +504,11 @@ impl BlobStore {
         Ok(Some(buf))
     }
 
+    /// Every blob held (for announcing them to the network at start).
+    pub fn hashes(&self) -> Vec<BlobHash> {
+        self.lock().entries.keys().copied().collect()
+    }
+
     /// The blob's size, if it is here.
     pub fn size(&self, hash: &BlobHash) -> Option<u64> {
         self.lock().entries.get(hash).map(|e| e.size)

@@ -12,11 +12,12 @@ use libp2p::{
     request_response, tcp, yamux, StreamProtocol, Swarm,
 };
 use swapmeet_protocol::limits::{
-    IDENTIFY_PROTOCOL_VERSION, KAD_MAX_PACKET_BYTES, KAD_PROTOCOL, MAX_CLOCK_SKEW_SECS,
-    MAX_LIFETIME_SECS, MESSAGE_PROTOCOL, SYNC_PROTOCOL,
+    BLOB_PROTOCOL, IDENTIFY_PROTOCOL_VERSION, KAD_MAX_PACKET_BYTES, KAD_PROTOCOL,
+    MAX_CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, MESSAGE_PROTOCOL, SYNC_PROTOCOL,
 };
 use swapmeet_protocol::SecretKey;
 
+use super::blobs::BlobCodec;
 use super::dht::ListingRecordStore;
 use super::gossip::{self, Following, SubscriptionFilter};
 use super::messaging::MsgCodec;
@@ -34,6 +35,11 @@ pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MSG_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Messaging streams open at once per connection.
 pub const MSG_MAX_STREAMS: usize = 64;
+/// How long one blob chunk request may take (dialling the peer included) before the fetch
+/// moves on to the next candidate. A 256 KiB chunk takes about 2 s at 1 Mbit/s.
+pub const BLOB_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Blob streams open at once per connection (the serving limits answer `Busy` well below).
+pub const BLOB_MAX_STREAMS: usize = 16;
 
 /// The protocols of a swapmeet node.
 #[derive(NetworkBehaviour)]
@@ -50,6 +56,8 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<sync::SyncCodec>,
     /// Private messages: delivery, mailbox deposit and collection, receipts.
     pub msg: request_response::Behaviour<MsgCodec>,
+    /// Photos and thumbnails by hash, in chunks.
+    pub blob: request_response::Behaviour<BlobCodec>,
     /// Protocols and listen addresses of peers (feeds Kademlia).
     pub identify: identify::Behaviour,
     /// Liveness.
@@ -141,6 +149,16 @@ pub fn build_swarm(
                     .with_request_timeout(MSG_REQUEST_TIMEOUT)
                     .with_max_concurrent_streams(MSG_MAX_STREAMS),
             );
+            let blob = request_response::Behaviour::with_codec(
+                BlobCodec,
+                [(
+                    StreamProtocol::new(BLOB_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(BLOB_REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(BLOB_MAX_STREAMS),
+            );
             let identify = identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
                     .with_agent_version(format!("swapmeet/{}", env!("CARGO_PKG_VERSION"))),
@@ -170,6 +188,7 @@ pub fn build_swarm(
                 kad,
                 sync,
                 msg,
+                blob,
                 identify,
                 ping: ping::Behaviour::default(),
                 mdns: Toggle::from(mdns),

@@ -12,7 +12,9 @@
 //! - **Records are persisted** in the sled tree [`KAD_TREE`] so they survive a restart.
 //!   Provider records are kept in memory: their providers re-announce them.
 //! - **Provider records** live under `/area/<area tag>`: every node announces the areas it
-//!   follows, so a new node finds peers that carry its area and syncs from them.
+//!   follows, so a new node finds peers that carry its area and syncs from them; and under
+//!   `/blob/<hex hash>`: every node announces the photos and thumbnails it holds
+//!   (`network/blobs.rs`), so a buyer finds a copy while the seller is offline.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -31,6 +33,8 @@ use crate::network::gossip::is_area_tag;
 pub const KAD_TREE: &str = "kad-records/v1";
 /// Most listing records a node holds for the DHT (beyond that, puts of new keys are refused).
 pub const MAX_DHT_RECORDS: usize = 20_000;
+/// Most keys with provider records held (areas and blobs; see `ListingRecordStore::open`).
+pub const MAX_PROVIDER_KEYS: usize = 32_768;
 /// Format byte of the values in [`KAD_TREE`].
 const RECORD_FORMAT: u8 = 1;
 /// Fixed part of a stored value: format, expires-at, seq, hash, publisher length.
@@ -242,7 +246,11 @@ impl ListingRecordStore {
                 max_records: 0,
                 max_value_bytes: 0,
                 max_providers_per_key: libp2p::kad::K_VALUE.get(),
-                max_provided_keys: 1024,
+                // Keys with provider records, this node's and its peers' together: the areas
+                // plus every photo and thumbnail held here or announced to us (a node carrying
+                // 10,000 listings with thumbnails announces 10,000 or more). At most ~20
+                // providers of ~100 bytes per key, so a full map stays in the tens of MB.
+                max_provided_keys: MAX_PROVIDER_KEYS,
             },
         );
         ListingRecordStore {

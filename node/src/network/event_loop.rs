@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use super::addrbook::{AddressBook, ADDRBOOK_TREE};
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent};
+use super::blobs::BlobWire;
 use super::dht::{self, ListingRecordStore, KAD_TREE};
 use super::gossip::{self, Following};
 use super::messaging::MessagingWire;
@@ -131,6 +132,8 @@ struct EventLoop {
     provided: bool,
     /// Private messages (`network/messaging.rs`).
     msg: MessagingWire,
+    /// Photos and thumbnails (`network/blobs.rs`).
+    blobs: BlobWire,
     /// The bootstrap addresses, redialled while their peers are not connected.
     bootstrap: Vec<Multiaddr>,
 }
@@ -141,6 +144,7 @@ pub(super) async fn spawn(
     key: &SecretKey,
     config: NetworkConfig,
     messenger: Messenger,
+    blob_store: crate::media::blobs::BlobStore,
 ) -> Result<(NetworkHandle, JoinHandle<()>), NetworkError> {
     let following = Following::around(config.home, config.follow_radius_km);
     engine.set_area_filter(following.area_filter());
@@ -203,6 +207,7 @@ pub(super) async fn spawn(
     let msg = MessagingWire::new(messenger, clock_of(&engine), config.msg_rate);
     let event_loop = EventLoop {
         msg,
+        blobs: BlobWire::new(blob_store, config.blob_serve),
         swarm,
         commands: cmd_rx,
         events: engine.subscribe(),
@@ -326,6 +331,7 @@ impl EventLoop {
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
                 Some(done) = self.done_rx.recv() => self.on_done(done),
                 wake = self.msg.next() => self.msg.on_wake(&mut self.swarm, wake),
+                Some(served) = self.blobs.next() => self.blobs.on_served(&mut self.swarm, served),
                 ev = self.events.recv() => match ev {
                     Ok(ev) => self.on_engine_event(ev),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -346,7 +352,12 @@ impl EventLoop {
                 _ = redial_tick.tick() => self.redial_bootstrap(),
             }
             self.pump_gossip();
-            for (peer, why) in self.msg.take_strikes() {
+            for (peer, why) in self
+                .msg
+                .take_strikes()
+                .into_iter()
+                .chain(self.blobs.take_strikes())
+            {
                 self.strike(peer, why);
             }
             // A message's recipient is dialled with what the address book knows of it too
@@ -636,6 +647,7 @@ impl EventLoop {
             } => {
                 self.peer_meta.remove(&peer_id);
                 self.msg.on_disconnected(peer_id);
+                self.blobs.on_disconnected(&peer_id);
                 if let Some(s) = self.sessions.remove(&peer_id) {
                     self.finish_session(peer_id, s, Some("peer disconnected".into()));
                 }
@@ -703,6 +715,7 @@ impl EventLoop {
             BehaviourEvent::Kad(ev) => self.on_kad(ev),
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
             BehaviourEvent::Msg(ev) => self.msg.on_event(&mut self.swarm, ev),
+            BehaviourEvent::Blob(ev) => self.blobs.on_event(&mut self.swarm, ev),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if let Some(m) = self.peer_meta.get_mut(&peer_id) {
                     m.agent = Some(info.agent_version.chars().take(128).collect());

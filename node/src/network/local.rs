@@ -12,6 +12,7 @@ use super::{Network, NetworkConfig, NetworkError, NetworkHandle};
 use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::market::{Market, MarketConfig, MarketError};
+use crate::media::BlobStore;
 use crate::messaging::{MessagingConfig, MessagingError, Messenger};
 
 /// Errors of a local node.
@@ -56,6 +57,8 @@ pub struct LocalNode {
     pub messenger: Messenger,
     /// Negotiations, stock and deals, reacting to the messages that arrive.
     pub market: Market,
+    /// Photos and thumbnails the node serves.
+    pub blobs: BlobStore,
     market_stop: tokio::sync::watch::Sender<bool>,
     market_task: Option<tokio::task::JoinHandle<()>>,
     network: Option<Network>,
@@ -106,6 +109,7 @@ impl LocalNode {
         messaging: MessagingConfig,
         market_config: MarketConfig,
     ) -> Result<LocalNode, LocalNodeError> {
+        let blob_dir = dir.join("blobs");
         let dir = dir.to_path_buf();
         let (engine, _) = tokio::task::spawn_blocking(move || Engine::open(&dir, engine_config))
             .await
@@ -131,8 +135,23 @@ impl LocalNode {
             engine.subscribe(),
             stop_rx,
         ));
-        let network = Network::start(engine.clone(), &key, config, messenger.clone()).await?;
+        // Photos are served from here; nothing of the node's photo upkeep runs (see `Node`).
+        let blobs = tokio::task::spawn_blocking(move || {
+            BlobStore::open(&blob_dir, crate::home::DEFAULT_CACHE_MIB * 1024 * 1024)
+        })
+        .await
+        .map_err(|e| NetworkError::Setup(e.to_string()))?
+        .map_err(|e| NetworkError::Setup(format!("blob store: {e}")))?;
+        let network = Network::start(
+            engine.clone(),
+            &key,
+            config,
+            messenger.clone(),
+            blobs.clone(),
+        )
+        .await?;
         Ok(LocalNode {
+            blobs,
             engine,
             author,
             messenger,

@@ -88,6 +88,8 @@ impl EventLoop {
                 self.raw_requests.insert(id);
                 let _ = reply.send(());
             }
+            Command::Blob(cmd) => self.blobs.on_command(&mut self.swarm, cmd),
+            Command::Penalize(peer, why) => self.strike(peer, why),
             Command::MsgRaw(peer, req, reply) => {
                 self.msg.send_raw(&mut self.swarm, peer, req, reply)
             }

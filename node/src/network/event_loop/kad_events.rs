@@ -46,9 +46,11 @@ impl EventLoop {
                     kad::InboundRequest::AddProvider {
                         record: Some(record),
                     },
-            } if dht::parse_area_key(&record.key).is_some() => {
-                // Only announcements of areas are kept; anything else a peer provides is not
-                // ours to store.
+            } if dht::parse_area_key(&record.key).is_some()
+                || crate::network::blobs::is_blob_key(&record.key) =>
+            {
+                // Only announcements of areas and blobs are kept; anything else a peer
+                // provides is not ours to store.
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -75,6 +77,8 @@ impl EventLoop {
                         self.msg.on_closest(&mut self.swarm, id, peers);
                     }
                 }
+                QueryResult::GetProviders(r)
+                    if self.blobs.on_providers(&mut self.swarm, id, &r) => {}
                 QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
                     providers,
                     ..

@@ -57,6 +57,7 @@ impl EventLoop {
             sync_bytes_sent: self.wire.sent.load(Ordering::Relaxed),
             sync_bytes_received: self.wire.received.load(Ordering::Relaxed),
             messaging: self.msg.status(),
+            blobs: self.blobs.status(),
         };
         let peers: Vec<PeerView> = self
             .swarm
@@ -70,6 +71,7 @@ impl EventLoop {
                     agent: m.and_then(|m| m.agent.clone()),
                     score: self.swarm.behaviour().gossip.peer_score(p),
                     rejected: self.rejected_from.get(p).copied().unwrap_or(0),
+                    strikes: self.strikes.get(p).copied().unwrap_or(0),
                 }
             })
             .collect();

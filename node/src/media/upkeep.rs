@@ -1,0 +1,223 @@
+//! Keeping the blobs a node carries in step with its listings: one task that
+//! - **announces** what the store holds at start, and the photos of listings this node
+//!   publishes (its user's, its bridge's), as DHT providers;
+//! - **prefetches thumbnails** of listings that arrive from peers (a bounded queue,
+//!   [`PREFETCH_PARALLEL`] fetches at once, kept as [`BlobClass::Thumb`]), so a search result
+//!   shows one without a round trip;
+//! - **collects** every [`GC_EVERY`] the blobs no live listing names (withdrawn, expired,
+//!   swept), via [`BlobStore::collect`], and stops announcing what is gone (collected, or
+//!   evicted from the cache since).
+//!
+//! Disk work (store scans, collection) runs on the blocking pool.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use swapmeet_protocol::envelope::{decode_stored, Record};
+use swapmeet_protocol::limits::MAX_THUMB_BYTES;
+use swapmeet_protocol::PublicKey;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
+
+use crate::engine::Engine;
+use crate::events::{Change, Event, Source};
+use crate::media::blobs::{BlobClass, BlobHash, BlobStore};
+use crate::media::fetch::{self, Want};
+use crate::network::messaging::peer_of;
+use crate::network::NetworkHandle;
+use crate::store::RecordKind;
+
+/// Thumbnails waiting to be fetched; beyond this, new ones are skipped (shown later by
+/// fetching on demand). A sync brings thousands of listings at once; 4,096 thumbnails of
+/// at most 64 KiB each are fetched within minutes on a home connection.
+pub const PREFETCH_QUEUE: usize = 4096;
+/// Thumbnail fetches at once.
+pub const PREFETCH_PARALLEL: usize = 4;
+/// How often blobs no live listing names are collected.
+pub const GC_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Settings of the upkeep task.
+#[derive(Clone, Copy, Debug)]
+pub struct UpkeepConfig {
+    /// How often to collect.
+    pub gc_every: Duration,
+}
+
+impl Default for UpkeepConfig {
+    fn default() -> Self {
+        UpkeepConfig { gc_every: GC_EVERY }
+    }
+}
+
+/// Runs the upkeep until `stop` turns true.
+pub async fn run(
+    engine: Engine,
+    store: BlobStore,
+    net: NetworkHandle,
+    me: PublicKey,
+    config: UpkeepConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut events = engine.subscribe();
+    let s = store.clone();
+    if let Ok(held) = tokio::task::spawn_blocking(move || s.hashes()).await {
+        let _ = net.provide_blobs(held).await;
+    }
+    let mut queue: VecDeque<(BlobHash, Option<libp2p::PeerId>)> = VecDeque::new();
+    let mut queued: HashSet<BlobHash> = HashSet::new();
+    let mut running: JoinSet<BlobHash> = JoinSet::new();
+    let mut gc_tick = tokio::time::interval(config.gc_every);
+    gc_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    gc_tick.tick().await;
+    loop {
+        while running.len() < PREFETCH_PARALLEL {
+            let Some((hash, hint)) = queue.pop_front() else {
+                break;
+            };
+            let (s, n) = (store.clone(), net.clone());
+            running.spawn(async move {
+                let want = Want {
+                    hash,
+                    hint,
+                    class: BlobClass::Thumb,
+                    max_size: MAX_THUMB_BYTES,
+                };
+                if let Err(e) = fetch::fetch(&s, &n, want).await {
+                    tracing::debug!(blob = %hex::encode(hash), error = %e, "cannot prefetch a thumbnail");
+                }
+                hash
+            });
+        }
+        tokio::select! {
+            // The guard `wait_for` gives is dropped inside, so the task stays Send.
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            Some(done) = running.join_next() => {
+                if let Ok(hash) = done {
+                    queued.remove(&hash);
+                }
+            }
+            ev = events.recv() => match ev {
+                Ok(ev) => on_event(&ev, &store, &net, &mut queue, &mut queued).await,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // Their thumbnails are fetched when a result shows them.
+                    tracing::debug!(missed = n, "blob upkeep fell behind the store's events");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = gc_tick.tick() => collect(&engine, &store, &net, &me).await,
+        }
+    }
+    running.shutdown().await;
+}
+
+async fn on_event(
+    ev: &Event,
+    store: &BlobStore,
+    net: &NetworkHandle,
+    queue: &mut VecDeque<(BlobHash, Option<libp2p::PeerId>)>,
+    queued: &mut HashSet<BlobHash>,
+) {
+    if !matches!(ev.change, Change::Listed | Change::Updated) {
+        return;
+    }
+    // Stored, so verified: read back without checking the signature again.
+    let Ok(parts) = decode_stored(&ev.envelope) else {
+        return;
+    };
+    let Record::Listing(listing) = parts.record else {
+        return;
+    };
+    match &ev.source {
+        Source::Local | Source::Bridge => {
+            let held: Vec<BlobHash> = listing
+                .images
+                .iter()
+                .flat_map(|i| std::iter::once(i.hash).chain(i.thumb.as_ref().map(|t| t.hash)))
+                .filter(|h| store.has(h))
+                .collect();
+            if !held.is_empty() {
+                let _ = net.provide_blobs(held).await;
+            }
+        }
+        Source::Peer(_) | Source::Import | Source::Store => {
+            let seller = PublicKey::from_bytes(&parts.signer)
+                .ok()
+                .and_then(|k| peer_of(&k));
+            for t in listing.images.iter().filter_map(|i| i.thumb.as_ref()) {
+                if store.has(&t.hash) || queued.contains(&t.hash) {
+                    continue;
+                }
+                if queue.len() >= PREFETCH_QUEUE {
+                    tracing::debug!("thumbnail queue full; skipping");
+                    return;
+                }
+                queued.insert(t.hash);
+                queue.push_back((t.hash, seller));
+            }
+        }
+    }
+}
+
+/// What every live listing names, and the class each blob should have: the user's own
+/// listings' photos and thumbnails are Own, other listings' thumbnails Thumb and photos
+/// Cached (kept while the cache has room).
+pub fn live_blobs(engine: &Engine, me: &PublicKey) -> Result<HashMap<BlobHash, BlobClass>, String> {
+    let now = engine.now();
+    let mut live: HashMap<BlobHash, BlobClass> = HashMap::new();
+    let mut mark = |h: BlobHash, c: BlobClass| {
+        let e = live.entry(h).or_insert(c);
+        *e = (*e).max(c);
+    };
+    for rec in engine.store().iter() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        if rec.kind != RecordKind::Listing || rec.expires_at <= now {
+            continue;
+        }
+        let Ok(parts) = decode_stored(&rec.envelope) else {
+            continue;
+        };
+        let Record::Listing(l) = parts.record else {
+            continue;
+        };
+        let own = &parts.signer == me.as_bytes();
+        for img in &l.images {
+            mark(
+                img.hash,
+                if own {
+                    BlobClass::Own
+                } else {
+                    BlobClass::Cached
+                },
+            );
+            if let Some(t) = &img.thumb {
+                mark(
+                    t.hash,
+                    if own {
+                        BlobClass::Own
+                    } else {
+                        BlobClass::Thumb
+                    },
+                );
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// Collects the blobs no live listing names, then stops announcing what is gone.
+async fn collect(engine: &Engine, store: &BlobStore, net: &NetworkHandle, me: &PublicKey) {
+    let (e, s, k) = (engine.clone(), store.clone(), *me);
+    let job = tokio::task::spawn_blocking(move || {
+        let live = live_blobs(&e, &k)?;
+        s.collect(&|h| live.get(h).copied())
+            .map_err(|e| e.to_string())
+    });
+    match job.await {
+        Ok(Ok(report)) => {
+            tracing::debug!(?report, "collected blobs");
+            let _ = net.prune_provided().await;
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot collect blobs"),
+        Err(e) => tracing::warn!(error = %e, "collecting blobs failed"),
+    }
+}

@@ -1,0 +1,487 @@
+//! Photos and other blobs over the network: the `/swapmeet/blob/1` request-response protocol,
+//! what this node serves and within which limits, and the Kademlia provider records that say
+//! who holds a blob.
+//!
+//! - **Serving.** A peer asks for a range of a blob by hash ([`codec::BlobRequest`]); the
+//!   chunk is read from the [`BlobStore`] on the blocking pool (the loop never touches disk)
+//!   and sent back. At most [`ServeLimits::per_peer`] requests of one peer and
+//!   [`ServeLimits::total`] of all peers are being read at once, and a peer may ask at most
+//!   [`ServeLimits::peer_chunks_per_sec`] chunks a second on average: beyond, the answer is
+//!   `Busy` (the requester tries another provider or later). A peer that keeps asking past
+//!   its rate is struck like one that sends invalid gossip.
+//! - **Providers.** The node announces every blob it holds (Kademlia `start_providing` under
+//!   [`blob_key`]) and stops when the blob is collected; it keeps provider records other
+//!   peers announce under blob keys, as it does for area keys.
+//! - **Fetching** is `crate::media::fetch`: it asks through [`NetworkHandle::blob_request`]
+//!   and [`NetworkHandle::blob_providers`], and reports a peer whose bytes did not match
+//!   their hash with [`NetworkHandle::penalize`].
+//!
+//! Every per-peer map is pruned when the peer's last connection closes.
+
+pub mod codec;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use libp2p::kad::{self, QueryId, RecordKey};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::{PeerId, Swarm};
+use serde::Serialize;
+use swapmeet_protocol::limits::DHT_BLOB_PREFIX;
+use tokio::sync::{mpsc, oneshot};
+
+pub use self::codec::{BlobCodec, BlobRequest, BlobResponse, MAX_CHUNK_BYTES};
+use super::behaviour::Behaviour;
+use super::messaging::bucket::{Rate, TokenBucket, Verdict};
+use super::{Command, NetworkError, NetworkHandle};
+use crate::media::blobs::{BlobHash, BlobStore};
+
+/// What a node serves at once and how fast, per peer and in total (config `[media]`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServeLimits {
+    /// Chunk requests of one peer being read at once; more are answered `Busy`.
+    pub per_peer: usize,
+    /// Chunk requests of all peers being read at once; more are answered `Busy`.
+    pub total: usize,
+    /// Chunks one peer may ask for a second, on average (a chunk is up to 256 KiB).
+    pub peer_chunks_per_sec: f64,
+    /// Chunks one peer may ask for at once after a quiet spell.
+    pub peer_chunk_burst: u32,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        // A fetch asks one chunk at a time, so 4 at once per peer lets a buyer fetch a few
+        // photos side by side; 32 in total (8 MiB of chunks in memory) serves a page of
+        // search results to a handful of buyers. 64 chunks a second is 16 MiB/s per peer,
+        // far above what one person browsing asks for, bounding a peer that mirrors us.
+        ServeLimits {
+            per_peer: 4,
+            total: 32,
+            peer_chunks_per_sec: 64.0,
+            peer_chunk_burst: 128,
+        }
+    }
+}
+
+/// The DHT key under which the holders of a blob are announced: `/blob/<64 hex>`.
+pub fn blob_key(hash: &BlobHash) -> RecordKey {
+    RecordKey::new(&format!("{DHT_BLOB_PREFIX}{}", hex::encode(hash)))
+}
+
+/// Whether a DHT key is a blob key (a provider record under it is kept).
+pub fn is_blob_key(key: &RecordKey) -> bool {
+    std::str::from_utf8(key.as_ref())
+        .ok()
+        .and_then(|k| k.strip_prefix(DHT_BLOB_PREFIX))
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What the status shows about serving and fetching blobs.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BlobNetStatus {
+    /// Chunks served since start.
+    pub chunks_served: u64,
+    /// Bytes of chunks served since start.
+    pub bytes_served: u64,
+    /// Requests answered `Busy` (over a serving limit) since start.
+    pub busy: u64,
+    /// Requests for blobs this node does not hold since start.
+    pub not_found: u64,
+    /// Chunk requests being read now.
+    pub serving: usize,
+    /// Blob keys this node announces as a provider now.
+    pub providing: usize,
+}
+
+/// A command of the blob part, sent through [`NetworkHandle`].
+pub(crate) enum BlobCommand {
+    /// Ask a peer for a chunk.
+    Request(
+        PeerId,
+        BlobRequest,
+        oneshot::Sender<Result<BlobResponse, String>>,
+    ),
+    /// Announce these blobs as held here.
+    Provide(Vec<BlobHash>),
+    /// Stop announcing these blobs.
+    Unprovide(Vec<BlobHash>),
+    /// Stop announcing the blobs the store no longer holds (collected, evicted).
+    Prune,
+    /// Who announces this blob (never this node).
+    Providers(BlobHash, oneshot::Sender<Vec<PeerId>>),
+}
+
+/// A served request, back from the blocking pool.
+pub(crate) struct Served {
+    peer: PeerId,
+    channel: ResponseChannel<BlobResponse>,
+    response: BlobResponse,
+}
+
+/// The blob state the event loop drives.
+pub(crate) struct BlobWire {
+    store: BlobStore,
+    limits: ServeLimits,
+    buckets: HashMap<PeerId, TokenBucket>,
+    serving_of: HashMap<PeerId, usize>,
+    serving: usize,
+    outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, String>>>,
+    providers: HashMap<QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
+    provided: HashSet<BlobHash>,
+    done_tx: mpsc::Sender<Served>,
+    done_rx: mpsc::Receiver<Served>,
+    strikes: Vec<(PeerId, &'static str)>,
+    status: BlobNetStatus,
+}
+
+impl BlobWire {
+    /// Serving from `store` within `limits`.
+    pub(crate) fn new(store: BlobStore, limits: ServeLimits) -> BlobWire {
+        // Every read in flight is one slot of `limits.total`, so the channel never fills.
+        let (done_tx, done_rx) = mpsc::channel(limits.total.max(1));
+        BlobWire {
+            store,
+            limits,
+            buckets: HashMap::new(),
+            serving_of: HashMap::new(),
+            serving: 0,
+            outbound: HashMap::new(),
+            providers: HashMap::new(),
+            provided: HashSet::new(),
+            done_tx,
+            done_rx,
+            strikes: Vec::new(),
+            status: BlobNetStatus::default(),
+        }
+    }
+
+    /// The next served request to answer. Cancel-safe (a channel receive).
+    pub(crate) async fn next(&mut self) -> Option<Served> {
+        self.done_rx.recv().await
+    }
+
+    /// Peers that misbehaved since the last call, with why.
+    pub(crate) fn take_strikes(&mut self) -> Vec<(PeerId, &'static str)> {
+        std::mem::take(&mut self.strikes)
+    }
+
+    /// The status part.
+    pub(crate) fn status(&self) -> BlobNetStatus {
+        BlobNetStatus {
+            serving: self.serving,
+            providing: self.provided.len(),
+            ..self.status.clone()
+        }
+    }
+
+    /// A peer's last connection closed: forget its per-peer state.
+    pub(crate) fn on_disconnected(&mut self, peer: &PeerId) {
+        self.buckets.remove(peer);
+        // Reads in flight still come back and are answered into a closed channel; their
+        // count is kept by `serving` alone.
+        self.serving_of.remove(peer);
+    }
+
+    /// Carries out a command.
+    pub(crate) fn on_command(&mut self, swarm: &mut Swarm<Behaviour>, cmd: BlobCommand) {
+        match cmd {
+            BlobCommand::Request(peer, req, reply) => {
+                let id = swarm.behaviour_mut().blob.send_request(&peer, req);
+                self.outbound.insert(id, reply);
+            }
+            BlobCommand::Provide(hashes) => {
+                for h in hashes {
+                    if self.provided.contains(&h) {
+                        continue;
+                    }
+                    match swarm.behaviour_mut().kad.start_providing(blob_key(&h)) {
+                        Ok(_) => {
+                            self.provided.insert(h);
+                        }
+                        Err(e) => {
+                            tracing::debug!(blob = %hex::encode(h), error = ?e, "cannot announce a blob");
+                        }
+                    }
+                }
+            }
+            BlobCommand::Unprovide(hashes) => {
+                for h in hashes {
+                    if self.provided.remove(&h) {
+                        swarm.behaviour_mut().kad.stop_providing(&blob_key(&h));
+                    }
+                }
+            }
+            BlobCommand::Prune => {
+                // An in-memory look-up per announced blob: no disk.
+                let gone: Vec<BlobHash> = self
+                    .provided
+                    .iter()
+                    .filter(|h| !self.store.has(h))
+                    .copied()
+                    .collect();
+                for h in gone {
+                    self.provided.remove(&h);
+                    swarm.behaviour_mut().kad.stop_providing(&blob_key(&h));
+                }
+            }
+            BlobCommand::Providers(hash, reply) => {
+                let q = swarm.behaviour_mut().kad.get_providers(blob_key(&hash));
+                self.providers.insert(q, (reply, HashSet::new()));
+            }
+        }
+    }
+
+    /// A provider query progressed; `false` if it was not one of ours. The answer goes out
+    /// with the first providers found besides this node (a fetch wants one that holds the
+    /// blob now, not the complete list), or when the query ends.
+    pub(crate) fn on_providers(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        id: QueryId,
+        result: &kad::GetProvidersResult,
+    ) -> bool {
+        let Some((_, found)) = self.providers.get_mut(&id) else {
+            return false;
+        };
+        let me = *swarm.local_peer_id();
+        let done = match result {
+            Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
+                found.extend(providers.iter().filter(|p| **p != me));
+                !found.is_empty()
+            }
+            Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => true,
+        };
+        if done {
+            if let Some((reply, found)) = self.providers.remove(&id) {
+                let _ = reply.send(found.into_iter().collect());
+            }
+            if let Some(mut q) = swarm.behaviour_mut().kad.query_mut(&id) {
+                q.finish();
+            }
+        }
+        true
+    }
+
+    /// Whether `peer` may have a chunk read now: `None`, or the answer to give instead.
+    fn admit(&mut self, peer: PeerId) -> Option<BlobResponse> {
+        let rate = Rate {
+            per_sec: self.limits.peer_chunks_per_sec,
+            burst: self.limits.peer_chunk_burst,
+        };
+        let now = Instant::now();
+        let verdict = self
+            .buckets
+            .entry(peer)
+            .or_insert_with(|| TokenBucket::new(rate, now))
+            .take(rate, now);
+        let busy = verdict != Verdict::Allow
+            || self.serving >= self.limits.total
+            || self.serving_of.get(&peer).copied().unwrap_or(0) >= self.limits.per_peer;
+        if verdict == Verdict::RefuseAndStrike {
+            self.strikes
+                .push((peer, "kept asking for blobs past its rate"));
+        }
+        busy.then_some(BlobResponse::Busy)
+    }
+
+    /// An event of the `/swapmeet/blob/1` behaviour.
+    pub(crate) fn on_event(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        ev: request_response::Event<BlobRequest, BlobResponse>,
+    ) {
+        match ev {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if let Some(answer) = self.admit(peer) {
+                    self.status.busy += 1;
+                    let _ = swarm.behaviour_mut().blob.send_response(channel, answer);
+                    return;
+                }
+                self.serving += 1;
+                *self.serving_of.entry(peer).or_default() += 1;
+                let store = self.store.clone();
+                let tx = self.done_tx.clone();
+                // Awaited by a small task, so that a panic in the read still answers the
+                // peer and frees the slot.
+                let job = tokio::task::spawn_blocking(move || serve(&store, &request));
+                tokio::spawn(async move {
+                    let response = job.await.unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "reading a blob chunk failed");
+                        BlobResponse::Busy
+                    });
+                    let _ = tx
+                        .send(Served {
+                            peer,
+                            channel,
+                            response,
+                        })
+                        .await;
+                });
+            }
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.outbound.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if matches!(error, request_response::OutboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
+                {
+                    self.strikes.push((peer, "malformed blob response"));
+                }
+                if let Some(reply) = self.outbound.remove(&request_id) {
+                    let _ = reply.send(Err(error.to_string()));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                if matches!(error, request_response::InboundFailure::Io(ref e) if e.kind() == std::io::ErrorKind::InvalidData)
+                {
+                    self.strikes.push((peer, "malformed blob request"));
+                }
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// A chunk was read: answer the peer and free its slot.
+    pub(crate) fn on_served(&mut self, swarm: &mut Swarm<Behaviour>, s: Served) {
+        self.serving = self.serving.saturating_sub(1);
+        if let Some(n) = self.serving_of.get_mut(&s.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.serving_of.remove(&s.peer);
+            }
+        }
+        match &s.response {
+            BlobResponse::Chunk { bytes, .. } => {
+                self.status.chunks_served += 1;
+                self.status.bytes_served += bytes.len() as u64;
+            }
+            BlobResponse::NotFound => self.status.not_found += 1,
+            BlobResponse::Busy | BlobResponse::Refused { .. } => {}
+        }
+        let _ = swarm
+            .behaviour_mut()
+            .blob
+            .send_response(s.channel, s.response);
+    }
+}
+
+/// Reads the chunk a request asks for (on the blocking pool).
+fn serve(store: &BlobStore, req: &BlobRequest) -> BlobResponse {
+    let Some(total_size) = store.size(&req.hash) else {
+        return BlobResponse::NotFound;
+    };
+    if req.offset >= total_size {
+        return BlobResponse::Refused {
+            reason: format!(
+                "offset {} is past the end of a blob of {total_size} bytes",
+                req.offset
+            ),
+        };
+    }
+    match store.read_chunk(&req.hash, req.offset, req.len) {
+        Ok(Some(bytes)) => BlobResponse::Chunk { total_size, bytes },
+        // Collected between the size and the read.
+        Ok(None) => BlobResponse::NotFound,
+        Err(e) => {
+            tracing::warn!(blob = %hex::encode(req.hash), error = %e, "cannot read a blob to serve it");
+            BlobResponse::NotFound
+        }
+    }
+}
+
+impl NetworkHandle {
+    /// Asks `peer` for a range of a blob; the answer, or why there is none (the peer is
+    /// unreachable, the request timed out, the answer was malformed). Dials the peer if it is
+    /// not connected.
+    pub async fn blob_request(
+        &self,
+        peer: PeerId,
+        req: BlobRequest,
+    ) -> Result<Result<BlobResponse, String>, NetworkError> {
+        self.ask(|tx| Command::Blob(BlobCommand::Request(peer, req, tx)))
+            .await
+    }
+
+    /// Announces blobs as held by this node (Kademlia provider records, renewed by Kademlia
+    /// until [`NetworkHandle::unprovide_blobs`]).
+    pub async fn provide_blobs(&self, hashes: Vec<BlobHash>) -> Result<(), NetworkError> {
+        self.commands
+            .send(Command::Blob(BlobCommand::Provide(hashes)))
+            .await
+            .map_err(|_| NetworkError::Stopped)
+    }
+
+    /// Stops announcing blobs (they were collected).
+    pub async fn unprovide_blobs(&self, hashes: Vec<BlobHash>) -> Result<(), NetworkError> {
+        self.commands
+            .send(Command::Blob(BlobCommand::Unprovide(hashes)))
+            .await
+            .map_err(|_| NetworkError::Stopped)
+    }
+
+    /// Stops announcing the blobs the store no longer holds.
+    pub async fn prune_provided(&self) -> Result<(), NetworkError> {
+        self.commands
+            .send(Command::Blob(BlobCommand::Prune))
+            .await
+            .map_err(|_| NetworkError::Stopped)
+    }
+
+    /// The peers that announce a blob (never this node); empty when the DHT knows none.
+    pub async fn blob_providers(&self, hash: BlobHash) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(|tx| Command::Blob(BlobCommand::Providers(hash, tx)))
+            .await
+    }
+
+    /// Counts a misbehaviour against a peer (bytes that did not match their hash): the same
+    /// strikes invalid gossip earns, cutting the peer off at the third.
+    pub async fn penalize(&self, peer: PeerId, why: &'static str) -> Result<(), NetworkError> {
+        self.commands
+            .send(Command::Penalize(peer, why))
+            .await
+            .map_err(|_| NetworkError::Stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_keys_name_the_hash_in_hex() {
+        let h = [0xab; 32];
+        let k = blob_key(&h);
+        assert_eq!(k.as_ref(), format!("/blob/{}", "ab".repeat(32)).as_bytes());
+        assert!(is_blob_key(&k));
+        assert!(!is_blob_key(&RecordKey::new(&"/blob/abc")));
+        assert!(!is_blob_key(&RecordKey::new(&format!(
+            "/area/{}",
+            "ab".repeat(32)
+        ))));
+        assert!(!is_blob_key(&RecordKey::new(&format!(
+            "/blob/{}",
+            "zz".repeat(32)
+        ))));
+    }
+}
