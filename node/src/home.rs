@@ -103,6 +103,14 @@ pub struct MediaSection {
     /// MiB of photos fetched on demand kept in the cache (least recently used go first); the
     /// user's own photos and the thumbnails of carried listings do not count against it.
     pub cache_mib: u64,
+    /// Chunk requests of one peer read at once (1 to 64); more are answered Busy.
+    pub serve_per_peer: usize,
+    /// Chunk requests of all peers read at once (1 to 1,024); more are answered Busy.
+    pub serve_total: usize,
+    /// Chunks (up to 256 KiB each) one peer may ask for a second on average (1 to 10,000).
+    pub serve_peer_chunks_per_sec: u32,
+    /// Chunks one peer may ask for at once after a quiet spell (1 to 100,000).
+    pub serve_peer_chunk_burst: u32,
 }
 
 /// The default photo cache: a re-encoded photo (1600 px, JPEG) is 200 to 500 KiB, so 512 MiB
@@ -111,8 +119,13 @@ pub const DEFAULT_CACHE_MIB: u64 = 512;
 
 impl Default for MediaSection {
     fn default() -> Self {
+        let serve = crate::network::blobs::ServeLimits::default();
         MediaSection {
             cache_mib: DEFAULT_CACHE_MIB,
+            serve_per_peer: serve.per_peer,
+            serve_total: serve.total,
+            serve_peer_chunks_per_sec: serve.peer_chunks_per_sec as u32,
+            serve_peer_chunk_burst: serve.peer_chunk_burst,
         }
     }
 }
@@ -306,6 +319,38 @@ impl Config {
             });
         }
         Ok(self.media.cache_mib * 1024 * 1024)
+    }
+
+    /// What the node serves of its photos at once and how fast (`[media] serve_*`), checked.
+    pub fn blob_serve(&self) -> Result<crate::network::blobs::ServeLimits, HomeError> {
+        let m = &self.media;
+        for (field, v, max) in [
+            ("serve_per_peer", m.serve_per_peer as u64, 64),
+            ("serve_total", m.serve_total as u64, 1024),
+            (
+                "serve_peer_chunks_per_sec",
+                u64::from(m.serve_peer_chunks_per_sec),
+                10_000,
+            ),
+            (
+                "serve_peer_chunk_burst",
+                u64::from(m.serve_peer_chunk_burst),
+                100_000,
+            ),
+        ] {
+            if !(1..=max).contains(&v) {
+                return Err(HomeError::BadConfig {
+                    path: PathBuf::from(CONFIG_FILE),
+                    reason: format!("media.{field}: {v} is out of range: 1 to {max}"),
+                });
+            }
+        }
+        Ok(crate::network::blobs::ServeLimits {
+            per_peer: m.serve_per_peer,
+            total: m.serve_total,
+            peer_chunks_per_sec: f64::from(m.serve_peer_chunks_per_sec),
+            peer_chunk_burst: m.serve_peer_chunk_burst,
+        })
     }
 
     /// The alert settings for the user `owner`, checked.

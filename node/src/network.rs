@@ -189,6 +189,9 @@ impl NetworkConfig {
             listen = parse_addrs(&DEFAULT_LISTEN.map(String::from))?;
         }
         let bootstrap = parse_addrs(config.node.bootstrap.iter().chain(bootstrap))?;
+        let blob_serve = config
+            .blob_serve()
+            .map_err(|e| NetworkError::Setup(e.to_string()))?;
         Ok(NetworkConfig {
             listen,
             bootstrap,
@@ -199,6 +202,7 @@ impl NetworkConfig {
                 per_sec: f64::from(config.messaging.peer_requests_per_sec),
                 burst: config.messaging.peer_burst,
             },
+            blob_serve,
             ..NetworkConfig::default()
         })
     }

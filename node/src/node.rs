@@ -353,6 +353,14 @@ impl Node {
         crate::media::fetch::fetch(&self.blobs, net, want).await
     }
 
+    /// Collects now the photos and thumbnails no live listing names (the upkeep does it every
+    /// 10 minutes), and stops announcing them.
+    pub async fn collect_blobs(&self) -> Result<crate::media::CollectReport, String> {
+        let net = self.network().ok_or("the network is not running")?;
+        crate::media::upkeep::collect(&self.engine, &self.blobs, net, &self.author.key().public())
+            .await
+    }
+
     /// The home.
     pub fn home(&self) -> &Home {
         &self.home

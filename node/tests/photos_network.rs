@@ -372,3 +372,61 @@ async fn a_peer_serving_corrupted_bytes_is_penalized_and_the_fetch_completes_fro
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_listings_thumbnails_are_collected_and_no_longer_announced() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let seller = start(dirs[0].path()).await;
+    let buyer = start(dirs[1].path()).await;
+    connect(&buyer, &seller).await;
+    let (id, photos) = list_with_photos(&seller, "Lamp with photos").await;
+    for p in &photos {
+        eventually("the thumbnail at the buyer's node", || async {
+            buyer.blobs().has(&p.thumb_hash).then_some(())
+        })
+        .await;
+    }
+    // A photo looked at, cached.
+    buyer
+        .fetch_blob(photos[0].hash, Some(peer(&seller)))
+        .await
+        .unwrap();
+    let net = buyer.network().unwrap().clone();
+    eventually("the buyer announcing what it holds", || async {
+        (net.status().blobs.providing >= 3).then_some(())
+    })
+    .await;
+    // While the listing is live, a collection keeps everything it names.
+    let kept = buyer.collect_blobs().await.unwrap();
+    assert_eq!(kept.removed, 0, "{kept:?}");
+    assert!(buyer.blobs().has(&photos[0].hash));
+
+    seller
+        .author()
+        .withdraw(&id, swapmeet_protocol::WithdrawReason::Sold)
+        .unwrap();
+    eventually("the withdrawal at the buyer's node", || async {
+        buyer
+            .engine()
+            .get(&id)
+            .unwrap()
+            .filter(|r| r.kind == swapmeet_node::store::RecordKind::Withdrawal)
+    })
+    .await;
+    let report = buyer.collect_blobs().await.unwrap();
+    assert_eq!(report.removed, 3, "{report:?}");
+    for p in &photos {
+        assert!(!buyer.blobs().has(&p.thumb_hash));
+        assert!(!buyer.blobs().has(&p.hash));
+    }
+    eventually("the buyer to stop announcing them", || async {
+        (net.status().blobs.providing == 0).then_some(())
+    })
+    .await;
+    // The seller's own photos stay whatever happens to the listing.
+    seller.collect_blobs().await.unwrap();
+    assert!(seller.blobs().has(&photos[0].hash) && seller.blobs().has(&photos[0].thumb_hash));
+
+    buyer.shutdown().await.unwrap();
+    seller.shutdown().await.unwrap();
+}

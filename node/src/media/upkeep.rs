@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::engine::Engine;
 use crate::events::{Change, Event, Source};
-use crate::media::blobs::{BlobClass, BlobHash, BlobStore};
+use crate::media::blobs::{BlobClass, BlobHash, BlobStore, CollectReport};
 use crate::media::fetch::{self, Want};
 use crate::network::messaging::peer_of;
 use crate::network::NetworkHandle;
@@ -104,7 +104,10 @@ pub async fn run(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            _ = gc_tick.tick() => collect(&engine, &store, &net, &me).await,
+            _ = gc_tick.tick() => match collect(&engine, &store, &net, &me).await {
+                Ok(report) => tracing::debug!(?report, "collected blobs"),
+                Err(e) => tracing::warn!(error = %e, "cannot collect blobs"),
+            },
         }
     }
     running.shutdown().await;
@@ -204,20 +207,23 @@ pub fn live_blobs(engine: &Engine, me: &PublicKey) -> Result<HashMap<BlobHash, B
     Ok(live)
 }
 
-/// Collects the blobs no live listing names, then stops announcing what is gone.
-async fn collect(engine: &Engine, store: &BlobStore, net: &NetworkHandle, me: &PublicKey) {
+/// Collects the blobs no live listing names (on the blocking pool), then stops announcing
+/// what is gone. What the upkeep runs every [`GC_EVERY`]; `Err` says why it could not.
+pub async fn collect(
+    engine: &Engine,
+    store: &BlobStore,
+    net: &NetworkHandle,
+    me: &PublicKey,
+) -> Result<CollectReport, String> {
     let (e, s, k) = (engine.clone(), store.clone(), *me);
-    let job = tokio::task::spawn_blocking(move || {
+    let report = tokio::task::spawn_blocking(move || {
         let live = live_blobs(&e, &k)?;
         s.collect(&|h| live.get(h).copied())
             .map_err(|e| e.to_string())
-    });
-    match job.await {
-        Ok(Ok(report)) => {
-            tracing::debug!(?report, "collected blobs");
-            let _ = net.prune_provided().await;
-        }
-        Ok(Err(e)) => tracing::warn!(error = %e, "cannot collect blobs"),
-        Err(e) => tracing::warn!(error = %e, "collecting blobs failed"),
-    }
+    })
+    .await
+    .map_err(|e| format!("the collection failed: {e}"))??;
+    // Gone from the store, gone from the DHT (a failure only delays it to the next round).
+    let _ = net.prune_provided().await;
+    Ok(report)
 }

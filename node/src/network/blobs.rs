@@ -468,6 +468,113 @@ impl NetworkHandle {
 mod tests {
     use super::*;
 
+    fn store() -> (tempfile::TempDir, BlobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join("blobs"), 1 << 20).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn chunks_are_served_from_the_store_and_bad_ranges_refused() {
+        let (_dir, store) = store();
+        let bytes: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let hash = store.put(&bytes, crate::media::BlobClass::Own).unwrap();
+        let req = |offset, len| BlobRequest { hash, offset, len };
+        assert_eq!(
+            serve(&store, &req(0, 600)),
+            BlobResponse::Chunk {
+                total_size: 1000,
+                bytes: bytes[..600].to_vec()
+            }
+        );
+        // The last chunk is what is left.
+        assert_eq!(
+            serve(&store, &req(600, 600)),
+            BlobResponse::Chunk {
+                total_size: 1000,
+                bytes: bytes[600..].to_vec()
+            }
+        );
+        let BlobResponse::Refused { reason } = serve(&store, &req(1000, 1)) else {
+            panic!("an offset at the end was served")
+        };
+        assert!(
+            reason.contains("past the end of a blob of 1000 bytes"),
+            "{reason}"
+        );
+        assert_eq!(
+            serve(
+                &store,
+                &BlobRequest {
+                    hash: [9; 32],
+                    offset: 0,
+                    len: 1
+                }
+            ),
+            BlobResponse::NotFound
+        );
+    }
+
+    #[test]
+    fn serving_is_bounded_per_peer_in_total_and_in_rate_and_a_flood_is_struck() {
+        let (_dir, store) = store();
+        let limits = ServeLimits {
+            per_peer: 2,
+            total: 3,
+            peer_chunks_per_sec: 0.001,
+            peer_chunk_burst: 4,
+        };
+        let mut w = BlobWire::new(store, limits);
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let take = |w: &mut BlobWire, p: PeerId| {
+            let r = w.admit(p);
+            if r.is_none() {
+                w.serving += 1;
+                *w.serving_of.entry(p).or_default() += 1;
+            }
+            r
+        };
+        assert_eq!(take(&mut w, a), None);
+        assert_eq!(take(&mut w, a), None);
+        // Two of a's reads in flight: a third is Busy; b still gets one.
+        assert_eq!(take(&mut w, a), Some(BlobResponse::Busy));
+        assert_eq!(take(&mut w, b), None);
+        // Three in total: b's second is Busy too.
+        assert_eq!(take(&mut w, b), Some(BlobResponse::Busy));
+        assert!(w.take_strikes().is_empty());
+        // Disconnecting forgets a peer's state; its bucket was nearly empty.
+        w.on_disconnected(&a);
+        assert!(!w.buckets.contains_key(&a) && !w.serving_of.contains_key(&a));
+        // A peer past its rate by a whole burst is struck (rate ~0: the burst of 4 is all
+        // it gets).
+        w.serving = 0;
+        w.serving_of.clear();
+        let c = PeerId::random();
+        for _ in 0..4 {
+            assert_eq!(w.admit(c), None);
+        }
+        for _ in 0..4 {
+            assert_eq!(w.admit(c), Some(BlobResponse::Busy));
+        }
+        assert_eq!(w.take_strikes().len(), 1);
+    }
+
+    #[test]
+    fn the_serving_limits_come_from_the_config_and_are_checked() {
+        let mut c = crate::home::Config::default();
+        assert_eq!(c.blob_serve().unwrap(), ServeLimits::default());
+        c.media.serve_per_peer = 0;
+        let e = c.blob_serve().unwrap_err().to_string();
+        assert!(
+            e.contains("media.serve_per_peer: 0 is out of range: 1 to 64"),
+            "{e}"
+        );
+        c.media.serve_per_peer = 8;
+        c.media.serve_total = 5000;
+        let e = c.blob_serve().unwrap_err().to_string();
+        assert!(e.contains("media.serve_total"), "{e}");
+    }
+
     #[test]
     fn blob_keys_name_the_hash_in_hex() {
         let h = [0xab; 32];
