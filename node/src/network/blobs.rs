@@ -11,7 +11,10 @@
 //!   its rate is struck like one that sends invalid gossip.
 //! - **Providers.** The node announces every blob it holds (Kademlia `start_providing` under
 //!   [`blob_key`]) and stops when the blob is collected; it keeps provider records other
-//!   peers announce under blob keys, as it does for area keys.
+//!   peers announce under blob keys, as it does for area keys. New announcements are paced
+//!   ([`ANNOUNCE_PER_TICK`] a second): each is a Kademlia query and about 20 requests, and a
+//!   node that starts with 10,000 thumbnails (or syncs 10,000 listings) would otherwise send
+//!   200,000 requests at once.
 //! - **Fetching** is `crate::media::fetch`: it asks through [`NetworkHandle::blob_request`]
 //!   and [`NetworkHandle::blob_providers`], and reports a peer whose bytes did not match
 //!   their hash with [`NetworkHandle::penalize`].
@@ -20,8 +23,9 @@
 
 pub mod codec;
 
+use std::collections::VecDeque;
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::kad::{self, QueryId, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -64,6 +68,12 @@ impl Default for ServeLimits {
     }
 }
 
+/// Blobs announced per [`ANNOUNCE_TICK`] at most; the rest wait their turn. 16 a second
+/// announces 10,000 thumbnails in about ten minutes, a few hundred Kademlia requests a second.
+pub const ANNOUNCE_PER_TICK: usize = 16;
+/// How often waiting announcements are started.
+pub const ANNOUNCE_TICK: Duration = Duration::from_secs(1);
+
 /// The DHT key under which the holders of a blob are announced: `/blob/<64 hex>`.
 pub fn blob_key(hash: &BlobHash) -> RecordKey {
     RecordKey::new(&format!("{DHT_BLOB_PREFIX}{}", hex::encode(hash)))
@@ -90,7 +100,7 @@ pub struct BlobNetStatus {
     pub not_found: u64,
     /// Chunk requests being read now.
     pub serving: usize,
-    /// Blob keys this node announces as a provider now.
+    /// Blob keys this node announces as a provider now (or will, at 16 a second).
     pub providing: usize,
 }
 
@@ -112,6 +122,14 @@ pub(crate) enum BlobCommand {
     Providers(BlobHash, oneshot::Sender<Vec<PeerId>>),
 }
 
+/// What woke the blob part of the loop.
+pub(crate) enum BlobWake {
+    /// A chunk was read: answer it.
+    Served(Served),
+    /// Time to start more announcements.
+    Announce,
+}
+
 /// A served request, back from the blocking pool.
 pub(crate) struct Served {
     peer: PeerId,
@@ -129,6 +147,9 @@ pub(crate) struct BlobWire {
     outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, String>>>,
     providers: HashMap<QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
     provided: HashSet<BlobHash>,
+    /// Blobs to announce, oldest first (each at most once: see `provided`).
+    to_announce: VecDeque<BlobHash>,
+    announce_tick: tokio::time::Interval,
     done_tx: mpsc::Sender<Served>,
     done_rx: mpsc::Receiver<Served>,
     strikes: Vec<(PeerId, &'static str)>,
@@ -149,6 +170,12 @@ impl BlobWire {
             outbound: HashMap::new(),
             providers: HashMap::new(),
             provided: HashSet::new(),
+            to_announce: VecDeque::new(),
+            announce_tick: {
+                let mut t = tokio::time::interval(ANNOUNCE_TICK);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            },
             done_tx,
             done_rx,
             strikes: Vec::new(),
@@ -156,9 +183,40 @@ impl BlobWire {
         }
     }
 
-    /// The next served request to answer. Cancel-safe (a channel receive).
-    pub(crate) async fn next(&mut self) -> Option<Served> {
-        self.done_rx.recv().await
+    /// The next thing to act on. Cancel-safe (a channel receive, a tick).
+    pub(crate) async fn next(&mut self) -> BlobWake {
+        tokio::select! {
+            Some(s) = self.done_rx.recv() => BlobWake::Served(s),
+            _ = self.announce_tick.tick() => BlobWake::Announce,
+        }
+    }
+
+    /// Acts on what [`BlobWire::next`] gave.
+    pub(crate) fn on_wake(&mut self, swarm: &mut Swarm<Behaviour>, wake: BlobWake) {
+        match wake {
+            BlobWake::Served(s) => self.on_served(swarm, s),
+            BlobWake::Announce => self.announce(swarm),
+        }
+    }
+
+    /// Starts the next [`ANNOUNCE_PER_TICK`] waiting announcements.
+    fn announce(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let mut started = 0;
+        while started < ANNOUNCE_PER_TICK {
+            let Some(h) = self.to_announce.pop_front() else {
+                break;
+            };
+            // Unprovided (collected) while it waited.
+            if !self.provided.contains(&h) {
+                continue;
+            }
+            started += 1;
+            if let Err(e) = swarm.behaviour_mut().kad.start_providing(blob_key(&h)) {
+                // The provider store is full: not announced, and not counted as provided.
+                self.provided.remove(&h);
+                tracing::debug!(blob = %hex::encode(h), error = ?e, "cannot announce a blob");
+            }
+        }
     }
 
     /// Peers that misbehaved since the last call, with why.
@@ -192,16 +250,8 @@ impl BlobWire {
             }
             BlobCommand::Provide(hashes) => {
                 for h in hashes {
-                    if self.provided.contains(&h) {
-                        continue;
-                    }
-                    match swarm.behaviour_mut().kad.start_providing(blob_key(&h)) {
-                        Ok(_) => {
-                            self.provided.insert(h);
-                        }
-                        Err(e) => {
-                            tracing::debug!(blob = %hex::encode(h), error = ?e, "cannot announce a blob");
-                        }
+                    if self.provided.insert(h) {
+                        self.to_announce.push_back(h);
                     }
                 }
             }
@@ -363,7 +413,7 @@ impl BlobWire {
     }
 
     /// A chunk was read: answer the peer and free its slot.
-    pub(crate) fn on_served(&mut self, swarm: &mut Swarm<Behaviour>, s: Served) {
+    fn on_served(&mut self, swarm: &mut Swarm<Behaviour>, s: Served) {
         self.serving = self.serving.saturating_sub(1);
         if let Some(n) = self.serving_of.get_mut(&s.peer) {
             *n = n.saturating_sub(1);

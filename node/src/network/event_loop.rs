@@ -331,7 +331,7 @@ impl EventLoop {
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
                 Some(done) = self.done_rx.recv() => self.on_done(done),
                 wake = self.msg.next() => self.msg.on_wake(&mut self.swarm, wake),
-                Some(served) = self.blobs.next() => self.blobs.on_served(&mut self.swarm, served),
+                wake = self.blobs.next() => self.blobs.on_wake(&mut self.swarm, wake),
                 ev = self.events.recv() => match ev {
                     Ok(ev) => self.on_engine_event(ev),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
