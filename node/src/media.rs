@@ -4,7 +4,11 @@
 //! # Layout
 //! - [`blobs`]: files under `HOME/blobs`, named by SHA-256, checked on every write and read;
 //!   classes (own, thumbnail, cached) decide what may be evicted.
+//! - [`encode`]: re-encoding JPEG/PNG/WebP to a metadata-free JPEG and its thumbnail, with the
+//!   decompression-bomb guard.
 
 pub mod blobs;
+pub mod encode;
 
 pub use blobs::{BlobClass, BlobError, BlobHash, BlobStore, BlobUsage, CollectReport};
+pub use encode::{reencode, EncodeError, Encoded};
