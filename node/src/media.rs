@@ -4,13 +4,17 @@
 //! # Layout
 //! - [`blobs`]: files under `HOME/blobs`, named by SHA-256, checked on every write and read;
 //!   classes (own, thumbnail, cached) decide what may be evicted.
+//! - [`encode`]: re-encoding JPEG/PNG/WebP to a metadata-free JPEG and its thumbnail, with the
+//!   decompression-bomb guard.
 //! - [`fetch`]: a blob from the network (hint, DHT providers, connected peers), verified
 //!   before it is kept; a peer whose bytes do not match is penalized.
 //! - [`upkeep`]: announcing what is held, prefetching the thumbnails of listings from peers,
 //!   collecting what no live listing names.
 
 pub mod blobs;
+pub mod encode;
 pub mod fetch;
 pub mod upkeep;
 
 pub use blobs::{BlobClass, BlobError, BlobHash, BlobStore, BlobUsage, CollectReport};
+pub use encode::{reencode, EncodeError, Encoded};
