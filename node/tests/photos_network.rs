@@ -430,3 +430,80 @@ async fn a_withdrawn_listings_thumbnails_are_collected_and_no_longer_announced()
     buyer.shutdown().await.unwrap();
     seller.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_over_its_serving_rate_answers_busy_and_the_fetch_moves_on() {
+    use swapmeet_node::media::fetch;
+    use swapmeet_node::network::blobs::ServeLimits;
+    use swapmeet_node::network::local::{loopback_config, LocalNode};
+    use swapmeet_protocol::SecretKey;
+
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // A peer that serves 8 chunks and then (almost) nothing more: a burst of 8, refilled at
+    // one chunk in a thousand seconds.
+    let mut stingy_config = loopback_config(None);
+    stingy_config.blob_serve = ServeLimits {
+        peer_chunks_per_sec: 0.001,
+        peer_chunk_burst: 8,
+        ..ServeLimits::default()
+    };
+    let stingy = LocalNode::start(
+        dirs[0].path(),
+        SecretKey::from_bytes([41; 32]),
+        stingy_config,
+    )
+    .await
+    .unwrap();
+    let generous = LocalNode::start(
+        dirs[1].path(),
+        SecretKey::from_bytes([42; 32]),
+        loopback_config(None),
+    )
+    .await
+    .unwrap();
+    let buyer = LocalNode::start(
+        dirs[2].path(),
+        SecretKey::from_bytes([43; 32]),
+        loopback_config(None),
+    )
+    .await
+    .unwrap();
+    buyer.connect(&stingy).await.unwrap();
+    buyer.connect(&generous).await.unwrap();
+    // Ten chunks: the stingy peer serves eight, then answers Busy.
+    let bytes = jpeg_like(9, 10 * 256 * 1024);
+    let hash = stingy.blobs.put(&bytes, BlobClass::Own).unwrap();
+    generous.blobs.put(&bytes, BlobClass::Own).unwrap();
+
+    let fetched = fetch::fetch(
+        &buyer.blobs,
+        buyer.net(),
+        Want::photo(hash, Some(stingy.net().peer_id())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fetched.bytes, bytes);
+    assert_eq!(fetched.from, Some(generous.net().peer_id()));
+    assert_eq!(fetched.via, Via::Connected);
+    assert_eq!(fetched.failures.len(), 1, "{:?}", fetched.failures);
+    assert_eq!(fetched.failures[0].reason, "busy");
+    // It answered Busy to the first request past its burst and to the 3 asks again; being
+    // refused a few times is no misbehaviour.
+    let stingy_net = stingy.net().clone();
+    eventually("the stingy peer's busy count", || async {
+        (stingy_net.status().blobs.busy == 4).then_some(())
+    })
+    .await;
+    assert_eq!(stingy.net().status().blobs.chunks_served, 8);
+    let strikes = buyer
+        .net()
+        .peers()
+        .into_iter()
+        .find(|p| p.peer_id == stingy.net().peer_id().to_string())
+        .map(|p| p.strikes);
+    assert_eq!(strikes, Some(0));
+
+    for n in [stingy, generous, buyer] {
+        n.stop().await.unwrap();
+    }
+}
