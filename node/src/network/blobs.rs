@@ -565,8 +565,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn serving_is_bounded_per_peer_in_total_and_in_rate_and_a_flood_is_struck() {
+    // A runtime for the wire's announcement tick.
+    #[tokio::test]
+    async fn serving_is_bounded_per_peer_in_total_and_in_rate_and_a_flood_is_struck() {
         let (_dir, store) = store();
         let limits = ServeLimits {
             per_peer: 2,
