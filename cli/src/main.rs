@@ -30,6 +30,7 @@ mod message_cmd;
 mod node_cmd;
 mod offer_cmd;
 mod output;
+mod photo_upload;
 mod review_cmd;
 mod search;
 mod transfer;
