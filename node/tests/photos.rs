@@ -99,7 +99,7 @@ fn a_listing_names_its_photos_and_a_hit_shows_the_first_thumbnail() {
     // `b` stays the user's own.
     let u = s
         .author
-        .update(&p.id, &draft("Bike with photos", &[hb.clone()]))
+        .update(&p.id, &draft("Bike with photos", std::slice::from_ref(&hb)))
         .unwrap();
     assert!(u.changed);
     assert_eq!(images_of(&s, &p.id), vec![b.clone()]);
@@ -113,7 +113,7 @@ fn a_listing_names_its_photos_and_a_hit_shows_the_first_thumbnail() {
     // A photo two listings name stays own until neither does.
     let q = s
         .author
-        .create(&draft("Second bike", &[hb.clone()]))
+        .create(&draft("Second bike", std::slice::from_ref(&hb)))
         .unwrap();
     s.author
         .withdraw(&p.id, swapmeet_protocol::WithdrawReason::Sold)
