@@ -235,6 +235,11 @@ pub struct ListingFields {
     /// Lifetime: 14d, 36h, 90m (at most 30d).
     #[arg(long, value_name = "DURATION")]
     pub expires_in: Option<String>,
+    /// A photo to add (repeatable, up to 10 per listing): JPEG, PNG or WebP, at most 20 MiB.
+    /// The node re-encodes it and drops all metadata (GPS position, camera serial) before it
+    /// is published.
+    #[arg(long = "photo", value_name = "FILE")]
+    pub photos: Vec<PathBuf>,
 }
 
 /// The seller's local settings of a listing for negotiation: never published.
@@ -274,6 +279,9 @@ pub struct UpdateArgs {
     pub id: String,
     #[command(flatten)]
     pub fields: ListingFields,
+    /// A photo to remove: its number as `show` lists it (from 1) or its hash (repeatable).
+    #[arg(long = "remove-photo", value_name = "N|HASH")]
+    pub remove_photos: Vec<String>,
     #[command(flatten)]
     pub market: MarketFlags,
 }

@@ -245,6 +245,27 @@ impl Client {
         Ok(resp.into_body().into_reader())
     }
 
+    /// POST raw bytes with their content type (a photo upload).
+    pub fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Value> {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .header("Content-Type", content_type)
+            .send(body);
+        self.handle(r)
+    }
+
+    /// DELETE.
+    pub fn delete(&self, path: &str) -> Result<Value> {
+        let r = self
+            .agent
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .call();
+        self.handle(r)
+    }
+
     /// PUT a JSON body, compact.
     pub fn put(&self, path: &str, body: &Value) -> Result<Value> {
         let r = self

@@ -11,6 +11,7 @@ use crate::args::{
 };
 use crate::client::{is_not_found, Client};
 use crate::output::{clip, date, price, s, table, variants, Out};
+use crate::photo_upload;
 use crate::util::{check_price, duration_secs, lat_lon, offer_amount};
 use crate::Done;
 
@@ -70,6 +71,7 @@ fn draft(home: &Home, f: &ListingFields) -> Result<ListingDraft> {
         expires_in_secs,
         key: None,
         variants: None,
+        photos: None,
     })
 }
 
@@ -161,13 +163,20 @@ pub fn sell(home: &Home, out: &Out, a: SellArgs) -> Result<Done> {
         bail!("--price is required, e.g. --price \"25 EUR\" or --price free");
     }
     let market = market_settings(&a.market)?;
+    photo_upload::check(&a.fields.photos, 0)?;
+    let c = Client::connect(home)?;
+    // Uploaded first; removed again if anything below fails, so a refused sell stores nothing.
+    let uploads = photo_upload::upload(&c, &a.fields.photos)?;
+    if !uploads.hashes().is_empty() {
+        d.photos = Some(uploads.hashes().to_vec());
+    }
     let mut body = serde_json::to_value(&d)?;
     // In the same request as the listing, so no offer arrives before its settings apply.
     if let Value::Object(fields) = &mut body {
         fields.extend(market);
     }
-    let c = Client::connect(home)?;
     let r = c.post("/v1/listings", &body)?;
+    uploads.keep();
     note_if_not_searchable(&r);
     out.emit(
         &json!({"id": r["id"], "seq": r["seq"], "expires_at": r["expires_at"]}),
@@ -190,9 +199,10 @@ fn note_if_not_searchable(r: &Value) {
 
 pub fn update(home: &Home, out: &Out, a: UpdateArgs) -> Result<Done> {
     check_id(&a.id)?;
-    let d = draft(home, &a.fields)?;
+    let mut d = draft(home, &a.fields)?;
     let market = market_settings(&a.market)?;
-    if d == ListingDraft::default() {
+    let photos_change = !a.fields.photos.is_empty() || !a.remove_photos.is_empty();
+    if d == ListingDraft::default() && !photos_change {
         if market.is_empty() {
             bail!("nothing to change: give at least one of --title, --price, --description, --auto-accept, ...");
         }
@@ -217,12 +227,28 @@ pub fn update(home: &Home, out: &Out, a: UpdateArgs) -> Result<Done> {
         })?;
         return Ok(Done::Ok);
     }
+    let c = Client::connect(home)?;
+    let mut uploads = None;
+    if photos_change {
+        let listing = c.get(&format!("/v1/listings/{}", a.id))?;
+        let kept = photo_upload::without(&photo_upload::current(&listing), &a.remove_photos)?;
+        photo_upload::check(&a.fields.photos, kept.len())?;
+        let up = photo_upload::upload(&c, &a.fields.photos)?;
+        d.photos = Some(
+            kept.into_iter()
+                .chain(up.hashes().iter().cloned())
+                .collect(),
+        );
+        uploads = Some(up);
+    }
     let mut body = serde_json::to_value(&d)?;
     if let Value::Object(fields) = &mut body {
         fields.extend(market);
     }
-    let c = Client::connect(home)?;
     let r = c.put(&format!("/v1/listings/{}", a.id), &body)?;
+    if let Some(up) = uploads {
+        up.keep();
+    }
     note_if_not_searchable(&r);
     out.emit(&r, || {
         if r["changed"] == false {

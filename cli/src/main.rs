@@ -32,6 +32,7 @@ mod node_cmd;
 mod offer_cmd;
 mod output;
 mod photo_cmd;
+mod photo_upload;
 mod review_cmd;
 mod search;
 mod transfer;

@@ -239,6 +239,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/listings/{id}/renew", post(renew))
         .route("/v1/listings/{id}/export", get(export))
         .route("/v1/mine", get(mine))
+        .route("/v1/photos", post(photos::upload))
+        .route("/v1/photos/{hash}", axum::routing::delete(photos::discard))
         .route("/v1/search", post(search))
         .route("/v1/import", post(import))
         .route("/v1/events", get(events))
@@ -350,6 +352,7 @@ pub fn summary_json(rec: &StoredRecord, now: u64) -> Value {
         "signed_at": rec.signed_at,
         "expires_at": rec.expires_at,
         "hash": rec.hash.to_string(),
+        "thumb": s.thumb,
     })
 }
 
@@ -377,6 +380,7 @@ fn hit_json(h: &SearchHit) -> Value {
         "expires_at": h.expires_at,
         "score": h.score,
         "seller_reputation": h.seller_reputation,
+        "thumb": s.thumb,
     });
     if let Some(d) = h.distance_km {
         v["distance_km"] = json!((d * 10.0).round() / 10.0);

@@ -11,6 +11,7 @@ use swapmeet_protocol::{
 use crate::engine::{Engine, EngineError};
 use crate::events::Source;
 use crate::ingest::IngestOutcome;
+use crate::media::PhotoLibrary;
 
 /// Default lifetime of a new listing.
 pub const DEFAULT_EXPIRES_IN_SECS: u64 = 14 * 86_400;
@@ -69,6 +70,10 @@ pub struct ListingDraft {
     /// variant that gives none of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variants: Option<Vec<VariantDraft>>,
+    /// Photos, in order, by hash (hex): each a photo uploaded with `POST /v1/photos` or one
+    /// the listing already has. Replaces the listing's photos; an empty list removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photos: Option<Vec<String>>,
 }
 
 /// A variant as a person (or the bridge) writes it.
@@ -154,6 +159,7 @@ pub struct Author {
     currency: Currency,
     home_location: Option<(f64, f64)>,
     engine: Engine,
+    photos: Option<PhotoLibrary>,
 }
 
 /// The current version of a listing of ours, and what it is.
@@ -175,7 +181,19 @@ impl Author {
             currency,
             home_location,
             engine,
+            photos: None,
         }
+    }
+
+    /// This writer with the user's photo library: drafts may then name uploaded photos.
+    pub fn with_photos(mut self, photos: PhotoLibrary) -> Author {
+        self.photos = Some(photos);
+        self
+    }
+
+    /// The user's photo library, when the node keeps one.
+    pub fn photos(&self) -> Option<&PhotoLibrary> {
+        self.photos.as_ref()
     }
 
     /// The engine.
@@ -310,6 +328,7 @@ impl Author {
         let outcomes = self.engine.ingest(envs, Source::Local)?;
         // Durable before acknowledged: the user is told only what survives a crash.
         self.engine.durable()?;
+        self.release_photos();
         let mut out = Vec::with_capacity(outcomes.len());
         for o in outcomes {
             out.push(self.published(o));
@@ -491,6 +510,57 @@ impl Author {
         }
     }
 
+    /// Releases to the cache the user's photos that none of the user's listings names any
+    /// more (a photo removed by an update, the photos of a withdrawn listing). Best effort: a
+    /// photo kept too long costs disk, never correctness.
+    fn release_photos(&self) {
+        let Some(lib) = &self.photos else { return };
+        if lib.blobs().usage().own_count == 0 {
+            return;
+        }
+        let named = match self.named_photos() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the photos of own listings failed");
+                return;
+            }
+        };
+        if let Err(e) = lib.release_unnamed(&named) {
+            tracing::warn!(error = %e, "releasing photos no listing names failed");
+        }
+    }
+
+    /// Removes an uploaded photo no listing of the user names (an abandoned upload). Whether
+    /// it was removed. Blocking.
+    pub fn discard_photo(&self, hash: &[u8; 32]) -> Result<bool, AuthorError> {
+        let Some(lib) = &self.photos else {
+            return Ok(false);
+        };
+        let named = self.named_photos()?;
+        lib.discard(hash, &named)
+            .map_err(|e| AuthorError::Rejected(e.to_string()))
+    }
+
+    /// The photos and thumbnails the user's stored listings name (expired ones too: they can
+    /// be renewed).
+    fn named_photos(&self) -> Result<std::collections::HashSet<[u8; 32]>, AuthorError> {
+        let mut named = std::collections::HashSet::new();
+        for rec in self.engine.records_of(&self.key.public())? {
+            let Ok(parts) = swapmeet_protocol::decode_stored(&rec.envelope) else {
+                continue;
+            };
+            if let Record::Listing(l) = parts.record {
+                for i in &l.images {
+                    named.insert(i.hash);
+                    if let Some(t) = &i.thumb {
+                        named.insert(t.hash);
+                    }
+                }
+            }
+        }
+        Ok(named)
+    }
+
     /// The current version of one of our listings.
     fn current(&self, id: &ListingId) -> Result<Option<Current>, AuthorError> {
         let Some(rec) = self.engine.get(id)? else {
@@ -583,6 +653,9 @@ impl Author {
         if let Some(q) = d.quantity {
             l.quantity = q;
         }
+        if let Some(photos) = &d.photos {
+            l.images = self.resolve_photos(&l.images, photos)?;
+        }
         if !l.variants.is_empty() {
             // A variant priced like the listing follows the listing's price (the protocol
             // writes a variant's price only when it differs).
@@ -654,6 +727,52 @@ impl Author {
         l.validate()
             .map_err(|e| AuthorError::Rejected(e.to_string()))?;
         Ok(())
+    }
+}
+
+impl Author {
+    /// The image references of `photos` (hashes in hex): each one the listing already has
+    /// (`current`) or one the user uploaded.
+    fn resolve_photos(
+        &self,
+        current: &[swapmeet_protocol::ImageRef],
+        photos: &[String],
+    ) -> Result<Vec<swapmeet_protocol::ImageRef>, AuthorError> {
+        let max = swapmeet_protocol::limits::MAX_IMAGES;
+        if photos.len() > max {
+            return Err(invalid(
+                "photos",
+                format!("{} photos given; a listing has at most {max}", photos.len()),
+            ));
+        }
+        let mut out: Vec<swapmeet_protocol::ImageRef> = Vec::with_capacity(photos.len());
+        for p in photos {
+            let hash: [u8; 32] = hex::decode(p.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    invalid(
+                        "photos",
+                        format!("'{p}' is not a photo hash (64 hex digits)"),
+                    )
+                })?;
+            if out.iter().any(|i| i.hash == hash) {
+                return Err(invalid("photos", format!("photo {p} is given twice")));
+            }
+            let image = current
+                .iter()
+                .find(|i| i.hash == hash)
+                .cloned()
+                .or_else(|| self.photos.as_ref().and_then(|lib| lib.resolve(&hash)))
+                .ok_or_else(|| {
+                    invalid(
+                        "photos",
+                        format!("no uploaded photo {p} on this node; upload it first (POST /v1/photos, or `swapmeet sell --photo FILE`)"),
+                    )
+                })?;
+            out.push(image);
+        }
+        Ok(out)
     }
 }
 

@@ -576,6 +576,7 @@ impl Bridge {
             expires_in_secs: Some(BRIDGE_LIFETIME_SECS),
             key: Some(item.key.clone()),
             variants,
+            photos: None,
         })
     }
 }

@@ -8,13 +8,16 @@
 //!   decompression-bomb guard.
 //! - [`fetch`]: a blob from the network (hint, DHT providers, connected peers), verified
 //!   before it is kept; a peer whose bytes do not match is penalized.
+//! - [`photos`]: the user's uploads: re-encoded, kept as Own, paired with their thumbnails.
 //! - [`upkeep`]: announcing what is held, prefetching the thumbnails of listings from peers,
 //!   collecting what no live listing names.
 
 pub mod blobs;
 pub mod encode;
 pub mod fetch;
+pub mod photos;
 pub mod upkeep;
 
 pub use blobs::{BlobClass, BlobError, BlobHash, BlobStore, BlobUsage, CollectReport};
 pub use encode::{reencode, EncodeError, Encoded};
+pub use photos::{PhotoError, PhotoLibrary};

@@ -23,7 +23,7 @@ use crate::authoring::Author;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::home::{peer_id_of, Home, HomeError, InitOptions, NodeFile};
 use crate::market::{Market, MarketError};
-use crate::media::{BlobError, BlobStore};
+use crate::media::{BlobError, BlobStore, PhotoLibrary};
 use crate::messaging::{MessagingError, Messenger};
 use crate::network::{Network, NetworkConfig, NetworkError, NetworkHandle};
 
@@ -182,7 +182,12 @@ impl Node {
         // Subscribed before the network starts, so no listing a peer sends is missed.
         let (alerts_stop, alerts_stop_rx) = watch::channel(false);
         let alerts_task = tokio::spawn(alerts.clone().run(engine.subscribe(), alerts_stop_rx));
-        let author = Author::new(key.clone(), currency, location, engine.clone());
+        let lib_blobs = blobs.clone();
+        let photos = tokio::task::spawn_blocking(move || PhotoLibrary::open(lib_blobs))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
+        let author =
+            Author::new(key.clone(), currency, location, engine.clone()).with_photos(photos);
         // The market: subscribed before the network starts, so no move a peer sends is missed
         // (and its first act is a scan of every thread for what arrived while it was down).
         let market_limits = config.market_limits()?;

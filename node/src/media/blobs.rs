@@ -524,6 +524,34 @@ impl BlobStore {
         self.lock().entries.get(hash).map(|e| e.class)
     }
 
+    /// Removes the blob (whatever its class); whether it was here.
+    pub fn remove(&self, hash: &BlobHash) -> Result<bool, BlobError> {
+        let path = self.path_of(hash);
+        let mut st = self.lock();
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("removing", &path)(e)),
+        }
+        match st.entries.remove(hash) {
+            Some(e) => {
+                self.journal_removed(&mut st, hash, e.class);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Every blob of `class`.
+    pub fn hashes_of_class(&self, class: BlobClass) -> Vec<BlobHash> {
+        self.lock()
+            .entries
+            .iter()
+            .filter(|(_, e)| e.class == class)
+            .map(|(h, _)| *h)
+            .collect()
+    }
+
     /// Sets the blob's class (e.g. pins an own photo, or demotes one no listing names any more
     /// to Cached, where the LRU may evict it).
     pub fn set_class(&self, hash: &BlobHash, class: BlobClass) -> Result<(), BlobError> {
