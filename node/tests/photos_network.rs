@@ -374,7 +374,7 @@ async fn a_peer_serving_corrupted_bytes_is_penalized_and_the_fetch_completes_fro
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_withdrawn_listings_thumbnails_are_collected_and_no_longer_announced() {
+async fn a_withdrawn_listings_photos_are_collected_and_no_longer_announced() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let seller = start(dirs[0].path()).await;
     let buyer = start(dirs[1].path()).await;
@@ -423,9 +423,13 @@ async fn a_withdrawn_listings_thumbnails_are_collected_and_no_longer_announced()
         (net.status().blobs.providing == 0).then_some(())
     })
     .await;
-    // The seller's own photos stay whatever happens to the listing.
-    seller.collect_blobs().await.unwrap();
-    assert!(seller.blobs().has(&photos[0].hash) && seller.blobs().has(&photos[0].thumb_hash));
+    // At the seller too: the withdrawn listing's photos were released from Own (no listing
+    // of the user names them) and go with the next collection.
+    let report = seller.collect_blobs().await.unwrap();
+    assert_eq!(report.removed, 4, "{report:?}");
+    for p in &photos {
+        assert!(!seller.blobs().has(&p.hash) && !seller.blobs().has(&p.thumb_hash));
+    }
 
     buyer.shutdown().await.unwrap();
     seller.shutdown().await.unwrap();
