@@ -190,6 +190,23 @@ impl Api {
     }
 }
 
+impl Api {
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let mut r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .unwrap();
+        let text = r.body_mut().read_to_string().unwrap();
+        (
+            r.status().as_u16(),
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+}
+
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -236,6 +253,14 @@ async fn a_buyer_sees_the_thumbnail_fetches_the_photo_and_a_third_node_gets_it_w
     .await;
     assert_eq!(hit.summary.thumb, Some(hex::encode(photos[0].thumb_hash)));
     let api = Api::new(&buyer);
+    // The API's hit too.
+    let (status, found) = api.post("/v1/search", &serde_json::json!({"text": "touring bike"}));
+    assert_eq!(status, 200, "{found}");
+    let api_hit = found["hits"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["id"] == id.to_string()))
+        .unwrap_or_else(|| panic!("no hit: {found}"));
+    assert_eq!(api_hit["thumb"], hex::encode(photos[0].thumb_hash));
     // ... which the API serves from the buyer's store.
     let (status, _, body) = api.get(&format!("/v1/blobs/{}", hex::encode(photos[0].thumb_hash)));
     assert_eq!(status, 200);
