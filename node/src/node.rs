@@ -2,7 +2,7 @@
 //! libp2p swarm), started together and shut down in order.
 //!
 //! Shutdown order: stop accepting API requests and end event streams, let in-flight requests
-//! finish, stop the network, stop the market's task (decisions in progress finish), match the listings already stored against saved searches, commit the index and flush the store, remove `node.json`.
+//! finish, stop the photo upkeep (thumbnail prefetch, collection), stop the network, stop the market's task (decisions in progress finish), match the listings already stored against saved searches, commit the index and flush the store, remove `node.json`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -371,7 +371,7 @@ impl Node {
         &self.home
     }
 
-    /// Shuts down in order: API, network, engine (commit + flush), node file.
+    /// Shuts down in order: API, photo upkeep, network, engine (commit + flush), node file.
     pub async fn shutdown(mut self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
         if let Some(server) = self.server.take() {
