@@ -500,40 +500,15 @@ pub fn deal_json(s: &ApiState, d: &DealRecord) -> DealJson {
     }
 }
 
-/// A thread id, or a unique prefix (at least 8 hex digits) of one of my threads.
+/// A thread id, or a unique prefix of one of my threads.
 fn resolve_thread(s: &ApiState, text: &str) -> ApiResult<ThreadId> {
-    let text = text.trim().to_ascii_lowercase();
-    if let Ok(id) = text.parse::<ThreadId>() {
-        return Ok(id);
-    }
-    let min = super::messages::MIN_THREAD_PREFIX;
-    if text.len() < min || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::field(
-            "thread",
-            format!("'{text}' is not a thread id (64 hex digits, or the first {min} or more of one; see `swapmeet offers`)"),
-        ));
-    }
-    let matches: Vec<ThreadId> = s
-        .messenger
-        .thread_heads()?
-        .into_iter()
-        .map(|h| h.thread)
-        .filter(|t| t.to_string().starts_with(&text))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(*one),
-        [] => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no negotiation of yours starts with '{text}'; see `swapmeet offers`"),
-        )),
-        _ => Err(ApiError::field(
-            "thread",
-            format!(
-                "'{text}' starts {} of your threads; give more digits",
-                matches.len()
-            ),
-        )),
-    }
+    super::messages::resolve_thread_among(text, "negotiation", "swapmeet offers", || {
+        Ok(s.messenger
+            .thread_heads()?
+            .into_iter()
+            .map(|h| h.thread)
+            .collect())
+    })
 }
 
 /// A listing id, or a unique prefix of a listing I negotiate on or sell.

@@ -205,6 +205,24 @@ fn view_json(s: &ApiState, v: &ThreadView, now: u64) -> ThreadViewJson {
 
 /// Resolves a thread id or a unique prefix of one among the user's threads.
 fn resolve_thread(s: &ApiState, text: &str, now: u64) -> ApiResult<ThreadId> {
+    resolve_thread_among(text, "thread", "swapmeet inbox", || {
+        Ok(s.messenger
+            .inbox(now)?
+            .into_iter()
+            .map(|t| t.thread)
+            .collect())
+    })
+}
+
+/// A thread id, or a unique prefix (at least [`MIN_THREAD_PREFIX`] hex digits) of one of the
+/// threads `candidates` lists (asked only for a prefix); `noun` names them in errors and
+/// `see` is the command that lists them.
+pub(super) fn resolve_thread_among(
+    text: &str,
+    noun: &str,
+    see: &str,
+    candidates: impl FnOnce() -> ApiResult<Vec<ThreadId>>,
+) -> ApiResult<ThreadId> {
     let text = text.trim().to_ascii_lowercase();
     if let Ok(id) = text.parse::<ThreadId>() {
         return Ok(id);
@@ -213,27 +231,24 @@ fn resolve_thread(s: &ApiState, text: &str, now: u64) -> ApiResult<ThreadId> {
         return Err(ApiError::field(
             "thread",
             format!(
-                "'{text}' is not a thread id (64 hex characters, or the first {MIN_THREAD_PREFIX} or more of one; see `swapmeet inbox`)"
+                "'{text}' is not a thread id (64 hex digits, or the first {MIN_THREAD_PREFIX} or more of one; see `{see}`)"
             ),
         ));
     }
-    let matches: Vec<ThreadId> = s
-        .messenger
-        .inbox(now)?
+    let matches: Vec<ThreadId> = candidates()?
         .into_iter()
-        .map(|t| t.thread)
         .filter(|t| t.to_string().starts_with(&text))
         .collect();
     match matches.as_slice() {
         [one] => Ok(*one),
         [] => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("no thread of yours starts with '{text}'; see `swapmeet inbox`"),
+            format!("no {noun} of yours starts with '{text}'; see `{see}`"),
         )),
         _ => Err(ApiError::field(
             "thread",
             format!(
-                "'{text}' starts {} of your threads; give more characters",
+                "'{text}' starts {} of your threads; give more digits",
                 matches.len()
             ),
         )),
