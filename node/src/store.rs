@@ -24,11 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+mod durability;
 mod record;
 
 use serde::Serialize;
 use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey};
 
+pub use durability::{Durability, SyncMode};
 pub use record::{decide, Decision, RecordKind, StoredRecord, Summary};
 use record::{decide_versions, Head};
 
@@ -165,6 +167,8 @@ pub struct Store {
     lookups: Arc<RwLock<Lookups>>,
     /// Counts the writes applied since the store was opened; see [`Store::generation`].
     generation: Arc<AtomicU64>,
+    /// Where every acknowledged write waits until it is on disk.
+    durability: Durability,
 }
 
 /// Settings of the store.
@@ -173,9 +177,12 @@ pub struct StoreConfig {
     /// sled page cache in bytes. Set explicitly because sled's default (1 GiB) is far more
     /// than a consumer's background process should take.
     pub cache_capacity: u64,
-    /// How often sled flushes on its own. Local writes are flushed explicitly before they are
-    /// acknowledged; this bounds what peers' data a crash can lose (it comes back by sync).
+    /// How often sled flushes (and fsyncs) on its own. Acknowledged writes are made durable
+    /// before they are acknowledged ([`Store::flush`]); this bounds what peers' data a power
+    /// cut can lose (it comes back by sync).
     pub flush_every_ms: u64,
+    /// How [`Store::flush`] makes writes durable.
+    pub sync: SyncMode,
 }
 
 impl Default for StoreConfig {
@@ -183,6 +190,7 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_capacity: 128 * 1024 * 1024,
             flush_every_ms: 500,
+            sync: SyncMode::default(),
         }
     }
 }
@@ -293,7 +301,11 @@ impl Store {
             db.open_tree(name)
                 .map_err(StoreError::sled("opening a tree"))
         };
+        let durability = Durability::for_sled(db.clone(), dir, config.sync).map_err(|e| {
+            StoreError::sled("opening the store's files to sync them")(sled::Error::Io(e))
+        })?;
         let store = Store {
+            durability,
             listings: tree(TREE_LISTINGS)?,
             changes: tree(TREE_CHANGES)?,
             meta: tree(TREE_META)?,
@@ -567,13 +579,19 @@ impl Store {
         Ok(removed)
     }
 
-    /// Makes everything written so far durable (fsync). Call before acknowledging a write the
-    /// local user authored.
+    /// Makes everything written so far, in any tree, durable (sled's flush, then fdatasync;
+    /// see [`Durability`]), sharing the sync with concurrent callers. Call before
+    /// acknowledging a write to the local user or a peer. Blocking.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush()
-            .map_err(StoreError::sled("flushing to disk"))?;
-        Ok(())
+        self.durability
+            .sync()
+            .map_err(StoreError::sled("making writes durable"))
+    }
+
+    /// The durability point, for components that keep their own trees in this store: they
+    /// call [`Durability::sync`] before acknowledging what they wrote.
+    pub fn durability(&self) -> &Durability {
+        &self.durability
     }
 
     /// Change-log entries after `position`, in order: (position, listing id).

@@ -184,6 +184,8 @@ fn decode_mail(bytes: &[u8]) -> Result<([u8; 32], Sealed), String> {
 /// The mailbox.
 pub(super) struct Mailbox {
     tree: sled::Tree,
+    /// A deposit is acknowledged to its depositor only once durable.
+    durable: crate::store::Durability,
     config: MessagingConfig,
     index: Mutex<Index>,
 }
@@ -194,6 +196,7 @@ impl Mailbox {
     /// handed out anyway, and must not keep the node from starting.
     pub(super) fn open(
         tree: sled::Tree,
+        durable: crate::store::Durability,
         config: &MessagingConfig,
     ) -> Result<Mailbox, MessagingError> {
         let mut index = Index::default();
@@ -233,6 +236,7 @@ impl Mailbox {
         }
         Ok(Mailbox {
             tree,
+            durable,
             config: config.clone(),
             index: Mutex::new(index),
         })
@@ -310,7 +314,7 @@ impl Mailbox {
         let stored = self
             .tree
             .insert(&key, value)
-            .and_then(|_| self.tree.flush().map(|_| ()));
+            .and_then(|_| self.durable.sync());
         if let Err(e) = stored {
             // Undo what may have been written so that a refusal stores nothing.
             let _ = self.tree.remove(&key);
