@@ -416,6 +416,14 @@ impl Messenger {
         Ok(())
     }
 
+    /// Refuses a write while the disk is full (see [`crate::store::Durability::ensure_space`]).
+    fn ensure_space(&self) -> Result<(), MessagingError> {
+        self.inner
+            .durable
+            .ensure_space()
+            .map_err(|e| MessagingError::Store(StoreError::DiskFull(e)))
+    }
+
     fn flush(&self) -> Result<(), MessagingError> {
         self.inner
             .durable

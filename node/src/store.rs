@@ -30,7 +30,7 @@ mod record;
 use serde::Serialize;
 use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey};
 
-pub use durability::{Durability, SyncMode};
+pub use durability::{Durability, NoSpace, SyncMode};
 pub use record::{decide, Decision, RecordKind, StoredRecord, Summary};
 use record::{decide_versions, Head};
 
@@ -91,6 +91,9 @@ pub enum StoreError {
         /// The store's directory.
         path: String,
     },
+    /// The disk is (almost) full: the write was refused and nothing of it stored.
+    #[error("store: {0}")]
+    DiskFull(#[from] NoSpace),
     /// The store was written by an incompatible version of swapmeet.
     #[error("store format {found} is not supported by this version (expects {expected}); use a matching swapmeet or a new home")]
     Format {
@@ -183,6 +186,11 @@ pub struct StoreConfig {
     pub flush_every_ms: u64,
     /// How [`Store::flush`] makes writes durable.
     pub sync: SyncMode,
+    /// Free space kept on the store's disk: writes are refused below it (see
+    /// [`Durability::ensure_space`]). 64 MiB holds the largest write the node makes at once
+    /// (a bridge batch of 1,000 listings at the 16 KiB envelope cap is 16 MiB, written with
+    /// its change log and index segment) several times over.
+    pub reserve_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -191,6 +199,7 @@ impl Default for StoreConfig {
             cache_capacity: 128 * 1024 * 1024,
             flush_every_ms: 500,
             sync: SyncMode::default(),
+            reserve_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -301,7 +310,8 @@ impl Store {
             db.open_tree(name)
                 .map_err(StoreError::sled("opening a tree"))
         };
-        let durability = Durability::for_sled(db.clone(), dir, config.sync).map_err(|e| {
+        let durability = Durability::for_sled(db.clone(), dir, config.sync, config.reserve_bytes)
+            .map_err(|e| {
             StoreError::sled("opening the store's files to sync them")(sled::Error::Io(e))
         })?;
         let store = Store {
@@ -440,6 +450,9 @@ impl Store {
         &self,
         records: Vec<StoredRecord>,
     ) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
+        if !records.is_empty() {
+            self.durability.ensure_space()?;
+        }
         let mut listings: Vec<RecordWrite> = Vec::new();
         let mut changes = ChangeEntry::default();
         // What the lookups lose and gain once the trees are written, in order (a batch may

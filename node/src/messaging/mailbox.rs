@@ -306,6 +306,9 @@ impl Mailbox {
                 limit_bytes: c.mailbox_total_bytes,
             });
         }
+        if let Err(e) = self.durable.ensure_space() {
+            return Err(DepositRefusal::Store(e.to_string()));
+        }
         let key = mail_key(&tag, index.next);
         let value = Writer::new(MAIL_FORMAT)
             .key(depositor.as_bytes())

@@ -56,6 +56,8 @@ struct State {
 type SyncFn = dyn Fn() -> sled::Result<()> + Send + Sync;
 
 struct Inner {
+    /// The free space kept in reserve on the store's disk; see [`Durability::ensure_space`].
+    space: Option<SpaceGuard>,
     state: Mutex<State>,
     done: Condvar,
     sync: Box<SyncFn>,
@@ -79,7 +81,12 @@ impl std::fmt::Debug for Durability {
 
 impl Durability {
     /// The durability of the sled database `db` living in `dir`.
-    pub(super) fn for_sled(db: sled::Db, dir: &Path, mode: SyncMode) -> std::io::Result<Self> {
+    pub(super) fn for_sled(
+        db: sled::Db,
+        dir: &Path,
+        mode: SyncMode,
+        reserve_bytes: u64,
+    ) -> std::io::Result<Self> {
         let files = match mode {
             SyncMode::FlushOnly => None,
             SyncMode::Fdatasync => {
@@ -95,18 +102,26 @@ impl Durability {
                 })
             }
         };
-        Ok(Durability::with(move || {
+        let mut d = Durability::with(move || {
             db.flush()?;
             if let Some(files) = &files {
                 files.sync()?;
             }
             Ok(())
-        }))
+        });
+        if let Some(inner) = Arc::get_mut(&mut d.inner) {
+            inner.space = Some(SpaceGuard {
+                dir: dir.to_path_buf(),
+                reserve_bytes,
+            });
+        }
+        Ok(d)
     }
 
     fn with(sync: impl Fn() -> sled::Result<()> + Send + Sync + 'static) -> Self {
         Durability {
             inner: Arc::new(Inner {
+                space: None,
                 state: Mutex::new(State {
                     next: Arc::new(Round::default()),
                     syncing: false,
@@ -154,6 +169,20 @@ impl Durability {
         }
     }
 
+    /// Refuses a write while the store's disk has less free space than the reserve.
+    ///
+    /// sled 0.34 cannot recover from a failed write in place: the first `ENOSPC` while writing
+    /// its log becomes a global error that fails every later write and flush until the store
+    /// is reopened. So the node stops taking writes while some space is left, and takes them
+    /// again by itself once space returns. Call before a write of any size (listings, a
+    /// message, a deposit); small bookkeeping writes (read marks, alerts) fit in the reserve.
+    pub fn ensure_space(&self) -> Result<(), NoSpace> {
+        match &self.inner.space {
+            Some(guard) => guard.check(),
+            None => Ok(()),
+        }
+    }
+
     /// Syncs completed since the store opened (a status figure; tests check that an
     /// acknowledgement came after one).
     pub fn completed(&self) -> u64 {
@@ -164,6 +193,61 @@ impl Durability {
         // The state is a few plain fields, each left consistent by every step.
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The store's disk has less free space than the node keeps in reserve.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error(
+    "the disk holding {dir} is full: {:.1} MiB free, and the node keeps {:.1} MiB in reserve; \
+     free some space (writes resume by themselves, reads go on meanwhile)",
+    mib(*.free),
+    mib(*.reserve)
+)]
+pub struct NoSpace {
+    /// The store's folder.
+    pub dir: String,
+    /// Bytes free for unprivileged writers.
+    pub free: u64,
+    /// The reserve.
+    pub reserve: u64,
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+struct SpaceGuard {
+    dir: PathBuf,
+    reserve_bytes: u64,
+}
+
+impl SpaceGuard {
+    fn check(&self) -> Result<(), NoSpace> {
+        let Some(free) = free_bytes(&self.dir) else {
+            // Not knowing is no reason to refuse: sled reports a real failure itself.
+            return Ok(());
+        };
+        if free < self.reserve_bytes {
+            return Err(NoSpace {
+                dir: self.dir.display().to_string(),
+                free,
+                reserve: self.reserve_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Bytes available to unprivileged writers on the filesystem holding `dir`.
+#[cfg(target_os = "linux")]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
 }
 
 /// The files sled writes that its flush leaves unsynced.
@@ -295,7 +379,8 @@ mod tests {
     fn a_sled_store_syncs_its_data_file_and_new_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
-        let d = Durability::for_sled(db.clone(), dir.path(), SyncMode::Fdatasync).unwrap();
+        let d = Durability::for_sled(db.clone(), dir.path(), SyncMode::Fdatasync, 0).unwrap();
+        d.ensure_space().unwrap();
         db.insert(b"small", b"v").unwrap();
         d.sync().unwrap();
         assert_eq!(d.completed(), 1);
