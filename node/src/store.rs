@@ -91,6 +91,33 @@ pub enum StoreError {
         /// The store's directory.
         path: String,
     },
+    /// sled found its files damaged (truncated or overwritten) and cannot open them.
+    #[error(
+        "the store {path} is damaged and cannot be opened. It holds your listings, \
+         messages and deals: restore it from a backup if you have one, or move it away (`mv \
+         {path} {path}.damaged`) to start with an empty store: listings, yours included, come \
+         back from peers by sync, messages and deals kept only here do not"
+    )]
+    Damaged {
+        /// The store's directory.
+        path: String,
+        /// What sled reported.
+        #[source]
+        source: sled::Error,
+    },
+    /// The store's folder cannot be written (a read-only disk, or files of another user).
+    #[error(
+        "the store {path} cannot be written: the node needs its home writable; check \
+         that the disk is mounted read-write and the folder belongs to you, or use another home \
+         (--home or SWAPMEET_HOME)"
+    )]
+    NotWritable {
+        /// The store's directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The disk is (almost) full: the write was refused and nothing of it stored.
     #[error("store: {0}")]
     DiskFull(#[from] NoSpace),
@@ -288,9 +315,27 @@ fn open_db(dir: &Path, config: &StoreConfig, wait: Duration) -> Result<sled::Db,
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            Err(sled::Error::Io(e)) if is_not_writable(&e) => {
+                return Err(StoreError::NotWritable {
+                    path: dir.display().to_string(),
+                    source: e,
+                })
+            }
+            Err(source @ sled::Error::Corruption { .. }) => {
+                return Err(StoreError::Damaged {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
             other => return other.map_err(StoreError::sled("opening the store")),
         }
     }
+}
+
+/// A read-only filesystem (EROFS) or files the user may not write.
+fn is_not_writable(e: &std::io::Error) -> bool {
+    const EROFS: i32 = 30;
+    e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(EROFS)
 }
 
 /// sled reports a held lock only as text (an `Other` I/O error naming the lock).
