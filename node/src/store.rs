@@ -69,7 +69,7 @@ pub const SHIPPING_AREA: &str = "ship";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled failed (disk full, I/O error, corruption).
-    #[error("store: {context}")]
+    #[error("store: {context}{}", disk_full_hint(source))]
     Sled {
         /// What the store was doing.
         context: &'static str,
@@ -129,6 +129,24 @@ pub enum StoreError {
         /// What this build writes.
         expected: u8,
     },
+}
+
+/// What to do when sled met a full disk. The reserve ([`Durability::ensure_space`]) keeps the
+/// node's own writes from getting there, but another program can take that space too.
+fn disk_full_hint(e: &sled::Error) -> &'static str {
+    const ENOSPC: i32 = 28;
+    match e {
+        // sled clones its sticky error by kind and text, so the kind is what survives.
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::StorageFull
+                || io.raw_os_error() == Some(ENOSPC) =>
+        {
+            ": the disk is full (no space left on device), and the write was not acknowledged; \
+             free some space, then restart the node (after a failed write the store takes no \
+             more until it is reopened)"
+        }
+        _ => "",
+    }
 }
 
 impl StoreError {
