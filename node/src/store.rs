@@ -25,12 +25,15 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 mod durability;
+mod error;
 mod record;
 
 use serde::Serialize;
 use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey};
 
 pub use durability::{Durability, NoSpace, SyncMode};
+use error::is_not_writable;
+pub use error::StoreError;
 pub use record::{decide, Decision, RecordKind, StoredRecord, Summary};
 use record::{decide_versions, Head};
 
@@ -64,96 +67,6 @@ pub const AREA_PRECISION: usize = 4;
 /// The area tag of listings that ship: not a valid geohash (the alphabet has no `i`), so it can
 /// never collide with a cell.
 pub const SHIPPING_AREA: &str = "ship";
-
-/// Errors of the store. Each names what was being done.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed (disk full, I/O error, corruption).
-    #[error("store: {context}{}", disk_full_hint(source))]
-    Sled {
-        /// What the store was doing.
-        context: &'static str,
-        /// The underlying error.
-        #[source]
-        source: sled::Error,
-    },
-    /// A value in the store could not be read back; the store is damaged or from another version.
-    #[error("store: corrupt value in {tree}: {reason}")]
-    Corrupt {
-        /// Which tree.
-        tree: &'static str,
-        /// What was wrong.
-        reason: String,
-    },
-    /// Another process holds the store's lock: a node is already running on this home.
-    #[error("store {path} is in use by another process (is a swapmeet node already running on this home?)")]
-    Locked {
-        /// The store's directory.
-        path: String,
-    },
-    /// sled found its files damaged (truncated or overwritten) and cannot open them.
-    #[error(
-        "the store {path} is damaged and cannot be opened. It holds your listings, \
-         messages and deals: restore it from a backup if you have one, or move it away (`mv \
-         {path} {path}.damaged`) to start with an empty store: listings, yours included, come \
-         back from peers by sync, messages and deals kept only here do not"
-    )]
-    Damaged {
-        /// The store's directory.
-        path: String,
-        /// What sled reported.
-        #[source]
-        source: sled::Error,
-    },
-    /// The store's folder cannot be written (a read-only disk, or files of another user).
-    #[error(
-        "the store {path} cannot be written: the node needs its home writable; check \
-         that the disk is mounted read-write and the folder belongs to you, or use another home \
-         (--home or SWAPMEET_HOME)"
-    )]
-    NotWritable {
-        /// The store's directory.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The disk is (almost) full: the write was refused and nothing of it stored.
-    #[error("store: {0}")]
-    DiskFull(#[from] NoSpace),
-    /// The store was written by an incompatible version of swapmeet.
-    #[error("store format {found} is not supported by this version (expects {expected}); use a matching swapmeet or a new home")]
-    Format {
-        /// Found on disk.
-        found: u8,
-        /// What this build writes.
-        expected: u8,
-    },
-}
-
-/// What to do when sled met a full disk. The reserve ([`Durability::ensure_space`]) keeps the
-/// node's own writes from getting there, but another program can take that space too.
-fn disk_full_hint(e: &sled::Error) -> &'static str {
-    const ENOSPC: i32 = 28;
-    match e {
-        // sled clones its sticky error by kind and text, so the kind is what survives.
-        sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::StorageFull
-                || io.raw_os_error() == Some(ENOSPC) =>
-        {
-            ": the disk is full (no space left on device), and the write was not acknowledged; \
-             free some space, then restart the node (after a failed write the store takes no \
-             more until it is reopened)"
-        }
-        _ => "",
-    }
-}
-
-impl StoreError {
-    fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
-        move |source| StoreError::Sled { context, source }
-    }
-}
 
 /// Counts the store can report cheaply.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -348,12 +261,6 @@ fn open_db(dir: &Path, config: &StoreConfig, wait: Duration) -> Result<sled::Db,
             other => return other.map_err(StoreError::sled("opening the store")),
         }
     }
-}
-
-/// A read-only filesystem (EROFS) or files the user may not write.
-fn is_not_writable(e: &std::io::Error) -> bool {
-    const EROFS: i32 = 30;
-    e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(EROFS)
 }
 
 /// sled reports a held lock only as text (an `Other` I/O error naming the lock).
