@@ -312,7 +312,7 @@ impl Alerts {
             .store
             .searches
             .insert(id.to_be_bytes(), encode(&saved))?;
-        self.inner.store.searches.flush()?;
+        self.inner.store.sync()?;
         m.percolator.insert(id, saved.query.clone());
         m.searches.insert(id, saved.clone());
         Ok(saved)
@@ -362,7 +362,7 @@ impl Alerts {
                 matched.insert(k, encode(&entries))?;
             }
         }
-        self.inner.store.searches.flush()?;
+        self.inner.store.sync()?;
         m.percolator.remove(found.id);
         m.searches.remove(&found.id);
         m.bursts.remove(&found.id);
@@ -404,7 +404,7 @@ impl Alerts {
             for (k, v) in marked {
                 log.insert(k, v)?;
             }
-            log.flush()?;
+            self.inner.store.sync()?;
         }
         Ok((out, unseen))
     }
@@ -491,7 +491,7 @@ impl Alerts {
         if wrote || !fired.is_empty() {
             // One flush for the batch: the matched records, the alerts and the digests are
             // durable together before any alert is announced.
-            log.flush()?;
+            self.inner.store.sync()?;
         }
         drop(m);
         let n = fired.len();

@@ -215,13 +215,20 @@ struct ItemState {
 pub struct Bridge {
     author: Author,
     tree: sled::Tree,
+    /// The store's durability point: a run reports its state only once durable.
+    durable: crate::store::Durability,
 }
 
 impl Bridge {
     /// The bridge over the node's writer.
     pub fn new(author: Author) -> Result<Bridge, BridgeError> {
         let tree = author.engine().store().tree(TREE_BRIDGE)?;
-        Ok(Bridge { author, tree })
+        let durable = author.engine().store().durability().clone();
+        Ok(Bridge {
+            author,
+            tree,
+            durable,
+        })
     }
 
     fn state(&self) -> Result<BTreeMap<String, ItemState>, BridgeError> {
@@ -485,7 +492,7 @@ impl Bridge {
                 })
             })?;
         }
-        self.tree.flush().map_err(|source| {
+        self.durable.sync().map_err(|source| {
             BridgeError::Store(StoreError::Sled {
                 context: "flushing bridge state",
                 source,

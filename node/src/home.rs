@@ -55,7 +55,7 @@ pub enum HomeError {
         reason: String,
     },
     /// The config file is invalid.
-    #[error("config {path}: {reason}")]
+    #[error("config {path}: {reason}\nfix the file, or move it away and run `swapmeet init` to write a fresh one (your identity, in identity.key, is kept)")]
     BadConfig {
         /// Which file.
         path: PathBuf,

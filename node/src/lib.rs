@@ -6,12 +6,13 @@
 //!
 //! # Layout
 //! - [`store`]: the sled store; newest version per listing, secondary trees, change log
-//!   (`store/record.rs`: the stored record and version order).
+//!   (`store/record.rs`: the stored record and version order; `store/durability.rs`: fdatasync
+//!   with group commit before any write is acknowledged, and the free-space reserve).
 //! - [`search`]: the tantivy index derived from the store; queries, filters, sorts.
 //! - [`ingest`]: the one path in: decode, verify, validate, version check, store, index, event.
 //! - [`events`]: the broadcast of what changed.
 //! - [`engine`]: ties store, index and ingest together with the background committer.
-//! - [`authoring`]: the local user's drafts become signed versions (flushed before acknowledged).
+//! - [`authoring`]: the local user's drafts become signed versions (durable before acknowledged).
 //! - [`bridge`]: the retailer bridge: a shop's catalogue export kept in step with its listings.
 //! - [`alerts`]: saved searches matched against every listing as it is stored; alerts.
 //! - [`market`]: negotiations, the seller's stock, co-signed deals, reviews and reputation.

@@ -239,14 +239,13 @@ impl Market {
     }
 
     fn flush(&self) -> Result<(), MarketError> {
+        // One sync covers both trees (they live in the engine's store).
         self.inner
-            .deals
-            .flush()
-            .map_err(sled_err("flushing deals to disk"))?;
-        self.inner
-            .state
-            .flush()
-            .map_err(sled_err("flushing market state to disk"))?;
+            .engine
+            .store()
+            .durability()
+            .sync()
+            .map_err(sled_err("flushing deals and market state to disk"))?;
         Ok(())
     }
 

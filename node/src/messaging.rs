@@ -336,6 +336,8 @@ struct Inner {
     config: MessagingConfig,
     /// Threads, messages, the sent index and the outbox.
     state: sled::Tree,
+    /// The store's durability point: what is acknowledged waits for it.
+    durable: crate::store::Durability,
     /// Held while a change to `state` is read, decided and written, so that two sends cannot
     /// take the same sequence number and a message cannot be stored twice.
     writer: Mutex<()>,
@@ -353,7 +355,11 @@ impl Messenger {
     ) -> Result<Messenger, MessagingError> {
         config.check()?;
         let state = store.tree(TREE_STATE)?;
-        let mailbox = mailbox::Mailbox::open(store.tree(TREE_MAILBOX)?, &config)?;
+        let mailbox = mailbox::Mailbox::open(
+            store.tree(TREE_MAILBOX)?,
+            store.durability().clone(),
+            &config,
+        )?;
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let me = key.public();
         Ok(Messenger {
@@ -363,6 +369,7 @@ impl Messenger {
                 key,
                 config,
                 state,
+                durable: store.durability().clone(),
                 writer: Mutex::new(()),
                 mailbox,
                 events,
@@ -409,10 +416,18 @@ impl Messenger {
         Ok(())
     }
 
+    /// Refuses a write while the disk is full (see [`crate::store::Durability::ensure_space`]).
+    fn ensure_space(&self) -> Result<(), MessagingError> {
+        self.inner
+            .durable
+            .ensure_space()
+            .map_err(|e| MessagingError::Store(StoreError::DiskFull(e)))
+    }
+
     fn flush(&self) -> Result<(), MessagingError> {
         self.inner
-            .state
-            .flush()
+            .durable
+            .sync()
             .map_err(sled_err("flushing messages to disk"))?;
         Ok(())
     }

@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use swapmeet_protocol::PublicKey;
+
 use crate::alerts::{AlertError, Alerts};
 use crate::api::{self, ApiState};
 use crate::authoring::Author;
@@ -80,6 +82,59 @@ pub enum NodeError {
     /// A task failed.
     #[error("node task failed: {0}")]
     Task(String),
+    /// The store holds fewer of the user's listings than the search index: it lost writes.
+    #[error(
+        "the store {store} holds {stored} of your listings but the search index {index} has \
+         {indexed}: the store was truncated or damaged and lost writes it had acknowledged. \
+         Stop here and restore {store} from a backup if you have one; to go on with what is \
+         left, delete {index} (the node rebuilds it from the store, and lost listings come back \
+         from peers that hold them by sync)"
+    )]
+    StoreLostRecords {
+        /// The store's folder.
+        store: PathBuf,
+        /// The index's folder.
+        index: PathBuf,
+        /// The user's records (listings and withdrawals) in the store.
+        stored: usize,
+        /// The user's active listings in the index.
+        indexed: usize,
+    },
+}
+
+/// Refuses to start on a store that lost the user's listings. sled recovers the valid prefix
+/// of a truncated file without a word, so a damaged store would otherwise open as if those
+/// listings had never been written. The index is a second copy, in other files: it holds only
+/// active listings, and the store holds those plus withdrawals and the expired, so a store with
+/// fewer of the user's records than the index has lost some. (The user's writes are durable in
+/// the store before the index commits them, so a crash or power cut cannot cause this.)
+fn check_own_records(
+    engine: &Engine,
+    data: &std::path::Path,
+    me: &PublicKey,
+) -> Result<(), NodeError> {
+    let stored = engine
+        .store()
+        .ids_of_seller(me)
+        .map_err(EngineError::from)?
+        .len();
+    let indexed = engine
+        .search(&crate::search::SearchQuery {
+            seller: Some(*me),
+            exact_total: true,
+            limit: Some(1),
+            ..Default::default()
+        })?
+        .total;
+    if indexed > stored {
+        return Err(NodeError::StoreLostRecords {
+            store: data.join("store"),
+            index: data.join("index"),
+            stored,
+            indexed,
+        });
+    }
+    Ok(())
 }
 
 /// Options of a node beyond its config file.
@@ -153,6 +208,12 @@ impl Node {
             .map_err(|e| NodeError::Task(e.to_string()))??;
         tracing::info!(?how, "store and index open");
         let seller = key.public();
+        if matches!(how, crate::search::OpenedHow::Opened { .. }) {
+            let (e, d) = (engine.clone(), home.data_dir());
+            tokio::task::spawn_blocking(move || check_own_records(&e, &d, &seller))
+                .await
+                .map_err(|e| NodeError::Task(e.to_string()))??;
+        }
         let (blobs_dir, cache) = (home.blobs_dir(), config.media_cache_bytes()?);
         let blobs = tokio::task::spawn_blocking(move || BlobStore::open(&blobs_dir, cache))
             .await

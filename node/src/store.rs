@@ -24,11 +24,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+mod durability;
+mod error;
 mod record;
 
 use serde::Serialize;
 use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey};
 
+pub use durability::{Durability, NoSpace, SyncMode};
+use error::is_not_writable;
+pub use error::StoreError;
 pub use record::{decide, Decision, RecordKind, StoredRecord, Summary};
 use record::{decide_versions, Head};
 
@@ -62,48 +67,6 @@ pub const AREA_PRECISION: usize = 4;
 /// The area tag of listings that ship: not a valid geohash (the alphabet has no `i`), so it can
 /// never collide with a cell.
 pub const SHIPPING_AREA: &str = "ship";
-
-/// Errors of the store. Each names what was being done.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed (disk full, I/O error, corruption).
-    #[error("store: {context}")]
-    Sled {
-        /// What the store was doing.
-        context: &'static str,
-        /// The underlying error.
-        #[source]
-        source: sled::Error,
-    },
-    /// A value in the store could not be read back; the store is damaged or from another version.
-    #[error("store: corrupt value in {tree}: {reason}")]
-    Corrupt {
-        /// Which tree.
-        tree: &'static str,
-        /// What was wrong.
-        reason: String,
-    },
-    /// Another process holds the store's lock: a node is already running on this home.
-    #[error("store {path} is in use by another process (is a swapmeet node already running on this home?)")]
-    Locked {
-        /// The store's directory.
-        path: String,
-    },
-    /// The store was written by an incompatible version of swapmeet.
-    #[error("store format {found} is not supported by this version (expects {expected}); use a matching swapmeet or a new home")]
-    Format {
-        /// Found on disk.
-        found: u8,
-        /// What this build writes.
-        expected: u8,
-    },
-}
-
-impl StoreError {
-    fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
-        move |source| StoreError::Sled { context, source }
-    }
-}
 
 /// Counts the store can report cheaply.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -165,6 +128,8 @@ pub struct Store {
     lookups: Arc<RwLock<Lookups>>,
     /// Counts the writes applied since the store was opened; see [`Store::generation`].
     generation: Arc<AtomicU64>,
+    /// Where every acknowledged write waits until it is on disk.
+    durability: Durability,
 }
 
 /// Settings of the store.
@@ -173,9 +138,17 @@ pub struct StoreConfig {
     /// sled page cache in bytes. Set explicitly because sled's default (1 GiB) is far more
     /// than a consumer's background process should take.
     pub cache_capacity: u64,
-    /// How often sled flushes on its own. Local writes are flushed explicitly before they are
-    /// acknowledged; this bounds what peers' data a crash can lose (it comes back by sync).
+    /// How often sled flushes (and fsyncs) on its own. Acknowledged writes are made durable
+    /// before they are acknowledged ([`Store::flush`]); this bounds what peers' data a power
+    /// cut can lose (it comes back by sync).
     pub flush_every_ms: u64,
+    /// How [`Store::flush`] makes writes durable.
+    pub sync: SyncMode,
+    /// Free space kept on the store's disk: writes are refused below it (see
+    /// [`Durability::ensure_space`]). 64 MiB holds the largest write the node makes at once
+    /// (a bridge batch of 1,000 listings at the 16 KiB envelope cap is 16 MiB, written with
+    /// its change log and index segment) several times over.
+    pub reserve_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -183,6 +156,8 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_capacity: 128 * 1024 * 1024,
             flush_every_ms: 500,
+            sync: SyncMode::default(),
+            reserve_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -271,6 +246,18 @@ fn open_db(dir: &Path, config: &StoreConfig, wait: Duration) -> Result<sled::Db,
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            Err(sled::Error::Io(e)) if is_not_writable(&e) => {
+                return Err(StoreError::NotWritable {
+                    path: dir.display().to_string(),
+                    source: e,
+                })
+            }
+            Err(source @ sled::Error::Corruption { .. }) => {
+                return Err(StoreError::Damaged {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
             other => return other.map_err(StoreError::sled("opening the store")),
         }
     }
@@ -293,7 +280,12 @@ impl Store {
             db.open_tree(name)
                 .map_err(StoreError::sled("opening a tree"))
         };
+        let durability = Durability::for_sled(db.clone(), dir, config.sync, config.reserve_bytes)
+            .map_err(|e| {
+            StoreError::sled("opening the store's files to sync them")(sled::Error::Io(e))
+        })?;
         let store = Store {
+            durability,
             listings: tree(TREE_LISTINGS)?,
             changes: tree(TREE_CHANGES)?,
             meta: tree(TREE_META)?,
@@ -428,6 +420,9 @@ impl Store {
         &self,
         records: Vec<StoredRecord>,
     ) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
+        if !records.is_empty() {
+            self.durability.ensure_space()?;
+        }
         let mut listings: Vec<RecordWrite> = Vec::new();
         let mut changes = ChangeEntry::default();
         // What the lookups lose and gain once the trees are written, in order (a batch may
@@ -567,13 +562,19 @@ impl Store {
         Ok(removed)
     }
 
-    /// Makes everything written so far durable (fsync). Call before acknowledging a write the
-    /// local user authored.
+    /// Makes everything written so far, in any tree, durable (sled's flush, then fdatasync;
+    /// see [`Durability`]), sharing the sync with concurrent callers. Call before
+    /// acknowledging a write to the local user or a peer. Blocking.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush()
-            .map_err(StoreError::sled("flushing to disk"))?;
-        Ok(())
+        self.durability
+            .sync()
+            .map_err(StoreError::sled("making writes durable"))
+    }
+
+    /// The durability point, for components that keep their own trees in this store: they
+    /// call [`Durability::sync`] before acknowledging what they wrote.
+    pub fn durability(&self) -> &Durability {
+        &self.durability
     }
 
     /// Change-log entries after `position`, in order: (position, listing id).

@@ -83,8 +83,34 @@ pub fn hex32(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Unicode bidirectional formatting characters: the embeddings and overrides (U+202A-U+202E),
+/// the isolates (U+2066-U+2069), the marks (U+200E, U+200F) and the Arabic letter mark
+/// (U+061C). They change the order in which the characters around them are shown, so a title
+/// holding U+202E can read as something it does not say ("Trojan Source", CVE-2021-42574), and
+/// two texts that look the same can differ. Text fields that are displayed refuse them.
+pub const BIDI_CONTROLS: [char; 12] = [
+    '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+];
+
+/// Refuses the [`BIDI_CONTROLS`] in a displayed text field, naming the field and the first
+/// one found.
+pub fn check_no_bidi(field: &'static str, text: &str) -> Result<(), ValidationError> {
+    match text.chars().find(|c| BIDI_CONTROLS.contains(c)) {
+        None => Ok(()),
+        Some(c) => Err(ValidationError::invalid(
+            field,
+            format!(
+                "contains the bidirectional control character U+{:04X}, which changes how the \
+                 text around it reads; remove it",
+                u32::from(c)
+            ),
+        )),
+    }
+}
+
 /// Checks a single-line text field: non-empty (if required), at most `limit` characters, no
-/// control characters.
+/// control characters, no bidirectional controls ([`check_no_bidi`]).
 pub fn check_line(
     field: &'static str,
     text: &str,
@@ -108,10 +134,11 @@ pub fn check_line(
             "contains control characters (a single line of plain text is expected)",
         ));
     }
-    Ok(())
+    check_no_bidi(field, text)
 }
 
-/// Checks a multi-line plain-text field: newlines and tabs are allowed, other controls are not.
+/// Checks a multi-line plain-text field: newlines and tabs are allowed, other controls and the
+/// bidirectional controls ([`check_no_bidi`]) are not.
 pub fn check_text(field: &'static str, text: &str, limit: usize) -> Result<(), ValidationError> {
     let n = text.chars().count();
     if n > limit {
@@ -130,7 +157,7 @@ pub fn check_text(field: &'static str, text: &str, limit: usize) -> Result<(), V
             "contains control characters other than newlines and tabs",
         ));
     }
-    Ok(())
+    check_no_bidi(field, text)
 }
 
 #[cfg(test)]
@@ -153,5 +180,52 @@ mod tests {
         bad.pop();
         bad.push('b');
         assert!(base32_decode::<16>(&bad).is_none());
+    }
+
+    #[test]
+    fn a_peer_listing_with_a_bidi_control_is_refused_on_verify() {
+        // Signed without validation, as a node of another implementation (or an older
+        // version) could: the receiving node's verify must refuse it all the same.
+        let mut listing = crate::Listing {
+            item_key: "watch-1".into(),
+            seq: 1,
+            signed_at: 1_750_000_000,
+            expires_at: 1_750_086_400,
+            title: "Rolex watch \u{202E}gpj.exe".into(),
+            description: String::new(),
+            price: crate::Price::Free,
+            condition: crate::Condition::Good,
+            category: crate::Category::Bikes,
+            tags: vec![],
+            quantity: 1,
+            location: None,
+            delivery: crate::Delivery {
+                pickup: false,
+                shipping: true,
+                ships_to: vec![],
+            },
+            images: vec![],
+            variants: vec![],
+        };
+        let key = crate::SecretKey::from_bytes([5; 32]);
+        let env = crate::SignedEnvelope::sign(
+            &key,
+            crate::EnvelopeKind::Listing,
+            listing.encode_payload(),
+        )
+        .unwrap();
+        let err = env.verify(1_750_000_100).unwrap_err();
+        assert!(
+            matches!(err, ValidationError::Invalid { field: "title", .. }),
+            "{err:?}"
+        );
+        listing.title = "Rolex watch".into();
+        let env = crate::SignedEnvelope::sign(
+            &key,
+            crate::EnvelopeKind::Listing,
+            listing.encode_payload(),
+        )
+        .unwrap();
+        assert!(env.verify(1_750_000_100).is_ok());
     }
 }

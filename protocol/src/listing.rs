@@ -290,7 +290,8 @@ pub(crate) fn check_item_key(key: &str) -> Result<(), ValidationError> {
             "contains control characters",
         ));
     }
-    Ok(())
+    // Shown with the listing (the shop's SKU), so held to the rule of displayed text.
+    crate::encoding::check_no_bidi("item_key", key)
 }
 
 pub(crate) fn check_seq(seq: u64) -> Result<(), ValidationError> {

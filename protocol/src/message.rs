@@ -340,7 +340,7 @@ fn check_message_text(text: &str) -> Result<(), ValidationError> {
             "contains control characters (only newlines and tabs are allowed)",
         ));
     }
-    Ok(())
+    crate::encoding::check_no_bidi("text", text)
 }
 
 fn check_message_size(len: usize) -> Result<(), ValidationError> {

@@ -144,6 +144,9 @@ pub struct AlertStore {
     pub(super) log: sled::Tree,
     pub(super) watched: sled::Tree,
     pub(super) own_warned: sled::Tree,
+    /// The store's durability point: alerts and saved searches are announced or acknowledged
+    /// only once durable.
+    durable: crate::store::Durability,
 }
 
 fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> AlertError {
@@ -181,6 +184,7 @@ impl AlertStore {
             log: store.tree(TREE_LOG)?,
             watched: store.tree(TREE_WATCHED)?,
             own_warned: store.tree(TREE_OWN_WARNED)?,
+            durable: store.durability().clone(),
         };
         s.upgrade(&store.tree(TREE_MATCHED_V1)?)?;
         Ok(s)
@@ -219,10 +223,16 @@ impl AlertStore {
         for (listing, entries) in by_listing {
             self.matched.insert(listing, encode(&entries))?;
         }
-        self.matched.flush()?;
+        self.sync()?;
         v1.clear()?;
-        v1.flush()?;
+        self.sync()?;
         Ok(())
+    }
+
+    /// Makes everything written to these trees (and the rest of the store) durable; see
+    /// [`crate::store::Durability`]. Blocking.
+    pub(super) fn sync(&self) -> Result<(), sled::Error> {
+        self.durable.sync()
     }
 
     /// What the saved searches matched of a listing.

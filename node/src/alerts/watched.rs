@@ -128,7 +128,7 @@ impl Alerts {
         m.watched.insert(id, w);
         let mut fired = Vec::new();
         self.check_watched_expiry(&mut m, &id, now, &mut fired)?;
-        self.inner.store.watched.flush()?;
+        self.inner.store.sync()?;
         let w = m.watched.get(&id).cloned();
         drop(m);
         self.announce(fired);
@@ -147,7 +147,7 @@ impl Alerts {
             .remove(&id)
             .ok_or_else(|| AlertError::NotWatched(id.to_string()))?;
         self.inner.store.watched.remove(id.as_bytes())?;
-        self.inner.store.watched.flush()?;
+        self.inner.store.sync()?;
         Ok(w)
     }
 
@@ -403,7 +403,7 @@ impl Alerts {
         }
         if !fired.is_empty() {
             self.trim(&mut m)?;
-            self.inner.store.log.flush()?;
+            self.inner.store.sync()?;
         }
         drop(m);
         let n = fired.len();

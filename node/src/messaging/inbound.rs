@@ -84,6 +84,8 @@ impl Messenger {
         verified: &Verified<DirectMessage>,
         now: u64,
     ) -> Result<(SignedEnvelope, Option<MessagingEvent>), MessagingError> {
+        // No receipt for what the disk cannot hold: the sender keeps it and retries.
+        self.ensure_space()?;
         let sender = verified.signer();
         let hash = verified.hash();
         let message = verified.payload();

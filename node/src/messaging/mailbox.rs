@@ -184,6 +184,8 @@ fn decode_mail(bytes: &[u8]) -> Result<([u8; 32], Sealed), String> {
 /// The mailbox.
 pub(super) struct Mailbox {
     tree: sled::Tree,
+    /// A deposit is acknowledged to its depositor only once durable.
+    durable: crate::store::Durability,
     config: MessagingConfig,
     index: Mutex<Index>,
 }
@@ -194,6 +196,7 @@ impl Mailbox {
     /// handed out anyway, and must not keep the node from starting.
     pub(super) fn open(
         tree: sled::Tree,
+        durable: crate::store::Durability,
         config: &MessagingConfig,
     ) -> Result<Mailbox, MessagingError> {
         let mut index = Index::default();
@@ -233,6 +236,7 @@ impl Mailbox {
         }
         Ok(Mailbox {
             tree,
+            durable,
             config: config.clone(),
             index: Mutex::new(index),
         })
@@ -302,6 +306,9 @@ impl Mailbox {
                 limit_bytes: c.mailbox_total_bytes,
             });
         }
+        if let Err(e) = self.durable.ensure_space() {
+            return Err(DepositRefusal::Store(e.to_string()));
+        }
         let key = mail_key(&tag, index.next);
         let value = Writer::new(MAIL_FORMAT)
             .key(depositor.as_bytes())
@@ -310,7 +317,7 @@ impl Mailbox {
         let stored = self
             .tree
             .insert(&key, value)
-            .and_then(|_| self.tree.flush().map(|_| ()));
+            .and_then(|_| self.durable.sync());
         if let Err(e) = stored {
             // Undo what may have been written so that a refusal stores nothing.
             let _ = self.tree.remove(&key);

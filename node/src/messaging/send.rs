@@ -101,6 +101,8 @@ impl Messenger {
         body: MessageBody,
         now: u64,
     ) -> Result<Sent, MessagingError> {
+        // Before anything is written, so a full disk refuses the message whole.
+        self.ensure_space()?;
         let me = self.me();
         let seq = rec.next_seq;
         let message = DirectMessage {

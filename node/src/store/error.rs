@@ -1,0 +1,99 @@
+//! The store's errors: each says what was being done and, where the user can act, what to do.
+
+use super::NoSpace;
+
+/// Errors of the store. Each names what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (disk full, I/O error, corruption).
+    #[error("store: {context}{}", disk_full_hint(source))]
+    Sled {
+        /// What the store was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A value in the store could not be read back; the store is damaged or from another version.
+    #[error("store: corrupt value in {tree}: {reason}")]
+    Corrupt {
+        /// Which tree.
+        tree: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Another process holds the store's lock: a node is already running on this home.
+    #[error("store {path} is in use by another process (is a swapmeet node already running on this home?)")]
+    Locked {
+        /// The store's directory.
+        path: String,
+    },
+    /// sled found its files damaged (truncated or overwritten) and cannot open them.
+    #[error(
+        "the store {path} is damaged and cannot be opened. It holds your listings, \
+         messages and deals: restore it from a backup if you have one, or move it away (`mv \
+         {path} {path}.damaged`) to start with an empty store: listings, yours included, come \
+         back from peers by sync, messages and deals kept only here do not"
+    )]
+    Damaged {
+        /// The store's directory.
+        path: String,
+        /// What sled reported.
+        #[source]
+        source: sled::Error,
+    },
+    /// The store's folder cannot be written (a read-only disk, or files of another user).
+    #[error(
+        "the store {path} cannot be written: the node needs its home writable; check \
+         that the disk is mounted read-write and the folder belongs to you, or use another home \
+         (--home or SWAPMEET_HOME)"
+    )]
+    NotWritable {
+        /// The store's directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The disk is (almost) full: the write was refused and nothing of it stored.
+    #[error("store: {0}")]
+    DiskFull(#[from] NoSpace),
+    /// The store was written by an incompatible version of swapmeet.
+    #[error("store format {found} is not supported by this version (expects {expected}); use a matching swapmeet or a new home")]
+    Format {
+        /// Found on disk.
+        found: u8,
+        /// What this build writes.
+        expected: u8,
+    },
+}
+
+/// What to do when sled met a full disk. The reserve ([`super::Durability::ensure_space`]) keeps the
+/// node's own writes from getting there, but another program can take that space too.
+fn disk_full_hint(e: &sled::Error) -> &'static str {
+    const ENOSPC: i32 = 28;
+    match e {
+        // sled clones its sticky error by kind and text, so the kind is what survives.
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::StorageFull
+                || io.raw_os_error() == Some(ENOSPC) =>
+        {
+            ": the disk is full (no space left on device), and the write was not acknowledged; \
+             free some space, then restart the node (after a failed write the store takes no \
+             more until it is reopened)"
+        }
+        _ => "",
+    }
+}
+
+impl StoreError {
+    pub(super) fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+        move |source| StoreError::Sled { context, source }
+    }
+}
+
+/// A read-only filesystem (EROFS) or files the user may not write.
+pub(super) fn is_not_writable(e: &std::io::Error) -> bool {
+    const EROFS: i32 = 30;
+    e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(EROFS)
+}
