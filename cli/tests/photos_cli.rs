@@ -307,6 +307,24 @@ fn bad_photos_are_refused_naming_the_file_and_the_limit_and_nothing_is_stored() 
     let e = refused(&h, &[&good, &text]);
     assert!(e.contains("notes.txt"), "{e}");
 
+    // The API itself, as another client meets it: the same limits, the file named.
+    let (status, e) = h.api_post(
+        "/v1/photos?name=raw.jpg",
+        &vec![0xffu8; 20 * 1024 * 1024 + 1],
+    );
+    assert_eq!(status, 413, "{e}");
+    assert!(e["error"]
+        .as_str()
+        .unwrap()
+        .contains("raw.jpg: the file is over 20971520 bytes"));
+    let (status, e) = h.api_post("/v1/photos?name=bomb.png", &png_bomb(100_000, 100_000));
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["field"], "photo");
+    assert!(e["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("bomb.png: 100000 x 100000"));
+
     assert_eq!(blob_files(&h), Vec::<PathBuf>::new(), "nothing stored");
     // `mine --json` prints one line per listing: none.
     assert_eq!(
