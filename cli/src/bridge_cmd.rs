@@ -117,6 +117,13 @@ fn sync_once(
                 .link
                 .as_deref()
                 .and_then(|l| swapmeet_feeds::normalize::absolute_link(l, Some(base)));
+            // Image links resolve against the shop too; one that cannot is kept as it is, so
+            // the node names it in a warning rather than dropping it silently.
+            for img in &mut item.image_links {
+                if let Some(abs) = swapmeet_feeds::normalize::absolute_link(img, Some(base)) {
+                    *img = abs;
+                }
+            }
         }
     }
     let progress =
@@ -207,7 +214,14 @@ fn sync_once(
         b.finish_and_clear();
     }
     report["format"] = json!(format.as_str());
-    report["warnings"] = json!(feed.warnings);
+    // The parser's warnings, then the node's (images it could not publish), in one shape.
+    let mut warnings = json!(feed.warnings);
+    if let (Some(all), Some(node)) = (warnings.as_array_mut(), report["warnings"].as_array()) {
+        for w in node {
+            all.push(json!({"row": w["row"], "shop_id": w["shop_id"], "message": w["reason"]}));
+        }
+    }
+    report["warnings"] = warnings;
     out.emit(&report, || human(&report))?;
     Ok(Done::Ok)
 }

@@ -307,6 +307,24 @@ fn bad_photos_are_refused_naming_the_file_and_the_limit_and_nothing_is_stored() 
     let e = refused(&h, &[&good, &text]);
     assert!(e.contains("notes.txt"), "{e}");
 
+    // The API itself, as another client meets it: the same limits, the file named.
+    let (status, e) = h.api_post(
+        "/v1/photos?name=raw.jpg",
+        &vec![0xffu8; 20 * 1024 * 1024 + 1],
+    );
+    assert_eq!(status, 413, "{e}");
+    assert!(e["error"]
+        .as_str()
+        .unwrap()
+        .contains("raw.jpg: the file is over 20971520 bytes"));
+    let (status, e) = h.api_post("/v1/photos?name=bomb.png", &png_bomb(100_000, 100_000));
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["field"], "photo");
+    assert!(e["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("bomb.png: 100000 x 100000"));
+
     assert_eq!(blob_files(&h), Vec::<PathBuf>::new(), "nothing stored");
     // `mine --json` prints one line per listing: none.
     assert_eq!(
@@ -314,4 +332,121 @@ fn bad_photos_are_refused_naming_the_file_and_the_limit_and_nothing_is_stored() 
         Vec::<Value>::new(),
         "nothing published"
     );
+}
+
+/// A tiny HTTP server on loopback serving `files` by path (404 for anything else), counting
+/// the requests it answers. Runs until the test process ends.
+fn serve(
+    files: Vec<(&'static str, Vec<u8>)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            // Skip the headers.
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let path = line.split(' ').nth(1).unwrap_or("").to_string();
+            let body = files
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, b)| b.clone());
+            let (status, body) = match body {
+                Some(b) => ("200 OK", b),
+                None => ("404 Not Found", b"no such image".to_vec()),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    (base, count)
+}
+
+#[test]
+fn bridge_sync_publishes_the_feeds_images_and_a_broken_one_is_a_warning() {
+    use std::sync::atomic::Ordering;
+    let mut h = Home::new();
+    h.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
+    h.start_node();
+    let (base, requests) = serve(vec![
+        ("/lamp.jpg", with_gps_exif(&jpeg(2000, 1500, 4))),
+        ("/lamp-side.png", png(400, 400, 5)),
+        ("/not-an-image.jpg", b"<html>oops</html>".to_vec()),
+    ]);
+    let feed = serde_json::json!({"currency": "EUR", "items": [
+        {"id": "lamp", "title": "Desk lamp", "price": "30", "ships": true,
+         "image_links": [format!("{base}/lamp.jpg"), format!("{base}/lamp-side.png")]},
+        {"id": "chair", "title": "Chair", "price": "45", "ships": true,
+         "image_links": [format!("{base}/gone.jpg"), format!("{base}/lamp.jpg")]},
+        {"id": "rug", "title": "Rug", "price": "20", "ships": true,
+         "image_links": [format!("{base}/not-an-image.jpg")]},
+    ]});
+    let file = h.path().join("feed.json");
+    std::fs::write(&file, feed.to_string()).unwrap();
+    let report = h.json_ok(&["bridge", "sync", file.to_str().unwrap()]);
+    let report = &report[0];
+    assert_eq!(report["created"].as_array().unwrap().len(), 3, "{report}");
+    let warnings: Vec<String> = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("/gone.jpg") && w.contains("HTTP 404")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("/not-an-image.jpg") && w.contains("JPEG, PNG or WebP")));
+    // lamp.jpg is shared by two items and downloaded once.
+    assert_eq!(requests.load(Ordering::SeqCst), 4);
+
+    let mine = h.json_ok(&["mine"]);
+    let id_of = |title: &str| {
+        mine.iter().find(|l| l["title"] == title).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let images = |title: &str| {
+        h.json_ok(&["show", &id_of(title)])[0]["images"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let lamp = images("Desk lamp");
+    assert_eq!(lamp.len(), 2);
+    let chair = images("Chair");
+    assert_eq!(chair.len(), 1);
+    assert_eq!(chair[0]["hash"], lamp[0]["hash"], "the same photo");
+    assert!(images("Rug").is_empty());
+    // The published photo is re-encoded: no EXIF from the shop's camera.
+    let bytes = std::fs::read(blob_path(&h, lamp[0]["hash"].as_str().unwrap())).unwrap();
+    assert!(!contains(&bytes, b"Exif") && !contains(&bytes, b"SN-4242-HOME"));
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 1600);
+
+    // A second run with the same feed publishes nothing and downloads nothing.
+    let again = h.json_ok(&["bridge", "sync", file.to_str().unwrap()]);
+    assert_eq!(again[0]["unchanged"], 3, "{}", again[0]);
+    assert_eq!(requests.load(Ordering::SeqCst), 4);
 }

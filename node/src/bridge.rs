@@ -21,6 +21,10 @@ use crate::authoring::{Author, AuthorError, ListingDraft, VariantDraft};
 use crate::engine::EngineError;
 use crate::store::StoreError;
 
+pub mod images;
+
+use images::{ImageFetcher, TREE_BRIDGE_IMAGES};
+
 /// The tree holding the bridge's per-item state.
 pub const TREE_BRIDGE: &str = "bridge/v1";
 /// Lifetime of bridge listings; they are renewed by a run once they are within
@@ -217,17 +221,28 @@ pub struct Bridge {
     tree: sled::Tree,
     /// The store's durability point: a run reports its state only once durable.
     durable: crate::store::Durability,
+    /// Downloads the feeds' images, when the writer keeps photos.
+    images: Option<ImageFetcher>,
 }
 
 impl Bridge {
-    /// The bridge over the node's writer.
+    /// The bridge over the node's writer. With the writer's photo library, items are listed
+    /// with the images their feed links.
     pub fn new(author: Author) -> Result<Bridge, BridgeError> {
         let tree = author.engine().store().tree(TREE_BRIDGE)?;
         let durable = author.engine().store().durability().clone();
+        let images = match author.photos() {
+            Some(lib) => Some(ImageFetcher::new(
+                lib.clone(),
+                author.engine().store().tree(TREE_BRIDGE_IMAGES)?,
+            )),
+            None => None,
+        };
         Ok(Bridge {
             author,
             tree,
             durable,
+            images,
         })
     }
 
@@ -285,6 +300,7 @@ impl Bridge {
         let report = &mut run.report;
         report.items += items.len();
         let mut pending: Vec<(&FeedItem, String, Action)> = Vec::new();
+        let mut to_sign: Vec<(&FeedItem, ListingDraft, String, Action)> = Vec::new();
         let mut envs = Vec::new();
         for item in items {
             if !run.seen.insert(item.key.clone()) {
@@ -317,7 +333,7 @@ impl Bridge {
                     continue;
                 }
             };
-            let fingerprint = fingerprint(&draft);
+            let fingerprint = fingerprint(&self.fingerprinted(&draft, item));
             let action = match &prev {
                 None => Action::Create,
                 Some(p) if !p.active => Action::Relist,
@@ -334,6 +350,28 @@ impl Bridge {
                 report.record(action, id);
                 continue;
             }
+            to_sign.push((item, draft, fingerprint, action));
+        }
+        // The images of everything about to be published, downloaded together (bounded
+        // parallelism); a broken one is a warning, never a skipped item.
+        if let Some(fetcher) = &self.images {
+            let links: Vec<&[String]> = to_sign
+                .iter()
+                .map(|(item, ..)| item.image_links.as_slice())
+                .collect();
+            let fetched = fetcher.fetch_items(&links);
+            for ((item, draft, ..), got) in to_sign.iter_mut().zip(fetched) {
+                draft.photos = Some(got.photos);
+                for w in got.warnings {
+                    report.warnings.push(SkipNote {
+                        row: item.row,
+                        shop_id: Some(item.shop_id.clone()),
+                        reason: format!("{w}; listed without it"),
+                    });
+                }
+            }
+        }
+        for (item, draft, fingerprint, action) in to_sign {
             match self.author.prepare_upsert(&item.key, &draft) {
                 Ok(env) => {
                     envs.push(env);
@@ -502,6 +540,17 @@ impl Bridge {
     }
 
     /// The listing draft of a feed item.
+    /// What an item's fingerprint covers: its draft, and its image URLs when images are
+    /// published (a changed image list is a new version; the bytes behind an unchanged URL are
+    /// not fetched again). Items without images fingerprint as before images existed.
+    fn fingerprinted(&self, draft: &ListingDraft, item: &FeedItem) -> ListingDraft {
+        let mut d = draft.clone();
+        if self.images.is_some() && !item.image_links.is_empty() {
+            d.photos = Some(item.image_links.clone());
+        }
+        d
+    }
+
     fn draft(&self, item: &FeedItem, opts: &BridgeOptions) -> Result<ListingDraft, String> {
         let price_text = |p: &Price| match p {
             Price::Free => "free".to_string(),

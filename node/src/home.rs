@@ -714,6 +714,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn media_cache_is_read_and_checked() {
+        let c = Config::default();
+        assert_eq!(c.media_cache_bytes().unwrap(), 512 * 1024 * 1024);
+        let c: Config = toml::from_str("[media]\ncache_mib = 64\n").unwrap();
+        assert_eq!(c.media_cache_bytes().unwrap(), 64 * 1024 * 1024);
+        let c: Config = toml::from_str("[media]\ncache_mib = 2000000\n").unwrap();
+        let e = c.media_cache_bytes().unwrap_err().to_string();
+        assert!(
+            e.contains("media.cache_mib") && e.contains("1048576"),
+            "{e}"
+        );
+        assert!(toml::from_str::<Config>("[media]\ncache = 1\n").is_err());
+    }
+
+    #[test]
     fn market_limits_default_and_are_checked() {
         let mut c = Config::default();
         assert_eq!(

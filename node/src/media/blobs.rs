@@ -20,7 +20,7 @@
 //! before a put is acknowledged, compacted on open); a blob absent from it is Cached.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,13 +28,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use serde::Serialize;
+
+mod journal;
+use journal::read_journal;
 use sha2::{Digest, Sha256};
 use swapmeet_protocol::limits::MAX_IMAGE_BYTES;
 
 /// SHA-256 of a blob's bytes: its name.
 pub type BlobHash = [u8; 32];
 
-/// The journal of classes other than Cached.
+/// The journal of classes other than Cached (see `blobs/journal.rs`).
 const CLASSES_FILE: &str = "classes";
 /// Where blobs are written before they are renamed into place.
 const TMP_DIR: &str = "tmp";
@@ -49,24 +52,6 @@ pub enum BlobClass {
     Thumb,
     /// The user's own photo: never evicted or collected (only [`BlobStore::set_class`] demotes it).
     Own,
-}
-
-impl BlobClass {
-    fn as_str(self) -> &'static str {
-        match self {
-            BlobClass::Cached => "cached",
-            BlobClass::Thumb => "thumb",
-            BlobClass::Own => "own",
-        }
-    }
-    fn parse(s: &str) -> Option<BlobClass> {
-        match s {
-            "cached" => Some(BlobClass::Cached),
-            "thumb" => Some(BlobClass::Thumb),
-            "own" => Some(BlobClass::Own),
-            _ => None,
-        }
-    }
 }
 
 /// Errors of the blob store.
@@ -461,16 +446,6 @@ impl BlobStore {
         }
     }
 
-    /// A removed blob's journal line would give it back its class if it is stored again (a
-    /// thumbnail collected, later fetched as a cached photo): reset it to the default.
-    fn journal_removed(&self, st: &mut State, hash: &BlobHash, class: BlobClass) {
-        if class != BlobClass::Cached {
-            if let Err(e) = self.journal(st, hash, BlobClass::Cached) {
-                tracing::warn!(error = %e, "resetting a removed blob's class failed");
-            }
-        }
-    }
-
     /// Up to `len` bytes of the blob from `offset`, for serving it in chunks; `None` when it is
     /// not here. Not verified (a reader checks the whole blob against its hash).
     pub fn read_chunk(
@@ -680,85 +655,10 @@ impl BlobStore {
             total -= size;
         }
     }
-
-    /// Appends `hash class` to the class journal and fsyncs it, so the class of an
-    /// acknowledged own photo survives a crash.
-    fn journal(&self, st: &mut State, hash: &BlobHash, class: BlobClass) -> Result<(), BlobError> {
-        let path = self.inner.dir.join(CLASSES_FILE);
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io("opening", &path))?;
-        f.write_all(format!("{} {}\n", hex::encode(hash), class.as_str()).as_bytes())
-            .and_then(|_| f.sync_data())
-            .map_err(io("writing", &path))?;
-        st.journal_lines += 1;
-        Ok(())
-    }
-
-    /// Rewrites the journal with one line per non-Cached blob when it has grown to more than
-    /// twice that (temp file, fsync, rename).
-    fn compact_journal(&self, st: &mut State) -> Result<(), BlobError> {
-        let live: Vec<(&BlobHash, &Entry)> = st
-            .entries
-            .iter()
-            .filter(|(_, e)| e.class != BlobClass::Cached)
-            .collect();
-        if st.journal_lines <= 2 * live.len() as u64 + 16 {
-            return Ok(());
-        }
-        let mut text = String::with_capacity(live.len() * 72);
-        for (h, e) in &live {
-            text.push_str(&format!("{} {}\n", hex::encode(h), e.class.as_str()));
-        }
-        let lines = live.len() as u64;
-        let path = self.inner.dir.join(CLASSES_FILE);
-        let tmp = self.inner.dir.join(TMP_DIR).join(CLASSES_FILE);
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        };
-        write().map_err(io("writing", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io("renaming into", &path))?;
-        sync_dir(&self.inner.dir)?;
-        st.journal_lines = lines;
-        Ok(())
-    }
 }
 
 fn parse_hex_byte(s: &str) -> Option<u8> {
     u8::from_str_radix(s, 16).ok()
-}
-
-/// Reads the class journal: the last line for a hash wins. A torn last line (a crash mid-append)
-/// or any line that does not parse is skipped: the blob then counts as Cached.
-fn read_journal(path: &Path) -> Result<(HashMap<BlobHash, BlobClass>, u64), BlobError> {
-    let text = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((HashMap::new(), 0)),
-        Err(e) => return Err(io("reading", path)(e)),
-    };
-    let mut classes = HashMap::new();
-    let mut lines = 0;
-    for line in String::from_utf8_lossy(&text).lines() {
-        lines += 1;
-        let mut parts = line.split(' ');
-        let (Some(h), Some(c), None) = (parts.next(), parts.next(), parts.next()) else {
-            tracing::warn!(path = %path.display(), line, "skipping a malformed line of the blob class journal");
-            continue;
-        };
-        match (parse_hex(h), BlobClass::parse(c)) {
-            (Some(h), Some(c)) => {
-                classes.insert(h, c);
-            }
-            _ => {
-                tracing::warn!(path = %path.display(), line, "skipping a malformed line of the blob class journal");
-            }
-        }
-    }
-    Ok((classes, lines))
 }
 
 #[cfg(test)]
@@ -935,7 +835,7 @@ mod tests {
         let s = BlobStore::open(dir.path(), 1 << 20).unwrap();
         let h = s.put(&blob(1, 100), BlobClass::Own).unwrap();
         drop(s);
-        let mut j = OpenOptions::new()
+        let mut j = std::fs::OpenOptions::new()
             .append(true)
             .open(dir.path().join(CLASSES_FILE))
             .unwrap();
