@@ -706,7 +706,7 @@ pub(crate) fn read_price(r: &mut Reader<'_>) -> Result<Price, ValidationError> {
 }
 
 /// Reads a location: `[geohash, place?]`.
-fn read_location(r: &mut Reader<'_>) -> Result<Location, ValidationError> {
+pub(crate) fn read_location(r: &mut Reader<'_>) -> Result<Location, ValidationError> {
     let k = r.array("location", 2)?;
     if k == 0 {
         return Err(ValidationError::malformed(
