@@ -315,8 +315,8 @@ fn status_of(rec: &StoredRecord, now: u64) -> &'static str {
             Some("sold") => "sold",
             _ => "withdrawn",
         },
-        RecordKind::Listing if rec.expires_at <= now => "expired",
-        RecordKind::Listing => "active",
+        RecordKind::Listing | RecordKind::Wanted if rec.expires_at <= now => "expired",
+        RecordKind::Listing | RecordKind::Wanted => "active",
     }
 }
 

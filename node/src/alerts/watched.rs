@@ -102,7 +102,7 @@ impl Alerts {
         let listing = match (rec.kind, decode_stored(&rec.envelope)) {
             (RecordKind::Listing, Ok(parts)) => match parts.record {
                 Record::Listing(l) => l,
-                Record::Withdrawal(_) => return Err(gone(&id)),
+                Record::Withdrawal(_) | Record::Wanted(_) => return Err(gone(&id)),
             },
             (RecordKind::Listing, Err(e)) => {
                 return Err(AlertError::Corrupt {
@@ -201,6 +201,8 @@ impl Alerts {
             return Ok(false);
         };
         match parts.record {
+            // Wanted posts are matched in `alerts/wanted.rs`; none is watched as a listing.
+            Record::Wanted(_) => Ok(false),
             Record::Withdrawal(wd) => {
                 self.inner.store.own_warned.remove(ev.id.as_bytes())?;
                 if let Some(w) = self.drop_watch(m, &ev.id)? {

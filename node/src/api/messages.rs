@@ -253,6 +253,12 @@ async fn listing_ref(s: &Arc<ApiState>, id: ListingId) -> ApiResult<(ListingRef,
     match verified.payload() {
         Record::Listing(l) if l.expires_at > s.engine.now() => Ok((about, None)),
         Record::Listing(_) => Ok((about, Some("has expired".into()))),
+        Record::Wanted(_) => Err(ApiError::field(
+            "listing",
+            format!(
+                "{id} is a wanted post, not a listing; answer it with `swapmeet want answer {id}`"
+            ),
+        )),
         Record::Withdrawal(w) => Ok((
             about,
             Some(match w.reason {
