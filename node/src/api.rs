@@ -10,6 +10,7 @@ pub mod hello;
 pub mod market;
 pub mod messages;
 pub mod reviews;
+pub mod wanted;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -263,6 +264,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/alerts", get(alerts::alerts))
         // Reviews and reputation (issue 12).
         .route("/v1/reviews", get(reviews::list).post(reviews::write))
+        // Wanted posts and the demand summary (issue 14).
+        .route("/v1/wanted", post(wanted::post_wanted))
+        .route("/v1/wanted/mine", get(wanted::mine))
+        .route("/v1/wanted/search", post(wanted::search_wanted))
+        .route("/v1/wanted/{id}/withdraw", post(wanted::withdraw))
+        .route("/v1/wanted/{id}/renew", post(wanted::renew))
+        .route("/v1/demand", get(wanted::demand_summary))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
@@ -699,8 +707,10 @@ async fn mine(State(s): St) -> ApiResult<Json<Value>> {
     let list = blocking(move || {
         let now = s.engine.now();
         let recs = s.engine.records_of(&s.author.key().public())?;
+        // Wanted posts have their own list (`/v1/wanted/mine`).
         Ok(recs
             .iter()
+            .filter(|r| r.kind != RecordKind::Wanted)
             .map(|r| summary_json(r, now))
             .collect::<Vec<_>>())
     })

@@ -50,6 +50,11 @@ pub struct WantedHit {
     pub expires_at: u64,
 }
 
+/// The hit of a post, with no distance.
+pub fn hit_of(id: ListingId, poster: &[u8; 32], w: &Wanted) -> WantedHit {
+    WantedHit::of(id, poster, w, None)
+}
+
 impl WantedHit {
     fn of(id: ListingId, poster: &[u8; 32], w: &Wanted, distance_km: Option<f64>) -> WantedHit {
         WantedHit {
