@@ -20,6 +20,7 @@
 //! - `offer_cmd`: offer, offers, counter, accept, decline, retract.
 //! - `deal_cmd`: deals, deals --export.
 //! - `review_cmd`: review, reviews, verify.
+//! - `want_cmd`: want (post, list, withdraw, renew, answer), search --wanted, demand.
 
 mod args;
 mod bridge_cmd;
@@ -34,6 +35,7 @@ mod review_cmd;
 mod search;
 mod transfer;
 mod util;
+mod want_cmd;
 mod watch_cmd;
 
 use std::io::IsTerminal;
@@ -160,6 +162,9 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Review(a) => review_cmd::review(&home, &out, a),
         Command::Reviews(a) => review_cmd::reviews(&home, &out, a),
         Command::Verify(a) => review_cmd::verify(&out, a),
+        // Wanted posts (issue 14).
+        Command::Want(a) => want_cmd::want(&home, &out, a),
+        Command::Demand(a) => want_cmd::demand(&home, &out, a),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

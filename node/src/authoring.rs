@@ -133,7 +133,7 @@ pub(crate) fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Au
 }
 
 /// What was published.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Published {
     /// Listing id.
     pub id: ListingId,

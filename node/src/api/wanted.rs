@@ -65,7 +65,12 @@ fn hit_json(h: &WantedHit, now: u64) -> WantedHitJson {
         place: h.place.clone(),
         distance_km: h.distance_km.map(|d| (d * 10.0).round() / 10.0),
         expires_at: h.expires_at,
-        status: if h.expires_at > now { "active" } else { "expired" }.into(),
+        status: if h.expires_at > now {
+            "active"
+        } else {
+            "expired"
+        }
+        .into(),
     }
 }
 
@@ -131,11 +136,7 @@ pub async fn withdraw(State(s): St, Path(id): Path<String>) -> ApiResult<Json<Pu
 }
 
 /// `POST /v1/wanted/{id}/renew`.
-pub async fn renew(
-    State(s): St,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult<Json<Published>> {
+pub async fn renew(State(s): St, Path(id): Path<String>, body: Body) -> ApiResult<Json<Published>> {
     let id = parse_id(&id)?;
     let b: RenewWanted = json_body(body).await?;
     let p = blocking(move || {
