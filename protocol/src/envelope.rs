@@ -363,6 +363,13 @@ pub fn stored_signer(bytes: &[u8]) -> Result<[u8; 32], ValidationError> {
     split_stored(bytes).map(|(_, signer, _)| signer)
 }
 
+/// The kind of envelope bytes this node verified when it stored them: the header only, no
+/// payload decoding (so a consumer of stored records can skip the kinds it does not handle).
+/// Not a verification: only for re-reading the node's own store.
+pub fn stored_kind(bytes: &[u8]) -> Result<EnvelopeKind, ValidationError> {
+    split_stored(bytes).map(|(kind, _, _)| kind)
+}
+
 /// Decodes envelope bytes this node verified when it stored them, without verifying them again.
 ///
 /// Not a verification: only for re-reading the node's own store (showing a search hit must

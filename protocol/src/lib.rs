@@ -56,8 +56,8 @@ pub mod withdrawal;
 pub use category::{Category, Condition};
 pub use deal::{DealError, DealId, DealReceipt, DealSignature, DealTerms, DEAL_TEXT_PREFIX};
 pub use envelope::{
-    decode_stored, glance_stored, stored_signer, verify_batch, EnvelopeHash, EnvelopeKind, Record,
-    SignedEnvelope, StoredGlance, StoredParts, Verified,
+    decode_stored, glance_stored, stored_kind, stored_signer, verify_batch, EnvelopeHash,
+    EnvelopeKind, Record, SignedEnvelope, StoredGlance, StoredParts, Verified,
 };
 pub use error::ValidationError;
 pub use geo::GeoHash;

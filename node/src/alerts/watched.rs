@@ -36,6 +36,8 @@ pub struct AlertsConfig {
     /// How long before a listing expires its warning fires (1 hour to
     /// [`MAX_EXPIRY_WARNING`]).
     pub expiry_warning: Duration,
+    /// Whether alerts are also shown as desktop notifications (`alerts/desktop.rs`).
+    pub desktop: bool,
 }
 
 impl Default for AlertsConfig {
@@ -43,6 +45,7 @@ impl Default for AlertsConfig {
         AlertsConfig {
             owner: None,
             expiry_warning: DEFAULT_EXPIRY_WARNING,
+            desktop: false,
         }
     }
 }
@@ -342,6 +345,7 @@ impl Alerts {
             previous_price: None,
             expires_at: Some(expires_at),
             command: Some(renew_command(id)),
+            wanted: None,
             listings: Vec::new(),
             count: 1,
             at: now,
@@ -372,6 +376,7 @@ impl Alerts {
             previous_price: previous,
             expires_at: matches!(kind, AlertKind::Expiring).then_some(w.expires_at),
             command: None,
+            wanted: None,
             listings: Vec::new(),
             count: 1,
             at: now,
