@@ -288,7 +288,7 @@ mod tests {
         shipped.delivery.shipping = true;
         assert!(answers(&shipped));
         let mut other = listing("Road bike", eur(100), here);
-        other.category = Category::Sports;
+        other.category = Category::SportsLeisure;
         assert!(!answers(&other));
     }
 }
