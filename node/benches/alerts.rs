@@ -237,7 +237,10 @@ fn latency(probes: usize) {
         ))
         .unwrap();
     let alerts = node.alerts().clone();
-    for (i, q) in specific(1_000 - probes.min(1_000), t).into_iter().enumerate() {
+    for (i, q) in specific(1_000 - probes.min(1_000), t)
+        .into_iter()
+        .enumerate()
+    {
         alerts.add(Some(format!("search {i}")), q).unwrap();
     }
     for i in 0..probes {

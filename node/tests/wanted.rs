@@ -8,7 +8,8 @@ use std::sync::Arc;
 use swapmeet_node::alerts::{AlertKind, Alerts, AlertsConfig};
 use swapmeet_node::ingest::IngestOutcome;
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery};
-use swapmeet_node::wanted::{demand::demand, search, DemandQuery};
+use swapmeet_node::wanted::demand::{catalogue_demand, demand};
+use swapmeet_node::wanted::{search, DemandQuery};
 use swapmeet_node::{Engine, EngineConfig, Event, Source};
 use swapmeet_protocol::{
     geo, Category, Condition, Currency, Delivery, Listing, Location, Price, SecretKey,
@@ -277,4 +278,37 @@ fn both_sides_alert_once_per_pair_and_not_again_after_a_restart() {
         assert_eq!(got[0].kind, AlertKind::PriceDrop);
         assert_eq!(got[0].previous_price, Some(eur(250)));
     }
+}
+
+#[test]
+fn the_bridge_report_names_wanted_posts_the_catalogue_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let shop = seller();
+    let bike = listing("sku-1", 1, "Road bike, 56 cm", eur(250), (52.52, 13.405));
+    let sofa = listing("sku-2", 1, "Green sofa", eur(90), (52.52, 13.405));
+    ingest(
+        &e,
+        vec![bike.sign(&shop).unwrap(), sofa.sign(&shop).unwrap()],
+    );
+    assert_eq!(catalogue_demand(&e, &shop.public()).unwrap().count, 0);
+    let posts = [
+        wanted("wanted-1", 1, "road bike", eur(300)),
+        wanted("wanted-2", 1, "road bike", eur(100)),
+        wanted("wanted-3", 1, "tandem", eur(900)),
+    ];
+    ingest(
+        &e,
+        posts.iter().map(|p| p.sign(&buyer()).unwrap()).collect(),
+    );
+    // The shop's own wanted post does not count.
+    ingest(
+        &e,
+        vec![wanted("wanted-4", 1, "road bike", eur(900))
+            .sign(&shop)
+            .unwrap()],
+    );
+    let d = catalogue_demand(&e, &shop.public()).unwrap();
+    assert_eq!(d.count, 1, "{d:?}");
+    assert_eq!(d.titles, vec!["road bike".to_string()]);
 }

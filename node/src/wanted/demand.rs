@@ -123,6 +123,66 @@ pub fn demand(engine: &Engine, q: &DemandQuery) -> Result<Demand, EngineError> {
     Ok(d)
 }
 
+/// Titles a [`CatalogueDemand`] names.
+pub const CATALOGUE_DEMAND_TITLES: usize = 5;
+
+/// The wanted posts a seller's catalogue answers, for the bridge report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueDemand {
+    /// Live wanted posts (of others) that at least one of the seller's active listings answers.
+    pub count: u64,
+    /// The titles of the newest of them (at most [`CATALOGUE_DEMAND_TITLES`]).
+    pub titles: Vec<String>,
+}
+
+/// Which live wanted posts of others the seller's active listings answer
+/// ([`super::listing_answers`]). Blocking; reads every active listing of the seller once.
+pub fn catalogue_demand(
+    engine: &Engine,
+    seller: &swapmeet_protocol::PublicKey,
+) -> Result<CatalogueDemand, EngineError> {
+    let now = engine.now();
+    let posts = live_posts(engine)?;
+    if posts.is_empty() {
+        return Ok(CatalogueDemand::default());
+    }
+    let mut an = crate::alerts::percolator::analyzer();
+    let mut listings = Vec::new();
+    for rec in engine.records_of(seller)? {
+        if !rec.is_active(now) {
+            continue;
+        }
+        if let Ok(swapmeet_protocol::Record::Listing(l)) =
+            swapmeet_protocol::decode_stored(&rec.envelope).map(|p| p.record)
+        {
+            let terms = super::matching::listing_terms(&mut an, &l);
+            listings.push((l, terms));
+        }
+    }
+    let mut hits: Vec<(u64, String)> = Vec::new();
+    for (_, poster, w) in posts {
+        if poster == *seller.as_bytes() {
+            continue;
+        }
+        let title = super::matching::term_set(&mut an, &w.title);
+        if listings
+            .iter()
+            .any(|(l, t)| super::listing_answers(&w, &title, l, t))
+        {
+            hits.push((w.signed_at, w.title.clone()));
+        }
+    }
+    hits.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(CatalogueDemand {
+        count: hits.len() as u64,
+        titles: hits
+            .into_iter()
+            .take(CATALOGUE_DEMAND_TITLES)
+            .map(|(_, t)| t)
+            .collect(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
