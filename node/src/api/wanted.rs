@@ -95,7 +95,7 @@ pub async fn mine(State(s): St) -> ApiResult<Json<WantedList>> {
                 out.push(crate::wanted::matching::hit_of(rec.id, me.as_bytes(), &w));
             }
         }
-        out.sort_by(|a, b| b.signed_at.cmp(&a.signed_at));
+        out.sort_by_key(|h| std::cmp::Reverse(h.signed_at));
         Ok(out.iter().map(|h| hit_json(h, now)).collect())
     })
     .await?;

@@ -172,7 +172,7 @@ pub fn catalogue_demand(
             hits.push((w.signed_at, w.title.clone()));
         }
     }
-    hits.sort_by(|a, b| b.0.cmp(&a.0));
+    hits.sort_by_key(|h| std::cmp::Reverse(h.0));
     Ok(CatalogueDemand {
         count: hits.len() as u64,
         titles: hits
