@@ -51,7 +51,8 @@ pub enum Command {
     Show(IdArg),
     /// List your own listings.
     Mine,
-    /// Search the listings your node knows (instant, local).
+    /// Search the listings your node knows (instant, local); `--wanted` searches the wanted
+    /// posts of your area instead.
     Search(SearchArgs),
     /// Print a signed listing as one line of text.
     Export(IdArg),
@@ -112,6 +113,17 @@ pub enum Command {
     /// Save a listing's photo to a file (N counts from 1, as `show` lists them); the node
     /// fetches it from the seller or any peer holding it when it does not have it.
     Photo(PhotoArgs),
+    // --- Wanted posts (issue 14): cli/src/want_cmd.rs ---
+    /// Post what you are looking for (`want --title .. --max-price .. --category ..`), or
+    /// manage your wanted posts: `want list`, `want withdraw ID`, `want renew ID`; answer
+    /// someone's wanted post with `want answer ID --text ..`.
+    ///
+    /// A wanted post is signed and published in your area like a listing. Sellers whose own
+    /// listings match it get an alert; listings that match it alert you as a saved search does.
+    Want(WantArgs),
+    /// Summarize the wanted posts your node carries: counts by category, price band and area,
+    /// and the most frequent words (what local people are looking for).
+    Demand(DemandArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -361,6 +373,11 @@ pub struct SearchArgs {
     /// Count every match (slower for broad searches); otherwise counting stops past 1,000.
     #[arg(long)]
     pub exact_total: bool,
+    /// Search wanted posts (what people in your area are looking for) instead of listings:
+    /// the words, --category, --near/--radius-km, --seller (the poster) and --min-price /
+    /// --max-price (over the most each would pay) apply; newest first.
+    #[arg(long)]
+    pub wanted: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -559,4 +576,87 @@ pub struct DealsArgs {
     /// `swapmeet-deal1:` line, for anyone to verify from the two public keys alone.
     #[arg(long, value_name = "DEAL_ID")]
     pub export: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct WantArgs {
+    #[command(subcommand)]
+    pub command: Option<WantCommand>,
+    #[command(flatten)]
+    pub post: WantPostArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WantPostArgs {
+    /// What you are looking for ("56 cm road bike").
+    #[arg(long, required = true)]
+    pub title: Option<String>,
+    /// The most you would pay ("300", "300 EUR", "free").
+    #[arg(long, value_name = "AMOUNT", required = true)]
+    pub max_price: Option<String>,
+    /// Category (see `swapmeet sell --help` for the list).
+    #[arg(long, required = true)]
+    pub category: Option<String>,
+    /// More about it.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Where you are, "LAT,LON" (default: your home location); published as a coarse cell.
+    #[arg(long, value_name = "LAT,LON")]
+    pub near: Option<String>,
+    /// Place name shown with the location.
+    #[arg(long)]
+    pub place: Option<String>,
+    /// Days until it expires (1-30, default 14).
+    #[arg(long, value_name = "DAYS")]
+    pub expires_days: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WantCommand {
+    /// List your wanted posts.
+    List,
+    /// Take a wanted post of yours down.
+    Withdraw(WantIdArg),
+    /// Extend a wanted post of yours (a new version with a new expiry).
+    Renew(WantRenewArgs),
+    /// Answer someone's wanted post: opens a private conversation with its poster.
+    Answer(WantAnswerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WantIdArg {
+    /// Wanted post id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WantRenewArgs {
+    /// Wanted post id.
+    pub id: String,
+    /// Days until it expires (1-30, default 30).
+    #[arg(long, value_name = "DAYS")]
+    pub expires_days: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct WantAnswerArgs {
+    /// Wanted post id (from `swapmeet search --wanted`).
+    pub id: String,
+    /// The message ("-" reads it from standard input).
+    #[arg(long)]
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DemandArgs {
+    /// Only this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Centre of --radius-km, "LAT,LON" (default: your home location).
+    #[arg(long, value_name = "LAT,LON")]
+    pub near: Option<String>,
+    /// Only wanted posts within this many km.
+    #[arg(long, value_name = "KM")]
+    pub radius_km: Option<f64>,
 }

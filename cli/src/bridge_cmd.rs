@@ -360,5 +360,17 @@ fn human(r: &Value) -> String {
     if let Some(why) = r["withdrawals_refused"].as_str() {
         t.push_str(&format!("\n  withdrawals refused: {why}"));
     }
+    if let Some(n) = r["wanted"]["count"].as_u64().filter(|n| *n > 0) {
+        let titles: Vec<&str> = r["wanted"]["titles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        t.push_str(&format!(
+            "\n  {n} wanted posts nearby match your catalogue: {} (`swapmeet search --wanted`)",
+            titles.join("; ")
+        ));
+    }
     t
 }

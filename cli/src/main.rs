@@ -21,6 +21,7 @@
 //! - `deal_cmd`: deals, deals --export.
 //! - `review_cmd`: review, reviews, verify.
 //! - `photo_cmd`: photo (saving a listing's photo), the photo list of show.
+//! - `want_cmd`: want (post, list, withdraw, renew, answer), search --wanted, demand.
 
 mod args;
 mod bridge_cmd;
@@ -37,6 +38,7 @@ mod review_cmd;
 mod search;
 mod transfer;
 mod util;
+mod want_cmd;
 mod watch_cmd;
 
 use std::io::IsTerminal;
@@ -164,6 +166,9 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Reviews(a) => review_cmd::reviews(&home, &out, a),
         Command::Verify(a) => review_cmd::verify(&out, a),
         Command::Photo(a) => photo_cmd::photo(&home, &out, a),
+        // Wanted posts (issue 14).
+        Command::Want(a) => want_cmd::want(&home, &out, a),
+        Command::Demand(a) => want_cmd::demand(&home, &out, a),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

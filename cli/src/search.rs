@@ -93,6 +93,9 @@ pub fn query_of(home: &Home, a: &SearchFilters) -> Result<(Value, bool)> {
 
 pub fn search(home: &Home, out: &Out, a: SearchArgs) -> Result<Done> {
     let (mut q, has_near) = query_of(home, &a.filters)?;
+    if a.wanted {
+        return crate::want_cmd::search_wanted(home, out, q, &a);
+    }
     let sort: swapmeet_node::Sort = a.sort.parse().map_err(|e| anyhow!("--sort: {e}"))?;
     if sort == swapmeet_node::Sort::Nearest && !has_near {
         anyhow::bail!("--sort nearest needs --near LAT,LON");

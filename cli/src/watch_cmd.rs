@@ -232,6 +232,7 @@ fn row(a: &Alert) -> Vec<String> {
         AlertKind::Expiring => ("expiring", listing),
         AlertKind::Expired => ("expired", listing),
         AlertKind::Renew => ("expiring", listing),
+        AlertKind::WantedMatch => ("wanted", listing),
     };
     let price = match a.kind {
         AlertKind::PriceDrop | AlertKind::PriceChange => format!(
@@ -243,6 +244,9 @@ fn row(a: &Alert) -> Vec<String> {
     };
     let source = match a.kind {
         AlertKind::Renew => "your listing".to_string(),
+        AlertKind::WantedMatch => "wanted post".to_string(),
+        // A listing that answers one of the user's own wanted posts.
+        _ if a.wanted.is_some() => clip(&a.search_name, 20),
         _ if a.search.is_none() => "watched".to_string(),
         _ => clip(&a.search_name, 20),
     };
@@ -251,7 +255,12 @@ fn row(a: &Alert) -> Vec<String> {
         title = format!("{title} (expires {})", date(at));
     }
     if let Some(cmd) = &a.command {
-        title = format!("{title}; renew: {cmd}");
+        let what = if a.kind == AlertKind::WantedMatch {
+            "answer"
+        } else {
+            "renew"
+        };
+        title = format!("{title}; {what}: {cmd}");
     }
     vec![
         if a.seen { " " } else { "*" }.to_string(),

@@ -11,15 +11,24 @@
 //! corpus's small vocabulary such searches match several percent of all listings each.
 //! The machine may be shared, so the runs without searches and with 1,000 specific ones are
 //! made twice, interleaved, and the faster of each pair is compared.
+//!
+//! Then the alert latency: a listing stored -> its alert read from the API's event stream
+//! (`GET /v1/events`, SSE) of a running node, p50/p99 over `SWAPMEET_BENCH_PROBES` listings
+//! (default 300), one at a time, on a node holding 1,000 saved searches (700 specific ones as
+//! above and one per probe, so no probe falls into another's digest).
 //! Run: `cargo bench -p swapmeet-node --bench alerts` (`SWAPMEET_BENCH_INGEST=20000` for a
-//! quick look).
+//! quick look; `SWAPMEET_BENCH_ONLY=latency` for the latency alone).
 
 use std::time::{Duration, Instant};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::io::BufRead;
+
 use swapmeet_node::alerts::{Alerts, AlertsConfig};
+use swapmeet_node::home::{Home, InitOptions};
+use swapmeet_node::node::{Node, NodeOptions};
 use swapmeet_node::search::{GeoFilter, PriceFilter, SearchQuery};
 use swapmeet_node::synth::{signed_corpus, Rng, Synth};
 use swapmeet_node::{Engine, EngineConfig, Source};
@@ -196,7 +205,115 @@ fn run(envs: &[SignedEnvelope], workload: &str, queries: &[SearchQuery]) -> Took
     took
 }
 
+/// The value at quantile `q` of sorted durations.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Listing stored -> alert on the SSE stream of a running node.
+fn latency(probes: usize) {
+    let t = now();
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().to_path_buf());
+    home.init(&InitOptions {
+        location: Some((52.52, 13.405)),
+        currency: Some(Currency::new("EUR").unwrap()),
+    })
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = rt
+        .block_on(Node::start(
+            home,
+            NodeOptions {
+                api: Some("127.0.0.1:0".parse().unwrap()),
+                no_mdns: true,
+                listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+    let alerts = node.alerts().clone();
+    for (i, q) in specific(1_000 - probes.min(1_000), t)
+        .into_iter()
+        .enumerate()
+    {
+        alerts.add(Some(format!("search {i}")), q).unwrap();
+    }
+    for i in 0..probes {
+        let q = SearchQuery {
+            text: Some(format!("probe{i}")),
+            ..Default::default()
+        };
+        alerts.add(Some(format!("probe {i}")), q).unwrap();
+    }
+    // A probe whose alert never comes fails the run instead of hanging it.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .timeout_recv_body(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let resp = agent
+        .get(format!("http://{}/v1/events", node.api_addr()))
+        .header("Authorization", format!("Bearer {}", node.token()))
+        .call()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(resp.into_body().into_reader()).lines();
+    let key = swapmeet_protocol::SecretKey::from_bytes([42; 32]);
+    let mut synth = Synth::new(5, 10, t);
+    let engine = node.engine().clone();
+    let mut took = Vec::with_capacity(probes);
+    for i in 0..probes {
+        let (_, mut l) = synth.listing();
+        l.item_key = format!("probe-{i}");
+        l.title = format!("probe{i} {}", l.title);
+        l.signed_at = t;
+        l.expires_at = t + 86_400;
+        // In the node's area (it stores only the areas it follows), picked up, not shipped.
+        l.location = Some(swapmeet_protocol::Location {
+            geohash: swapmeet_protocol::geo::encode(52.52, 13.405, 6),
+            place: None,
+        });
+        let env = l.sign(&key).unwrap();
+        let id = l.id(&key.public()).to_string();
+        engine.ingest(vec![env], Source::Import).unwrap();
+        // Stored (the store write is done when ingest returns): the clock starts.
+        let stored = Instant::now();
+        let mut alert = false;
+        loop {
+            let line = lines.next().expect("the event stream ended").unwrap();
+            if line.starts_with("event:") {
+                alert = line.trim_end() == "event: alert";
+            } else if let (true, Some(data)) = (alert, line.strip_prefix("data:")) {
+                let v: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+                if v["listing"] == id.as_str() {
+                    took.push(stored.elapsed());
+                    break;
+                }
+            }
+        }
+    }
+    took.sort();
+    println!(
+        "listing stored -> alert on the SSE stream ({probes} listings, 1,000 saved searches): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        quantile(&took, 0.5).as_secs_f64() * 1e3,
+        quantile(&took, 0.99).as_secs_f64() * 1e3,
+        took.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    drop(lines);
+    rt.block_on(node.shutdown()).unwrap();
+}
+
 fn main() {
+    let probes = env_usize("SWAPMEET_BENCH_PROBES", 300);
+    if std::env::var("SWAPMEET_BENCH_ONLY").as_deref() == Ok("latency") {
+        latency(probes);
+        return;
+    }
     let n = env_usize("SWAPMEET_BENCH_INGEST", 100_000);
     let t = now();
     println!("# swapmeet saved-search matching on ingest ({n} listings)");
@@ -222,4 +339,5 @@ fn main() {
         cost(base, broad.wall),
         cost(base_cpu, broad.cpu)
     );
+    latency(probes);
 }

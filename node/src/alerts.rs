@@ -7,14 +7,19 @@
 //!   watched listings.
 //! - `alerts/watched.rs`: watched listings (price changes, sold, withdrawn, expiring) and the
 //!   warning before the user's own listings expire.
+//! - `alerts/wanted.rs`: wanted posts: someone's post matching the user's listings
+//!   (`wanted_match`), the user's own posts acting as saved searches.
+//! - `alerts/desktop.rs`: desktop notifications (`[alerts] desktop = true`).
 //!
 //! The node runs [`Alerts::run`] as a task fed by the engine's event broadcast: it reads each
 //! new or updated listing from the store, matches it, and records alerts (flushed before they
 //! are announced on [`Alerts::subscribe`], the API's `alert` events); the same task checks
 //! the clock for listings about to expire.
 
+pub mod desktop;
 pub mod percolator;
 pub mod store;
+pub mod wanted;
 pub mod watched;
 
 use std::collections::HashMap;
@@ -119,6 +124,10 @@ struct Matching {
     log_len: usize,
     /// The id of the next alert (the log's last key + 1, kept rather than read per alert).
     next_alert: u64,
+    /// The user's own live wanted posts, by id.
+    own_wanted: HashMap<ListingId, wanted::OwnWanted>,
+    /// The index's text analysis, for wanted posts.
+    analyzer: tantivy::tokenizer::TextAnalyzer,
 }
 
 struct Inner {
@@ -127,6 +136,7 @@ struct Inner {
     store: AlertStore,
     matching: Mutex<Matching>,
     events: broadcast::Sender<Alert>,
+    desktop: desktop::Desktop,
 }
 
 /// The alert service: saved searches, matching, alerts. Cheap to clone.
@@ -141,7 +151,7 @@ fn lowest(l: &swapmeet_protocol::Listing) -> Price {
 }
 
 /// Whether `now` is cheaper than `before` (the same currency, or now free).
-fn is_lower(now: &Price, before: &Price) -> bool {
+pub(crate) fn is_lower(now: &Price, before: &Price) -> bool {
     match (now, before) {
         (Price::Free, Price::Fixed { .. }) => true,
         (
@@ -177,6 +187,13 @@ impl Alerts {
             percolator.insert(s.id, s.query.clone());
             searches.insert(s.id, s);
         }
+        let mut analyzer = percolator::analyzer();
+        let own_wanted = match &config.owner {
+            Some(owner) => Alerts::load_own_wanted(&engine, owner, &mut analyzer)?
+                .into_iter()
+                .collect(),
+            None => HashMap::new(),
+        };
         let (events, _) = broadcast::channel(STREAM_CAPACITY);
         let log_len = store.log.len();
         let next_alert = AlertStore::next_id(&store.log)?;
@@ -192,8 +209,11 @@ impl Alerts {
                     watched,
                     log_len,
                     next_alert,
+                    own_wanted,
+                    analyzer,
                 }),
                 events,
+                desktop: desktop::Desktop::default(),
             }),
         })
     }
@@ -207,8 +227,12 @@ impl Alerts {
         self.inner.matching.lock().map_err(|_| AlertError::Poisoned)
     }
 
-    /// Announces alerts already recorded and flushed.
+    /// Announces alerts already recorded and flushed: the live stream, and the desktop when
+    /// configured. Blocking when the desktop is notified.
     fn announce(&self, fired: Vec<Alert>) {
+        if self.inner.config.desktop {
+            self.inner.desktop.notify(&fired);
+        }
         for a in fired {
             // No receiver is not an error: nobody is watching the stream right now.
             let _ = self.inner.events.send(a);
@@ -431,6 +455,7 @@ impl Alerts {
                 continue;
             }
             wrote |= self.listing_event(&mut m, ev, now, &mut fired)?;
+            wrote |= self.wanted_event(&mut m, ev, now, &mut fired)?;
             match ev.change {
                 Change::Listed | Change::Updated => {}
                 Change::Withdrawn | Change::Expired => {
@@ -609,6 +634,7 @@ impl Alerts {
                 previous_price: None,
                 expires_at: None,
                 command: None,
+                wanted: None,
                 listings: vec![id.to_string()],
                 count: 1,
                 at: now,
@@ -629,6 +655,7 @@ impl Alerts {
             previous_price: previous,
             expires_at: None,
             command: None,
+            wanted: None,
             listings: Vec::new(),
             count: 1,
             at: now,

@@ -12,6 +12,7 @@ pub mod market;
 pub mod messages;
 pub mod photos;
 pub mod reviews;
+pub mod wanted;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -271,6 +272,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/reviews", get(reviews::list).post(reviews::write))
         // Photos over the network (issue 13).
         .route("/v1/blobs/{hash}", get(blobs::get))
+        // Wanted posts and the demand summary (issue 14).
+        .route("/v1/wanted", post(wanted::post_wanted))
+        .route("/v1/wanted/mine", get(wanted::mine))
+        .route("/v1/wanted/search", post(wanted::search_wanted))
+        .route("/v1/wanted/{id}/withdraw", post(wanted::withdraw))
+        .route("/v1/wanted/{id}/renew", post(wanted::renew))
+        .route("/v1/demand", get(wanted::demand_summary))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
@@ -323,8 +331,8 @@ fn status_of(rec: &StoredRecord, now: u64) -> &'static str {
             Some("sold") => "sold",
             _ => "withdrawn",
         },
-        RecordKind::Listing if rec.expires_at <= now => "expired",
-        RecordKind::Listing => "active",
+        RecordKind::Listing | RecordKind::Wanted if rec.expires_at <= now => "expired",
+        RecordKind::Listing | RecordKind::Wanted => "active",
     }
 }
 
@@ -715,8 +723,10 @@ async fn mine(State(s): St) -> ApiResult<Json<Value>> {
     let list = blocking(move || {
         let now = s.engine.now();
         let recs = s.engine.records_of(&s.author.key().public())?;
+        // Wanted posts have their own list (`/v1/wanted/mine`).
         Ok(recs
             .iter()
+            .filter(|r| r.kind != RecordKind::Wanted)
             .map(|r| summary_json(r, now))
             .collect::<Vec<_>>())
     })

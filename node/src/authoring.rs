@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use swapmeet_protocol::{
     geo, Category, Condition, CountryCode, Currency, Delivery, Listing, ListingId, Location, Price,
-    Record, SecretKey, Variant, VariantOption, WithdrawReason, Withdrawal,
+    Record, SecretKey, Variant, VariantOption, Wanted, WithdrawReason, Withdrawal,
 };
 
 use crate::engine::{Engine, EngineError};
@@ -120,7 +120,17 @@ pub enum AuthorError {
     Engine(#[from] EngineError),
 }
 
-fn invalid(field: &'static str, reason: impl std::fmt::Display) -> AuthorError {
+/// The error of a listing edit aimed at a wanted post.
+fn wanted_not_listing(id: &ListingId) -> AuthorError {
+    invalid(
+        "id",
+        format!(
+            "{id} is a wanted post, not a listing; `swapmeet want renew|withdraw {id}` change it"
+        ),
+    )
+}
+
+pub(crate) fn invalid(field: &'static str, reason: impl std::fmt::Display) -> AuthorError {
     AuthorError::Invalid {
         field,
         reason: reason.to_string(),
@@ -128,7 +138,7 @@ fn invalid(field: &'static str, reason: impl std::fmt::Display) -> AuthorError {
 }
 
 /// What was published.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Published {
     /// Listing id.
     pub id: ListingId,
@@ -162,10 +172,13 @@ pub struct Author {
     photos: Option<PhotoLibrary>,
 }
 
-/// The current version of a listing of ours, and what it is.
-enum Current {
+/// The current version of a listing (or wanted post) of ours, and what it is.
+pub(crate) enum Current {
     Listing(Box<Listing>),
     Withdrawn,
+    /// A wanted post: shares the id space, renewed and withdrawn like a listing, never edited
+    /// as one.
+    Wanted(Box<Wanted>),
 }
 
 impl Author {
@@ -221,7 +234,7 @@ impl Author {
         let id = ListingId::derive(&self.key.public(), &key);
         if let Some(cur) = self.current(&id)? {
             // An explicit key that is already in use would silently overwrite a listing.
-            if matches!(cur, Current::Listing(_)) {
+            if !matches!(cur, Current::Withdrawn) {
                 return Err(invalid(
                     "key",
                     format!("item key '{key}' is already used by listing {id}; use `swapmeet update {id}`"),
@@ -267,6 +280,11 @@ impl Author {
         }
         self.apply_draft(&mut listing, draft)?;
         Ok(listing)
+    }
+
+    /// The home currency and location: a wanted post's defaults.
+    pub(crate) fn home(&self) -> (Currency, Option<(f64, f64)>) {
+        (self.currency, self.home_location)
     }
 
     /// Whether there is a home location to place listings at.
@@ -382,6 +400,7 @@ impl Author {
         let mut listing = match self.current(id)? {
             None => return Err(AuthorError::NotFound(*id)),
             Some(Current::Withdrawn) => return Err(AuthorError::Withdrawn(*id)),
+            Some(Current::Wanted(_)) => return Err(wanted_not_listing(id)),
             Some(Current::Listing(l)) => *l,
         };
         if draft.key.as_ref().is_some_and(|k| *k != listing.item_key) {
@@ -411,6 +430,7 @@ impl Author {
         let mut listing = match self.current(id)? {
             None => return Err(AuthorError::NotFound(*id)),
             Some(Current::Listing(l)) => *l,
+            Some(Current::Wanted(w)) => return self.renew_wanted(id, *w, secs),
             Some(Current::Withdrawn) => {
                 // The withdrawal carries no listing; the last listing version is gone from the
                 // store, so relisting needs the details again.
@@ -462,6 +482,17 @@ impl Author {
         let listing = match self.current(id)? {
             None => return Err(AuthorError::NotFound(*id)),
             Some(Current::Withdrawn) => return Err(AuthorError::Withdrawn(*id)),
+            Some(Current::Wanted(w)) => {
+                // A wanted post is withdrawn like a listing, routed to its cell.
+                return Ok(Withdrawal {
+                    item_key: w.item_key.clone(),
+                    seq: self.next_seq(id)?,
+                    signed_at: self.engine.now(),
+                    reason,
+                    area: Some(w.location.geohash.clone()),
+                    ships: false,
+                });
+            }
             Some(Current::Listing(l)) => *l,
         };
         Ok(Withdrawal {
@@ -481,7 +512,10 @@ impl Author {
         self.publish(env)
     }
 
-    fn publish(&self, env: swapmeet_protocol::SignedEnvelope) -> Result<Published, AuthorError> {
+    pub(crate) fn publish(
+        &self,
+        env: swapmeet_protocol::SignedEnvelope,
+    ) -> Result<Published, AuthorError> {
         self.publish_batch(vec![env])?
             .pop()
             .unwrap_or_else(|| Err(AuthorError::Rejected("nothing was stored".into())))
@@ -562,7 +596,7 @@ impl Author {
     }
 
     /// The current version of one of our listings.
-    fn current(&self, id: &ListingId) -> Result<Option<Current>, AuthorError> {
+    pub(crate) fn current(&self, id: &ListingId) -> Result<Option<Current>, AuthorError> {
         let Some(rec) = self.engine.get(id)? else {
             return Ok(None);
         };
@@ -577,6 +611,7 @@ impl Author {
         Ok(Some(match v.into_parts().1 {
             Record::Listing(l) => Current::Listing(Box::new(l)),
             Record::Withdrawal(_) => Current::Withdrawn,
+            Record::Wanted(w) => Current::Wanted(Box::new(w)),
         }))
     }
 
@@ -596,12 +631,13 @@ impl Author {
         {
             Record::Listing(l) => Some(Current::Listing(Box::new(l))),
             Record::Withdrawal(_) => Some(Current::Withdrawn),
+            Record::Wanted(w) => Some(Current::Wanted(Box::new(w))),
         }
     }
 
     /// A seq larger than any version of this listing: the time in milliseconds, so that a
     /// seller restoring their key on a new machine (without the old store) still moves forward.
-    fn next_seq(&self, id: &ListingId) -> Result<u64, AuthorError> {
+    pub(crate) fn next_seq(&self, id: &ListingId) -> Result<u64, AuthorError> {
         let now_ms = self.engine.now().saturating_mul(1000);
         let prev = self.engine.get(id)?.map(|r| r.seq).unwrap_or(0);
         Ok(now_ms.max(prev + 1))
@@ -776,7 +812,7 @@ impl Author {
     }
 }
 
-fn random_key() -> String {
+pub(crate) fn random_key() -> String {
     let mut b = [0u8; 8];
     // getrandom failing means the OS has no entropy source; a time-based key is still unique
     // per seller in practice.

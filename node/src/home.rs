@@ -130,18 +130,23 @@ impl Default for MediaSection {
     }
 }
 
-/// `[alerts]`: when the warning before a watched or an own listing expires fires.
+/// `[alerts]`: when the warning before a watched or an own listing expires fires, and whether
+/// alerts are shown as desktop notifications.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsSection {
     /// Hours before a watched or an own listing expires that its warning fires (1 to 720).
     pub expiry_warning_hours: u64,
+    /// Show alerts as desktop notifications (`notify-send` on Linux, `osascript` on macOS);
+    /// off by default. Without the command the node runs on and logs it once.
+    pub desktop: bool,
 }
 
 impl Default for AlertsSection {
     fn default() -> Self {
         AlertsSection {
             expiry_warning_hours: crate::alerts::watched::DEFAULT_EXPIRY_WARNING.as_secs() / 3600,
+            desktop: false,
         }
     }
 }
@@ -363,6 +368,7 @@ impl Config {
             expiry_warning: std::time::Duration::from_secs(
                 self.alerts.expiry_warning_hours.saturating_mul(3600),
             ),
+            desktop: self.alerts.desktop,
         };
         c.validate().map_err(|e| HomeError::BadConfig {
             path: PathBuf::from(CONFIG_FILE),

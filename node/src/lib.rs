@@ -15,6 +15,7 @@
 //! - [`authoring`]: the local user's drafts become signed versions (durable before acknowledged).
 //! - [`bridge`]: the retailer bridge: a shop's catalogue export kept in step with its listings.
 //! - [`alerts`]: saved searches matched against every listing as it is stored; alerts.
+//! - [`wanted`]: wanted posts: the user's (post, renew), search, the demand summary.
 //! - [`market`]: negotiations, the seller's stock, co-signed deals, reviews and reputation.
 //! - [`media`]: photos: the content-addressed blob store (files under `HOME/blobs`).
 //! - [`messaging`]: private messages: threads, the outbox, the mailbox kept for others.
@@ -41,6 +42,7 @@ pub mod priority;
 pub mod search;
 pub mod store;
 pub mod synth;
+pub mod wanted;
 
 pub use engine::{AreaFilter, Clock, Engine, EngineConfig, EngineError, SearchHit, SearchResults};
 pub use events::{Change, Event, Source};

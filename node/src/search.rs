@@ -339,7 +339,9 @@ impl SearchIndex {
                 v.signer().as_bytes(),
                 l,
             )),
-            Record::Withdrawal(_) => None,
+            // Wanted posts have their own search (`wanted.rs`): the listing index stays
+            // listings only.
+            Record::Withdrawal(_) | Record::Wanted(_) => None,
         }
     }
 

@@ -88,6 +88,9 @@ struct Lookups {
     expiry: BTreeSet<(u64, ListingId)>,
     /// (seller key, id).
     by_seller: BTreeSet<([u8; 32], ListingId)>,
+    /// The ids of wanted posts: few beside the listings, so the wanted search and the demand
+    /// summary read these records instead of keeping an index of their own.
+    wanted: BTreeSet<ListingId>,
 }
 
 impl Lookups {
@@ -101,6 +104,9 @@ impl Lookups {
         }
         self.expiry.insert((head.expires_at, id));
         self.by_seller.insert((head.seller, id));
+        if head.kind == RecordKind::Wanted {
+            self.wanted.insert(id);
+        }
     }
 
     fn unlink(&mut self, id: ListingId, head: &Head) {
@@ -115,6 +121,7 @@ impl Lookups {
         }
         self.expiry.remove(&(head.expires_at, id));
         self.by_seller.remove(&(head.seller, id));
+        self.wanted.remove(&id);
     }
 }
 
@@ -447,7 +454,8 @@ impl Store {
                 if let Some(old) = current {
                     // A withdrawal carries no title or price; keep what it withdrew so
                     // "sold: Road bike, 250 EUR" can still be shown.
-                    if incoming.kind == RecordKind::Withdrawal && old.kind == RecordKind::Listing {
+                    if incoming.kind == RecordKind::Withdrawal && old.kind != RecordKind::Withdrawal
+                    {
                         let old_summary = match earlier.get(&incoming.id) {
                             Some(&i) => Some(applied[i].record.summary.clone()),
                             None => self.get(&incoming.id)?.map(|r| r.summary),
@@ -666,6 +674,12 @@ impl Store {
             .take_while(|(k, _)| *k == key)
             .map(|(_, id)| *id)
             .collect())
+    }
+
+    /// The ids of the stored wanted posts (current versions that are wanted posts, expired
+    /// ones until the sweeper removes them).
+    pub fn wanted_ids(&self) -> Vec<ListingId> {
+        self.read_lookups().wanted.iter().copied().collect()
     }
 
     /// The members of an area, ordered by signing time: (signed-at, envelope hash).

@@ -435,6 +435,7 @@ fn own_listings_warn_before_they_expire_with_the_renew_command() {
     let config = AlertsConfig {
         owner: Some(key.public()),
         expiry_warning: std::time::Duration::from_secs(24 * 3600),
+        ..AlertsConfig::default()
     };
     let alerts = Alerts::open(e.clone(), config).unwrap();
     let mut mine = listing("lamp", 1, "Desk lamp", eur(15));

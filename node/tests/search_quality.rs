@@ -285,6 +285,7 @@ fn doc_of(engine: &Engine, id: &ListingId) -> Doc {
             key: l.item_key.clone(),
         },
         Record::Withdrawal(_) => panic!("a withdrawal among the hits"),
+        Record::Wanted(_) => panic!("a wanted post among the hits"),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::error::ValidationError;
 use crate::keys::{PublicKey, SecretKey, Signature};
 use crate::limits::{MAX_CLOCK_SKEW_SECS, MAX_ENVELOPE_BYTES};
 use crate::listing::{Listing, ListingId};
+use crate::wanted::Wanted;
 use crate::withdrawal::Withdrawal;
 
 /// Version of the envelope format.
@@ -38,6 +39,8 @@ pub enum EnvelopeKind {
     /// A review of a deal's other party ([`crate::Review`]); not a listing record (until
     /// nodes ingest reviews on their own path, the listing paths refuse it).
     Review = 5,
+    /// A wanted post ([`crate::Wanted`]): a record, stored, gossiped and synced like a listing.
+    Wanted = 6,
 }
 
 impl EnvelopeKind {
@@ -49,6 +52,7 @@ impl EnvelopeKind {
             EnvelopeKind::Message => "message",
             EnvelopeKind::Receipt => "receipt",
             EnvelopeKind::Review => "review",
+            EnvelopeKind::Wanted => "wanted",
         }
     }
     fn from_code(c: u8) -> Option<EnvelopeKind> {
@@ -58,21 +62,25 @@ impl EnvelopeKind {
             3 => Some(EnvelopeKind::Message),
             4 => Some(EnvelopeKind::Receipt),
             5 => Some(EnvelopeKind::Review),
+            6 => Some(EnvelopeKind::Wanted),
             _ => None,
         }
     }
-    /// Whether envelopes of this kind are listing records (stored, gossiped, indexed). Messages,
-    /// receipts and reviews are not: the listing paths refuse them, so a private message can never be
-    /// ingested, gossiped or shown as a listing.
+    /// Whether envelopes of this kind are records (stored, gossiped, synced by area): listings,
+    /// withdrawals and wanted posts. Messages, receipts and reviews are not: the listing paths
+    /// refuse them, so a private message can never be ingested, gossiped or shown as a listing.
     pub fn is_record(&self) -> bool {
-        matches!(self, EnvelopeKind::Listing | EnvelopeKind::Withdrawal)
+        matches!(
+            self,
+            EnvelopeKind::Listing | EnvelopeKind::Withdrawal | EnvelopeKind::Wanted
+        )
     }
 }
 
 /// The error of a listing path handed a message or a receipt.
 fn not_a_record(kind: EnvelopeKind) -> ValidationError {
     ValidationError::WrongKind {
-        expected: "listing or withdrawal",
+        expected: "listing, withdrawal or wanted",
         found: kind as u8,
     }
 }
@@ -273,6 +281,14 @@ impl SignedEnvelope {
                 w.validate()?;
                 Record::Withdrawal(w)
             }
+            EnvelopeKind::Wanted => {
+                let w = Wanted::decode_payload(payload)?;
+                if w.encode_payload() != payload {
+                    return Err(ValidationError::NonCanonical);
+                }
+                w.validate()?;
+                Record::Wanted(w)
+            }
         };
         Ok(record)
     }
@@ -347,6 +363,13 @@ pub fn stored_signer(bytes: &[u8]) -> Result<[u8; 32], ValidationError> {
     split_stored(bytes).map(|(_, signer, _)| signer)
 }
 
+/// The kind of envelope bytes this node verified when it stored them: the header only, no
+/// payload decoding (so a consumer of stored records can skip the kinds it does not handle).
+/// Not a verification: only for re-reading the node's own store.
+pub fn stored_kind(bytes: &[u8]) -> Result<EnvelopeKind, ValidationError> {
+    split_stored(bytes).map(|(kind, _, _)| kind)
+}
+
 /// Decodes envelope bytes this node verified when it stored them, without verifying them again.
 ///
 /// Not a verification: only for re-reading the node's own store (showing a search hit must
@@ -357,6 +380,7 @@ pub fn decode_stored(bytes: &[u8]) -> Result<StoredParts, ValidationError> {
     let record = match kind {
         EnvelopeKind::Listing => Record::Listing(Listing::decode_payload(payload)?),
         EnvelopeKind::Withdrawal => Record::Withdrawal(Withdrawal::decode_payload(payload)?),
+        EnvelopeKind::Wanted => Record::Wanted(Wanted::decode_payload(payload)?),
         EnvelopeKind::Message | EnvelopeKind::Receipt | EnvelopeKind::Review => {
             return Err(not_a_record(kind))
         }
@@ -375,6 +399,8 @@ pub enum StoredGlance {
     Listing(crate::listing::ListingGlance),
     /// A withdrawal.
     Withdrawal(Withdrawal),
+    /// A wanted post in full (it is small).
+    Wanted(Wanted),
 }
 
 /// Like [`decode_stored`], but reads only what a search result shows of a listing. Not a
@@ -384,6 +410,7 @@ pub fn glance_stored(bytes: &[u8]) -> Result<([u8; 32], StoredGlance), Validatio
     let glance = match kind {
         EnvelopeKind::Listing => StoredGlance::Listing(Listing::glance_payload(payload)?),
         EnvelopeKind::Withdrawal => StoredGlance::Withdrawal(Withdrawal::decode_payload(payload)?),
+        EnvelopeKind::Wanted => StoredGlance::Wanted(Wanted::decode_payload(payload)?),
         EnvelopeKind::Message | EnvelopeKind::Receipt | EnvelopeKind::Review => {
             return Err(not_a_record(kind))
         }
@@ -490,13 +517,15 @@ fn canonical_y(r: &[u8; 32]) -> bool {
     !(r[31] & 0x7f == 0x7f && r[1..31].iter().all(|b| *b == 0xff) && r[0] >= 0xed)
 }
 
-/// A listing or a withdrawal.
+/// A listing, a withdrawal or a wanted post.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
     /// A listing version.
     Listing(Listing),
-    /// A withdrawal.
+    /// A withdrawal (of a listing or of a wanted post).
     Withdrawal(Withdrawal),
+    /// A wanted post version.
+    Wanted(Wanted),
 }
 
 impl Record {
@@ -505,6 +534,7 @@ impl Record {
         match self {
             Record::Listing(l) => &l.item_key,
             Record::Withdrawal(w) => &w.item_key,
+            Record::Wanted(w) => &w.item_key,
         }
     }
     /// The version.
@@ -512,6 +542,7 @@ impl Record {
         match self {
             Record::Listing(l) => l.seq,
             Record::Withdrawal(w) => w.seq,
+            Record::Wanted(w) => w.seq,
         }
     }
     /// The signing time.
@@ -519,6 +550,7 @@ impl Record {
         match self {
             Record::Listing(l) => l.signed_at,
             Record::Withdrawal(w) => w.signed_at,
+            Record::Wanted(w) => w.signed_at,
         }
     }
     /// When stores may forget it: a listing's expiry, a withdrawal's retention end.
@@ -526,6 +558,7 @@ impl Record {
         match self {
             Record::Listing(l) => l.expires_at,
             Record::Withdrawal(w) => w.retain_until(),
+            Record::Wanted(w) => w.expires_at,
         }
     }
     /// The geohash it is routed by.
@@ -533,6 +566,7 @@ impl Record {
         match self {
             Record::Listing(l) => l.location.as_ref().map(|l| &l.geohash),
             Record::Withdrawal(w) => w.area.as_ref(),
+            Record::Wanted(w) => Some(&w.location.geohash),
         }
     }
     /// Whether it belongs to the shipping area.
@@ -540,6 +574,7 @@ impl Record {
         match self {
             Record::Listing(l) => l.delivery.shipping,
             Record::Withdrawal(w) => w.ships,
+            Record::Wanted(_) => false,
         }
     }
     /// The listing id under `seller`.

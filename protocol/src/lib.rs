@@ -1,5 +1,5 @@
 //! swapmeet's wire types: keys, signed envelopes, listings, withdrawals, private messages,
-//! negotiation, deal receipts and reviews,
+//! negotiation, deal receipts, reviews and wanted posts,
 //! their validation, their encoding, and the limits every node enforces.
 //!
 //! This crate is pure: no async runtime, networking, storage or indexing in its dependency
@@ -18,6 +18,7 @@
 //! - [`listing`]: listings, listing ids, locations, delivery, images.
 //! - [`variant`]: variants of a listing (sizes, colours) with their own stock and price.
 //! - [`withdrawal`]: withdrawals (sold / withdrawn).
+//! - [`wanted`]: wanted posts (kind 6): what a user is looking for, a record like a listing.
 //! - [`message`]: private messages between a buyer and a seller, receipts, thread ids.
 //! - [`seal`](mod@seal): sealing a signed message for its recipient (HPKE), mailbox tags.
 //! - [`negotiation`]: offer, counter, accept, decline, retract and void bodies, and a thread's
@@ -49,13 +50,14 @@ pub mod price;
 pub mod review;
 pub mod seal;
 pub mod variant;
+pub mod wanted;
 pub mod withdrawal;
 
 pub use category::{Category, Condition};
 pub use deal::{DealError, DealId, DealReceipt, DealSignature, DealTerms, DEAL_TEXT_PREFIX};
 pub use envelope::{
-    decode_stored, glance_stored, stored_signer, verify_batch, EnvelopeHash, EnvelopeKind, Record,
-    SignedEnvelope, StoredGlance, StoredParts, Verified,
+    decode_stored, glance_stored, stored_kind, stored_signer, verify_batch, EnvelopeHash,
+    EnvelopeKind, Record, SignedEnvelope, StoredGlance, StoredParts, Verified,
 };
 pub use error::ValidationError;
 pub use geo::GeoHash;
@@ -69,4 +71,5 @@ pub use price::{Currency, Price, PriceError};
 pub use review::{review_replaces, Review, ReviewError, ReviewSummary};
 pub use seal::*;
 pub use variant::{Variant, VariantOption};
+pub use wanted::Wanted;
 pub use withdrawal::{WithdrawReason, Withdrawal};

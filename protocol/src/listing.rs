@@ -800,7 +800,7 @@ fn read_hash(r: &mut Reader<'_>, field: &'static str) -> Result<[u8; 32], Valida
 }
 
 /// Reads a location: `[geohash, place?]`.
-fn read_location(r: &mut Reader<'_>) -> Result<Location, ValidationError> {
+pub(crate) fn read_location(r: &mut Reader<'_>) -> Result<Location, ValidationError> {
     let k = r.array("location", 2)?;
     if k == 0 {
         return Err(ValidationError::malformed(

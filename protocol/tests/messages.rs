@@ -237,7 +237,7 @@ fn the_listing_paths_refuse_messages_and_receipts() {
 
     for (env, code) in [(&message, 3u8), (&receipt, 4)] {
         let wrong = ValidationError::WrongKind {
-            expected: "listing or withdrawal",
+            expected: "listing, withdrawal or wanted",
             found: code,
         };
         // A batch as gossip and sync hand it over: the listing passes, the message does not.

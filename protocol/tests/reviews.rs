@@ -168,7 +168,7 @@ fn a_review_is_not_a_listing_and_not_a_message() {
     assert_eq!(
         env.verify(NOW).unwrap_err(),
         ValidationError::WrongKind {
-            expected: "listing or withdrawal",
+            expected: "listing, withdrawal or wanted",
             found: 5
         }
     );

@@ -23,6 +23,11 @@ pub const TREE_MATCHED_V1: &str = "alerts_matched";
 pub const TREE_LOG: &str = "alerts_log";
 /// Watched listings: listing id (16 bytes) to JSON [`WatchedListing`].
 pub const TREE_WATCHED: &str = "alerts_watched";
+/// What wanted posts have alerted: wanted post id (16 bytes) + listing id (16 bytes) to the
+/// JSON [`Matched`] of the listing version that alerted (its `search` is 0), so each pair
+/// alerts once, and again on a lower price, across restarts. Both sides use it: a seller's
+/// listing that answers someone's wanted post, a listing that answers the user's own.
+pub const TREE_WANTED_MATCHED: &str = "alerts_wanted_matched";
 /// The user's own listings warned about: listing id (16 bytes) to the expiry warned about
 /// (u64 big-endian), so each expiry warns once and a renewal warns again.
 pub const TREE_OWN_WARNED: &str = "alerts_own_warned";
@@ -62,6 +67,9 @@ pub enum AlertKind {
     Expired,
     /// One of the user's own listings expires soon; `command` renews it.
     Renew,
+    /// Someone's new wanted post matches one of the user's own listings (`listing`); `wanted`
+    /// is the post, `title` and `price` its title and maximum price, `command` answers it.
+    WantedMatch,
 }
 
 /// One alert.
@@ -95,6 +103,10 @@ pub struct Alert {
     /// The command that deals with it (renew: `swapmeet renew ID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// The wanted post: of a `wanted_match`, or of the user whose wanted post a `match`
+    /// answers (then `search_name` is "wanted: TITLE").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wanted: Option<String>,
     /// Listings of a digest (the first [`super::DIGEST_MAX_IDS`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listings: Vec<String>,
@@ -147,6 +159,7 @@ pub struct AlertStore {
     /// The store's durability point: alerts and saved searches are announced or acknowledged
     /// only once durable.
     durable: crate::store::Durability,
+    pub(super) wanted_matched: sled::Tree,
 }
 
 fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> AlertError {
@@ -185,6 +198,7 @@ impl AlertStore {
             watched: store.tree(TREE_WATCHED)?,
             own_warned: store.tree(TREE_OWN_WARNED)?,
             durable: store.durability().clone(),
+            wanted_matched: store.tree(TREE_WANTED_MATCHED)?,
         };
         s.upgrade(&store.tree(TREE_MATCHED_V1)?)?;
         Ok(s)

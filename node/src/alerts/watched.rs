@@ -36,6 +36,8 @@ pub struct AlertsConfig {
     /// How long before a listing expires its warning fires (1 hour to
     /// [`MAX_EXPIRY_WARNING`]).
     pub expiry_warning: Duration,
+    /// Whether alerts are also shown as desktop notifications (`alerts/desktop.rs`).
+    pub desktop: bool,
 }
 
 impl Default for AlertsConfig {
@@ -43,6 +45,7 @@ impl Default for AlertsConfig {
         AlertsConfig {
             owner: None,
             expiry_warning: DEFAULT_EXPIRY_WARNING,
+            desktop: false,
         }
     }
 }
@@ -102,7 +105,7 @@ impl Alerts {
         let listing = match (rec.kind, decode_stored(&rec.envelope)) {
             (RecordKind::Listing, Ok(parts)) => match parts.record {
                 Record::Listing(l) => l,
-                Record::Withdrawal(_) => return Err(gone(&id)),
+                Record::Withdrawal(_) | Record::Wanted(_) => return Err(gone(&id)),
             },
             (RecordKind::Listing, Err(e)) => {
                 return Err(AlertError::Corrupt {
@@ -201,6 +204,8 @@ impl Alerts {
             return Ok(false);
         };
         match parts.record {
+            // Wanted posts are matched in `alerts/wanted.rs`; none is watched as a listing.
+            Record::Wanted(_) => Ok(false),
             Record::Withdrawal(wd) => {
                 self.inner.store.own_warned.remove(ev.id.as_bytes())?;
                 if let Some(w) = self.drop_watch(m, &ev.id)? {
@@ -340,6 +345,7 @@ impl Alerts {
             previous_price: None,
             expires_at: Some(expires_at),
             command: Some(renew_command(id)),
+            wanted: None,
             listings: Vec::new(),
             count: 1,
             at: now,
@@ -370,6 +376,7 @@ impl Alerts {
             previous_price: previous,
             expires_at: matches!(kind, AlertKind::Expiring).then_some(w.expires_at),
             command: None,
+            wanted: None,
             listings: Vec::new(),
             count: 1,
             at: now,

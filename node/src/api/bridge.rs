@@ -239,7 +239,13 @@ async fn publish(
         run.note_skips(&part.skipped);
         run.add_withdrawals(&part.withdraw);
         let report = bridge.complete(run, &part.items, &opts)?;
-        Ok(searchable(&s.engine, wait && !part.dry_run, json!(report)))
+        let mut answer = searchable(&s.engine, wait && !part.dry_run, json!(report));
+        // What local people are looking for that the shop sells (issue 14).
+        answer["wanted"] = json!(crate::wanted::demand::catalogue_demand(
+            &s.engine,
+            &s.author.key().public()
+        )?);
+        Ok(answer)
     })
     .await?;
     Ok(Json(report))

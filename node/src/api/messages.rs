@@ -268,6 +268,10 @@ async fn listing_ref(s: &Arc<ApiState>, id: ListingId) -> ApiResult<(ListingRef,
     match verified.payload() {
         Record::Listing(l) if l.expires_at > s.engine.now() => Ok((about, None)),
         Record::Listing(_) => Ok((about, Some("has expired".into()))),
+        // Answering a wanted post opens a thread with its poster, who takes the listing's
+        // side of the thread (the one the post is about).
+        Record::Wanted(w) if w.expires_at > s.engine.now() => Ok((about, None)),
+        Record::Wanted(_) => Ok((about, Some("has expired".into()))),
         Record::Withdrawal(w) => Ok((
             about,
             Some(match w.reason {

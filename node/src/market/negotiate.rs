@@ -242,6 +242,11 @@ impl Market {
         }
         let l = match listing.payload() {
             Record::Listing(l) => l,
+            Record::Wanted(_) => {
+                return Err(MarketError::WrongMove(format!(
+                "{id} is a wanted post, not a listing: answer it with `swapmeet want answer {id}`"
+            )))
+            }
             Record::Withdrawal(_) => {
                 return Err(MarketError::WrongMove(format!(
                     "listing {id} was withdrawn: it takes no offers"

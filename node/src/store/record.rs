@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use swapmeet_protocol::{
     glance_stored, seller_id_text, stored_signer, EnvelopeHash, ListingGlance, ListingId,
-    PublicKey, Record, StoredGlance, Verified, Withdrawal,
+    PublicKey, Record, StoredGlance, Verified, Wanted, Withdrawal,
 };
 
 use super::{StoreError, AREA_PRECISION, SHIPPING_AREA, STORE_FORMAT, TREE_LISTINGS};
@@ -18,6 +18,8 @@ pub enum RecordKind {
     Listing,
     /// A withdrawal (sold or withdrawn) that blocks older versions.
     Withdrawal,
+    /// A wanted post (what a user is looking for); never shown as a listing.
+    Wanted,
 }
 
 /// The denormalized, already-verified facts about a record that searches and listings of
@@ -100,6 +102,7 @@ impl Summary {
         match record {
             Record::Listing(l) => Summary::of_listing(signer, &l.glance()),
             Record::Withdrawal(w) => Summary::of_withdrawal(signer, w),
+            Record::Wanted(w) => Summary::of_wanted(signer, w),
         }
     }
 
@@ -108,6 +111,7 @@ impl Summary {
         match glance {
             StoredGlance::Listing(g) => Summary::of_listing(signer, g),
             StoredGlance::Withdrawal(w) => Summary::of_withdrawal(signer, w),
+            StoredGlance::Wanted(w) => Summary::of_wanted(signer, w),
         }
     }
 
@@ -140,6 +144,32 @@ impl Summary {
             quantity: Some(g.quantity),
             reason: None,
             thumb: g.thumb.map(hex::encode),
+        }
+    }
+
+    /// A wanted post's summary: its price is the most the poster would pay.
+    fn of_wanted(signer: &[u8; 32], w: &Wanted) -> Summary {
+        let (price_minor, currency) = match &w.max_price {
+            swapmeet_protocol::Price::Free => (None, None),
+            swapmeet_protocol::Price::Fixed {
+                amount_minor,
+                currency,
+            } => (Some(*amount_minor), Some(currency.code().to_string())),
+        };
+        Summary {
+            seller: seller_id_text(signer),
+            title: w.title.clone(),
+            price_minor,
+            currency,
+            price_max_minor: None,
+            variants: 0,
+            condition: None,
+            category: Some(w.category.as_str().to_string()),
+            geohash: Some(w.location.geohash.as_str().to_string()),
+            place: w.location.place.clone(),
+            ships: false,
+            quantity: None,
+            reason: None,
         }
     }
 
@@ -239,6 +269,7 @@ impl StoredRecord {
         let kind = match record.payload() {
             Record::Listing(_) => RecordKind::Listing,
             Record::Withdrawal(_) => RecordKind::Withdrawal,
+            Record::Wanted(_) => RecordKind::Wanted,
         };
         StoredRecord {
             id: record.listing_id(),
@@ -296,13 +327,14 @@ impl StoredRecord {
         let summary = match self.kind {
             // serde_json of a struct we define cannot fail.
             RecordKind::Withdrawal => serde_json::to_vec(&self.summary).unwrap_or_default(),
-            RecordKind::Listing => Vec::new(),
+            RecordKind::Listing | RecordKind::Wanted => Vec::new(),
         };
         let mut out = Vec::with_capacity(HEADER_LEN + summary.len() + self.envelope.len());
         out.push(STORE_FORMAT);
         out.push(match self.kind {
             RecordKind::Listing => 1,
             RecordKind::Withdrawal => 2,
+            RecordKind::Wanted => 3,
         });
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.signed_at.to_be_bytes());
@@ -404,6 +436,7 @@ fn split(id: ListingId, bytes: &[u8]) -> Result<Parts<'_>, StoreError> {
     let kind = match bytes[1] {
         1 => RecordKind::Listing,
         2 => RecordKind::Withdrawal,
+        3 => RecordKind::Wanted,
         _ => return Err(corrupt(id, "unknown record kind")),
     };
     let cell_len = bytes[26] as usize;
