@@ -170,6 +170,7 @@ impl Summary {
             ships: false,
             quantity: None,
             reason: None,
+            thumb: None,
         }
     }
 
