@@ -103,7 +103,15 @@ pub enum AlertError {
     Poisoned,
 }
 
-/// Matches of one search in the current window.
+/// What a burst of alerts is counted for: a saved search, or one of the user's wanted posts
+/// (listings that answer it, or, for someone else's post, the seller's listings it matches).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum BurstOf {
+    Search(u64),
+    Wanted(ListingId),
+}
+
+/// Matches of one search (or wanted post) in the current window.
 struct Burst {
     started: Instant,
     count: u64,
@@ -117,7 +125,7 @@ struct Burst {
 struct Matching {
     percolator: Percolator,
     searches: HashMap<u64, SavedSearch>,
-    bursts: HashMap<u64, Burst>,
+    bursts: HashMap<BurstOf, Burst>,
     /// Watched listings (also in the store), by id.
     watched: HashMap<ListingId, WatchedListing>,
     /// Alerts in the log (sled counts a tree by scanning it).
@@ -389,7 +397,7 @@ impl Alerts {
         self.inner.store.sync()?;
         m.percolator.remove(found.id);
         m.searches.remove(&found.id);
-        m.bursts.remove(&found.id);
+        m.bursts.remove(&BurstOf::Search(found.id));
         Ok(found)
     }
 
@@ -589,13 +597,38 @@ impl Alerts {
         previous: Option<Price>,
         now: u64,
     ) -> Result<Option<Alert>, AlertError> {
-        let log = &self.inner.store.log;
         let name = m
             .searches
             .get(&search)
             .map(|s| s.name.clone())
             .unwrap_or_default();
-        let burst = m.bursts.entry(search).or_insert(Burst {
+        let a = Alert {
+            id: m.next_alert,
+            search: Some(search),
+            search_name: name,
+            kind,
+            listing: Some(id.to_string()),
+            title: Some(l.title.clone()),
+            price: Some(lowest(l)),
+            previous_price: previous,
+            expires_at: None,
+            command: None,
+            wanted: None,
+            listings: Vec::new(),
+            count: 1,
+            at: now,
+            seen: false,
+        };
+        self.fire(m, BurstOf::Search(search), a)
+    }
+
+    /// Records alert `a` (its id the next one), or, past [`DIGEST_AFTER`] alerts of `of` in a
+    /// [`DIGEST_WINDOW`], counts it in that window's digest: a catch-up sync that brings
+    /// thousands of matches at once makes one digest, not thousands of notifications. The
+    /// alert to announce, if any.
+    fn fire(&self, m: &mut Matching, of: BurstOf, a: Alert) -> Result<Option<Alert>, AlertError> {
+        let log = &self.inner.store.log;
+        let burst = m.bursts.entry(of).or_insert(Burst {
             started: Instant::now(),
             count: 0,
             digest: None,
@@ -614,55 +647,45 @@ impl Alerts {
             };
         }
         burst.count += 1;
-        if burst.count > DIGEST_AFTER {
-            if let Some(d) = &mut burst.digest {
-                d.count += 1;
-                if d.listings.len() < DIGEST_MAX_IDS {
-                    d.listings.push(id.to_string());
-                }
-                burst.dirty = true;
-                return Ok(None);
-            }
-            let d = Alert {
-                id: m.next_alert,
-                search: Some(search),
-                search_name: name,
-                kind: AlertKind::Digest,
-                listing: None,
-                title: None,
-                price: None,
-                previous_price: None,
-                expires_at: None,
-                command: None,
-                wanted: None,
-                listings: vec![id.to_string()],
-                count: 1,
-                at: now,
-                seen: false,
-            };
-            burst.digest = Some(d.clone());
-            self.log_alert(m, &d)?;
-            return Ok(Some(d));
+        if burst.count <= DIGEST_AFTER {
+            self.log_alert(m, &a)?;
+            return Ok(Some(a));
         }
-        let a = Alert {
-            id: m.next_alert,
-            search: Some(search),
-            search_name: name,
-            kind,
-            listing: Some(id.to_string()),
-            title: Some(l.title.clone()),
-            price: Some(lowest(l)),
-            previous_price: previous,
+        if let Some(d) = &mut burst.digest {
+            d.count += 1;
+            if let Some(listing) = a.listing {
+                if d.listings.len() < DIGEST_MAX_IDS {
+                    d.listings.push(listing);
+                }
+            }
+            burst.dirty = true;
+            return Ok(None);
+        }
+        let search_name = match (&of, a.search_name.is_empty(), &a.title) {
+            // A seller's digest of someone's wanted post is named after the post.
+            (BurstOf::Wanted(_), true, Some(t)) => format!("wanted: {t}"),
+            _ => a.search_name,
+        };
+        let d = Alert {
+            id: a.id,
+            search: a.search,
+            search_name,
+            kind: AlertKind::Digest,
+            listing: None,
+            title: None,
+            price: None,
+            previous_price: None,
             expires_at: None,
-            command: None,
-            wanted: None,
-            listings: Vec::new(),
+            command: a.command,
+            wanted: a.wanted,
+            listings: a.listing.into_iter().collect(),
             count: 1,
-            at: now,
+            at: a.at,
             seen: false,
         };
-        self.log_alert(m, &a)?;
-        Ok(Some(a))
+        burst.digest = Some(d.clone());
+        self.log_alert(m, &d)?;
+        Ok(Some(d))
     }
 
     /// Forgets the oldest alerts past [`MAX_ALERTS`].

@@ -281,6 +281,37 @@ fn both_sides_alert_once_per_pair_and_not_again_after_a_restart() {
 }
 
 #[test]
+fn a_catch_up_that_brings_many_answers_to_a_wanted_post_becomes_one_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let berlin = (52.52, 13.405);
+    let e = engine(dir.path());
+    let a = alerts_of(&e, &buyer());
+    let post = wanted("wanted-1", 1, "road bike", eur(300));
+    let (_, evs) = ingest(&e, vec![post.sign(&buyer()).unwrap()]);
+    a.process(&evs).unwrap();
+    // A sync brings 60 road bikes at once, all answering the post.
+    let bikes: Vec<SignedEnvelope> = (0..60)
+        .map(|i| {
+            listing(&format!("bike-{i}"), 1, "Road bike", eur(100 + i), berlin)
+                .sign(&seller())
+                .unwrap()
+        })
+        .collect();
+    let (_, evs) = ingest(&e, bikes);
+    a.process(&evs).unwrap();
+    let (got, _) = a.alerts(100, false).unwrap();
+    let single = swapmeet_node::alerts::DIGEST_AFTER as usize;
+    assert_eq!(got.len(), single + 1, "{got:?}");
+    let digest = &got[0];
+    assert_eq!(digest.kind, AlertKind::Digest);
+    assert_eq!(digest.count as usize, 60 - single);
+    assert_eq!(digest.listings.len(), 60 - single);
+    assert_eq!(digest.search_name, "wanted: road bike");
+    assert_eq!(digest.wanted, Some(post.id(&buyer().public()).to_string()));
+    assert!(got[1..].iter().all(|x| x.kind == AlertKind::Match));
+}
+
+#[test]
 fn the_bridge_report_names_wanted_posts_the_catalogue_answers() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());

@@ -15,7 +15,7 @@ use swapmeet_protocol::{
 use tantivy::tokenizer::TextAnalyzer;
 
 use super::store::{decode, encode, Matched, TREE_WANTED_MATCHED};
-use super::{is_lower, lowest, Alert, AlertError, AlertKind, Alerts, Matching};
+use super::{is_lower, lowest, Alert, AlertError, AlertKind, Alerts, BurstOf, Matching};
 use crate::events::{Change, Event};
 use crate::store::RecordKind;
 use crate::wanted::listing_answers;
@@ -162,8 +162,9 @@ impl Alerts {
                 at: now,
                 seen: false,
             };
-            self.log_alert(m, &a)?;
-            fired.push(a);
+            if let Some(a) = self.fire(m, BurstOf::Wanted(wanted), a)? {
+                fired.push(a);
+            }
         }
         Ok(wrote)
     }
@@ -234,8 +235,9 @@ impl Alerts {
                 at: now,
                 seen: false,
             };
-            self.log_alert(m, &a)?;
-            fired.push(a);
+            if let Some(a) = self.fire(m, BurstOf::Wanted(wanted), a)? {
+                fired.push(a);
+            }
         }
         Ok(wrote)
     }
