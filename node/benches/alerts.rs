@@ -17,7 +17,8 @@
 //! (default 300), one at a time, on a node holding 1,000 saved searches (700 specific ones as
 //! above and one per probe, so no probe falls into another's digest).
 //! Run: `cargo bench -p swapmeet-node --bench alerts` (`SWAPMEET_BENCH_INGEST=20000` for a
-//! quick look; `SWAPMEET_BENCH_ONLY=latency` for the latency alone).
+//! quick look; `SWAPMEET_BENCH_ONLY=latency` for the latency alone, `=specific` for one run with
+//! 1,000 specific searches, to profile).
 
 use std::time::{Duration, Instant};
 
@@ -318,6 +319,11 @@ fn main() {
     let t = now();
     println!("# swapmeet saved-search matching on ingest ({n} listings)");
     let envs = signed_corpus(1, n, t);
+    if std::env::var("SWAPMEET_BENCH_ONLY").as_deref() == Ok("specific") {
+        // One run with 1,000 specific searches, for a profiler.
+        run(&envs, "specific", &specific(1_000, t));
+        return;
+    }
     let cost =
         |base: Duration, with: Duration| (1.0 - base.as_secs_f64() / with.as_secs_f64()) * 100.0;
     let base1 = run(&envs, "", &[]);

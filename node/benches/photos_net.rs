@@ -56,8 +56,16 @@ async fn start(dir: &std::path::Path, cache_mib: u64) -> Node {
     })
     .expect("init");
     let config = home.config_path();
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text.push_str(&format!("\n[media]\ncache_mib = {cache_mib}\n"));
+    // The written config has a [media] section with the default budget: set it there.
+    let text: String = std::fs::read_to_string(&config)
+        .expect("config")
+        .lines()
+        .map(|l| match l.trim_start().starts_with("cache_mib") {
+            true => format!("cache_mib = {cache_mib}\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    assert!(text.contains(&format!("cache_mib = {cache_mib}\n")), "{text}");
     std::fs::write(&config, text).expect("config");
     Node::start(
         home,
