@@ -65,7 +65,10 @@ async fn start(dir: &std::path::Path, cache_mib: u64) -> Node {
             false => format!("{l}\n"),
         })
         .collect();
-    assert!(text.contains(&format!("cache_mib = {cache_mib}\n")), "{text}");
+    assert!(
+        text.contains(&format!("cache_mib = {cache_mib}\n")),
+        "{text}"
+    );
     std::fs::write(&config, text).expect("config");
     Node::start(
         home,
