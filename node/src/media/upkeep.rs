@@ -3,7 +3,9 @@
 //!   publishes (its user's, its bridge's), as DHT providers;
 //! - **prefetches thumbnails** of listings that arrive from peers (a bounded queue,
 //!   [`PREFETCH_PARALLEL`] fetches at once, kept as [`BlobClass::Thumb`]), so a search result
-//!   shows one without a round trip;
+//!   shows one without a round trip; what the queue could not take (a sync brings more than
+//!   it holds) or the task missed (it fell behind the store's events, or the node was down)
+//!   is found again by a sweep of the store once the queue has drained, and at start;
 //! - **collects** every [`GC_EVERY`] the blobs no live listing names (withdrawn, expired,
 //!   swept), via [`BlobStore::collect`], and stops announcing what is gone (collected, or
 //!   evicted from the cache since).
@@ -27,10 +29,15 @@ use crate::network::messaging::peer_of;
 use crate::network::NetworkHandle;
 use crate::store::RecordKind;
 
-/// Thumbnails waiting to be fetched; beyond this, new ones are skipped (shown later by
-/// fetching on demand). A sync brings thousands of listings at once; 4,096 thumbnails of
+/// Thumbnails waiting to be fetched; beyond this, new ones wait for the next sweep of the
+/// store ([`SWEEP_EVERY`]). A sync brings thousands of listings at once; 4,096 thumbnails of
 /// at most 64 KiB each are fetched within minutes on a home connection.
 pub const PREFETCH_QUEUE: usize = 4096;
+/// How often the task checks whether a sweep for missing thumbnails is due (one is due after
+/// the queue overflowed or events were missed, and at start; it runs once the queue drained).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// Most thumbnails remembered as undeliverable in one run.
+const MAX_FAILED: usize = 65_536;
 /// Thumbnail fetches at once.
 pub const PREFETCH_PARALLEL: usize = 4;
 /// How often blobs no live listing names are collected.
@@ -49,6 +56,9 @@ impl Default for UpkeepConfig {
     }
 }
 
+/// A thumbnail to fetch, and its seller's peer (the first place to ask).
+pub type Queued = (BlobHash, Option<libp2p::PeerId>);
+
 /// Runs the upkeep until `stop` turns true.
 pub async fn run(
     engine: Engine,
@@ -63,12 +73,19 @@ pub async fn run(
     if let Ok(held) = tokio::task::spawn_blocking(move || s.hashes()).await {
         let _ = net.provide_blobs(held).await;
     }
-    let mut queue: VecDeque<(BlobHash, Option<libp2p::PeerId>)> = VecDeque::new();
+    let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut queued: HashSet<BlobHash> = HashSet::new();
-    let mut running: JoinSet<BlobHash> = JoinSet::new();
+    let mut running: JoinSet<(BlobHash, bool)> = JoinSet::new();
+    // Thumbnails no peer delivered this run: a sweep does not queue them again (a restart
+    // does), so thumbnails nobody serves cannot keep the sweep busy.
+    let mut failed: HashSet<BlobHash> = HashSet::new();
     let mut gc_tick = tokio::time::interval(config.gc_every);
     gc_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     gc_tick.tick().await;
+    let mut sweep_tick = tokio::time::interval(SWEEP_EVERY);
+    sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // At start: thumbnails of listings stored while the node was down, or left unfetched.
+    let mut missed = true;
     loop {
         while running.len() < PREFETCH_PARALLEL {
             let Some((hash, hint)) = queue.pop_front() else {
@@ -82,28 +99,55 @@ pub async fn run(
                     class: BlobClass::Thumb,
                     max_size: MAX_THUMB_BYTES,
                 };
-                if let Err(e) = fetch::fetch(&s, &n, want).await {
-                    tracing::debug!(blob = %hex::encode(hash), error = %e, "cannot prefetch a thumbnail");
+                match fetch::fetch(&s, &n, want).await {
+                    Ok(_) => (hash, true),
+                    Err(e) => {
+                        tracing::debug!(blob = %hex::encode(hash), error = %e, "cannot prefetch a thumbnail");
+                        (hash, false)
+                    }
                 }
-                hash
             });
         }
         tokio::select! {
             // The guard `wait_for` gives is dropped inside, so the task stays Send.
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
             Some(done) = running.join_next() => {
-                if let Ok(hash) = done {
+                if let Ok((hash, ok)) = done {
                     queued.remove(&hash);
+                    if !ok && failed.len() < MAX_FAILED {
+                        failed.insert(hash);
+                    }
                 }
             }
             ev = events.recv() => match ev {
-                Ok(ev) => on_event(&ev, &store, &net, &mut queue, &mut queued).await,
+                Ok(ev) => {
+                    if !on_event(&ev, &store, &net, &mut queue, &mut queued).await {
+                        missed = true;
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    // Their thumbnails are fetched when a result shows them.
+                    // Their thumbnails are found by the next sweep.
                     tracing::debug!(missed = n, "blob upkeep fell behind the store's events");
+                    missed = true;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            _ = sweep_tick.tick(), if missed && queue.is_empty() => {
+                let (e, s, m, f) = (engine.clone(), store.clone(), me, failed.clone());
+                let sweep = move || missing_thumbs(&e, &s, &m, &f, PREFETCH_QUEUE);
+                match tokio::task::spawn_blocking(sweep).await {
+                    Ok(Ok((found, more))) => {
+                        for (hash, hint) in found {
+                            if queued.insert(hash) {
+                                queue.push_back((hash, hint));
+                            }
+                        }
+                        missed = more;
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot sweep for missing thumbnails"),
+                    Err(e) => tracing::warn!(error = %e, "the thumbnail sweep panicked"),
+                }
+            }
             _ = gc_tick.tick() => match collect(&engine, &store, &net, &me).await {
                 Ok(report) => tracing::debug!(?report, "collected blobs"),
                 Err(e) => tracing::warn!(error = %e, "cannot collect blobs"),
@@ -113,22 +157,24 @@ pub async fn run(
     running.shutdown().await;
 }
 
+/// Announces or queues what one stored event names; false when the queue was full and a
+/// thumbnail was left for the next sweep.
 async fn on_event(
     ev: &Event,
     store: &BlobStore,
     net: &NetworkHandle,
-    queue: &mut VecDeque<(BlobHash, Option<libp2p::PeerId>)>,
+    queue: &mut VecDeque<Queued>,
     queued: &mut HashSet<BlobHash>,
-) {
+) -> bool {
     if !matches!(ev.change, Change::Listed | Change::Updated) {
-        return;
+        return true;
     }
     // Stored, so verified: read back without checking the signature again.
     let Ok(parts) = decode_stored(&ev.envelope) else {
-        return;
+        return true;
     };
     let Record::Listing(listing) = parts.record else {
-        return;
+        return true;
     };
     match &ev.source {
         Source::Local | Source::Bridge => {
@@ -151,14 +197,57 @@ async fn on_event(
                     continue;
                 }
                 if queue.len() >= PREFETCH_QUEUE {
-                    tracing::debug!("thumbnail queue full; skipping");
-                    return;
+                    tracing::debug!("thumbnail queue full; left for the next sweep");
+                    return false;
                 }
                 queued.insert(t.hash);
                 queue.push_back((t.hash, seller));
             }
         }
     }
+    true
+}
+
+/// Thumbnails of live listings of others that the store does not hold and `skip` does not
+/// name, at most `max`, each
+/// with its seller's peer as the first place to ask; and whether there were more. Blocking.
+pub fn missing_thumbs(
+    engine: &Engine,
+    store: &BlobStore,
+    me: &PublicKey,
+    skip: &HashSet<BlobHash>,
+    max: usize,
+) -> Result<(Vec<Queued>, bool), String> {
+    let now = engine.now();
+    let mut out = Vec::new();
+    for rec in engine.store().iter() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        if rec.kind != RecordKind::Listing || rec.expires_at <= now {
+            continue;
+        }
+        let Ok(parts) = decode_stored(&rec.envelope) else {
+            continue;
+        };
+        if &parts.signer == me.as_bytes() {
+            continue;
+        }
+        let Record::Listing(l) = parts.record else {
+            continue;
+        };
+        let seller = PublicKey::from_bytes(&parts.signer)
+            .ok()
+            .and_then(|k| peer_of(&k));
+        for t in l.images.iter().filter_map(|i| i.thumb.as_ref()) {
+            if store.has(&t.hash) || skip.contains(&t.hash) {
+                continue;
+            }
+            if out.len() >= max {
+                return Ok((out, true));
+            }
+            out.push((t.hash, seller));
+        }
+    }
+    Ok((out, false))
 }
 
 /// What every live listing names, and the class each blob should have: the user's own
