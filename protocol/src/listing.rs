@@ -319,6 +319,25 @@ pub(crate) fn check_geohash(field: &'static str, g: &GeoHash) -> Result<(), Vali
     Ok(())
 }
 
+/// A record's life: it expires after it was signed, within [`MAX_LIFETIME_SECS`] (listings
+/// and wanted posts alike).
+pub(crate) fn check_lifetime(signed_at: u64, expires_at: u64) -> Result<(), ValidationError> {
+    if expires_at <= signed_at {
+        return Err(ValidationError::invalid(
+            "expires_at",
+            "must be after signed_at",
+        ));
+    }
+    let life = expires_at - signed_at;
+    if life > MAX_LIFETIME_SECS {
+        return Err(ValidationError::LifetimeTooLong {
+            limit_secs: MAX_LIFETIME_SECS,
+            actual_secs: life,
+        });
+    }
+    Ok(())
+}
+
 impl Listing {
     /// This listing's id under `seller`.
     pub fn id(&self, seller: &PublicKey) -> ListingId {
@@ -329,19 +348,7 @@ impl Listing {
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_item_key(&self.item_key)?;
         check_seq(self.seq)?;
-        if self.expires_at <= self.signed_at {
-            return Err(ValidationError::invalid(
-                "expires_at",
-                "must be after signed_at",
-            ));
-        }
-        let life = self.expires_at - self.signed_at;
-        if life > MAX_LIFETIME_SECS {
-            return Err(ValidationError::LifetimeTooLong {
-                limit_secs: MAX_LIFETIME_SECS,
-                actual_secs: life,
-            });
-        }
+        check_lifetime(self.signed_at, self.expires_at)?;
         check_line("title", &self.title, MAX_TITLE_CHARS, true)?;
         check_text("description", &self.description, MAX_DESCRIPTION_CHARS)?;
         self.price.validate()?;

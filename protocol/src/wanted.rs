@@ -16,7 +16,7 @@ use crate::encoding::{check_line, check_text};
 use crate::envelope::{EnvelopeKind, SignedEnvelope};
 use crate::error::ValidationError;
 use crate::keys::{PublicKey, SecretKey};
-use crate::limits::{MAX_DESCRIPTION_CHARS, MAX_LIFETIME_SECS, MAX_PLACE_CHARS, MAX_TITLE_CHARS};
+use crate::limits::{MAX_DESCRIPTION_CHARS, MAX_PLACE_CHARS, MAX_TITLE_CHARS};
 use crate::listing::{check_geohash, check_item_key, check_seq, read_location, read_price};
 use crate::listing::{ListingId, Location};
 use crate::price::Price;
@@ -60,19 +60,7 @@ impl Wanted {
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_item_key(&self.item_key)?;
         check_seq(self.seq)?;
-        if self.expires_at <= self.signed_at {
-            return Err(ValidationError::invalid(
-                "expires_at",
-                "must be after signed_at",
-            ));
-        }
-        let life = self.expires_at - self.signed_at;
-        if life > MAX_LIFETIME_SECS {
-            return Err(ValidationError::LifetimeTooLong {
-                limit_secs: MAX_LIFETIME_SECS,
-                actual_secs: life,
-            });
-        }
+        crate::listing::check_lifetime(self.signed_at, self.expires_at)?;
         check_line("title", &self.title, MAX_TITLE_CHARS, true)?;
         check_text("description", &self.description, MAX_DESCRIPTION_CHARS)?;
         self.max_price.validate()?;
@@ -191,6 +179,7 @@ impl Wanted {
 mod tests {
     use super::*;
     use crate::geo::GeoHash;
+    use crate::limits::MAX_LIFETIME_SECS;
     use crate::price::Currency;
 
     fn post() -> Wanted {
