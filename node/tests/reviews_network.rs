@@ -119,6 +119,14 @@ async fn invalid_reviews_are_dropped_by_peers_and_the_sender_penalized() {
     // 0 sends the invalid reviews, 1 receives them.
     let net = Nodes::start(&[80, 81]).await;
     net.link(0, 1).await;
+    // A publish before the sender knows the receiver's topics reaches no one and is never
+    // sent again: first let a listing of the sender reach the receiver (the connection is up
+    // and both sides have exchanged what they follow).
+    let warm = net.n(0).author.create(&draft("Desk lamp")).unwrap();
+    eventually("the sender's listing at the receiver", || async {
+        net.n(1).engine.get(&warm.id).unwrap().is_some()
+    })
+    .await;
     let (s, b, x) = (key(90), key(91), key(92));
     let receipt = deal(&s, &b, "bike-1", 3);
     let bad = invalid_reviews(&s, &b, &x, &receipt);
