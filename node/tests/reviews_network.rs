@@ -138,8 +138,14 @@ async fn invalid_reviews_are_dropped_by_peers_and_the_sender_penalized() {
             .unwrap();
     }
     let receiver = net.n(1);
-    eventually("the receiver to reject all four", || async {
-        receiver.net().status().gossip.rejected >= bad.len() as u64
+    // Each invalid message costs the sender 10 points squared by count, so the third puts it
+    // under gossipsub's graylist threshold: whatever it sends after that is ignored unread.
+    // Whether the fourth arrives before the first three are judged depends on the machine's
+    // load, so the test asks for the three that are always judged and then that nothing of
+    // the four was stored.
+    let judged = bad.len().min(3) as u64;
+    eventually("the receiver to reject the first three", || async {
+        receiver.net().status().gossip.rejected >= judged
     })
     .await;
     let sender = net.n(0).net().peer_id();
@@ -150,7 +156,7 @@ async fn invalid_reviews_are_dropped_by_peers_and_the_sender_penalized() {
             .net()
             .peers()
             .iter()
-            .any(|p| p.peer_id == sender.to_string() && p.rejected >= bad.len() as u64)
+            .any(|p| p.peer_id == sender.to_string() && p.rejected >= judged)
     })
     .await;
     assert!(receiver.engine.reviews().is_empty());
