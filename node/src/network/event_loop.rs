@@ -10,14 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::core::ConnectedPoint;
-use libp2p::gossipsub::{self, MessageAcceptance, MessageId, PublishError, TopicHash};
-use libp2p::kad::{QueryId, Quorum, Record};
+use libp2p::gossipsub::{MessageId, TopicHash};
+use libp2p::kad::QueryId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
-use swapmeet_protocol::limits::KAD_PROTOCOL;
+use libp2p::{Multiaddr, PeerId, Swarm};
 use swapmeet_protocol::SecretKey;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -25,8 +23,8 @@ use tokio::task::JoinHandle;
 use super::addrbook::{AddressBook, ADDRBOOK_TREE};
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent};
 use super::blobs::BlobWire;
-use super::dht::{self, ListingRecordStore, KAD_TREE};
-use super::gossip::{self, Following};
+use super::dht::{CheckedRecord, ListingRecordStore, RecordError, KAD_TREE};
+use super::gossip::Following;
 use super::messaging::MessagingWire;
 use super::sync::{SyncClient, SyncError, SyncRequest, SyncResponse, SyncServer, WireCounters};
 use super::{
@@ -34,28 +32,21 @@ use super::{
     COMMAND_CAPACITY,
 };
 use crate::engine::{Clock, Engine};
-use crate::events::{Change, Event, Source};
+use crate::events::Event;
 use crate::ingest::IngestOutcome;
 use crate::messaging::Messenger;
-use kad_events::GetQuery;
-use sync_sessions::Session;
+use kad::GetQuery;
+use peers::PeerMeta;
+use sync::Session;
 
 mod commands;
-mod kad_events;
+mod gossip;
+mod kad;
+mod peers;
 mod reviews;
 mod status;
-mod sync_sessions;
+mod sync;
 
-/// Gossip messages waiting for ingest; beyond this, new ones are ignored (not forwarded).
-const MAX_PENDING_GOSSIP: usize = 8192;
-/// Gossip messages ingested in one batch.
-const GOSSIP_BATCH: usize = 512;
-/// Ingest batches of gossip in flight at once.
-const GOSSIP_INFLIGHT: usize = 2;
-/// Publications kept for retry when no peer was subscribed yet.
-const MAX_UNSENT: usize = 1024;
-/// Strikes before a peer is cut off.
-const STRIKES_TO_BLOCK: u32 = 3;
 /// Peers from the address book redialled at start.
 const REDIAL: usize = 32;
 /// How often the status is refreshed for readers.
@@ -85,15 +76,9 @@ enum Done {
     },
     DhtChecked {
         peer: PeerId,
-        result: Result<Option<dht::CheckedRecord>, dht::RecordError>,
+        result: Result<Option<CheckedRecord>, RecordError>,
     },
     AreaCounts(std::collections::BTreeMap<String, usize>),
-}
-
-struct PeerMeta {
-    address: Multiaddr,
-    direction: &'static str,
-    agent: Option<String>,
 }
 
 struct EventLoop {
@@ -167,7 +152,7 @@ pub(super) async fn spawn(
         swarm
             .behaviour_mut()
             .gossip
-            .subscribe(&gossip::topic(t))
+            .subscribe(&super::gossip::topic(t))
             .map_err(|e| NetworkError::Setup(format!("subscribing to {t}: {e}")))?;
     }
     for addr in &config.listen {
@@ -247,31 +232,6 @@ pub(super) async fn spawn(
 
 /// How often bootstrap peers that are not connected are dialled again.
 const BOOTSTRAP_REDIAL_EVERY: Duration = Duration::from_secs(15);
-
-impl EventLoop {
-    /// Dials again the bootstrap peers that are not connected: a node started while its
-    /// bootstrap peer was down (or that lost it) would otherwise stay alone until someone
-    /// dials it, and its outbox would wait with it. An address without a PeerId is dialled
-    /// only while the node has no connection at all.
-    fn redial_bootstrap(&mut self) {
-        let alone = self.swarm.connected_peers().next().is_none();
-        for addr in self.bootstrap.clone() {
-            let peer = addr.iter().find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            });
-            let wanted = match peer {
-                Some(id) => !self.swarm.is_connected(&id),
-                None => alone,
-            };
-            if wanted {
-                if let Err(e) = self.swarm.dial(addr.clone()) {
-                    tracing::debug!(%addr, error = %e, "cannot redial a bootstrap peer");
-                }
-            }
-        }
-    }
-}
 
 fn clock_of(engine: &Engine) -> Clock {
     let e = engine.clone();
@@ -379,214 +339,22 @@ impl EventLoop {
         self.publish_status();
     }
 
-    fn on_engine_event(&mut self, ev: Event) {
-        // What peers sent is relayed by gossipsub itself once accepted; what sync brought is
-        // known to the peer it came from. Only records that entered here are published.
-        if matches!(ev.source, Source::Peer(_) | Source::Store) || ev.change == Change::Expired {
-            return;
-        }
-        let data = ev.envelope.to_vec();
-        for area in gossip::publish_areas(&ev.areas) {
-            self.publish(gossip::topic(&area).hash(), data.clone());
-        }
-        self.counters.published += 1;
-        // The DHT keeps the node's own listings (the user's and the bridge's) reachable while
-        // the node is offline; an import of someone else's listing is theirs to put.
-        if !matches!(ev.source, Source::Local | Source::Bridge) {
-            return;
-        }
-        let record = Record::new(dht::listing_key(&ev.id), data);
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .put_record(record, Quorum::One)
-        {
-            tracing::warn!(id = %ev.id, error = ?e, "cannot put the listing into the DHT");
-        }
-    }
-
-    fn publish(&mut self, topic: TopicHash, data: Vec<u8>) {
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossip
-            .publish(topic.clone(), data.clone())
-        {
-            Ok(_) | Err(PublishError::Duplicate) => {}
-            Err(PublishError::NoPeersSubscribedToTopic) => {
-                // Nobody listening yet: keep it for the first peer that subscribes. Sync covers
-                // whatever falls out of this bounded queue.
-                if self.unsent.len() >= MAX_UNSENT {
-                    self.unsent.pop_front();
-                }
-                self.unsent.push_back((topic, data));
-            }
-            Err(e) => tracing::debug!(%topic, error = %e, "publishing failed"),
-        }
-    }
-
-    fn retry_unsent(&mut self, topic: &TopicHash) {
-        let (now, keep): (Vec<_>, Vec<_>) = self.unsent.drain(..).partition(|(t, _)| t == topic);
-        self.unsent = keep.into();
-        for (t, d) in now {
-            self.publish(t, d);
-        }
-    }
-
-    fn strike(&mut self, peer: PeerId, why: &str) {
-        let s = self.strikes.entry(peer).or_insert(0);
-        *s += 1;
-        tracing::info!(%peer, strikes = *s, why, "peer misbehaved");
-        if *s >= STRIKES_TO_BLOCK {
-            tracing::warn!(%peer, "cutting off a misbehaving peer");
-            self.swarm.behaviour_mut().blocked.block_peer(peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
-            self.sessions.remove(&peer);
-        }
-    }
-
-    fn pump_gossip(&mut self) {
-        while self.gossip_in_flight < GOSSIP_INFLIGHT && !self.pending_gossip.is_empty() {
-            let n = self.pending_gossip.len().min(GOSSIP_BATCH);
-            let batch: Vec<_> = self.pending_gossip.drain(..n).collect();
-            self.gossip_in_flight += 1;
-            let engine = self.engine.clone();
-            let tx = self.done_tx.clone();
-            tokio::task::spawn_blocking(move || {
-                // One ingest call per sending peer, so each stored record names where it came
-                // from; the batch still shares one store transaction per peer.
-                let mut by_peer: HashMap<PeerId, Vec<usize>> = HashMap::new();
-                for (i, (_, p, _)) in batch.iter().enumerate() {
-                    by_peer.entry(*p).or_default().push(i);
-                }
-                let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; batch.len()];
-                for (peer, idx) in by_peer {
-                    let items: Vec<&[u8]> = idx.iter().map(|&i| batch[i].2.as_slice()).collect();
-                    match engine.ingest_bytes(&items, Source::Peer(peer.to_string())) {
-                        Ok(out) => {
-                            for (i, o) in idx.into_iter().zip(out) {
-                                outcomes[i] = Some(o);
-                            }
-                        }
-                        Err(e) => tracing::error!(error = %e, "ingest of gossip failed"),
-                    }
-                }
-                let results = batch
-                    .into_iter()
-                    .zip(outcomes)
-                    .map(|((id, peer, _), o)| {
-                        (
-                            id,
-                            peer,
-                            o.unwrap_or(IngestOutcome::Rejected {
-                                reason: "internal: not ingested".into(),
-                                error: None,
-                            }),
-                        )
-                    })
-                    .collect();
-                let _ = tx.blocking_send(Done::Gossip(results));
-            });
-        }
-    }
-
     fn on_done(&mut self, done: Done) {
         match done {
-            Done::Gossip(results) => {
-                self.gossip_in_flight -= 1;
-                for (id, peer, outcome) in results {
-                    let verdict = gossip::acceptance(&outcome);
-                    match verdict {
-                        MessageAcceptance::Accept => self.counters.accepted += 1,
-                        MessageAcceptance::Ignore => self.counters.ignored += 1,
-                        MessageAcceptance::Reject => {
-                            self.counters.rejected += 1;
-                            *self.rejected_from.entry(peer).or_default() += 1;
-                            tracing::info!(%peer, reason = %outcome.label(), "rejected a gossiped record");
-                        }
-                    }
-                    self.swarm
-                        .behaviour_mut()
-                        .gossip
-                        .report_message_validation_result(&id, &peer, verdict);
-                }
-            }
+            Done::Gossip(results) => self.on_gossip_ingested(results),
             Done::Served {
                 peer,
                 channel,
                 result,
-            } => {
-                let response = match result {
-                    Ok(r) => r,
-                    Err(e) => {
-                        if e.is_abuse() {
-                            self.strike(peer, "bad sync request");
-                        } else {
-                            tracing::warn!(%peer, error = %e, "answering a sync request failed");
-                        }
-                        SyncResponse::Refused {
-                            reason: e.to_string(),
-                        }
-                    }
-                };
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_response(channel, response);
-            }
-            Done::SyncStarted { peer, result } => match result {
-                Ok((client, req)) => {
-                    if !self.swarm.is_connected(&peer) {
-                        self.sessions.remove(&peer);
-                        return;
-                    }
-                    self.swarm.behaviour_mut().sync.send_request(&peer, req);
-                    if let Some(s) = self.sessions.get_mut(&peer) {
-                        s.client = Some(client);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(%peer, error = %e, "cannot start a sync");
-                    self.sessions.remove(&peer);
-                }
-            },
+            } => self.on_served(peer, channel, result),
+            Done::SyncStarted { peer, result } => self.on_sync_started(peer, result),
             Done::SyncIngested {
                 peer,
                 stored,
                 rejected_by_fault,
                 rejected,
-            } => {
-                if rejected_by_fault > 0 {
-                    self.strike(peer, "sync sent invalid records");
-                }
-                if let Some(s) = self.sessions.get_mut(&peer) {
-                    s.ingesting = false;
-                    if let Some(c) = s.client.as_mut() {
-                        c.on_ingested(stored, rejected);
-                    }
-                }
-                self.pump_ingest(peer);
-                self.pump_fetches(peer);
-                self.maybe_finish(peer);
-            }
-            Done::DhtChecked { peer, result } => match result {
-                Ok(Some(checked)) => {
-                    if let Err(e) = self
-                        .swarm
-                        .behaviour_mut()
-                        .kad
-                        .store_mut()
-                        .put_checked(checked)
-                    {
-                        tracing::debug!(%peer, error = ?e, "not storing a DHT record");
-                    }
-                }
-                Ok(None) => {}
-                Err(e) if e.is_peer_fault() => self.strike(peer, "invalid DHT record"),
-                Err(e) => tracing::debug!(%peer, error = %e, "ignoring a DHT record"),
-            },
+            } => self.on_sync_ingested(peer, stored, rejected_by_fault, rejected),
+            Done::DhtChecked { peer, result } => self.on_dht_checked(peer, result),
             Done::AreaCounts(c) => self.area_counts = c,
         }
     }
@@ -598,154 +366,21 @@ impl EventLoop {
                 tracing::info!("listening on {address}/p2p/{me}");
                 self.publish_status();
             }
-            SwarmEvent::ConnectionEstablished {
-                peer_id,
-                connection_id,
-                endpoint,
-                num_established,
-                ..
-            } => {
-                if let Some((_, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Ok(peer_id));
-                }
-                let (address, direction) = match &endpoint {
-                    ConnectedPoint::Dialer { address, .. } => {
-                        self.addrbook
-                            .record(peer_id, [address.clone()], self.engine.now());
-                        self.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&peer_id, address.clone());
-                        (address.clone(), "outbound")
-                    }
-                    ConnectedPoint::Listener { send_back_addr, .. } => {
-                        (send_back_addr.clone(), "inbound")
-                    }
-                };
-                if num_established.get() == 1 {
-                    self.peer_meta.insert(
-                        peer_id,
-                        PeerMeta {
-                            address,
-                            direction,
-                            agent: None,
-                        },
-                    );
-                    tracing::debug!(peer = %peer_id, "connected");
-                    self.start_sync(peer_id);
-                    self.msg.on_connected(&mut self.swarm, peer_id);
-                    if !self.provided {
-                        self.provided = true;
-                        self.provide_and_discover();
-                    }
-                }
-            }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established: 0,
-                ..
-            } => {
-                self.peer_meta.remove(&peer_id);
-                self.msg.on_disconnected(peer_id);
-                self.blobs.on_disconnected(&peer_id);
-                if let Some(s) = self.sessions.remove(&peer_id) {
-                    self.finish_session(peer_id, s, Some("peer disconnected".into()));
-                }
-            }
-            SwarmEvent::OutgoingConnectionError {
-                connection_id,
-                error,
-                ..
-            } => {
-                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
-                    // A connection the node opened meanwhile (the DHT and mDNS find peers
-                    // too) can win the race, and this one is then refused: connected to that
-                    // peer is what was asked for.
-                    let peer = match addr.iter().last() {
-                        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
-                        _ => None,
-                    };
-                    let _ = match peer.filter(|p| self.swarm.is_connected(p)) {
-                        Some(peer) => reply.send(Ok(peer)),
-                        None => reply.send(Err(NetworkError::Dial {
-                            addr: addr.to_string(),
-                            reason: match &error {
-                                // libp2p prints only "Dial error" for these.
-                                libp2p::swarm::DialError::Denied { cause } => {
-                                    format!("refused by this node's connection rules: {cause}")
-                                }
-                                e => e.to_string(),
-                            },
-                        })),
-                    };
-                }
-            }
             SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
-            _ => {}
+            ev => self.on_connection(ev),
         }
     }
 
     fn on_behaviour(&mut self, ev: BehaviourEvent) {
         match ev {
-            BehaviourEvent::Gossip(gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            }) => {
-                self.counters.received += 1;
-                if self.pending_gossip.len() >= MAX_PENDING_GOSSIP {
-                    self.counters.ignored += 1;
-                    self.swarm
-                        .behaviour_mut()
-                        .gossip
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            MessageAcceptance::Ignore,
-                        );
-                    return;
-                }
-                self.pending_gossip
-                    .push_back((message_id, propagation_source, message.data));
-            }
-            BehaviourEvent::Gossip(gossipsub::Event::Subscribed { topic, .. }) => {
-                self.retry_unsent(&topic);
-            }
-            BehaviourEvent::Gossip(_) => {}
+            BehaviourEvent::Gossip(ev) => self.on_gossip(ev),
             BehaviourEvent::Kad(ev) => self.on_kad(ev),
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
             BehaviourEvent::Msg(ev) => self.msg.on_event(&mut self.swarm, ev),
             BehaviourEvent::Blob(ev) => self.blobs.on_event(&mut self.swarm, ev),
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                if let Some(m) = self.peer_meta.get_mut(&peer_id) {
-                    m.agent = Some(info.agent_version.chars().take(128).collect());
-                }
-                let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
-                let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();
-                if speaks_kad {
-                    for a in &addrs {
-                        self.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&peer_id, a.clone());
-                    }
-                }
-                self.addrbook.record(peer_id, addrs, self.engine.now());
-            }
-            BehaviourEvent::Identify(_) | BehaviourEvent::Ping(_) => {}
-            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
-                for (peer, addr) in found {
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer, addr.clone());
-                    if !self.swarm.is_connected(&peer) {
-                        let opts = DialOpts::peer_id(peer).addresses(vec![addr]).build();
-                        let _ = self.swarm.dial(opts);
-                    }
-                }
-            }
-            BehaviourEvent::Mdns(_) => {}
+            BehaviourEvent::Identify(ev) => self.on_identify(ev),
+            BehaviourEvent::Mdns(ev) => self.on_mdns(ev),
+            BehaviourEvent::Ping(_) => {}
             BehaviourEvent::Blocked(v) => match v {},
             BehaviourEvent::Limits(v) => match v {},
         }

@@ -3,7 +3,7 @@
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::PeerId;
 
-use super::kad_events::GetQuery;
+use super::kad::GetQuery;
 use super::EventLoop;
 use crate::network::{dht, gossip, Command, NetworkError};
 

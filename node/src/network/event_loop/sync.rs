@@ -2,7 +2,7 @@
 //! the sessions this node opens, their fetch pipeline and ingest.
 
 use libp2p::gossipsub::MessageAcceptance;
-use libp2p::request_response;
+use libp2p::request_response::{self, ResponseChannel};
 use libp2p::PeerId;
 
 use super::{Done, EventLoop};
@@ -257,6 +257,79 @@ impl EventLoop {
         self.sync_turn = self.sync_turn.wrapping_add(1);
         let pick = peers[self.sync_turn % peers.len()];
         self.start_sync(pick);
+    }
+
+    /// A request answered off the loop: the answer (or the refusal) goes back to the peer.
+    pub(super) fn on_served(
+        &mut self,
+        peer: PeerId,
+        channel: ResponseChannel<SyncResponse>,
+        result: Result<SyncResponse, SyncError>,
+    ) {
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                if e.is_abuse() {
+                    self.strike(peer, "bad sync request");
+                } else {
+                    tracing::warn!(%peer, error = %e, "answering a sync request failed");
+                }
+                SyncResponse::Refused {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, response);
+    }
+
+    /// A session's first request, built off the loop.
+    pub(super) fn on_sync_started(
+        &mut self,
+        peer: PeerId,
+        result: Result<(SyncClient, SyncRequest), SyncError>,
+    ) {
+        match result {
+            Ok((client, req)) => {
+                if !self.swarm.is_connected(&peer) {
+                    self.sessions.remove(&peer);
+                    return;
+                }
+                self.swarm.behaviour_mut().sync.send_request(&peer, req);
+                if let Some(s) = self.sessions.get_mut(&peer) {
+                    s.client = Some(client);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot start a sync");
+                self.sessions.remove(&peer);
+            }
+        }
+    }
+
+    /// A fetched batch ingested off the loop.
+    pub(super) fn on_sync_ingested(
+        &mut self,
+        peer: PeerId,
+        stored: usize,
+        rejected_by_fault: usize,
+        rejected: usize,
+    ) {
+        if rejected_by_fault > 0 {
+            self.strike(peer, "sync sent invalid records");
+        }
+        if let Some(s) = self.sessions.get_mut(&peer) {
+            s.ingesting = false;
+            if let Some(c) = s.client.as_mut() {
+                c.on_ingested(stored, rejected);
+            }
+        }
+        self.pump_ingest(peer);
+        self.pump_fetches(peer);
+        self.maybe_finish(peer);
     }
 }
 

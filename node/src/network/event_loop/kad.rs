@@ -2,8 +2,9 @@
 //! listing look-ups and peer routing.
 
 use libp2p::kad::store::RecordStore;
-use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult};
+use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record};
 use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::PeerId;
 
 use swapmeet_protocol::limits::GOSSIP_ALL_AREA;
 use swapmeet_protocol::ListingId;
@@ -147,5 +148,43 @@ impl EventLoop {
                 .get_providers(dht::area_key(GOSSIP_ALL_AREA));
         }
         let _ = self.swarm.behaviour_mut().kad.bootstrap();
+    }
+
+    /// Puts one of the node's own listings into the DHT.
+    pub(super) fn put_own_listing(&mut self, id: &ListingId, data: Vec<u8>) {
+        let record = Record::new(dht::listing_key(id), data);
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .put_record(record, Quorum::One)
+        {
+            tracing::warn!(%id, error = ?e, "cannot put the listing into the DHT");
+        }
+    }
+
+    /// A record a peer put, checked off the loop: stored if valid and newer, the peer struck
+    /// if it was its fault.
+    pub(super) fn on_dht_checked(
+        &mut self,
+        peer: PeerId,
+        result: Result<Option<dht::CheckedRecord>, dht::RecordError>,
+    ) {
+        match result {
+            Ok(Some(checked)) => {
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .put_checked(checked)
+                {
+                    tracing::debug!(%peer, error = ?e, "not storing a DHT record");
+                }
+            }
+            Ok(None) => {}
+            Err(e) if e.is_peer_fault() => self.strike(peer, "invalid DHT record"),
+            Err(e) => tracing::debug!(%peer, error = %e, "ignoring a DHT record"),
+        }
     }
 }

@@ -1,0 +1,184 @@
+//! Peers as the loop sees them: connections opening and closing, what identify and mDNS
+//! report, the bootstrap peers redialled, and the strikes that cut a misbehaving peer off.
+
+use libp2p::core::ConnectedPoint;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, mdns, Multiaddr, PeerId};
+use swapmeet_protocol::limits::KAD_PROTOCOL;
+
+use super::EventLoop;
+use crate::network::behaviour::BehaviourEvent;
+use crate::network::NetworkError;
+
+/// Strikes before a peer is cut off.
+const STRIKES_TO_BLOCK: u32 = 3;
+
+/// What the status shows of a connected peer.
+pub(super) struct PeerMeta {
+    pub(super) address: Multiaddr,
+    pub(super) direction: &'static str,
+    pub(super) agent: Option<String>,
+}
+
+impl EventLoop {
+    /// Dials again the bootstrap peers that are not connected: a node started while its
+    /// bootstrap peer was down (or that lost it) would otherwise stay alone until someone
+    /// dials it, and its outbox would wait with it. An address without a PeerId is dialled
+    /// only while the node has no connection at all.
+    pub(super) fn redial_bootstrap(&mut self) {
+        let alone = self.swarm.connected_peers().next().is_none();
+        for addr in self.bootstrap.clone() {
+            let peer = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            });
+            let wanted = match peer {
+                Some(id) => !self.swarm.is_connected(&id),
+                None => alone,
+            };
+            if wanted {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    tracing::debug!(%addr, error = %e, "cannot redial a bootstrap peer");
+                }
+            }
+        }
+    }
+
+    pub(super) fn strike(&mut self, peer: PeerId, why: &str) {
+        let s = self.strikes.entry(peer).or_insert(0);
+        *s += 1;
+        tracing::info!(%peer, strikes = *s, why, "peer misbehaved");
+        if *s >= STRIKES_TO_BLOCK {
+            tracing::warn!(%peer, "cutting off a misbehaving peer");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            self.sessions.remove(&peer);
+        }
+    }
+
+    /// Connections opening, closing and failing.
+    pub(super) fn on_connection(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if let Some((_, reply)) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                let (address, direction) = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => {
+                        self.addrbook
+                            .record(peer_id, [address.clone()], self.engine.now());
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, address.clone());
+                        (address.clone(), "outbound")
+                    }
+                    ConnectedPoint::Listener { send_back_addr, .. } => {
+                        (send_back_addr.clone(), "inbound")
+                    }
+                };
+                if num_established.get() == 1 {
+                    self.peer_meta.insert(
+                        peer_id,
+                        PeerMeta {
+                            address,
+                            direction,
+                            agent: None,
+                        },
+                    );
+                    tracing::debug!(peer = %peer_id, "connected");
+                    self.start_sync(peer_id);
+                    self.msg.on_connected(&mut self.swarm, peer_id);
+                    if !self.provided {
+                        self.provided = true;
+                        self.provide_and_discover();
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.peer_meta.remove(&peer_id);
+                self.msg.on_disconnected(peer_id);
+                self.blobs.on_disconnected(&peer_id);
+                if let Some(s) = self.sessions.remove(&peer_id) {
+                    self.finish_session(peer_id, s, Some("peer disconnected".into()));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
+                    // A connection the node opened meanwhile (the DHT and mDNS find peers
+                    // too) can win the race, and this one is then refused: connected to that
+                    // peer is what was asked for.
+                    let peer = match addr.iter().last() {
+                        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
+                        _ => None,
+                    };
+                    let _ = match peer.filter(|p| self.swarm.is_connected(p)) {
+                        Some(peer) => reply.send(Ok(peer)),
+                        None => reply.send(Err(NetworkError::Dial {
+                            addr: addr.to_string(),
+                            reason: match &error {
+                                // libp2p prints only "Dial error" for these.
+                                libp2p::swarm::DialError::Denied { cause } => {
+                                    format!("refused by this node's connection rules: {cause}")
+                                }
+                                e => e.to_string(),
+                            },
+                        })),
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_identify(&mut self, ev: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = ev else {
+            return;
+        };
+        if let Some(m) = self.peer_meta.get_mut(&peer_id) {
+            m.agent = Some(info.agent_version.chars().take(128).collect());
+        }
+        let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
+        let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();
+        if speaks_kad {
+            for a in &addrs {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer_id, a.clone());
+            }
+        }
+        self.addrbook.record(peer_id, addrs, self.engine.now());
+    }
+
+    pub(super) fn on_mdns(&mut self, ev: mdns::Event) {
+        let mdns::Event::Discovered(found) = ev else {
+            return;
+        };
+        for (peer, addr) in found {
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, addr.clone());
+            if !self.swarm.is_connected(&peer) {
+                let opts = DialOpts::peer_id(peer).addresses(vec![addr]).build();
+                let _ = self.swarm.dial(opts);
+            }
+        }
+    }
+}
