@@ -23,22 +23,32 @@
 //!   provider records, the requests `crate::media::fetch` is built on.
 //! - [`messaging`]: private messages over `/swapmeet/msg/1`: direct delivery, mailbox
 //!   deposits and collection, receipts, rate limits.
-//! - `event_loop`: the task that owns the swarm (its commands, sync sessions, Kademlia handling
-//!   and status in `event_loop/`).
+//! - `event_loop`: the task that owns the swarm; beside it in `event_loop/` one file per
+//!   protocol it drives (`gossip`, `kad`, `sync`, `peers`, `reviews`) plus `commands` and
+//!   `status`.
 //! - [`local`]: an engine + network without the API, for tests, benchmarks and examples.
 //!
-//! Shutdown ([`Network::shutdown`]): stop taking commands, save the address book, fail pending
-//! dials, drop the swarm (closing every connection). Ingest already handed to the blocking pool
-//! finishes on its own; the node stops the network after the API and before the engine, whose
-//! shutdown flushes the store, DHT records included.
+//! - [`executor`]: the one bounded executor for the blocking work the loop starts, each kind
+//!   with its own cap; the loop itself never touches the disk.
+//! - [`limits`]: connection limits (per direction, pending, per peer, per IP address) and
+//!   bans of addresses that keep knocking.
+//! - [`bans`]: peers banned for a while after [`STRIKES_TO_BAN`] strikes.
+//!
+//! Shutdown ([`Network::shutdown`]): stop taking commands, close the executor to new work and
+//! drain what is in flight (ingest, answers, checks), write the address book and the DHT
+//! records, fail pending dials, drop the swarm (closing every connection). The node stops the
+//! network after the API and before the engine, whose shutdown flushes the store.
 
 pub mod addrbook;
+pub mod bans;
 pub mod behaviour;
 pub mod blobs;
 pub mod dht;
 mod event_loop;
+pub mod executor;
 mod frame;
 pub mod gossip;
+pub mod limits;
 pub mod local;
 pub mod messaging;
 pub mod sync;
@@ -129,7 +139,27 @@ pub struct NetworkConfig {
     pub msg_rate: messaging::bucket::Rate,
     /// What the node serves of its blobs at once and how fast.
     pub blob_serve: blobs::ServeLimits,
+    /// How many gossip messages a peer may forward to this node (token bucket per peer).
+    pub gossip_rate: messaging::bucket::Rate,
+    /// Connection limits: per direction, pending, per peer, per IP address; address bans.
+    pub limits: limits::Limits,
+    /// How long a peer that earned [`STRIKES_TO_BAN`] strikes stays banned.
+    pub ban_for: Duration,
 }
+
+/// Strikes (invalid records, garbage requests, floods) before a peer is banned.
+pub const STRIKES_TO_BAN: u32 = 3;
+
+/// The gossip a peer may forward: 200 messages a second, 2,000 at once. A node's own burst
+/// (an import of a shop's stock) is bigger, and reaches peers through sync instead of gossip
+/// when it exceeds this; a relay forwarding a busy area stays well within it.
+pub const DEFAULT_GOSSIP_RATE: messaging::bucket::Rate = messaging::bucket::Rate {
+    per_sec: 200.0,
+    burst: 2000,
+};
+
+/// How long a misbehaving peer is banned by default.
+pub const DEFAULT_BAN: Duration = Duration::from_secs(30 * 60);
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -144,6 +174,9 @@ impl Default for NetworkConfig {
             idle_timeout: Duration::from_secs(10 * 60),
             msg_rate: messaging::DEFAULT_RATE,
             blob_serve: blobs::ServeLimits::default(),
+            gossip_rate: DEFAULT_GOSSIP_RATE,
+            limits: limits::Limits::default(),
+            ban_for: DEFAULT_BAN,
         }
     }
 }
@@ -219,6 +252,8 @@ pub struct GossipCounters {
     pub ignored: u64,
     /// Rejected as invalid (counted against the sender).
     pub rejected: u64,
+    /// Dropped unread because the forwarding peer exceeded its gossip rate.
+    pub rate_limited: u64,
     /// Listings this node published.
     pub published: u64,
 }
@@ -273,6 +308,51 @@ pub struct NetworkStatus {
     pub messaging: messaging::MessagingStatus,
     /// Blobs served, refused as busy, announced.
     pub blobs: blobs::BlobNetStatus,
+    /// Peers banned now (for misbehaving; they expire).
+    pub banned_peers: usize,
+    /// Connection limits: refusals, banned addresses.
+    pub limits: limits::LimitsStatus,
+    /// The blocking work the network runs, per kind: in flight, cap, refused.
+    pub executor: Vec<executor::KindStatus>,
+    /// Sizes of the per-peer maps (all pruned when a peer leaves).
+    pub peer_state: PeerStateSizes,
+}
+
+/// Entries in each per-peer map of the network. Every one is pruned when its peer's last
+/// connection closes, so with no peer connected they are all 0.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct PeerStateSizes {
+    /// Connected peers' addresses and agents.
+    pub peers: usize,
+    /// Strikes of connected peers.
+    pub strikes: usize,
+    /// Invalid-message counts of connected peers.
+    pub rejected: usize,
+    /// Sync sessions.
+    pub sync_sessions: usize,
+    /// Gossip rate buckets.
+    pub gossip_buckets: usize,
+    /// Messaging rate buckets.
+    pub msg_buckets: usize,
+    /// Blob serving buckets and counts.
+    pub blob_buckets: usize,
+}
+
+impl PeerStateSizes {
+    /// Whether every map is empty.
+    pub fn is_empty(&self) -> bool {
+        let PeerStateSizes {
+            peers,
+            strikes,
+            rejected,
+            sync_sessions,
+            gossip_buckets,
+            msg_buckets,
+            blob_buckets,
+        } = *self;
+        peers + strikes + rejected + sync_sessions + gossip_buckets + msg_buckets + blob_buckets
+            == 0
+    }
 }
 
 /// A connected peer, as `GET /v1/peers` shows it.
@@ -293,7 +373,7 @@ pub struct PeerView {
     /// Invalid messages it sent us.
     pub rejected: u64,
     /// Misbehaviours counted against it (invalid records, bytes that did not match their
-    /// hash, floods); at 3 it is cut off.
+    /// hash, floods); at 3 it is banned for a while.
     pub strikes: u32,
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Addresses come from connections the node dialled and from what peers report through
 //! identify. The book is bounded ([`MAX_PEERS`] peers, [`MAX_ADDRS_PER_PEER`] addresses each,
-//! least recently seen dropped first), and written back only when it changed.
+//! least recently seen dropped first), and written back only when it changed. The event loop
+//! never writes it itself: it takes a [`BookWrite`] snapshot and hands it to the network's
+//! executor, so a slow disk never holds up the swarm.
 
 use std::collections::HashMap;
 
@@ -85,8 +87,8 @@ impl AddressBook {
                 .min_by_key(|(_, e)| e.last_seen)
                 .map(|(p, _)| *p)
             {
+                // Removed from the tree by the next write (it writes the whole book).
                 self.entries.remove(&oldest);
-                let _ = self.tree.remove(oldest.to_bytes());
             }
         }
         self.dirty = true;
@@ -120,18 +122,48 @@ impl AddressBook {
         self.entries.is_empty()
     }
 
-    /// Writes changed entries back to sled (sled makes them durable on its next flush; the
-    /// engine flushes on shutdown).
-    pub fn save(&mut self) {
+    /// A snapshot of the book to write, if it changed since the last one.
+    pub fn snapshot(&mut self) -> Option<BookWrite> {
         if !self.dirty {
-            return;
-        }
-        for (peer, e) in &self.entries {
-            if let Ok(v) = serde_json::to_vec(e) {
-                let _ = self.tree.insert(peer.to_bytes(), v);
-            }
+            return None;
         }
         self.dirty = false;
+        let entries = self
+            .entries
+            .iter()
+            .filter_map(|(peer, e)| Some((peer.to_bytes(), serde_json::to_vec(e).ok()?)))
+            .collect();
+        Some(BookWrite {
+            tree: self.tree.clone(),
+            entries,
+        })
+    }
+}
+
+/// The address book as it was when [`AddressBook::snapshot`] took it, to write off the loop.
+pub struct BookWrite {
+    tree: sled::Tree,
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl BookWrite {
+    /// Writes the snapshot: its entries, and removes the peers it no longer holds (sled makes
+    /// them durable on its next flush; the engine flushes on shutdown). Blocking.
+    pub fn write(self) {
+        let keep: std::collections::HashSet<&[u8]> =
+            self.entries.iter().map(|(k, _)| k.as_slice()).collect();
+        let mut batch = sled::Batch::default();
+        for k in self.tree.iter().keys().flatten() {
+            if !keep.contains(k.as_ref()) {
+                batch.remove(k);
+            }
+        }
+        for (k, v) in &self.entries {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        if let Err(e) = self.tree.apply_batch(batch) {
+            tracing::warn!(error = %e, "writing the address book failed");
+        }
     }
 }
 
@@ -156,7 +188,7 @@ mod tests {
             ],
             10,
         );
-        book.save();
+        book.snapshot().unwrap().write();
         let book = AddressBook::load(db.open_tree(ADDRBOOK_TREE).unwrap());
         let addrs = book.addrs_of(&peer);
         assert_eq!(addrs.len(), 2);
@@ -178,5 +210,10 @@ mod tests {
             );
         }
         assert_eq!(book.len(), MAX_PEERS);
+        // The peers dropped from the book are dropped from the tree too.
+        book.snapshot().unwrap().write();
+        let tree = db.open_tree(ADDRBOOK_TREE).unwrap();
+        assert_eq!(tree.len(), MAX_PEERS);
+        assert_eq!(AddressBook::load(tree).len(), MAX_PEERS);
     }
 }

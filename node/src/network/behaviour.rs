@@ -8,8 +8,8 @@ use std::time::Duration;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    allow_block_list, connection_limits, gossipsub, identify, identity, kad, mdns, noise, ping,
-    request_response, tcp, yamux, StreamProtocol, Swarm,
+    allow_block_list, gossipsub, identify, identity, kad, mdns, noise, ping, request_response, tcp,
+    yamux, StreamProtocol, Swarm,
 };
 use swapmeet_protocol::limits::{
     BLOB_PROTOCOL, IDENTIFY_PROTOCOL_VERSION, KAD_MAX_PACKET_BYTES, KAD_PROTOCOL,
@@ -24,10 +24,6 @@ use super::messaging::MsgCodec;
 use super::sync;
 use super::{NetworkConfig, NetworkError};
 
-/// Most established connections in each direction.
-pub const MAX_CONNECTIONS_PER_DIRECTION: u32 = 96;
-/// Most connections being set up at once, in each direction.
-pub const MAX_PENDING_CONNECTIONS: u32 = 32;
 /// How long a sync request may take before it fails.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a messaging request may take (dialling the peer included) before it fails and the
@@ -46,8 +42,8 @@ pub const BLOB_MAX_STREAMS: usize = 16;
 pub struct Behaviour {
     /// Peers cut off (by the user, or for misbehaving).
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    /// Bounds on connections.
-    pub limits: connection_limits::Behaviour,
+    /// Bounds on connections (`network/limits.rs`).
+    pub limits: super::limits::Behaviour,
     /// Listings, per area topic.
     pub gossip: gossipsub::Behaviour<gossipsub::IdentityTransform, SubscriptionFilter>,
     /// Peer routing, listing records, area providers.
@@ -105,6 +101,7 @@ pub fn build_swarm(
     let gossip_config = gossip::config(config.heartbeat).map_err(|e| setup("gossipsub", &e))?;
     let mdns_on = config.mdns;
     let topics = following.areas();
+    let limits = config.limits;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -175,15 +172,9 @@ pub fn build_swarm(
             } else {
                 None
             };
-            let limits = connection_limits::ConnectionLimits::default()
-                .with_max_established_incoming(Some(MAX_CONNECTIONS_PER_DIRECTION))
-                .with_max_established_outgoing(Some(MAX_CONNECTIONS_PER_DIRECTION))
-                .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
-                .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS))
-                .with_max_established_per_peer(Some(2));
             Ok(Behaviour {
                 blocked: allow_block_list::Behaviour::default(),
-                limits: connection_limits::Behaviour::new(limits),
+                limits: super::limits::Behaviour::new(limits),
                 gossip,
                 kad,
                 sync,

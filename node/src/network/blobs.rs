@@ -233,6 +233,11 @@ impl BlobWire {
         }
     }
 
+    /// Entries in the per-peer maps (for the status; 0 with no peer connected).
+    pub(crate) fn peer_state_len(&self) -> usize {
+        self.buckets.len() + self.serving_of.len()
+    }
+
     /// A peer's last connection closed: forget its per-peer state.
     pub(crate) fn on_disconnected(&mut self, peer: &PeerId) {
         self.buckets.remove(peer);

@@ -10,13 +10,18 @@
 //!   envelope verifies, its key is the key of the listing inside, and it is newer than the
 //!   version held (the store's version order: seq, then envelope hash).
 //! - **Records are persisted** in the sled tree [`KAD_TREE`] so they survive a restart.
-//!   Provider records are kept in memory: their providers re-announce them.
+//!   Kademlia calls the store on the event loop, so the store never writes there: changes wait
+//!   in memory (and are read from there) until the loop hands them to its executor as one
+//!   [`DhtWrites`] batch. Provider records are kept in memory: their providers re-announce
+//!   them.
 //! - **Provider records** live under `/area/<area tag>`: every node announces the areas it
 //!   follows, so a new node finds peers that carry its area and syncs from them; and under
 //!   `/blob/<hex hash>`: every node announces the photos and thumbnails it holds
 //!   (`network/blobs.rs`), so a buyer finds a copy while the seller is offline.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::kad::store::{self, MemoryStore, MemoryStoreConfig, RecordStore};
@@ -223,6 +228,34 @@ pub struct ListingRecordStore {
     // sled's `Tree::len` scans the whole tree; the status asks every 500 ms and every new
     // record checks the cap, so the count is kept here.
     count: usize,
+    /// Changes not handed to a write yet (`None`: removed). At most one per key, so bounded by
+    /// the records held plus those removed since the last write.
+    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Changes being written now; read from here until the write is done.
+    writing: Arc<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+/// A batch of DHT record changes to write off the event loop.
+pub struct DhtWrites {
+    tree: sled::Tree,
+    changes: Arc<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl DhtWrites {
+    /// Writes the batch (sled makes it durable on its next flush; the engine flushes on
+    /// shutdown). Blocking.
+    pub fn write(self) {
+        let mut batch = sled::Batch::default();
+        for (k, v) in self.changes.iter() {
+            match v {
+                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                None => batch.remove(k.as_slice()),
+            }
+        }
+        if let Err(e) = self.tree.apply_batch(batch) {
+            tracing::warn!(error = %e, "writing DHT records failed");
+        }
+    }
 }
 
 impl ListingRecordStore {
@@ -259,7 +292,40 @@ impl ListingRecordStore {
             clock,
             max_records: MAX_DHT_RECORDS,
             count,
+            pending: HashMap::new(),
+            writing: Arc::default(),
         }
+    }
+
+    /// The stored bytes under `key`: the latest change if one waits, else the tree's.
+    fn raw(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = self.pending.get(key).or_else(|| self.writing.get(key)) {
+            return v.clone();
+        }
+        self.tree.get(key).ok().flatten().map(|v| v.to_vec())
+    }
+
+    /// The changes to write, unless none wait or the last batch is still being written (so
+    /// batches land in order).
+    pub fn take_writes(&mut self) -> Option<DhtWrites> {
+        if self.pending.is_empty() || !self.writing.is_empty() {
+            return None;
+        }
+        self.writing = Arc::new(std::mem::take(&mut self.pending));
+        Some(DhtWrites {
+            tree: self.tree.clone(),
+            changes: self.writing.clone(),
+        })
+    }
+
+    /// The batch from [`ListingRecordStore::take_writes`] was written.
+    pub fn writes_done(&mut self) {
+        self.writing = Arc::default();
+    }
+
+    /// Changes not written yet.
+    pub fn unwritten(&self) -> usize {
+        self.pending.len() + self.writing.len()
     }
 
     /// The sled tree (readable from blocking tasks).
@@ -287,7 +353,8 @@ impl ListingRecordStore {
         if r.value.len() > MAX_ENVELOPE_BYTES {
             return Err(store::Error::ValueTooLarge);
         }
-        let held = self.tree.get(r.key.as_ref()).ok().flatten();
+        let held = self.raw(r.key.as_ref());
+        let is_new = held.is_none();
         match held.as_deref().and_then(decode_value) {
             Some((h, _, _)) if !meta.newer_than(&h) => return Ok(()),
             Some(_) => {}
@@ -295,10 +362,9 @@ impl ListingRecordStore {
             None => {}
         }
         let bytes = encode_value(&meta, r.publisher.as_ref(), &r.value);
-        match self.tree.insert(r.key.as_ref(), bytes) {
-            Ok(None) => self.count += 1,
-            Ok(Some(_)) => {}
-            Err(e) => tracing::warn!(error = %e, "writing a DHT record failed"),
+        self.pending.insert(r.key.to_vec(), Some(bytes));
+        if is_new {
+            self.count += 1;
         }
         Ok(())
     }
@@ -324,7 +390,7 @@ impl RecordStore for ListingRecordStore {
     type ProvidedIter<'a> = <MemoryStore as RecordStore>::ProvidedIter<'a>;
 
     fn get(&self, k: &RecordKey) -> Option<Cow<'_, Record>> {
-        let b = self.tree.get(k.as_ref()).ok().flatten()?;
+        let b = self.raw(k.as_ref())?;
         self.record_of(k.as_ref(), &b).map(Cow::Owned)
     }
 
@@ -342,16 +408,24 @@ impl RecordStore for ListingRecordStore {
     }
 
     fn remove(&mut self, k: &RecordKey) {
-        if let Ok(Some(_)) = self.tree.remove(k.as_ref()) {
+        if self.raw(k.as_ref()).is_some() {
             self.count = self.count.saturating_sub(1);
+            self.pending.insert(k.to_vec(), None);
         }
     }
 
     fn records(&self) -> Self::RecordsIter<'_> {
-        self.tree
+        let mut all: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+            .tree
             .iter()
             .flatten()
-            .filter_map(|(k, v)| self.record_of(&k, &v).map(Cow::Owned))
+            .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
+            .collect();
+        for (k, v) in self.writing.iter().chain(self.pending.iter()) {
+            all.insert(k.clone(), v.clone());
+        }
+        all.into_iter()
+            .filter_map(|(k, v)| self.record_of(&k, &v?).map(Cow::Owned))
             .collect::<Vec<_>>()
             .into_iter()
     }
@@ -381,7 +455,6 @@ pub fn value_hash(value: &[u8]) -> EnvelopeHash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use swapmeet_protocol::{
         Category, Condition, Delivery, GeoHash, Listing, Location, Price, SecretKey,
     };
@@ -444,6 +517,10 @@ mod tests {
         assert_eq!(store.len(), 1, "a newer version replaces, it does not add");
         let held = store.get(&k).unwrap().into_owned();
         assert!(held.expires.is_some());
+        // Nothing was written on the loop; the write batch carries it.
+        assert!(db.open_tree(KAD_TREE).unwrap().is_empty());
+        store.take_writes().unwrap().write();
+        store.writes_done();
 
         // A forged value is refused; so is a valid envelope under another listing's key.
         let mut forged = v2.as_bytes().to_vec();
@@ -473,6 +550,7 @@ mod tests {
         store
             .put(Record::new(k.clone(), v2.as_bytes().to_vec()))
             .unwrap();
+        store.take_writes().unwrap().write();
         drop(store);
         let later: Clock = Arc::new(move || now + 7200);
         let store = ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), me, later);

@@ -1,11 +1,16 @@
 //! The one task that owns the swarm.
 //!
 //! It reacts to three sources: commands from [`NetworkHandle`]s, swarm events, and the results
-//! of blocking work it handed to tokio's blocking pool (ingest, sync answers, record checks).
-//! Nothing slow runs on this task: signature checks of batches, store scans and ingest all go
-//! to the blocking pool and come back as [`Done`] messages, so the swarm keeps being polled.
+//! of blocking work it handed to the network's executor (ingest, sync answers, record checks,
+//! disk writes). Nothing slow runs on this task, and it never writes to disk: signature checks
+//! of batches, store scans, ingest and the writes of the address book and DHT records all go
+//! to the executor (`network/executor.rs`, one cap per kind) and come back as [`Done`]
+//! messages, so the swarm keeps being polled and relaying whatever the disk does.
+//!
+//! The `select!` in [`EventLoop::run`] is the table of contents; each protocol's handling
+//! lives beside this file in `event_loop/`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +26,13 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::addrbook::{AddressBook, ADDRBOOK_TREE};
+use super::bans::BanList;
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent};
 use super::blobs::BlobWire;
 use super::dht::{CheckedRecord, ListingRecordStore, RecordError, KAD_TREE};
+use super::executor::{Executor, Kind};
 use super::gossip::Following;
+use super::messaging::bucket::Rate;
 use super::messaging::MessagingWire;
 use super::sync::{SyncClient, SyncError, SyncRequest, SyncResponse, SyncServer, WireCounters};
 use super::{
@@ -79,6 +87,8 @@ enum Done {
         result: Result<Option<CheckedRecord>, RecordError>,
     },
     AreaCounts(std::collections::BTreeMap<String, usize>),
+    /// A batch of DHT record changes was written.
+    DhtWritten,
 }
 
 struct EventLoop {
@@ -96,7 +106,18 @@ struct EventLoop {
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
     pending_gossip: VecDeque<(MessageId, PeerId, Vec<u8>)>,
-    gossip_in_flight: usize,
+    /// Gossip rate per forwarding peer (pruned when the peer leaves).
+    gossip_buckets: HashMap<PeerId, gossip::PeerRate>,
+    gossip_rate: Rate,
+    /// The blocking work this loop starts (`network/executor.rs`).
+    exec: Executor,
+    /// Peers banned for misbehaving, until their ban ends.
+    bans: BanList,
+    ban_for: Duration,
+    /// Peers the user blocked (never unblocked by a ban's end).
+    user_blocked: HashSet<PeerId>,
+    /// Where `Command::Shutdown` wants its answer once the loop has drained.
+    stop_reply: Option<oneshot::Sender<()>>,
     unsent: VecDeque<(TopicHash, Vec<u8>)>,
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>)>,
     gets: HashMap<QueryId, GetQuery>,
@@ -206,7 +227,13 @@ pub(super) async fn spawn(
         done_tx,
         done_rx,
         pending_gossip: VecDeque::new(),
-        gossip_in_flight: 0,
+        gossip_buckets: HashMap::new(),
+        gossip_rate: config.gossip_rate,
+        exec: Executor::default(),
+        bans: BanList::default(),
+        ban_for: config.ban_for,
+        user_blocked: HashSet::new(),
+        stop_reply: None,
         unsent: VecDeque::new(),
         dials: HashMap::new(),
         gets: HashMap::new(),
@@ -280,13 +307,10 @@ impl EventLoop {
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => {
                         if !self.on_command(cmd) {
-                            return;
+                            break;
                         }
                     }
-                    None => {
-                        self.shutdown();
-                        return;
-                    }
+                    None => break,
                 },
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
                 Some(done) = self.done_rx.recv() => self.on_done(done),
@@ -298,20 +322,21 @@ impl EventLoop {
                         // Those listings still reach peers through sync and the DHT.
                         tracing::warn!(missed = n, "fell behind the store's events; some listings were not gossiped");
                     }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        self.shutdown();
-                        return;
-                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
                 },
                 ev = self.reviews.recv() => self.on_review_event(ev),
-                _ = status_tick.tick() => self.publish_status(),
+                _ = status_tick.tick() => {
+                    self.expire_bans();
+                    self.publish_status();
+                }
                 _ = area_tick.tick() => self.count_areas(),
                 _ = sync_tick.tick() => self.periodic_sync(),
                 _ = provide_tick.tick() => self.provide_and_discover(),
-                _ = save_tick.tick() => self.addrbook.save(),
+                _ = save_tick.tick() => self.save_book(),
                 _ = redial_tick.tick() => self.redial_bootstrap(),
             }
             self.pump_gossip();
+            self.write_dht();
             for (peer, why) in self
                 .msg
                 .take_strikes()
@@ -327,16 +352,81 @@ impl EventLoop {
                     self.swarm.behaviour_mut().kad.add_address(&peer, a);
                 }
             }
+            self.exec.reap();
+        }
+        self.shutdown().await;
+        if let Some(reply) = self.stop_reply.take() {
+            let _ = reply.send(());
         }
     }
 
-    fn shutdown(&mut self) {
-        self.addrbook.save();
+    /// Stops in order: no new work, drain the work in flight (its results still handled, so
+    /// ingest verdicts and DHT records land), write the address book and DHT records, fail
+    /// the dials that wait.
+    async fn shutdown(&mut self) {
+        tracing::debug!("network stopping");
+        self.exec.close();
+        loop {
+            tokio::select! {
+                more = self.exec.join_next() => if !more { break },
+                Some(done) = self.done_rx.recv() => self.on_done(done),
+            }
+        }
+        while let Ok(done) = self.done_rx.try_recv() {
+            self.on_done(done);
+        }
+        let book = self.addrbook.snapshot();
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        // A batch still marked as being written was written: its job was drained above.
+        store.writes_done();
+        let dht = store.take_writes();
+        let wrote = tokio::task::spawn_blocking(move || {
+            if let Some(b) = book {
+                b.write();
+            }
+            if let Some(d) = dht {
+                d.write();
+            }
+        })
+        .await;
+        if let Err(e) = wrote {
+            tracing::error!(error = %e, "writing the network's state at shutdown failed");
+        }
         for (_, (_, d)) in self.dials.drain() {
             let _ = d.send(Err(NetworkError::Stopped));
         }
-        tracing::debug!("network stopping");
         self.publish_status();
+    }
+
+    /// Hands the address book to the executor if it changed.
+    fn save_book(&mut self) {
+        if !self.exec.has_room(Kind::BookWrite) {
+            return;
+        }
+        if let Some(book) = self.addrbook.snapshot() {
+            if let Err(e) = self.exec.spawn(Kind::BookWrite, move || book.write()) {
+                tracing::debug!(error = %e, "address book not written this time");
+            }
+        }
+    }
+
+    /// Hands the DHT record changes to the executor, one batch at a time.
+    fn write_dht(&mut self) {
+        if !self.exec.has_room(Kind::DhtWrite) {
+            return;
+        }
+        let Some(writes) = self.swarm.behaviour_mut().kad.store_mut().take_writes() else {
+            return;
+        };
+        let tx = self.done_tx.clone();
+        let spawned = self.exec.spawn(Kind::DhtWrite, move || {
+            writes.write();
+            let _ = tx.blocking_send(Done::DhtWritten);
+        });
+        if let Err(e) = spawned {
+            // Only while draining; the shutdown writes what is left.
+            tracing::debug!(error = %e, "DHT records not written this time");
+        }
     }
 
     fn on_done(&mut self, done: Done) {
@@ -356,6 +446,7 @@ impl EventLoop {
             } => self.on_sync_ingested(peer, stored, rejected_by_fault, rejected),
             Done::DhtChecked { peer, result } => self.on_dht_checked(peer, result),
             Done::AreaCounts(c) => self.area_counts = c,
+            Done::DhtWritten => self.swarm.behaviour_mut().kad.store_mut().writes_done(),
         }
     }
 

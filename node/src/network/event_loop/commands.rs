@@ -41,11 +41,15 @@ impl EventLoop {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
             Command::Block(peer, reply) => {
+                self.user_blocked.insert(peer);
                 self.swarm.behaviour_mut().blocked.block_peer(peer);
                 let _ = self.swarm.disconnect_peer_id(peer);
                 let _ = reply.send(());
             }
             Command::Unblock(peer, reply) => {
+                // Lifts the user's block and a ban alike.
+                self.user_blocked.remove(&peer);
+                self.bans.lift(&peer);
                 self.swarm.behaviour_mut().blocked.unblock_peer(peer);
                 self.strikes.remove(&peer);
                 let _ = reply.send(());
@@ -107,8 +111,8 @@ impl EventLoop {
                 let _ = reply.send(n);
             }
             Command::Shutdown(reply) => {
-                self.shutdown();
-                let _ = reply.send(());
+                // Answered once the loop has drained (`EventLoop::shutdown`).
+                self.stop_reply = Some(reply);
                 return false;
             }
         }

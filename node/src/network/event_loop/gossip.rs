@@ -1,25 +1,64 @@
-//! Gossip as the loop drives it: publishing what entered the node here, queuing what peers
-//! sent for ingest in batches off the loop, and turning ingest outcomes into gossipsub
-//! verdicts.
+//! Gossip as the loop drives it: publishing what entered the node here, a rate limit per
+//! forwarding peer, queuing what peers sent for ingest in batches off the loop, and turning
+//! ingest outcomes into gossipsub verdicts.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId, PublishError, TopicHash};
 use libp2p::PeerId;
 
-use super::{Done, EventLoop};
+use super::{Done, EventLoop, Kind};
 use crate::events::{Change, Event, Source};
 use crate::ingest::IngestOutcome;
 use crate::network::gossip;
+use crate::network::messaging::bucket::{Rate, TokenBucket, Verdict};
 
 /// Gossip messages waiting for ingest; beyond this, new ones are ignored (not forwarded).
 pub(super) const MAX_PENDING_GOSSIP: usize = 8192;
 /// Gossip messages ingested in one batch.
 const GOSSIP_BATCH: usize = 512;
-/// Ingest batches of gossip in flight at once.
-const GOSSIP_INFLIGHT: usize = 2;
 /// Publications kept for retry when no peer was subscribed yet.
 const MAX_UNSENT: usize = 1024;
+
+/// A forwarding peer's gossip budget: a token bucket at the configured rate, which refuses
+/// what is over it, and a debt of refused messages that drains at the same rate. The debt
+/// strikes a peer whose refusals keep outrunning the rate, once per `burst` of debt: a peer a
+/// little over the rate is only slowed (its debt drains faster than it grows), one at ten
+/// times the rate is banned within a few bursts. (The bucket alone cannot tell: at 10x it
+/// still lets every tenth message through, and each one resets its count of refusals.)
+pub(super) struct PeerRate {
+    bucket: TokenBucket,
+    debt: f64,
+    last: Instant,
+}
+
+impl PeerRate {
+    fn new(rate: Rate, now: Instant) -> PeerRate {
+        PeerRate {
+            bucket: TokenBucket::new(rate, now),
+            debt: 0.0,
+            last: now,
+        }
+    }
+
+    fn take(&mut self, rate: Rate, now: Instant) -> Verdict {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.debt = (self.debt - elapsed * rate.per_sec).max(0.0);
+        if self.bucket.take(rate, now) == Verdict::Allow {
+            return Verdict::Allow;
+        }
+        let burst = f64::from(rate.burst.max(1));
+        let before = (self.debt / burst).floor();
+        self.debt += 1.0;
+        if (self.debt / burst).floor() > before {
+            Verdict::RefuseAndStrike
+        } else {
+            Verdict::Refuse
+        }
+    }
+}
 
 impl EventLoop {
     pub(super) fn on_engine_event(&mut self, ev: Event) {
@@ -76,6 +115,30 @@ impl EventLoop {
                 message,
             } => {
                 self.counters.received += 1;
+                let now = Instant::now();
+                let rate = self.gossip_rate;
+                let verdict = self
+                    .gossip_buckets
+                    .entry(propagation_source)
+                    .or_insert_with(|| PeerRate::new(rate, now))
+                    .take(rate, now);
+                if verdict != Verdict::Allow {
+                    // Dropped unread and not forwarded; a peer that keeps flooding is struck
+                    // (`PeerRate`), and banned at the third strike.
+                    self.counters.rate_limited += 1;
+                    self.swarm
+                        .behaviour_mut()
+                        .gossip
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                        );
+                    if verdict == Verdict::RefuseAndStrike {
+                        self.strike(propagation_source, "gossip over its rate");
+                    }
+                    return;
+                }
                 if self.pending_gossip.len() >= MAX_PENDING_GOSSIP {
                     self.counters.ignored += 1;
                     self.swarm
@@ -97,13 +160,14 @@ impl EventLoop {
     }
 
     pub(super) fn pump_gossip(&mut self) {
-        while self.gossip_in_flight < GOSSIP_INFLIGHT && !self.pending_gossip.is_empty() {
+        // Batches in flight are capped by the executor (`Kind::GossipIngest`); what waits
+        // meanwhile stays in the bounded `pending_gossip`.
+        while self.exec.has_room(Kind::GossipIngest) && !self.pending_gossip.is_empty() {
             let n = self.pending_gossip.len().min(GOSSIP_BATCH);
             let batch: Vec<_> = self.pending_gossip.drain(..n).collect();
-            self.gossip_in_flight += 1;
             let engine = self.engine.clone();
             let tx = self.done_tx.clone();
-            tokio::task::spawn_blocking(move || {
+            let spawned = self.exec.spawn(Kind::GossipIngest, move || {
                 // One ingest call per sending peer, so each stored record names where it came
                 // from; the batch still shares one store transaction per peer.
                 let mut by_peer: HashMap<PeerId, Vec<usize>> = HashMap::new();
@@ -138,12 +202,15 @@ impl EventLoop {
                     .collect();
                 let _ = tx.blocking_send(Done::Gossip(results));
             });
+            if let Err(e) = spawned {
+                tracing::debug!(error = %e, "gossip ingest refused");
+                break;
+            }
         }
     }
 
     /// Reports ingest's verdicts on a batch to gossipsub, which forwards the accepted.
     pub(super) fn on_gossip_ingested(&mut self, results: Vec<(MessageId, PeerId, IngestOutcome)>) {
-        self.gossip_in_flight -= 1;
         for (id, peer, outcome) in results {
             let verdict = gossip::acceptance(&outcome);
             match verdict {
@@ -160,5 +227,36 @@ impl EventLoop {
                 .gossip
                 .report_message_validation_result(&id, &peer, verdict);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Counts the strikes of a peer sending `n` messages at `per_sec` against a limit of 20/s,
+    /// bursts of 40.
+    fn strikes_at(per_sec: f64, n: u32) -> u32 {
+        let rate = Rate {
+            per_sec: 20.0,
+            burst: 40,
+        };
+        let t0 = Instant::now();
+        let mut r = PeerRate::new(rate, t0);
+        (0..n)
+            .filter(|i| {
+                let at = t0 + Duration::from_secs_f64(f64::from(*i) / per_sec);
+                r.take(rate, at) == Verdict::RefuseAndStrike
+            })
+            .count() as u32
+    }
+
+    #[test]
+    fn ten_times_the_rate_is_struck_a_little_over_only_slowed() {
+        // 10x for 2 s: struck well over three times.
+        assert!(strikes_at(200.0, 400) >= 3);
+        // 1.5x for 20 s: refused some, never struck.
+        assert_eq!(strikes_at(30.0, 600), 0);
     }
 }

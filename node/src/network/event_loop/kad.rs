@@ -10,7 +10,7 @@ use swapmeet_protocol::limits::GOSSIP_ALL_AREA;
 use swapmeet_protocol::ListingId;
 use tokio::sync::oneshot;
 
-use super::{Done, EventLoop};
+use super::{Done, EventLoop, Kind};
 use crate::network::dht;
 
 pub(super) struct GetQuery {
@@ -30,17 +30,22 @@ impl EventLoop {
                         ..
                     },
             } => {
-                // Verified off the loop; stored when it comes back (`Done::DhtChecked`).
+                // Verified off the loop; stored when it comes back (`Done::DhtChecked`). At
+                // the executor's cap the put is dropped (counted in the status): a record
+                // worth keeping is put again by its holders on Kademlia's interval.
                 let tree = self.swarm.behaviour_mut().kad.store_mut().tree().clone();
                 let now = self.engine.now();
                 let tx = self.done_tx.clone();
-                tokio::task::spawn_blocking(move || {
+                let spawned = self.exec.spawn(Kind::DhtCheck, move || {
                     let result = dht::check_put(&tree, record, now);
                     let _ = tx.blocking_send(Done::DhtChecked {
                         peer: source,
                         result,
                     });
                 });
+                if let Err(e) = spawned {
+                    tracing::debug!(peer = %source, error = %e, "dropping a DHT put");
+                }
             }
             kad::Event::InboundRequest {
                 request:

@@ -1,5 +1,8 @@
 //! Peers as the loop sees them: connections opening and closing, what identify and mDNS
-//! report, the bootstrap peers redialled, and the strikes that cut a misbehaving peer off.
+//! report, the bootstrap peers redialled, the strikes that ban a misbehaving peer for a while,
+//! and the per-peer state forgotten when a peer leaves.
+
+use std::time::Instant;
 
 use libp2p::core::ConnectedPoint;
 use libp2p::swarm::dial_opts::DialOpts;
@@ -9,10 +12,7 @@ use swapmeet_protocol::limits::KAD_PROTOCOL;
 
 use super::EventLoop;
 use crate::network::behaviour::BehaviourEvent;
-use crate::network::NetworkError;
-
-/// Strikes before a peer is cut off.
-const STRIKES_TO_BLOCK: u32 = 3;
+use crate::network::{NetworkError, STRIKES_TO_BAN};
 
 /// What the status shows of a connected peer.
 pub(super) struct PeerMeta {
@@ -45,15 +45,55 @@ impl EventLoop {
         }
     }
 
+    /// Counts a misbehaviour against `peer`; at [`STRIKES_TO_BAN`] the peer is banned for
+    /// [`NetworkConfig::ban_for`](crate::network::NetworkConfig): disconnected, and its
+    /// connections refused until the ban ends.
     pub(super) fn strike(&mut self, peer: PeerId, why: &str) {
         let s = self.strikes.entry(peer).or_insert(0);
         *s += 1;
         tracing::info!(%peer, strikes = *s, why, "peer misbehaved");
-        if *s >= STRIKES_TO_BLOCK {
-            tracing::warn!(%peer, "cutting off a misbehaving peer");
-            self.swarm.behaviour_mut().blocked.block_peer(peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
-            self.sessions.remove(&peer);
+        if *s >= STRIKES_TO_BAN {
+            self.ban(peer, why);
+        }
+    }
+
+    fn ban(&mut self, peer: PeerId, why: &str) {
+        tracing::warn!(%peer, why, for_secs = self.ban_for.as_secs(), "banning a misbehaving peer");
+        if let Some(evicted) = self.bans.ban(peer, Instant::now(), self.ban_for) {
+            // The list was full: the ban closest to its end made room.
+            self.lift_block(evicted);
+        }
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        self.sessions.remove(&peer);
+    }
+
+    fn lift_block(&mut self, peer: PeerId) {
+        if !self.user_blocked.contains(&peer) {
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+    }
+
+    /// Lets banned peers and addresses back in once their bans end.
+    pub(super) fn expire_bans(&mut self) {
+        let now = Instant::now();
+        for peer in self.bans.expire(now) {
+            tracing::info!(%peer, "a ban ended");
+            self.lift_block(peer);
+        }
+        self.swarm.behaviour_mut().limits.expire(now);
+    }
+
+    /// Forgets what the loop kept about a peer whose last connection closed.
+    fn forget(&mut self, peer: PeerId) {
+        self.peer_meta.remove(&peer);
+        self.strikes.remove(&peer);
+        self.rejected_from.remove(&peer);
+        self.gossip_buckets.remove(&peer);
+        self.msg.on_disconnected(peer);
+        self.blobs.on_disconnected(&peer);
+        if let Some(s) = self.sessions.remove(&peer) {
+            self.finish_session(peer, s, Some("peer disconnected".into()));
         }
     }
 
@@ -107,12 +147,7 @@ impl EventLoop {
                 num_established: 0,
                 ..
             } => {
-                self.peer_meta.remove(&peer_id);
-                self.msg.on_disconnected(peer_id);
-                self.blobs.on_disconnected(&peer_id);
-                if let Some(s) = self.sessions.remove(&peer_id) {
-                    self.finish_session(peer_id, s, Some("peer disconnected".into()));
-                }
+                self.forget(peer_id);
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,

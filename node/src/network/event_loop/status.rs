@@ -5,15 +5,16 @@ use std::sync::atomic::Ordering;
 
 use swapmeet_protocol::limits::GOSSIP_ALL_AREA;
 
-use super::{Done, EventLoop};
-use crate::network::{NetworkStatus, PeerView};
+use super::{Done, EventLoop, Kind};
+use crate::network::{NetworkStatus, PeerStateSizes, PeerView};
 
 impl EventLoop {
     pub(super) fn count_areas(&mut self) {
         let engine = self.engine.clone();
         let areas = self.areas.clone();
         let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
+        // At the cap (the last count still running) this turn is skipped.
+        let _ = self.exec.spawn(Kind::Stats, move || {
             let counts = areas
                 .into_iter()
                 .map(|a| {
@@ -58,6 +59,18 @@ impl EventLoop {
             sync_bytes_received: self.wire.received.load(Ordering::Relaxed),
             messaging: self.msg.status(),
             blobs: self.blobs.status(),
+            banned_peers: self.bans.len(),
+            limits: self.swarm.behaviour().limits.status(),
+            executor: self.exec.status(),
+            peer_state: PeerStateSizes {
+                peers: self.peer_meta.len(),
+                strikes: self.strikes.len(),
+                rejected: self.rejected_from.len(),
+                sync_sessions: self.sessions.len(),
+                gossip_buckets: self.gossip_buckets.len(),
+                msg_buckets: self.msg.peer_state_len(),
+                blob_buckets: self.blobs.peer_state_len(),
+            },
         };
         let peers: Vec<PeerView> = self
             .swarm

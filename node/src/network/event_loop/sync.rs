@@ -1,11 +1,11 @@
-//! Catch-up sync sessions as the loop drives them: serving requests on the blocking pool,
+//! Catch-up sync sessions as the loop drives them: serving requests on the executor,
 //! the sessions this node opens, their fetch pipeline and ingest.
 
 use libp2p::gossipsub::MessageAcceptance;
 use libp2p::request_response::{self, ResponseChannel};
 use libp2p::PeerId;
 
-use super::{Done, EventLoop};
+use super::{Done, EventLoop, Kind};
 use crate::events::Source;
 use crate::ingest::IngestOutcome;
 use crate::network::gossip;
@@ -58,9 +58,21 @@ impl EventLoop {
                     },
                 ..
             } => {
+                if !self.exec.has_room(Kind::SyncServe) {
+                    // At the cap: the peer is told so at once, and its session ends; it asks
+                    // again on its next interval. Nothing waits in a queue.
+                    let busy = SyncResponse::Refused {
+                        reason: format!(
+                            "busy: answering {} sync requests already",
+                            Kind::SyncServe.cap()
+                        ),
+                    };
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+                    return;
+                }
                 let server = self.server.clone();
                 let tx = self.done_tx.clone();
-                tokio::task::spawn_blocking(move || {
+                let spawned = self.exec.spawn(Kind::SyncServe, move || {
                     let result = server.handle(request);
                     let _ = tx.blocking_send(Done::Served {
                         peer,
@@ -68,6 +80,9 @@ impl EventLoop {
                         result,
                     });
                 });
+                if let Err(e) = spawned {
+                    tracing::debug!(%peer, error = %e, "sync request not answered");
+                }
             }
             request_response::Event::Message {
                 peer,
@@ -153,7 +168,9 @@ impl EventLoop {
         let Some(s) = self.sessions.get_mut(&peer) else {
             return;
         };
-        if s.ingesting || s.pending.is_empty() {
+        // One batch per session, and sessions are fewer than the executor's cap: room is only
+        // lacking while the network shuts down.
+        if s.ingesting || s.pending.is_empty() || !self.exec.has_room(Kind::SyncIngest) {
             return;
         }
         let n = s.pending.len().min(SYNC_INGEST_BATCH);
@@ -161,7 +178,7 @@ impl EventLoop {
         s.ingesting = true;
         let engine = self.engine.clone();
         let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
+        let spawned = self.exec.spawn(Kind::SyncIngest, move || {
             let items: Vec<&[u8]> = envelopes.iter().map(Vec::as_slice).collect();
             let (stored, fault, rejected) =
                 match engine.ingest_bytes(&items, Source::Peer(peer.to_string())) {
@@ -178,6 +195,9 @@ impl EventLoop {
                 rejected,
             });
         });
+        if let Err(e) = spawned {
+            tracing::debug!(%peer, error = %e, "synced records not ingested");
+        }
     }
 
     /// Sends fetch requests while the session has hashes to fetch, room in its pipeline,
@@ -225,7 +245,10 @@ impl EventLoop {
 
     /// Starts a sync session with `peer` unless one runs; returns whether one was started.
     pub(super) fn start_sync(&mut self, peer: PeerId) -> bool {
-        if self.sessions.contains_key(&peer) || self.sessions.len() >= MAX_SESSIONS {
+        if self.sessions.contains_key(&peer)
+            || self.sessions.len() >= MAX_SESSIONS
+            || !self.exec.has_room(Kind::SyncStart)
+        {
             return false;
         }
         self.sessions.insert(
@@ -240,10 +263,14 @@ impl EventLoop {
         let engine = self.engine.clone();
         let areas = self.areas.clone();
         let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
+        let spawned = self.exec.spawn(Kind::SyncStart, move || {
             let result = SyncClient::start(&engine, areas);
             let _ = tx.blocking_send(Done::SyncStarted { peer, result });
         });
+        if spawned.is_err() {
+            self.sessions.remove(&peer);
+            return false;
+        }
         true
     }
 

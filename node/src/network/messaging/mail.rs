@@ -28,6 +28,11 @@ impl MessagingWire {
         self.take_due();
     }
 
+    /// Entries in the per-peer rate map (for the status; 0 with no peer connected).
+    pub(crate) fn peer_state_len(&self) -> usize {
+        self.buckets.len()
+    }
+
     /// The peer's last connection closed: forget what is kept per peer (its rate state; held
     /// receipts stay for when it comes back).
     pub(crate) fn on_disconnected(&mut self, peer: PeerId) {
