@@ -293,9 +293,13 @@ async fn thousands_of_connections_from_one_address_are_refused_and_the_address_b
     assert!(s.limits.refused_inbound >= 100, "{:?}", s.limits);
     // A peer from another address still gets in and is served.
     let (friend, _d2) = node(32, |_| {}).await;
-    friend.connect(&victim).await.unwrap();
     let victim_id = victim.net().peer_id();
+    // Dialled until it connects: once, under the full parallel test run (thousands of
+    // sockets of other tests in TIME_WAIT), the friend's own dial failed locally with "address
+    // already in use" (os error 98) before reaching the node; the cause was not pinned down.
+    // A refusal by the node would never let the friend in, and the wait would fail.
     eventually("the friend to connect", || async {
+        let _ = friend.connect(&victim).await;
         connected(&friend, victim_id).await
     })
     .await;
