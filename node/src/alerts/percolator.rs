@@ -19,6 +19,7 @@
 //! listing was a third of the matching time (measured, BENCHMARKS.md). Only the terms of saved
 //! searches matter, so a word remembers its term number among those, or that it has none.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use swapmeet_protocol::{geo, Listing};
@@ -257,19 +258,55 @@ impl Percolator {
         }
         candidates.sort_unstable();
         candidates.dedup();
+        let facts = ListingFacts::new(seller, l);
         candidates.retain(|id| {
             self.searches.get(id).is_some_and(|c| {
                 c.terms.iter().all(|t| present.binary_search(t).is_ok())
-                    && filters_match(&c.query, seller, l)
+                    && facts.pass(&c.query)
             })
         });
         candidates
     }
 }
 
+/// What the filters test of one listing, worked out at most once per listing however many
+/// candidate searches test it: its price facts and its decoded location. Computing them again
+/// for every candidate was the largest item of matching in a profile of 1,000 specific
+/// searches (BENCHMARKS.md).
+pub struct ListingFacts<'l> {
+    seller: &'l [u8; 32],
+    listing: &'l Listing,
+    price: OnceCell<PriceFacts>,
+    /// The centre of the listing's geohash; `None` when it has no location (ships only).
+    point: OnceCell<Option<(f64, f64)>>,
+}
+
+impl<'l> ListingFacts<'l> {
+    /// The facts of a listing signed by `seller`, computed when first asked for.
+    pub fn new(seller: &'l [u8; 32], listing: &'l Listing) -> ListingFacts<'l> {
+        ListingFacts {
+            seller,
+            listing,
+            price: OnceCell::new(),
+            point: OnceCell::new(),
+        }
+    }
+
+    /// Whether the listing passes a query's filters (everything but the text), as the search
+    /// collector decides them.
+    pub fn pass(&self, q: &SearchQuery) -> bool {
+        filters_match_with(q, self)
+    }
+}
+
 /// Whether a listing passes a query's filters (everything but the text), as the search
 /// collector decides them.
 pub fn filters_match(q: &SearchQuery, seller: &[u8; 32], l: &Listing) -> bool {
+    ListingFacts::new(seller, l).pass(q)
+}
+
+fn filters_match_with(q: &SearchQuery, f: &ListingFacts<'_>) -> bool {
+    let (seller, l) = (f.seller, f.listing);
     if q.category.is_some_and(|c| c != l.category) {
         return false;
     }
@@ -280,7 +317,7 @@ pub fn filters_match(q: &SearchQuery, seller: &[u8; 32], l: &Listing) -> bool {
         return false;
     }
     if let Some(p) = &q.price {
-        let facts = PriceFacts::of(l);
+        let facts = f.price.get_or_init(|| PriceFacts::of(l));
         let (min, max) = (p.min_minor.unwrap_or(0), p.max_minor.unwrap_or(u64::MAX));
         let ok = if facts.currency == FREE_CURRENCY {
             // Free items match a range that starts at zero.
@@ -302,13 +339,15 @@ pub fn filters_match(q: &SearchQuery, seller: &[u8; 32], l: &Listing) -> bool {
         }
     }
     if let Some(g) = &q.near {
-        match &l.location {
+        let point = f
+            .point
+            .get_or_init(|| l.location.as_ref().map(|loc| geo::decode(&loc.geohash)));
+        match point {
             // Ships only: no distance; kept only when the search does not restrict to a radius.
             None => return g.radius_km.is_none(),
-            Some(loc) => {
+            Some(point) => {
                 if let Some(r) = g.radius_km {
-                    let point = geo::decode(&loc.geohash);
-                    if geo::haversine_km((g.lat, g.lon), point) > r {
+                    if geo::haversine_km((g.lat, g.lon), *point) > r {
                         return false;
                     }
                 }
