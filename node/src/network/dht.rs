@@ -55,13 +55,16 @@ pub fn area_key(area: &str) -> RecordKey {
     RecordKey::new(&format!("{DHT_AREA_PREFIX}{area}"))
 }
 
-/// The listing id of a listing key.
+/// The listing id of a listing key. Only the key [`listing_key`] writes is one: listing ids
+/// parse in either case, and a key in another case would let a peer store one listing under
+/// many keys, each counted against [`MAX_DHT_RECORDS`] (found by `node/fuzz`'s `dht_record`).
 pub fn parse_listing_key(key: &RecordKey) -> Option<ListingId> {
-    std::str::from_utf8(key.as_ref())
+    let id: ListingId = std::str::from_utf8(key.as_ref())
         .ok()?
         .strip_prefix(DHT_LISTING_PREFIX)?
         .parse()
-        .ok()
+        .ok()?;
+    (listing_key(&id) == *key).then_some(id)
 }
 
 /// The area tag of an area key.

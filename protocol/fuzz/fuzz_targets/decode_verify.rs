@@ -9,7 +9,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(env) = SignedEnvelope::decode(data) {
         assert_eq!(env.as_bytes(), data);
         let single = env.verify(1_750_000_000).is_ok();
-        let batch = verify_batch(vec![env], 1_750_000_000).pop().map(|r| r.is_ok());
-        assert_eq!(Some(single), batch, "batch and single verification disagree");
+        let batch = verify_batch(vec![env], 1_750_000_000)
+            .pop()
+            .map(|r| r.is_ok());
+        assert_eq!(
+            Some(single),
+            batch,
+            "batch and single verification disagree"
+        );
     }
 });

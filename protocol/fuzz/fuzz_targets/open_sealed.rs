@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let key = SecretKey::from_bytes([1; 32]);
     let sealed = if mode % 2 == 0 {
-        Sealed::decode(rest).ok().inspect(|s| assert_eq!(s.as_bytes(), rest))
+        Sealed::decode(rest)
+            .ok()
+            .inspect(|s| assert_eq!(s.as_bytes(), rest))
     } else {
         seal_plaintext_unchecked(&key.public(), EXPIRES_AT, rest).ok()
     };
