@@ -410,6 +410,7 @@ mod tests {
             },
             images: vec![],
             variants: vec![],
+            stamp: None,
         }
     }
 
