@@ -81,7 +81,11 @@ async fn the_middle_node_neither_stores_nor_relays_a_spammers_excess() {
         );
         dirs.push(dir);
     }
-    // 0 (the spammer's relay, publishing raw) - 1 (the middle) - 2
+    // 0 (the spammer's relay, publishing raw) - 1 (the middle) - 2. The ends block each
+    // other, or they would find each other through the DHT and skip the middle.
+    let (id0, id2) = (nodes[0].net().peer_id(), nodes[2].net().peer_id());
+    nodes[0].net().block(id2).await.unwrap();
+    nodes[2].net().block(id0).await.unwrap();
     nodes[0].connect(&nodes[1]).await.unwrap();
     nodes[2].connect(&nodes[1]).await.unwrap();
     for n in &nodes {
