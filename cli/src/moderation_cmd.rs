@@ -129,7 +129,9 @@ pub fn hidden(home: &Home, out: &Out) -> Result<Done> {
         .map(|h| {
             vec![
                 h.id.clone(),
-                h.title.clone().unwrap_or_else(|| "(no longer stored)".into()),
+                h.title
+                    .clone()
+                    .unwrap_or_else(|| "(no longer stored)".into()),
                 date(h.since),
             ]
         })

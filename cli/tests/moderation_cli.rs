@@ -1,6 +1,7 @@
 //! Local moderation through the real binary: `block`, `unblock`, `blocks`, `hide`, `unhide`,
 //! `hidden`, against a running node in a temporary home.
 
+#[allow(dead_code)] // shared helpers; this file uses some of them
 mod common;
 
 use common::Home;
@@ -48,7 +49,10 @@ fn block_and_hide_through_the_binary() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["seller"], seller_id.as_str());
     let table = user.ok(&["blocks"]);
-    assert!(table.starts_with("SELLER") && table.contains(&seller_id), "{table}");
+    assert!(
+        table.starts_with("SELLER") && table.contains(&seller_id),
+        "{table}"
+    );
 
     // Their listings arriving again are refused, and nothing is stored.
     let o = user.cmd(&["--json", "import", lines]);
@@ -63,11 +67,17 @@ fn block_and_hide_through_the_binary() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("SELLER") && err.contains("seller id"), "{err}");
-    let me = user.json_ok(&["id"])[0]["seller"].as_str().unwrap().to_string();
+    let me = user.json_ok(&["id"])[0]["seller"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let o = user.cmd(&["block", &me]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("seller") && err.contains("own seller id"), "{err}");
+    assert!(
+        err.contains("seller") && err.contains("own seller id"),
+        "{err}"
+    );
     assert_eq!(user.json_ok(&["blocks"]).len(), 1);
 
     // Unblock: their listings come back when offered again.

@@ -326,7 +326,9 @@ mod tests {
                 limit: FREE_LISTINGS_PER_KEY
             }
         );
-        assert!(over.to_string().contains("1000 active listings without a stamp"));
+        assert!(over
+            .to_string()
+            .contains("1000 active listings without a stamp"));
         // Another key is not affected.
         a.admit(&other, id(&other, 1), place(None, 1, 10_000), 0)
             .unwrap();
@@ -384,24 +386,38 @@ mod tests {
         let k = key(1);
         let mut slots = Vec::new();
         for n in 0..FREE_LISTINGS_PER_KEY + 3 {
-            slots.push(a.plan(&k, id(&k, n), place(None, n, 0).fingerprint, 10_000, 0).unwrap());
+            slots.push(
+                a.plan(&k, id(&k, n), place(None, n, 0).fingerprint, 10_000, 0)
+                    .unwrap(),
+            );
         }
-        assert!(slots[..FREE_LISTINGS_PER_KEY as usize].iter().all(Option::is_none));
+        assert!(slots[..FREE_LISTINGS_PER_KEY as usize]
+            .iter()
+            .all(Option::is_none));
         let f = FREE_LISTINGS_PER_KEY;
-        assert_eq!(
-            slots[f as usize..],
-            [Some(f), Some(f + 1), Some(f + 2)]
-        );
+        assert_eq!(slots[f as usize..], [Some(f), Some(f + 1), Some(f + 2)]);
         // Planned again (a new version), a listing keeps its place.
         assert_eq!(
-            a.plan(&k, id(&k, f + 1), place(None, f + 1, 0).fingerprint, 20_000, 0)
-                .unwrap(),
+            a.plan(
+                &k,
+                id(&k, f + 1),
+                place(None, f + 1, 0).fingerprint,
+                20_000,
+                0
+            )
+            .unwrap(),
             Some(f + 1)
         );
         // A duplicate gets a slot even within the free allowance.
         let b = Allowance::default();
-        assert_eq!(b.plan(&k, id(&k, 1), Some([9; 16]), 10_000, 0).unwrap(), None);
-        assert_eq!(b.plan(&k, id(&k, 2), Some([9; 16]), 10_000, 0).unwrap(), Some(f));
+        assert_eq!(
+            b.plan(&k, id(&k, 1), Some([9; 16]), 10_000, 0).unwrap(),
+            None
+        );
+        assert_eq!(
+            b.plan(&k, id(&k, 2), Some([9; 16]), 10_000, 0).unwrap(),
+            Some(f)
+        );
         // Without photos there is no fingerprint, and no duplicate.
         assert_eq!(b.plan(&k, id(&k, 3), None, 10_000, 0).unwrap(), None);
         assert_eq!(b.plan(&k, id(&k, 4), None, 10_000, 0).unwrap(), None);

@@ -252,10 +252,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/blocks/{seller}",
             axum::routing::delete(moderation::unblock),
         )
-        .route(
-            "/v1/hidden",
-            get(moderation::hidden).post(moderation::hide),
-        )
+        .route("/v1/hidden", get(moderation::hidden).post(moderation::hide))
         .route("/v1/hidden/{id}", axum::routing::delete(moderation::unhide))
         .route("/v1/import", post(import))
         .route("/v1/events", get(events))

@@ -16,13 +16,14 @@ use swapmeet_protocol::{ListingId, PublicKey, Record, SignedEnvelope, Verified};
 use tokio::sync::broadcast;
 
 use crate::allowance::{Allowance, Place};
-use crate::moderation::{Moderation, TREE_MODERATION};
 use crate::events::{Change, Event, Source};
 use crate::market::reputation::Reputation;
 use crate::market::reviews::{Reviews, TREE_REVIEWS};
+use crate::moderation::{Moderation, TREE_MODERATION};
 use crate::search::{Correction, IndexChange, OpenedHow, SearchError, SearchIndex, SearchQuery};
 use crate::store::{
-    RecordKind, Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION, SHIPPING_AREA,
+    RecordKind, Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION,
+    SHIPPING_AREA,
 };
 
 /// A clock in unix seconds; replaceable so tests can move time.
@@ -369,7 +370,9 @@ impl Engine {
         let ids = self.inner.store.ids_of_seller(seller)?;
         let removed = self.inner.store.remove(&ids)?;
         for a in &removed {
-            self.inner.allowance.release(seller.as_bytes(), &a.record.id);
+            self.inner
+                .allowance
+                .release(seller.as_bytes(), &a.record.id);
         }
         let changes = removed
             .iter()

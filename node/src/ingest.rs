@@ -355,8 +355,7 @@ impl Engine {
         source: &Source,
     ) -> Result<Vec<IngestOutcome>, EngineError> {
         let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; verified.len()];
-        let mut candidates: Vec<(usize, Verified<Record>, StoredRecord, Option<Undo>)> =
-            Vec::new();
+        let mut candidates: Vec<(usize, Verified<Record>, StoredRecord, Option<Undo>)> = Vec::new();
         for (i, v) in verified.into_iter().enumerate() {
             match v {
                 Err(e) => outcomes[i] = Some(IngestOutcome::rejected(e)),

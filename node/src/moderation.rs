@@ -156,8 +156,10 @@ impl Moderation {
 
     /// The hidden listings with when they were hidden, oldest first.
     pub fn hidden(&self) -> Vec<(ListingId, u64)> {
-        let mut out: Vec<(ListingId, u64)> =
-            read(&self.hidden).iter().map(|(id, at)| (*id, *at)).collect();
+        let mut out: Vec<(ListingId, u64)> = read(&self.hidden)
+            .iter()
+            .map(|(id, at)| (*id, *at))
+            .collect();
         out.sort_by_key(|(id, at)| (*at, *id));
         out
     }

@@ -94,10 +94,16 @@ fn a_key_gets_its_free_allowance_then_pays_with_stamps() {
     let engine = engine_at(dir.path(), clock.clone());
     let (s, other) = (key(7), key(8));
     let free: Vec<SignedEnvelope> = (0..FREE_LISTINGS_PER_KEY)
-        .map(|n| listing(&format!("free-{n}"), &format!("Item {n}")).sign(&s).unwrap())
+        .map(|n| {
+            listing(&format!("free-{n}"), &format!("Item {n}"))
+                .sign(&s)
+                .unwrap()
+        })
         .collect();
     let out = engine.ingest(free, Source::Import).unwrap();
-    assert!(out.iter().all(|o| matches!(o, IngestOutcome::Stored { .. })));
+    assert!(out
+        .iter()
+        .all(|o| matches!(o, IngestOutcome::Stored { .. })));
 
     // One more without a stamp: refused, naming the field and the limit, and not stored.
     let extra = listing("extra", "One too many").sign(&s).unwrap();
@@ -107,7 +113,10 @@ fn a_key_gets_its_free_allowance_then_pays_with_stamps() {
         reason.starts_with("stamp:") && reason.contains("1000 active listings without a stamp"),
         "{reason}"
     );
-    assert!(engine.get(&listing("extra", "x").id(&s.public())).unwrap().is_none());
+    assert!(engine
+        .get(&listing("extra", "x").id(&s.public()))
+        .unwrap()
+        .is_none());
     // Another key is not held back by it.
     assert!(matches!(
         one(&engine, listing("extra", "Mine").sign(&other).unwrap()),
@@ -122,7 +131,10 @@ fn a_key_gets_its_free_allowance_then_pays_with_stamps() {
     ));
     let squatter = stamped(listing("squatter", "Same slot"), &s, FREE_LISTINGS_PER_KEY);
     let reason = over_reason(&one(&engine, squatter.sign(&s).unwrap()));
-    assert!(reason.contains("slot 1000 of this seller is held"), "{reason}");
+    assert!(
+        reason.contains("slot 1000 of this seller is held"),
+        "{reason}"
+    );
     // A new version of the stamped listing keeps its slot.
     let paid2 = Listing {
         seq: 2,
@@ -298,7 +310,11 @@ fn a_blocked_seller_is_deleted_refused_and_a_hidden_listing_is_not_shown() {
     let engine = engine_at(dir.path(), clock.clone());
     let (bad, good) = (key(12), key(13));
     let theirs: Vec<SignedEnvelope> = (0..3)
-        .map(|n| listing(&format!("b{n}"), &format!("Cheap watch {n}")).sign(&bad).unwrap())
+        .map(|n| {
+            listing(&format!("b{n}"), &format!("Cheap watch {n}"))
+                .sign(&bad)
+                .unwrap()
+        })
         .collect();
     let mine = listing("g1", "Honest watch").sign(&good).unwrap();
     let hidden = listing("g2", "Boring watch").sign(&good).unwrap();

@@ -112,7 +112,9 @@ async fn the_middle_node_neither_stores_nor_relays_a_spammers_excess() {
         .engine
         .ingest(earlier, Source::Peer("earlier".into()))
         .unwrap();
-    assert!(out.iter().all(|o| matches!(o, IngestOutcome::Stored { .. })));
+    assert!(out
+        .iter()
+        .all(|o| matches!(o, IngestOutcome::Stored { .. })));
     assert_eq!(nodes[2].engine.stats().records, 0);
 
     let cell = geo::encode(BERLIN.0, BERLIN.1, 4);
@@ -150,10 +152,13 @@ async fn the_middle_node_neither_stores_nor_relays_a_spammers_excess() {
             .await
             .unwrap();
     }
-    eventually("the paid and the honest listing to reach the far node", || async {
-        nodes[2].engine.get(&paid_id).unwrap().is_some()
-            && nodes[2].engine.get(&honest_id).unwrap().is_some()
-    })
+    eventually(
+        "the paid and the honest listing to reach the far node",
+        || async {
+            nodes[2].engine.get(&paid_id).unwrap().is_some()
+                && nodes[2].engine.get(&honest_id).unwrap().is_some()
+        },
+    )
     .await;
     for id in &excess {
         assert!(nodes[1].engine.get(id).unwrap().is_none(), "stored {id}");

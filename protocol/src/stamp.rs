@@ -168,9 +168,18 @@ mod tests {
     #[test]
     fn difficulty_grows_two_bits_per_doubling() {
         assert_eq!(required_bits(FREE_LISTINGS_PER_KEY), STAMP_BASE_BITS);
-        assert_eq!(required_bits(2 * FREE_LISTINGS_PER_KEY - 1), STAMP_BASE_BITS);
-        assert_eq!(required_bits(2 * FREE_LISTINGS_PER_KEY), STAMP_BASE_BITS + 2);
-        assert_eq!(required_bits(8 * FREE_LISTINGS_PER_KEY), STAMP_BASE_BITS + 6);
+        assert_eq!(
+            required_bits(2 * FREE_LISTINGS_PER_KEY - 1),
+            STAMP_BASE_BITS
+        );
+        assert_eq!(
+            required_bits(2 * FREE_LISTINGS_PER_KEY),
+            STAMP_BASE_BITS + 2
+        );
+        assert_eq!(
+            required_bits(8 * FREE_LISTINGS_PER_KEY),
+            STAMP_BASE_BITS + 6
+        );
         assert_eq!(
             required_bits(MAX_LISTINGS_PER_KEY - 1),
             STAMP_BASE_BITS + 2 * ((MAX_LISTINGS_PER_KEY - 1) / FREE_LISTINGS_PER_KEY).ilog2()
@@ -195,7 +204,10 @@ mod tests {
             .find(|m| m.check(&k, &id).is_err())
             .unwrap();
         let err = moved.check(&k, &id).unwrap_err().to_string();
-        assert!(err.contains("stamp") && err.contains("leading zero bits"), "{err}");
+        assert!(
+            err.contains("stamp") && err.contains("leading zero bits"),
+            "{err}"
+        );
         let elsewhere = (0..64)
             .map(|i| ListingId::derive(&other, &format!("sku-{i}")))
             .any(|other_id| s.check(&other, &other_id).is_err());
