@@ -44,7 +44,7 @@ fn block_and_hide_through_the_binary() {
     let blocked = user.json_ok(&["block", &seller_id]);
     assert_eq!(blocked[0]["seller"], seller_id.as_str());
     assert_eq!(blocked[0]["removed"], 2);
-    assert_eq!(ids(&user, "watch", 1), [own.clone()]);
+    assert_eq!(ids(&user, "watch", 1), vec![own.clone()]);
     let list = user.json_ok(&["blocks"]);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["seller"], seller_id.as_str());
@@ -58,7 +58,7 @@ fn block_and_hide_through_the_binary() {
     let o = user.cmd(&["--json", "import", lines]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.matches("\"outcome\":\"blocked\"").count(), 2, "{out}");
-    assert_eq!(ids(&user, "watch", 1), [own.clone()]);
+    assert_eq!(ids(&user, "watch", 1), vec![own.clone()]);
     let status = user.json_ok(&["status"]);
     assert_eq!(status[0]["records"], 1, "{status:?}");
 
