@@ -124,8 +124,28 @@ pub enum Command {
     /// Summarize the wanted posts your node carries: counts by category, price band and area,
     /// and the most frequent words (what local people are looking for).
     Demand(DemandArgs),
+    // --- Local moderation: cli/src/moderation_cmd.rs ---
+    /// Block a seller: this node deletes their listings and no longer stores, shows or relays
+    /// anything of theirs. Your choice, on your node only.
+    Block(SellerArg),
+    /// Lift a block (their listings come back as peers offer them).
+    Unblock(SellerArg),
+    /// List the sellers you blocked.
+    Blocks,
+    /// Hide a listing from your searches (it is still stored and relayed for others).
+    Hide(IdArg),
+    /// Show a hidden listing in your searches again.
+    Unhide(IdArg),
+    /// List the listings you hid.
+    Hidden,
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SellerArg {
+    /// Seller id ("sm" and 52 base32 characters; search results show it).
+    pub seller: String,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ mod client;
 mod deal_cmd;
 mod listing_cmd;
 mod message_cmd;
+mod moderation_cmd;
 mod node_cmd;
 mod offer_cmd;
 mod output;
@@ -169,6 +170,12 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         // Wanted posts (issue 14).
         Command::Want(a) => want_cmd::want(&home, &out, a),
         Command::Demand(a) => want_cmd::demand(&home, &out, a),
+        Command::Block(a) => moderation_cmd::block(&home, &out, a),
+        Command::Unblock(a) => moderation_cmd::unblock(&home, &out, a),
+        Command::Blocks => moderation_cmd::blocks(&home, &out),
+        Command::Hide(a) => moderation_cmd::hide(&home, &out, a),
+        Command::Unhide(a) => moderation_cmd::unhide(&home, &out, a),
+        Command::Hidden => moderation_cmd::hidden(&home, &out),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

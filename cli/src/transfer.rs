@@ -183,7 +183,8 @@ impl Batch<'_> {
 
     fn outcome(&mut self, lineno: usize, mut v: Value) -> Result<()> {
         let outcome = s(&v["outcome"]);
-        if outcome == "rejected" {
+        // Beyond the seller's allowance is a refusal too: nothing was stored.
+        if outcome == "rejected" || outcome == "over_allowance" {
             self.any_rejected = true;
         }
         *self.counts.entry(outcome.clone()).or_default() += 1;

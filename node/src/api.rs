@@ -10,6 +10,7 @@ pub mod bridge;
 pub mod hello;
 pub mod market;
 pub mod messages;
+pub mod moderation;
 pub mod photos;
 pub mod reviews;
 pub mod wanted;
@@ -243,6 +244,16 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/photos", post(photos::upload))
         .route("/v1/photos/{hash}", axum::routing::delete(photos::discard))
         .route("/v1/search", post(search))
+        .route(
+            "/v1/blocks",
+            get(moderation::blocks).post(moderation::block),
+        )
+        .route(
+            "/v1/blocks/{seller}",
+            axum::routing::delete(moderation::unblock),
+        )
+        .route("/v1/hidden", get(moderation::hidden).post(moderation::hide))
+        .route("/v1/hidden/{id}", axum::routing::delete(moderation::unhide))
         .route("/v1/import", post(import))
         .route("/v1/events", get(events))
         .route("/v1/peers", get(peers))
@@ -777,6 +788,13 @@ pub fn outcome_json(o: &IngestOutcome) -> Value {
         IngestOutcome::OutOfArea { id } => json!({
             "outcome": "out_of_area", "id": id.to_string(),
             "reason": "the listing is outside the areas this node follows",
+        }),
+        IngestOutcome::Blocked { id } => json!({
+            "outcome": "blocked", "id": id.to_string(),
+            "reason": "the seller is blocked on this node (`swapmeet unblock` lifts it)",
+        }),
+        IngestOutcome::OverAllowance { id, reason, .. } => json!({
+            "outcome": "over_allowance", "id": id.to_string(), "reason": reason,
         }),
         IngestOutcome::Rejected { reason, .. } => json!({"outcome": "rejected", "reason": reason}),
         // Reviews (issue 12): `swapmeet import` takes a review's `swapmeet1:` line too.

@@ -269,6 +269,7 @@ impl Author {
             },
             images: Vec::new(),
             variants: Vec::new(),
+            stamp: None,
         };
         if draft.location.is_none() {
             if let Some((lat, lon)) = self.home_location {
@@ -279,7 +280,38 @@ impl Author {
             }
         }
         self.apply_draft(&mut listing, draft)?;
+        self.stamp(&mut listing)?;
         Ok(listing)
+    }
+
+    /// Gives a listing without a stamp its place in the key's allowance: within the free
+    /// allowance it needs none; beyond it (or re-posting another listing's title and photos)
+    /// it gets the lowest free slot and the proof of work that slot costs. A stamped listing
+    /// keeps its stamp in every later version.
+    fn stamp(&self, listing: &mut Listing) -> Result<(), AuthorError> {
+        if listing.stamp.is_some() {
+            return Ok(());
+        }
+        let seller = self.key.public();
+        let id = listing.id(&seller);
+        let slot = self
+            .engine
+            .allowance()
+            .plan(
+                &seller,
+                id,
+                listing.duplicate_fingerprint(),
+                listing.expires_at,
+                self.engine.now(),
+            )
+            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        if let Some(slot) = slot {
+            listing.stamp = Some(
+                swapmeet_protocol::Stamp::mint(&seller, &id, slot)
+                    .map_err(|e| AuthorError::Rejected(e.to_string()))?,
+            );
+        }
+        Ok(())
     }
 
     /// The home currency and location: a wanted post's defaults.
@@ -415,6 +447,7 @@ impl Author {
             listing.expires_at = now + DEFAULT_EXPIRES_IN_SECS;
         }
         self.apply_draft(&mut listing, draft)?;
+        self.stamp(&mut listing)?;
         Ok(listing)
     }
 
@@ -536,7 +569,8 @@ impl Author {
                     hash: hash.to_string(),
                 })
             }
-            IngestOutcome::Rejected { reason, .. } => Err(AuthorError::Rejected(reason)),
+            IngestOutcome::Rejected { reason, .. }
+            | IngestOutcome::OverAllowance { reason, .. } => Err(AuthorError::Rejected(reason)),
             other => Err(AuthorError::Rejected(format!(
                 "the store did not take the new version ({})",
                 other.label()

@@ -15,12 +15,15 @@ use serde::Serialize;
 use swapmeet_protocol::{ListingId, PublicKey, Record, SignedEnvelope, Verified};
 use tokio::sync::broadcast;
 
+use crate::allowance::{Allowance, Place};
 use crate::events::{Change, Event, Source};
 use crate::market::reputation::Reputation;
 use crate::market::reviews::{Reviews, TREE_REVIEWS};
+use crate::moderation::{Moderation, TREE_MODERATION};
 use crate::search::{Correction, IndexChange, OpenedHow, SearchError, SearchIndex, SearchQuery};
 use crate::store::{
-    Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION, SHIPPING_AREA,
+    RecordKind, Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION,
+    SHIPPING_AREA,
 };
 
 /// A clock in unix seconds; replaceable so tests can move time.
@@ -122,6 +125,10 @@ impl AreaFilter {
 
 struct Inner {
     store: Store,
+    /// The places sellers' active listings take in their allowance (see [`crate::allowance`]).
+    allowance: Allowance,
+    /// The user's blocked sellers and hidden listings.
+    moderation: Moderation,
     index: SearchIndex,
     /// Reviews and the reputation they add up to (kind 5 enters through the same ingest).
     reviews: Reviews,
@@ -215,8 +222,12 @@ impl Engine {
         }
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let reviews = Reviews::open(store.tree(TREE_REVIEWS)?, config.event_capacity)?;
+        let allowance = load_allowance(&store)?;
+        let moderation = Moderation::open(store.tree(TREE_MODERATION)?)?;
         let engine = Engine {
             inner: Arc::new(Inner {
+                allowance,
+                moderation,
                 reviews,
                 store,
                 index,
@@ -339,6 +350,67 @@ impl Engine {
         &self.inner.store
     }
 
+    /// The places sellers' active listings take in their allowance.
+    pub fn allowance(&self) -> &Allowance {
+        &self.inner.allowance
+    }
+
+    /// The user's blocked sellers and hidden listings.
+    pub fn moderation(&self) -> &Moderation {
+        &self.inner.moderation
+    }
+
+    /// Blocks a seller: durable before it returns, then every record of theirs is deleted from
+    /// the store and the index, and ingest refuses what of theirs arrives later. Returns how
+    /// many records were deleted. Blocking.
+    pub fn block_seller(&self, seller: &PublicKey) -> Result<usize, EngineError> {
+        self.inner.moderation.block(seller, self.now())?;
+        self.inner.store.flush()?;
+        let guard = self.write_lock();
+        let ids = self.inner.store.ids_of_seller(seller)?;
+        let removed = self.inner.store.remove(&ids)?;
+        for a in &removed {
+            self.inner
+                .allowance
+                .release(seller.as_bytes(), &a.record.id);
+        }
+        let changes = removed
+            .iter()
+            .map(|a| IndexChange::Remove {
+                position: a.position,
+                id: a.record.id,
+            })
+            .collect();
+        self.inner.index.apply(changes)?;
+        drop(guard);
+        // Gone from the next search, like the user's own writes.
+        self.commit()?;
+        self.inner.store.flush()?;
+        Ok(removed.len())
+    }
+
+    /// Unblocks a seller (their listings come back as peers offer them again: sync, gossip).
+    /// Returns whether the seller was blocked. Blocking.
+    pub fn unblock_seller(&self, seller: &PublicKey) -> Result<bool, EngineError> {
+        let was = self.inner.moderation.unblock(seller)?;
+        self.inner.store.flush()?;
+        Ok(was)
+    }
+
+    /// Hides a listing from the user's searches. Returns whether it was newly hidden. Blocking.
+    pub fn hide_listing(&self, id: &ListingId) -> Result<bool, EngineError> {
+        let new = self.inner.moderation.hide(id, self.now())?;
+        self.inner.store.flush()?;
+        Ok(new)
+    }
+
+    /// Shows a hidden listing again. Returns whether it was hidden. Blocking.
+    pub fn unhide_listing(&self, id: &ListingId) -> Result<bool, EngineError> {
+        let was = self.inner.moderation.unhide(id)?;
+        self.inner.store.flush()?;
+        Ok(was)
+    }
+
     /// Reviews and reputation.
     pub fn reviews(&self) -> &Reviews {
         &self.inner.reviews
@@ -427,7 +499,8 @@ impl Engine {
             let Some(rec) = self.inner.store.get(&h.id)? else {
                 continue;
             };
-            if !rec.is_active(now) {
+            // Hidden by the user: left out of this user's results (the total still counts it).
+            if !rec.is_active(now) || self.inner.moderation.is_hidden(&h.id) {
                 continue;
             }
             let seller_reputation = rec
@@ -580,5 +653,35 @@ impl Drop for Inner {
             let _ = self.store.trim_changes(p);
         }
         let _ = self.store.flush();
+    }
+}
+
+/// Builds the allowance book from the stored listings (their stamps and fingerprints are in
+/// the payload, so each listing's payload is decoded once when the engine opens).
+fn load_allowance(store: &Store) -> Result<Allowance, EngineError> {
+    let allowance = Allowance::default();
+    for rec in store.iter() {
+        let rec = rec?;
+        if rec.kind != RecordKind::Listing {
+            continue;
+        }
+        let Ok(parts) = swapmeet_protocol::decode_stored(&rec.envelope) else {
+            // Verified when it was stored; a record that no longer decodes is left to the
+            // paths that read it (they report it), not counted here.
+            continue;
+        };
+        if let Record::Listing(l) = parts.record {
+            allowance.load(parts.signer, rec.id, place_of(&l));
+        }
+    }
+    Ok(allowance)
+}
+
+/// The place a listing asks for in its seller's allowance.
+pub(crate) fn place_of(l: &swapmeet_protocol::Listing) -> Place {
+    Place {
+        slot: l.stamp.map(|s| s.slot),
+        fingerprint: l.duplicate_fingerprint(),
+        expires_at: l.expires_at,
     }
 }

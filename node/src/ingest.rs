@@ -18,7 +18,8 @@ use swapmeet_protocol::{
     ValidationError, Verified,
 };
 
-use crate::engine::{Engine, EngineError};
+use crate::allowance::{AllowanceError, Undo};
+use crate::engine::{place_of, Engine, EngineError};
 use crate::events::{Change, Event, Source};
 use crate::search::IndexChange;
 use crate::store::{Decision, RecordKind, StoredRecord};
@@ -63,6 +64,25 @@ pub enum IngestOutcome {
     OutOfArea {
         /// Listing id.
         id: ListingId,
+    },
+    /// From a seller the user blocked: not stored, not relayed (the sender is not at fault: the
+    /// block is this user's choice).
+    Blocked {
+        /// Listing id.
+        id: ListingId,
+    },
+    /// Valid, but beyond its seller's allowance as this node holds the seller's listings (the
+    /// free allowance is used up, its stamp slot is taken, or it re-posts another listing
+    /// without a stamp): not stored, not relayed. A peer that sent it is not at fault: it may
+    /// not have yet the withdrawal that freed a place.
+    OverAllowance {
+        /// Listing id.
+        id: ListingId,
+        /// Why, naming the field and the limit.
+        reason: String,
+        /// The structured reason.
+        #[serde(skip)]
+        error: AllowanceError,
     },
     /// Invalid: it is not stored, and a peer that sent it is at fault.
     Rejected {
@@ -155,6 +175,8 @@ impl IngestOutcome {
             IngestOutcome::Duplicate { .. } => "duplicate",
             IngestOutcome::Stale { .. } => "stale",
             IngestOutcome::OutOfArea { .. } => "out-of-area",
+            IngestOutcome::OverAllowance { .. } => "over-allowance",
+            IngestOutcome::Blocked { .. } => "blocked",
             IngestOutcome::Rejected { .. } => "rejected",
             IngestOutcome::ReviewStored { .. } => "review-stored",
             IngestOutcome::ReviewDuplicate { .. } => "review-duplicate",
@@ -333,7 +355,7 @@ impl Engine {
         source: &Source,
     ) -> Result<Vec<IngestOutcome>, EngineError> {
         let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; verified.len()];
-        let mut candidates: Vec<(usize, Verified<Record>, StoredRecord)> = Vec::new();
+        let mut candidates: Vec<(usize, Verified<Record>, StoredRecord, Option<Undo>)> = Vec::new();
         for (i, v) in verified.into_iter().enumerate() {
             match v {
                 Err(e) => outcomes[i] = Some(IngestOutcome::rejected(e)),
@@ -342,9 +364,34 @@ impl Engine {
                     // The node's own listings (the user's, the bridge's) are kept wherever they are.
                     if !matches!(source, Source::Local | Source::Bridge) && !self.follows(&rec) {
                         outcomes[i] = Some(IngestOutcome::OutOfArea { id: rec.id });
-                    } else {
-                        candidates.push((i, v, rec));
+                        continue;
                     }
+                    if self.moderation().is_blocked(v.signer().as_bytes()) {
+                        outcomes[i] = Some(IngestOutcome::Blocked { id: rec.id });
+                        continue;
+                    }
+                    let undo = match v.payload() {
+                        Record::Listing(l) => {
+                            match self.allowance().admit(
+                                &v.signer(),
+                                rec.id,
+                                place_of(l),
+                                self.now(),
+                            ) {
+                                Ok(undo) => Some(undo),
+                                Err(error) => {
+                                    outcomes[i] = Some(IngestOutcome::OverAllowance {
+                                        id: rec.id,
+                                        reason: error.to_string(),
+                                        error,
+                                    });
+                                    continue;
+                                }
+                            }
+                        }
+                        Record::Withdrawal(_) | Record::Wanted(_) => None,
+                    };
+                    candidates.push((i, v, rec, undo));
                 }
             }
         }
@@ -355,14 +402,39 @@ impl Engine {
             let mut versions = Vec::with_capacity(candidates.len());
             let mut docs = Vec::with_capacity(candidates.len());
             let mut records = Vec::with_capacity(candidates.len());
-            for (i, v, rec) in candidates {
+            let mut undos = Vec::with_capacity(candidates.len());
+            for (i, v, rec, undo) in candidates {
+                undos.push(undo);
                 slots.push(i);
                 versions.push((rec.id, rec.seq));
                 docs.push(self.index().document_for(&v));
                 records.push(rec);
             }
             let guard = self.write_lock();
-            let (decisions, applied) = self.store().apply(records)?;
+            let (decisions, applied) = match self.store().apply(records) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Nothing was stored: give the places back.
+                    for u in undos.into_iter().flatten() {
+                        self.allowance().undo(u);
+                    }
+                    return Err(e.into());
+                }
+            };
+            // A listing the store did not take (stale, or what it had) gives back the place
+            // taken for it; a stored withdrawal frees its listing's place.
+            for (decision, undo) in decisions.iter().zip(undos) {
+                if let (false, Some(u)) = (matches!(decision, Decision::Accept { .. }), undo) {
+                    self.allowance().undo(u);
+                }
+            }
+            for a in &applied {
+                if a.record.kind != RecordKind::Listing {
+                    if let Ok(seller) = a.record.seller() {
+                        self.allowance().release(seller.as_bytes(), &a.record.id);
+                    }
+                }
+            }
             let mut applied = applied.into_iter();
             let mut changes = Vec::new();
             let mut events = Vec::new();

@@ -9,6 +9,8 @@
 //!   (`store/record.rs`: the stored record and version order; `store/durability.rs`: fdatasync
 //!   with group commit before any write is acknowledged, and the free-space reserve).
 //! - [`search`]: the tantivy index derived from the store; queries, filters, sorts.
+//! - [`allowance`]: the per-key listing allowance a node applies at ingest (stamps, slots,
+//!   re-posts).
 //! - [`ingest`]: the one path in: decode, verify, validate, version check, store, index, event.
 //! - [`events`]: the broadcast of what changed.
 //! - [`engine`]: ties store, index and ingest together with the background committer.
@@ -18,6 +20,7 @@
 //! - [`wanted`]: wanted posts: the user's (post, renew), search, the demand summary.
 //! - [`market`]: negotiations, the seller's stock, co-signed deals, reviews and reputation.
 //! - [`media`]: photos: the content-addressed blob store (files under `HOME/blobs`).
+//! - [`moderation`]: local moderation: the user's blocked sellers and hidden listings.
 //! - [`messaging`]: private messages: threads, the outbox, the mailbox kept for others.
 //! - [`home`]: the home folder: identity key, config, API token, node file.
 //! - [`api`]: the local HTTP API (127.0.0.1, bearer token).
@@ -26,6 +29,7 @@
 //! - [`priority`]: background scheduling priority for the index's threads.
 
 pub mod alerts;
+pub mod allowance;
 pub mod api;
 pub mod authoring;
 pub mod bridge;
@@ -36,6 +40,7 @@ pub mod ingest;
 pub mod market;
 pub mod media;
 pub mod messaging;
+pub mod moderation;
 pub mod network;
 pub mod node;
 pub mod priority;

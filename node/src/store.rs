@@ -534,15 +534,31 @@ impl Store {
             .range(..(now.saturating_add(1), ListingId::from_bytes([0; 16])))
             .map(|(_, id)| *id)
             .collect();
+        // A record replaced by a newer version meanwhile is not due any more.
+        self.remove_where(&due, |rec| rec.expires_at <= now)
+    }
+
+    /// Removes the records of these ids (every version the store has of them: listings,
+    /// withdrawals, wanted posts), e.g. a seller the user blocked. Returns the removed records
+    /// with their change-log positions.
+    pub fn remove(&self, ids: &[ListingId]) -> Result<Vec<Applied>, StoreError> {
+        self.remove_where(ids, |_| true)
+    }
+
+    fn remove_where(
+        &self,
+        ids: &[ListingId],
+        keep_out: impl Fn(&StoredRecord) -> bool,
+    ) -> Result<Vec<Applied>, StoreError> {
         let mut removed = Vec::new();
-        for chunk in due.chunks(1000) {
+        for chunk in ids.chunks(1000) {
             let mut listings: Vec<RecordWrite> = Vec::new();
             let mut changes = ChangeEntry::default();
             let mut unlinks = Vec::new();
             for id in chunk {
                 let Some(rec) = self.get(id)? else { continue };
-                if rec.expires_at > now {
-                    continue; // replaced by a newer version meanwhile
+                if !keep_out(&rec) {
+                    continue;
                 }
                 unlinks.push((*id, rec.head()?));
                 listings.push((*id, None));

@@ -505,6 +505,7 @@ impl Synth {
             },
             images: Vec::new(),
             variants: Vec::new(),
+            stamp: None,
         };
         (seller, listing)
     }

@@ -54,6 +54,7 @@ fn listing(item: &str, seq: u64, title: &str, price: Price) -> Listing {
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     }
 }
 

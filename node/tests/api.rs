@@ -129,6 +129,7 @@ fn foreign_listing(seq: u64, signed_at: u64, expires_at: u64) -> Listing {
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     }
 }
 

@@ -188,5 +188,6 @@ fn foreign_listing(signed_at: u64) -> Listing {
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     }
 }

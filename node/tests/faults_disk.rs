@@ -235,6 +235,7 @@ fn foreign_line(item_key: &str) -> String {
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     };
     swapmeet_node::api::envelope_to_text(
         l.sign(&SecretKey::from_bytes([9; 32])).unwrap().as_bytes(),

@@ -62,6 +62,7 @@ fn listing(w: u8, n: usize, seq: u64) -> Listing {
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn listing(i: usize, thumb: &[u8]) -> Listing {
             }),
         }],
         variants: vec![],
+        stamp: None,
     }
 }
 

@@ -407,6 +407,7 @@ fn the_word_as_typed_ranks_above_its_close_spellings() {
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     };
     let long = format!(
         "A warm hoddie for kids. {}",

@@ -62,6 +62,7 @@ fn listing(item: &str, title: &str, price: u64, variants: Vec<Variant>) -> Listi
         },
         images: vec![],
         variants,
+        stamp: None,
     }
 }
 

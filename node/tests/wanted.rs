@@ -64,6 +64,7 @@ fn listing(item: &str, seq: u64, title: &str, price: Price, at: (f64, f64)) -> L
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     }
 }
 

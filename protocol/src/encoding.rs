@@ -206,6 +206,7 @@ mod tests {
             },
             images: vec![],
             variants: vec![],
+            stamp: None,
         };
         let key = crate::SecretKey::from_bytes([5; 32]);
         let env = crate::SignedEnvelope::sign(

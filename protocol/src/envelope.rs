@@ -271,6 +271,10 @@ impl SignedEnvelope {
                     return Err(ValidationError::NonCanonical);
                 }
                 l.validate()?;
+                // Bound to the seller and the listing id, so checked here where both are known.
+                if let Some(stamp) = &l.stamp {
+                    stamp.check(&self.signer, &l.id(&self.signer))?;
+                }
                 Record::Listing(l)
             }
             EnvelopeKind::Withdrawal => {

@@ -16,6 +16,7 @@
 //! - [`keys`]: secret and public keys, signatures, the seller id text form.
 //! - [`envelope`]: signed envelopes, kinds, hashes, verification, `Verified<T>`, `Record`.
 //! - [`listing`]: listings, listing ids, locations, delivery, images.
+//! - [`stamp`]: the per-key listing allowance: proof-of-work stamps, duplicate fingerprints.
 //! - [`variant`]: variants of a listing (sizes, colours) with their own stock and price.
 //! - [`withdrawal`]: withdrawals (sold / withdrawn).
 //! - [`wanted`]: wanted posts (kind 6): what a user is looking for, a record like a listing.
@@ -49,6 +50,7 @@ pub mod negotiation;
 pub mod price;
 pub mod review;
 pub mod seal;
+pub mod stamp;
 pub mod variant;
 pub mod wanted;
 pub mod withdrawal;
@@ -70,6 +72,7 @@ pub use negotiation::{Move, NegotiationState, OfferTerms, Party, VoidReason};
 pub use price::{Currency, Price, PriceError};
 pub use review::{review_replaces, Review, ReviewError, ReviewSummary};
 pub use seal::*;
+pub use stamp::Stamp;
 pub use variant::{Variant, VariantOption};
 pub use wanted::Wanted;
 pub use withdrawal::{WithdrawReason, Withdrawal};

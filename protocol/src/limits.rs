@@ -135,3 +135,15 @@ pub const REVIEW_RATING_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
 /// item key), two 64-byte signatures and framing make under 450 (the committed vector, with
 /// the item key `bike-1`, is 304); 1 KiB leaves room for a later version without a new cap.
 pub const MAX_DEAL_RECEIPT_BYTES: usize = 1024;
+
+/// Active listings a key may have without a [`crate::stamp::Stamp`]. A private seller's garage
+/// sale is far below it (eBay's free allowance is 250 listings a month); a shop beyond it pays
+/// with proof-of-work stamps, cheap at a shop's volume (see `BENCHMARKS.md`).
+pub const FREE_LISTINGS_PER_KEY: u32 = 1000;
+/// Most active listings of one key: stamp slots run from [`FREE_LISTINGS_PER_KEY`] up to (not
+/// including) this. Ten times the largest real catalogue in `/work/shared/feeds` expansions
+/// (17,500 items) and then some; a larger seller uses several keys (one per shop).
+pub const MAX_LISTINGS_PER_KEY: u32 = 100_000;
+/// Leading zero bits of the cheapest stamp (slots [`FREE_LISTINGS_PER_KEY`] to twice that):
+/// 256 hashes on average, well under a millisecond. Each doubling of the slot adds 2 bits.
+pub const STAMP_BASE_BITS: u32 = 8;

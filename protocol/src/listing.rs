@@ -15,6 +15,7 @@ use crate::geo::GeoHash;
 use crate::keys::{PublicKey, SecretKey};
 use crate::limits::*;
 use crate::price::{Currency, Price};
+use crate::stamp::Stamp;
 use crate::variant::{self, Variant};
 
 /// Version of the listing payload format without variants.
@@ -271,6 +272,10 @@ pub struct Listing {
     /// A listing with variants is payload version 2.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<Variant>,
+    /// The proof-of-work stamp of a listing beyond its seller's free allowance (key 16; see
+    /// [`crate::stamp`]). Absent within the allowance, and then encoded as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<Stamp>,
 }
 
 pub(crate) fn check_item_key(key: &str) -> Result<(), ValidationError> {
@@ -460,8 +465,9 @@ impl Listing {
         let loc = self.location.is_some();
         let imgs = !self.images.is_empty();
         let vars = !self.variants.is_empty();
+        let stamped = self.stamp.is_some();
         // Always present: 0-5, 8 (condition), 9 (category), 13 (delivery).
-        let n = 9 + [desc, priced, tags, qty, loc, imgs, vars]
+        let n = 9 + [desc, priced, tags, qty, loc, imgs, vars, stamped]
             .iter()
             .filter(|b| **b)
             .count() as u64;
@@ -534,6 +540,9 @@ impl Listing {
                 e.u8(15)?;
                 variant::encode(e, &self.variants)?;
             }
+            if let Some(st) = &self.stamp {
+                e.u8(16)?.array(2)?.u32(st.slot)?.u64(st.nonce)?;
+            }
             Ok(())
         })
     }
@@ -564,7 +573,7 @@ impl Listing {
     /// that showing a page of hits allocates little.
     pub(crate) fn glance_payload(bytes: &[u8]) -> Result<ListingGlance, ValidationError> {
         let mut r = Reader::new(bytes, "listing");
-        let n = r.map(16)?;
+        let n = r.map(17)?;
         let mut variants = Vec::new();
         let mut g = ListingGlance {
             title: String::new(),
@@ -621,7 +630,7 @@ impl Listing {
     /// Decodes payload bytes (structure only; `validate` follows).
     pub(crate) fn decode_payload(bytes: &[u8]) -> Result<Listing, ValidationError> {
         let mut r = Reader::new(bytes, "listing");
-        let n = r.map(16)?;
+        let n = r.map(17)?;
         let mut keys = Keys::new();
         let mut version = None;
         let (mut item_key, mut seq, mut signed_at, mut expires_at, mut title) =
@@ -636,6 +645,7 @@ impl Listing {
         let mut images = Vec::new();
         let mut variants = Vec::new();
         let mut has_variants = false;
+        let mut stamp = None;
         for _ in 0..n {
             match keys.next(&mut r)? {
                 0 => version = Some(r.u64()?),
@@ -701,6 +711,18 @@ impl Listing {
                     has_variants = true;
                     variants = variant::decode(&mut r)?;
                 }
+                16 => {
+                    if r.array("stamp", 2)? != 2 {
+                        return Err(ValidationError::malformed(
+                            "listing",
+                            "stamp is [slot, nonce]",
+                        ));
+                    }
+                    stamp = Some(Stamp {
+                        slot: r.u32()?,
+                        nonce: r.u64()?,
+                    });
+                }
                 k => {
                     return Err(ValidationError::malformed(
                         "listing",
@@ -751,6 +773,7 @@ impl Listing {
             delivery: delivery.ok_or_else(|| missing("delivery"))?,
             images,
             variants,
+            stamp,
         })
     }
 }

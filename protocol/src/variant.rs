@@ -361,6 +361,7 @@ mod tests {
             },
             images: vec![],
             variants,
+            stamp: None,
         }
     }
 

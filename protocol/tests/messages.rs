@@ -200,6 +200,7 @@ fn lamp(seller: &SecretKey) -> SignedEnvelope {
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     }
     .sign(seller)
     .unwrap()

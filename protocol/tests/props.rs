@@ -108,6 +108,7 @@ fn listing() -> impl Strategy<Value = Listing> {
                     },
                     images: vec![],
                     variants: vec![],
+                    stamp: None,
                 }
             },
         )
@@ -312,6 +313,7 @@ fn a_signature_from_another_key_fails() {
         },
         images: vec![],
         variants: vec![],
+        stamp: None,
     };
     let a = l.sign(&SecretKey::from_bytes([1; 32])).unwrap();
     let b = l.sign(&SecretKey::from_bytes([2; 32])).unwrap();

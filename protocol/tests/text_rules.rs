@@ -65,6 +65,7 @@ fn listing() -> Listing {
                 sku: None,
             },
         ],
+        stamp: None,
     }
 }
 

@@ -49,6 +49,7 @@ fn listing() -> Listing {
             thumb: None,
         }],
         variants: vec![],
+        stamp: None,
     }
 }
 
@@ -108,6 +109,7 @@ fn listing_with_variants() -> Listing {
                 sku: Some("WH02-L-Orange".into()),
             },
         ],
+        stamp: None,
     }
 }
 

@@ -486,6 +486,7 @@ mod tests {
             },
             images: vec![],
             variants: vec![],
+            stamp: None,
         }
     }
 

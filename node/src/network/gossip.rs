@@ -180,8 +180,13 @@ pub fn acceptance(outcome: &IngestOutcome) -> MessageAcceptance {
         | IngestOutcome::Duplicate { .. }
         | IngestOutcome::ReviewStored { .. }
         | IngestOutcome::ReviewDuplicate { .. } => MessageAcceptance::Accept,
+        // Beyond the seller's allowance as this node holds the seller's listings: not relayed,
+        // but the sender may not have the withdrawal that freed a place yet, so no penalty.
         IngestOutcome::Stale { .. }
         | IngestOutcome::OutOfArea { .. }
+        | IngestOutcome::OverAllowance { .. }
+        // The user's own choice: not relayed, and no fault of the sender.
+        | IngestOutcome::Blocked { .. }
         | IngestOutcome::ReviewStale { .. } => MessageAcceptance::Ignore,
         // A review "from the future" may be the sender's clock, as for listings.
         IngestOutcome::ReviewRejected {

@@ -87,7 +87,7 @@ fn disk_full_hint(e: &sled::Error) -> &'static str {
 }
 
 impl StoreError {
-    pub(super) fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+    pub(crate) fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
         move |source| StoreError::Sled { context, source }
     }
 }

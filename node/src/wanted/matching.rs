@@ -265,6 +265,7 @@ mod tests {
             },
             images: vec![],
             variants: vec![],
+            stamp: None,
         }
     }
 

@@ -36,8 +36,17 @@ impl EventLoop {
                 let tree = self.swarm.behaviour_mut().kad.store_mut().tree().clone();
                 let now = self.engine.now();
                 let tx = self.done_tx.clone();
+                let engine = self.engine.clone();
                 let spawned = self.exec.spawn(Kind::DhtCheck, move || {
-                    let result = dht::check_put(&tree, record, now);
+                    // A seller the user blocked is not kept for the DHT either (no fault of
+                    // the peer: the block is this user's choice).
+                    let blocked = swapmeet_protocol::stored_signer(&record.value)
+                        .is_ok_and(|k| engine.moderation().is_blocked(&k));
+                    let result = if blocked {
+                        Ok(None)
+                    } else {
+                        dht::check_put(&tree, record, now)
+                    };
                     let _ = tx.blocking_send(Done::DhtChecked {
                         peer: source,
                         result,
