@@ -261,8 +261,7 @@ impl Percolator {
         let facts = ListingFacts::new(seller, l);
         candidates.retain(|id| {
             self.searches.get(id).is_some_and(|c| {
-                c.terms.iter().all(|t| present.binary_search(t).is_ok())
-                    && facts.pass(&c.query)
+                c.terms.iter().all(|t| present.binary_search(t).is_ok()) && facts.pass(&c.query)
             })
         });
         candidates
