@@ -147,3 +147,21 @@ fn every_format_decodes_titles_descriptions_and_tags() {
     assert_eq!(i.description, "<b>\n• Roomy");
     assert_eq!(i.tags, vec!["black", "nylon™", "bags"]);
 }
+
+#[test]
+fn a_title_that_is_only_markup_skips_the_row_saying_why() {
+    // Found by the `parse_feed` fuzz target: `<!--lamp` opens a comment, so nothing of the
+    // title is left once markup is stripped. The row is skipped with its reason; the others
+    // are kept.
+    let tsv = "id\ttitle\tdescription\tprice\nLAMP-1\t<!--lamp\tA lamp\t19.99 EUR\nLAMP-2\tDesk lamp\tA lamp\t19.99 EUR\n";
+    let f = parse(tsv.as_bytes(), Format::GmcTsv);
+    assert_eq!(f.items.len(), 1);
+    assert_eq!(f.items[0].title, "Desk lamp");
+    assert_eq!(f.skipped.len(), 1);
+    assert_eq!(f.skipped[0].shop_id.as_deref(), Some("LAMP-1"));
+    assert_eq!(f.skipped[0].reason, "title is empty once markup is removed");
+    let json = r#"{"items": [{"id": "j1", "title": "<b></b>", "price": "48 EUR"}]}"#;
+    let f = parse(json.as_bytes(), Format::Json);
+    assert!(f.items.is_empty());
+    assert_eq!(f.skipped[0].reason, "title is empty once markup is removed");
+}
