@@ -374,14 +374,7 @@ impl Engine {
                 .allowance
                 .release(seller.as_bytes(), &a.record.id);
         }
-        let changes = removed
-            .iter()
-            .map(|a| IndexChange::Remove {
-                position: a.position,
-                id: a.record.id,
-            })
-            .collect();
-        self.inner.index.apply(changes)?;
+        self.unindex(&removed)?;
         drop(guard);
         // Gone from the next search, like the user's own writes.
         self.commit()?;
@@ -582,12 +575,9 @@ impl Engine {
         Ok(out)
     }
 
-    /// Removes expired listings and withdrawals past retention from store and index.
-    pub fn sweep(&self) -> Result<usize, EngineError> {
-        let now = self.now();
-        let guard = self.write_lock();
-        let removed = self.inner.store.sweep(now)?;
-        let n = removed.len();
+    /// Takes records the store removed out of the index, in the store's change order. Called
+    /// under the write lock, as every index change is.
+    fn unindex(&self, removed: &[crate::store::Applied]) -> Result<(), EngineError> {
         let changes = removed
             .iter()
             .map(|a| IndexChange::Remove {
@@ -596,6 +586,16 @@ impl Engine {
             })
             .collect();
         self.inner.index.apply(changes)?;
+        Ok(())
+    }
+
+    /// Removes expired listings and withdrawals past retention from store and index.
+    pub fn sweep(&self) -> Result<usize, EngineError> {
+        let now = self.now();
+        let guard = self.write_lock();
+        let removed = self.inner.store.sweep(now)?;
+        let n = removed.len();
+        self.unindex(&removed)?;
         drop(guard);
         for a in removed {
             let _ = self.inner.events.send(Event {
