@@ -374,3 +374,33 @@ fn real_magento_export() {
     assert!(!hoodie.description.contains("<p>"));
     assert!(f.items.iter().all(|i| !i.title.contains("-XS-")));
 }
+
+#[test]
+fn real_exports_carry_their_image_links_for_the_bridge() {
+    // WooCommerce `Images`: a comma-separated list of absolute URLs; every real item has one.
+    let woo = parse(&shared("woocommerce_sample_products.csv"), Some("USD"));
+    let beanie = woo.items.iter().find(|i| i.shop_id == "cc-beanie").unwrap();
+    assert_eq!(
+        beanie.image_links,
+        ["https://classiccommerce.cc/wp-content/downloads/sample-data-images/beanie.png"]
+    );
+    assert!(woo
+        .items
+        .iter()
+        .all(|i| !i.image_links.is_empty()
+            && i.image_links.iter().all(|u| u.starts_with("https://"))));
+    // Magento `base_image` then `additional_images`: paths relative to the shop's media folder
+    // (the bridge joins them to `--shop-url`), the parent's when a child has none.
+    let magento = parse(&shared("magento_luma_products.csv"), Some("USD"));
+    let hoodie = magento.items.iter().find(|i| i.key == "magento:MH01").unwrap();
+    assert!(
+        hoodie.image_links[0].starts_with("/m/h/mh01-"),
+        "{:?}",
+        hoodie.image_links
+    );
+    assert!(magento
+        .items
+        .iter()
+        .all(|i| !i.image_links.is_empty()
+            && i.image_links.iter().all(|p| p.starts_with('/') && !p.contains(','))));
+}
