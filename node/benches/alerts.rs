@@ -291,7 +291,14 @@ fn latency(probes: usize) {
                 alert = line.trim_end() == "event: alert";
             } else if let (true, Some(data)) = (alert, line.strip_prefix("data:")) {
                 let v: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
-                if v["listing"] == id.as_str() {
+                // Its own alert, or the digest its search opened once this window's
+                // alerts passed the total of DIGEST_AFTER (the first version of a digest is
+                // announced, naming the listing).
+                let named = v["listing"] == id.as_str()
+                    || v["listings"]
+                        .as_array()
+                        .is_some_and(|ls| ls.iter().any(|l| l == id.as_str()));
+                if named {
                     took.push(stored.elapsed());
                     break;
                 }

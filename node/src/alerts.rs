@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use swapmeet_protocol::{decode_stored, ListingId, Price, PublicKey, Record};
+use swapmeet_protocol::{ListingId, Price, PublicKey, Record};
 use tokio::sync::{broadcast, watch};
 
 use crate::engine::Engine;
@@ -34,7 +34,7 @@ use crate::events::{Change, Event};
 use crate::search::SearchQuery;
 use crate::store::StoreError;
 use percolator::Percolator;
-use store::{decode, encode, Matched, TREE_LOG, TREE_MATCHED};
+use store::{decode, decode_matched, encode, encode_matched, Matched, TREE_LOG};
 pub use store::{Alert, AlertKind, AlertStore, SavedSearch, WatchedListing};
 pub use watched::{AlertsConfig, EXPIRY_CHECK_EVERY, MAX_WATCHED};
 
@@ -43,18 +43,27 @@ pub use watched::{AlertsConfig, EXPIRY_CHECK_EVERY, MAX_WATCHED};
 pub const MAX_SEARCHES: usize = 1_000;
 /// Longest name of a saved search, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
-/// Matches of one search within [`DIGEST_WINDOW`] that are alerted one by one; past these, the
-/// rest of the window's matches go into one digest alert (a catch-up sync bringing thousands
-/// of matches is one notification, not thousands).
+/// Matches within [`DIGEST_WINDOW`] that are alerted one by one, both per saved search (or
+/// wanted post) and in total over all of them; past either, the rest of the window's matches
+/// of a search go into one digest alert of that search (a catch-up sync bringing thousands of
+/// matches is a few notifications, not thousands: with a thousand saved searches a per-search
+/// limit alone still let 20,000 through).
 pub const DIGEST_AFTER: u64 = 20;
+/// How often a growing digest is written back to the log. Only its first version is
+/// announced; its count grows in memory and reaches the log this often, when its window
+/// closes, and when the alert task stops (rewriting every growing digest after every batch
+/// was most of the log's writes in the alerts bench).
+const DIGEST_WRITE_EVERY: Duration = Duration::from_secs(1);
 /// The window in which [`DIGEST_AFTER`] is counted.
 pub const DIGEST_WINDOW: Duration = Duration::from_secs(10);
 /// Listing ids a digest names (its count says how many there were).
 pub const DIGEST_MAX_IDS: usize = 100;
 /// Alerts kept; older ones are forgotten.
 pub const MAX_ALERTS: usize = 10_000;
-/// Events matched in one blocking batch.
-const MAX_BATCH: usize = 512;
+/// Events matched in one blocking batch. A batch ends with one durable sync when it wrote
+/// anything, so when ingest runs ahead (a catch-up, an import) larger batches mean fewer
+/// syncs; an idle node's batches are what arrived, one or a few events.
+const MAX_BATCH: usize = 4_096;
 /// Alerts the live stream buffers for a slow reader.
 const STREAM_CAPACITY: usize = 256;
 
@@ -120,12 +129,28 @@ struct Burst {
     digest: Option<Alert>,
     /// Whether `digest` grew since it was last written.
     dirty: bool,
+    /// When `digest` was last written.
+    written: Instant,
+}
+
+impl Burst {
+    fn new() -> Burst {
+        Burst {
+            started: Instant::now(),
+            count: 0,
+            digest: None,
+            dirty: false,
+            written: Instant::now(),
+        }
+    }
 }
 
 struct Matching {
     percolator: Percolator,
     searches: HashMap<u64, SavedSearch>,
     bursts: HashMap<BurstOf, Burst>,
+    /// All alerts of searches and wanted posts in the current window: its start and count.
+    window: (Instant, u64),
     /// Watched listings (also in the store), by id.
     watched: HashMap<ListingId, WatchedListing>,
     /// Alerts in the log (sled counts a tree by scanning it).
@@ -214,6 +239,7 @@ impl Alerts {
                     percolator,
                     searches,
                     bursts: HashMap::new(),
+                    window: (Instant::now(), 0),
                     watched,
                     log_len,
                     next_alert,
@@ -385,13 +411,13 @@ impl Alerts {
         let matched = &self.inner.store.matched;
         for kv in matched.iter() {
             let (k, v) = kv?;
-            let mut entries: Vec<Matched> = decode(TREE_MATCHED, &v)?;
+            let mut entries: Vec<Matched> = decode_matched(&v)?;
             let before = entries.len();
             entries.retain(|e| e.search != found.id);
             if entries.is_empty() {
                 matched.remove(k)?;
             } else if entries.len() != before {
-                matched.insert(k, encode(&entries))?;
+                matched.insert(k, encode_matched(&entries))?;
             }
         }
         self.inner.store.sync()?;
@@ -406,11 +432,13 @@ impl Alerts {
     /// Blocking.
     pub fn alerts(&self, limit: usize, mark_seen: bool) -> Result<(Vec<Alert>, usize), AlertError> {
         // Held so a concurrent match does not write an alert between the read and the marking.
-        let _m = self
+        let mut m = self
             .inner
             .matching
             .lock()
             .map_err(|_| AlertError::Poisoned)?;
+        // Digests grow in memory between writes: what is shown is their count now.
+        self.write_digests(&mut m, true)?;
         let log = &self.inner.store.log;
         let mut out = Vec::new();
         let mut unseen = 0;
@@ -479,14 +507,14 @@ impl Alerts {
             }
             // The event carries the envelope it stored (verified then); decoding it skips a
             // store read for the many listings that match nothing.
-            let Ok(parts) = decode_stored(&ev.envelope) else {
+            let Ok(parts) = ev.decoded() else {
                 tracing::warn!(id = %ev.id, "a stored listing could not be decoded for alerts");
                 continue;
             };
-            let Record::Listing(listing) = parts.record else {
+            let Record::Listing(listing) = &parts.record else {
                 continue;
             };
-            let mut hits = m.percolator.matches(&parts.signer, &listing, now);
+            let mut hits = m.percolator.matches(&parts.signer, listing, now);
             let wants_rating =
                 |m: &Matching, id: &u64| m.searches.get(id).and_then(|s| s.query.min_rating);
             if hits.iter().any(|id| wants_rating(&m, id).is_some()) {
@@ -505,19 +533,15 @@ impl Alerts {
             }
             // Still the stored version? A newer one may have replaced it since (it has its
             // own event), and an old version must not alert after a newer one did.
-            if self.inner.engine.get(&ev.id)?.map(|r| r.hash) != Some(ev.hash) {
+            if !self.inner.engine.is_current(&ev.id, &ev.hash) {
                 continue;
             }
-            wrote |= self.record_matches(&mut m, &ev.id, &listing, &hits, now, &mut fired)?;
+            // A listing new to the store has no matched record to read: a withdrawal or the
+            // expiry removed its last version's with it.
+            let fresh = ev.change == Change::Listed;
+            wrote |= self.record_matches(&mut m, &ev.id, listing, fresh, &hits, now, &mut fired)?;
         }
-        let log = &self.inner.store.log;
-        for b in m.bursts.values_mut() {
-            if let (true, Some(d)) = (b.dirty, &b.digest) {
-                log.insert(d.id.to_be_bytes(), encode(d))?;
-                b.dirty = false;
-                wrote = true;
-            }
-        }
+        wrote |= self.write_digests(&mut m, false)?;
         if !fired.is_empty() {
             self.trim(&mut m)?;
         }
@@ -532,18 +556,25 @@ impl Alerts {
         Ok(n)
     }
 
-    /// Records what the searches `hits` matched of one listing, in one read and one write of
-    /// its record, and the alerts that makes (pushed to `fired`). True when it wrote.
+    /// Records what the searches `hits` matched of one listing, in one read (none when the
+    /// listing is `fresh` to the store) and one write of its record, and the alerts that makes
+    /// (pushed to `fired`). True when it wrote.
+    #[allow(clippy::too_many_arguments)]
     fn record_matches(
         &self,
         m: &mut Matching,
         id: &ListingId,
         l: &swapmeet_protocol::Listing,
+        fresh: bool,
         hits: &[u64],
         now: u64,
         fired: &mut Vec<Alert>,
     ) -> Result<bool, AlertError> {
-        let mut entries = self.inner.store.matched_of(id)?;
+        let mut entries = if fresh {
+            Vec::new()
+        } else {
+            self.inner.store.matched_of(id)?
+        };
         let price = lowest(l);
         let mut changed = false;
         for &search in hits {
@@ -579,7 +610,7 @@ impl Alerts {
             self.inner
                 .store
                 .matched
-                .insert(id.as_bytes(), encode(&entries))?;
+                .insert(id.as_bytes(), encode_matched(&entries))?;
         }
         Ok(changed)
     }
@@ -622,32 +653,67 @@ impl Alerts {
         self.fire(m, BurstOf::Search(search), a)
     }
 
-    /// Records alert `a` (its id the next one), or, past [`DIGEST_AFTER`] alerts of `of` in a
-    /// [`DIGEST_WINDOW`], counts it in that window's digest: a catch-up sync that brings
-    /// thousands of matches at once makes one digest, not thousands of notifications. The
-    /// alert to announce, if any.
+    /// Writes the digests that grew since they were last written: those written more than
+    /// [`DIGEST_WRITE_EVERY`] ago, or all of them when `all`. True when it wrote.
+    fn write_digests(&self, m: &mut Matching, all: bool) -> Result<bool, AlertError> {
+        let log = &self.inner.store.log;
+        let mut wrote = false;
+        let now = Instant::now();
+        for b in m.bursts.values_mut() {
+            if !b.dirty || (!all && now.duration_since(b.written) < DIGEST_WRITE_EVERY) {
+                continue;
+            }
+            if let (true, Some(d)) = (b.dirty, &b.digest) {
+                log.insert(d.id.to_be_bytes(), encode(d))?;
+                b.dirty = false;
+                b.written = now;
+                wrote = true;
+            }
+        }
+        Ok(wrote)
+    }
+
+    /// Whether a digest grew since it was last written. Called on the async task: it does not
+    /// wait for the lock (a batch being matched holds it, and writes what is due itself).
+    fn digests_dirty(&self) -> bool {
+        self.inner
+            .matching
+            .try_lock()
+            .map(|m| m.bursts.values().any(|b| b.dirty))
+            .unwrap_or(false)
+    }
+
+    /// Writes every digest that grew since it was last written, durably (the alert task does
+    /// this when it goes quiet and when it stops). Blocking.
+    pub fn flush_digests(&self) -> Result<(), AlertError> {
+        let mut m = self.lock()?;
+        if self.write_digests(&mut m, true)? {
+            self.inner.store.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Records alert `a` (its id the next one), or, past [`DIGEST_AFTER`] alerts of `of` or of
+    /// all searches and wanted posts together in a [`DIGEST_WINDOW`], counts it in the
+    /// window's digest of `of`: a catch-up sync that brings thousands of matches at once makes
+    /// one digest per search, not thousands of notifications. The alert to announce, if any.
     fn fire(&self, m: &mut Matching, of: BurstOf, a: Alert) -> Result<Option<Alert>, AlertError> {
         let log = &self.inner.store.log;
-        let burst = m.bursts.entry(of).or_insert(Burst {
-            started: Instant::now(),
-            count: 0,
-            digest: None,
-            dirty: false,
-        });
+        if m.window.0.elapsed() > DIGEST_WINDOW {
+            m.window = (Instant::now(), 0);
+        }
+        m.window.1 += 1;
+        let within_all = m.window.1 <= DIGEST_AFTER;
+        let burst = m.bursts.entry(of).or_insert_with(Burst::new);
         if burst.started.elapsed() > DIGEST_WINDOW {
             // The closing window's digest is written before it is let go.
             if let (true, Some(d)) = (burst.dirty, &burst.digest) {
                 log.insert(d.id.to_be_bytes(), encode(d))?;
             }
-            *burst = Burst {
-                started: Instant::now(),
-                count: 0,
-                digest: None,
-                dirty: false,
-            };
+            *burst = Burst::new();
         }
         burst.count += 1;
-        if burst.count <= DIGEST_AFTER {
+        if burst.count <= DIGEST_AFTER && within_all {
             self.log_alert(m, &a)?;
             return Ok(Some(a));
         }
@@ -726,18 +792,36 @@ impl Alerts {
         // The first tick is at once: what came within its warning while the node was down.
         let mut clock = tokio::time::interval(EXPIRY_CHECK_EVERY);
         clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Digests that grew while the node went quiet reach the log this often.
+        let mut digests = tokio::time::interval(DIGEST_WRITE_EVERY);
+        digests.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        enum Wake {
+            Event(Result<Event, broadcast::error::RecvError>),
+            Expiry,
+            Digests,
+        }
         loop {
             // The select only chooses; awaiting inside a branch would hold the stop flag's
             // read guard (not `Send`) across the await.
-            let first = tokio::select! {
+            let wake = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
-                r = rx.recv() => Some(r),
-                _ = clock.tick() => None,
+                r = rx.recv() => Wake::Event(r),
+                _ = clock.tick() => Wake::Expiry,
+                _ = digests.tick() => Wake::Digests,
             };
-            let Some(first) = first else {
-                self.check_expiry_blocking().await;
-                continue;
+            let first = match wake {
+                Wake::Event(r) => r,
+                Wake::Expiry => {
+                    self.check_expiry_blocking().await;
+                    continue;
+                }
+                Wake::Digests => {
+                    if self.digests_dirty() {
+                        self.flush_digests_blocking().await;
+                    }
+                    continue;
+                }
             };
             let mut batch = Vec::new();
             match first {
@@ -766,6 +850,16 @@ impl Alerts {
             if !open {
                 break;
             }
+        }
+        self.flush_digests_blocking().await;
+    }
+
+    async fn flush_digests_blocking(&self) {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.flush_digests()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "writing alert digests failed"),
+            Err(e) => tracing::error!(error = %e, "writing alert digests panicked"),
         }
     }
 

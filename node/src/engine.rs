@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use swapmeet_protocol::{ListingId, PublicKey, Record, SignedEnvelope, Verified};
+use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey, Record, SignedEnvelope, Verified};
 use tokio::sync::broadcast;
 
 use crate::allowance::{Allowance, Place};
@@ -465,6 +465,12 @@ impl Engine {
         Ok(self.inner.store.get(id)?)
     }
 
+    /// Whether the envelope with this hash is the stored version of listing `id` (in memory;
+    /// no read of the store, unlike [`Engine::get`]).
+    pub fn is_current(&self, id: &ListingId, hash: &EnvelopeHash) -> bool {
+        self.inner.store.is_current(id, hash)
+    }
+
     /// The stored record of a listing, verified again, for showing every detail.
     pub fn get_verified(&self, id: &ListingId) -> Result<Option<Verified<Record>>, EngineError> {
         let Some(rec) = self.inner.store.get(id)? else {
@@ -606,6 +612,7 @@ impl Engine {
                 source: Source::Store,
                 areas: a.record.areas(),
                 envelope: Arc::from(a.record.envelope.as_slice()),
+                parts: None,
             });
         }
         Ok(n)

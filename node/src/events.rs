@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use swapmeet_protocol::{EnvelopeHash, ListingId};
+use std::borrow::Cow;
+
+use swapmeet_protocol::{decode_stored, EnvelopeHash, ListingId, StoredParts, ValidationError};
 
 /// Where a record came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,4 +56,20 @@ pub struct Event {
     /// The signed envelope (for relaying), absent from the JSON form.
     #[serde(skip)]
     pub envelope: Arc<[u8]>,
+    /// The envelope decoded, when the writer had it decoded already (ingest verified it), so
+    /// listeners that look inside (alerts, photos) do not decode it again; see
+    /// [`Event::decoded`].
+    #[serde(skip)]
+    pub parts: Option<Arc<StoredParts>>,
+}
+
+impl Event {
+    /// The stored record, decoded: the one ingest verified when the event carries it, else read
+    /// back from the envelope (stored, so verified: not checked again).
+    pub fn decoded(&self) -> Result<Cow<'_, StoredParts>, ValidationError> {
+        match &self.parts {
+            Some(p) => Ok(Cow::Borrowed(p)),
+            None => decode_stored(&self.envelope).map(Cow::Owned),
+        }
+    }
 }

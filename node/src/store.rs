@@ -401,6 +401,12 @@ impl Store {
             .transpose()
     }
 
+    /// Whether the envelope with this hash is the stored version of listing `id`: an in-memory
+    /// lookup, no read of the store.
+    pub fn is_current(&self, id: &ListingId, hash: &EnvelopeHash) -> bool {
+        self.read_lookups().by_hash.get(hash) == Some(id)
+    }
+
     fn has_seller_id(&self, seller: &[u8; 32], id: &ListingId) -> bool {
         self.read_lookups().by_seller.contains(&(*seller, *id))
     }

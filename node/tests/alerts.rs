@@ -258,6 +258,61 @@ fn a_burst_of_matches_becomes_one_digest() {
     assert_eq!(list[0].listings.len(), 30);
 }
 
+/// With many saved searches, a catch-up that matches a few listings of each is still a few
+/// notifications: past DIGEST_AFTER alerts in the window over all searches, each search's
+/// further matches go into one digest of that search, and the digests' counts are kept.
+#[test]
+fn a_burst_over_many_searches_is_limited_in_total_and_digested_per_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
+    let items = ["lamp", "chair", "table", "mirror", "rug"];
+    for item in items {
+        alerts.add(Some(item.into()), text(item)).unwrap();
+    }
+    // 10 of each: no search reaches DIGEST_AFTER alone, 50 together do.
+    let per = 10;
+    let envs: Vec<SignedEnvelope> = (0..per)
+        .flat_map(|i| items.map(|item| (i, item)))
+        .map(|(i, item)| {
+            sign(&listing(
+                &format!("{item}{i}"),
+                1,
+                &format!("Old {item}"),
+                eur(10),
+            ))
+        })
+        .collect();
+    let evs = ingest(&e, envs);
+    let announced = alerts.process(&evs).unwrap();
+    let (list, unseen) = alerts.alerts(1_000, false).unwrap();
+    let singles = list.iter().filter(|a| a.kind == AlertKind::Match).count();
+    let digests: Vec<_> = list
+        .iter()
+        .filter(|a| a.kind == AlertKind::Digest)
+        .collect();
+    assert_eq!(singles, DIGEST_AFTER as usize);
+    assert_eq!(announced, singles + digests.len());
+    assert_eq!(unseen, list.len());
+    // Every match is counted exactly once, in an alert of its own search.
+    let total: u64 = list.iter().map(|a| a.count).sum();
+    assert_eq!(total, (per * items.len()) as u64);
+    for d in &digests {
+        assert!(items.contains(&d.search_name.as_str()), "{d:?}");
+        assert_eq!(d.listings.len() as u64, d.count);
+        assert!(d
+            .listings
+            .iter()
+            .all(|l| list.iter().all(|a| a.listing.as_ref() != Some(l))));
+    }
+    // The digests' counts are in the log, so they outlive the process.
+    alerts.flush_digests().unwrap();
+    drop(alerts);
+    let again = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
+    let (after, _) = again.alerts(1_000, false).unwrap();
+    assert_eq!(after.iter().map(|a| a.count).sum::<u64>(), total);
+}
+
 #[test]
 fn bad_saved_searches_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();

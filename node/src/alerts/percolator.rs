@@ -21,6 +21,10 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use foldhash::fast::SeedableRandomState;
+use foldhash::SharedSeed;
 
 use swapmeet_protocol::{geo, Listing};
 use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
@@ -67,21 +71,47 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 /// A term's number in the percolator's vocabulary.
 type TermId = u32;
 
-/// The maps looked up for every word of every listing. std's seeded SipHash: the words come
-/// from the network, so a hash an attacker can aim collisions at is not an option.
-type WordMap<V> = HashMap<String, V>;
+/// The maps looked up for every word of every listing. The words come from the network, so
+/// a hash an attacker can aim collisions at is not an option; std's SipHash was a tenth of
+/// the alert task in the alerts bench's profile. foldhash keyed with 128 bits from the OS
+/// (a process-wide seed and one per map) is several times quicker on short words, and its
+/// seeds are unknown to whoever writes the listings.
+type WordMap<V> = HashMap<String, V, SeedableRandomState>;
 
-/// A saved search ready to match: its query and its analysed terms, sorted.
+/// A hasher for a new word map; see [`WordMap`].
+fn word_hasher() -> SeedableRandomState {
+    fn random_u64() -> u64 {
+        let mut b = [0u8; 8];
+        // Without OS randomness (it is there on every platform the node runs on), foldhash's
+        // own per-process seed (from addresses) is what remains.
+        let _ = getrandom::fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    static SHARED: OnceLock<SharedSeed> = OnceLock::new();
+    let shared = SHARED.get_or_init(|| SharedSeed::from_u64(random_u64()));
+    SeedableRandomState::with_seed(random_u64(), shared)
+}
+
+/// A saved search ready to match: its id, its query and its analysed terms, sorted.
 #[derive(Clone, Debug)]
 struct Compiled {
+    id: u64,
     query: SearchQuery,
     terms: Vec<TermId>,
 }
 
+/// A search's place in [`Percolator::slots`]. The candidate lists hold slots, not ids, so
+/// checking a candidate is an index into a vector, not a map lookup (the candidate loop was a
+/// fifth of the alert task in a profile, BENCHMARKS.md).
+type Slot = u32;
+
 /// Saved searches indexed by term.
 pub struct Percolator {
     analyzer: TextAnalyzer,
-    searches: HashMap<u64, Compiled>,
+    /// The searches by slot; a removed search leaves its slot empty for the next one.
+    slots: Vec<Option<Compiled>>,
+    /// Each search's slot, by id.
+    slot_of: HashMap<u64, Slot>,
     /// Every term of a saved search, numbered. Terms of removed searches stay (a few bytes
     /// each) so numbers never change while words remember them.
     vocabulary: WordMap<TermId>,
@@ -89,10 +119,11 @@ pub struct Percolator {
     term_text: Vec<String>,
     /// By term number: listings matched so far that carried it.
     listings_with: Vec<u64>,
-    /// Searches filed under one of their required terms, the rarest known.
-    by_term: HashMap<TermId, Vec<u64>>,
+    /// By term number: the searches filed under it (one of their required terms, the rarest
+    /// known).
+    by_term: Vec<Vec<Slot>>,
     /// Searches without text: candidates for every listing.
-    no_text: Vec<u64>,
+    no_text: Vec<Slot>,
     /// Words seen in listings: the vocabulary term each analyses to, or none.
     words: WordMap<Option<TermId>>,
     /// Listings matched since the last refiling.
@@ -103,13 +134,14 @@ impl Default for Percolator {
     fn default() -> Self {
         Percolator {
             analyzer: analyzer(),
-            searches: HashMap::new(),
-            vocabulary: WordMap::default(),
+            slots: Vec::new(),
+            slot_of: HashMap::new(),
+            vocabulary: WordMap::with_hasher(word_hasher()),
             term_text: Vec::new(),
             listings_with: Vec::new(),
-            by_term: HashMap::new(),
+            by_term: Vec::new(),
             no_text: Vec::new(),
-            words: WordMap::default(),
+            words: WordMap::with_hasher(word_hasher()),
             since_refile: 0,
         }
     }
@@ -118,12 +150,12 @@ impl Default for Percolator {
 impl Percolator {
     /// How many searches it holds.
     pub fn len(&self) -> usize {
-        self.searches.len()
+        self.slot_of.len()
     }
 
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.searches.is_empty()
+        self.slot_of.is_empty()
     }
 
     /// The analysed terms of a text, as the index's text field has them.
@@ -148,6 +180,7 @@ impl Percolator {
                     self.vocabulary.insert(t.clone(), n);
                     self.term_text.push(t);
                     self.listings_with.push(0);
+                    self.by_term.push(Vec::new());
                     // A word remembered as "no term" may analyse to this new one.
                     self.words.clear();
                     n
@@ -157,23 +190,31 @@ impl Percolator {
         }
         terms.sort_unstable();
         terms.dedup();
+        let slot = match self.slots.iter().position(Option::is_none) {
+            Some(free) => free as Slot,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as Slot
+            }
+        };
         match self.rarest(&terms) {
-            Some(key) => self.by_term.entry(key).or_default().push(id),
-            None => self.no_text.push(id),
+            Some(key) => self.by_term[key as usize].push(slot),
+            None => self.no_text.push(slot),
         }
-        self.searches.insert(id, Compiled { query, terms });
+        self.slots[slot as usize] = Some(Compiled { id, query, terms });
+        self.slot_of.insert(id, slot);
     }
 
     /// Removes a search.
     pub fn remove(&mut self, id: u64) {
-        if self.searches.remove(&id).is_none() {
+        let Some(slot) = self.slot_of.remove(&id) else {
             return;
+        };
+        self.slots[slot as usize] = None;
+        self.no_text.retain(|s| *s != slot);
+        for slots in &mut self.by_term {
+            slots.retain(|s| *s != slot);
         }
-        self.no_text.retain(|s| *s != id);
-        self.by_term.retain(|_, ids| {
-            ids.retain(|s| *s != id);
-            !ids.is_empty()
-        });
     }
 
     /// The term a search is filed under: the one the fewest listings carried, then the longest,
@@ -190,10 +231,10 @@ impl Percolator {
 
     /// Files every search with text again under its rarest term, by the counts so far.
     fn refile(&mut self) {
-        let mut by_term: HashMap<TermId, Vec<u64>> = HashMap::new();
-        for (id, c) in &self.searches {
-            if let Some(key) = self.rarest(&c.terms) {
-                by_term.entry(key).or_default().push(*id);
+        let mut by_term: Vec<Vec<Slot>> = vec![Vec::new(); self.term_text.len()];
+        for (slot, c) in self.slots.iter().enumerate() {
+            if let Some(key) = c.as_ref().and_then(|c| self.rarest(&c.terms)) {
+                by_term[key as usize].push(slot as Slot);
             }
         }
         self.by_term = by_term;
@@ -219,7 +260,7 @@ impl Percolator {
 
     /// The searches a listing (signed by `seller`) matches at `now`, in id order.
     pub fn matches(&mut self, seller: &[u8; 32], l: &Listing, now: u64) -> Vec<u64> {
-        if self.searches.is_empty() || l.expires_at <= now {
+        if self.slot_of.is_empty() || l.expires_at <= now {
             return Vec::new();
         }
         // The listing's indexed text: the title, tags, description and variant option values,
@@ -250,21 +291,21 @@ impl Percolator {
         if self.since_refile >= REFILE_EVERY {
             self.refile();
         }
-        let mut candidates: Vec<u64> = self.no_text.clone();
-        for t in &present {
-            if let Some(ids) = self.by_term.get(t) {
-                candidates.extend_from_slice(ids);
+        // Each search is filed once (under one term, or under "no text"), so no candidate
+        // comes twice.
+        let facts = ListingFacts::new(seller, l);
+        let mut hits: Vec<u64> = Vec::new();
+        let filed = present.iter().map(|t| &self.by_term[*t as usize]);
+        for slot in std::iter::once(&self.no_text).chain(filed).flatten() {
+            let Some(c) = &self.slots[*slot as usize] else {
+                continue;
+            };
+            if c.terms.iter().all(|t| present.binary_search(t).is_ok()) && facts.pass(&c.query) {
+                hits.push(c.id);
             }
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        let facts = ListingFacts::new(seller, l);
-        candidates.retain(|id| {
-            self.searches.get(id).is_some_and(|c| {
-                c.terms.iter().all(|t| present.binary_search(t).is_ok()) && facts.pass(&c.query)
-            })
-        });
-        candidates
+        hits.sort_unstable();
+        hits
     }
 }
 
@@ -510,10 +551,11 @@ mod tests {
         // "stroller" is everywhere and "red" is rare.
         p.insert(1, text("red stroller"));
         let key = |p: &Percolator| {
+            let slot = p.slot_of[&1];
             p.by_term
                 .iter()
-                .find(|(_, ids)| ids.contains(&1))
-                .map(|(t, _)| p.term_text[*t as usize].clone())
+                .position(|slots| slots.contains(&slot))
+                .map(|t| p.term_text[t].clone())
         };
         assert_eq!(key(&p).as_deref(), Some("stroller"));
         let blue = listing("blue stroller", 10);

@@ -3,7 +3,7 @@
 //! here is published.
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use swapmeet_protocol::{ListingId, Price};
+use swapmeet_protocol::{Currency, ListingId, Price};
 
 use super::AlertError;
 use crate::search::SearchQuery;
@@ -11,10 +11,10 @@ use crate::store::Store;
 
 /// Saved searches: id (u64 big-endian) to JSON [`SavedSearch`].
 pub const TREE_SEARCHES: &str = "alerts_searches";
-/// What the saved searches matched of a listing: listing id (16 bytes) to a JSON list of
-/// [`Matched`], one per search. Keyed by listing so that matching a listing reads and writes
-/// one record however many searches it matches, and a listing's record goes when the listing
-/// does (sold, withdrawn, expired).
+/// What the saved searches matched of a listing: listing id (16 bytes) to a list of
+/// [`Matched`] (binary, [`encode_matched`]; JSON before), one per search. Keyed by listing so
+/// that matching a listing reads and writes one record however many searches it matches, and
+/// a listing's record goes when the listing does (sold, withdrawn, expired).
 pub const TREE_MATCHED: &str = "alerts_matched_by_listing";
 /// The first layout of [`TREE_MATCHED`]: search id (8 bytes) + listing id (16 bytes) to JSON
 /// `{seq, price}`. Moved into [`TREE_MATCHED`] when the trees are opened.
@@ -181,6 +181,74 @@ pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
+/// The first byte of a binary [`Matched`] list; the JSON lists written before start with `[`.
+const MATCHED_BINARY: u8 = 1;
+/// Bytes of one binary [`Matched`]: search, seq and amount (8 bytes each, big-endian), then
+/// the currency's three letters (zeros for free).
+const MATCHED_LEN: usize = 27;
+
+/// Encodes what the searches matched of one listing. Binary, not JSON: one is written for
+/// every listing a saved search matches, and JSON's encoding and size showed in the alerts
+/// bench's profile.
+pub(super) fn encode_matched(entries: &[Matched]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + entries.len() * MATCHED_LEN);
+    out.push(MATCHED_BINARY);
+    for e in entries {
+        out.extend_from_slice(&e.search.to_be_bytes());
+        out.extend_from_slice(&e.seq.to_be_bytes());
+        let (amount, code) = match &e.price {
+            Price::Free => (0, [0u8; 3]),
+            Price::Fixed {
+                amount_minor,
+                currency,
+            } => {
+                let mut c = [0u8; 3];
+                for (d, s) in c.iter_mut().zip(currency.code().bytes()) {
+                    *d = s;
+                }
+                (*amount_minor, c)
+            }
+        };
+        out.extend_from_slice(&amount.to_be_bytes());
+        out.extend_from_slice(&code);
+    }
+    out
+}
+
+/// Decodes [`encode_matched`]'s bytes, or the JSON list of the layout before it.
+pub(super) fn decode_matched(bytes: &[u8]) -> Result<Vec<Matched>, AlertError> {
+    let Some((&MATCHED_BINARY, body)) = bytes.split_first() else {
+        return decode(TREE_MATCHED, bytes);
+    };
+    if body.len() % MATCHED_LEN != 0 {
+        return Err(corrupt(TREE_MATCHED, format!("{} bytes", bytes.len())));
+    }
+    let u64_at = |b: &[u8], at: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&b[at..at + 8]);
+        u64::from_be_bytes(x)
+    };
+    body.chunks_exact(MATCHED_LEN)
+        .map(|b| {
+            let code = &b[24..27];
+            let price = if code == [0, 0, 0] {
+                Price::Free
+            } else {
+                let text = std::str::from_utf8(code).map_err(|e| corrupt(TREE_MATCHED, e))?;
+                Price::Fixed {
+                    amount_minor: u64_at(b, 16),
+                    currency: Currency::new(text).map_err(|e| corrupt(TREE_MATCHED, e))?,
+                }
+            };
+            Ok(Matched {
+                search: u64_at(b, 0),
+                seq: u64_at(b, 8),
+                price,
+            })
+        })
+        .collect()
+}
+
 /// What a search matched in the first layout.
 #[derive(Deserialize)]
 struct MatchedV1 {
@@ -235,7 +303,7 @@ impl AlertStore {
             });
         }
         for (listing, entries) in by_listing {
-            self.matched.insert(listing, encode(&entries))?;
+            self.matched.insert(listing, encode_matched(&entries))?;
         }
         self.sync()?;
         v1.clear()?;
@@ -252,7 +320,7 @@ impl AlertStore {
     /// What the saved searches matched of a listing.
     pub(super) fn matched_of(&self, id: &ListingId) -> Result<Vec<Matched>, AlertError> {
         match self.matched.get(id.as_bytes())? {
-            Some(v) => decode(TREE_MATCHED, &v),
+            Some(v) => decode_matched(&v),
             None => Ok(Vec::new()),
         }
     }
@@ -290,5 +358,37 @@ impl AlertStore {
             }
             None => 1,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matched_lists_round_trip_and_the_json_layout_still_reads() {
+        let entries = vec![
+            Matched {
+                search: 7,
+                seq: 3,
+                price: Price::Fixed {
+                    amount_minor: 29_900,
+                    currency: Currency::new("EUR").unwrap(),
+                },
+            },
+            Matched {
+                search: u64::MAX,
+                seq: 1,
+                price: Price::Free,
+            },
+        ];
+        let bytes = encode_matched(&entries);
+        assert_eq!(bytes.len(), 1 + 2 * MATCHED_LEN);
+        let back = decode_matched(&bytes).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{entries:?}"));
+        let json = encode(&entries);
+        let old = decode_matched(&json).unwrap();
+        assert_eq!(format!("{old:?}"), format!("{entries:?}"));
+        assert!(decode_matched(&bytes[..bytes.len() - 1]).is_err());
     }
 }

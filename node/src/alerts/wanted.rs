@@ -87,20 +87,20 @@ impl Alerts {
             Ok(EnvelopeKind::Listing) if !m.own_wanted.is_empty() => {}
             _ => return Ok(false),
         }
-        let Ok(parts) = decode_stored(&ev.envelope) else {
+        let Ok(parts) = ev.decoded() else {
             tracing::warn!(id = %ev.id, "a stored record could not be decoded for wanted alerts");
             return Ok(false);
         };
         let mine = parts.signer == *owner.as_bytes();
-        match parts.record {
+        match &parts.record {
             Record::Wanted(w) if mine => {
-                let own = OwnWanted::new(&mut m.analyzer, w);
+                let own = OwnWanted::new(&mut m.analyzer, w.clone());
                 m.own_wanted.insert(ev.id, own);
                 Ok(false)
             }
-            Record::Wanted(w) => self.seller_side(m, &owner, ev.id, &w, now, fired),
+            Record::Wanted(w) => self.seller_side(m, &owner, ev.id, w, now, fired),
             // The user's own listing never answers the user's own wanted post.
-            Record::Listing(l) if !mine => self.buyer_side(m, ev.id, &l, now, fired),
+            Record::Listing(l) if !mine => self.buyer_side(m, ev.id, l, now, fired),
             _ => Ok(false),
         }
     }

@@ -170,10 +170,10 @@ async fn on_event(
         return true;
     }
     // Stored, so verified: read back without checking the signature again.
-    let Ok(parts) = decode_stored(&ev.envelope) else {
+    let Ok(parts) = ev.decoded() else {
         return true;
     };
-    let Record::Listing(listing) = parts.record else {
+    let Record::Listing(listing) = &parts.record else {
         return true;
     };
     match &ev.source {
