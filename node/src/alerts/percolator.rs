@@ -72,7 +72,7 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 type TermId = u32;
 
 /// The maps looked up for every word of every listing. The words come from the network, so
-/// a hash an attacker can aim collisions at is not an option; std's SipHash was a tenth of
+/// a hash an attacker can aim collisions at is not an option; std's SipHash was about 5% of
 /// the alert task in the alerts bench's profile. foldhash keyed with 128 bits from the OS
 /// (a process-wide seed and one per map) is several times quicker on short words, and its
 /// seeds are unknown to whoever writes the listings.
