@@ -18,6 +18,9 @@ use crate::network::RejectionView;
 
 /// Rejection reasons kept per connected peer (the newest; the count covers them all).
 pub(super) const RECENT_REJECTIONS: usize = 8;
+/// Longest reason kept, in characters: a reason may quote the sender's bytes (a currency code,
+/// a decoder's message), and what a peer sends must not grow the node's memory.
+const MAX_REASON_CHARS: usize = 300;
 
 /// A gossip message waiting for ingest: its id, the peer that forwarded it, its topic, its data.
 pub(super) type PendingGossip = (MessageId, PeerId, TopicHash, Vec<u8>);
@@ -280,7 +283,9 @@ impl EventLoop {
                     let view = RejectionView {
                         class: rejection.as_ref().map_or("validation", Rejection::class),
                         topic: topic.to_string(),
-                        reason: rejection.map_or_else(String::new, |r| r.to_string()),
+                        reason: rejection.map_or_else(String::new, |r| {
+                            r.to_string().chars().take(MAX_REASON_CHARS).collect()
+                        }),
                     };
                     tracing::info!(
                         %peer,

@@ -220,6 +220,31 @@ mod tests {
     }
 
     #[test]
+    fn ingest_outcomes_that_gossip_rejects_carry_their_reason() {
+        let bad_sig = IngestOutcome::rejected(ValidationError::BadSignature);
+        assert_eq!(
+            Rejection::of_outcome(&bad_sig).map(|r| r.class()),
+            Some("signature")
+        );
+        let receipt = IngestOutcome::review_rejected(ReviewError::SignerNotAParty);
+        assert_eq!(
+            Rejection::of_outcome(&receipt).map(|r| r.class()),
+            Some("review")
+        );
+        // Not rejections: a clock difference, an internal failure.
+        let expired = IngestOutcome::rejected(ValidationError::Expired {
+            expires_at: 1,
+            now: 2,
+        });
+        assert_eq!(Rejection::of_outcome(&expired), None);
+        let internal = IngestOutcome::Rejected {
+            reason: "internal".into(),
+            error: None,
+        };
+        assert_eq!(Rejection::of_outcome(&internal), None);
+    }
+
+    #[test]
     fn validation_errors_are_classified_by_what_failed() {
         let class = |e| Rejection::of_validation(e).class();
         assert_eq!(class(ValidationError::BadSignature), "signature");
