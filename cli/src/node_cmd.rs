@@ -230,6 +230,22 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// "  rejected N (last: class: reason)" for a peer some of whose gossip was rejected.
+fn last_rejection(peer: &serde_json::Value) -> String {
+    let n = peer["rejected"].as_u64().unwrap_or(0);
+    if n == 0 {
+        return String::new();
+    }
+    match peer["rejections"].as_array().and_then(|r| r.last()) {
+        Some(r) => format!(
+            "  rejected {n} (last: {}: {})",
+            s(&r["class"]),
+            s(&r["reason"])
+        ),
+        None => format!("  rejected {n}"),
+    }
+}
+
 pub fn peers(home: &Home, out: &Out) -> Result<Done> {
     let c = Client::connect(home)?;
     let p = c.get("/v1/peers")?;
@@ -244,7 +260,7 @@ pub fn peers(home: &Home, out: &Out) -> Result<Done> {
         for peer in &list {
             out.emit(peer, || match peer {
                 serde_json::Value::Object(_) => format!(
-                    "{}  {} {}  {}{}",
+                    "{}  {} {}  {}{}{}",
                     s(&peer["peer_id"]),
                     s(&peer["direction"]),
                     s(&peer["address"]),
@@ -252,7 +268,8 @@ pub fn peers(home: &Home, out: &Out) -> Result<Done> {
                     peer["score"]
                         .as_f64()
                         .map(|x| format!("  score {x:.1}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    last_rejection(peer)
                 ),
                 other => s(other),
             })?;

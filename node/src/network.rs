@@ -372,9 +372,22 @@ pub struct PeerView {
     pub score: Option<f64>,
     /// Invalid messages it sent us.
     pub rejected: u64,
+    /// Why the newest of them were rejected (at most 8, oldest first).
+    pub rejections: Vec<RejectionView>,
     /// Misbehaviours counted against it (invalid records, bytes that did not match their
     /// hash, floods); at 3 it is banned for a while.
     pub strikes: u32,
+}
+
+/// Why a peer's gossip message was rejected, as `GET /v1/peers` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RejectionView {
+    /// What failed: `decode`, `signature`, `validation`, `review` or `wrong_topic`.
+    pub class: &'static str,
+    /// The topic it came on.
+    pub topic: String,
+    /// The rule it broke, naming the field and the limit.
+    pub reason: String,
 }
 
 /// State the event loop publishes for synchronous readers (the API's status).

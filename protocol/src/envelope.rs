@@ -258,6 +258,15 @@ impl SignedEnvelope {
         signing_message(self.kind, self.payload_bytes())
     }
 
+    /// The record this envelope says it carries, decoded and validated but **not verified**:
+    /// the signature is unchecked, so nothing in it may be stored, shown or trusted. Only for
+    /// a routing decision that verification confirms before it counts against anyone (a
+    /// gossip receiver reads the area a record names to check the topic it came on, and
+    /// verifies the envelope before calling a mismatch the sender's fault).
+    pub fn decode_record_unverified(&self) -> Result<Record, ValidationError> {
+        self.decode_record()
+    }
+
     /// Decodes and checks the payload's structure (no signature, no clock).
     fn decode_record(&self) -> Result<Record, ValidationError> {
         let payload = self.payload_bytes();

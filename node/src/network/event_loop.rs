@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::gossipsub::{MessageId, TopicHash};
+use libp2p::gossipsub::TopicHash;
 use libp2p::kad::QueryId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
@@ -41,7 +41,6 @@ use super::{
 };
 use crate::engine::{Clock, Engine};
 use crate::events::Event;
-use crate::ingest::IngestOutcome;
 use crate::messaging::Messenger;
 use kad::GetQuery;
 use peers::PeerMeta;
@@ -66,7 +65,7 @@ const PROVIDE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// Results of blocking work, sent back to the loop.
 enum Done {
-    Gossip(Vec<(MessageId, PeerId, IngestOutcome)>),
+    Gossip(Vec<gossip::GossipChecked>),
     Served {
         peer: PeerId,
         channel: ResponseChannel<SyncResponse>,
@@ -105,7 +104,7 @@ struct EventLoop {
     addrbook: AddressBook,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
-    pending_gossip: VecDeque<(MessageId, PeerId, Vec<u8>)>,
+    pending_gossip: VecDeque<gossip::PendingGossip>,
     /// Gossip rate per forwarding peer (pruned when the peer leaves).
     gossip_buckets: HashMap<PeerId, gossip::PeerRate>,
     gossip_rate: Rate,
@@ -127,7 +126,8 @@ struct EventLoop {
     server: SyncServer,
     counters: GossipCounters,
     strikes: HashMap<PeerId, u32>,
-    rejected_from: HashMap<PeerId, u64>,
+    /// Gossip messages each connected peer sent that were rejected, with the last reasons.
+    rejected_from: HashMap<PeerId, gossip::PeerRejections>,
     peer_meta: HashMap<PeerId, PeerMeta>,
     last_sync: Option<SyncInfo>,
     syncs_completed: u64,

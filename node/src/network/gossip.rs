@@ -17,11 +17,16 @@
 //!   cell, `ship` when it ships, as the publishing node knows the listing) and `all`. Nodes
 //!   keep every valid review whatever topic brought it (reputation belongs to a key, not to an
 //!   area); reviews of other areas reach a located node by sync.
+//! - **Topics are checked** (`gossip/rejection.rs`): a record is accepted only on the topics
+//!   it is published to (its cell, `ship` when it ships, `all`); a valid record on another
+//!   topic is rejected before ingest, so it is neither stored from that message nor relayed.
 //! - **Validation** (`validate_messages`): nothing is forwarded before it passed ingest. Stored
 //!   or already stored: accept (forward). Older than what the node has, or of an area the node
 //!   does not follow, or failing only a clock rule (expired, from the future: the sender's clock
 //!   may differ from ours): ignore. Anything else invalid: reject, which counts against the
 //!   sender in its peer score.
+
+mod rejection;
 
 use std::time::Duration;
 
@@ -38,6 +43,8 @@ use swapmeet_protocol::{geo, ReviewError, ValidationError};
 use crate::engine::AreaFilter;
 use crate::ingest::IngestOutcome;
 use crate::store::{AREA_PRECISION, SHIPPING_AREA};
+
+pub use rejection::{check_topic, record_topics, Rejection};
 
 /// Most cells a node follows. A 50 km radius is 20 to 45 cells depending on latitude; larger
 /// radii are shrunk until they fit, which keeps a node's subscriptions (cells + shipping) under

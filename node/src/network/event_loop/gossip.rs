@@ -1,8 +1,9 @@
 //! Gossip as the loop drives it: publishing what entered the node here, a rate limit per
 //! forwarding peer, queuing what peers sent for ingest in batches off the loop, and turning
-//! ingest outcomes into gossipsub verdicts.
+//! ingest outcomes into gossipsub verdicts, with the reason of every rejection logged and kept
+//! for `GET /v1/peers`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId, PublishError, TopicHash};
@@ -11,8 +12,46 @@ use libp2p::PeerId;
 use super::{Done, EventLoop, Kind};
 use crate::events::{Change, Event, Source};
 use crate::ingest::IngestOutcome;
-use crate::network::gossip;
+use crate::network::gossip::{self, Rejection};
 use crate::network::messaging::bucket::{Rate, TokenBucket, Verdict};
+use crate::network::RejectionView;
+
+/// Rejection reasons kept per connected peer (the newest; the count covers them all).
+pub(super) const RECENT_REJECTIONS: usize = 8;
+/// Longest reason kept, in characters: a reason may quote the sender's bytes (a currency code,
+/// a decoder's message), and what a peer sends must not grow the node's memory.
+const MAX_REASON_CHARS: usize = 300;
+
+/// A gossip message waiting for ingest: its id, the peer that forwarded it, its topic, its data.
+pub(super) type PendingGossip = (MessageId, PeerId, TopicHash, Vec<u8>);
+
+/// A gossip message checked off the loop: ingest's outcome, or the topic rule's rejection
+/// (then it was not ingested).
+pub(super) type GossipChecked = (
+    MessageId,
+    PeerId,
+    TopicHash,
+    Result<IngestOutcome, Rejection>,
+);
+
+/// The gossip messages of one connected peer that were rejected.
+#[derive(Default)]
+pub(super) struct PeerRejections {
+    /// How many.
+    pub(super) count: u64,
+    /// The newest [`RECENT_REJECTIONS`] reasons, oldest first.
+    pub(super) recent: VecDeque<RejectionView>,
+}
+
+impl PeerRejections {
+    fn push(&mut self, r: RejectionView) {
+        self.count += 1;
+        if self.recent.len() >= RECENT_REJECTIONS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(r);
+    }
+}
 
 /// Gossip messages waiting for ingest; beyond this, new ones are ignored (not forwarded).
 pub(super) const MAX_PENDING_GOSSIP: usize = 8192;
@@ -151,8 +190,12 @@ impl EventLoop {
                         );
                     return;
                 }
-                self.pending_gossip
-                    .push_back((message_id, propagation_source, message.data));
+                self.pending_gossip.push_back((
+                    message_id,
+                    propagation_source,
+                    message.topic,
+                    message.data,
+                ));
             }
             gossipsub::Event::Subscribed { topic, .. } => self.retry_unsent(&topic),
             _ => {}
@@ -168,19 +211,30 @@ impl EventLoop {
             let engine = self.engine.clone();
             let tx = self.done_tx.clone();
             let spawned = self.exec.spawn(Kind::GossipIngest, move || {
+                let now = engine.now();
+                // The topic rule first: a record on a topic it does not belong to is not
+                // ingested from that message.
+                let mut checked: Vec<Option<Result<IngestOutcome, Rejection>>> = batch
+                    .iter()
+                    .map(|(_, _, topic, data)| {
+                        let area = gossip::area_of_topic(topic)?;
+                        gossip::check_topic(area, data, now).map(Err)
+                    })
+                    .collect();
                 // One ingest call per sending peer, so each stored record names where it came
                 // from; the batch still shares one store transaction per peer.
                 let mut by_peer: HashMap<PeerId, Vec<usize>> = HashMap::new();
-                for (i, (_, p, _)) in batch.iter().enumerate() {
-                    by_peer.entry(*p).or_default().push(i);
+                for (i, (_, p, _, _)) in batch.iter().enumerate() {
+                    if checked[i].is_none() {
+                        by_peer.entry(*p).or_default().push(i);
+                    }
                 }
-                let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; batch.len()];
                 for (peer, idx) in by_peer {
-                    let items: Vec<&[u8]> = idx.iter().map(|&i| batch[i].2.as_slice()).collect();
+                    let items: Vec<&[u8]> = idx.iter().map(|&i| batch[i].3.as_slice()).collect();
                     match engine.ingest_bytes(&items, Source::Peer(peer.to_string())) {
                         Ok(out) => {
                             for (i, o) in idx.into_iter().zip(out) {
-                                outcomes[i] = Some(o);
+                                checked[i] = Some(Ok(o));
                             }
                         }
                         Err(e) => tracing::error!(error = %e, "ingest of gossip failed"),
@@ -188,15 +242,16 @@ impl EventLoop {
                 }
                 let results = batch
                     .into_iter()
-                    .zip(outcomes)
-                    .map(|((id, peer, _), o)| {
+                    .zip(checked)
+                    .map(|((id, peer, topic, _), o)| {
                         (
                             id,
                             peer,
-                            o.unwrap_or(IngestOutcome::Rejected {
+                            topic,
+                            o.unwrap_or(Ok(IngestOutcome::Rejected {
                                 reason: "internal: not ingested".into(),
                                 error: None,
-                            }),
+                            })),
                         )
                     })
                     .collect();
@@ -209,17 +264,37 @@ impl EventLoop {
         }
     }
 
-    /// Reports ingest's verdicts on a batch to gossipsub, which forwards the accepted.
-    pub(super) fn on_gossip_ingested(&mut self, results: Vec<(MessageId, PeerId, IngestOutcome)>) {
-        for (id, peer, outcome) in results {
-            let verdict = gossip::acceptance(&outcome);
+    /// Reports the verdicts on a batch to gossipsub, which forwards the accepted and lowers
+    /// the score of the senders of the rejected.
+    pub(super) fn on_gossip_ingested(&mut self, results: Vec<GossipChecked>) {
+        for (id, peer, topic, checked) in results {
+            let (verdict, rejection) = match checked {
+                Ok(outcome) => (
+                    gossip::acceptance(&outcome),
+                    Rejection::of_outcome(&outcome),
+                ),
+                Err(r) => (MessageAcceptance::Reject, Some(r)),
+            };
             match verdict {
                 MessageAcceptance::Accept => self.counters.accepted += 1,
                 MessageAcceptance::Ignore => self.counters.ignored += 1,
                 MessageAcceptance::Reject => {
                     self.counters.rejected += 1;
-                    *self.rejected_from.entry(peer).or_default() += 1;
-                    tracing::info!(%peer, reason = %outcome.label(), "rejected a gossiped record");
+                    let view = RejectionView {
+                        class: rejection.as_ref().map_or("validation", Rejection::class),
+                        topic: topic.to_string(),
+                        reason: rejection.map_or_else(String::new, |r| {
+                            r.to_string().chars().take(MAX_REASON_CHARS).collect()
+                        }),
+                    };
+                    tracing::info!(
+                        %peer,
+                        %topic,
+                        class = view.class,
+                        reason = %view.reason,
+                        "rejected a gossiped message"
+                    );
+                    self.rejected_from.entry(peer).or_default().push(view);
                 }
             }
             self.swarm

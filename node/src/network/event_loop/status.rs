@@ -83,7 +83,12 @@ impl EventLoop {
                     direction: m.map(|m| m.direction).unwrap_or("unknown"),
                     agent: m.and_then(|m| m.agent.clone()),
                     score: self.swarm.behaviour().gossip.peer_score(p),
-                    rejected: self.rejected_from.get(p).copied().unwrap_or(0),
+                    rejected: self.rejected_from.get(p).map_or(0, |r| r.count),
+                    rejections: self
+                        .rejected_from
+                        .get(p)
+                        .map(|r| r.recent.iter().cloned().collect())
+                        .unwrap_or_default(),
                     strikes: self.strikes.get(p).copied().unwrap_or(0),
                 }
             })
