@@ -5,8 +5,9 @@
 //! fetches it, then publishes three malformed messages. The node must reject each with its
 //! reason and lower the peer's score, as `swapmeet peers` shows.
 //!
-//! Needs Node.js (20 or later) and `npm ci` run in `interop/js` (`.ci/run` does it); without
-//! them the test fails saying so, it never skips.
+//! Needs Node.js (20 or later) with npm: the test runs `npm ci` in `interop/js` when its
+//! packages are missing (`.ci/run` runs it first); without Node.js it fails saying so, it never
+//! skips.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
 mod common;
@@ -69,10 +70,20 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 fn a_js_libp2p_peer_gets_a_listing_by_gossip_dht_and_sync_and_its_malformed_messages_are_rejected()
 {
     let dir = js_dir();
-    assert!(
-        dir.join("node_modules/libp2p").is_dir(),
-        "interop/js has no node_modules: run npm ci in interop/js (Node.js 20 or later)"
-    );
+    if !dir.join("node_modules/libp2p").is_dir() {
+        // A fresh clone: install exactly what the lock file pins, so the one test command
+        // runs everything (`.ci/run` installs it first anyway).
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("npm (Node.js 20 or later) is needed for this test: {e}"));
+        assert!(
+            out.status.success() && dir.join("node_modules/libp2p").is_dir(),
+            "npm ci in interop/js failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut h = Home::new();
     h.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
     h.start_node();
