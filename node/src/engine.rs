@@ -240,6 +240,7 @@ impl Engine {
             }),
         };
         engine.start_background(config.commit_interval, config.sweep_interval)?;
+        engine.load_trusted_lists()?;
         Ok((engine, how))
     }
 
@@ -366,6 +367,12 @@ impl Engine {
     pub fn block_seller(&self, seller: &PublicKey) -> Result<usize, EngineError> {
         self.inner.moderation.block(seller, self.now())?;
         self.inner.store.flush()?;
+        self.remove_seller_records(seller)
+    }
+
+    /// Deletes every record of a seller now blocked (by the user or a trusted list) from the
+    /// store and the index, and makes it durable. Returns how many were deleted. Blocking.
+    pub(crate) fn remove_seller_records(&self, seller: &PublicKey) -> Result<usize, EngineError> {
         let guard = self.write_lock();
         let ids = self.inner.store.ids_of_seller(seller)?;
         let removed = self.inner.store.remove(&ids)?;

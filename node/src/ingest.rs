@@ -389,7 +389,7 @@ impl Engine {
                                 }
                             }
                         }
-                        Record::Withdrawal(_) | Record::Wanted(_) => None,
+                        Record::Withdrawal(_) | Record::Wanted(_) | Record::BlockList(_) => None,
                     };
                     candidates.push((i, v, rec, undo));
                 }
@@ -435,6 +435,14 @@ impl Engine {
                     }
                 }
             }
+            // Lists of authors the user trusts act once stored (after the write lock: applying
+            // one deletes the records of the sellers it names).
+            let trusted_lists: Vec<PublicKey> = applied
+                .iter()
+                .filter(|a| a.record.kind == RecordKind::BlockList)
+                .filter_map(|a| a.record.seller().ok())
+                .filter(|k| self.moderation().is_trusted(k.as_bytes()))
+                .collect();
             let mut applied = applied.into_iter();
             let mut changes = Vec::new();
             let mut events = Vec::new();
@@ -507,6 +515,9 @@ impl Engine {
             }
             self.index().apply(changes)?;
             drop(guard);
+            for author in trusted_lists {
+                self.apply_blocklist(&author)?;
+            }
         }
         Ok(outcomes
             .into_iter()

@@ -341,7 +341,7 @@ impl SearchIndex {
             )),
             // Wanted posts have their own search (`wanted.rs`): the listing index stays
             // listings only.
-            Record::Withdrawal(_) | Record::Wanted(_) => None,
+            Record::Withdrawal(_) | Record::Wanted(_) | Record::BlockList(_) => None,
         }
     }
 

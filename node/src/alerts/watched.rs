@@ -105,7 +105,9 @@ impl Alerts {
         let listing = match (rec.kind, decode_stored(&rec.envelope)) {
             (RecordKind::Listing, Ok(parts)) => match parts.record {
                 Record::Listing(l) => l,
-                Record::Withdrawal(_) | Record::Wanted(_) => return Err(gone(&id)),
+                Record::Withdrawal(_) | Record::Wanted(_) | Record::BlockList(_) => {
+                    return Err(gone(&id))
+                }
             },
             (RecordKind::Listing, Err(e)) => {
                 return Err(AlertError::Corrupt {
@@ -205,7 +207,7 @@ impl Alerts {
         };
         match parts.record {
             // Wanted posts are matched in `alerts/wanted.rs`; none is watched as a listing.
-            Record::Wanted(_) => Ok(false),
+            Record::Wanted(_) | Record::BlockList(_) => Ok(false),
             Record::Withdrawal(wd) => {
                 self.inner.store.own_warned.remove(ev.id.as_bytes())?;
                 if let Some(w) = self.drop_watch(m, &ev.id)? {
