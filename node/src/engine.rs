@@ -386,6 +386,19 @@ impl Engine {
         // Gone from the next search, like the user's own writes.
         self.commit()?;
         self.inner.store.flush()?;
+        // Announced as the sweep announces expiry: event streams and alerts drop what they
+        // held of these records (the network relays nothing of them).
+        for a in &removed {
+            let _ = self.inner.events.send(Event {
+                change: Change::Blocked,
+                id: a.record.id,
+                seq: a.record.seq,
+                hash: a.record.hash,
+                source: Source::Store,
+                areas: a.record.areas(),
+                envelope: Arc::from(a.record.envelope.as_slice()),
+            });
+        }
         Ok(removed.len())
     }
 
@@ -492,14 +505,25 @@ impl Engine {
         let sellers = q
             .min_rating
             .map(|min| self.inner.reviews.rated_at_least(min));
-        let found = self.inner.index.search(q, sellers.as_deref(), now)?;
+        let hidden: Vec<ListingId> = self
+            .inner
+            .moderation
+            .hidden()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let found = self
+            .inner
+            .index
+            .search(q, sellers.as_deref(), &hidden, now)?;
         let mut hits = Vec::with_capacity(found.hits.len());
         for h in found.hits {
             // The index may briefly lag the store; show only what the store still has live.
             let Some(rec) = self.inner.store.get(&h.id)? else {
                 continue;
             };
-            // Hidden by the user: left out of this user's results (the total still counts it).
+            // Hidden by the user: the index left it out; one hidden since the search began is
+            // left out here too.
             if !rec.is_active(now) || self.inner.moderation.is_hidden(&h.id) {
                 continue;
             }

@@ -340,8 +340,42 @@ fn a_blocked_seller_is_deleted_refused_and_a_hidden_listing_is_not_shown() {
         t
     };
     assert_eq!(titles(&engine).len(), 5);
+    // The totals count what the user can see: with text, and with no query at all.
+    let totals = |e: &Engine| {
+        let with_text = SearchQuery {
+            text: Some("watch".into()),
+            exact_total: true,
+            ..SearchQuery::default()
+        };
+        let everything = SearchQuery {
+            exact_total: true,
+            ..SearchQuery::default()
+        };
+        (
+            e.search(&with_text).unwrap().total,
+            e.search(&everything).unwrap().total,
+        )
+    };
+    assert_eq!(totals(&engine), (5, 5));
 
+    let mut events = engine.subscribe();
     assert_eq!(engine.block_seller(&bad.public()).unwrap(), 3);
+    assert_eq!(totals(&engine), (2, 2));
+    // Event streams and alerts hear of each deleted record.
+    let mut gone: Vec<_> = (0..3)
+        .map(|_| {
+            let ev = events.try_recv().unwrap();
+            assert_eq!(ev.change, swapmeet_node::Change::Blocked);
+            ev.id
+        })
+        .collect();
+    gone.sort();
+    let mut theirs_ids: Vec<_> = theirs
+        .iter()
+        .map(|e| e.clone().verify(NOW).unwrap().listing_id())
+        .collect();
+    theirs_ids.sort();
+    assert_eq!(gone, theirs_ids);
     assert_eq!(titles(&engine), ["Boring watch", "Honest watch"]);
     assert_eq!(engine.stats().records, 2);
     // What arrives later from them is refused, and stays refused after a restart.
@@ -352,6 +386,7 @@ fn a_blocked_seller_is_deleted_refused_and_a_hidden_listing_is_not_shown() {
     let hidden_id = listing("g2", "x").id(&good.public());
     assert!(engine.hide_listing(&hidden_id).unwrap());
     assert_eq!(titles(&engine), ["Honest watch"]);
+    assert_eq!(totals(&engine), (1, 1));
     engine.shutdown().unwrap();
     drop(engine);
     let engine = engine_at(dir.path(), clock);

@@ -183,7 +183,10 @@ impl Alerts {
                 crate::events::Source::Local | crate::events::Source::Bridge
             );
         if !m.watched.contains_key(&ev.id) && !own {
-            if matches!(ev.change, Change::Withdrawn | Change::Expired) {
+            if matches!(
+                ev.change,
+                Change::Withdrawn | Change::Expired | Change::Blocked
+            ) {
                 // An own listing that went while the node ran from elsewhere (a sweep).
                 return Ok(self
                     .inner
@@ -193,6 +196,11 @@ impl Alerts {
                     .is_some());
             }
             return Ok(false);
+        }
+        if ev.change == Change::Blocked {
+            // The user blocked its seller (or trusts a list that does): nothing to alert.
+            self.drop_watch(m, &ev.id)?;
+            return Ok(true);
         }
         if ev.change == Change::Expired {
             self.inner.store.own_warned.remove(ev.id.as_bytes())?;

@@ -64,7 +64,9 @@ impl EventLoop {
     pub(super) fn on_engine_event(&mut self, ev: Event) {
         // What peers sent is relayed by gossipsub itself once accepted; what sync brought is
         // known to the peer it came from. Only records that entered here are published.
-        if matches!(ev.source, Source::Peer(_) | Source::Store) || ev.change == Change::Expired {
+        if matches!(ev.source, Source::Peer(_) | Source::Store)
+            || matches!(ev.change, Change::Expired | Change::Blocked)
+        {
             return;
         }
         let data = ev.envelope.to_vec();
