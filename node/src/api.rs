@@ -833,6 +833,10 @@ pub fn outcome_json(o: &IngestOutcome) -> Value {
         IngestOutcome::ReviewRejected { reason, .. } => {
             json!({"outcome": "rejected", "kind": "review", "reason": reason})
         }
+        IngestOutcome::ReviewBlocked { by } => json!({
+            "outcome": "blocked", "kind": "review", "by": by,
+            "reason": "its writer is blocked on this node (`swapmeet unblock` lifts it)",
+        }),
     }
 }
 

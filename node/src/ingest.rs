@@ -121,6 +121,12 @@ pub enum IngestOutcome {
         /// The hash of the review kept.
         current: EnvelopeHash,
     },
+    /// A review written by a seller the user blocked (or a trusted list blocks): not stored,
+    /// not relayed, and no fault of the sender.
+    ReviewBlocked {
+        /// Who wrote it.
+        by: PublicKey,
+    },
     /// An invalid review (no valid receipt, not by a party, not about the other party, ...):
     /// not stored, and a peer that sent it is at fault unless only the clock differs.
     ReviewRejected {
@@ -181,6 +187,7 @@ impl IngestOutcome {
             IngestOutcome::ReviewStored { .. } => "review-stored",
             IngestOutcome::ReviewDuplicate { .. } => "review-duplicate",
             IngestOutcome::ReviewStale { .. } => "review-stale",
+            IngestOutcome::ReviewBlocked { .. } => "review-blocked",
             IngestOutcome::ReviewRejected { .. } => "review-rejected",
         }
     }
@@ -271,8 +278,15 @@ impl Engine {
         let n = envelopes.len();
         let (mut review_slots, mut reviews) = (Vec::new(), Vec::new());
         let (mut record_slots, mut records) = (Vec::new(), Vec::new());
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; n];
         for (i, e) in envelopes.into_iter().enumerate() {
             if e.kind() == EnvelopeKind::Review {
+                // What a blocked seller writes is not taken (its signature is not checked:
+                // nothing of it is kept, whoever really sent it).
+                if self.moderation().is_blocked(e.signer().as_bytes()) {
+                    outcomes[i] = Some(IngestOutcome::ReviewBlocked { by: e.signer() });
+                    continue;
+                }
                 review_slots.push(i);
                 reviews.push(e);
             } else {
@@ -280,7 +294,6 @@ impl Engine {
                 records.push(e);
             }
         }
-        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; n];
         let done = self.ingest_records(records, source.clone())?;
         for (slot, o) in record_slots.into_iter().zip(done) {
             outcomes[slot] = Some(o);
