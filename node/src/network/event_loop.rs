@@ -159,9 +159,14 @@ pub(super) async fn spawn(
     let clock = clock_of(&engine);
     let kad_tree = engine.store().tree(KAD_TREE)?;
     let book_tree = engine.store().tree(ADDRBOOK_TREE)?;
+    // The DHT serves nothing of the sellers the user blocked.
+    let hidden: crate::network::dht::SignerFilter = {
+        let engine = engine.clone();
+        Arc::new(move |k: &[u8; 32]| engine.moderation().is_blocked(k))
+    };
     let (store, addrbook) = tokio::task::spawn_blocking(move || {
         (
-            ListingRecordStore::open(kad_tree, local, clock),
+            ListingRecordStore::open(kad_tree, local, clock).hide_signers(hidden),
             AddressBook::load(book_tree),
         )
     })
