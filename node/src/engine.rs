@@ -693,7 +693,7 @@ fn load_allowance(store: &Store) -> Result<Allowance, EngineError> {
     let allowance = Allowance::default();
     for rec in store.iter() {
         let rec = rec?;
-        if rec.kind != RecordKind::Listing {
+        if !matches!(rec.kind, RecordKind::Listing | RecordKind::Wanted) {
             continue;
         }
         let Ok(parts) = swapmeet_protocol::decode_stored(&rec.envelope) else {
@@ -701,11 +701,23 @@ fn load_allowance(store: &Store) -> Result<Allowance, EngineError> {
             // paths that read it (they report it), not counted here.
             continue;
         };
-        if let Record::Listing(l) = parts.record {
-            allowance.load(parts.signer, rec.id, place_of(&l));
+        match parts.record {
+            Record::Listing(l) => allowance.load(parts.signer, rec.id, place_of(&l)),
+            Record::Wanted(w) => allowance.load(parts.signer, rec.id, place_of_wanted(&w)),
+            _ => {}
         }
     }
     Ok(allowance)
+}
+
+/// The place a wanted post takes in its poster's allowance: a free one, like a listing
+/// without a stamp (a wanted post cannot carry one).
+pub(crate) fn place_of_wanted(w: &swapmeet_protocol::Wanted) -> Place {
+    Place {
+        slot: None,
+        fingerprint: None,
+        expires_at: w.expires_at,
+    }
 }
 
 /// The place a listing asks for in its seller's allowance.

@@ -383,26 +383,26 @@ impl Engine {
                         outcomes[i] = Some(IngestOutcome::Blocked { id: rec.id });
                         continue;
                     }
-                    let undo = match v.payload() {
-                        Record::Listing(l) => {
-                            match self.allowance().admit(
-                                &v.signer(),
-                                rec.id,
-                                place_of(l),
-                                self.now(),
-                            ) {
-                                Ok(undo) => Some(undo),
-                                Err(error) => {
-                                    outcomes[i] = Some(IngestOutcome::OverAllowance {
-                                        id: rec.id,
-                                        reason: error.to_string(),
-                                        error,
-                                    });
-                                    continue;
-                                }
-                            }
+                    let place = match v.payload() {
+                        Record::Listing(l) => Some(place_of(l)),
+                        // A wanted post takes a free place like a listing without a stamp
+                        // (it cannot carry one): a key cannot flood by posting wants instead.
+                        Record::Wanted(w) => Some(crate::engine::place_of_wanted(w)),
+                        Record::Withdrawal(_) | Record::BlockList(_) => None,
+                    };
+                    let undo = match place
+                        .map(|p| self.allowance().admit(&v.signer(), rec.id, p, self.now()))
+                    {
+                        None => None,
+                        Some(Ok(undo)) => Some(undo),
+                        Some(Err(error)) => {
+                            outcomes[i] = Some(IngestOutcome::OverAllowance {
+                                id: rec.id,
+                                reason: error.to_string(),
+                                error,
+                            });
+                            continue;
                         }
-                        Record::Withdrawal(_) | Record::Wanted(_) | Record::BlockList(_) => None,
                     };
                     candidates.push((i, v, rec, undo));
                 }
@@ -442,7 +442,7 @@ impl Engine {
                 }
             }
             for a in &applied {
-                if a.record.kind != RecordKind::Listing {
+                if !matches!(a.record.kind, RecordKind::Listing | RecordKind::Wanted) {
                     if let Ok(seller) = a.record.seller() {
                         self.allowance().release(seller.as_bytes(), &a.record.id);
                     }

@@ -122,6 +122,27 @@ fn a_key_gets_its_free_allowance_then_pays_with_stamps() {
         one(&engine, listing("extra", "Mine").sign(&other).unwrap()),
         IngestOutcome::Stored { .. }
     ));
+    // A wanted post takes a free place too: at the cap, the key cannot post one either.
+    let want = |item: &str| swapmeet_protocol::Wanted {
+        item_key: item.into(),
+        seq: 1,
+        signed_at: NOW - 100,
+        expires_at: NOW + 7 * 86_400,
+        title: "Road bike".into(),
+        description: String::new(),
+        max_price: Price::Free,
+        category: Category::Bikes,
+        location: Location {
+            geohash: geo::encode(52.52, 13.405, 6),
+            place: None,
+        },
+    };
+    let o = one(&engine, want("wanted-1").sign(&s).unwrap());
+    assert!(over_reason(&o).starts_with("stamp:"), "{o:?}");
+    assert!(matches!(
+        one(&engine, want("wanted-1").sign(&other).unwrap()),
+        IngestOutcome::Stored { .. }
+    ));
 
     // With a stamp it goes in; its slot then holds it, and a second listing cannot take it.
     let paid = stamped(listing("paid", "Paid for"), &s, FREE_LISTINGS_PER_KEY);
