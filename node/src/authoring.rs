@@ -302,6 +302,7 @@ impl Author {
                 id,
                 listing.duplicate_fingerprint(),
                 listing.expires_at,
+                listing.signed_at,
                 self.engine.now(),
             )
             .map_err(|e| AuthorError::Rejected(e.to_string()))?;

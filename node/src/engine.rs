@@ -76,6 +76,9 @@ pub struct EngineConfig {
     pub event_capacity: usize,
     /// The clock.
     pub clock: Clock,
+    /// New unstamped listings per key per clock hour this node takes (at most the protocol's
+    /// [`swapmeet_protocol::limits::NEW_UNSTAMPED_PER_HOUR`]; `[spam]` in config.toml).
+    pub new_unstamped_per_hour: u32,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -97,6 +100,7 @@ impl Default for EngineConfig {
             sweep_interval: Duration::from_secs(60),
             event_capacity: 4096,
             clock: system_clock(),
+            new_unstamped_per_hour: swapmeet_protocol::limits::NEW_UNSTAMPED_PER_HOUR,
         }
     }
 }
@@ -222,7 +226,7 @@ impl Engine {
         }
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let reviews = Reviews::open(store.tree(TREE_REVIEWS)?, config.event_capacity)?;
-        let allowance = load_allowance(&store)?;
+        let allowance = load_allowance(&store, config.new_unstamped_per_hour)?;
         let moderation = Moderation::open(store.tree(TREE_MODERATION)?)?;
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -689,8 +693,8 @@ impl Drop for Inner {
 
 /// Builds the allowance book from the stored listings (their stamps and fingerprints are in
 /// the payload, so each listing's payload is decoded once when the engine opens).
-fn load_allowance(store: &Store) -> Result<Allowance, EngineError> {
-    let allowance = Allowance::default();
+fn load_allowance(store: &Store, per_hour: u32) -> Result<Allowance, EngineError> {
+    let allowance = Allowance::with_per_hour(per_hour);
     for rec in store.iter() {
         let rec = rec?;
         if !matches!(rec.kind, RecordKind::Listing | RecordKind::Wanted) {
@@ -717,6 +721,7 @@ pub(crate) fn place_of_wanted(w: &swapmeet_protocol::Wanted) -> Place {
         slot: None,
         fingerprint: None,
         expires_at: w.expires_at,
+        hour: w.signed_at / 3600,
     }
 }
 
@@ -726,5 +731,6 @@ pub(crate) fn place_of(l: &swapmeet_protocol::Listing) -> Place {
         slot: l.stamp.map(|s| s.slot),
         fingerprint: l.duplicate_fingerprint(),
         expires_at: l.expires_at,
+        hour: l.signed_at / 3600,
     }
 }
