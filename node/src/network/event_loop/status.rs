@@ -84,7 +84,7 @@ impl EventLoop {
                     agent: m.and_then(|m| m.agent.clone()),
                     score: self.swarm.behaviour().gossip.peer_score(p),
                     rejected: self.rejected_from.get(p).copied().unwrap_or(0),
-                    strikes: self.strikes.get(p).copied().unwrap_or(0),
+                    strikes: self.strikes.get(p),
                 }
             })
             .collect();
