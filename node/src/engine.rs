@@ -693,9 +693,7 @@ impl Drop for Inner {
 
 /// Builds the allowance book from the stored listings (their stamps and fingerprints are in
 /// the payload, so each listing's payload is decoded once when the engine opens).
-/// Builds the allowance's book from the store's listings and wanted posts, as the engine does
-/// at open (public so the spam bench can time it alone). Blocking: reads every record.
-pub fn load_allowance(store: &Store, per_hour: u32) -> Result<Allowance, EngineError> {
+fn load_allowance(store: &Store, per_hour: u32) -> Result<Allowance, EngineError> {
     let allowance = Allowance::with_per_hour(per_hour);
     for rec in store.iter() {
         let rec = rec?;
