@@ -143,7 +143,6 @@ fn main() {
                         slot: l.stamp.map(|s| s.slot),
                         fingerprint: l.duplicate_fingerprint(),
                         expires_at: l.expires_at,
-                        hour: l.signed_at / 3600,
                     },
                 )
             })
