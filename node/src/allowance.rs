@@ -7,11 +7,7 @@
 //! - one active listing per stamp slot of a key;
 //! - a listing without a stamp whose normalized title and photos are those of another active
 //!   listing of the key (a re-post under a new id) gets no free place: it needs a stamp
-//!   (listings with photos only: see [`swapmeet_protocol::Listing::duplicate_fingerprint`]);
-//! - at most [`NEW_UNSTAMPED_PER_HOUR`] (or the node's lower figure) active listings of a key
-//!   without a stamp whose place was taken by a version signed in one clock hour
-//!   (`signed_at / 3600`): a new listing beyond it needs a stamp. Decided from the signed
-//!   time, not the arrival time, so every node that holds the same records agrees.
+//!   (listings with photos only: see [`swapmeet_protocol::Listing::duplicate_fingerprint`]).
 //!
 //! What a node refuses here it neither stores nor relays nor serves. The first listing to take a
 //! place keeps it: an honest seller never competes with itself for a place (its node plans
@@ -24,9 +20,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use swapmeet_protocol::limits::{
-    FREE_LISTINGS_PER_KEY, MAX_LISTINGS_PER_KEY, NEW_UNSTAMPED_PER_HOUR,
-};
+use swapmeet_protocol::limits::{FREE_LISTINGS_PER_KEY, MAX_LISTINGS_PER_KEY};
 use swapmeet_protocol::{ListingId, PublicKey};
 use thiserror::Error;
 
@@ -53,14 +47,6 @@ pub enum AllowanceError {
         /// The listing it repeats.
         of: ListingId,
     },
-    /// The key's new listings without a stamp signed in that clock hour reached the cap.
-    #[error("stamp: the seller already has {limit} new listings without a stamp signed in the hour from {hour_start} (unix seconds); a further one in that hour needs a proof-of-work stamp")]
-    OverHour {
-        /// The cap per hour.
-        limit: u32,
-        /// The hour's first second.
-        hour_start: u64,
-    },
     /// Every stamp slot of the key is taken.
     #[error("stamp.slot: the seller has {limit} active listings, the most one key may have")]
     Full {
@@ -79,9 +65,6 @@ pub struct Place {
     pub fingerprint: Option<[u8; 16]>,
     /// When it expires (unix seconds): its place frees then.
     pub expires_at: u64,
-    /// The clock hour (`signed_at / 3600`) of the version that took the place; later
-    /// versions keep it.
-    pub hour: u64,
 }
 
 #[derive(Default)]
@@ -91,23 +74,13 @@ struct SellerBook {
     slots: HashMap<u32, ListingId>,
     prints: HashMap<[u8; 16], Vec<ListingId>>,
     expiry: BTreeSet<(u64, ListingId)>,
-    /// Unstamped places by the clock hour they were taken in.
-    hours: HashMap<u64, u32>,
 }
 
 impl SellerBook {
     fn remove(&mut self, id: &ListingId) -> Option<Place> {
         let p = self.places.remove(id)?;
         match p.slot {
-            None => {
-                self.free -= 1;
-                if let Some(n) = self.hours.get_mut(&p.hour) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.hours.remove(&p.hour);
-                    }
-                }
-            }
+            None => self.free -= 1,
             Some(s) => {
                 if self.slots.get(&s) == Some(id) {
                     self.slots.remove(&s);
@@ -129,10 +102,7 @@ impl SellerBook {
     fn insert(&mut self, id: ListingId, p: Place) {
         self.remove(&id);
         match p.slot {
-            None => {
-                self.free += 1;
-                *self.hours.entry(p.hour).or_default() += 1;
-            }
+            None => self.free += 1,
             Some(s) => {
                 self.slots.insert(s, id);
             }
@@ -154,9 +124,8 @@ impl SellerBook {
         }
     }
 
-    /// Whether `id` may take `place` (its own earlier place, if any, set aside), with at most
-    /// `per_hour` new unstamped places per clock hour.
-    fn check(&self, id: &ListingId, place: &Place, per_hour: u32) -> Result<(), AllowanceError> {
+    /// Whether `id` may take `place` (its own earlier place, if any, set aside).
+    fn check(&self, id: &ListingId, place: &Place) -> Result<(), AllowanceError> {
         let own = self.places.get(id);
         match place.slot {
             Some(s) => match self.slots.get(&s) {
@@ -173,13 +142,6 @@ impl SellerBook {
                         limit: FREE_LISTINGS_PER_KEY,
                     });
                 }
-                // Only a listing new to the book counts: a later version keeps its place.
-                if own.is_none() && self.hours.get(&place.hour).copied().unwrap_or(0) >= per_hour {
-                    return Err(AllowanceError::OverHour {
-                        limit: per_hour,
-                        hour_start: place.hour.saturating_mul(3600),
-                    });
-                }
                 if let Some(of) = place
                     .fingerprint
                     .and_then(|fp| self.prints.get(&fp))
@@ -194,16 +156,9 @@ impl SellerBook {
 }
 
 /// The places every seller's active listings take, as this node stores them.
+#[derive(Default)]
 pub struct Allowance {
     sellers: Mutex<HashMap<[u8; 32], SellerBook>>,
-    /// New unstamped listings per key per clock hour this node takes.
-    per_hour: u32,
-}
-
-impl Default for Allowance {
-    fn default() -> Allowance {
-        Allowance::with_per_hour(NEW_UNSTAMPED_PER_HOUR)
-    }
 }
 
 /// What undoes one [`Allowance::admit`]: the place the listing had before.
@@ -215,21 +170,6 @@ pub struct Undo {
 }
 
 impl Allowance {
-    /// An allowance taking at most `per_hour` new unstamped listings per key per clock hour:
-    /// a node may be stricter than the protocol ([`NEW_UNSTAMPED_PER_HOUR`]), never looser, so
-    /// a larger figure is lowered to it.
-    pub fn with_per_hour(per_hour: u32) -> Allowance {
-        Allowance {
-            sellers: Mutex::default(),
-            per_hour: per_hour.min(NEW_UNSTAMPED_PER_HOUR),
-        }
-    }
-
-    /// New unstamped listings per key per clock hour this node takes.
-    pub fn per_hour(&self) -> u32 {
-        self.per_hour
-    }
-
     fn lock(&self) -> MutexGuard<'_, HashMap<[u8; 32], SellerBook>> {
         // Updated by whole inserts and removes; a panic elsewhere leaves it usable.
         self.sellers.lock().unwrap_or_else(|p| p.into_inner())
@@ -248,14 +188,7 @@ impl Allowance {
         let mut all = self.lock();
         let book = all.entry(*seller.as_bytes()).or_default();
         book.prune(now);
-        let mut place = place;
-        // A later version keeps the hour its listing's place was taken in.
-        if let Some(own) = book.places.get(&id) {
-            if own.slot.is_none() && place.slot.is_none() {
-                place.hour = own.hour;
-            }
-        }
-        book.check(&id, &place, self.per_hour)?;
+        book.check(&id, &place)?;
         let before = book.places.get(&id).copied();
         book.insert(id, place);
         Ok(Undo {
@@ -303,23 +236,17 @@ impl Allowance {
         id: ListingId,
         fingerprint: Option<[u8; 16]>,
         expires_at: u64,
-        signed_at: u64,
         now: u64,
     ) -> Result<Option<u32>, AllowanceError> {
         let mut all = self.lock();
         let book = all.entry(*seller.as_bytes()).or_default();
         book.prune(now);
-        let hour = match book.places.get(&id) {
-            Some(own) if own.slot.is_none() => own.hour,
-            _ => signed_at / 3600,
-        };
         let free = Place {
             slot: None,
             fingerprint,
             expires_at,
-            hour,
         };
-        if book.check(&id, &free, self.per_hour).is_ok() {
+        if book.check(&id, &free).is_ok() {
             book.insert(id, free);
             return Ok(None);
         }
@@ -375,8 +302,6 @@ mod tests {
             slot,
             fingerprint: Some(fingerprint),
             expires_at,
-            // Each in its own clock hour: these tests are about the other rules.
-            hour: u64::from(n),
         }
     }
 
@@ -462,15 +387,8 @@ mod tests {
         let mut slots = Vec::new();
         for n in 0..FREE_LISTINGS_PER_KEY + 3 {
             slots.push(
-                a.plan(
-                    &k,
-                    id(&k, n),
-                    place(None, n, 0).fingerprint,
-                    10_000,
-                    u64::from(n) * 3600,
-                    0,
-                )
-                .unwrap(),
+                a.plan(&k, id(&k, n), place(None, n, 0).fingerprint, 10_000, 0)
+                    .unwrap(),
             );
         }
         assert!(slots[..FREE_LISTINGS_PER_KEY as usize]
@@ -485,7 +403,6 @@ mod tests {
                 id(&k, f + 1),
                 place(None, f + 1, 0).fingerprint,
                 20_000,
-                0,
                 0
             )
             .unwrap(),
@@ -494,62 +411,15 @@ mod tests {
         // A duplicate gets a slot even within the free allowance.
         let b = Allowance::default();
         assert_eq!(
-            b.plan(&k, id(&k, 1), Some([9; 16]), 10_000, 0, 0).unwrap(),
+            b.plan(&k, id(&k, 1), Some([9; 16]), 10_000, 0).unwrap(),
             None
         );
         assert_eq!(
-            b.plan(&k, id(&k, 2), Some([9; 16]), 10_000, 0, 0).unwrap(),
+            b.plan(&k, id(&k, 2), Some([9; 16]), 10_000, 0).unwrap(),
             Some(f)
         );
         // Without photos there is no fingerprint, and no duplicate.
-        assert_eq!(b.plan(&k, id(&k, 3), None, 10_000, 0, 0).unwrap(), None);
-        assert_eq!(b.plan(&k, id(&k, 4), None, 10_000, 0, 0).unwrap(), None);
-    }
-
-    #[test]
-    fn new_unstamped_listings_per_clock_hour_are_capped() {
-        let a = Allowance::with_per_hour(3);
-        let k = key(1);
-        let at = |n: u32, hour: u64| Place {
-            hour,
-            ..place(None, n, 100_000)
-        };
-        for n in 0..3 {
-            a.admit(&k, id(&k, n), at(n, 7), 0).unwrap();
-        }
-        let err = a.admit(&k, id(&k, 3), at(3, 7), 0).unwrap_err();
-        assert_eq!(
-            err,
-            AllowanceError::OverHour {
-                limit: 3,
-                hour_start: 7 * 3600
-            }
-        );
-        assert!(err.to_string().contains("3 new listings without a stamp"));
-        // A later version of one of them is no new listing, whatever its signed hour.
-        a.admit(&k, id(&k, 1), at(1, 9), 0).unwrap();
-        // Another hour, a stamp, or a freed place lets one more in.
-        a.admit(&k, id(&k, 3), at(3, 8), 0).unwrap();
-        a.admit(
-            &k,
-            id(&k, 4),
-            place(Some(FREE_LISTINGS_PER_KEY), 4, 100_000),
-            0,
-        )
-        .unwrap();
-        a.release(k.as_bytes(), &id(&k, 0));
-        a.admit(&k, id(&k, 5), at(5, 7), 0).unwrap();
-        // The seller's own node plans a stamp for what goes beyond the hour's cap.
-        let b = Allowance::with_per_hour(2);
-        let planned: Vec<Option<u32>> = (0..4)
-            .map(|n| b.plan(&k, id(&k, n), None, 100_000, 3600, 0).unwrap())
-            .collect();
-        let f = FREE_LISTINGS_PER_KEY;
-        assert_eq!(planned, [None, None, Some(f), Some(f + 1)]);
-        // A node may be stricter than the protocol, never looser.
-        assert_eq!(
-            Allowance::with_per_hour(u32::MAX).per_hour(),
-            NEW_UNSTAMPED_PER_HOUR
-        );
+        assert_eq!(b.plan(&k, id(&k, 3), None, 10_000, 0).unwrap(), None);
+        assert_eq!(b.plan(&k, id(&k, 4), None, 10_000, 0).unwrap(), None);
     }
 }

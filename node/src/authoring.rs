@@ -302,7 +302,6 @@ impl Author {
                 id,
                 listing.duplicate_fingerprint(),
                 listing.expires_at,
-                listing.signed_at,
                 self.engine.now(),
             )
             .map_err(|e| AuthorError::Rejected(e.to_string()))?;

@@ -76,9 +76,6 @@ pub struct EngineConfig {
     pub event_capacity: usize,
     /// The clock.
     pub clock: Clock,
-    /// New unstamped listings per key per clock hour this node takes (at most the protocol's
-    /// [`swapmeet_protocol::limits::NEW_UNSTAMPED_PER_HOUR`]; `[spam]` in config.toml).
-    pub new_unstamped_per_hour: u32,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -100,7 +97,6 @@ impl Default for EngineConfig {
             sweep_interval: Duration::from_secs(60),
             event_capacity: 4096,
             clock: system_clock(),
-            new_unstamped_per_hour: swapmeet_protocol::limits::NEW_UNSTAMPED_PER_HOUR,
         }
     }
 }
@@ -226,7 +222,7 @@ impl Engine {
         }
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let reviews = Reviews::open(store.tree(TREE_REVIEWS)?, config.event_capacity)?;
-        let allowance = load_allowance(&store, config.new_unstamped_per_hour)?;
+        let allowance = load_allowance(&store)?;
         let moderation = Moderation::open(store.tree(TREE_MODERATION)?)?;
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -693,8 +689,8 @@ impl Drop for Inner {
 
 /// Builds the allowance book from the stored listings (their stamps and fingerprints are in
 /// the payload, so each listing's payload is decoded once when the engine opens).
-fn load_allowance(store: &Store, per_hour: u32) -> Result<Allowance, EngineError> {
-    let allowance = Allowance::with_per_hour(per_hour);
+fn load_allowance(store: &Store) -> Result<Allowance, EngineError> {
+    let allowance = Allowance::default();
     for rec in store.iter() {
         let rec = rec?;
         if !matches!(rec.kind, RecordKind::Listing | RecordKind::Wanted) {
@@ -721,7 +717,6 @@ pub(crate) fn place_of_wanted(w: &swapmeet_protocol::Wanted) -> Place {
         slot: None,
         fingerprint: None,
         expires_at: w.expires_at,
-        hour: w.signed_at / 3600,
     }
 }
 
@@ -731,6 +726,5 @@ pub(crate) fn place_of(l: &swapmeet_protocol::Listing) -> Place {
         slot: l.stamp.map(|s| s.slot),
         fingerprint: l.duplicate_fingerprint(),
         expires_at: l.expires_at,
-        hour: l.signed_at / 3600,
     }
 }

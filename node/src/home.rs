@@ -94,32 +94,6 @@ pub struct Config {
     /// Photos: the blob store's cache.
     #[serde(default)]
     pub media: MediaSection,
-    /// Spam limits this node applies beyond the protocol's (stricter only).
-    #[serde(default)]
-    pub spam: SpamSection,
-}
-
-/// `[spam]`: local policy on what this node stores and relays. A figure may be stricter than
-/// the protocol's (docs/PROTOCOL.md section 14), never looser.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpamSection {
-    /// New listings (and wanted posts) without a stamp per key per clock hour of their signed
-    /// time: 1 to the protocol's 100.
-    #[serde(default = "default_per_hour")]
-    pub new_unstamped_per_hour: u32,
-}
-
-fn default_per_hour() -> u32 {
-    swapmeet_protocol::limits::NEW_UNSTAMPED_PER_HOUR
-}
-
-impl Default for SpamSection {
-    fn default() -> Self {
-        SpamSection {
-            new_unstamped_per_hour: default_per_hour(),
-        }
-    }
 }
 
 /// `[media]`: how much disk photos fetched from others may take.
@@ -334,22 +308,6 @@ impl Config {
             max_open_offers_per_listing: m.max_open_offers_per_listing,
             max_open_offers_per_buyer: m.max_open_offers_per_buyer,
         })
-    }
-
-    /// `[spam] new_unstamped_per_hour`, checked: a node may be stricter than the protocol,
-    /// never looser.
-    pub fn new_unstamped_per_hour(&self) -> Result<u32, HomeError> {
-        let max = swapmeet_protocol::limits::NEW_UNSTAMPED_PER_HOUR;
-        let v = self.spam.new_unstamped_per_hour;
-        if !(1..=max).contains(&v) {
-            return Err(HomeError::BadConfig {
-                path: PathBuf::from(CONFIG_FILE),
-                reason: format!(
-                    "spam.new_unstamped_per_hour: {v} is out of range: 1 to {max} (the protocol's figure; a node may be stricter, never looser)"
-                ),
-            });
-        }
-        Ok(v)
     }
 
     /// The photo cache budget in bytes, checked.
@@ -760,22 +718,6 @@ fn atomic_write(path: &Path, body: &[u8], private: bool) -> Result<(), HomeError
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_hourly_cap_may_be_stricter_never_looser() {
-        assert_eq!(Config::default().new_unstamped_per_hour().unwrap(), 100);
-        let c: Config = toml::from_str("[spam]\nnew_unstamped_per_hour = 20\n").unwrap();
-        assert_eq!(c.new_unstamped_per_hour().unwrap(), 20);
-        for bad in ["101", "0"] {
-            let c: Config =
-                toml::from_str(&format!("[spam]\nnew_unstamped_per_hour = {bad}\n")).unwrap();
-            let e = c.new_unstamped_per_hour().unwrap_err().to_string();
-            assert!(
-                e.contains("spam.new_unstamped_per_hour") && e.contains("1 to 100"),
-                "{e}"
-            );
-        }
-    }
 
     #[test]
     fn media_cache_is_read_and_checked() {

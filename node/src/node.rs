@@ -202,8 +202,7 @@ impl Node {
             return Err(NodeError::NotLoopback(api_addr));
         }
         let data: PathBuf = home.data_dir();
-        let mut engine_config = opts.engine.clone().unwrap_or_default();
-        engine_config.new_unstamped_per_hour = config.new_unstamped_per_hour()?;
+        let engine_config = opts.engine.clone().unwrap_or_default();
         let (engine, how) = tokio::task::spawn_blocking(move || Engine::open(&data, engine_config))
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;

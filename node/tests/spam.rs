@@ -9,7 +9,7 @@ use std::sync::Arc;
 use swapmeet_node::authoring::{Author, ListingDraft};
 use swapmeet_node::search::SearchQuery;
 use swapmeet_node::{Engine, EngineConfig, IngestOutcome, Source};
-use swapmeet_protocol::limits::{FREE_LISTINGS_PER_KEY, NEW_UNSTAMPED_PER_HOUR};
+use swapmeet_protocol::limits::FREE_LISTINGS_PER_KEY;
 use swapmeet_protocol::{
     geo, Category, Condition, Currency, Delivery, ImageRef, Listing, Location, Price, SecretKey,
     SignedEnvelope, Stamp, WithdrawReason, Withdrawal,
@@ -50,12 +50,6 @@ fn listing(item: &str, title: &str) -> Listing {
         variants: vec![],
         stamp: None,
     }
-}
-
-/// Signed `n / 100` hours earlier, so a key's many listings stay under the per-hour cap.
-fn spread(mut l: Listing, n: u32) -> Listing {
-    l.signed_at -= 3600 * u64::from(n / NEW_UNSTAMPED_PER_HOUR);
-    l
 }
 
 fn with_photo(mut l: Listing, photo: u8) -> Listing {
@@ -101,7 +95,7 @@ fn a_key_gets_its_free_allowance_then_pays_with_stamps() {
     let (s, other) = (key(7), key(8));
     let free: Vec<SignedEnvelope> = (0..FREE_LISTINGS_PER_KEY)
         .map(|n| {
-            spread(listing(&format!("free-{n}"), &format!("Item {n}")), n)
+            listing(&format!("free-{n}"), &format!("Item {n}"))
                 .sign(&s)
                 .unwrap()
         })
@@ -279,55 +273,6 @@ fn a_repost_with_the_same_title_and_photos_needs_a_stamp() {
 }
 
 #[test]
-fn new_unstamped_listings_per_hour_of_signed_time_are_capped_and_config_may_be_stricter() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = EngineConfig {
-        clock: Arc::new(|| NOW),
-        new_unstamped_per_hour: 10,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::open(dir.path(), config).unwrap().0;
-    assert_eq!(engine.allowance().per_hour(), 10);
-    let s = key(14);
-    let hour: Vec<SignedEnvelope> = (0..10)
-        .map(|n| {
-            listing(&format!("h-{n}"), &format!("Lamp {n}"))
-                .sign(&s)
-                .unwrap()
-        })
-        .collect();
-    let out = engine.ingest(hour, Source::Import).unwrap();
-    assert!(out.iter().all(IngestOutcome::is_stored), "{out:?}");
-    // The eleventh signed in the same clock hour is refused, naming the field and the limit,
-    // whenever it arrives; one signed in the hour before goes in.
-    let eleventh = listing("h-10", "Lamp 10");
-    let reason = over_reason(&one(&engine, eleventh.sign(&s).unwrap()));
-    assert!(
-        reason.starts_with("stamp:") && reason.contains("10 new listings without a stamp"),
-        "{reason}"
-    );
-    let earlier = Listing {
-        signed_at: eleventh.signed_at - 3600,
-        ..eleventh.clone()
-    };
-    assert!(one(&engine, earlier.sign(&s).unwrap()).is_stored());
-    // With a stamp, the hour's cap does not apply.
-    let paid = stamped(listing("h-11", "Lamp 11"), &s, FREE_LISTINGS_PER_KEY);
-    assert!(one(&engine, paid.sign(&s).unwrap()).is_stored());
-    engine.shutdown().unwrap();
-    drop(engine);
-    // A node cannot be looser than the protocol: a larger figure is lowered to it.
-    let config = EngineConfig {
-        clock: Arc::new(|| NOW),
-        new_unstamped_per_hour: 1_000_000,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::open(dir.path(), config).unwrap().0;
-    assert_eq!(engine.allowance().per_hour(), NEW_UNSTAMPED_PER_HOUR);
-    engine.shutdown().unwrap();
-}
-
-#[test]
 fn the_sellers_own_node_stamps_what_goes_beyond_the_free_allowance() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_at(dir.path(), Arc::new(AtomicU64::new(NOW)));
@@ -352,11 +297,9 @@ fn the_sellers_own_node_stamps_what_goes_beyond_the_free_allowance() {
         .collect();
     let results = author.publish_batch(envs).unwrap();
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    // Signed in one hour: beyond the hour's cap of new unstamped listings, each is stamped.
-    let free = NEW_UNSTAMPED_PER_HOUR as usize;
     assert_eq!(
         engine.allowance().counts(&s.public(), NOW),
-        (free, n as usize - free)
+        (FREE_LISTINGS_PER_KEY as usize, 5)
     );
     // A new version of a stamped listing keeps its stamp.
     let id = Listing {
@@ -376,7 +319,7 @@ fn the_sellers_own_node_stamps_what_goes_beyond_the_free_allowance() {
     assert!(updated.changed);
     assert_eq!(
         engine.allowance().counts(&s.public(), NOW),
-        (free, n as usize - free)
+        (FREE_LISTINGS_PER_KEY as usize, 5)
     );
     engine.shutdown().unwrap();
 }

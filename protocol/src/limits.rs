@@ -144,12 +144,6 @@ pub const FREE_LISTINGS_PER_KEY: u32 = 1000;
 /// including) this. Ten times the largest real catalogue in `/work/shared/feeds` expansions
 /// (17,500 items) and then some; a larger seller uses several keys (one per shop).
 pub const MAX_LISTINGS_PER_KEY: u32 = 100_000;
-/// New listings (and wanted posts) without a stamp a key may have per clock hour of their
-/// signed time (`signed_at / 3600`): a private seller posting a garage sale's 100 items in one
-/// evening stays under it; a shop's catalogue upload stamps what goes beyond, as its node and
-/// the bridge do automatically. A node may apply a lower figure (local policy), never a
-/// higher one.
-pub const NEW_UNSTAMPED_PER_HOUR: u32 = 100;
 /// Leading zero bits of the cheapest stamp (slots [`FREE_LISTINGS_PER_KEY`] to twice that):
 /// 256 hashes on average, well under a millisecond. Each doubling of the slot adds 2 bits.
 pub const STAMP_BASE_BITS: u32 = 8;
