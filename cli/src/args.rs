@@ -138,6 +138,12 @@ pub enum Command {
     Unhide(IdArg),
     /// List the listings you hid.
     Hidden,
+    /// Signed block lists: `blocklist publish` signs and publishes yours (your blocks, or a
+    /// file); `blocklist trust KEY` applies someone's list on your node (their blocked sellers
+    /// are hidden, not stored, not relayed), `blocklist untrust KEY` stops that, `blocklist
+    /// list` shows whom you trust and their lists. A list acts only where its author is
+    /// trusted: never one list for everyone.
+    Blocklist(BlocklistArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -630,6 +636,42 @@ pub struct WantPostArgs {
     /// Days until it expires (1-30, default 14).
     #[arg(long, value_name = "DAYS")]
     pub expires_days: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct BlocklistArgs {
+    #[command(subcommand)]
+    pub command: BlocklistCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlocklistCommand {
+    /// Sign and publish your block list (replacing your earlier one). Without --file it names
+    /// the sellers you blocked with `swapmeet block`. It lives 30 days: publish again to renew.
+    Publish(BlocklistPublishArgs),
+    /// Apply KEY's block list on this node, now and as new versions arrive.
+    Trust(AuthorArg),
+    /// Stop applying KEY's block list (its sellers come back with the next sync).
+    Untrust(AuthorArg),
+    /// List the authors you trust with the lists this node holds of them.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct BlocklistPublishArgs {
+    /// A file of entries, one per line: SELLER, then optionally a reason; blank lines and
+    /// lines starting with # are skipped.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// The reason given to each of your blocks (without --file).
+    #[arg(long, conflicts_with = "file")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthorArg {
+    /// The list author's id (a seller id: "sm" and 52 base32 characters).
+    pub key: String,
 }
 
 #[derive(Debug, Subcommand)]

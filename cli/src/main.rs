@@ -24,6 +24,7 @@
 //! - `want_cmd`: want (post, list, withdraw, renew, answer), search --wanted, demand.
 
 mod args;
+mod blocklist_cmd;
 mod bridge_cmd;
 mod client;
 mod deal_cmd;
@@ -176,6 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Hide(a) => moderation_cmd::hide(&home, &out, a),
         Command::Unhide(a) => moderation_cmd::unhide(&home, &out, a),
         Command::Hidden => moderation_cmd::hidden(&home, &out),
+        Command::Blocklist(a) => blocklist_cmd::blocklist(&home, &out, a),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "swapmeet", &mut std::io::stdout());

@@ -494,7 +494,7 @@ impl Alerts {
             wrote |= self.wanted_event(&mut m, ev, now, &mut fired)?;
             match ev.change {
                 Change::Listed | Change::Updated => {}
-                Change::Withdrawn | Change::Expired => {
+                Change::Withdrawn | Change::Expired | Change::Blocked => {
                     // What the searches matched of it is needed only while it is offered.
                     if self.inner.store.matched.remove(ev.id.as_bytes())?.is_some() {
                         wrote = true;

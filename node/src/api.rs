@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod blobs;
+pub mod blocklists;
 pub mod bridge;
 pub mod hello;
 pub mod market;
@@ -252,6 +253,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/blocks/{seller}",
             axum::routing::delete(moderation::unblock),
         )
+        .route("/v1/blocklist", post(blocklists::publish))
+        .route(
+            "/v1/blocklist/trusted",
+            get(blocklists::trusted).post(blocklists::trust),
+        )
+        .route(
+            "/v1/blocklist/trusted/{author}",
+            axum::routing::delete(blocklists::untrust),
+        )
         .route("/v1/hidden", get(moderation::hidden).post(moderation::hide))
         .route("/v1/hidden/{id}", axum::routing::delete(moderation::unhide))
         .route("/v1/import", post(import))
@@ -342,8 +352,12 @@ fn status_of(rec: &StoredRecord, now: u64) -> &'static str {
             Some("sold") => "sold",
             _ => "withdrawn",
         },
-        RecordKind::Listing | RecordKind::Wanted if rec.expires_at <= now => "expired",
-        RecordKind::Listing | RecordKind::Wanted => "active",
+        RecordKind::Listing | RecordKind::Wanted | RecordKind::BlockList
+            if rec.expires_at <= now =>
+        {
+            "expired"
+        }
+        RecordKind::Listing | RecordKind::Wanted | RecordKind::BlockList => "active",
     }
 }
 
@@ -734,10 +748,11 @@ async fn mine(State(s): St) -> ApiResult<Json<Value>> {
     let list = blocking(move || {
         let now = s.engine.now();
         let recs = s.engine.records_of(&s.author.key().public())?;
-        // Wanted posts have their own list (`/v1/wanted/mine`).
+        // Wanted posts have their own list (`/v1/wanted/mine`), the block list its own
+        // command (`swapmeet blocklist`).
         Ok(recs
             .iter()
-            .filter(|r| r.kind != RecordKind::Wanted)
+            .filter(|r| !matches!(r.kind, RecordKind::Wanted | RecordKind::BlockList))
             .map(|r| summary_json(r, now))
             .collect::<Vec<_>>())
     })
@@ -818,6 +833,10 @@ pub fn outcome_json(o: &IngestOutcome) -> Value {
         IngestOutcome::ReviewRejected { reason, .. } => {
             json!({"outcome": "rejected", "kind": "review", "reason": reason})
         }
+        IngestOutcome::ReviewBlocked { by } => json!({
+            "outcome": "blocked", "kind": "review", "by": by,
+            "reason": "its writer is blocked on this node (`swapmeet unblock` lifts it)",
+        }),
     }
 }
 

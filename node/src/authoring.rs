@@ -642,11 +642,14 @@ impl Author {
             // renew or withdraw.
             return Ok(self.own_expired(&rec));
         };
-        Ok(Some(match v.into_parts().1 {
-            Record::Listing(l) => Current::Listing(Box::new(l)),
-            Record::Withdrawal(_) => Current::Withdrawn,
-            Record::Wanted(w) => Current::Wanted(Box::new(w)),
-        }))
+        Ok(match v.into_parts().1 {
+            Record::Listing(l) => Some(Current::Listing(Box::new(l))),
+            Record::Withdrawal(_) => Some(Current::Withdrawn),
+            Record::Wanted(w) => Some(Current::Wanted(Box::new(w))),
+            // The user's block list is published on its own path (`crate::blocklists`); its
+            // id is never a listing's.
+            Record::BlockList(_) => None,
+        })
     }
 
     /// An expired listing of ours (its verification now fails on the clock rule only): verify
@@ -666,6 +669,7 @@ impl Author {
             Record::Listing(l) => Some(Current::Listing(Box::new(l))),
             Record::Withdrawal(_) => Some(Current::Withdrawn),
             Record::Wanted(w) => Some(Current::Wanted(Box::new(w))),
+            Record::BlockList(_) => None,
         }
     }
 

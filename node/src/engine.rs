@@ -240,6 +240,7 @@ impl Engine {
             }),
         };
         engine.start_background(config.commit_interval, config.sweep_interval)?;
+        engine.load_trusted_lists()?;
         Ok((engine, how))
     }
 
@@ -366,6 +367,12 @@ impl Engine {
     pub fn block_seller(&self, seller: &PublicKey) -> Result<usize, EngineError> {
         self.inner.moderation.block(seller, self.now())?;
         self.inner.store.flush()?;
+        self.remove_seller_records(seller)
+    }
+
+    /// Deletes every record of a seller now blocked (by the user or a trusted list) from the
+    /// store and the index, and makes it durable. Returns how many were deleted. Blocking.
+    pub(crate) fn remove_seller_records(&self, seller: &PublicKey) -> Result<usize, EngineError> {
         let guard = self.write_lock();
         let ids = self.inner.store.ids_of_seller(seller)?;
         let removed = self.inner.store.remove(&ids)?;
@@ -379,6 +386,20 @@ impl Engine {
         // Gone from the next search, like the user's own writes.
         self.commit()?;
         self.inner.store.flush()?;
+        // Announced as the sweep announces expiry: event streams and alerts drop what they
+        // held of these records (the network relays nothing of them).
+        for a in &removed {
+            let _ = self.inner.events.send(Event {
+                change: Change::Blocked,
+                id: a.record.id,
+                seq: a.record.seq,
+                hash: a.record.hash,
+                source: Source::Store,
+                areas: a.record.areas(),
+                envelope: Arc::from(a.record.envelope.as_slice()),
+                parts: None,
+            });
+        }
         Ok(removed.len())
     }
 
@@ -491,14 +512,25 @@ impl Engine {
         let sellers = q
             .min_rating
             .map(|min| self.inner.reviews.rated_at_least(min));
-        let found = self.inner.index.search(q, sellers.as_deref(), now)?;
+        let hidden: Vec<ListingId> = self
+            .inner
+            .moderation
+            .hidden()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let found = self
+            .inner
+            .index
+            .search(q, sellers.as_deref(), &hidden, now)?;
         let mut hits = Vec::with_capacity(found.hits.len());
         for h in found.hits {
             // The index may briefly lag the store; show only what the store still has live.
             let Some(rec) = self.inner.store.get(&h.id)? else {
                 continue;
             };
-            // Hidden by the user: left out of this user's results (the total still counts it).
+            // Hidden by the user: the index left it out; one hidden since the search began is
+            // left out here too.
             if !rec.is_active(now) || self.inner.moderation.is_hidden(&h.id) {
                 continue;
             }
@@ -669,7 +701,7 @@ fn load_allowance(store: &Store) -> Result<Allowance, EngineError> {
     let allowance = Allowance::default();
     for rec in store.iter() {
         let rec = rec?;
-        if rec.kind != RecordKind::Listing {
+        if !matches!(rec.kind, RecordKind::Listing | RecordKind::Wanted) {
             continue;
         }
         let Ok(parts) = swapmeet_protocol::decode_stored(&rec.envelope) else {
@@ -677,11 +709,23 @@ fn load_allowance(store: &Store) -> Result<Allowance, EngineError> {
             // paths that read it (they report it), not counted here.
             continue;
         };
-        if let Record::Listing(l) = parts.record {
-            allowance.load(parts.signer, rec.id, place_of(&l));
+        match parts.record {
+            Record::Listing(l) => allowance.load(parts.signer, rec.id, place_of(&l)),
+            Record::Wanted(w) => allowance.load(parts.signer, rec.id, place_of_wanted(&w)),
+            _ => {}
         }
     }
     Ok(allowance)
+}
+
+/// The place a wanted post takes in its poster's allowance: a free one, like a listing
+/// without a stamp (a wanted post cannot carry one).
+pub(crate) fn place_of_wanted(w: &swapmeet_protocol::Wanted) -> Place {
+    Place {
+        slot: None,
+        fingerprint: None,
+        expires_at: w.expires_at,
+    }
 }
 
 /// The place a listing asks for in its seller's allowance.

@@ -36,6 +36,9 @@ pub enum Change {
     Withdrawn,
     /// Removed by the sweeper because its time was up.
     Expired,
+    /// Removed because its seller is now blocked (by the user, or by a block list the user
+    /// trusts). Never relayed: the block is this user's choice.
+    Blocked,
 }
 
 /// One change.

@@ -121,6 +121,12 @@ pub enum IngestOutcome {
         /// The hash of the review kept.
         current: EnvelopeHash,
     },
+    /// A review written by a seller the user blocked (or a trusted list blocks): not stored,
+    /// not relayed, and no fault of the sender.
+    ReviewBlocked {
+        /// Who wrote it.
+        by: PublicKey,
+    },
     /// An invalid review (no valid receipt, not by a party, not about the other party, ...):
     /// not stored, and a peer that sent it is at fault unless only the clock differs.
     ReviewRejected {
@@ -181,6 +187,7 @@ impl IngestOutcome {
             IngestOutcome::ReviewStored { .. } => "review-stored",
             IngestOutcome::ReviewDuplicate { .. } => "review-duplicate",
             IngestOutcome::ReviewStale { .. } => "review-stale",
+            IngestOutcome::ReviewBlocked { .. } => "review-blocked",
             IngestOutcome::ReviewRejected { .. } => "review-rejected",
         }
     }
@@ -271,8 +278,15 @@ impl Engine {
         let n = envelopes.len();
         let (mut review_slots, mut reviews) = (Vec::new(), Vec::new());
         let (mut record_slots, mut records) = (Vec::new(), Vec::new());
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; n];
         for (i, e) in envelopes.into_iter().enumerate() {
             if e.kind() == EnvelopeKind::Review {
+                // What a blocked seller writes is not taken (its signature is not checked:
+                // nothing of it is kept, whoever really sent it).
+                if self.moderation().is_blocked(e.signer().as_bytes()) {
+                    outcomes[i] = Some(IngestOutcome::ReviewBlocked { by: e.signer() });
+                    continue;
+                }
                 review_slots.push(i);
                 reviews.push(e);
             } else {
@@ -280,7 +294,6 @@ impl Engine {
                 records.push(e);
             }
         }
-        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; n];
         let done = self.ingest_records(records, source.clone())?;
         for (slot, o) in record_slots.into_iter().zip(done) {
             outcomes[slot] = Some(o);
@@ -370,26 +383,26 @@ impl Engine {
                         outcomes[i] = Some(IngestOutcome::Blocked { id: rec.id });
                         continue;
                     }
-                    let undo = match v.payload() {
-                        Record::Listing(l) => {
-                            match self.allowance().admit(
-                                &v.signer(),
-                                rec.id,
-                                place_of(l),
-                                self.now(),
-                            ) {
-                                Ok(undo) => Some(undo),
-                                Err(error) => {
-                                    outcomes[i] = Some(IngestOutcome::OverAllowance {
-                                        id: rec.id,
-                                        reason: error.to_string(),
-                                        error,
-                                    });
-                                    continue;
-                                }
-                            }
+                    let place = match v.payload() {
+                        Record::Listing(l) => Some(place_of(l)),
+                        // A wanted post takes a free place like a listing without a stamp
+                        // (it cannot carry one): a key cannot flood by posting wants instead.
+                        Record::Wanted(w) => Some(crate::engine::place_of_wanted(w)),
+                        Record::Withdrawal(_) | Record::BlockList(_) => None,
+                    };
+                    let undo = match place
+                        .map(|p| self.allowance().admit(&v.signer(), rec.id, p, self.now()))
+                    {
+                        None => None,
+                        Some(Ok(undo)) => Some(undo),
+                        Some(Err(error)) => {
+                            outcomes[i] = Some(IngestOutcome::OverAllowance {
+                                id: rec.id,
+                                reason: error.to_string(),
+                                error,
+                            });
+                            continue;
                         }
-                        Record::Withdrawal(_) | Record::Wanted(_) => None,
                     };
                     candidates.push((i, v, rec, undo));
                 }
@@ -438,12 +451,20 @@ impl Engine {
                 }
             }
             for a in &applied {
-                if a.record.kind != RecordKind::Listing {
+                if !matches!(a.record.kind, RecordKind::Listing | RecordKind::Wanted) {
                     if let Ok(seller) = a.record.seller() {
                         self.allowance().release(seller.as_bytes(), &a.record.id);
                     }
                 }
             }
+            // Lists of authors the user trusts act once stored (after the write lock: applying
+            // one deletes the records of the sellers it names).
+            let trusted_lists: Vec<PublicKey> = applied
+                .iter()
+                .filter(|a| a.record.kind == RecordKind::BlockList)
+                .filter_map(|a| a.record.seller().ok())
+                .filter(|k| self.moderation().is_trusted(k.as_bytes()))
+                .collect();
             let mut applied = applied.into_iter();
             let mut changes = Vec::new();
             let mut events = Vec::new();
@@ -521,6 +542,9 @@ impl Engine {
             }
             self.index().apply(changes)?;
             drop(guard);
+            for author in trusted_lists {
+                self.apply_blocklist(&author)?;
+            }
         }
         Ok(outcomes
             .into_iter()

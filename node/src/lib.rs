@@ -21,6 +21,7 @@
 //! - [`market`]: negotiations, the seller's stock, co-signed deals, reviews and reputation.
 //! - [`media`]: photos: the content-addressed blob store (files under `HOME/blobs`).
 //! - [`moderation`]: local moderation: the user's blocked sellers and hidden listings.
+//! - [`blocklists`]: signed block lists: publishing the user's, applying trusted authors'.
 //! - [`messaging`]: private messages: threads, the outbox, the mailbox kept for others.
 //! - [`home`]: the home folder: identity key, config, API token, node file.
 //! - [`api`]: the local HTTP API (127.0.0.1, bearer token).
@@ -32,6 +33,7 @@ pub mod alerts;
 pub mod allowance;
 pub mod api;
 pub mod authoring;
+pub mod blocklists;
 pub mod bridge;
 pub mod engine;
 pub mod events;

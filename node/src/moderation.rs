@@ -5,12 +5,16 @@
 //!   theirs arrives later (gossip, sync, the DHT's answers, an import) is refused at ingest,
 //!   so the node neither stores, shows, serves nor relays it;
 //! - a **hidden listing** stays stored and relayed (it is not spam to anyone else), but the
-//!   user's searches no longer show it.
+//!   user's searches no longer show it;
+//! - a **trusted author**'s block list ([`swapmeet_protocol::BlockList`]) is applied: every
+//!   seller it names is treated as blocked, for as long as the user trusts its author and the
+//!   author's newest list names the seller. Nobody else's list acts on this node.
 //!
-//! Kept in the sled tree [`TREE_MODERATION`] (`b` + seller key, `h` + listing id; the value is
-//! when it was added, unix seconds big-endian) and in memory for the ingest path.
+//! Kept in the sled tree [`TREE_MODERATION`] (`b` + seller key, `h` + listing id, `t` + author
+//! key; the value is when it was added, unix seconds big-endian) and in memory for the ingest
+//! path. What trusted lists name is not written here: it is read from the lists in the store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use swapmeet_protocol::{ListingId, PublicKey};
@@ -21,6 +25,7 @@ use crate::store::StoreError;
 pub const TREE_MODERATION: &str = "moderation/v1";
 const BLOCK: u8 = b'b';
 const HIDE: u8 = b'h';
+const TRUST: u8 = b't';
 
 /// The user's blocked sellers and hidden listings.
 pub struct Moderation {
@@ -29,6 +34,12 @@ pub struct Moderation {
     blocked: RwLock<HashMap<[u8; 32], u64>>,
     /// Listing id -> when hidden.
     hidden: RwLock<HashMap<ListingId, u64>>,
+    /// Trusted block-list author -> when trusted.
+    trusted: RwLock<HashMap<[u8; 32], u64>>,
+    /// Seller -> the trusted authors whose current lists name them.
+    listed: RwLock<HashMap<[u8; 32], HashSet<[u8; 32]>>>,
+    /// Trusted author -> the sellers their current list names (to undo it when replaced).
+    lists: RwLock<HashMap<[u8; 32], Vec<[u8; 32]>>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -52,6 +63,7 @@ impl Moderation {
     pub fn open(tree: sled::Tree) -> Result<Moderation, StoreError> {
         let mut blocked = HashMap::new();
         let mut hidden = HashMap::new();
+        let mut trusted = HashMap::new();
         for kv in tree.iter() {
             let (k, v) = kv.map_err(StoreError::sled("reading blocks and hides"))?;
             let at = <[u8; 8]>::try_from(v.as_ref())
@@ -68,6 +80,11 @@ impl Moderation {
                         .map_err(|_| corrupt(format!("a listing id of {} bytes", id.len())))?;
                     hidden.insert(ListingId::from_bytes(id), at);
                 }
+                (Some(&TRUST), Some(key)) => {
+                    let key = <[u8; 32]>::try_from(key)
+                        .map_err(|_| corrupt(format!("an author key of {} bytes", key.len())))?;
+                    trusted.insert(key, at);
+                }
                 _ => return Err(corrupt(format!("an entry of {} bytes", k.len()))),
             }
         }
@@ -75,12 +92,102 @@ impl Moderation {
             tree,
             blocked: RwLock::new(blocked),
             hidden: RwLock::new(hidden),
+            trusted: RwLock::new(trusted),
+            listed: RwLock::new(HashMap::new()),
+            lists: RwLock::new(HashMap::new()),
         })
     }
 
-    /// Whether the user blocked this seller.
+    /// Whether this seller is blocked: by the user, or by the list of an author the user
+    /// trusts.
     pub fn is_blocked(&self, seller: &[u8; 32]) -> bool {
+        read(&self.blocked).contains_key(seller) || read(&self.listed).contains_key(seller)
+    }
+
+    /// Whether the user blocked this seller themselves.
+    pub fn is_blocked_by_user(&self, seller: &[u8; 32]) -> bool {
         read(&self.blocked).contains_key(seller)
+    }
+
+    /// The trusted authors whose lists block this seller.
+    pub fn listed_by(&self, seller: &[u8; 32]) -> Vec<[u8; 32]> {
+        let mut out: Vec<[u8; 32]> = read(&self.listed)
+            .get(seller)
+            .map(|a| a.iter().copied().collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// Whether the user trusts this author's block list.
+    pub fn is_trusted(&self, author: &[u8; 32]) -> bool {
+        read(&self.trusted).contains_key(author)
+    }
+
+    /// Trusts an author's block list (written before it takes effect; the caller makes it
+    /// durable and applies the author's stored list). Returns whether it is new.
+    pub fn trust(&self, author: &PublicKey, now: u64) -> Result<bool, StoreError> {
+        if self.is_trusted(author.as_bytes()) {
+            return Ok(false);
+        }
+        self.put(TRUST, author.as_bytes(), now)?;
+        write(&self.trusted).insert(*author.as_bytes(), now);
+        Ok(true)
+    }
+
+    /// Stops trusting an author: their list no longer blocks anyone here. Returns whether the
+    /// author was trusted.
+    pub fn untrust(&self, author: &PublicKey) -> Result<bool, StoreError> {
+        let was = self.delete(TRUST, author.as_bytes())?;
+        write(&self.trusted).remove(author.as_bytes());
+        self.set_list(author.as_bytes(), Vec::new());
+        Ok(was)
+    }
+
+    /// The trusted authors with when they were trusted, oldest first.
+    pub fn trusted(&self) -> Vec<(PublicKey, u64)> {
+        let mut out: Vec<(PublicKey, u64)> = read(&self.trusted)
+            .iter()
+            .filter_map(|(k, at)| PublicKey::from_bytes(k).ok().map(|k| (k, *at)))
+            .collect();
+        out.sort_by_key(|(k, at)| (*at, *k.as_bytes()));
+        out
+    }
+
+    /// Replaces what `author`'s list blocks with `sellers` (an author the user does not trust
+    /// blocks nothing: the call is ignored). Returns the sellers that are blocked now and were
+    /// not before (their records are to be removed).
+    pub fn set_list(&self, author: &[u8; 32], sellers: Vec<[u8; 32]>) -> Vec<[u8; 32]> {
+        let sellers = if self.is_trusted(author) || sellers.is_empty() {
+            sellers
+        } else {
+            return Vec::new();
+        };
+        let mut lists = write(&self.lists);
+        let mut listed = write(&self.listed);
+        let user = read(&self.blocked);
+        if let Some(old) = lists.remove(author) {
+            for s in old {
+                if let Some(by) = listed.get_mut(&s) {
+                    by.remove(author);
+                    if by.is_empty() {
+                        listed.remove(&s);
+                    }
+                }
+            }
+        }
+        let mut newly = Vec::new();
+        for s in &sellers {
+            let by = listed.entry(*s).or_default();
+            if by.is_empty() && !user.contains_key(s) {
+                newly.push(*s);
+            }
+            by.insert(*author);
+        }
+        if !sellers.is_empty() {
+            lists.insert(*author, sellers);
+        }
+        newly
     }
 
     /// Whether the user hid this listing.

@@ -324,7 +324,9 @@ pub struct NetworkStatus {
 pub struct PeerStateSizes {
     /// Connected peers' addresses and agents.
     pub peers: usize,
-    /// Strikes of connected peers.
+    /// Peers whose strikes are remembered: kept across their connections (a reconnect does
+    /// not wipe them), at most [`bans::MAX_STRIKE_RECORDS`], forgotten
+    /// [`bans::STRIKE_MEMORY`] after a peer's last strike; not counted by `is_empty`.
     pub strikes: usize,
     /// Invalid-message counts of connected peers.
     pub rejected: usize,
@@ -339,19 +341,19 @@ pub struct PeerStateSizes {
 }
 
 impl PeerStateSizes {
-    /// Whether every map is empty.
+    /// Whether every map of connected peers' state is empty (strike records outlive
+    /// connections on purpose, bounded and pruned by time).
     pub fn is_empty(&self) -> bool {
         let PeerStateSizes {
             peers,
-            strikes,
+            strikes: _,
             rejected,
             sync_sessions,
             gossip_buckets,
             msg_buckets,
             blob_buckets,
         } = *self;
-        peers + strikes + rejected + sync_sessions + gossip_buckets + msg_buckets + blob_buckets
-            == 0
+        peers + rejected + sync_sessions + gossip_buckets + msg_buckets + blob_buckets == 0
     }
 }
 

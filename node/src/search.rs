@@ -341,7 +341,7 @@ impl SearchIndex {
             )),
             // Wanted posts have their own search (`wanted.rs`): the listing index stays
             // listings only.
-            Record::Withdrawal(_) | Record::Wanted(_) => None,
+            Record::Withdrawal(_) | Record::Wanted(_) | Record::BlockList(_) => None,
         }
     }
 
@@ -516,6 +516,7 @@ impl SearchIndex {
         &self,
         q: &SearchQuery,
         sellers: Option<&[PublicKey]>,
+        hidden: &[ListingId],
         now: u64,
     ) -> Result<IndexResults, SearchError> {
         q.validate()?;
@@ -570,13 +571,28 @@ impl SearchIndex {
                 }
             }
         }
+        // The user's hidden listings are left out of the count as well as the page (so a total
+        // says what the user can page through).
+        let exclude: Option<Box<dyn Query>> = (!hidden.is_empty()).then(|| {
+            let terms = hidden
+                .iter()
+                .map(|id| Term::from_field_bytes(f.id, id.as_bytes()));
+            Box::new(TermSetQuery::new(terms)) as Box<dyn Query>
+        });
         let offset = q.offset.unwrap_or(0);
         let run = |text_query: Option<Box<dyn Query>>| -> Result<Fruit, SearchError> {
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(filters.len() + 1);
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(filters.len() + 3);
             if let Some(t) = text_query {
                 clauses.push((Occur::Must, t));
             }
             clauses.extend(filters.iter().map(|(o, q)| (*o, q.box_clone())));
+            if let Some(ex) = &exclude {
+                // A query of exclusions alone matches nothing: exclude from everything.
+                if clauses.is_empty() {
+                    clauses.push((Occur::Must, Box::new(AllQuery)));
+                }
+                clauses.push((Occur::MustNot, ex.box_clone()));
+            }
             let query: Box<dyn Query> = if clauses.is_empty() {
                 Box::new(AllQuery)
             } else {

@@ -175,6 +175,46 @@ async fn a_peer_sending_garbage_sync_requests_is_banned_for_a_while() {
     victim.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strikes_survive_a_reconnect() {
+    let (victim, _d1) = node(13, |_| {}).await;
+    let (hostile, _d2) = node(14, |_| {}).await;
+    let (hostile_id, victim_id) = (hostile.net().peer_id(), victim.net().peer_id());
+    let garbage = || SyncRequest::Reconcile {
+        areas: vec!["all".into()],
+        message: vec![0x61, 0x00, 0x00, 0x01],
+    };
+    hostile.connect(&victim).await.unwrap();
+    for _ in 0..2 {
+        hostile.net().sync_raw(victim_id, garbage()).await.unwrap();
+    }
+    eventually("two strikes against the peer", || async {
+        victim
+            .net()
+            .peers()
+            .iter()
+            .any(|p| p.peer_id == hostile_id.to_string() && p.strikes == 2)
+    })
+    .await;
+    // It leaves (and so would have wiped its record) and comes back.
+    hostile.net().block(victim_id).await.unwrap();
+    eventually("the peer to be gone", || async {
+        !connected(&victim, hostile_id).await
+    })
+    .await;
+    assert_eq!(victim.net().status().peer_state.strikes, 1);
+    hostile.net().unblock(victim_id).await.unwrap();
+    hostile.connect(&victim).await.unwrap();
+    // One more strike is its third: banned.
+    hostile.net().sync_raw(victim_id, garbage()).await.unwrap();
+    eventually("the victim to ban the peer", || async {
+        victim.net().status().banned_peers == 1 && !connected(&victim, hostile_id).await
+    })
+    .await;
+    hostile.stop().await.unwrap();
+    victim.stop().await.unwrap();
+}
+
 /// A bare libp2p peer speaking only Kademlia, to put what it likes into the victim's DHT.
 #[derive(NetworkBehaviour)]
 struct KadOnly {

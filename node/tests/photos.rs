@@ -59,7 +59,7 @@ fn draft(title: &str, photos: &[String]) -> ListingDraft {
 fn images_of(s: &Seller, id: &ListingId) -> Vec<swapmeet_protocol::ImageRef> {
     match s.engine.get_verified(id).unwrap().unwrap().payload() {
         Record::Listing(l) => l.images.clone(),
-        Record::Withdrawal(_) | Record::Wanted(_) => Vec::new(),
+        Record::Withdrawal(_) | Record::Wanted(_) | Record::BlockList(_) => Vec::new(),
     }
 }
 

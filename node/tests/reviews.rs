@@ -115,6 +115,38 @@ fn a_later_review_replaces_the_earlier_and_reputation_counts_deal_bound_reviews_
 }
 
 #[test]
+fn reviews_by_a_blocked_writer_are_refused_and_not_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, b1, b2) = (key(1), key(2), key(4));
+    let t = now();
+    let first = deal(&s, &b1, "bike-1", 1);
+    let second = deal(&s, &b2, "lamp-1", 2);
+    let e = engine(dir.path());
+    for r in [
+        review(&b1, &first, s.public(), 1, t - 30),
+        review(&b2, &second, s.public(), 5, t - 30),
+    ] {
+        assert!(stored(&e.ingest_bytes(&[&r], Source::Import).unwrap()[0]));
+    }
+    e.block_seller(&b1.public()).unwrap();
+    // What the blocked key wrote is not shown; what it writes later is not taken.
+    let shown = e
+        .reviews()
+        .about_except(&s.public(), 10, now(), |by| e.moderation().is_blocked(by))
+        .unwrap();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].summary.rating, 5);
+    let later = review(&b1, &first, s.public(), 2, t - 5);
+    let out = e.ingest_bytes(&[&later], Source::Import).unwrap();
+    assert!(
+        matches!(out[0], IngestOutcome::ReviewBlocked { .. }),
+        "{out:?}"
+    );
+    assert_eq!(e.reviews().len(), 2);
+    e.shutdown().unwrap();
+}
+
+#[test]
 fn search_hits_carry_the_sellers_rating_and_min_rating_filters_by_it() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());

@@ -286,6 +286,7 @@ fn doc_of(engine: &Engine, id: &ListingId) -> Doc {
         },
         Record::Withdrawal(_) => panic!("a withdrawal among the hits"),
         Record::Wanted(_) => panic!("a wanted post among the hits"),
+        Record::BlockList(_) => panic!("a block list among the hits"),
     }
 }
 

@@ -122,6 +122,27 @@ fn a_key_gets_its_free_allowance_then_pays_with_stamps() {
         one(&engine, listing("extra", "Mine").sign(&other).unwrap()),
         IngestOutcome::Stored { .. }
     ));
+    // A wanted post takes a free place too: at the cap, the key cannot post one either.
+    let want = |item: &str| swapmeet_protocol::Wanted {
+        item_key: item.into(),
+        seq: 1,
+        signed_at: NOW - 100,
+        expires_at: NOW + 7 * 86_400,
+        title: "Road bike".into(),
+        description: String::new(),
+        max_price: Price::Free,
+        category: Category::Bikes,
+        location: Location {
+            geohash: geo::encode(52.52, 13.405, 6),
+            place: None,
+        },
+    };
+    let o = one(&engine, want("wanted-1").sign(&s).unwrap());
+    assert!(over_reason(&o).starts_with("stamp:"), "{o:?}");
+    assert!(matches!(
+        one(&engine, want("wanted-1").sign(&other).unwrap()),
+        IngestOutcome::Stored { .. }
+    ));
 
     // With a stamp it goes in; its slot then holds it, and a second listing cannot take it.
     let paid = stamped(listing("paid", "Paid for"), &s, FREE_LISTINGS_PER_KEY);
@@ -340,8 +361,42 @@ fn a_blocked_seller_is_deleted_refused_and_a_hidden_listing_is_not_shown() {
         t
     };
     assert_eq!(titles(&engine).len(), 5);
+    // The totals count what the user can see: with text, and with no query at all.
+    let totals = |e: &Engine| {
+        let with_text = SearchQuery {
+            text: Some("watch".into()),
+            exact_total: true,
+            ..SearchQuery::default()
+        };
+        let everything = SearchQuery {
+            exact_total: true,
+            ..SearchQuery::default()
+        };
+        (
+            e.search(&with_text).unwrap().total,
+            e.search(&everything).unwrap().total,
+        )
+    };
+    assert_eq!(totals(&engine), (5, 5));
 
+    let mut events = engine.subscribe();
     assert_eq!(engine.block_seller(&bad.public()).unwrap(), 3);
+    assert_eq!(totals(&engine), (2, 2));
+    // Event streams and alerts hear of each deleted record.
+    let mut gone: Vec<_> = (0..3)
+        .map(|_| {
+            let ev = events.try_recv().unwrap();
+            assert_eq!(ev.change, swapmeet_node::Change::Blocked);
+            ev.id
+        })
+        .collect();
+    gone.sort();
+    let mut theirs_ids: Vec<_> = theirs
+        .iter()
+        .map(|e| e.clone().verify(NOW).unwrap().listing_id())
+        .collect();
+    theirs_ids.sort();
+    assert_eq!(gone, theirs_ids);
     assert_eq!(titles(&engine), ["Boring watch", "Honest watch"]);
     assert_eq!(engine.stats().records, 2);
     // What arrives later from them is refused, and stays refused after a restart.
@@ -352,6 +407,7 @@ fn a_blocked_seller_is_deleted_refused_and_a_hidden_listing_is_not_shown() {
     let hidden_id = listing("g2", "x").id(&good.public());
     assert!(engine.hide_listing(&hidden_id).unwrap());
     assert_eq!(titles(&engine), ["Honest watch"]);
+    assert_eq!(totals(&engine), (1, 1));
     engine.shutdown().unwrap();
     drop(engine);
     let engine = engine_at(dir.path(), clock);

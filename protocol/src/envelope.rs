@@ -12,6 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::blocklist::{BlockList, BLOCKLIST_ITEM_KEY};
 use crate::cbor::{encode, Reader};
 use crate::error::ValidationError;
 use crate::keys::{PublicKey, SecretKey, Signature};
@@ -41,6 +42,9 @@ pub enum EnvelopeKind {
     Review = 5,
     /// A wanted post ([`crate::Wanted`]): a record, stored, gossiped and synced like a listing.
     Wanted = 6,
+    /// A block list ([`crate::BlockList`]): a record, stored, gossiped and synced like a
+    /// listing; applied only by nodes whose users trust its author.
+    BlockList = 7,
 }
 
 impl EnvelopeKind {
@@ -53,6 +57,7 @@ impl EnvelopeKind {
             EnvelopeKind::Receipt => "receipt",
             EnvelopeKind::Review => "review",
             EnvelopeKind::Wanted => "wanted",
+            EnvelopeKind::BlockList => "blocklist",
         }
     }
     fn from_code(c: u8) -> Option<EnvelopeKind> {
@@ -63,16 +68,20 @@ impl EnvelopeKind {
             4 => Some(EnvelopeKind::Receipt),
             5 => Some(EnvelopeKind::Review),
             6 => Some(EnvelopeKind::Wanted),
+            7 => Some(EnvelopeKind::BlockList),
             _ => None,
         }
     }
     /// Whether envelopes of this kind are records (stored, gossiped, synced by area): listings,
-    /// withdrawals and wanted posts. Messages, receipts and reviews are not: the listing paths
+    /// withdrawals, wanted posts and block lists. Messages, receipts and reviews are not: the listing paths
     /// refuse them, so a private message can never be ingested, gossiped or shown as a listing.
     pub fn is_record(&self) -> bool {
         matches!(
             self,
-            EnvelopeKind::Listing | EnvelopeKind::Withdrawal | EnvelopeKind::Wanted
+            EnvelopeKind::Listing
+                | EnvelopeKind::Withdrawal
+                | EnvelopeKind::Wanted
+                | EnvelopeKind::BlockList
         )
     }
 }
@@ -80,7 +89,7 @@ impl EnvelopeKind {
 /// The error of a listing path handed a message or a receipt.
 fn not_a_record(kind: EnvelopeKind) -> ValidationError {
     ValidationError::WrongKind {
-        expected: "listing, withdrawal or wanted",
+        expected: "listing, withdrawal, wanted or blocklist",
         found: kind as u8,
     }
 }
@@ -302,6 +311,14 @@ impl SignedEnvelope {
                 w.validate()?;
                 Record::Wanted(w)
             }
+            EnvelopeKind::BlockList => {
+                let b = BlockList::decode_payload(payload)?;
+                if b.encode_payload() != payload {
+                    return Err(ValidationError::NonCanonical);
+                }
+                b.validate()?;
+                Record::BlockList(b)
+            }
         };
         Ok(record)
     }
@@ -349,7 +366,7 @@ fn read_head<'b>(
     }
     let code = r.u8()?;
     let kind = EnvelopeKind::from_code(code).ok_or(ValidationError::WrongKind {
-        expected: "listing, withdrawal, message, receipt or review",
+        expected: "listing, withdrawal, message, receipt, review, wanted or blocklist",
         found: code,
     })?;
     let signer: [u8; 32] = r.bytes()?.try_into().map_err(|_| ValidationError::BadKey)?;
@@ -394,6 +411,7 @@ pub fn decode_stored(bytes: &[u8]) -> Result<StoredParts, ValidationError> {
         EnvelopeKind::Listing => Record::Listing(Listing::decode_payload(payload)?),
         EnvelopeKind::Withdrawal => Record::Withdrawal(Withdrawal::decode_payload(payload)?),
         EnvelopeKind::Wanted => Record::Wanted(Wanted::decode_payload(payload)?),
+        EnvelopeKind::BlockList => Record::BlockList(BlockList::decode_payload(payload)?),
         EnvelopeKind::Message | EnvelopeKind::Receipt | EnvelopeKind::Review => {
             return Err(not_a_record(kind))
         }
@@ -414,6 +432,8 @@ pub enum StoredGlance {
     Withdrawal(Withdrawal),
     /// A wanted post in full (it is small).
     Wanted(Wanted),
+    /// A block list in full (within the envelope cap).
+    BlockList(BlockList),
 }
 
 /// Like [`decode_stored`], but reads only what a search result shows of a listing. Not a
@@ -424,6 +444,7 @@ pub fn glance_stored(bytes: &[u8]) -> Result<([u8; 32], StoredGlance), Validatio
         EnvelopeKind::Listing => StoredGlance::Listing(Listing::glance_payload(payload)?),
         EnvelopeKind::Withdrawal => StoredGlance::Withdrawal(Withdrawal::decode_payload(payload)?),
         EnvelopeKind::Wanted => StoredGlance::Wanted(Wanted::decode_payload(payload)?),
+        EnvelopeKind::BlockList => StoredGlance::BlockList(BlockList::decode_payload(payload)?),
         EnvelopeKind::Message | EnvelopeKind::Receipt | EnvelopeKind::Review => {
             return Err(not_a_record(kind))
         }
@@ -530,7 +551,7 @@ fn canonical_y(r: &[u8; 32]) -> bool {
     !(r[31] & 0x7f == 0x7f && r[1..31].iter().all(|b| *b == 0xff) && r[0] >= 0xed)
 }
 
-/// A listing, a withdrawal or a wanted post.
+/// A listing, a withdrawal, a wanted post or a block list.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
     /// A listing version.
@@ -539,6 +560,8 @@ pub enum Record {
     Withdrawal(Withdrawal),
     /// A wanted post version.
     Wanted(Wanted),
+    /// A block list version (one list per author).
+    BlockList(BlockList),
 }
 
 impl Record {
@@ -548,6 +571,7 @@ impl Record {
             Record::Listing(l) => &l.item_key,
             Record::Withdrawal(w) => &w.item_key,
             Record::Wanted(w) => &w.item_key,
+            Record::BlockList(_) => BLOCKLIST_ITEM_KEY,
         }
     }
     /// The version.
@@ -556,6 +580,7 @@ impl Record {
             Record::Listing(l) => l.seq,
             Record::Withdrawal(w) => w.seq,
             Record::Wanted(w) => w.seq,
+            Record::BlockList(b) => b.seq,
         }
     }
     /// The signing time.
@@ -564,6 +589,7 @@ impl Record {
             Record::Listing(l) => l.signed_at,
             Record::Withdrawal(w) => w.signed_at,
             Record::Wanted(w) => w.signed_at,
+            Record::BlockList(b) => b.signed_at,
         }
     }
     /// When stores may forget it: a listing's expiry, a withdrawal's retention end.
@@ -572,6 +598,7 @@ impl Record {
             Record::Listing(l) => l.expires_at,
             Record::Withdrawal(w) => w.retain_until(),
             Record::Wanted(w) => w.expires_at,
+            Record::BlockList(b) => b.expires_at,
         }
     }
     /// The geohash it is routed by.
@@ -580,6 +607,7 @@ impl Record {
             Record::Listing(l) => l.location.as_ref().map(|l| &l.geohash),
             Record::Withdrawal(w) => w.area.as_ref(),
             Record::Wanted(w) => Some(&w.location.geohash),
+            Record::BlockList(_) => None,
         }
     }
     /// Whether it belongs to the shipping area.
@@ -588,6 +616,8 @@ impl Record {
             Record::Listing(l) => l.delivery.shipping,
             Record::Withdrawal(w) => w.ships,
             Record::Wanted(_) => false,
+            // Routed where every node listens (see `crate::blocklist`).
+            Record::BlockList(_) => true,
         }
     }
     /// The listing id under `seller`.

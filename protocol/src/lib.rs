@@ -1,5 +1,5 @@
 //! swapmeet's wire types: keys, signed envelopes, listings, withdrawals, private messages,
-//! negotiation, deal receipts, reviews and wanted posts,
+//! negotiation, deal receipts, reviews, wanted posts and block lists,
 //! their validation, their encoding, and the limits every node enforces.
 //!
 //! This crate is pure: no async runtime, networking, storage or indexing in its dependency
@@ -20,6 +20,8 @@
 //! - [`variant`]: variants of a listing (sizes, colours) with their own stock and price.
 //! - [`withdrawal`]: withdrawals (sold / withdrawn).
 //! - [`wanted`]: wanted posts (kind 6): what a user is looking for, a record like a listing.
+//! - [`blocklist`]: block lists (kind 7): a key's signed list of blocked sellers, applied only
+//!   by nodes whose users trust that key.
 //! - [`message`]: private messages between a buyer and a seller, receipts, thread ids.
 //! - [`seal`](mod@seal): sealing a signed message for its recipient (HPKE), mailbox tags.
 //! - [`negotiation`]: offer, counter, accept, decline, retract and void bodies, and a thread's
@@ -33,6 +35,7 @@
 //! - [`error`]: `ValidationError`, naming the field and the limit.
 //! - `encoding`, `cbor`: text forms and the CBOR subset.
 
+pub mod blocklist;
 pub mod category;
 mod cbor;
 pub mod deal;
@@ -55,6 +58,7 @@ pub mod variant;
 pub mod wanted;
 pub mod withdrawal;
 
+pub use blocklist::{BlockEntry, BlockList, BLOCKLIST_ITEM_KEY};
 pub use category::{Category, Condition};
 pub use deal::{DealError, DealId, DealReceipt, DealSignature, DealTerms, DEAL_TEXT_PREFIX};
 pub use envelope::{

@@ -147,3 +147,10 @@ pub const MAX_LISTINGS_PER_KEY: u32 = 100_000;
 /// Leading zero bits of the cheapest stamp (slots [`FREE_LISTINGS_PER_KEY`] to twice that):
 /// 256 hashes on average, well under a millisecond. Each doubling of the slot adds 2 bits.
 pub const STAMP_BASE_BITS: u32 = 8;
+
+/// Most sellers one block list names. A community moderator's list of known spammers fits
+/// (a list names keys, and a spammer's many listings share one key); with short reasons
+/// (up to ~20 characters each) a full list fits the envelope's [`MAX_ENVELOPE_BYTES`].
+pub const MAX_BLOCKLIST_ENTRIES: usize = 256;
+/// Longest reason of one block list entry, in characters ("counterfeit sneakers").
+pub const MAX_BLOCK_REASON_CHARS: usize = 64;

@@ -238,7 +238,7 @@ fn the_listing_paths_refuse_messages_and_receipts() {
 
     for (env, code) in [(&message, 3u8), (&receipt, 4)] {
         let wrong = ValidationError::WrongKind {
-            expected: "listing, withdrawal or wanted",
+            expected: "listing, withdrawal, wanted or blocklist",
             found: code,
         };
         // A batch as gossip and sync hand it over: the listing passes, the message does not.

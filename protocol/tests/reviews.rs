@@ -168,7 +168,7 @@ fn a_review_is_not_a_listing_and_not_a_message() {
     assert_eq!(
         env.verify(NOW).unwrap_err(),
         ValidationError::WrongKind {
-            expected: "listing, withdrawal or wanted",
+            expected: "listing, withdrawal, wanted or blocklist",
             found: 5
         }
     );

@@ -447,3 +447,46 @@ fn committed_message_bytes_open_and_verify() {
     assert_eq!(r.payload(), &receipt(MESSAGE_HASH.parse().unwrap()));
     assert_eq!(r.signer(), seller().public());
 }
+
+/// The `bike-1` listing beyond the free allowance: in slot 1,000 with the first nonce whose
+/// work is enough (8 leading zero bits), as `Stamp::mint` finds it.
+fn stamped_listing() -> Listing {
+    let mut l = listing();
+    l.stamp = Some(swapmeet_protocol::Stamp {
+        slot: 1000,
+        nonce: STAMP_NONCE,
+    });
+    l
+}
+
+const STAMP_NONCE: u64 = 290;
+const STAMPED_HEX: &str = concat!(
+    "85010158208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c58b2af0001016662696b65",
+    "2d310201031a684edd98041a686152980570526f61642062696b652c20353620636d0677537465656c206672616d652e",
+    "0a4e65772074797265732e07821961a863455552080309030a8264726f616465737465656c0c8266753333646330694b",
+    "7265757a626572670d8201800e8183582009090909090909090909090909090909090909090909090909090909090909",
+    "096a696d6167652f6a7065671a0001e24010821903e81901225840815c7c658a20f34370f6dd5cc03a6fc8b30e190968",
+    "89774dc63c91363b764ff21e8d2460c47124c04fc2e9c98f4f06615044a88637156b4508e306313431600a",
+);
+
+#[test]
+fn a_stamped_listing_reproduces_the_committed_bytes() {
+    let key = seller().public();
+    let minted = swapmeet_protocol::Stamp::mint(&key, &listing().id(&key), 1000).unwrap();
+    assert_eq!(minted.nonce, STAMP_NONCE);
+    let env = stamped_listing().sign(&seller()).unwrap();
+    assert_eq!(hex(env.as_bytes()), STAMPED_HEX);
+    let v = SignedEnvelope::decode(&unhex(STAMPED_HEX))
+        .unwrap()
+        .verify(NOW)
+        .unwrap();
+    assert_eq!(v.payload(), &Record::Listing(stamped_listing()));
+    // One nonce less is not enough work: the stamp is refused, naming it.
+    let mut weak = stamped_listing();
+    weak.stamp = Some(swapmeet_protocol::Stamp {
+        slot: 1000,
+        nonce: STAMP_NONCE.wrapping_sub(1),
+    });
+    let e = weak.sign(&seller()).unwrap().verify(NOW).unwrap_err();
+    assert!(e.to_string().contains("stamp"), "{e}");
+}

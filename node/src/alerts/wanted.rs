@@ -76,7 +76,10 @@ impl Alerts {
         let Some(owner) = self.inner.config.owner else {
             return Ok(false);
         };
-        if matches!(ev.change, Change::Withdrawn | Change::Expired) {
+        if matches!(
+            ev.change,
+            Change::Withdrawn | Change::Expired | Change::Blocked
+        ) {
             m.own_wanted.remove(&ev.id);
             return Ok(false);
         }

@@ -105,7 +105,9 @@ impl Alerts {
         let listing = match (rec.kind, decode_stored(&rec.envelope)) {
             (RecordKind::Listing, Ok(parts)) => match parts.record {
                 Record::Listing(l) => l,
-                Record::Withdrawal(_) | Record::Wanted(_) => return Err(gone(&id)),
+                Record::Withdrawal(_) | Record::Wanted(_) | Record::BlockList(_) => {
+                    return Err(gone(&id))
+                }
             },
             (RecordKind::Listing, Err(e)) => {
                 return Err(AlertError::Corrupt {
@@ -181,7 +183,10 @@ impl Alerts {
                 crate::events::Source::Local | crate::events::Source::Bridge
             );
         if !m.watched.contains_key(&ev.id) && !own {
-            if matches!(ev.change, Change::Withdrawn | Change::Expired) {
+            if matches!(
+                ev.change,
+                Change::Withdrawn | Change::Expired | Change::Blocked
+            ) {
                 // An own listing that went while the node ran from elsewhere (a sweep).
                 return Ok(self
                     .inner
@@ -191,6 +196,11 @@ impl Alerts {
                     .is_some());
             }
             return Ok(false);
+        }
+        if ev.change == Change::Blocked {
+            // The user blocked its seller (or trusts a list that does): nothing to alert.
+            self.drop_watch(m, &ev.id)?;
+            return Ok(true);
         }
         if ev.change == Change::Expired {
             self.inner.store.own_warned.remove(ev.id.as_bytes())?;
@@ -205,7 +215,7 @@ impl Alerts {
         };
         match parts.record {
             // Wanted posts are matched in `alerts/wanted.rs`; none is watched as a listing.
-            Record::Wanted(_) => Ok(false),
+            Record::Wanted(_) | Record::BlockList(_) => Ok(false),
             Record::Withdrawal(wd) => {
                 self.inner.store.own_warned.remove(ev.id.as_bytes())?;
                 if let Some(w) = self.drop_watch(m, &ev.id)? {

@@ -272,6 +272,7 @@ async fn listing_ref(s: &Arc<ApiState>, id: ListingId) -> ApiResult<(ListingRef,
         // side of the thread (the one the post is about).
         Record::Wanted(w) if w.expires_at > s.engine.now() => Ok((about, None)),
         Record::Wanted(_) => Ok((about, Some("has expired".into()))),
+        Record::BlockList(_) => Ok((about, Some("is a block list, not a listing".into()))),
         Record::Withdrawal(w) => Ok((
             about,
             Some(match w.reason {

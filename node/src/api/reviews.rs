@@ -143,7 +143,9 @@ pub async fn list(
         let reviews = s
             .engine
             .reviews()
-            .about(&about, limit, s.engine.now())
+            .about_except(&about, limit, s.engine.now(), |by| {
+                s.engine.moderation().is_blocked(by)
+            })
             .map_err(ApiError::internal)?;
         Ok(ReviewsJson {
             about,

@@ -89,7 +89,7 @@ impl Market {
                 }
             }
             // A wanted post is not for sale: nothing to remember for the market.
-            Record::Wanted(_) => {}
+            Record::Wanted(_) | Record::BlockList(_) => {}
             Record::Withdrawal(w) => {
                 if self.withdrawn_at(&id)? == Some(w.signed_at) {
                     return Ok(());

@@ -247,6 +247,11 @@ impl Market {
                 "{id} is a wanted post, not a listing: answer it with `swapmeet want answer {id}`"
             )))
             }
+            Record::BlockList(_) => {
+                return Err(MarketError::WrongMove(format!(
+                    "{id} is a block list, not a listing"
+                )))
+            }
             Record::Withdrawal(_) => {
                 return Err(MarketError::WrongMove(format!(
                     "listing {id} was withdrawn: it takes no offers"

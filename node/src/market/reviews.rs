@@ -437,12 +437,25 @@ impl Reviews {
         limit: usize,
         now: u64,
     ) -> Result<Vec<ShownReview>, StoreError> {
+        self.about_except(key, limit, now, |_| false)
+    }
+
+    /// [`Reviews::about`], leaving out the reviews whose writer `hide` names (the sellers the
+    /// user blocked: what they write is not shown). Blocking.
+    pub fn about_except(
+        &self,
+        key: &PublicKey,
+        limit: usize,
+        now: u64,
+        hide: impl Fn(&[u8; 32]) -> bool,
+    ) -> Result<Vec<ShownReview>, StoreError> {
         let k = *key.as_bytes();
         let mut keys: Vec<(u64, ReviewKey)> = {
             let s = self.read();
             s.about
                 .range((k, [0u8; 32], [0u8; 32])..)
                 .take_while(|(a, _, _)| *a == k)
+                .filter(|(_, _, by)| !hide(by))
                 .filter_map(|(_, deal, by)| {
                     s.current
                         .get(&(*deal, *by))

@@ -75,9 +75,90 @@ impl BanList {
     }
 }
 
+/// Most peers whose strikes are remembered at once; when full, the record struck longest ago
+/// makes room. A record is ~60 bytes.
+pub const MAX_STRIKE_RECORDS: usize = 4096;
+
+/// How long a peer's strikes are remembered after its last one: long enough that
+/// disconnecting and reconnecting does not wipe a misbehaving peer's record, short enough that
+/// an honest peer's rare stray (a record its clock signed too early) is forgotten.
+pub const STRIKE_MEMORY: Duration = Duration::from_secs(30 * 60);
+
+/// Strikes per peer, kept across its connections (not reset when it disconnects), bounded,
+/// and forgotten [`STRIKE_MEMORY`] after a peer's last strike.
+#[derive(Debug, Default)]
+pub struct StrikeBook {
+    by: HashMap<PeerId, (u32, Instant)>,
+}
+
+impl StrikeBook {
+    /// Counts a strike against `peer` at `now`; returns its strikes now.
+    pub fn add(&mut self, peer: PeerId, now: Instant) -> u32 {
+        if !self.by.contains_key(&peer) && self.by.len() >= MAX_STRIKE_RECORDS {
+            if let Some(p) = self
+                .by
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(p, _)| *p)
+            {
+                self.by.remove(&p);
+            }
+        }
+        let e = self.by.entry(peer).or_insert((0, now));
+        if e.1 + STRIKE_MEMORY <= now {
+            e.0 = 0;
+        }
+        e.0 += 1;
+        e.1 = now;
+        e.0
+    }
+
+    /// The strikes remembered of `peer`.
+    pub fn get(&self, peer: &PeerId) -> u32 {
+        self.by.get(peer).map_or(0, |(n, _)| *n)
+    }
+
+    /// Forgets a peer's strikes (a ban lifted by the user).
+    pub fn remove(&mut self, peer: &PeerId) {
+        self.by.remove(peer);
+    }
+
+    /// Forgets the strikes whose memory ended by `now`.
+    pub fn expire(&mut self, now: Instant) {
+        self.by.retain(|_, (_, at)| *at + STRIKE_MEMORY > now);
+    }
+
+    /// Peers with strikes remembered.
+    pub fn len(&self) -> usize {
+        self.by.len()
+    }
+
+    /// Whether no strike is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.by.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strikes_outlive_a_connection_and_are_bounded_and_forgotten_in_time() {
+        let mut book = StrikeBook::default();
+        let t = Instant::now();
+        let p = PeerId::random();
+        assert_eq!(book.add(p, t), 1);
+        // Nothing a connection does resets it: only time does.
+        assert_eq!(book.add(p, t + Duration::from_secs(60)), 2);
+        assert_eq!(book.get(&p), 2);
+        book.expire(t + Duration::from_secs(61) + STRIKE_MEMORY);
+        assert_eq!(book.get(&p), 0);
+        for _ in 0..MAX_STRIKE_RECORDS + 10 {
+            book.add(PeerId::random(), t);
+        }
+        assert_eq!(book.len(), MAX_STRIKE_RECORDS);
+    }
 
     #[test]
     fn bans_expire_and_the_list_stays_bounded() {

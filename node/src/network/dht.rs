@@ -236,7 +236,14 @@ pub struct ListingRecordStore {
     pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Changes being written now; read from here until the write is done.
     writing: Arc<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// Signers whose records are not served (the sellers the user blocked): held records of
+    /// theirs are neither answered nor republished, and are removed when the engine deletes
+    /// their records (`remove`).
+    hidden_signers: Option<SignerFilter>,
 }
+
+/// Whether records of a signer (its 32 key bytes) are held back.
+pub type SignerFilter = Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
 
 /// A batch of DHT record changes to write off the event loop.
 pub struct DhtWrites {
@@ -297,6 +304,7 @@ impl ListingRecordStore {
             count,
             pending: HashMap::new(),
             writing: Arc::default(),
+            hidden_signers: None,
         }
     }
 
@@ -377,8 +385,21 @@ impl ListingRecordStore {
         Instant::now() + Duration::from_secs(left)
     }
 
+    /// Holds back the records of the signers `filter` names (checked on every read, so a block
+    /// takes effect at once).
+    pub fn hide_signers(mut self, filter: SignerFilter) -> ListingRecordStore {
+        self.hidden_signers = Some(filter);
+        self
+    }
+
     fn record_of(&self, key: &[u8], b: &[u8]) -> Option<Record> {
         let (meta, publisher, value) = decode_value(b)?;
+        if let Some(hide) = &self.hidden_signers {
+            // Stored, so verified when it was put: the header names its signer.
+            if swapmeet_protocol::stored_signer(value).is_ok_and(|k| hide(&k)) {
+                return None;
+            }
+        }
         Some(Record {
             key: RecordKey::new(&key),
             value: value.to_vec(),
@@ -559,6 +580,38 @@ mod tests {
         let later: Clock = Arc::new(move || now + 7200);
         let store = ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), me, later);
         assert_eq!(store.records().count(), 0);
+    }
+
+    #[test]
+    fn a_blocked_signers_records_are_not_served() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .temporary(true)
+            .path(dir.path())
+            .open()
+            .unwrap();
+        let now = 1_700_000_000;
+        let clock: Clock = Arc::new(move || now);
+        let key = SecretKey::from_bytes([7; 32]);
+        let blocked = Arc::new(AtomicBool::new(false));
+        let b = blocked.clone();
+        let signer = *key.public().as_bytes();
+        let mut store =
+            ListingRecordStore::open(db.open_tree(KAD_TREE).unwrap(), PeerId::random(), clock)
+                .hide_signers(Arc::new(move |k| *k == signer && b.load(Ordering::SeqCst)));
+        let env = listing(1, now).sign(&key).unwrap();
+        let k = listing_key(&listing(1, now).id(&key.public()));
+        store
+            .put(Record::new(k.clone(), env.as_bytes().to_vec()))
+            .unwrap();
+        assert!(store.get(&k).is_some());
+        blocked.store(true, Ordering::SeqCst);
+        // Neither answered nor republished, and removable when the engine deletes it.
+        assert!(store.get(&k).is_none());
+        assert_eq!(store.records().count(), 0);
+        store.remove(&k);
+        assert!(store.is_empty());
     }
 
     #[test]

@@ -125,7 +125,7 @@ struct EventLoop {
     raw_requests: std::collections::HashSet<OutboundRequestId>,
     server: SyncServer,
     counters: GossipCounters,
-    strikes: HashMap<PeerId, u32>,
+    strikes: super::bans::StrikeBook,
     /// Gossip messages each connected peer sent that were rejected, with the last reasons.
     rejected_from: HashMap<PeerId, gossip::PeerRejections>,
     peer_meta: HashMap<PeerId, PeerMeta>,
@@ -159,9 +159,14 @@ pub(super) async fn spawn(
     let clock = clock_of(&engine);
     let kad_tree = engine.store().tree(KAD_TREE)?;
     let book_tree = engine.store().tree(ADDRBOOK_TREE)?;
+    // The DHT serves nothing of the sellers the user blocked.
+    let hidden: crate::network::dht::SignerFilter = {
+        let engine = engine.clone();
+        Arc::new(move |k: &[u8; 32]| engine.moderation().is_blocked(k))
+    };
     let (store, addrbook) = tokio::task::spawn_blocking(move || {
         (
-            ListingRecordStore::open(kad_tree, local, clock),
+            ListingRecordStore::open(kad_tree, local, clock).hide_signers(hidden),
             AddressBook::load(book_tree),
         )
     })
@@ -241,7 +246,7 @@ pub(super) async fn spawn(
         sessions: HashMap::new(),
         raw_requests: Default::default(),
         counters: GossipCounters::default(),
-        strikes: HashMap::new(),
+        strikes: super::bans::StrikeBook::default(),
         rejected_from: HashMap::new(),
         peer_meta: HashMap::new(),
         last_sync: None,

@@ -194,6 +194,7 @@ pub fn acceptance(outcome: &IngestOutcome) -> MessageAcceptance {
         | IngestOutcome::OverAllowance { .. }
         // The user's own choice: not relayed, and no fault of the sender.
         | IngestOutcome::Blocked { .. }
+        | IngestOutcome::ReviewBlocked { .. }
         | IngestOutcome::ReviewStale { .. } => MessageAcceptance::Ignore,
         // A review "from the future" may be the sender's clock, as for listings.
         IngestOutcome::ReviewRejected {

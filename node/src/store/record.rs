@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use swapmeet_protocol::{
-    glance_stored, seller_id_text, stored_signer, EnvelopeHash, ListingGlance, ListingId,
-    PublicKey, Record, StoredGlance, Verified, Wanted, Withdrawal,
+    glance_stored, seller_id_text, stored_signer, BlockList, EnvelopeHash, ListingGlance,
+    ListingId, PublicKey, Record, StoredGlance, Verified, Wanted, Withdrawal,
 };
 
 use super::{StoreError, AREA_PRECISION, SHIPPING_AREA, STORE_FORMAT, TREE_LISTINGS};
@@ -20,6 +20,8 @@ pub enum RecordKind {
     Withdrawal,
     /// A wanted post (what a user is looking for); never shown as a listing.
     Wanted,
+    /// A block list (one per author); applied only if the user trusts its author.
+    BlockList,
 }
 
 /// The denormalized, already-verified facts about a record that searches and listings of
@@ -103,6 +105,7 @@ impl Summary {
             Record::Listing(l) => Summary::of_listing(signer, &l.glance()),
             Record::Withdrawal(w) => Summary::of_withdrawal(signer, w),
             Record::Wanted(w) => Summary::of_wanted(signer, w),
+            Record::BlockList(b) => Summary::of_blocklist(signer, b),
         }
     }
 
@@ -112,6 +115,7 @@ impl Summary {
             StoredGlance::Listing(g) => Summary::of_listing(signer, g),
             StoredGlance::Withdrawal(w) => Summary::of_withdrawal(signer, w),
             StoredGlance::Wanted(w) => Summary::of_wanted(signer, w),
+            StoredGlance::BlockList(b) => Summary::of_blocklist(signer, b),
         }
     }
 
@@ -169,6 +173,27 @@ impl Summary {
             place: w.location.place.clone(),
             ships: false,
             quantity: None,
+            reason: None,
+            thumb: None,
+        }
+    }
+
+    /// A block list's summary: its author, how many sellers it names (as the quantity), and
+    /// the shipping area every node follows.
+    fn of_blocklist(signer: &[u8; 32], b: &BlockList) -> Summary {
+        Summary {
+            seller: seller_id_text(signer),
+            title: String::new(),
+            price_minor: None,
+            currency: None,
+            price_max_minor: None,
+            variants: 0,
+            condition: None,
+            category: None,
+            geohash: None,
+            place: None,
+            ships: true,
+            quantity: Some(u32::try_from(b.entries.len()).unwrap_or(u32::MAX)),
             reason: None,
             thumb: None,
         }
@@ -271,6 +296,7 @@ impl StoredRecord {
             Record::Listing(_) => RecordKind::Listing,
             Record::Withdrawal(_) => RecordKind::Withdrawal,
             Record::Wanted(_) => RecordKind::Wanted,
+            Record::BlockList(_) => RecordKind::BlockList,
         };
         StoredRecord {
             id: record.listing_id(),
@@ -328,7 +354,7 @@ impl StoredRecord {
         let summary = match self.kind {
             // serde_json of a struct we define cannot fail.
             RecordKind::Withdrawal => serde_json::to_vec(&self.summary).unwrap_or_default(),
-            RecordKind::Listing | RecordKind::Wanted => Vec::new(),
+            RecordKind::Listing | RecordKind::Wanted | RecordKind::BlockList => Vec::new(),
         };
         let mut out = Vec::with_capacity(HEADER_LEN + summary.len() + self.envelope.len());
         out.push(STORE_FORMAT);
@@ -336,6 +362,7 @@ impl StoredRecord {
             RecordKind::Listing => 1,
             RecordKind::Withdrawal => 2,
             RecordKind::Wanted => 3,
+            RecordKind::BlockList => 4,
         });
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.signed_at.to_be_bytes());
@@ -438,6 +465,7 @@ fn split(id: ListingId, bytes: &[u8]) -> Result<Parts<'_>, StoreError> {
         1 => RecordKind::Listing,
         2 => RecordKind::Withdrawal,
         3 => RecordKind::Wanted,
+        4 => RecordKind::BlockList,
         _ => return Err(corrupt(id, "unknown record kind")),
     };
     let cell_len = bytes[26] as usize;

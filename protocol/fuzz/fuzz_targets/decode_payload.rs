@@ -97,6 +97,8 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         kind => {
+            // Kind 7 (block lists) shares wanted posts' low bits: bit 4 picks it.
+            let kind = if kind == 6 && mode & 16 != 0 { 7 } else { kind };
             let signer = if mode & 8 == 0 { &SELLER } else { &BUYER };
             let bytes = frame(kind, signer, rest);
             let Ok(env) = SignedEnvelope::decode(&bytes) else {
@@ -113,7 +115,10 @@ fuzz_target!(|data: &[u8]| {
                 EnvelopeKind::Review => {
                     let _ = env.verify_review(NOW);
                 }
-                EnvelopeKind::Listing | EnvelopeKind::Withdrawal | EnvelopeKind::Wanted => {
+                EnvelopeKind::Listing
+                | EnvelopeKind::Withdrawal
+                | EnvelopeKind::Wanted
+                | EnvelopeKind::BlockList => {
                     // Both store paths read what decodes; neither may panic on any payload.
                     let stored = decode_stored(&bytes).is_ok();
                     let _ = glance_stored(&bytes);

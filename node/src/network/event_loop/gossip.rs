@@ -101,9 +101,21 @@ impl PeerRate {
 
 impl EventLoop {
     pub(super) fn on_engine_event(&mut self, ev: Event) {
+        if ev.change == Change::Blocked {
+            // Deleted because its seller is blocked: no longer held for the DHT either (the
+            // store's write batch removes it off the loop).
+            let key = crate::network::dht::listing_key(&ev.id);
+            libp2p::kad::store::RecordStore::remove(
+                self.swarm.behaviour_mut().kad.store_mut(),
+                &key,
+            );
+            return;
+        }
         // What peers sent is relayed by gossipsub itself once accepted; what sync brought is
         // known to the peer it came from. Only records that entered here are published.
-        if matches!(ev.source, Source::Peer(_) | Source::Store) || ev.change == Change::Expired {
+        if matches!(ev.source, Source::Peer(_) | Source::Store)
+            || matches!(ev.change, Change::Expired | Change::Blocked)
+        {
             return;
         }
         let data = ev.envelope.to_vec();

@@ -49,10 +49,10 @@ impl EventLoop {
     /// [`NetworkConfig::ban_for`](crate::network::NetworkConfig): disconnected, and its
     /// connections refused until the ban ends.
     pub(super) fn strike(&mut self, peer: PeerId, why: &str) {
-        let s = self.strikes.entry(peer).or_insert(0);
-        *s += 1;
-        tracing::info!(%peer, strikes = *s, why, "peer misbehaved");
-        if *s >= STRIKES_TO_BAN {
+        // Kept across the peer's connections: reconnecting does not wipe its record.
+        let s = self.strikes.add(peer, Instant::now());
+        tracing::info!(%peer, strikes = s, why, "peer misbehaved");
+        if s >= STRIKES_TO_BAN {
             self.ban(peer, why);
         }
     }
@@ -82,12 +82,13 @@ impl EventLoop {
             self.lift_block(peer);
         }
         self.swarm.behaviour_mut().limits.expire(now);
+        self.strikes.expire(now);
     }
 
     /// Forgets what the loop kept about a peer whose last connection closed.
     fn forget(&mut self, peer: PeerId) {
+        // Strikes are not forgotten here: they outlive the connection (`StrikeBook`).
         self.peer_meta.remove(&peer);
-        self.strikes.remove(&peer);
         self.rejected_from.remove(&peer);
         self.gossip_buckets.remove(&peer);
         self.msg.on_disconnected(peer);

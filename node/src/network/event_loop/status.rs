@@ -89,7 +89,7 @@ impl EventLoop {
                         .get(p)
                         .map(|r| r.recent.iter().cloned().collect())
                         .unwrap_or_default(),
-                    strikes: self.strikes.get(p).copied().unwrap_or(0),
+                    strikes: self.strikes.get(p),
                 }
             })
             .collect();
