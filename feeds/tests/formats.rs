@@ -392,15 +392,18 @@ fn real_exports_carry_their_image_links_for_the_bridge() {
     // Magento `base_image` then `additional_images`: paths relative to the shop's media folder
     // (the bridge joins them to `--shop-url`), the parent's when a child has none.
     let magento = parse(&shared("magento_luma_products.csv"), Some("USD"));
-    let hoodie = magento.items.iter().find(|i| i.key == "magento:MH01").unwrap();
+    let hoodie = magento
+        .items
+        .iter()
+        .find(|i| i.key == "magento:MH01")
+        .unwrap();
     assert!(
         hoodie.image_links[0].starts_with("/m/h/mh01-"),
         "{:?}",
         hoodie.image_links
     );
-    assert!(magento
-        .items
-        .iter()
-        .all(|i| !i.image_links.is_empty()
-            && i.image_links.iter().all(|p| p.starts_with('/') && !p.contains(','))));
+    assert!(magento.items.iter().all(|i| !i.image_links.is_empty()
+        && i.image_links
+            .iter()
+            .all(|p| p.starts_with('/') && !p.contains(','))));
 }

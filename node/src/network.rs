@@ -51,6 +51,7 @@ pub mod gossip;
 pub mod limits;
 pub mod local;
 pub mod messaging;
+pub mod reach;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -145,6 +146,8 @@ pub struct NetworkConfig {
     pub limits: limits::Limits,
     /// How long a peer that earned [`STRIKES_TO_BAN`] strikes stays banned.
     pub ban_for: Duration,
+    /// Reachability: AutoNAT, the relay this node runs for others, Kademlia's mode.
+    pub reach: reach::ReachConfig,
 }
 
 /// Strikes (invalid records, garbage requests, floods) before a peer is banned.
@@ -177,6 +180,7 @@ impl Default for NetworkConfig {
             gossip_rate: DEFAULT_GOSSIP_RATE,
             limits: limits::Limits::default(),
             ban_for: DEFAULT_BAN,
+            reach: reach::ReachConfig::default(),
         }
     }
 }
@@ -221,7 +225,20 @@ impl NetworkConfig {
             // picked. A node meant to be a bootstrap peer sets fixed ports in its config.
             listen = parse_addrs(&DEFAULT_LISTEN.map(String::from))?;
         }
-        let bootstrap = parse_addrs(config.node.bootstrap.iter().chain(bootstrap))?;
+        let dnsaddr = config
+            .dnsaddr_bootstrap()
+            .map_err(|e| NetworkError::Setup(e.to_string()))?;
+        let bootstrap = parse_addrs(
+            config
+                .node
+                .bootstrap
+                .iter()
+                .chain(&dnsaddr)
+                .chain(bootstrap),
+        )?;
+        let reach = config
+            .reach()
+            .map_err(|e| NetworkError::Setup(e.to_string()))?;
         let blob_serve = config
             .blob_serve()
             .map_err(|e| NetworkError::Setup(e.to_string()))?;
@@ -236,6 +253,7 @@ impl NetworkConfig {
                 burst: config.messaging.peer_burst,
             },
             blob_serve,
+            reach,
             ..NetworkConfig::default()
         })
     }
@@ -282,6 +300,8 @@ pub struct NetworkStatus {
     pub peer_id: String,
     /// Where it listens, each with `/p2p/<peer id>` so it can be given to `--bootstrap`.
     pub listen: Vec<String>,
+    /// Whether peers can dial it: public, behind NAT via a relay, hole punches.
+    pub reachability: reach::Reachability,
     /// Connected peers.
     pub connected_peers: usize,
     /// Peers in the address book.

@@ -51,6 +51,7 @@ mod commands;
 mod gossip;
 mod kad;
 mod peers;
+mod reach;
 mod reviews;
 mod status;
 mod sync;
@@ -142,6 +143,16 @@ struct EventLoop {
     blobs: BlobWire,
     /// The bootstrap addresses, redialled while their peers are not connected.
     bootstrap: Vec<Multiaddr>,
+    /// What AutoNAT, the relays and DCUtR found (`network/reach.rs`).
+    reach: super::reach::ReachState,
+    /// The config says the node is public (Kademlia stays a server).
+    assume_public: bool,
+    /// Listens through relays: listener → (relay, circuit address).
+    relay_listens: HashMap<libp2p::core::transport::ListenerId, (PeerId, Multiaddr)>,
+    /// Connected peers that offer to relay.
+    relay_candidates: std::collections::BTreeSet<PeerId>,
+    /// Whether this node advertises the relay protocol now.
+    relay_serving: bool,
 }
 
 /// Builds the swarm, listens, dials, and spawns the loop.
@@ -252,6 +263,11 @@ pub(super) async fn spawn(
         sync_turn: 0,
         provided: false,
         bootstrap: config.bootstrap.clone(),
+        reach: Default::default(),
+        assume_public: config.reach.assume_public,
+        relay_listens: HashMap::new(),
+        relay_candidates: Default::default(),
+        relay_serving: config.reach.relay_serve == super::reach::RelayServe::On,
     };
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
@@ -452,11 +468,18 @@ impl EventLoop {
 
     fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                address,
+                listener_id,
+            } => {
                 let me = *self.swarm.local_peer_id();
                 tracing::info!("listening on {address}/p2p/{me}");
+                self.on_new_listen_addr(listener_id, &address);
                 self.publish_status();
             }
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
+            SwarmEvent::ExternalAddrConfirmed { address } => self.on_external_confirmed(address),
+            SwarmEvent::ExternalAddrExpired { address } => self.on_external_expired(&address),
             SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
             ev => self.on_connection(ev),
         }
@@ -472,6 +495,13 @@ impl EventLoop {
             BehaviourEvent::Identify(ev) => self.on_identify(ev),
             BehaviourEvent::Mdns(ev) => self.on_mdns(ev),
             BehaviourEvent::Ping(_) => {}
+            BehaviourEvent::RelayClient(ev) => self.on_relay_client(ev),
+            BehaviourEvent::Relay(ev) => self.on_relay_server(ev),
+            BehaviourEvent::Autonat(ev) => self.on_autonat(ev),
+            BehaviourEvent::AutonatServer(ev) => {
+                tracing::debug!(addr = %ev.tested_addr, client = %ev.client, ok = ev.result.is_ok(), "AutoNAT: tested a peer's address")
+            }
+            BehaviourEvent::Dcutr(ev) => self.on_dcutr(ev),
             BehaviourEvent::Blocked(v) => match v {},
             BehaviourEvent::Limits(v) => match v {},
         }

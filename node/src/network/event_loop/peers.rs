@@ -92,6 +92,7 @@ impl EventLoop {
         self.gossip_buckets.remove(&peer);
         self.msg.on_disconnected(peer);
         self.blobs.on_disconnected(&peer);
+        self.relay_candidates.remove(&peer);
         if let Some(s) = self.sessions.remove(&peer) {
             self.finish_session(peer, s, Some("peer disconnected".into()));
         }
@@ -189,6 +190,11 @@ impl EventLoop {
             m.agent = Some(info.agent_version.chars().take(128).collect());
         }
         let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
+        let hop = info
+            .protocols
+            .iter()
+            .any(|p| *p == libp2p::relay::HOP_PROTOCOL_NAME);
+        self.note_relay_candidate(peer_id, hop);
         let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();
         if speaks_kad {
             for a in &addrs {

@@ -43,7 +43,14 @@ impl EventLoop {
             .iter()
             .map(|(p, s)| s.info(*p, None, None))
             .collect();
+        let reachability = self.reach.status(
+            &me,
+            self.assume_public,
+            self.swarm.behaviour().kad.mode() == libp2p::kad::Mode::Server,
+            self.relay_serving,
+        );
         let status = NetworkStatus {
+            reachability,
             peer_id: me.to_string(),
             listen,
             connected_peers: self.swarm.connected_peers().count(),
