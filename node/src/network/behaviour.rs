@@ -143,13 +143,12 @@ pub fn build_swarm(
             // node in client mode neither answers queries nor enters routing tables.
             kad.set_mode(Some(kad::Mode::Server));
             let mut relay = relay::Behaviour::new(local, reach.relay.to_relay_config());
-            relay.set_status(match reach.relay_serve {
-                // libp2p advertises the hop protocol only while an external address is
-                // confirmed, which AutoNAT's dial-backs do.
-                RelayServe::Auto => None,
-                RelayServe::On => Some(relay::Status::Enable),
-                RelayServe::Off => Some(relay::Status::Disable),
-            });
+            // "auto" starts off; the event loop turns it on while AutoNAT confirms a direct
+            // address (`event_loop/reach.rs`).
+            relay.set_status(Some(match reach.relay_serve {
+                RelayServe::On => relay::Status::Enable,
+                RelayServe::Auto | RelayServe::Off => relay::Status::Disable,
+            }));
             let sync = request_response::Behaviour::with_codec(
                 sync::SyncCodec::new(wire),
                 [(

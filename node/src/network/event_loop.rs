@@ -153,6 +153,8 @@ struct EventLoop {
     relay_candidates: std::collections::BTreeSet<PeerId>,
     /// Whether this node advertises the relay protocol now.
     relay_serving: bool,
+    /// Whether it relays for others: always, never, or while public.
+    relay_serve: super::reach::RelayServe,
 }
 
 /// Builds the swarm, listens, dials, and spawns the loop.
@@ -268,6 +270,7 @@ pub(super) async fn spawn(
         relay_listens: HashMap::new(),
         relay_candidates: Default::default(),
         relay_serving: config.reach.relay_serve == super::reach::RelayServe::On,
+        relay_serve: config.reach.relay_serve,
     };
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))

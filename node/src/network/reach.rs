@@ -5,8 +5,8 @@
 //!   reached becomes a *confirmed* external address. Relay-circuit addresses never count.
 //! - **Public**: a confirmed direct address. Kademlia runs in server mode (answers queries,
 //!   enters routing tables) and, unless switched off, the node serves as a **circuit relay v2**
-//!   within [`RelayLimits`] (libp2p advertises the hop protocol only while an external address
-//!   is confirmed, so a node behind NAT never offers to relay).
+//!   within [`RelayLimits`] (the hop protocol is advertised only while a direct address is
+//!   confirmed, so a node behind NAT never offers to relay).
 //! - **Behind NAT**: every address AutoNAT tested failed. Kademlia switches to client mode (a
 //!   peer that cannot be dialled is no use in routing tables), and the node listens through a
 //!   relay: one of its peers that advertises the relay hop protocol. Its circuit address is

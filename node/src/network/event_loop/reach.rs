@@ -6,7 +6,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{autonat, dcutr, kad, relay, Multiaddr, PeerId};
 
 use super::EventLoop;
-use crate::network::reach::is_relayed;
+use crate::network::reach::{is_relayed, RelayServe};
 
 impl EventLoop {
     /// An external address was confirmed (AutoNAT's dial-back reached it, or a relay gave a
@@ -64,10 +64,6 @@ impl EventLoop {
             relay::Event::CircuitClosed { .. } => {
                 self.reach.circuits = self.reach.circuits.saturating_sub(1)
             }
-            relay::Event::StatusChanged { status } => {
-                self.relay_serving = status == relay::Status::Enable;
-                tracing::info!(serving = self.relay_serving, "relay for others");
-            }
             ev => tracing::debug!(?ev, "relay"),
         }
     }
@@ -115,6 +111,21 @@ impl EventLoop {
         if self.swarm.behaviour().kad.mode() != mode {
             tracing::info!(?mode, "Kademlia mode");
             self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+        }
+        // "auto" is decided here, not by libp2p's own switch: that one counts the circuit
+        // address a relay gives this node as an external address, and would have a node
+        // behind NAT offer to relay through its own relay.
+        if self.relay_serve == RelayServe::Auto {
+            let serve = self.reach.is_public();
+            if serve != self.relay_serving {
+                tracing::info!(serving = serve, "relay for others");
+                self.relay_serving = serve;
+                self.swarm.behaviour_mut().relay.set_status(Some(if serve {
+                    relay::Status::Enable
+                } else {
+                    relay::Status::Disable
+                }));
+            }
         }
         if self.reach.is_behind_nat() && !self.reach.has_relay() {
             self.listen_via_relay();
@@ -184,9 +195,14 @@ impl EventLoop {
                 _ => None,
             })
             .last();
+        // Kept without this node's own `/p2p/` (the relay client appends it).
+        let mut circuit = address.clone();
+        if matches!(circuit.iter().last(), Some(Protocol::P2p(_))) {
+            circuit.pop();
+        }
         if let Some(relay) = relay {
-            self.reach.reserved(relay, address.clone());
-            self.relay_listens.insert(id, (relay, address.clone()));
+            self.reach.reserved(relay, circuit.clone());
+            self.relay_listens.insert(id, (relay, circuit));
         }
     }
 }

@@ -36,7 +36,11 @@ impl EventLoop {
         let listen = self
             .swarm
             .listeners()
-            .map(|a| format!("{a}/p2p/{me}"))
+            .map(|a| match a.iter().last() {
+                // A relay circuit's listen address already ends with this node's id.
+                Some(libp2p::multiaddr::Protocol::P2p(_)) => a.to_string(),
+                _ => format!("{a}/p2p/{me}"),
+            })
             .collect();
         let syncing = self
             .sessions
