@@ -18,6 +18,10 @@
 //!   ingest outcome becomes a gossipsub verdict, peer scoring.
 //! - [`dht`]: Kademlia keys, the persisted and verifying record store, area provider keys.
 //! - [`addrbook`]: the persisted address book a restarted node redials.
+//! - [`reach`]: reachability behind NAT: AutoNAT v2, circuit relay v2 (client, and server
+//!   within limits while public), DCUtR hole punching, Kademlia's mode.
+//! - [`invite`]: invites (`swapmeet invite` / `join`): a peer id and its addresses as a short
+//!   text with a checksum.
 //! - [`sync`]: catch-up sync sessions between two peers (set reconciliation per area).
 //! - [`blobs`]: photos and thumbnails by hash over `/swapmeet/blob/1`: serving within limits,
 //!   provider records, the requests `crate::media::fetch` is built on.
@@ -48,6 +52,7 @@ mod event_loop;
 pub mod executor;
 mod frame;
 pub mod gossip;
+pub mod invite;
 pub mod limits;
 pub mod local;
 pub mod messaging;
@@ -375,6 +380,15 @@ impl PeerStateSizes {
     }
 }
 
+/// What [`NetworkHandle::join`] did.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct JoinOutcome {
+    /// Whether a connection to the peer is open now.
+    pub connected: bool,
+    /// Why each address dialled before that failed.
+    pub errors: Vec<String>,
+}
+
 /// A connected peer, as `GET /v1/peers` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerView {
@@ -424,6 +438,8 @@ pub(crate) enum Command {
     SyncNow(oneshot::Sender<usize>),
     Blob(blobs::BlobCommand),
     Penalize(PeerId, &'static str),
+    Invite(oneshot::Sender<invite::Invite>),
+    Join(invite::Invite, oneshot::Sender<Option<addrbook::BookWrite>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -469,6 +485,43 @@ impl NetworkHandle {
     /// Dials an address and waits until the connection is established; returns the peer.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetworkError> {
         self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// An invite to this node: its confirmed public addresses, relay circuits, then the
+    /// concrete addresses it listens on.
+    pub async fn invite(&self) -> Result<invite::Invite, NetworkError> {
+        self.ask(Command::Invite).await
+    }
+
+    /// Joins through an invite: the peer goes into the address book (written to disk before
+    /// this returns) and the bootstrap peers redialled while not connected; then its
+    /// addresses are dialled in turn. Returns the outcome of the dials (the peer stays known
+    /// either way).
+    pub async fn join(&self, invite: invite::Invite) -> Result<JoinOutcome, NetworkError> {
+        let addrs = invite.dial_addrs();
+        let book = self.ask(|tx| Command::Join(invite, tx)).await?;
+        if let Some(book) = book {
+            tokio::task::spawn_blocking(move || book.write_durably())
+                .await
+                .map_err(|e| NetworkError::Setup(e.to_string()))?
+                .map_err(|e| NetworkError::Setup(format!("writing the address book: {e}")))?;
+        }
+        let mut errors = Vec::new();
+        for a in addrs {
+            match self.dial(a).await {
+                Ok(_) => {
+                    return Ok(JoinOutcome {
+                        connected: true,
+                        errors,
+                    })
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Ok(JoinOutcome {
+            connected: false,
+            errors,
+        })
     }
 
     /// The peers connected now.

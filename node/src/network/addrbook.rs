@@ -180,6 +180,14 @@ impl BookWrite {
             tracing::warn!(error = %e, "writing the address book failed");
         }
     }
+
+    /// Writes the snapshot and flushes it to disk before returning, for a peer the user
+    /// added (`swapmeet join`): acknowledged means it survives a crash. Blocking.
+    pub fn write_durably(self) -> Result<(), sled::Error> {
+        let tree = self.tree.clone();
+        self.write();
+        tree.flush().map(|_| ())
+    }
 }
 
 #[cfg(test)]

@@ -190,10 +190,7 @@ impl EventLoop {
             m.agent = Some(info.agent_version.chars().take(128).collect());
         }
         let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
-        let hop = info
-            .protocols
-            .iter()
-            .any(|p| *p == libp2p::relay::HOP_PROTOCOL_NAME);
+        let hop = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
         self.note_relay_candidate(peer_id, hop);
         let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();
         if speaks_kad {

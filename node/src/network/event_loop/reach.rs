@@ -6,7 +6,9 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{autonat, dcutr, kad, relay, Multiaddr, PeerId};
 
 use super::EventLoop;
-use crate::network::reach::{is_relayed, RelayServe};
+use crate::network::addrbook::BookWrite;
+use crate::network::invite::Invite;
+use crate::network::reach::{is_relayed, ReachKind, RelayServe};
 
 impl EventLoop {
     /// An external address was confirmed (AutoNAT's dial-back reached it, or a relay gave a
@@ -204,5 +206,48 @@ impl EventLoop {
             self.reach.reserved(relay, circuit.clone());
             self.relay_listens.insert(id, (relay, circuit));
         }
+    }
+
+    /// An invite to this node: confirmed public addresses first, then relay circuits, then
+    /// the concrete addresses it listens on (a LAN or loopback address still helps a peer
+    /// on the same network).
+    pub(super) fn invite(&self) -> Invite {
+        let me = *self.swarm.local_peer_id();
+        let status = self.reach.status(&me, false, true, false);
+        let mut addrs: Vec<Multiaddr> = Vec::new();
+        if let ReachKind::Public { addresses } = &status.kind {
+            addrs.extend(addresses.iter().filter_map(|a| a.parse().ok()));
+        }
+        addrs.extend(self.relay_listens.values().map(|(_, c)| c.clone()));
+        addrs.extend(
+            self.swarm
+                .listeners()
+                .filter(|a| {
+                    !a.iter().any(|p| match p {
+                        Protocol::Ip4(ip) => ip.is_unspecified(),
+                        Protocol::Ip6(ip) => ip.is_unspecified(),
+                        _ => false,
+                    })
+                })
+                .cloned(),
+        );
+        Invite::new(me, addrs)
+    }
+
+    /// A peer from an invite: into the address book, Kademlia and the bootstrap peers
+    /// redialled while not connected. Returns the book to write (off the loop).
+    pub(super) fn join(&mut self, invite: Invite) -> Option<BookWrite> {
+        let peer = invite.peer;
+        for a in &invite.addrs {
+            self.swarm.behaviour_mut().kad.add_address(&peer, a.clone());
+        }
+        self.addrbook
+            .record(peer, invite.addrs.iter().cloned(), self.engine.now());
+        for a in invite.dial_addrs() {
+            if !self.bootstrap.contains(&a) {
+                self.bootstrap.push(a);
+            }
+        }
+        self.addrbook.snapshot()
     }
 }
