@@ -149,6 +149,10 @@ struct EventLoop {
     assume_public: bool,
     /// Listens through relays: listener → (relay, circuit address).
     relay_listens: HashMap<libp2p::core::transport::ListenerId, (PeerId, Multiaddr)>,
+    /// Whether the bootstrap peers and the address book were dialled at start yet.
+    dialled_at_start: bool,
+    /// Whether a listener reported an address.
+    listening: bool,
     /// Connected peers that offer to relay.
     relay_candidates: std::collections::BTreeSet<PeerId>,
     /// Whether this node advertises the relay protocol now.
@@ -198,21 +202,12 @@ pub(super) async fn spawn(
                 reason: e.to_string(),
             })?;
     }
-    for addr in &config.bootstrap {
-        if let Err(e) = swarm.dial(addr.clone()) {
-            tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
-        }
-    }
     for (peer, addrs) in addrbook.recent(REDIAL) {
         if peer == local || addrs.is_empty() {
             continue;
         }
         for a in &addrs {
             swarm.behaviour_mut().kad.add_address(&peer, a.clone());
-        }
-        let opts = DialOpts::peer_id(peer).addresses(addrs).build();
-        if let Err(e) = swarm.dial(opts) {
-            tracing::debug!(%peer, error = %e, "cannot redial a known peer");
         }
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -268,10 +263,17 @@ pub(super) async fn spawn(
         reach: Default::default(),
         assume_public: config.reach.assume_public,
         relay_listens: HashMap::new(),
+        dialled_at_start: false,
+        listening: false,
         relay_candidates: Default::default(),
         relay_serving: config.reach.relay_serve == super::reach::RelayServe::On,
         relay_serve: config.reach.relay_serve,
     };
+    let mut event_loop = event_loop;
+    if config.listen.is_empty() {
+        // Nothing to wait for (see `dial_at_start`).
+        event_loop.dial_at_start();
+    }
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
 }
@@ -345,6 +347,9 @@ impl EventLoop {
                 },
                 ev = self.reviews.recv() => self.on_review_event(ev),
                 _ = status_tick.tick() => {
+                    if self.listening {
+                        self.dial_at_start();
+                    }
                     self.expire_bans();
                     self.publish_status();
                 }
@@ -417,6 +422,33 @@ impl EventLoop {
         self.publish_status();
     }
 
+    /// Dials the bootstrap peers and redials the address book's recent peers, once, at the
+    /// first status tick after the listeners reported their addresses (all interfaces'
+    /// come in one burst): a TCP dial made before then leaves from an ephemeral port instead
+    /// of the listening one, so peers observe (and AutoNAT tests) an address that never
+    /// answers, and a public node would take itself for one behind NAT.
+    fn dial_at_start(&mut self) {
+        if self.dialled_at_start {
+            return;
+        }
+        self.dialled_at_start = true;
+        for addr in self.bootstrap.clone() {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        let me = *self.swarm.local_peer_id();
+        for (peer, addrs) in self.addrbook.recent(REDIAL) {
+            if peer == me || addrs.is_empty() {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, error = %e, "cannot redial a known peer");
+            }
+        }
+    }
+
     /// Hands the address book to the executor if it changed.
     fn save_book(&mut self) {
         if !self.exec.has_room(Kind::BookWrite) {
@@ -478,6 +510,7 @@ impl EventLoop {
                 let me = *self.swarm.local_peer_id();
                 tracing::info!("listening on {address}/p2p/{me}");
                 self.on_new_listen_addr(listener_id, &address);
+                self.listening = true;
                 self.publish_status();
             }
             SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),

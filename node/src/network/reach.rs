@@ -210,7 +210,19 @@ impl ReachState {
 
     /// AutoNAT found `addr` unreachable.
     pub fn unreachable(&mut self, addr: Multiaddr) {
-        if self.confirmed.contains(&addr) || is_relayed(&addr) {
+        // Only a direct address says anything about reachability (a bare `/p2p/` or a
+        // circuit does not).
+        let direct = matches!(
+            addr.iter().next(),
+            Some(
+                Protocol::Ip4(_)
+                    | Protocol::Ip6(_)
+                    | Protocol::Dns(_)
+                    | Protocol::Dns4(_)
+                    | Protocol::Dns6(_)
+            )
+        );
+        if !direct || self.confirmed.contains(&addr) || is_relayed(&addr) {
             return;
         }
         self.failed.insert(addr);

@@ -125,6 +125,18 @@ impl EventLoop {
                         (send_back_addr.clone(), "inbound")
                     }
                 };
+                if num_established.get() > 1 {
+                    // A direct connection beside a relayed one (DCUtR's hole punch, or a dial
+                    // that found a direct address): the status shows the direct one.
+                    if let Some(m) = self.peer_meta.get_mut(&peer_id) {
+                        if crate::network::reach::is_relayed(&m.address)
+                            && !crate::network::reach::is_relayed(&address)
+                        {
+                            m.address = address.clone();
+                            m.direction = direction;
+                        }
+                    }
+                }
                 if num_established.get() == 1 {
                     self.peer_meta.insert(
                         peer_id,
