@@ -95,3 +95,45 @@ fn a_node_joined_by_invite_gets_the_inviters_listing_and_keeps_the_peer_after_a_
         "{peers:?}"
     );
 }
+
+/// Sets `section.key = value` (a TOML value) in the home's config.toml.
+fn set_config(h: &Home, section: &str, key: &str, value: &str) {
+    let path = h.path().join("config.toml");
+    let mut doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let v: toml::Table = format!("v = {value}").parse().unwrap();
+    doc.entry(section)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .unwrap()
+        .insert(key.to_string(), v["v"].clone());
+    std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
+}
+
+#[test]
+fn a_relay_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_field_named() {
+    let cases = [
+        (
+            ("reach", "relay_circuit_kib", "8"),
+            "reach.relay_circuit_kib: 8 is out of range: 16 to 65536",
+        ),
+        (
+            ("reach", "relay_max_circuits", "0"),
+            "reach.relay_max_circuits: 0 is out of range: 1 to 1024",
+        ),
+        (("reach", "relay_server", "\"sometimes\""), "relay_server"),
+        (
+            ("node", "bootstrap_dnsaddr", "[\"not a domain\"]"),
+            "node.bootstrap_dnsaddr: 'not a domain' is not a domain name",
+        ),
+    ];
+    for ((section, key, value), expect) in cases {
+        let h = Home::new();
+        h.ok(&["init", "--location", "52.52,13.405"]);
+        set_config(&h, section, key, value);
+        let o = h.cmd(&["node", "--api", "127.0.0.1:0", "--no-mdns"]);
+        assert_eq!(o.status.code(), Some(2), "{key}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(expect), "{key}: {e}");
+        assert!(!h.path().join("node.json").exists());
+    }
+}

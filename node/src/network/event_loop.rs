@@ -151,8 +151,6 @@ struct EventLoop {
     relay_listens: HashMap<libp2p::core::transport::ListenerId, (PeerId, Multiaddr)>,
     /// Whether the bootstrap peers and the address book were dialled at start yet.
     dialled_at_start: bool,
-    /// Whether a listener reported an address.
-    listening: bool,
     /// Connected peers that offer to relay.
     relay_candidates: std::collections::BTreeSet<PeerId>,
     /// Whether this node advertises the relay protocol now.
@@ -193,14 +191,16 @@ pub(super) async fn spawn(
             .subscribe(&super::gossip::topic(t))
             .map_err(|e| NetworkError::Setup(format!("subscribing to {t}: {e}")))?;
     }
+    let mut listeners = HashSet::new();
     for addr in &config.listen {
         port_free(addr)?;
-        swarm
+        let id = swarm
             .listen_on(addr.clone())
             .map_err(|e| NetworkError::Listen {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
+        listeners.insert(id);
     }
     for (peer, addrs) in addrbook.recent(REDIAL) {
         if peer == local || addrs.is_empty() {
@@ -264,19 +264,19 @@ pub(super) async fn spawn(
         assume_public: config.reach.assume_public,
         relay_listens: HashMap::new(),
         dialled_at_start: false,
-        listening: false,
         relay_candidates: Default::default(),
         relay_serving: config.reach.relay_serve == super::reach::RelayServe::On,
         relay_serve: config.reach.relay_serve,
     };
     let mut event_loop = event_loop;
-    if config.listen.is_empty() {
-        // Nothing to wait for (see `dial_at_start`).
-        event_loop.dial_at_start();
-    }
+    event_loop.wait_for_listeners(listeners).await;
+    event_loop.dial_at_start();
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
 }
+
+/// Longest wait at start for the listeners to report their addresses.
+const LISTEN_WAIT: Duration = Duration::from_secs(2);
 
 /// How often bootstrap peers that are not connected are dialled again.
 const BOOTSTRAP_REDIAL_EVERY: Duration = Duration::from_secs(15);
@@ -347,9 +347,6 @@ impl EventLoop {
                 },
                 ev = self.reviews.recv() => self.on_review_event(ev),
                 _ = status_tick.tick() => {
-                    if self.listening {
-                        self.dial_at_start();
-                    }
                     self.expire_bans();
                     self.publish_status();
                 }
@@ -422,11 +419,42 @@ impl EventLoop {
         self.publish_status();
     }
 
-    /// Dials the bootstrap peers and redials the address book's recent peers, once, at the
-    /// first status tick after the listeners reported their addresses (all interfaces'
-    /// come in one burst): a TCP dial made before then leaves from an ephemeral port instead
-    /// of the listening one, so peers observe (and AutoNAT tests) an address that never
-    /// answers, and a public node would take itself for one behind NAT.
+    /// Polls the swarm (handling what it reports) until every listener reported its
+    /// addresses, then a moment more for the rest of their burst (one per interface), at most
+    /// [`LISTEN_WAIT`]. Before that, a TCP dial leaves from an ephemeral port instead of the
+    /// listening one, so peers observe (and AutoNAT tests) an address that never answers, and
+    /// a public node would take itself for one behind NAT.
+    async fn wait_for_listeners(
+        &mut self,
+        mut waiting: HashSet<libp2p::core::transport::ListenerId>,
+    ) {
+        let deadline = tokio::time::Instant::now() + LISTEN_WAIT;
+        loop {
+            let wait = if waiting.is_empty() {
+                // The burst's other addresses are ready at once.
+                tokio::time::Instant::now() + Duration::from_millis(20)
+            } else {
+                deadline
+            };
+            match tokio::time::timeout_at(wait.min(deadline), self.swarm.select_next_some()).await {
+                Ok(ev) => {
+                    match &ev {
+                        SwarmEvent::NewListenAddr { listener_id, .. }
+                        | SwarmEvent::ListenerClosed { listener_id, .. }
+                        | SwarmEvent::ListenerError { listener_id, .. } => {
+                            waiting.remove(listener_id);
+                        }
+                        _ => {}
+                    }
+                    self.on_swarm(ev);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Dials the bootstrap peers and redials the address book's recent peers, once, when the
+    /// listeners are up (`wait_for_listeners`).
     fn dial_at_start(&mut self) {
         if self.dialled_at_start {
             return;
@@ -510,7 +538,6 @@ impl EventLoop {
                 let me = *self.swarm.local_peer_id();
                 tracing::info!("listening on {address}/p2p/{me}");
                 self.on_new_listen_addr(listener_id, &address);
-                self.listening = true;
                 self.publish_status();
             }
             SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),

@@ -209,8 +209,8 @@ impl EventLoop {
     }
 
     /// An invite to this node: confirmed public addresses first, then relay circuits, then
-    /// the concrete addresses it listens on (a LAN or loopback address still helps a peer
-    /// on the same network).
+    /// the concrete addresses it listens on (a LAN address still helps a peer on the same
+    /// network; loopback ones come last).
     pub(super) fn invite(&self) -> Invite {
         let me = *self.swarm.local_peer_id();
         let status = self.reach.status(&me, false, true, false);
@@ -219,18 +219,30 @@ impl EventLoop {
             addrs.extend(addresses.iter().filter_map(|a| a.parse().ok()));
         }
         addrs.extend(self.relay_listens.values().map(|(_, c)| c.clone()));
-        addrs.extend(
-            self.swarm
-                .listeners()
-                .filter(|a| {
-                    !a.iter().any(|p| match p {
-                        Protocol::Ip4(ip) => ip.is_unspecified(),
-                        Protocol::Ip6(ip) => ip.is_unspecified(),
-                        _ => false,
-                    })
-                })
-                .cloned(),
-        );
+        let concrete = |a: &&Multiaddr| {
+            !a.iter().any(|p| match p {
+                Protocol::Ip4(ip) => ip.is_unspecified(),
+                Protocol::Ip6(ip) => ip.is_unspecified(),
+                _ => false,
+            })
+        };
+        let loopback = |a: &Multiaddr| {
+            a.iter().any(|p| match p {
+                Protocol::Ip4(ip) => ip.is_loopback(),
+                Protocol::Ip6(ip) => ip.is_loopback(),
+                _ => false,
+            })
+        };
+        // Loopback last: useful only on the same machine, and an invite holds 8 at most.
+        let (lo, other): (Vec<Multiaddr>, Vec<Multiaddr>) = self
+            .swarm
+            .listeners()
+            .filter(concrete)
+            .filter(|a| !is_relayed(a))
+            .cloned()
+            .partition(loopback);
+        addrs.extend(other);
+        addrs.extend(lo);
         Invite::new(me, addrs)
     }
 
