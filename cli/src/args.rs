@@ -39,6 +39,13 @@ pub enum Command {
     Status,
     /// List the peers the node is connected to.
     Peers,
+    /// Print an invite to your node (a line of text and a QR code) for someone's first peer.
+    ///
+    /// It holds your PeerId and the addresses peers can reach you at (public addresses,
+    /// relay circuits when you are behind NAT, then the addresses the node listens on).
+    Invite(InviteArgs),
+    /// Add the peer of someone's invite: it is dialled and kept in the address book.
+    Join(JoinArgs),
     /// List an item for sale; prints the new listing's id.
     Sell(SellArgs),
     /// Change a listing of yours (only the given fields change).
@@ -721,4 +728,17 @@ pub struct DemandArgs {
     /// Only wanted posts within this many km.
     #[arg(long, value_name = "KM")]
     pub radius_km: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// Print only the text, without the QR code.
+    #[arg(long)]
+    pub no_qr: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The invite (`swapmeet:...`) that `swapmeet invite` printed.
+    pub invite: String,
 }

@@ -28,6 +28,7 @@ mod blocklist_cmd;
 mod bridge_cmd;
 mod client;
 mod deal_cmd;
+mod invite_cmd;
 mod listing_cmd;
 mod message_cmd;
 mod moderation_cmd;
@@ -141,6 +142,8 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Id => node_cmd::id(&home, &out),
         Command::Status => node_cmd::status(&home, &out),
         Command::Peers => node_cmd::peers(&home, &out),
+        Command::Invite(a) => invite_cmd::invite(&home, &out, a.no_qr),
+        Command::Join(a) => invite_cmd::join(&home, &out, a),
         Command::Sell(a) => listing_cmd::sell(&home, &out, a),
         Command::Update(a) => listing_cmd::update(&home, &out, a),
         Command::Withdraw(a) => listing_cmd::withdraw(&home, &out, a),

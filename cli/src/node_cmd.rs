@@ -157,6 +157,7 @@ fn network_text(net: &serde_json::Value) -> String {
     for a in net["listen"].as_array().into_iter().flatten() {
         t.push_str(&format!("\nlistening on:  {}", s(a)));
     }
+    t.push_str(&reach_text(&net["reachability"]));
     t.push_str(&format!(
         "\npeers:         {} connected, {} in the address book",
         s(&net["connected_peers"]),
@@ -220,6 +221,46 @@ fn network_text(net: &serde_json::Value) -> String {
             ));
         }
         None => t.push_str("\nlast sync:     none yet"),
+    }
+    t
+}
+
+/// The reachability part of `status`: public, behind NAT via a relay, hole punches. Read
+/// through the node's own type, so a field renamed there fails to compile here.
+fn reach_text(v: &serde_json::Value) -> String {
+    use swapmeet_node::network::reach::{ReachKind, Reachability};
+    let Ok(r) = serde_json::from_value::<Reachability>(v.clone()) else {
+        return String::new();
+    };
+    let mut t = match &r.kind {
+        ReachKind::Unknown => "\nreachability:  not known yet (AutoNAT is testing)".to_string(),
+        ReachKind::Public { addresses } => {
+            format!("\nreachability:  public at {}", addresses.join(", "))
+        }
+        ReachKind::BehindNat => {
+            "\nreachability:  behind NAT, no relay yet (looking for a peer that relays)".to_string()
+        }
+        ReachKind::Relayed { relay, circuit } => {
+            format!("\nreachability:  behind NAT via relay {relay}\n               reachable at {circuit}")
+        }
+    };
+    if r.assumed_public {
+        t.push_str(" (config: assume_public)");
+    }
+    t.push_str(&format!(
+        "\ndht mode:      {}{}",
+        r.kad_mode,
+        if r.relay_serving {
+            format!(
+                "; relaying for others ({} circuits open)",
+                r.relayed_circuits
+            )
+        } else {
+            String::new()
+        }
+    ));
+    for p in &r.direct_after_hole_punch {
+        t.push_str(&format!("\ndirect after hole punch: {}", p.peer));
     }
     t
 }

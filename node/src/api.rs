@@ -13,6 +13,7 @@ pub mod market;
 pub mod messages;
 pub mod moderation;
 pub mod photos;
+pub mod reach;
 pub mod reviews;
 pub mod wanted;
 
@@ -267,6 +268,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/import", post(import))
         .route("/v1/events", get(events))
         .route("/v1/peers", get(peers))
+        .route("/v1/invite", get(reach::invite))
+        .route("/v1/join", post(reach::join))
         .route("/v1/bridge/items", post(bridge::items))
         .route("/v1/messages", post(messages::send))
         .route("/v1/inbox", get(messages::inbox))

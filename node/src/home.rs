@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use swapmeet_protocol::{geo, Currency, PublicKey, SecretKey};
 
+mod reach;
+pub use reach::{ReachSection, MAX_DNSADDR_DOMAINS};
+
 const KEY_FILE: &str = "identity.key";
 const CONFIG_FILE: &str = "config.toml";
 const TOKEN_FILE: &str = "api.token";
@@ -94,6 +97,9 @@ pub struct Config {
     /// Photos: the blob store's cache.
     #[serde(default)]
     pub media: MediaSection,
+    /// Reachability behind NAT and the relay for others (`home/reach.rs`).
+    #[serde(default)]
+    pub reach: ReachSection,
 }
 
 /// `[media]`: how much disk photos fetched from others may take.
@@ -251,6 +257,9 @@ pub struct NodeSection {
     /// Peers to dial at start.
     #[serde(default)]
     pub bootstrap: Vec<String>,
+    /// Domains whose `dnsaddr` records name bootstrap peers (`_dnsaddr.DOMAIN` TXT records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bootstrap_dnsaddr: Vec<String>,
     /// Discover peers on the local network.
     #[serde(default = "yes")]
     pub mdns: bool,
@@ -275,6 +284,7 @@ impl Default for NodeSection {
                 "/ip4/0.0.0.0/udp/0/quic-v1".into(),
             ],
             bootstrap: Vec::new(),
+            bootstrap_dnsaddr: Vec::new(),
             mdns: true,
             follow_radius_km: default_radius(),
         }
@@ -624,6 +634,8 @@ impl Home {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        config.reach()?;
+        config.dnsaddr_bootstrap()?;
         Ok(config)
     }
 

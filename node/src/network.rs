@@ -18,6 +18,10 @@
 //!   ingest outcome becomes a gossipsub verdict, peer scoring.
 //! - [`dht`]: Kademlia keys, the persisted and verifying record store, area provider keys.
 //! - [`addrbook`]: the persisted address book a restarted node redials.
+//! - [`reach`]: reachability behind NAT: AutoNAT v2, circuit relay v2 (client, and server
+//!   within limits while public), DCUtR hole punching, Kademlia's mode.
+//! - [`invite`]: invites (`swapmeet invite` / `join`): a peer id and its addresses as a short
+//!   text with a checksum.
 //! - [`sync`]: catch-up sync sessions between two peers (set reconciliation per area).
 //! - [`blobs`]: photos and thumbnails by hash over `/swapmeet/blob/1`: serving within limits,
 //!   provider records, the requests `crate::media::fetch` is built on.
@@ -48,9 +52,11 @@ mod event_loop;
 pub mod executor;
 mod frame;
 pub mod gossip;
+pub mod invite;
 pub mod limits;
 pub mod local;
 pub mod messaging;
+pub mod reach;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -145,6 +151,8 @@ pub struct NetworkConfig {
     pub limits: limits::Limits,
     /// How long a peer that earned [`STRIKES_TO_BAN`] strikes stays banned.
     pub ban_for: Duration,
+    /// Reachability: AutoNAT, the relay this node runs for others, Kademlia's mode.
+    pub reach: reach::ReachConfig,
 }
 
 /// Strikes (invalid records, garbage requests, floods) before a peer is banned.
@@ -177,6 +185,7 @@ impl Default for NetworkConfig {
             gossip_rate: DEFAULT_GOSSIP_RATE,
             limits: limits::Limits::default(),
             ban_for: DEFAULT_BAN,
+            reach: reach::ReachConfig::default(),
         }
     }
 }
@@ -221,7 +230,20 @@ impl NetworkConfig {
             // picked. A node meant to be a bootstrap peer sets fixed ports in its config.
             listen = parse_addrs(&DEFAULT_LISTEN.map(String::from))?;
         }
-        let bootstrap = parse_addrs(config.node.bootstrap.iter().chain(bootstrap))?;
+        let dnsaddr = config
+            .dnsaddr_bootstrap()
+            .map_err(|e| NetworkError::Setup(e.to_string()))?;
+        let bootstrap = parse_addrs(
+            config
+                .node
+                .bootstrap
+                .iter()
+                .chain(&dnsaddr)
+                .chain(bootstrap),
+        )?;
+        let reach = config
+            .reach()
+            .map_err(|e| NetworkError::Setup(e.to_string()))?;
         let blob_serve = config
             .blob_serve()
             .map_err(|e| NetworkError::Setup(e.to_string()))?;
@@ -236,6 +258,7 @@ impl NetworkConfig {
                 burst: config.messaging.peer_burst,
             },
             blob_serve,
+            reach,
             ..NetworkConfig::default()
         })
     }
@@ -282,6 +305,8 @@ pub struct NetworkStatus {
     pub peer_id: String,
     /// Where it listens, each with `/p2p/<peer id>` so it can be given to `--bootstrap`.
     pub listen: Vec<String>,
+    /// Whether peers can dial it: public, behind NAT via a relay, hole punches.
+    pub reachability: reach::Reachability,
     /// Connected peers.
     pub connected_peers: usize,
     /// Peers in the address book.
@@ -357,6 +382,15 @@ impl PeerStateSizes {
     }
 }
 
+/// What [`NetworkHandle::join`] did.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct JoinOutcome {
+    /// Whether a connection to the peer is open now.
+    pub connected: bool,
+    /// Why each address dialled before that failed.
+    pub errors: Vec<String>,
+}
+
 /// A connected peer, as `GET /v1/peers` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerView {
@@ -419,6 +453,8 @@ pub(crate) enum Command {
     SyncNow(oneshot::Sender<usize>),
     Blob(blobs::BlobCommand),
     Penalize(PeerId, &'static str),
+    Invite(oneshot::Sender<invite::Invite>),
+    Join(invite::Invite, oneshot::Sender<Option<addrbook::BookWrite>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -464,6 +500,43 @@ impl NetworkHandle {
     /// Dials an address and waits until the connection is established; returns the peer.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetworkError> {
         self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// An invite to this node: its confirmed public addresses, relay circuits, then the
+    /// concrete addresses it listens on.
+    pub async fn invite(&self) -> Result<invite::Invite, NetworkError> {
+        self.ask(Command::Invite).await
+    }
+
+    /// Joins through an invite: the peer goes into the address book (written to disk before
+    /// this returns) and the bootstrap peers redialled while not connected; then its
+    /// addresses are dialled in turn. Returns the outcome of the dials (the peer stays known
+    /// either way).
+    pub async fn join(&self, invite: invite::Invite) -> Result<JoinOutcome, NetworkError> {
+        let addrs = invite.dial_addrs();
+        let book = self.ask(|tx| Command::Join(invite, tx)).await?;
+        if let Some(book) = book {
+            tokio::task::spawn_blocking(move || book.write_durably())
+                .await
+                .map_err(|e| NetworkError::Setup(e.to_string()))?
+                .map_err(|e| NetworkError::Setup(format!("writing the address book: {e}")))?;
+        }
+        let mut errors = Vec::new();
+        for a in addrs {
+            match self.dial(a).await {
+                Ok(_) => {
+                    return Ok(JoinOutcome {
+                        connected: true,
+                        errors,
+                    })
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Ok(JoinOutcome {
+            connected: false,
+            errors,
+        })
     }
 
     /// The peers connected now.

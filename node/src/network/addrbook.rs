@@ -34,17 +34,32 @@ pub struct AddressBook {
 }
 
 /// Whether an address is worth remembering: a concrete address (no wildcard) without a
-/// trailing `/p2p/` (the peer id is the book's key).
+/// trailing `/p2p/` (the peer id is the book's key). A relay circuit address
+/// (`RELAY_ADDR/p2p/RELAY/p2p-circuit`) is kept whole: it is how a node behind NAT is reached.
 fn usable(addr: &Multiaddr) -> Option<Multiaddr> {
+    let relayed = addr.iter().any(|p| matches!(p, Protocol::P2pCircuit));
     let mut out = Multiaddr::empty();
+    let mut circuit_seen = false;
     for p in addr.iter() {
         match p {
-            Protocol::P2p(_) => break,
+            Protocol::P2p(_) if !relayed || circuit_seen => break,
             Protocol::Ip4(ip) if ip.is_unspecified() => return None,
             Protocol::Ip6(ip) if ip.is_unspecified() => return None,
-            Protocol::P2pCircuit => return None,
+            Protocol::P2pCircuit => {
+                circuit_seen = true;
+                out.push(p);
+            }
             p => out.push(p),
         }
+    }
+    // A circuit needs the relay's address and id before `/p2p-circuit`.
+    if relayed
+        && !out
+            .iter()
+            .next()
+            .is_some_and(|p| !matches!(p, Protocol::P2p(_)))
+    {
+        return None;
     }
     (!out.is_empty()).then_some(out)
 }
@@ -165,6 +180,14 @@ impl BookWrite {
             tracing::warn!(error = %e, "writing the address book failed");
         }
     }
+
+    /// Writes the snapshot and flushes it to disk before returning, for a peer the user
+    /// added (`swapmeet join`): acknowledged means it survives a crash. Blocking.
+    pub fn write_durably(self) -> Result<(), sled::Error> {
+        let tree = self.tree.clone();
+        self.write();
+        tree.flush().map(|_| ())
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +218,31 @@ mod tests {
         assert!(addrs.iter().all(|a| !a.to_string().contains("0.0.0.0")));
         assert!(addrs.iter().all(|a| !a.to_string().contains("/p2p/")));
         assert_eq!(book.recent(5).len(), 1);
+    }
+
+    #[test]
+    fn relay_circuits_are_kept_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let (peer, relay) = (PeerId::random(), PeerId::random());
+        let mut book = AddressBook::load(db.open_tree(ADDRBOOK_TREE).unwrap());
+        book.record(
+            peer,
+            [
+                format!("/ip4/10.0.0.1/tcp/4001/p2p/{relay}/p2p-circuit/p2p/{peer}")
+                    .parse()
+                    .unwrap(),
+                // No relay address: nothing to dial.
+                format!("/p2p/{relay}/p2p-circuit").parse().unwrap(),
+            ],
+            10,
+        );
+        assert_eq!(
+            book.addrs_of(&peer),
+            vec![format!("/ip4/10.0.0.1/tcp/4001/p2p/{relay}/p2p-circuit")
+                .parse::<Multiaddr>()
+                .unwrap()]
+        );
     }
 
     #[test]

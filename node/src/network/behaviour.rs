@@ -1,6 +1,8 @@
 //! The libp2p behaviour of a swapmeet node and the swarm that runs it: transports (TCP with
-//! noise and yamux, QUIC, DNS), and the protocols (gossipsub, Kademlia, sync and messaging
-//! request-response, identify, ping, mDNS), plus a block list and connection limits.
+//! noise and yamux, QUIC, DNS, and circuit relay v2 as a client), and the protocols
+//! (gossipsub, Kademlia, sync and messaging request-response, identify, ping, mDNS; AutoNAT v2,
+//! the relay server and DCUtR hole punching, see `network/reach.rs`), plus a block list and
+//! connection limits.
 
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -8,8 +10,8 @@ use std::time::Duration;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    allow_block_list, gossipsub, identify, identity, kad, mdns, noise, ping, request_response, tcp,
-    yamux, StreamProtocol, Swarm,
+    allow_block_list, autonat, dcutr, gossipsub, identify, identity, kad, mdns, noise, ping, relay,
+    request_response, tcp, yamux, StreamProtocol, Swarm,
 };
 use swapmeet_protocol::limits::{
     BLOB_PROTOCOL, IDENTIFY_PROTOCOL_VERSION, KAD_MAX_PACKET_BYTES, KAD_PROTOCOL,
@@ -21,6 +23,7 @@ use super::blobs::BlobCodec;
 use super::dht::ListingRecordStore;
 use super::gossip::{self, Following, SubscriptionFilter};
 use super::messaging::MsgCodec;
+use super::reach::RelayServe;
 use super::sync;
 use super::{NetworkConfig, NetworkError};
 
@@ -60,6 +63,16 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Peers on the local network (off with `--no-mdns`).
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Listening and dialling through relays (`network/reach.rs`).
+    pub relay_client: relay::client::Behaviour,
+    /// Relaying for others, within `[reach]`'s limits, while public (or as configured).
+    pub relay: relay::Behaviour,
+    /// Testing which of this node's addresses peers can dial.
+    pub autonat: autonat::v2::client::Behaviour,
+    /// Dialling back the addresses peers ask to have tested.
+    pub autonat_server: autonat::v2::server::Behaviour,
+    /// Hole punching: a relayed connection upgraded to a direct one.
+    pub dcutr: dcutr::Behaviour,
 }
 
 /// The node's libp2p key: the user's ed25519 key, so a seller's id and its node's PeerId are
@@ -102,6 +115,7 @@ pub fn build_swarm(
     let mdns_on = config.mdns;
     let topics = following.areas();
     let limits = config.limits;
+    let reach = config.reach;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -113,7 +127,9 @@ pub fn build_swarm(
         .with_quic()
         .with_dns()
         .map_err(|e| setup("dns", &e))?
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup("relay client", &e))?
+        .with_behaviour(|key, relay_client| {
             let local = key.public().to_peer_id();
             let mut gossip = gossipsub::Behaviour::new_with_subscription_filter(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
@@ -123,9 +139,16 @@ pub fn build_swarm(
             let (params, thresholds) = gossip::score_params(&topics);
             gossip.with_peer_score(params, thresholds)?;
             let mut kad = kad::Behaviour::with_config(local, store, kad_config());
-            // Always a server: nodes are meant to be reachable, and a node in client mode would
-            // neither answer queries nor enter routing tables.
+            // A server until AutoNAT says the node cannot be dialled (`network/reach.rs`): a
+            // node in client mode neither answers queries nor enters routing tables.
             kad.set_mode(Some(kad::Mode::Server));
+            let mut relay = relay::Behaviour::new(local, reach.relay.to_relay_config());
+            // "auto" starts off; the event loop turns it on while AutoNAT confirms a direct
+            // address (`event_loop/reach.rs`).
+            relay.set_status(Some(match reach.relay_serve {
+                RelayServe::On => relay::Status::Enable,
+                RelayServe::Auto | RelayServe::Off => relay::Status::Disable,
+            }));
             let sync = request_response::Behaviour::with_codec(
                 sync::SyncCodec::new(wire),
                 [(
@@ -183,6 +206,11 @@ pub fn build_swarm(
                 identify,
                 ping: ping::Behaviour::default(),
                 mdns: Toggle::from(mdns),
+                relay_client,
+                relay,
+                autonat: autonat::v2::client::Behaviour::default(),
+                autonat_server: autonat::v2::server::Behaviour::default(),
+                dcutr: dcutr::Behaviour::new(local),
             })
         })
         .map_err(|e| setup("behaviour", &e))?

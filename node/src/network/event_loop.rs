@@ -50,6 +50,7 @@ mod commands;
 mod gossip;
 mod kad;
 mod peers;
+mod reach;
 mod reviews;
 mod status;
 mod sync;
@@ -142,6 +143,20 @@ struct EventLoop {
     blobs: BlobWire,
     /// The bootstrap addresses, redialled while their peers are not connected.
     bootstrap: Vec<Multiaddr>,
+    /// What AutoNAT, the relays and DCUtR found (`network/reach.rs`).
+    reach: super::reach::ReachState,
+    /// The config says the node is public (Kademlia stays a server).
+    assume_public: bool,
+    /// Listens through relays: listener → (relay, circuit address).
+    relay_listens: HashMap<libp2p::core::transport::ListenerId, (PeerId, Multiaddr)>,
+    /// Whether the bootstrap peers and the address book were dialled at start yet.
+    dialled_at_start: bool,
+    /// Connected peers that offer to relay.
+    relay_candidates: std::collections::BTreeSet<PeerId>,
+    /// Whether this node advertises the relay protocol now.
+    relay_serving: bool,
+    /// Whether it relays for others: always, never, or while public.
+    relay_serve: super::reach::RelayServe,
 }
 
 /// Builds the swarm, listens, dials, and spawns the loop.
@@ -181,19 +196,16 @@ pub(super) async fn spawn(
             .subscribe(&super::gossip::topic(t))
             .map_err(|e| NetworkError::Setup(format!("subscribing to {t}: {e}")))?;
     }
+    let mut listeners = HashSet::new();
     for addr in &config.listen {
         port_free(addr)?;
-        swarm
+        let id = swarm
             .listen_on(addr.clone())
             .map_err(|e| NetworkError::Listen {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
-    }
-    for addr in &config.bootstrap {
-        if let Err(e) = swarm.dial(addr.clone()) {
-            tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
-        }
+        listeners.insert(id);
     }
     for (peer, addrs) in addrbook.recent(REDIAL) {
         if peer == local || addrs.is_empty() {
@@ -201,10 +213,6 @@ pub(super) async fn spawn(
         }
         for a in &addrs {
             swarm.behaviour_mut().kad.add_address(&peer, a.clone());
-        }
-        let opts = DialOpts::peer_id(peer).addresses(addrs).build();
-        if let Err(e) = swarm.dial(opts) {
-            tracing::debug!(%peer, error = %e, "cannot redial a known peer");
         }
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -257,10 +265,23 @@ pub(super) async fn spawn(
         sync_turn: 0,
         provided: false,
         bootstrap: config.bootstrap.clone(),
+        reach: Default::default(),
+        assume_public: config.reach.assume_public,
+        relay_listens: HashMap::new(),
+        dialled_at_start: false,
+        relay_candidates: Default::default(),
+        relay_serving: config.reach.relay_serve == super::reach::RelayServe::On,
+        relay_serve: config.reach.relay_serve,
     };
+    let mut event_loop = event_loop;
+    event_loop.wait_for_listeners(listeners).await;
+    event_loop.dial_at_start();
     let task = tokio::spawn(event_loop.run());
     Ok((handle, task))
 }
+
+/// Longest wait at start for the listeners to report their addresses.
+const LISTEN_WAIT: Duration = Duration::from_secs(2);
 
 /// How often bootstrap peers that are not connected are dialled again.
 const BOOTSTRAP_REDIAL_EVERY: Duration = Duration::from_secs(15);
@@ -403,6 +424,64 @@ impl EventLoop {
         self.publish_status();
     }
 
+    /// Polls the swarm (handling what it reports) until every listener reported its
+    /// addresses, then a moment more for the rest of their burst (one per interface), at most
+    /// [`LISTEN_WAIT`]. Before that, a TCP dial leaves from an ephemeral port instead of the
+    /// listening one, so peers observe (and AutoNAT tests) an address that never answers, and
+    /// a public node would take itself for one behind NAT.
+    async fn wait_for_listeners(
+        &mut self,
+        mut waiting: HashSet<libp2p::core::transport::ListenerId>,
+    ) {
+        let deadline = tokio::time::Instant::now() + LISTEN_WAIT;
+        loop {
+            let wait = if waiting.is_empty() {
+                // The burst's other addresses are ready at once.
+                tokio::time::Instant::now() + Duration::from_millis(20)
+            } else {
+                deadline
+            };
+            match tokio::time::timeout_at(wait.min(deadline), self.swarm.select_next_some()).await {
+                Ok(ev) => {
+                    match &ev {
+                        SwarmEvent::NewListenAddr { listener_id, .. }
+                        | SwarmEvent::ListenerClosed { listener_id, .. }
+                        | SwarmEvent::ListenerError { listener_id, .. } => {
+                            waiting.remove(listener_id);
+                        }
+                        _ => {}
+                    }
+                    self.on_swarm(ev);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Dials the bootstrap peers and redials the address book's recent peers, once, when the
+    /// listeners are up (`wait_for_listeners`).
+    fn dial_at_start(&mut self) {
+        if self.dialled_at_start {
+            return;
+        }
+        self.dialled_at_start = true;
+        for addr in self.bootstrap.clone() {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        let me = *self.swarm.local_peer_id();
+        for (peer, addrs) in self.addrbook.recent(REDIAL) {
+            if peer == me || addrs.is_empty() {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, error = %e, "cannot redial a known peer");
+            }
+        }
+    }
+
     /// Hands the address book to the executor if it changed.
     fn save_book(&mut self) {
         if !self.exec.has_room(Kind::BookWrite) {
@@ -457,11 +536,18 @@ impl EventLoop {
 
     fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                address,
+                listener_id,
+            } => {
                 let me = *self.swarm.local_peer_id();
                 tracing::info!("listening on {address}/p2p/{me}");
+                self.on_new_listen_addr(listener_id, &address);
                 self.publish_status();
             }
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
+            SwarmEvent::ExternalAddrConfirmed { address } => self.on_external_confirmed(address),
+            SwarmEvent::ExternalAddrExpired { address } => self.on_external_expired(&address),
             SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
             ev => self.on_connection(ev),
         }
@@ -477,6 +563,13 @@ impl EventLoop {
             BehaviourEvent::Identify(ev) => self.on_identify(ev),
             BehaviourEvent::Mdns(ev) => self.on_mdns(ev),
             BehaviourEvent::Ping(_) => {}
+            BehaviourEvent::RelayClient(ev) => self.on_relay_client(ev),
+            BehaviourEvent::Relay(ev) => self.on_relay_server(ev),
+            BehaviourEvent::Autonat(ev) => self.on_autonat(ev),
+            BehaviourEvent::AutonatServer(ev) => {
+                tracing::debug!(addr = %ev.tested_addr, client = %ev.client, ok = ev.result.is_ok(), "AutoNAT: tested a peer's address")
+            }
+            BehaviourEvent::Dcutr(ev) => self.on_dcutr(ev),
             BehaviourEvent::Blocked(v) => match v {},
             BehaviourEvent::Limits(v) => match v {},
         }

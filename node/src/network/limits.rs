@@ -54,8 +54,10 @@ impl Default for Limits {
         Limits {
             per_direction: 96,
             pending: 32,
-            // Two: a dial each way can cross.
-            per_peer: 2,
+            // Four: a dial each way can cross, and beside them a relayed connection can be
+            // joined by DCUtR's direct one and an AutoNAT dial-back (a dial-back refused here
+            // would tell the peer it is not reachable when it is).
+            per_peer: 4,
             // Several nodes behind one NAT, or a few on one test machine, still fit.
             per_ip: 16,
             refusals_to_ban: 64,

@@ -110,6 +110,12 @@ impl EventLoop {
                 }
                 let _ = reply.send(n);
             }
+            Command::Invite(reply) => {
+                let _ = reply.send(self.invite());
+            }
+            Command::Join(invite, reply) => {
+                let _ = reply.send(self.join(invite));
+            }
             Command::Shutdown(reply) => {
                 // Answered once the loop has drained (`EventLoop::shutdown`).
                 self.stop_reply = Some(reply);

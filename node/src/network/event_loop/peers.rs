@@ -93,6 +93,7 @@ impl EventLoop {
         self.gossip_buckets.remove(&peer);
         self.msg.on_disconnected(peer);
         self.blobs.on_disconnected(&peer);
+        self.relay_candidates.remove(&peer);
         if let Some(s) = self.sessions.remove(&peer) {
             self.finish_session(peer, s, Some("peer disconnected".into()));
         }
@@ -125,6 +126,18 @@ impl EventLoop {
                         (send_back_addr.clone(), "inbound")
                     }
                 };
+                if num_established.get() > 1 {
+                    // A direct connection beside a relayed one (DCUtR's hole punch, or a dial
+                    // that found a direct address): the status shows the direct one.
+                    if let Some(m) = self.peer_meta.get_mut(&peer_id) {
+                        if crate::network::reach::is_relayed(&m.address)
+                            && !crate::network::reach::is_relayed(&address)
+                        {
+                            m.address = address.clone();
+                            m.direction = direction;
+                        }
+                    }
+                }
                 if num_established.get() == 1 {
                     self.peer_meta.insert(
                         peer_id,
@@ -190,6 +203,8 @@ impl EventLoop {
             m.agent = Some(info.agent_version.chars().take(128).collect());
         }
         let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
+        let hop = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
+        self.note_relay_candidate(peer_id, hop);
         let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();
         if speaks_kad {
             for a in &addrs {

@@ -36,14 +36,25 @@ impl EventLoop {
         let listen = self
             .swarm
             .listeners()
-            .map(|a| format!("{a}/p2p/{me}"))
+            .map(|a| match a.iter().last() {
+                // A relay circuit's listen address already ends with this node's id.
+                Some(libp2p::multiaddr::Protocol::P2p(_)) => a.to_string(),
+                _ => format!("{a}/p2p/{me}"),
+            })
             .collect();
         let syncing = self
             .sessions
             .iter()
             .map(|(p, s)| s.info(*p, None, None))
             .collect();
+        let reachability = self.reach.status(
+            &me,
+            self.assume_public,
+            self.swarm.behaviour().kad.mode() == libp2p::kad::Mode::Server,
+            self.relay_serving,
+        );
         let status = NetworkStatus {
+            reachability,
             peer_id: me.to_string(),
             listen,
             connected_peers: self.swarm.connected_peers().count(),

@@ -1,0 +1,139 @@
+//! `swapmeet invite` and `swapmeet join` through the real binary with two running nodes in
+//! temporary homes on 127.0.0.1 (no mDNS, no bootstrap: the invite is the only way they meet).
+
+#[allow(dead_code)] // shared helpers; this file uses some of them
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Home;
+use serde_json::Value;
+
+fn status(h: &Home) -> Value {
+    h.json_ok(&["status"]).remove(0)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn fails(h: &Home, args: &[&str]) -> String {
+    let o = h.cmd(args);
+    assert_eq!(o.status.code(), Some(2), "swapmeet {args:?} should fail");
+    String::from_utf8(o.stderr).unwrap()
+}
+
+#[test]
+fn a_node_joined_by_invite_gets_the_inviters_listing_and_keeps_the_peer_after_a_restart() {
+    let a = Home::with_node("EUR");
+    let mut b = Home::with_node("EUR");
+
+    let text = a.ok(&["invite"]);
+    let line = text.lines().next().unwrap();
+    assert!(line.starts_with("swapmeet:"), "{text}");
+    // The QR code: rows of half blocks after the text.
+    assert!(
+        text.contains('\u{2580}') || text.contains('\u{2584}'),
+        "{text}"
+    );
+    let inv = a.json_ok(&["invite"]).remove(0);
+    let invite = inv["invite"].as_str().unwrap().to_string();
+    let a_peer = status(&a)["peer_id"].as_str().unwrap().to_string();
+    assert_eq!(inv["peer_id"], a_peer.as_str());
+    assert!(inv["addresses"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("/ip4/127.0.0.1/tcp/"));
+
+    // Bad invites: each named, nothing changed.
+    let e = fails(&b, &["join", &invite.replace("swapmeet:", "swapmeat:")]);
+    assert!(e.contains("starts with 'swapmeet:'"), "{e}");
+    let mut typo = invite.clone().into_bytes();
+    let i = typo.len() - 10;
+    typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
+    let e = fails(&b, &["join", std::str::from_utf8(&typo).unwrap()]);
+    assert!(e.contains("checksum"), "{e}");
+    let e = fails(&b, &["join", &format!("{invite}{}", "a".repeat(1300))]);
+    assert!(e.contains("the limit is 1200"), "{e}");
+    let e = fails(&b, &["join", "swapmeet:!!"]);
+    assert!(e.contains("not base32"), "{e}");
+    // The API checks it too (any program may call it).
+    let (code, body) = b.api("POST", "/v1/join", &serde_json::json!({"invite": "x"}));
+    assert_eq!(code, 400);
+    assert_eq!(body["field"], "invite", "{body}");
+    let own = b.json_ok(&["invite"]).remove(0);
+    let e = fails(&b, &["join", own["invite"].as_str().unwrap()]);
+    assert!(e.contains("own invite"), "{e}");
+    assert_eq!(status(&b)["network"]["known_peers"], 0);
+    assert_eq!(status(&b)["network"]["connected_peers"], 0);
+
+    let joined = b.json_ok(&["join", &invite]).remove(0);
+    assert_eq!(joined["peer_id"], a_peer.as_str());
+    assert_eq!(joined["connected"], true, "{joined}");
+
+    let id = a.sell("Invited tandem bicycle", "120 EUR");
+    let hits = b.search_until(&["tandem"], 1);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["id"], id.as_str());
+
+    // The peer survives B's crash: B, killed and started again, dials A from its book.
+    b.kill_node();
+    b.start_node();
+    wait_for("B to reconnect to A after the restart", || {
+        status(&b)["network"]["connected_peers"].as_u64() == Some(1)
+    });
+    let peers = b.json_lines(&["peers"]);
+    assert!(
+        peers.iter().any(|p| p["peer_id"] == a_peer.as_str()),
+        "{peers:?}"
+    );
+}
+
+/// Sets `section.key = value` (a TOML value) in the home's config.toml.
+fn set_config(h: &Home, section: &str, key: &str, value: &str) {
+    let path = h.path().join("config.toml");
+    let mut doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let v: toml::Table = format!("v = {value}").parse().unwrap();
+    doc.entry(section)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .unwrap()
+        .insert(key.to_string(), v["v"].clone());
+    std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
+}
+
+#[test]
+fn a_relay_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_field_named() {
+    let cases = [
+        (
+            ("reach", "relay_circuit_kib", "8"),
+            "reach.relay_circuit_kib: 8 is out of range: 16 to 65536",
+        ),
+        (
+            ("reach", "relay_max_circuits", "0"),
+            "reach.relay_max_circuits: 0 is out of range: 1 to 1024",
+        ),
+        (("reach", "relay_server", "\"sometimes\""), "relay_server"),
+        (
+            ("node", "bootstrap_dnsaddr", "[\"not a domain\"]"),
+            "node.bootstrap_dnsaddr: 'not a domain' is not a domain name",
+        ),
+    ];
+    for ((section, key, value), expect) in cases {
+        let h = Home::new();
+        h.ok(&["init", "--location", "52.52,13.405"]);
+        set_config(&h, section, key, value);
+        let o = h.cmd(&["node", "--api", "127.0.0.1:0", "--no-mdns"]);
+        assert_eq!(o.status.code(), Some(2), "{key}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(expect), "{key}: {e}");
+        assert!(!h.path().join("node.json").exists());
+    }
+}
