@@ -178,9 +178,9 @@ impl Summary {
         }
     }
 
-    /// A block list's summary: its author, how many sellers it names (as the quantity), and
-    /// the shipping area every node follows.
-    fn of_blocklist(signer: &[u8; 32], b: &BlockList) -> Summary {
+    /// A summary of `signer`'s record with nothing else known: what withdrawals and block
+    /// lists start from.
+    fn bare(signer: &[u8; 32]) -> Summary {
         Summary {
             seller: seller_id_text(signer),
             title: String::new(),
@@ -192,27 +192,27 @@ impl Summary {
             category: None,
             geohash: None,
             place: None,
-            ships: true,
-            quantity: Some(u32::try_from(b.entries.len()).unwrap_or(u32::MAX)),
+            ships: false,
+            quantity: None,
             reason: None,
             thumb: None,
         }
     }
 
+    /// A block list's summary: its author, how many sellers it names (as the quantity), and
+    /// the shipping area every node follows.
+    fn of_blocklist(signer: &[u8; 32], b: &BlockList) -> Summary {
+        Summary {
+            ships: true,
+            quantity: Some(u32::try_from(b.entries.len()).unwrap_or(u32::MAX)),
+            ..Summary::bare(signer)
+        }
+    }
+
     fn of_withdrawal(signer: &[u8; 32], w: &Withdrawal) -> Summary {
         Summary {
-            seller: seller_id_text(signer),
-            title: String::new(),
-            price_minor: None,
-            currency: None,
-            price_max_minor: None,
-            variants: 0,
-            condition: None,
-            category: None,
             geohash: w.area.as_ref().map(|a| a.as_str().to_string()),
-            place: None,
             ships: w.ships,
-            quantity: None,
             reason: Some(
                 match w.reason {
                     swapmeet_protocol::WithdrawReason::Sold => "sold",
@@ -220,7 +220,7 @@ impl Summary {
                 }
                 .to_string(),
             ),
-            thumb: None,
+            ..Summary::bare(signer)
         }
     }
 }
