@@ -3,67 +3,18 @@
 //! node that does not trust the author stores and relays the list but blocks nobody, and
 //! untrusting brings the seller's records back from a peer with the next sync.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::{IngestOutcome, Source};
-use swapmeet_protocol::{
-    geo, BlockEntry, BlockList, Category, Condition, Currency, Delivery, Listing, Location, Price,
-    SecretKey,
-};
+use swapmeet_protocol::{BlockEntry, BlockList, Listing, SecretKey};
 use tempfile::TempDir;
 
-const BERLIN: (f64, f64) = (52.52, 13.405);
-const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "gave up after {DEADLINE:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+mod local_support;
+use local_support::{berlin_listing, eventually, BERLIN};
 
 fn listing(item: &str, now: u64) -> Listing {
-    Listing {
-        item_key: item.into(),
-        seq: 1,
-        signed_at: now - 10,
-        expires_at: now + 7 * 86_400,
-        title: format!("Offer {item}"),
-        description: String::new(),
-        price: Price::Fixed {
-            amount_minor: 100,
-            currency: Currency::new("EUR").unwrap(),
-        },
-        condition: Condition::New,
-        category: Category::Other,
-        tags: vec![],
-        quantity: 1,
-        location: Some(Location {
-            geohash: geo::encode(BERLIN.0, BERLIN.1, 6),
-            place: None,
-        }),
-        delivery: Delivery {
-            pickup: true,
-            shipping: false,
-            ships_to: vec![],
-        },
-        images: vec![],
-        variants: vec![],
-        stamp: None,
-    }
+    berlin_listing(item, &format!("Offer {item}"), now)
 }
 
 fn held(node: &LocalNode, l: &Listing, seller: &SecretKey) -> bool {

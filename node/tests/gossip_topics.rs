@@ -4,35 +4,15 @@
 //!
 //! Every wait has an overall deadline (`eventually`); nothing asserts a duration.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_protocol::{
     Category, Condition, Delivery, GeoHash, Listing, Location, Price, SecretKey,
 };
 use tempfile::TempDir;
 
-const DEADLINE: Duration = Duration::from_secs(90);
-const BERLIN: (f64, f64) = (52.52, 13.405);
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "gave up after {DEADLINE:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+#[allow(dead_code)] // shared helpers; this file uses some of them
+mod local_support;
+use local_support::{eventually, BERLIN};
 
 async fn node(n: u8, home: Option<(f64, f64)>) -> (LocalNode, TempDir) {
     let dir = tempfile::tempdir().unwrap();

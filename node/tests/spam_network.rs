@@ -1,68 +1,19 @@
 //! The spam limits between real nodes: a spamming key's excess is neither stored nor relayed by
 //! the middle node of a chain of three, while its paid-for listing and others' listings pass.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::{IngestOutcome, Source};
 use swapmeet_protocol::limits::FREE_LISTINGS_PER_KEY;
-use swapmeet_protocol::{
-    geo, Category, Condition, Currency, Delivery, Listing, ListingId, Location, Price, SecretKey,
-    Stamp,
-};
+use swapmeet_protocol::{geo, Listing, ListingId, SecretKey, Stamp};
 use tempfile::TempDir;
 
-const BERLIN: (f64, f64) = (52.52, 13.405);
-const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "gave up after {DEADLINE:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+mod local_support;
+use local_support::{berlin_listing, eventually, BERLIN};
 
 fn listing(item: &str, now: u64) -> Listing {
-    Listing {
-        item_key: item.into(),
-        seq: 1,
-        signed_at: now - 10,
-        expires_at: now + 7 * 86_400,
-        title: format!("Spam offer {item}"),
-        description: String::new(),
-        price: Price::Fixed {
-            amount_minor: 100,
-            currency: Currency::new("EUR").unwrap(),
-        },
-        condition: Condition::New,
-        category: Category::Other,
-        tags: vec![],
-        quantity: 1,
-        location: Some(Location {
-            geohash: geo::encode(BERLIN.0, BERLIN.1, 6),
-            place: None,
-        }),
-        delivery: Delivery {
-            pickup: true,
-            shipping: false,
-            ships_to: vec![],
-        },
-        images: vec![],
-        variants: vec![],
-        stamp: None,
-    }
+    berlin_listing(item, &format!("Spam offer {item}"), now)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
