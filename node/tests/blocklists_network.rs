@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use swapmeet_node::network::local::{loopback_config, LocalNode};
+use swapmeet_node::network::local::LocalNode;
 use swapmeet_node::{IngestOutcome, Source};
 use swapmeet_protocol::{BlockEntry, BlockList, Listing, SecretKey};
-use tempfile::TempDir;
 
+#[allow(dead_code)] // shared helpers; this file uses some of them
 mod local_support;
-use local_support::{berlin_listing, eventually, BERLIN};
+use local_support::{berlin_listing, berlin_nodes, eventually};
 
 fn listing(item: &str, now: u64) -> Listing {
     berlin_listing(item, &format!("Offer {item}"), now)
@@ -23,20 +23,7 @@ fn held(node: &LocalNode, l: &Listing, seller: &SecretKey) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_acts_only_where_its_author_is_trusted() {
-    let mut nodes = Vec::new();
-    let mut dirs: Vec<TempDir> = Vec::new();
-    for i in 0..3u8 {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = loopback_config(Some(BERLIN));
-        // Syncs happen when the test asks (or on connecting): what changes is the test's doing.
-        config.sync_interval = Duration::from_secs(3600);
-        nodes.push(
-            LocalNode::start(dir.path(), SecretKey::from_bytes([70 + i; 32]), config)
-                .await
-                .unwrap(),
-        );
-        dirs.push(dir);
-    }
+    let (nodes, _dirs) = berlin_nodes(3, 70).await;
     let (author, trusting, other) = (&nodes[0], &nodes[1], &nodes[2]);
     let author_key = author.author.key().public();
 

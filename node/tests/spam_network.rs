@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::{IngestOutcome, Source};
 use swapmeet_protocol::limits::FREE_LISTINGS_PER_KEY;
 use swapmeet_protocol::{geo, Listing, ListingId, SecretKey, Stamp};
-use tempfile::TempDir;
 
+#[allow(dead_code)] // shared helpers; this file uses some of them
 mod local_support;
-use local_support::{berlin_listing, eventually, BERLIN};
+use local_support::{berlin_listing, berlin_nodes, eventually, BERLIN};
 
 fn listing(item: &str, now: u64) -> Listing {
     berlin_listing(item, &format!("Spam offer {item}"), now)
@@ -18,20 +17,7 @@ fn listing(item: &str, now: u64) -> Listing {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_middle_node_neither_stores_nor_relays_a_spammers_excess() {
-    let mut nodes = Vec::new();
-    let mut dirs: Vec<TempDir> = Vec::new();
-    for i in 0..3u8 {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = loopback_config(Some(BERLIN));
-        // No periodic sync during the test: what reaches the far node comes by gossip.
-        config.sync_interval = Duration::from_secs(3600);
-        nodes.push(
-            LocalNode::start(dir.path(), SecretKey::from_bytes([60 + i; 32]), config)
-                .await
-                .unwrap(),
-        );
-        dirs.push(dir);
-    }
+    let (nodes, _dirs) = berlin_nodes(3, 60).await;
     // 0 (the spammer's relay, publishing raw) - 1 (the middle) - 2. The ends block each
     // other, or they would find each other through the DHT and skip the middle.
     let (id0, id2) = (nodes[0].net().peer_id(), nodes[2].net().peer_id());

@@ -1,10 +1,14 @@
 //! What the tests of nodes on loopback (`network::local::LocalNode`) share: waiting for a
-//! condition, and a plain listing in Berlin.
+//! condition, a plain listing in Berlin, and nodes that follow Berlin.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use swapmeet_protocol::{geo, Category, Condition, Currency, Delivery, Listing, Location, Price};
+use swapmeet_node::network::local::{loopback_config, LocalNode};
+use swapmeet_protocol::{
+    geo, Category, Condition, Currency, Delivery, Listing, Location, Price, SecretKey,
+};
+use tempfile::TempDir;
 
 /// Where the test listings are.
 pub const BERLIN: (f64, f64) = (52.52, 13.405);
@@ -60,4 +64,27 @@ pub fn berlin_listing(item: &str, title: &str, now: u64) -> Listing {
         variants: vec![],
         stamp: None,
     }
+}
+
+/// `n` nodes following Berlin on loopback, keyed `[first_key + i; 32]`, that sync only when the
+/// test asks (or on connecting), so what reaches a node is the test's doing; not connected.
+pub async fn berlin_nodes(n: u8, first_key: u8) -> (Vec<LocalNode>, Vec<TempDir>) {
+    let mut nodes = Vec::new();
+    let mut dirs = Vec::new();
+    for i in 0..n {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = loopback_config(Some(BERLIN));
+        config.sync_interval = Duration::from_secs(3600);
+        nodes.push(
+            LocalNode::start(
+                dir.path(),
+                SecretKey::from_bytes([first_key + i; 32]),
+                config,
+            )
+            .await
+            .unwrap(),
+        );
+        dirs.push(dir);
+    }
+    (nodes, dirs)
 }
