@@ -47,6 +47,7 @@ use peers::PeerMeta;
 use sync::Session;
 
 mod commands;
+mod dials;
 mod gossip;
 mod kad;
 mod peers;
@@ -119,7 +120,7 @@ struct EventLoop {
     /// Where `Command::Shutdown` wants its answer once the loop has drained.
     stop_reply: Option<oneshot::Sender<()>>,
     unsent: VecDeque<(TopicHash, Vec<u8>)>,
-    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>)>,
+    dials: HashMap<ConnectionId, dials::PendingDial>,
     gets: HashMap<QueryId, GetQuery>,
     finds: HashMap<QueryId, (PeerId, oneshot::Sender<Vec<Multiaddr>>)>,
     sessions: HashMap<PeerId, Session>,
@@ -418,8 +419,8 @@ impl EventLoop {
         if let Err(e) = wrote {
             tracing::error!(error = %e, "writing the network's state at shutdown failed");
         }
-        for (_, (_, d)) in self.dials.drain() {
-            let _ = d.send(Err(NetworkError::Stopped));
+        for (_, d) in self.dials.drain() {
+            let _ = d.reply.send(Err(NetworkError::Stopped));
         }
         self.publish_status();
     }

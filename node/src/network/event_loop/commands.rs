@@ -1,6 +1,6 @@
 //! The commands a `NetworkHandle` sends, carried out on the loop.
 
-use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::core::transport::PortUse;
 use libp2p::PeerId;
 
 use super::kad::GetQuery;
@@ -23,19 +23,7 @@ impl EventLoop {
                         return true;
                     }
                 }
-                let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
-                let id = opts.connection_id();
-                match self.swarm.dial(opts) {
-                    Ok(()) => {
-                        self.dials.insert(id, (addr, reply));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(NetworkError::Dial {
-                            addr: addr.to_string(),
-                            reason: e.to_string(),
-                        }));
-                    }
-                }
+                self.dial_for_user(addr, reply, PortUse::Reuse);
             }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());

@@ -12,7 +12,7 @@ use swapmeet_protocol::limits::KAD_PROTOCOL;
 
 use super::EventLoop;
 use crate::network::behaviour::BehaviourEvent;
-use crate::network::{NetworkError, STRIKES_TO_BAN};
+use crate::network::STRIKES_TO_BAN;
 
 /// What the status shows of a connected peer.
 pub(super) struct PeerMeta {
@@ -109,8 +109,8 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
-                if let Some((_, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Ok(peer_id));
+                if let Some(dial) = self.dials.remove(&connection_id) {
+                    let _ = dial.reply.send(Ok(peer_id));
                 }
                 let (address, direction) = match &endpoint {
                     ConnectedPoint::Dialer { address, .. } => {
@@ -168,27 +168,8 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
-                    // A connection the node opened meanwhile (the DHT and mDNS find peers
-                    // too) can win the race, and this one is then refused: connected to that
-                    // peer is what was asked for.
-                    let peer = match addr.iter().last() {
-                        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
-                        _ => None,
-                    };
-                    let _ = match peer.filter(|p| self.swarm.is_connected(p)) {
-                        Some(peer) => reply.send(Ok(peer)),
-                        None => reply.send(Err(NetworkError::Dial {
-                            addr: addr.to_string(),
-                            reason: match &error {
-                                // libp2p prints only "Dial error" for these.
-                                libp2p::swarm::DialError::Denied { cause } => {
-                                    format!("refused by this node's connection rules: {cause}")
-                                }
-                                e => e.to_string(),
-                            },
-                        })),
-                    };
+                if let Some(dial) = self.dials.remove(&connection_id) {
+                    self.user_dial_failed(dial, &error);
                 }
             }
             _ => {}
