@@ -109,15 +109,39 @@ fn add(home: &Home, out: &Out, a: WatchAddArgs) -> Result<Done> {
     }
     let c = Client::connect(home)?;
     let saved: SavedSearch = typed(c.post("/v1/watches", &body)?)?;
+    // What already matches is not alerted on (those are the search's results now); say how
+    // many, so the user knows to look at them with `search`.
+    let now = matching_now(&c, &body["query"]);
     out.emit(&serde_json::to_value(&saved)?, || {
-        format!(
+        let mut line = format!(
             "saved search {} '{}': {}",
             saved.id,
             saved.name,
             describe(&saved)
-        )
+        );
+        match now {
+            Some((n, exact)) => line.push_str(&format!(
+                "\n{}{n} listing{} match now (`swapmeet search` with the same words and filters shows them); new ones and lower prices will alert",
+                if exact { "" } else { "at least " },
+                if n == 1 { "" } else { "s" },
+            )),
+            None => line.push_str("\nnew matches and lower prices will alert"),
+        }
+        line
     })?;
     Ok(Done::Ok)
+}
+
+/// How many listings the saved query matches now, and whether that count is exact; `None`
+/// when the search corrected a word (the saved search matches words as typed) or failed.
+fn matching_now(c: &Client, query: &serde_json::Value) -> Option<(u64, bool)> {
+    let mut q = query.clone();
+    q["limit"] = json!(1);
+    let r = c.post("/v1/search", &q).ok()?;
+    if !r["corrected"].is_null() {
+        return None;
+    }
+    Some((r["total"].as_u64()?, r["total_exact"].as_bool()?))
 }
 
 fn watch_listing(home: &Home, out: &Out, a: WatchListingArgs) -> Result<Done> {

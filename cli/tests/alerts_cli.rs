@@ -168,7 +168,9 @@ fn bad_watches_are_refused_and_follow_streams_alerts() {
     ]);
     assert_eq!(rated[0]["query"]["min_rating"], 4.0);
     h.ok(&["watch", "rm", "chairs4"]);
-    h.ok(&["watch", "add", "lamp", "--name", "lamps"]);
+    // Saving says what matches already (not alerted on: the search's results now).
+    let said = h.ok(&["watch", "add", "lamp", "--name", "lamps"]);
+    assert!(said.contains("0 listings match now"), "{said}");
     let (code, err) = fails(&h, &["watch", "add", "desk", "lamp", "--name", "lamps"]);
     assert_eq!(code, 2);
     assert!(err.contains("already named"), "{err}");
@@ -182,6 +184,9 @@ fn bad_watches_are_refused_and_follow_streams_alerts() {
     // come from the stream.
     let first = h.sell("Brass desk lamp", "15 EUR");
     wait_for("the first alert", || (!alerts(&h).is_empty()).then_some(()));
+    let said = h.ok(&["watch", "add", "brass", "lamp", "--name", "brass"]);
+    assert!(said.contains("1 listing match now"), "{said}");
+    h.ok(&["watch", "rm", "brass"]);
     let mut child = Command::new(BIN)
         .args(["--json", "alerts", "--follow"])
         .env("SWAPMEET_HOME", h.path())

@@ -398,6 +398,7 @@ impl Engine {
                 areas: a.record.areas(),
                 envelope: Arc::from(a.record.envelope.as_slice()),
                 parts: None,
+                previous: None,
             });
         }
         Ok(removed.len())
@@ -645,6 +646,7 @@ impl Engine {
                 areas: a.record.areas(),
                 envelope: Arc::from(a.record.envelope.as_slice()),
                 parts: None,
+                previous: None,
             });
         }
         Ok(n)

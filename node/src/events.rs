@@ -64,6 +64,11 @@ pub struct Event {
     /// [`Event::decoded`].
     #[serde(skip)]
     pub parts: Option<Arc<StoredParts>>,
+    /// The signed envelope of the version this one replaced (an update only), absent from the
+    /// JSON form: what the alerts compare the new version with (did it match before, was it
+    /// dearer).
+    #[serde(skip)]
+    pub previous: Option<Arc<[u8]>>,
 }
 
 impl Event {

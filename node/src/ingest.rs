@@ -520,6 +520,7 @@ impl Engine {
                             areas: rec.areas(),
                             envelope: Arc::from(rec.envelope),
                             parts: Some(parts),
+                            previous: a.previous.map(Arc::from),
                         });
                         outcome
                     }

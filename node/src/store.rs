@@ -178,6 +178,10 @@ pub struct Applied {
     pub record: StoredRecord,
     /// The seq of the version it replaced.
     pub replaced: Option<u64>,
+    /// The signed envelope of the version it replaced, as sled handed it back when the new
+    /// version was written (no extra read): listeners that compare versions (the alerts' "price
+    /// drop") need it after the store has let it go.
+    pub previous: Option<Vec<u8>>,
 }
 
 fn id_from(bytes: &[u8], tree: &'static str) -> Result<ListingId, StoreError> {
@@ -484,12 +488,22 @@ impl Store {
                     position,
                     record: incoming,
                     replaced: *replaced,
+                    previous: None,
                 });
             }
             decisions.push(decision);
         }
         if !applied.is_empty() {
-            self.write(listings, changes)?;
+            let previous = self.write(listings, changes)?;
+            for (a, old) in applied.iter_mut().zip(previous) {
+                if a.replaced.is_some() {
+                    // The write is done: a version that no longer decodes only leaves the
+                    // listeners without it, it does not undo the write.
+                    a.previous = old
+                        .and_then(|bytes| StoredRecord::decode(a.record.id, &bytes).ok())
+                        .map(|r| r.envelope);
+                }
+            }
             let mut l = self.write_lookups();
             for (link, id, head) in &ops {
                 if *link {
@@ -513,22 +527,31 @@ impl Store {
     /// too; a batch then waits for any write anywhere that is waiting for the disk. That held
     /// up storing gossiped listings for 50-120 ms at a time. The records of a write need no
     /// atomicity among themselves: each is a complete version, and none was acknowledged yet.
-    fn write(&self, records: Vec<RecordWrite>, changes: ChangeEntry) -> Result<(), StoreError> {
+    ///
+    /// Returns, per record in order, the value it replaced (sled hands it back from the write).
+    fn write(
+        &self,
+        records: Vec<RecordWrite>,
+        changes: ChangeEntry,
+    ) -> Result<Vec<Option<sled::IVec>>, StoreError> {
         let ctx = StoreError::sled;
         let Some(last) = changes.last else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         self.changes
             .insert(last.to_be_bytes(), changes.bytes)
             .map_err(ctx("writing the change log"))?;
+        let mut previous = Vec::with_capacity(records.len());
         for (id, value) in records {
-            match value {
-                Some(v) => self.listings.insert(id.as_bytes(), v),
-                None => self.listings.remove(id.as_bytes()),
-            }
-            .map_err(ctx("writing listings"))?;
+            previous.push(
+                match value {
+                    Some(v) => self.listings.insert(id.as_bytes(), v),
+                    None => self.listings.remove(id.as_bytes()),
+                }
+                .map_err(ctx("writing listings"))?,
+            );
         }
-        Ok(())
+        Ok(previous)
     }
 
     /// Removes every record whose time is up (listings past expiry, withdrawals past
@@ -577,6 +600,7 @@ impl Store {
                     position,
                     record: rec,
                     replaced: None,
+                    previous: None,
                 });
             }
             self.write(listings, changes)?;

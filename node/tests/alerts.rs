@@ -223,10 +223,20 @@ fn alerts_fire_once_again_on_a_lower_price_and_persist() {
     assert_eq!(alerts.alerts(10, false).unwrap().1, 0);
     drop(alerts);
 
-    // After a restart the search is still there and the same listing does not alert again.
+    // After a restart the search is still there and the same listing, delivered again (by a
+    // peer's sync, say), does not alert again: the store already has that version, so no
+    // change reaches the alerts; an older version is stale and does not either.
     let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
     assert_eq!(alerts.list().unwrap(), vec![saved.clone()]);
-    assert_eq!(alerts.process(&evs).unwrap(), 0);
+    let again = ingest(
+        &e,
+        vec![
+            sign(&listing("a", 3, "Road bike, 56 cm", eur(200))),
+            sign(&listing("a", 2, "Road bike, 56 cm", eur(280))),
+        ],
+    );
+    assert!(again.is_empty());
+    assert_eq!(alerts.process(&again).unwrap(), 0);
     assert_eq!(alerts.alerts(10, false).unwrap().0.len(), 2);
 
     // Removed: no more alerts.
@@ -237,6 +247,70 @@ fn alerts_fire_once_again_on_a_lower_price_and_persist() {
         alerts.remove("bikes"),
         Err(AlertError::Unknown(_))
     ));
+}
+
+/// An update alerts when the listing enters a search, or is cheaper than the version it
+/// replaced in a search it stays in; leaving a search and coming back is not news unless it
+/// comes back cheaper; a version nobody judged (replaced in the same batch, or before its
+/// batch was matched) does not count as alerted on.
+#[test]
+fn updates_alert_on_entering_a_search_or_getting_cheaper_once_per_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
+    alerts
+        .add(
+            Some("bikes".into()),
+            SearchQuery {
+                price: Some(PriceFilter {
+                    currency: Currency::new("EUR").unwrap(),
+                    min_minor: None,
+                    max_minor: Some(30_000),
+                }),
+                ..text("road bike")
+            },
+        )
+        .unwrap();
+    let step = |l: Listing| alerts.process(&ingest(&e, vec![sign(&l)])).unwrap();
+    let last = |alerts: &Alerts| {
+        let a = alerts.alerts(1, false).unwrap().0.remove(0);
+        (a.kind, a.price, a.previous_price)
+    };
+    // Too dear at first; an update into the price range enters the search: a match.
+    assert_eq!(step(listing("a", 1, "Road bike", eur(350))), 0);
+    assert_eq!(step(listing("a", 2, "Road bike", eur(290))), 1);
+    assert_eq!(last(&alerts), (AlertKind::Match, Some(eur(290)), None));
+    // Out of range again, then back at the same price: already alerted.
+    assert_eq!(step(listing("a", 3, "Road bike", eur(320))), 0);
+    assert_eq!(step(listing("a", 4, "Road bike", eur(290))), 0);
+    // Out (another title), then back cheaper than when it left: a price drop from then.
+    assert_eq!(step(listing("a", 5, "Road bicycle", eur(290))), 0);
+    assert_eq!(step(listing("a", 6, "Road bike", eur(260))), 1);
+    assert_eq!(
+        last(&alerts),
+        (AlertKind::PriceDrop, Some(eur(260)), Some(eur(290)))
+    );
+    // A new listing and its update in one batch: the update is its first judged version.
+    let both = ingest(
+        &e,
+        vec![
+            sign(&listing("b", 1, "Road bike", eur(250))),
+            sign(&listing("b", 2, "Road bike", eur(240))),
+        ],
+    );
+    assert_eq!(both.len(), 2);
+    assert_eq!(alerts.process(&both).unwrap(), 1);
+    assert_eq!(last(&alerts), (AlertKind::Match, Some(eur(240)), None));
+    // A new listing whose next version was stored before its batch was matched: passed
+    // over, and the next version is a match, not an update of something alerted.
+    let first = ingest(&e, vec![sign(&listing("c", 1, "Road bike", eur(220)))]);
+    let second = ingest(&e, vec![sign(&listing("c", 2, "Road bike", eur(230)))]);
+    assert_eq!(alerts.process(&first).unwrap(), 0);
+    assert_eq!(alerts.process(&second).unwrap(), 1);
+    assert_eq!(last(&alerts), (AlertKind::Match, Some(eur(230)), None));
+    // Withdrawn and the id's record gone: nothing alerts for it any more.
+    let evs = ingest(&e, vec![withdrawal("c", 3, WithdrawReason::Sold)]);
+    assert_eq!(alerts.process(&evs).unwrap(), 0);
 }
 
 #[test]

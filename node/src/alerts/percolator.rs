@@ -258,8 +258,19 @@ impl Percolator {
         term
     }
 
-    /// The searches a listing (signed by `seller`) matches at `now`, in id order.
+    /// The searches a listing (signed by `seller`) matches at `now`, in id order. Its words
+    /// count towards telling rare terms from common ones.
     pub fn matches(&mut self, seller: &[u8; 32], l: &Listing, now: u64) -> Vec<u64> {
+        self.match_listing(seller, l, now, true)
+    }
+
+    /// As [`Percolator::matches`], for a listing already counted (the version an update
+    /// replaced): its words are not counted again.
+    pub fn matches_again(&mut self, seller: &[u8; 32], l: &Listing, now: u64) -> Vec<u64> {
+        self.match_listing(seller, l, now, false)
+    }
+
+    fn match_listing(&mut self, seller: &[u8; 32], l: &Listing, now: u64, count: bool) -> Vec<u64> {
         if self.slot_of.is_empty() || l.expires_at <= now {
             return Vec::new();
         }
@@ -284,12 +295,14 @@ impl Percolator {
         }
         present.sort_unstable();
         present.dedup();
-        for t in &present {
-            self.listings_with[*t as usize] += 1;
-        }
-        self.since_refile += 1;
-        if self.since_refile >= REFILE_EVERY {
-            self.refile();
+        if count {
+            for t in &present {
+                self.listings_with[*t as usize] += 1;
+            }
+            self.since_refile += 1;
+            if self.since_refile >= REFILE_EVERY {
+                self.refile();
+            }
         }
         // Each search is filed once (under one term, or under "no text"), so no candidate
         // comes twice.

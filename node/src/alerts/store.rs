@@ -1,5 +1,5 @@
-//! What the alert service keeps in sled: saved searches, what each has matched (to alert once
-//! per listing, and again on a lower price), and the alerts themselves. Local only: nothing
+//! What the alert service keeps in sled: saved searches, the searches listings left (to alert
+//! once per listing, and again on a lower price), and the alerts themselves. Local only: nothing
 //! here is published.
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -11,10 +11,14 @@ use crate::store::Store;
 
 /// Saved searches: id (u64 big-endian) to JSON [`SavedSearch`].
 pub const TREE_SEARCHES: &str = "alerts_searches";
-/// What the saved searches matched of a listing: listing id (16 bytes) to a list of
-/// [`Matched`] (binary, [`encode_matched`]; JSON before), one per search. Keyed by listing so
-/// that matching a listing reads and writes one record however many searches it matches, and
-/// a listing's record goes when the listing does (sold, withdrawn, expired).
+/// The saved searches a listing matched at an earlier version and left with a later one:
+/// listing id (16 bytes) to a list of [`Matched`] (binary, [`encode_matched`]; JSON before),
+/// one per search, with the version and price it left at, so coming back alerts only a lower
+/// price. (Whether a search stays in or enters a listing is decided from the version an update
+/// replaced; records written before that also hold searches a listing is still in, which reads
+/// the same.) Keyed by listing so that an update reads and writes one record however many
+/// searches it touches, and a listing's record goes when the listing does (sold, withdrawn,
+/// expired).
 pub const TREE_MATCHED: &str = "alerts_matched_by_listing";
 /// The first layout of [`TREE_MATCHED`]: search id (8 bytes) + listing id (16 bytes) to JSON
 /// `{seq, price}`. Moved into [`TREE_MATCHED`] when the trees are opened.
