@@ -4,7 +4,8 @@
 //! nodes without a listener learn from AutoNAT that they cannot be dialled, turn Kademlia to
 //! client mode and listen through the relay on their own. Two such nodes then reach each
 //! other only through the relay (neither has a direct address, so hole punching cannot
-//! succeed), and a listing and a message flow both ways.
+//! succeed), and a listing and a message flow both ways, and a photo one way; one larger than
+//! the circuit's byte limit does not come through.
 //!
 //! Every wait has a deadline (`eventually`) and the test an overall timeout; nothing asserts
 //! on timing.
@@ -13,6 +14,8 @@ use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use swapmeet_node::authoring::ListingDraft;
+use swapmeet_node::media::blobs::BlobClass;
+use swapmeet_node::media::fetch::{fetch, FetchError, Want};
 use swapmeet_node::messaging::DeliveryState;
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::network::reach::ReachKind;
@@ -216,6 +219,17 @@ async fn two_nodes_behind_a_relay_exchange_a_listing_and_messages_through_it() {
             .messages
             .iter()
             .any(|m| !m.from_me && m.text == "Yes, come by."));
+        // A photo through the relay: N has it (its own), C fetches it chunk by chunk over the
+        // relayed connection; two 256 KiB chunks fit the circuit's 1 MiB.
+        let n_peer = n.net().peer_id();
+        let photo: Vec<u8> = (0..300 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+        let hash = n.blobs.put(&photo, BlobClass::Own).unwrap();
+        let fetched = fetch(&c.blobs, c.net(), Want::photo(hash, Some(n_peer)))
+            .await
+            .unwrap();
+        assert_eq!(fetched.from, Some(n_peer));
+        assert!(fetched.bytes == photo, "the photo arrived whole");
+
         // Neither can be dialled directly, so no hole punch can have succeeded: what flowed,
         // flowed through the relay.
         assert!(c
@@ -230,6 +244,19 @@ async fn two_nodes_behind_a_relay_exchange_a_listing_and_messages_through_it() {
             async move { n >= 1 }
         })
         .await;
+
+        // At the circuit's byte limit the relay closes the circuit: a photo larger than it
+        // cannot come through, the fetch says so, and nothing of it is kept.
+        let large: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+        let large_hash = n.blobs.put(&large, BlobClass::Own).unwrap();
+        let refused = fetch(&c.blobs, c.net(), Want::photo(large_hash, Some(n_peer))).await;
+        match refused {
+            Err(e @ FetchError::AllFailed { .. }) => {
+                assert!(e.to_string().contains("closed"), "{e}");
+            }
+            other => panic!("3 MiB through a 1 MiB circuit: {other:?}"),
+        }
+        assert!(!c.blobs.has(&large_hash));
 
         for node in [c, n, helper, relay] {
             node.stop().await.unwrap();
