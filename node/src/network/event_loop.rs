@@ -393,11 +393,12 @@ impl EventLoop {
         }
     }
 
-    /// Stops in order: no new work (peers' requests are answered busy from now on), drain
-    /// the work in flight (its results still handled, so ingest verdicts, DHT records and
-    /// receipts land, and each message or deposit a peer was answered for is stored before
-    /// the engine and the messenger close), write the address book, the DHT records and the
-    /// outbox's queued receipts and deposit records, fail the dials that wait.
+    /// Stops in order: no new work (the swarm is no longer polled, so no request is read, and
+    /// the executor refuses what the drained results would start), drain the work in flight
+    /// (its results still handled, so ingest verdicts, DHT records and receipts land, and
+    /// each message or deposit a peer was answered for is stored before the engine and the
+    /// messenger close), write the address book, the DHT records and the outbox's queued
+    /// receipts and deposit records, fail the dials that wait.
     async fn shutdown(&mut self) {
         use futures::FutureExt;
         tracing::debug!("network stopping");

@@ -278,13 +278,21 @@ impl MessagingWire {
     /// and asks the peers whose mail waited for room again.
     pub(crate) fn pump(&mut self, swarm: &mut Swarm<Behaviour>, exec: &mut Executor) {
         self.flush_writes(exec);
-        while exec.has_room(Kind::MailReceive) {
+        // As many as there are free slots now: each answer takes one when it comes (one
+        // refused again waits here again).
+        let mut free = if exec.has_room(Kind::MailReceive) {
+            exec.cap(Kind::MailReceive) - exec.in_flight(Kind::MailReceive)
+        } else {
+            0
+        };
+        while free > 0 {
             let Some(peer) = self.recollect.iter().next().copied() else {
                 break;
             };
             self.recollect.remove(&peer);
             if swarm.is_connected(&peer) {
                 self.collect_from(swarm, peer);
+                free -= 1;
             }
         }
     }
