@@ -1,7 +1,8 @@
 //! The network's executor (`node/src/network/executor.rs`) as peers and users see it, with
 //! real nodes on 127.0.0.1 in one process: a node whose messaging work is at its cap answers
 //! "busy" at once instead of hanging, and a sender's outbox delivers what was refused once
-//! the load drops; a node stopped while it stores what peers send keeps everything it
+//! the load drops; so with blob chunks (the fetch completes) and sync answers (a late peer's
+//! catch-up finishes); a node stopped while it stores what peers send keeps everything it
 //! acknowledged.
 //!
 //! Every wait has a deadline (`eventually`, 90 s) and every test an overall timeout; nothing
@@ -351,6 +352,110 @@ async fn a_node_reading_as_many_chunks_as_its_config_allows_answers_busy_and_the
         assert_eq!(fetched.bytes, bytes);
         assert_eq!(fetched.from, Some(s));
         for n in buyers.into_iter().chain([server]) {
+            n.stop().await.unwrap();
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_at_its_sync_answer_cap_answers_busy_and_a_late_peers_catch_up_finishes_later() {
+    use swapmeet_node::network::sync::{SyncRequest, MAX_FETCH_HASHES};
+    use swapmeet_node::{IngestOutcome, Source};
+
+    within(async {
+        let (nodes, _dirs) = local_support::berlin_nodes(2, 100).await;
+        let mut nodes = nodes.into_iter();
+        let (target, flooder) = (nodes.next().unwrap(), nodes.next().unwrap());
+        // 600 listings of one seller (within its free allowance) on the target.
+        let seller = key(110);
+        let now = target.engine.now();
+        let envelopes: Vec<_> = (0..600)
+            .map(|i| {
+                local_support::berlin_listing(&format!("lamp-{i}"), &format!("Lamp {i}"), now)
+                    .sign(&seller)
+                    .unwrap()
+            })
+            .collect();
+        let hashes: Vec<_> = envelopes.iter().map(|e| e.hash()).collect();
+        let engine = target.engine.clone();
+        let outcomes = tokio::task::spawn_blocking(move || {
+            engine.ingest(envelopes, Source::Peer("earlier".into()))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, IngestOutcome::Stored { .. })),
+            "{outcomes:?}"
+        );
+        flooder.connect(&target).await.unwrap();
+        let t = target.net().peer_id();
+
+        // A peer asks for the most a fetch may ask, 16 at a time (the streams one connection
+        // may carry), four times the answers the target works on at once.
+        let fetch = SyncRequest::Fetch {
+            hashes: hashes[..MAX_FETCH_HASHES].to_vec(),
+        };
+        let flood_once = {
+            let (net, fetch) = (flooder.net().clone(), fetch.clone());
+            move || {
+                let (net, fetch) = (net.clone(), fetch.clone());
+                async move {
+                    let sends = (0..16).map(|_| net.sync_raw(t, fetch.clone()));
+                    for r in futures::future::join_all(sends).await {
+                        r.unwrap();
+                    }
+                }
+            }
+        };
+        eventually("the target to answer a sync request busy", || {
+            let flood = flood_once();
+            async {
+                flood.await;
+                refused(&target, "sync_serve") > 0
+            }
+        })
+        .await;
+
+        // A peer that comes late, syncing every second, is answered busy while the flood
+        // goes on...
+        let stop = Arc::new(AtomicBool::new(false));
+        let flood = {
+            let (stop, flood_once) = (stop.clone(), flood_once.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Acquire) {
+                    flood_once().await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let late_dir = tempfile::tempdir().unwrap();
+        let mut config = loopback_config(Some(local_support::BERLIN));
+        config.sync_interval = Duration::from_secs(1);
+        let late = LocalNode::start(late_dir.path(), key(103), config)
+            .await
+            .unwrap();
+        late.connect(&target).await.unwrap();
+        eventually("the late peer's sync to be answered busy", || async {
+            late.net()
+                .status()
+                .last_sync
+                .and_then(|s| s.error)
+                .is_some_and(|e| e.contains("busy"))
+        })
+        .await;
+
+        // ...and once the flood stops, its catch-up finishes: it has every listing.
+        stop.store(true, Ordering::Release);
+        flood.await.unwrap();
+        eventually("the late peer to hold every listing", || async {
+            late.engine.stats().records == 600
+        })
+        .await;
+        for n in [target, flooder, late] {
             n.stop().await.unwrap();
         }
     })
