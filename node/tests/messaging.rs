@@ -7,32 +7,21 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use swapmeet_node::engine::EngineConfig;
 use swapmeet_node::messaging::{DeliveryState, MessagingConfig, Role, ThreadView};
 use swapmeet_node::network::local::{loopback_config, LocalNode};
 use swapmeet_node::network::messaging::bucket::Rate;
 use swapmeet_node::network::messaging::{MsgRequest, MsgResponse};
-use swapmeet_protocol::limits::MAX_MESSAGE_LIFETIME_SECS;
-use swapmeet_protocol::{
-    seal, DirectMessage, EnvelopeHash, ListingRef, MessageBody, Sealed, SecretKey, ThreadId,
-};
+use swapmeet_protocol::{EnvelopeHash, Sealed, SecretKey, ThreadId};
 use tempfile::TempDir;
+
+mod messaging_support;
+use messaging_support::{about, fresh, key, now, sealed_from_buyer};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const TEST_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn key(n: u8) -> SecretKey {
-    SecretKey::from_bytes([n; 32])
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 async fn within<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(TEST_TIMEOUT, f)
@@ -75,50 +64,6 @@ async fn start_with(
     LocalNode::start_with(dir, key(n), config, EngineConfig::default(), messaging)
         .await
         .unwrap()
-}
-
-/// A listing of `seller`'s, as a message refers to it.
-fn about(seller: &SecretKey, item: &str) -> ListingRef {
-    ListingRef {
-        seller: seller.public(),
-        item_key: item.into(),
-        version: EnvelopeHash([7; 32]),
-    }
-}
-
-/// A message from `buyer` to `seller` about `item`, signed and sealed by the test itself (as
-/// a peer with the buyer's key could), valid at `verify_at`.
-fn sealed_from_buyer(
-    buyer: &SecretKey,
-    seller: &SecretKey,
-    item: &str,
-    seq: u64,
-    text: &str,
-    (sent_at, expires_at): (u64, u64),
-    verify_at: u64,
-) -> Sealed {
-    let about = about(seller, item);
-    let message = DirectMessage {
-        recipient: seller.public(),
-        buyer: buyer.public(),
-        thread: ThreadId::derive(&about.id(), &buyer.public()),
-        seq,
-        sent_at,
-        expires_at,
-        about,
-        body: MessageBody::Text(text.into()),
-    };
-    let verified = message
-        .sign(buyer)
-        .unwrap()
-        .verify_message(verify_at)
-        .unwrap();
-    seal(&verified, &seller.public()).unwrap()
-}
-
-fn fresh() -> (u64, u64) {
-    let t = now();
-    (t, t + MAX_MESSAGE_LIFETIME_SECS)
 }
 
 fn thread(node: &LocalNode, id: &ThreadId) -> Option<ThreadView> {

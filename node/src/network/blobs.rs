@@ -3,9 +3,10 @@
 //! who holds a blob.
 //!
 //! - **Serving.** A peer asks for a range of a blob by hash ([`codec::BlobRequest`]); the
-//!   chunk is read from the [`BlobStore`] on the blocking pool (the loop never touches disk)
-//!   and sent back. At most [`ServeLimits::per_peer`] requests of one peer and
-//!   [`ServeLimits::total`] of all peers are being read at once, and a peer may ask at most
+//!   chunk is read from the [`BlobStore`] on the network's executor (the loop never touches
+//!   disk) and sent back. At most [`ServeLimits::per_peer`] requests of one peer and
+//!   [`ServeLimits::total`] of all peers (the executor's `blob_serve` cap) are being read at
+//!   once, and a peer may ask at most
 //!   [`ServeLimits::peer_chunks_per_sec`] chunks a second on average: beyond, the answer is
 //!   `Busy` (the requester tries another provider or later). A peer that keeps asking past
 //!   its rate is struck like one that sends invalid gossip.
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use self::codec::{BlobCodec, BlobRequest, BlobResponse, MAX_CHUNK_BYTES};
 use super::behaviour::Behaviour;
+use super::executor::{caught, Executor, Kind};
 use super::messaging::bucket::{Rate, TokenBucket, Verdict};
 use super::{Command, NetworkError, NetworkHandle};
 use crate::media::blobs::{BlobHash, BlobStore};
@@ -143,7 +145,6 @@ pub(crate) struct BlobWire {
     limits: ServeLimits,
     buckets: HashMap<PeerId, TokenBucket>,
     serving_of: HashMap<PeerId, usize>,
-    serving: usize,
     outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, String>>>,
     providers: HashMap<QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
     provided: HashSet<BlobHash>,
@@ -166,7 +167,6 @@ impl BlobWire {
             limits,
             buckets: HashMap::new(),
             serving_of: HashMap::new(),
-            serving: 0,
             outbound: HashMap::new(),
             providers: HashMap::new(),
             provided: HashSet::new(),
@@ -224,10 +224,15 @@ impl BlobWire {
         std::mem::take(&mut self.strikes)
     }
 
-    /// The status part.
-    pub(crate) fn status(&self) -> BlobNetStatus {
+    /// The next chunk read, for the shutdown's drain.
+    pub(crate) async fn next_served(&mut self) -> Option<Served> {
+        self.done_rx.recv().await
+    }
+
+    /// The status part; `serving` is the executor's count of chunk reads in flight.
+    pub(crate) fn status(&self, serving: usize) -> BlobNetStatus {
         BlobNetStatus {
-            serving: self.serving,
+            serving,
             providing: self.provided.len(),
             ..self.status.clone()
         }
@@ -241,8 +246,8 @@ impl BlobWire {
     /// A peer's last connection closed: forget its per-peer state.
     pub(crate) fn on_disconnected(&mut self, peer: &PeerId) {
         self.buckets.remove(peer);
-        // Reads in flight still come back and are answered into a closed channel; their
-        // count is kept by `serving` alone.
+        // Reads in flight still come back and are answered into a closed channel; the
+        // executor counts them until then.
         self.serving_of.remove(peer);
     }
 
@@ -319,7 +324,7 @@ impl BlobWire {
     }
 
     /// Whether `peer` may have a chunk read now: `None`, or the answer to give instead.
-    fn admit(&mut self, peer: PeerId) -> Option<BlobResponse> {
+    fn admit(&mut self, exec: &mut Executor, peer: PeerId) -> Option<BlobResponse> {
         let rate = Rate {
             per_sec: self.limits.peer_chunks_per_sec,
             burst: self.limits.peer_chunk_burst,
@@ -330,13 +335,14 @@ impl BlobWire {
             .entry(peer)
             .or_insert_with(|| TokenBucket::new(rate, now))
             .take(rate, now);
-        let busy = verdict != Verdict::Allow
-            || self.serving >= self.limits.total
-            || self.serving_of.get(&peer).copied().unwrap_or(0) >= self.limits.per_peer;
         if verdict == Verdict::RefuseAndStrike {
             self.strikes
                 .push((peer, "kept asking for blobs past its rate"));
         }
+        let busy = verdict != Verdict::Allow
+            || self.serving_of.get(&peer).copied().unwrap_or(0) >= self.limits.per_peer
+            // Last, so that only a request refused for the total counts as the executor's.
+            || exec.admit(Kind::BlobServe).is_err();
         busy.then_some(BlobResponse::Busy)
     }
 
@@ -344,6 +350,7 @@ impl BlobWire {
     pub(crate) fn on_event(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
+        exec: &mut Executor,
         ev: request_response::Event<BlobRequest, BlobResponse>,
     ) {
         match ev {
@@ -355,31 +362,31 @@ impl BlobWire {
                     },
                 ..
             } => {
-                if let Some(answer) = self.admit(peer) {
+                // At a limit the answer is `Busy` at once: the fetcher tries another
+                // provider, or this one later.
+                if let Some(answer) = self.admit(exec, peer) {
                     self.status.busy += 1;
                     let _ = swarm.behaviour_mut().blob.send_response(channel, answer);
                     return;
                 }
-                self.serving += 1;
                 *self.serving_of.entry(peer).or_default() += 1;
                 let store = self.store.clone();
                 let tx = self.done_tx.clone();
-                // Awaited by a small task, so that a panic in the read still answers the
-                // peer and frees the slot.
-                let job = tokio::task::spawn_blocking(move || serve(&store, &request));
-                tokio::spawn(async move {
-                    let response = job.await.unwrap_or_else(|e| {
-                        tracing::error!(error = %e, "reading a blob chunk failed");
-                        BlobResponse::Busy
+                // `admit` found room just now on this task, so the spawn takes the job.
+                let spawned = exec.spawn(Kind::BlobServe, move || {
+                    // A panic still answers the peer (`Busy`: it tries elsewhere).
+                    let response = caught("reading a blob chunk", || serve(&store, &request))
+                        .unwrap_or(BlobResponse::Busy);
+                    let _ = tx.blocking_send(Served {
+                        peer,
+                        channel,
+                        response,
                     });
-                    let _ = tx
-                        .send(Served {
-                            peer,
-                            channel,
-                            response,
-                        })
-                        .await;
                 });
+                if let Err(e) = spawned {
+                    tracing::error!(%peer, error = %e, "a blob request was not answered");
+                    self.release(&peer);
+                }
             }
             request_response::Event::Message {
                 message:
@@ -417,15 +424,19 @@ impl BlobWire {
         }
     }
 
-    /// A chunk was read: answer the peer and free its slot.
-    fn on_served(&mut self, swarm: &mut Swarm<Behaviour>, s: Served) {
-        self.serving = self.serving.saturating_sub(1);
-        if let Some(n) = self.serving_of.get_mut(&s.peer) {
+    /// Frees one of the peer's reading slots.
+    fn release(&mut self, peer: &PeerId) {
+        if let Some(n) = self.serving_of.get_mut(peer) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.serving_of.remove(&s.peer);
+                self.serving_of.remove(peer);
             }
         }
+    }
+
+    /// A chunk was read: answer the peer and free its slot (the executor freed its own).
+    pub(crate) fn on_served(&mut self, swarm: &mut Swarm<Behaviour>, s: Served) {
+        self.release(&s.peer);
         match &s.response {
             BlobResponse::Chunk { bytes, .. } => {
                 self.status.chunks_served += 1;
@@ -581,36 +592,53 @@ mod tests {
             peer_chunk_burst: 4,
         };
         let mut w = BlobWire::new(store, limits);
+        let mut exec = Executor::default();
+        exec.set_cap(Kind::BlobServe, limits.total);
+        // Reads in flight: executor jobs that wait for the test's word.
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let go_rx = std::sync::Arc::new(std::sync::Mutex::new(go_rx));
         let (a, b) = (PeerId::random(), PeerId::random());
-        let take = |w: &mut BlobWire, p: PeerId| {
-            let r = w.admit(p);
+        let take = |w: &mut BlobWire, exec: &mut Executor, p: PeerId| {
+            let r = w.admit(exec, p);
             if r.is_none() {
-                w.serving += 1;
+                let rx = go_rx.clone();
+                exec.spawn(Kind::BlobServe, move || {
+                    let _ = rx.lock().unwrap().recv();
+                })
+                .unwrap();
                 *w.serving_of.entry(p).or_default() += 1;
             }
             r
         };
-        assert_eq!(take(&mut w, a), None);
-        assert_eq!(take(&mut w, a), None);
+        assert_eq!(take(&mut w, &mut exec, a), None);
+        assert_eq!(take(&mut w, &mut exec, a), None);
         // Two of a's reads in flight: a third is Busy; b still gets one.
-        assert_eq!(take(&mut w, a), Some(BlobResponse::Busy));
-        assert_eq!(take(&mut w, b), None);
-        // Three in total: b's second is Busy too.
-        assert_eq!(take(&mut w, b), Some(BlobResponse::Busy));
+        assert_eq!(take(&mut w, &mut exec, a), Some(BlobResponse::Busy));
+        assert_eq!(take(&mut w, &mut exec, b), None);
+        // Three in total: b's second is Busy too, counted as the executor's refusal.
+        assert_eq!(take(&mut w, &mut exec, b), Some(BlobResponse::Busy));
+        let blob_serve = exec.status().into_iter().find(|k| k.kind == "blob_serve");
+        assert_eq!(
+            blob_serve.map(|k| (k.in_flight, k.cap, k.refused)),
+            Some((3, 3, 1))
+        );
         assert!(w.take_strikes().is_empty());
         // Disconnecting forgets a peer's state; its bucket was nearly empty.
         w.on_disconnected(&a);
         assert!(!w.buckets.contains_key(&a) && !w.serving_of.contains_key(&a));
         // A peer past its rate by a whole burst is struck (rate ~0: the burst of 4 is all
         // it gets).
-        w.serving = 0;
+        for _ in 0..3 {
+            go_tx.send(()).unwrap();
+        }
+        while exec.join_next().await {}
         w.serving_of.clear();
         let c = PeerId::random();
         for _ in 0..4 {
-            assert_eq!(w.admit(c), None);
+            assert_eq!(w.admit(&mut exec, c), None);
         }
         for _ in 0..4 {
-            assert_eq!(w.admit(c), Some(BlobResponse::Busy));
+            assert_eq!(w.admit(&mut exec, c), Some(BlobResponse::Busy));
         }
         assert_eq!(w.take_strikes().len(), 1);
     }

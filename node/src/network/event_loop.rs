@@ -2,9 +2,10 @@
 //!
 //! It reacts to three sources: commands from [`NetworkHandle`]s, swarm events, and the results
 //! of blocking work it handed to the network's executor (ingest, sync answers, record checks,
-//! disk writes). Nothing slow runs on this task, and it never writes to disk: signature checks
-//! of batches, store scans, ingest and the writes of the address book and DHT records all go
-//! to the executor (`network/executor.rs`, one cap per kind) and come back as [`Done`]
+//! disk writes; messaging and blob serving hand theirs to it too, `network/messaging.rs`,
+//! `network/blobs.rs`). Nothing slow runs on this task, and it never writes to disk: signature
+//! checks of batches, store scans, ingest and the writes of the address book and DHT records
+//! all go to the executor (`network/executor.rs`, one cap per kind) and come back as [`Done`]
 //! messages, so the swarm keeps being polled and relaying whatever the disk does.
 //!
 //! The `select!` in [`EventLoop::run`] is the table of contents; each protocol's handling
@@ -225,6 +226,9 @@ pub(super) async fn spawn(
         shared: shared.clone(),
     };
     let msg = MessagingWire::new(messenger, clock_of(&engine), config.msg_rate);
+    let mut exec = Executor::default();
+    // The config's total of blob chunks read at once is that kind's cap.
+    exec.set_cap(Kind::BlobServe, config.blob_serve.total);
     let event_loop = EventLoop {
         msg,
         blobs: BlobWire::new(blob_store, config.blob_serve),
@@ -243,7 +247,7 @@ pub(super) async fn spawn(
         pending_gossip: VecDeque::new(),
         gossip_buckets: HashMap::new(),
         gossip_rate: config.gossip_rate,
-        exec: Executor::default(),
+        exec,
         bans: BanList::default(),
         ban_for: config.ban_for,
         user_blocked: HashSet::new(),
@@ -341,7 +345,9 @@ impl EventLoop {
                 },
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
                 Some(done) = self.done_rx.recv() => self.on_done(done),
-                wake = self.msg.next() => self.msg.on_wake(&mut self.swarm, wake),
+                wake = self.msg.next() => {
+                    self.msg.on_wake(&mut self.swarm, &mut self.exec, wake)
+                }
                 wake = self.blobs.next() => self.blobs.on_wake(&mut self.swarm, wake),
                 ev = self.events.recv() => match ev {
                     Ok(ev) => self.on_engine_event(ev),
@@ -364,6 +370,7 @@ impl EventLoop {
             }
             self.pump_gossip();
             self.write_dht();
+            self.msg.pump(&mut self.swarm, &mut self.exec);
             for (peer, why) in self
                 .msg
                 .take_strikes()
@@ -387,22 +394,38 @@ impl EventLoop {
         }
     }
 
-    /// Stops in order: no new work, drain the work in flight (its results still handled, so
-    /// ingest verdicts and DHT records land), write the address book and DHT records, fail
-    /// the dials that wait.
+    /// Stops in order: no new work (the swarm is no longer polled, so no request is read, and
+    /// the executor refuses what the drained results would start), drain the work in flight
+    /// (its results still handled, so ingest verdicts, DHT records and receipts land, and
+    /// each message or deposit a peer was answered for is stored before the engine and the
+    /// messenger close), write the address book, the DHT records and the outbox's queued
+    /// receipts and deposit records, fail the dials that wait.
     async fn shutdown(&mut self) {
+        use futures::FutureExt;
         tracing::debug!("network stopping");
         self.exec.close();
+        // Every result channel is read while draining, so no job waits on a full one.
         loop {
             tokio::select! {
                 more = self.exec.join_next() => if !more { break },
                 Some(done) = self.done_rx.recv() => self.on_done(done),
+                Some(done) = self.msg.next_done() => {
+                    self.msg.on_done(&mut self.swarm, &mut self.exec, done)
+                }
+                Some(s) = self.blobs.next_served() => self.blobs.on_served(&mut self.swarm, s),
             }
         }
         while let Ok(done) = self.done_rx.try_recv() {
             self.on_done(done);
         }
+        while let Some(Some(done)) = self.msg.next_done().now_or_never() {
+            self.msg.on_done(&mut self.swarm, &mut self.exec, done);
+        }
+        while let Some(Some(s)) = self.blobs.next_served().now_or_never() {
+            self.blobs.on_served(&mut self.swarm, s);
+        }
         let book = self.addrbook.snapshot();
+        let outbox = self.msg.take_writes();
         let store = self.swarm.behaviour_mut().kad.store_mut();
         // A batch still marked as being written was written: its job was drained above.
         store.writes_done();
@@ -413,6 +436,9 @@ impl EventLoop {
             }
             if let Some(d) = dht {
                 d.write();
+            }
+            if let Some(o) = outbox {
+                o();
             }
         })
         .await;
@@ -559,8 +585,8 @@ impl EventLoop {
             BehaviourEvent::Gossip(ev) => self.on_gossip(ev),
             BehaviourEvent::Kad(ev) => self.on_kad(ev),
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
-            BehaviourEvent::Msg(ev) => self.msg.on_event(&mut self.swarm, ev),
-            BehaviourEvent::Blob(ev) => self.blobs.on_event(&mut self.swarm, ev),
+            BehaviourEvent::Msg(ev) => self.msg.on_event(&mut self.swarm, &mut self.exec, ev),
+            BehaviourEvent::Blob(ev) => self.blobs.on_event(&mut self.swarm, &mut self.exec, ev),
             BehaviourEvent::Identify(ev) => self.on_identify(ev),
             BehaviourEvent::Mdns(ev) => self.on_mdns(ev),
             BehaviourEvent::Ping(_) => {}

@@ -4,21 +4,25 @@
 //! The store side ([`crate::messaging::Messenger`]) decides everything that touches disk: what
 //! is due, what a receipt means, what a mailbox holds. This part moves bytes:
 //! - **Outbound.** Woken by a `Queued` event and a 1 s tick, it takes the due outbox items
-//!   (on the blocking pool). A connected recipient gets a `Deliver`; otherwise the recipient is
-//!   dialled (`Deliver` dials it through the addresses Kademlia and the address book know) and
-//!   a Kademlia query for the peers closest to the recipient's key picks up to
-//!   `mailbox_copies` mailbox peers (never this node or the recipient) that get a `Deposit`,
-//!   topped up on later tries while the message is queued. A `Receipt` answer marks it
-//!   delivered.
+//!   (one look at a time, on the network's executor). A connected recipient gets a `Deliver`;
+//!   otherwise the recipient is dialled (`Deliver` dials it through the addresses Kademlia and
+//!   the address book know) and a Kademlia query for the peers closest to the recipient's key
+//!   picks up to `mailbox_copies` mailbox peers (never this node or the recipient) that get a
+//!   `Deposit`, topped up on later tries while the message is queued. A `Receipt` answer marks
+//!   it delivered; a refusal (busy, rate) leaves it queued for its next try. Receipts and the
+//!   deposits mailbox peers took are recorded from a bounded queue ([`MAX_OUTBOX_WRITES`]), one
+//!   batch at a time, and whatever is queued at shutdown is written before the network stops.
 //! - **Collect.** On each new connection, and every minute from the peers closest to this
 //!   node's key, it asks for the mail held for it (`Collect`, repeated while `more`), receives
-//!   each item (open, verify, store, flush: on the blocking pool), acknowledges what was stored
-//!   or is invalid for good, and sends each receipt to its sender (now if connected, else when
-//!   it connects; the sender's own retry of `Deliver` also gets it back).
+//!   each item (open, verify, store, flush: on the executor; past its cap the mail stays with
+//!   the mailbox and is collected again when a batch ends), acknowledges what was stored or is
+//!   invalid for good, and sends each receipt to its sender (now if connected, else when it
+//!   connects; the sender's own retry of `Deliver` also gets it back).
 //! - **Inbound.** A token bucket per peer (refused past it, and the peer struck when it keeps
-//!   flooding), at most [`MAX_INBOUND_JOBS`] requests being worked on at once (refused as busy
-//!   beyond), sizes checked by the codec before decoding. Mailbox requests act for the
-//!   requester's key, which is its PeerId: the noise handshake proved it.
+//!   flooding), at most [`MAX_INBOUND_JOBS`] requests being worked on at once (the executor's
+//!   `msg_serve` cap; refused "busy: ...; try again" beyond), sizes checked by the codec before
+//!   decoding. Mailbox requests act for the requester's key, which is its PeerId: the noise
+//!   handshake proved it.
 //!
 //! Every per-peer map is pruned when the peer's last connection closes.
 //!
@@ -27,14 +31,15 @@
 //!   dispatch of behaviour events and finished blocking work;
 //! - [`codec`]: the wire format; [`bucket`]: the per-peer token bucket;
 //! - `inbound`: admitting and answering peers' requests; `mail`: collecting my mail and the
-//!   receipts owed to its senders.
+//!   receipts owed to its senders; `writes`: the outbox's queued receipts and deposit records.
 
 pub mod bucket;
 pub mod codec;
 mod inbound;
 mod mail;
+mod writes;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -45,7 +50,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use self::bucket::{Rate, TokenBucket};
 pub use self::codec::{MsgCodec, MsgRequest, MsgResponse};
+pub use self::writes::MAX_OUTBOX_WRITES;
+use self::writes::{OutboxWrite, ReceiptTaken};
 use super::behaviour::Behaviour;
+use super::executor::{caught, Executor, Kind};
 use crate::engine::Clock;
 use crate::messaging::{DeliveryState, MailboxStats, MessagingEvent, Messenger, OutboxItem};
 
@@ -86,6 +94,9 @@ pub struct MessagingStatus {
     /// Messages for me accepted since start, directly or from a mailbox (a copy of one
     /// already held counts again: it is answered with its receipt again).
     pub received: u64,
+    /// Direct deliveries of my messages the recipient refused since start (busy, its rate
+    /// limit, or the message itself); each stays queued and is tried again after its backoff.
+    pub deliveries_refused: u64,
     /// Copies of my messages mailbox peers accepted since start.
     pub deposits_held: u64,
     /// Copies of my messages mailbox peers refused since start (quota, expiry).
@@ -153,11 +164,8 @@ pub(crate) enum MsgDone {
         abuse: Option<&'static str>,
         refused_deposit: bool,
     },
-    ReceiptTaken {
-        hash: Option<EnvelopeHash>,
-        peer: PeerId,
-        result: Result<bool, String>,
-    },
+    /// A batch of outbox writes was done; the receipts' outcomes.
+    Written(Vec<ReceiptTaken>),
     Collected {
         peer: PeerId,
         acks: Vec<EnvelopeHash>,
@@ -185,12 +193,16 @@ pub(crate) struct MessagingWire {
     clock: Clock,
     rate: Rate,
     buckets: HashMap<PeerId, TokenBucket>,
-    inbound_jobs: usize,
     outbound: HashMap<OutboundRequestId, (PeerId, Pending)>,
     trying: HashMap<EnvelopeHash, Try>,
     closest: HashMap<kad::QueryId, Option<EnvelopeHash>>,
     held_receipts: HashMap<PeerId, Vec<Vec<u8>>>,
     held_receipt_count: usize,
+    /// Receipts and deposit records waiting for the executor (at most [`MAX_OUTBOX_WRITES`]).
+    outbox_writes: VecDeque<OutboxWrite>,
+    /// Peers whose mail was not taken in (the executor was at its cap): asked again once a
+    /// batch ends. Pruned when the peer leaves.
+    recollect: HashSet<PeerId>,
     due_running: bool,
     due_again: bool,
     /// Peers that connected since the last look at the outbox: their messages are due now.
@@ -221,12 +233,13 @@ impl MessagingWire {
             clock,
             rate,
             buckets: HashMap::new(),
-            inbound_jobs: 0,
             outbound: HashMap::new(),
             trying: HashMap::new(),
             closest: HashMap::new(),
             held_receipts: HashMap::new(),
             held_receipt_count: 0,
+            outbox_writes: VecDeque::new(),
+            recollect: HashSet::new(),
             due_running: false,
             due_again: false,
             came_online: Vec::new(),
@@ -253,6 +266,34 @@ impl MessagingWire {
             },
             _ = self.tick.tick() => MsgWake::Tick,
             _ = self.collect_tick.tick() => MsgWake::CollectTick,
+        }
+    }
+
+    /// The next finished blocking work, for the shutdown's drain (the ticks start no more).
+    pub(crate) async fn next_done(&mut self) -> Option<MsgDone> {
+        self.done_rx.recv().await
+    }
+
+    /// Hands the queued receipts and deposit records to the executor, one batch at a time,
+    /// and asks the peers whose mail waited for room again.
+    pub(crate) fn pump(&mut self, swarm: &mut Swarm<Behaviour>, exec: &mut Executor) {
+        self.flush_writes(exec);
+        // As many as there are free slots now: each answer takes one when it comes (one
+        // refused again waits here again).
+        let mut free = if exec.has_room(Kind::MailReceive) {
+            exec.cap(Kind::MailReceive) - exec.in_flight(Kind::MailReceive)
+        } else {
+            0
+        };
+        while free > 0 {
+            let Some(peer) = self.recollect.iter().next().copied() else {
+                break;
+            };
+            self.recollect.remove(&peer);
+            if swarm.is_connected(&peer) {
+                self.collect_from(swarm, peer);
+                free -= 1;
+            }
         }
     }
 
@@ -287,21 +328,30 @@ impl MessagingWire {
         }
     }
 
-    pub(crate) fn on_wake(&mut self, swarm: &mut Swarm<Behaviour>, wake: MsgWake) {
+    pub(crate) fn on_wake(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        exec: &mut Executor,
+        wake: MsgWake,
+    ) {
         match wake {
-            MsgWake::Done(d) => self.on_done(swarm, d),
-            MsgWake::Queued | MsgWake::Tick => self.take_due(),
+            MsgWake::Done(d) => self.on_done(swarm, exec, d),
+            MsgWake::Queued | MsgWake::Tick => self.take_due(exec),
             MsgWake::Other => {}
             MsgWake::CollectTick => {
                 // Mail held for others past its expiry goes, and my expired messages are
-                // marked (and the user told).
+                // marked (and the user told). A sweep still running (or a draining executor)
+                // leaves it to the next tick: nothing is lost by sweeping a minute later.
                 let m = self.messenger.clone();
                 let now = (self.clock)();
-                tokio::task::spawn_blocking(move || {
+                let swept = exec.spawn(Kind::MailSweep, move || {
                     if let Err(e) = m.sweep(now) {
                         tracing::warn!(error = %e, "cannot sweep expired messages");
                     }
                 });
+                if let Err(e) = swept {
+                    tracing::debug!(error = %e, "expired messages swept on the next tick");
+                }
                 let me = *swarm.local_peer_id();
                 let q = swarm.behaviour_mut().kad.get_closest_peers(me);
                 self.closest.insert(q, None);
@@ -310,7 +360,7 @@ impl MessagingWire {
     }
 
     /// Asks the store for due messages, one look at a time; a wake meanwhile looks again after.
-    fn take_due(&mut self) {
+    fn take_due(&mut self, exec: &mut Executor) {
         if self.due_running {
             self.due_again = true;
             return;
@@ -325,8 +375,7 @@ impl MessagingWire {
         }
         let tx = self.done_tx.clone();
         let came_online = std::mem::take(&mut self.came_online);
-        // Awaited by a small task, so that a panic in the look still clears `due_running`.
-        let job = tokio::task::spawn_blocking(move || {
+        let look = move || -> Result<(Vec<OutboxItem>, usize), String> {
             for key in &came_online {
                 m.due_now_for(key, now).map_err(|e| e.to_string())?;
             }
@@ -350,13 +399,18 @@ impl MessagingWire {
                 let queued = m.queued().map_err(|e| e.to_string())?;
                 Ok((items, queued))
             })
+        };
+        // The result comes back even if the look panics, so `due_running` is cleared.
+        let spawned = exec.spawn(Kind::OutboxLook, move || {
+            let result = caught("the look at the outbox", look).and_then(|r| r);
+            let _ = tx.blocking_send(MsgDone::Due(result));
         });
-        tokio::spawn(async move {
-            let result = job
-                .await
-                .unwrap_or_else(|e| Err(format!("the look at the outbox failed: {e}")));
-            let _ = tx.send(MsgDone::Due(result)).await;
-        });
+        if let Err(e) = spawned {
+            // Only while draining (one look at a time is `due_running`'s doing): the outbox
+            // keeps the messages, looked at again after a restart.
+            tracing::debug!(error = %e, "the outbox was not looked at");
+            self.due_running = false;
+        }
     }
 
     fn try_item(&mut self, swarm: &mut Swarm<Behaviour>, item: OutboxItem) {
@@ -487,6 +541,7 @@ impl MessagingWire {
     pub(crate) fn on_event(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
+        exec: &mut Executor,
         ev: request_response::Event<MsgRequest, MsgResponse>,
     ) {
         match ev {
@@ -497,7 +552,7 @@ impl MessagingWire {
                         request, channel, ..
                     },
                 ..
-            } => self.on_request(swarm, peer, request, channel),
+            } => self.on_request(swarm, exec, peer, request, channel),
             request_response::Event::Message {
                 peer,
                 message:
@@ -508,7 +563,7 @@ impl MessagingWire {
                 ..
             } => {
                 if let Some((_, what)) = self.outbound.remove(&request_id) {
-                    self.on_response(swarm, peer, what, response);
+                    self.on_response(swarm, exec, peer, what, response);
                 }
             }
             request_response::Event::OutboundFailure {
@@ -552,6 +607,7 @@ impl MessagingWire {
     fn on_response(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
+        exec: &mut Executor,
         peer: PeerId,
         what: Pending,
         response: MsgResponse,
@@ -568,21 +624,17 @@ impl MessagingWire {
                 self.settle(&hash);
             }
             (Pending::Deliver { hash }, MsgResponse::Refused { reason }) => {
+                self.status.deliveries_refused += 1;
                 tracing::debug!(%peer, %hash, %reason, "the recipient refused a message");
                 self.settle(&hash);
             }
             (Pending::Deposit { hash }, MsgResponse::Held) => {
                 self.status.deposits_held += 1;
-                let m = self.messenger.clone();
                 let p = peer.to_string();
                 if let Some(t) = self.trying.get_mut(&hash) {
                     t.item.deposited_with.push(p.clone());
                 }
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = m.deposited(&hash, &p) {
-                        tracing::warn!(%hash, error = %e, "cannot record a deposit");
-                    }
-                });
+                self.queue_write(OutboxWrite::Deposited { hash, peer: p });
                 self.settle(&hash);
             }
             (Pending::Deposit { hash }, MsgResponse::Refused { reason }) => {
@@ -591,7 +643,7 @@ impl MessagingWire {
                 self.settle(&hash);
             }
             (Pending::Collect, MsgResponse::Mail { items, more }) => {
-                self.receive_mail(peer, items, more);
+                self.receive_mail(exec, peer, items, more);
             }
             (Pending::Collect, MsgResponse::Refused { reason }) => {
                 tracing::debug!(%peer, %reason, "a peer refused to hand over mail");
@@ -613,7 +665,12 @@ impl MessagingWire {
         }
     }
 
-    fn on_done(&mut self, swarm: &mut Swarm<Behaviour>, done: MsgDone) {
+    pub(crate) fn on_done(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        exec: &mut Executor,
+        done: MsgDone,
+    ) {
         match done {
             MsgDone::Due(result) => {
                 self.due_running = false;
@@ -627,7 +684,7 @@ impl MessagingWire {
                     Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
                 }
                 if std::mem::take(&mut self.due_again) {
-                    self.take_due();
+                    self.take_due(exec);
                 }
             }
             MsgDone::Served {
@@ -637,7 +694,6 @@ impl MessagingWire {
                 abuse,
                 refused_deposit,
             } => {
-                self.inbound_jobs -= 1;
                 if let Some(why) = abuse {
                     self.strikes.push((peer, why));
                 }
@@ -650,14 +706,18 @@ impl MessagingWire {
                 }
                 let _ = swarm.behaviour_mut().msg.send_response(channel, response);
             }
-            MsgDone::ReceiptTaken { hash, peer, result } => match result {
-                Ok(true) => self.status.delivered += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::info!(%peer, hash = ?hash, error = %e, "refused a receipt");
-                    self.strikes.push((peer, "sent an invalid receipt"));
+            MsgDone::Written(taken) => {
+                for (hash, peer, result) in taken {
+                    match result {
+                        Ok(true) => self.status.delivered += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::info!(%peer, hash = ?hash, error = %e, "refused a receipt");
+                            self.strikes.push((peer, "sent an invalid receipt"));
+                        }
+                    }
                 }
-            },
+            }
             MsgDone::Collected {
                 peer,
                 acks,

@@ -149,7 +149,8 @@ impl EventLoop {
                     );
                     tracing::debug!(peer = %peer_id, "connected");
                     self.start_sync(peer_id);
-                    self.msg.on_connected(&mut self.swarm, peer_id);
+                    self.msg
+                        .on_connected(&mut self.swarm, &mut self.exec, peer_id);
                     if !self.provided {
                         self.provided = true;
                         self.provide_and_discover();

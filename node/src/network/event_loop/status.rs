@@ -69,7 +69,7 @@ impl EventLoop {
             sync_bytes_sent: self.wire.sent.load(Ordering::Relaxed),
             sync_bytes_received: self.wire.received.load(Ordering::Relaxed),
             messaging: self.msg.status(),
-            blobs: self.blobs.status(),
+            blobs: self.blobs.status(self.exec.in_flight(Kind::BlobServe)),
             banned_peers: self.bans.len(),
             limits: self.swarm.behaviour().limits.status(),
             executor: self.exec.status(),

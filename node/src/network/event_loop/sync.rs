@@ -58,14 +58,12 @@ impl EventLoop {
                     },
                 ..
             } => {
-                if !self.exec.has_room(Kind::SyncServe) {
-                    // At the cap: the peer is told so at once, and its session ends; it asks
-                    // again on its next interval. Nothing waits in a queue.
+                if let Err(e) = self.exec.admit(Kind::SyncServe) {
+                    // At the cap (counted in the status): the peer is told so at once, and its
+                    // session ends; it asks again on its next interval. Nothing waits in a
+                    // queue.
                     let busy = SyncResponse::Refused {
-                        reason: format!(
-                            "busy: answering {} sync requests already",
-                            Kind::SyncServe.cap()
-                        ),
+                        reason: format!("busy: answering {} sync requests already", e.cap),
                     };
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
                     return;

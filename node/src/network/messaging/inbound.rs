@@ -1,5 +1,5 @@
-//! Requests from peers: admission (the per-peer token bucket, the bound on work in flight),
-//! then the answer, worked out on the blocking pool.
+//! Requests from peers: admission (the per-peer token bucket, then the executor's
+//! `msg_serve` cap on work in flight), then the answer, worked out on the executor.
 
 use std::time::Instant;
 
@@ -9,19 +9,21 @@ use swapmeet_protocol::{PublicKey, Sealed, SignedEnvelope};
 
 use super::bucket::{TokenBucket, Verdict};
 use super::codec::{self, MsgRequest, MsgResponse};
-use super::{key_of, MessagingWire, MsgDone, MAX_INBOUND_JOBS};
+use super::{key_of, MessagingWire, MsgDone};
 use crate::messaging::{MessagingError, Messenger};
 use crate::network::behaviour::Behaviour;
+use crate::network::executor::{caught, Executor, Kind};
 
 impl MessagingWire {
     pub(super) fn on_request(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
+        exec: &mut Executor,
         peer: PeerId,
         request: MsgRequest,
         channel: ResponseChannel<MsgResponse>,
     ) {
-        if let Some(reason) = self.admit(peer) {
+        if let Some(reason) = self.admit(exec, peer) {
             let _ = swarm
                 .behaviour_mut()
                 .msg
@@ -36,17 +38,17 @@ impl MessagingWire {
                 .send_response(channel, MsgResponse::Refused { reason });
             return;
         };
-        self.inbound_jobs += 1;
         let m = self.messenger.clone();
         let now = (self.clock)();
         let tx = self.done_tx.clone();
         let deposit = matches!(request, MsgRequest::Deposit(_));
-        // Awaited by a small task rather than reported from inside the blocking closure, so
-        // that a panic there still answers the peer and frees the slot.
-        let job = tokio::task::spawn_blocking(move || serve(&m, &requester, request, now));
-        tokio::spawn(async move {
-            let (response, abuse) = job.await.unwrap_or_else(|e| {
-                tracing::error!(error = %e, "answering a messaging request failed");
+        // `admit` found room just now on this task, so the spawn takes the job.
+        let spawned = exec.spawn(Kind::MsgServe, move || {
+            // A panic still answers the peer (its sender tries again).
+            let (response, abuse) = caught("answering a messaging request", || {
+                serve(&m, &requester, request, now)
+            })
+            .unwrap_or_else(|_| {
                 (
                     MsgResponse::Refused {
                         reason: "internal error; try again".into(),
@@ -55,20 +57,21 @@ impl MessagingWire {
                 )
             });
             let refused_deposit = deposit && matches!(response, MsgResponse::Refused { .. });
-            let _ = tx
-                .send(MsgDone::Served {
-                    peer,
-                    channel,
-                    response,
-                    abuse,
-                    refused_deposit,
-                })
-                .await;
+            let _ = tx.blocking_send(MsgDone::Served {
+                peer,
+                channel,
+                response,
+                abuse,
+                refused_deposit,
+            });
         });
+        if let Err(e) = spawned {
+            tracing::error!(%peer, error = %e, "a messaging request was not answered");
+        }
     }
 
     /// Whether a request from `peer` may be worked on now: `None`, or why not.
-    pub(super) fn admit(&mut self, peer: PeerId) -> Option<String> {
+    pub(super) fn admit(&mut self, exec: &mut Executor, peer: PeerId) -> Option<String> {
         let rate = self.rate;
         let now = Instant::now();
         let verdict = self
@@ -86,10 +89,14 @@ impl MessagingWire {
                 rate.per_sec, rate.burst
             ));
         }
-        if self.inbound_jobs >= MAX_INBOUND_JOBS {
+        // At the cap the sender is told at once rather than kept waiting: a `Deliver` or
+        // `Deposit` stays in its outbox and is tried again after its backoff (1 s, 2 s, ...),
+        // a Collect is asked again on the next connect or minute.
+        if let Err(busy) = exec.admit(Kind::MsgServe) {
             self.status.requests_refused += 1;
             return Some(format!(
-                "busy: {MAX_INBOUND_JOBS} messaging requests are being worked on; try again"
+                "busy: {} messaging requests are being worked on; try again",
+                busy.cap
             ));
         }
         None
