@@ -16,13 +16,21 @@
 //! through both NATs; when it succeeds, the status and the peers list must show it (whether
 //! it does depends on the order packets cross the two routers, see BENCHMARKS.md).
 //!
-//! The test needs root, `ip` (iproute2) and `nft` (nftables); without them it fails saying so
+//! A second test bootstraps from DNS: a node whose config names a `bootstrap_dnsaddr` domain
+//! finds its first peer through the `dnsaddr=` TXT records under `_dnsaddr.DOMAIN`, served by a
+//! small DNS server in this process that the node's namespace uses as its resolver
+//! (`/etc/netns/NS/resolv.conf`, which `ip netns exec` puts in place of `/etc/resolv.conf`).
+//!
+//! The tests need root, `ip` (iproute2) and `nft` (nftables); without them they fail saying so
 //! (`.ci/run` installs nftables). Namespace names are unique per run, and a guard deletes the
 //! namespaces and kills the nodes even when the test panics. Only private addresses inside
 //! the namespaces are used.
 
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -76,6 +84,8 @@ struct Lab {
     namespaces: Vec<String>,
     nodes: Vec<Child>,
     homes: Vec<tempfile::TempDir>,
+    /// `/etc/netns/NS` folders written for a namespace's resolver.
+    etc: Vec<PathBuf>,
 }
 
 impl Drop for Lab {
@@ -92,6 +102,9 @@ impl Drop for Lab {
         }
         for ns in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        for dir in &self.etc {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -158,7 +171,17 @@ impl Lab {
             namespaces: Vec::new(),
             nodes: Vec::new(),
             homes: Vec::new(),
+            etc: Vec::new(),
         }
+    }
+
+    /// The resolver configuration processes in `ns` read (`ip netns exec` mounts
+    /// `/etc/netns/NS/resolv.conf` over `/etc/resolv.conf`).
+    fn resolv_conf(&mut self, ns: &str, text: &str) {
+        let dir = PathBuf::from("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).unwrap();
+        self.etc.push(dir.clone());
+        std::fs::write(dir.join("resolv.conf"), text).unwrap();
     }
 
     fn ns(&mut self, name: &str) -> String {
@@ -516,4 +539,130 @@ fn two_nodes_behind_two_nats_meet_through_a_relay_talk_and_try_a_hole_punch() {
         let st = b.status();
         assert!(st["connected_peers"].as_u64().unwrap_or(0) >= 1);
     }
+}
+
+/// The answer to one DNS query: the TXT `records` for `name`, an empty answer for another type
+/// of `name`, and "no such name" for any other name; and whether it asked for `name`. `None`
+/// for what is not a query of one question.
+fn dns_answer(q: &[u8], name: &str, records: &[String]) -> Option<(Vec<u8>, bool)> {
+    if q.len() < 12 || q[2] & 0x80 != 0 || u16::from_be_bytes([q[4], q[5]]) != 1 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question = q.get(12..i + 4)?;
+    let known = labels.join(".") == name;
+    let answers: &[String] = if known && qtype == 16 { records } else { &[] };
+    let mut r = Vec::with_capacity(512);
+    r.extend_from_slice(&q[0..2]);
+    // A response, authoritative, recursion desired as asked; recursion available, and
+    // NOERROR or NXDOMAIN.
+    r.push(0x84 | (q[2] & 0x01));
+    r.push(if known { 0x80 } else { 0x83 });
+    for count in [1, answers.len() as u16, 0, 0] {
+        r.extend_from_slice(&count.to_be_bytes());
+    }
+    r.extend_from_slice(question);
+    for txt in answers {
+        // The name as a pointer to the question's, TXT, IN, a minute, one string.
+        r.extend_from_slice(&[0xC0, 0x0C, 0, 16, 0, 1, 0, 0, 0, 60]);
+        r.extend_from_slice(&((txt.len() + 1) as u16).to_be_bytes());
+        r.push(txt.len() as u8);
+        r.extend_from_slice(txt.as_bytes());
+    }
+    Some((r, known))
+}
+
+/// A DNS server for one name on `sock` until `stop`; counts the queries for that name.
+fn serve_dns(
+    sock: UdpSocket,
+    name: String,
+    records: Vec<String>,
+    stop: Arc<AtomicBool>,
+    asked: Arc<AtomicUsize>,
+) {
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        if let Some((reply, known)) = dns_answer(&buf[..n], &name, &records) {
+            if known {
+                asked.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = sock.send_to(&reply, from);
+        }
+    }
+}
+
+#[test]
+fn a_node_finds_its_first_peer_through_a_dnsaddr_domain() {
+    require_root_ip_nft();
+    let mut lab = Lab::new();
+    let (nb, na) = (lab.ns("db"), lab.ns("da"));
+    Lab::link(&nb, "eth0", "10.97.0.1/24", &na, "eth0", "10.97.0.2/24");
+    // A's resolver: a DNS server in this process, across a link from this namespace.
+    let root_if = format!("{}dns", lab.prefix);
+    sh(&[
+        "ip", "link", "add", &root_if, "type", "veth", "peer", "name", "dns", "netns", &na,
+    ]);
+    sh(&["ip", "addr", "add", "10.96.0.1/24", "dev", &root_if]);
+    sh(&["ip", "link", "set", &root_if, "up"]);
+    sh(&["ip", "-n", &na, "addr", "add", "10.96.0.2/24", "dev", "dns"]);
+    sh(&["ip", "-n", &na, "link", "set", "dns", "up"]);
+    lab.resolv_conf(&na, "nameserver 10.96.0.1\n");
+
+    // B, the bootstrap peer, and the records that name it.
+    let b = lab.home(&nb);
+    lab.start(&b, 4001, None);
+    let b_id = peer_id(&b);
+    let domain = "boot.swapmeet.test";
+    let records = vec![
+        format!("dnsaddr=/ip4/10.97.0.1/tcp/4001/p2p/{b_id}"),
+        format!("dnsaddr=/ip4/10.97.0.1/udp/4001/quic-v1/p2p/{b_id}"),
+    ];
+    let stop = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let sock = UdpSocket::bind("10.96.0.1:53").unwrap();
+        let (stop, asked) = (stop.clone(), asked.clone());
+        let name = format!("_dnsaddr.{domain}");
+        std::thread::spawn(move || serve_dns(sock, name, records, stop, asked))
+    };
+
+    // A knows no peer: only the domain, in its config.
+    let a = lab.home(&na);
+    let path = a.home.join("config.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let node = config
+        .entry("node")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    node.as_table_mut().unwrap().insert(
+        "bootstrap_dnsaddr".into(),
+        toml::Value::Array(vec![toml::Value::String(format!("{domain}."))]),
+    );
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    lab.start(&a, 4002, None);
+
+    wait_for("A to connect to B, found through DNS", || {
+        a.json(&["peers"])
+            .iter()
+            .any(|p| p["peer_id"] == b_id.as_str())
+            .then_some(())
+    });
+    assert!(asked.load(Ordering::Relaxed) >= 1, "A asked the DNS server");
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
 }
