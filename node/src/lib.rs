@@ -7,7 +7,8 @@
 //! # Layout
 //! - [`store`]: the sled store; newest version per listing, secondary trees, change log
 //!   (`store/record.rs`: the stored record and version order; `store/durability.rs`: fdatasync
-//!   with group commit before any write is acknowledged, and the free-space reserve).
+//!   with group commit before any write is acknowledged, and the free-space reserve;
+//!   `store/changes.rs`: the change log the index follows; `store/upgrade.rs`: format 1 to 2).
 //! - [`search`]: the tantivy index derived from the store; queries, filters, sorts.
 //! - [`allowance`]: the per-key listing allowance a node applies at ingest (stamps, slots,
 //!   re-posts).

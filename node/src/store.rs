@@ -15,7 +15,8 @@
 //! Trees (names are constants so an operator can inspect them with sled tooling):
 //! - [`TREE_LISTINGS`]: listing id -> [`StoredRecord`] (head, a withdrawal's summary, exact
 //!   envelope bytes).
-//! - [`TREE_CHANGES`]: change position -> listing id (what the index has yet to see).
+//! - [`TREE_CHANGES`]: change position -> listing id (what the index has yet to see;
+//!   `store/changes.rs`).
 //! - [`TREE_META`]: store format version and small node state.
 
 use std::collections::{BTreeSet, HashMap};
@@ -24,13 +25,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+mod changes;
 mod durability;
 mod error;
 mod record;
+mod upgrade;
 
 use serde::Serialize;
 use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey};
 
+use changes::ChangeEntry;
 pub use durability::{Durability, NoSpace, SyncMode};
 use error::is_not_writable;
 pub use error::StoreError;
@@ -43,16 +47,8 @@ pub const TREE_LISTINGS: &str = "listings/v1";
 /// position, holding every (position, listing id) of the write. One entry per write instead of
 /// per listing saves a sled insert per listing.
 pub const TREE_CHANGES: &str = "changes/v2";
-/// The change log of format 1 (one entry per listing), converted by the upgrade.
-const TREE_CHANGES_1: &str = "changes/v1";
-/// Bytes of one change in a change-log entry: position and listing id.
-const CHANGE_LEN: usize = 8 + 16;
 /// Small metadata values.
 pub const TREE_META: &str = "meta";
-/// Lookup trees of store format 1, dropped when such a store is upgraded.
-const FORMAT_1_TREES: [&str; 4] = ["by-hash/v1", "areas/v1", "expiry/v1", "by-seller/v1"];
-/// Left by format 1 while a write spread over several trees; meaningless since.
-const META_PENDING_KEY: &[u8] = b"write-pending";
 
 /// The format of the values written by this version; checked on open.
 const STORE_FORMAT: u8 = 2;
@@ -200,38 +196,6 @@ fn u64_from(bytes: &[u8], tree: &'static str) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(arr))
 }
 
-/// The change-log entry of one write.
-#[derive(Default)]
-struct ChangeEntry {
-    bytes: Vec<u8>,
-    last: Option<u64>,
-}
-
-impl ChangeEntry {
-    fn push(&mut self, position: u64, id: &ListingId) {
-        self.bytes.extend_from_slice(&position.to_be_bytes());
-        self.bytes.extend_from_slice(id.as_bytes());
-        self.last = Some(position);
-    }
-}
-
-fn split_changes(v: &[u8]) -> Result<Vec<(u64, ListingId)>, StoreError> {
-    if !v.len().is_multiple_of(CHANGE_LEN) {
-        return Err(StoreError::Corrupt {
-            tree: TREE_CHANGES,
-            reason: format!("entry of {} bytes", v.len()),
-        });
-    }
-    v.chunks_exact(CHANGE_LEN)
-        .map(|c| {
-            Ok((
-                u64_from(&c[..8], TREE_CHANGES)?,
-                id_from(&c[8..], TREE_CHANGES)?,
-            ))
-        })
-        .collect()
-}
-
 /// How long `open` waits for the lock of a store that was just closed in this process.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 
@@ -326,48 +290,6 @@ impl Store {
         }
         store.load_lookups()?;
         Ok(store)
-    }
-
-    /// Rewrites format-1 records in format 2 and drops format 1's lookup trees. Each record
-    /// says its own format, so an upgrade cut short by a crash simply continues next time.
-    fn upgrade_from_1(&self) -> Result<(), StoreError> {
-        tracing::info!("upgrading the store to format {STORE_FORMAT}");
-        let ctx = StoreError::sled;
-        // Record by record: each says its own format, so no batch is needed (see `write`).
-        for kv in self.listings.iter() {
-            let (k, v) = kv.map_err(ctx("reading listings to upgrade"))?;
-            if StoredRecord::is_outdated(&v) {
-                let rec = StoredRecord::decode(id_from(&k, TREE_LISTINGS)?, &v)?;
-                self.listings
-                    .insert(k, rec.encode())
-                    .map_err(ctx("upgrading listings"))?;
-            }
-        }
-        let old_changes = self
-            .db
-            .open_tree(TREE_CHANGES_1)
-            .map_err(ctx("opening the old change log"))?;
-        let mut entry = ChangeEntry::default();
-        for kv in old_changes.iter() {
-            let (k, v) = kv.map_err(ctx("reading the old change log"))?;
-            entry.push(u64_from(&k, TREE_CHANGES_1)?, &id_from(&v, TREE_CHANGES_1)?);
-        }
-        self.write(Vec::new(), entry)?;
-        self.db
-            .drop_tree(TREE_CHANGES_1)
-            .map_err(ctx("dropping the old change log"))?;
-        for name in FORMAT_1_TREES {
-            self.db
-                .drop_tree(name)
-                .map_err(ctx("dropping an old lookup tree"))?;
-        }
-        self.meta
-            .remove(META_PENDING_KEY)
-            .map_err(ctx("upgrading the store"))?;
-        self.meta
-            .insert(META_FORMAT_KEY, &[STORE_FORMAT])
-            .map_err(ctx("writing the store format"))?;
-        self.flush()
     }
 
     fn load_lookups(&self) -> Result<(), StoreError> {
@@ -631,27 +553,6 @@ impl Store {
         &self.durability
     }
 
-    /// Change-log entries after `position`, in order: (position, listing id).
-    pub fn changes_after(
-        &self,
-        position: Option<u64>,
-    ) -> impl Iterator<Item = Result<(u64, ListingId), StoreError>> + '_ {
-        let start = position.map(|p| p.saturating_add(1)).unwrap_or(0);
-        // An entry is keyed by its last position, so the first entry at or after `start` may
-        // begin before it: its earlier changes are skipped.
-        self.changes
-            .range(start.to_be_bytes()..)
-            .flat_map(move |kv| {
-                let changes = kv
-                    .map_err(StoreError::sled("reading the change log"))
-                    .and_then(|(_, v)| split_changes(&v));
-                match changes {
-                    Ok(v) => v.into_iter().filter(|(p, _)| *p >= start).map(Ok).collect(),
-                    Err(e) => vec![Err(e)],
-                }
-            })
-    }
-
     /// A number that every write (a stored version, a swept record) changes, and nothing else:
     /// a cache of what the store holds is current while it stays the same. Unlike
     /// [`Store::last_change`] it never goes back (trimming the change log empties it, which made
@@ -667,38 +568,6 @@ impl Store {
 
     fn bump_generation(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The last change-log position, if any.
-    pub fn last_change(&self) -> Result<Option<u64>, StoreError> {
-        match self
-            .changes
-            .last()
-            .map_err(StoreError::sled("reading the change log"))?
-        {
-            Some((k, _)) => Ok(Some(u64_from(&k, TREE_CHANGES)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Forgets change-log entries whose changes are all at or before `position` (the index
-    /// has them).
-    pub fn trim_changes(&self, position: u64) -> Result<(), StoreError> {
-        let ctx = StoreError::sled;
-        let keys: Vec<_> = self
-            .changes
-            .range(..=position.to_be_bytes())
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(ctx("trimming the change log"))?;
-        // One by one rather than in a batch (see `write`); a trim cut short leaves entries
-        // the index already has, which it takes in again harmlessly.
-        for k in keys {
-            self.changes
-                .remove(k)
-                .map_err(ctx("trimming the change log"))?;
-        }
-        Ok(())
     }
 
     /// Every stored record, in id order.
@@ -794,7 +663,7 @@ mod tests {
     use super::*;
     use swapmeet_protocol::SignedEnvelope;
 
-    fn record(n: u64) -> StoredRecord {
+    pub(super) fn record(n: u64) -> StoredRecord {
         let mut synth = crate::synth::Synth::new(n, 1, 1_800_000_000);
         let env: SignedEnvelope = synth.signed();
         let v = swapmeet_protocol::verify_batch(vec![env], 1_800_000_000)
@@ -857,61 +726,6 @@ mod tests {
     }
 
     #[test]
-    fn a_format_1_store_is_upgraded_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let rec = record(3);
-        {
-            // A format-1 store as that version left it: the record in format 1, its lookup
-            // trees, and a write marker from a write cut short.
-            let db = sled::open(dir.path()).unwrap();
-            db.open_tree(TREE_LISTINGS)
-                .unwrap()
-                .insert(rec.id.as_bytes(), record::encode_v1(&rec))
-                .unwrap();
-            for name in FORMAT_1_TREES {
-                db.open_tree(name).unwrap().insert(b"k", b"v").unwrap();
-            }
-            // A change the index had not taken in yet.
-            db.open_tree(TREE_CHANGES_1)
-                .unwrap()
-                .insert(7u64.to_be_bytes(), rec.id.as_bytes())
-                .unwrap();
-            let meta = db.open_tree(TREE_META).unwrap();
-            meta.insert(META_FORMAT_KEY, &[1]).unwrap();
-            meta.insert(META_PENDING_KEY, &[1]).unwrap();
-            db.flush().unwrap();
-        }
-        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        assert_eq!(store.get(&rec.id).unwrap().as_ref(), Some(&rec));
-        assert_eq!(
-            store.get_by_hash(&rec.hash).unwrap().map(|r| r.id),
-            Some(rec.id)
-        );
-        assert_eq!(
-            store
-                .changes_after(None)
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap(),
-            vec![(7, rec.id)]
-        );
-        let names: Vec<_> = store.db.tree_names();
-        for name in FORMAT_1_TREES.iter().chain([&TREE_CHANGES_1]) {
-            assert!(
-                !names.iter().any(|n| n.as_ref() == name.as_bytes()),
-                "{name}"
-            );
-        }
-        assert_eq!(
-            store.meta.get(META_FORMAT_KEY).unwrap().unwrap().as_ref(),
-            [STORE_FORMAT]
-        );
-        drop(store);
-        // And it opens again as format 2.
-        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        assert_eq!(store.get(&rec.id).unwrap().as_ref(), Some(&rec));
-    }
-
-    #[test]
     fn two_versions_in_one_batch_leave_only_the_newer_in_the_lookups() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
@@ -928,36 +742,6 @@ mod tests {
             vec![(b.signed_at, b.hash)]
         );
         assert_eq!(store.stats().records, 1);
-    }
-
-    #[test]
-    fn the_change_log_reads_from_any_position_and_trims_whole_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        let first: Vec<_> = (10..13).map(record).collect();
-        let second: Vec<_> = (13..15).map(record).collect();
-        let (_, a) = store.apply(first).unwrap();
-        let (_, b) = store.apply(second).unwrap();
-        let all: Vec<(u64, ListingId)> = a
-            .iter()
-            .chain(&b)
-            .map(|x| (x.position, x.record.id))
-            .collect();
-        let read = |from| {
-            store
-                .changes_after(from)
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap()
-        };
-        assert_eq!(read(None), all);
-        // From the middle of the first write.
-        assert_eq!(read(Some(all[0].0)), all[1..].to_vec());
-        assert_eq!(store.last_change().unwrap(), Some(all[4].0));
-        // Trimming inside the first write keeps it (its last change is not covered yet).
-        store.trim_changes(all[1].0).unwrap();
-        assert_eq!(read(None), all);
-        store.trim_changes(all[2].0).unwrap();
-        assert_eq!(read(None), all[3..].to_vec());
     }
 
     #[test]
