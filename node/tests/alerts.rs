@@ -165,12 +165,9 @@ fn a_saved_search_alerts_on_exactly_what_the_search_finds() {
     }
 }
 
-#[test]
-fn alerts_fire_once_again_on_a_lower_price_and_persist() {
-    let dir = tempfile::tempdir().unwrap();
-    let e = engine(dir.path());
-    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
-    let saved = alerts
+/// Saves "road bike" under 300 EUR as "bikes".
+fn save_road_bikes(alerts: &Alerts) -> swapmeet_node::alerts::SavedSearch {
+    alerts
         .add(
             Some("bikes".into()),
             SearchQuery {
@@ -182,7 +179,15 @@ fn alerts_fire_once_again_on_a_lower_price_and_persist() {
                 ..text("road bike")
             },
         )
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn alerts_fire_once_again_on_a_lower_price_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
+    let saved = save_road_bikes(&alerts);
     let evs = ingest(
         &e,
         vec![sign(&listing("a", 1, "Road bike, 56 cm", eur(250)))],
@@ -258,19 +263,7 @@ fn updates_alert_on_entering_a_search_or_getting_cheaper_once_per_listing() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
     let alerts = Alerts::open(e.clone(), AlertsConfig::default()).unwrap();
-    alerts
-        .add(
-            Some("bikes".into()),
-            SearchQuery {
-                price: Some(PriceFilter {
-                    currency: Currency::new("EUR").unwrap(),
-                    min_minor: None,
-                    max_minor: Some(30_000),
-                }),
-                ..text("road bike")
-            },
-        )
-        .unwrap();
+    save_road_bikes(&alerts);
     let step = |l: Listing| alerts.process(&ingest(&e, vec![sign(&l)])).unwrap();
     let last = |alerts: &Alerts| {
         let a = alerts.alerts(1, false).unwrap().0.remove(0);
