@@ -46,6 +46,11 @@ pub enum Command {
     Invite(InviteArgs),
     /// Add the peer of someone's invite: it is dialled and kept in the address book.
     Join(JoinArgs),
+    /// Open the web UI in your browser, logged in (a one-time link, valid for two minutes).
+    ///
+    /// The node serves the UI on its API address (http://127.0.0.1:PORT/); the link trades a
+    /// one-time token for a session cookie, so only someone who can run this command gets in.
+    Ui(UiArgs),
     /// List an item for sale; prints the new listing's id.
     Sell(SellArgs),
     /// Change a listing of yours (only the given fields change).
@@ -735,6 +740,13 @@ pub struct InviteArgs {
     /// Print only the text, without the QR code.
     #[arg(long)]
     pub no_qr: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Print the login link instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ mod photo_upload;
 mod review_cmd;
 mod search;
 mod transfer;
+mod ui_cmd;
 mod util;
 mod want_cmd;
 mod watch_cmd;
@@ -144,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Peers => node_cmd::peers(&home, &out),
         Command::Invite(a) => invite_cmd::invite(&home, &out, a.no_qr),
         Command::Join(a) => invite_cmd::join(&home, &out, a),
+        Command::Ui(a) => ui_cmd::ui(&home, &out, a),
         Command::Sell(a) => listing_cmd::sell(&home, &out, a),
         Command::Update(a) => listing_cmd::update(&home, &out, a),
         Command::Withdraw(a) => listing_cmd::withdraw(&home, &out, a),

@@ -5,6 +5,7 @@
 //! Storage work runs on the blocking pool, never on the async workers.
 
 pub mod alerts;
+pub mod auth;
 pub mod blobs;
 pub mod blocklists;
 pub mod bridge;
@@ -23,9 +24,9 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -109,6 +110,8 @@ pub struct ApiState {
     pub market: crate::market::Market,
     /// Photos and thumbnails (issue 13).
     pub blobs: crate::media::BlobStore,
+    /// The web UI's login links and sessions (issue 17).
+    pub ui: crate::ui::session::Sessions,
 }
 
 /// An error response: status and a JSON body naming what was wrong.
@@ -303,39 +306,25 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/wanted/{id}/withdraw", post(wanted::withdraw))
         .route("/v1/wanted/{id}/renew", post(wanted::renew))
         .route("/v1/demand", get(wanted::demand_summary))
+        // The web UI's login links and logout (issue 17).
+        .route("/v1/ui/login", post(crate::ui::new_login))
+        .route("/v1/ui/logout", post(crate::ui::logout))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/API.md")
         })
-        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::auth))
         // Added after the auth layer, so outside it: the client checks the node's proof here
         // before it sends the token at all (see `hello`).
         .route("/v1/hello", post(hello::hello))
+        // The UI's pages and assets hold no data: outside the auth layer too.
+        .merge(crate::ui::routes())
+        // Outermost, so it covers every route and the fallback: a request to any other Host
+        // (DNS rebinding) is refused before anything else runs.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ui::guard::host,
+        ))
         .with_state(state)
-}
-
-async fn auth(State(s): St, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.trim().as_bytes(), s.token.as_bytes()) {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong API token: send `Authorization: Bearer <token>` with the token from <home>/api.token",
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// Compares without leaking where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn price_text(price_minor: Option<u64>, currency: Option<&str>) -> String {

@@ -50,6 +50,7 @@ pub mod priority;
 pub mod search;
 pub mod store;
 pub mod synth;
+pub mod ui;
 pub mod wanted;
 
 pub use engine::{AreaFilter, Clock, Engine, EngineConfig, EngineError, SearchHit, SearchResults};

@@ -311,6 +311,7 @@ impl Node {
             alerts: alerts.clone(),
             market: market.clone(),
             blobs: blobs.clone(),
+            ui: Default::default(),
         });
         let app = api::router(state);
         let mut server_stop = stop_rx;
