@@ -6,49 +6,9 @@
 #[allow(dead_code)] // shared helpers; this file uses some of them
 mod common;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use common::Home;
+use common::{seller_and_buyer, wait_for, Home};
 use serde_json::Value;
 use swapmeet_protocol::DealReceipt;
-
-/// How long a condition may take before the test fails (delivery retries back off from 1 s).
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// A free TCP port on 127.0.0.1.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// The node's listen address on `port` with its PeerId, once it has bound.
-fn listen_addr(h: &Home, port: u16) -> String {
-    wait_for(&format!("a listen address on port {port}"), || {
-        let want = format!("/tcp/{port}/");
-        let status = h.json_lines(&["status"]);
-        status.first().and_then(|s| {
-            s["network"]["listen"]
-                .as_array()?
-                .iter()
-                .filter_map(Value::as_str)
-                .find(|a| a.contains(&want))
-                .map(str::to_string)
-        })
-    })
-}
-
-/// Polls `f` until it returns Some, or fails after PATIENCE saying `what`.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// The exit code and stderr of a command that must fail.
 fn fails(h: &Home, args: &[&str]) -> (i32, String) {
@@ -69,19 +29,6 @@ fn refused(h: &Home, args: &[&str], why: &str) -> String {
         "swapmeet {args:?}: the error should say '{why}': {err}"
     );
     err
-}
-
-fn seller_and_buyer() -> (Home, Home) {
-    let mut seller = Home::new();
-    seller.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
-    let port = free_port();
-    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
-    seller.start_node_with(&["--listen", &listen], Stdio::null());
-    let addr = listen_addr(&seller, port);
-    let mut buyer = Home::new();
-    buyer.ok(&["init", "--location", "52.50,13.45", "--currency", "EUR"]);
-    buyer.start_node_with(&["--bootstrap", &addr], Stdio::null());
-    (seller, buyer)
 }
 
 /// The negotiation of `listing` as `h` sees it in `swapmeet offers --json`.

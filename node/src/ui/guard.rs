@@ -7,6 +7,7 @@
 //!   (any method but GET and HEAD) must come from the UI's own origin. SameSite=Strict already
 //!   keeps the cookie off other sites' requests; the Origin check is the second lock, and the
 //!   one that holds for browsers that ignore SameSite.
+//!
 //! The bearer-token API is unaffected by the second: scripts send no Origin and need none.
 
 use axum::extract::{Request, State};
