@@ -1,0 +1,78 @@
+// The browser side of `cargo bench -p swapmeet-node --bench ui` (node/benches/ui.rs): the
+// search page of a large node, timed from the request to the page fully rendered (20 result
+// cards with every thumbnail decoded), in Debian's Chromium. LOGIN_URL, CHROMIUM, ROUNDS.
+
+import { chromium } from 'playwright-core';
+
+const QUERIES = [
+  'bike', 'road bike', 'chair', 'table', 'lamp', 'sofa', 'jacket', 'camera', 'vintage', 'oak',
+  'black', 'wireless', 'kids', 'desk', 'guitar', 'shoes', 'city bike', 'folding', 'retro', 'large',
+];
+const FILTERS = ['', '&max_price=300', '&near=home&radius_km=20', '&condition=good', '&sort=price-asc'];
+
+const rounds = Number(process.env.ROUNDS || 5);
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+await page.goto(process.env.LOGIN_URL);
+await page.waitForURL((u) => u.pathname === '/');
+await page.waitForSelector('main h1');
+
+// Measured in the page: from the hash change (the request for a search) until 20 cards are on
+// the page and each of their thumbnails has loaded and decoded.
+async function one(hash) {
+  return page.evaluate((h) => new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const deadline = t0 + 30000;
+    location.hash = h;
+    const tick = () => {
+      const cards = document.querySelectorAll('#results .card');
+      const imgs = [...document.querySelectorAll('#results .card img')];
+      if (cards.length >= 20 && imgs.length >= 20 && imgs.every((i) => i.complete && i.naturalWidth > 0)) {
+        resolve({ ms: performance.now() - t0, cards: cards.length });
+      } else if (performance.now() > deadline) {
+        reject(new Error(`${h}: ${cards.length} cards, ${imgs.filter((i) => i.complete).length} thumbnails after 30 s`));
+      } else {
+        requestAnimationFrame(tick);
+      }
+    };
+    requestAnimationFrame(tick);
+  }), hash);
+}
+
+const times = [];
+let n = 0;
+for (let r = 0; r < rounds; r++) {
+  for (const q of QUERIES) {
+    const f = FILTERS[n % FILTERS.length];
+    // A query parameter that changes every time, so the page never reuses a previous render.
+    const res = await one(`#/search?q=${encodeURIComponent(q)}${f}&r=${n}`);
+    times.push(res.ms);
+    n++;
+  }
+}
+// Also a cold start: a new page loading the UI and the search at once (modules, styles, API).
+const cold = [];
+for (let i = 0; i < 10; i++) {
+  const p2 = await page.context().newPage();
+  const t0 = Date.now();
+  await p2.goto(`${new URL(page.url()).origin}/#/search?q=${encodeURIComponent(QUERIES[i])}`);
+  await p2.waitForSelector('#results .card:nth-child(20) img');
+  for (;;) {
+    const ok = await p2.evaluate(() => {
+      const imgs = [...document.querySelectorAll('#results .card img')];
+      return imgs.length >= 20 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  cold.push(Date.now() - t0);
+  await p2.close();
+}
+await browser.close();
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.round((s.length - 1) * p))];
+};
+console.log(`search page, in-app search (hash change -> 20 cards with thumbnails decoded), ${times.length} searches over ${QUERIES.length} queries x ${FILTERS.length} filter sets: p50 ${pct(times, 0.5).toFixed(1)} ms, p99 ${pct(times, 0.99).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
+console.log(`search page, cold load of a new tab (page, modules, search, thumbnails), ${cold.length} loads: p50 ${pct(cold, 0.5)} ms, p99 ${pct(cold, 0.99)} ms (includes playwright's polling, 5 ms)`);
