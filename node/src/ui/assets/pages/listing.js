@@ -3,7 +3,7 @@
 
 import { get, post, blobUrl } from '../api.js';
 import { h, mount, when, short, showError, clearErrors, notice, money } from '../dom.js';
-import { label, priceOf, ratingText, geohashCentre, distanceKm, home } from './search.js';
+import { label, priceOf, ratingText, geohashCentre, distanceKm, home, tidy } from './search.js';
 
 const photoUrl = (hash, id) => `${blobUrl(hash)}?listing=${encodeURIComponent(id)}`;
 
@@ -62,7 +62,7 @@ function offerForm(l, ctx) {
       notice('Offer sent.');
       ctx.go('offers', n.thread);
     } catch (e) {
-      showError(form, e);
+      showError(form, tidy(e));
     } finally {
       btn.disabled = false;
     }
@@ -87,7 +87,7 @@ function messageForm(l, ctx) {
       notice('Message queued for the seller.');
       ctx.go('inbox', r.thread);
     } catch (e) {
-      showError(form, e);
+      showError(form, tidy(e));
     } finally {
       btn.disabled = false;
     }
@@ -205,7 +205,9 @@ export async function render(main, ctx) {
 
     mount(main,
       h('p', { class: 'crumbs' }, h('a', { href: '#/search' }, '← Back to search')),
-      h('h1', { id: 'listing-title' }, l.title),
+      h('div', { class: 'listing-head' },
+        h('h1', { id: 'listing-title' }, l.title),
+        h('p', { class: 'big-price', id: 'listing-price' }, priceOf(l))),
       h('div', { class: 'listing' },
         h('div', { class: 'stack' },
           gallery(l),
@@ -214,7 +216,6 @@ export async function render(main, ctx) {
             l.description ? h('p', { class: 'description' }, l.description) : h('p', { class: 'muted' }, 'No description.')),
           variants),
         h('div', { class: 'stack' },
-          h('p', { class: 'big-price', id: 'listing-price' }, priceOf(l)),
           active ? null : h('p', {}, h('span', { class: `state ${status}` }, status)),
           facts,
           h('section', { class: 'panel seller', 'aria-labelledby': 'seller-h' },
@@ -232,7 +233,12 @@ export async function render(main, ctx) {
   ctx.on('listing', (ev) => {
     if (ev.id !== id) return;
     clearTimeout(timer);
-    timer = setTimeout(() => { load().catch((e) => console.error(e)); }, 300);
+    timer = setTimeout(() => {
+      // Never wipe what the user is typing in the offer or message form.
+      const typing = [...main.querySelectorAll('input, textarea')].some((el) => el.value);
+      if (typing) { notice('This listing has just changed: reload the page to see it.'); return; }
+      load().catch((e) => console.error(e));
+    }, 300);
   });
   return () => clearTimeout(timer);
 }

@@ -45,7 +45,12 @@ export async function render(main, ctx) {
     // Changes of mine made elsewhere (the CLI, expiry); not a peer's listings.
     if (!ids.has(ev.id) && ev.source !== 'local') return;
     clearTimeout(timer);
-    timer = setTimeout(() => { load().catch((e) => console.error(e)); }, 300);
+    const later = () => {
+      // Not under the user's hands: an open "really withdraw?" waits for its answer.
+      if (main.querySelector('.confirm:not([hidden])')) { timer = setTimeout(later, 1000); return; }
+      load().catch((e) => console.error(e));
+    };
+    timer = setTimeout(later, 300);
   });
   return () => clearTimeout(timer);
 }

@@ -36,6 +36,15 @@ export function ratingText(rep) {
   return `★ ${avg} (${rep.reviews} review${rep.reviews === 1 ? '' : 's'}, ${rep.deals} deal${rep.deals === 1 ? '' : 's'})`;
 }
 
+/** "price: '1.999' is ..." shown under the price field reads "'1.999' is ...". */
+export function tidy(err) {
+  if (err && err.field && typeof err.message === 'string' && err.message.startsWith(`${err.field}: `)) {
+    const rest = err.message.slice(err.field.length + 2);
+    return { status: err.status, field: err.field, message: rest.charAt(0).toUpperCase() + rest.slice(1) };
+  }
+  return err;
+}
+
 const BASE32 = '0123456789bcdefghjkmnpqrstuvwxyz';
 
 /** The centre of a geohash cell: {lat, lon}, or null for a malformed one. */
@@ -183,7 +192,7 @@ function select(name, id, options, value, first) {
 }
 
 function field(id, text, control) {
-  return h('div', { class: 'field' }, h('label', { for: id }, text), control);
+  return h('div', { class: 'field' }, h('label', { for: id }, text, control));
 }
 
 export async function render(main, ctx) {
@@ -264,7 +273,7 @@ export async function render(main, ctx) {
       r = await post('/v1/search', { ...q, sort, limit: PAGE, offset });
     } catch (e) {
       if (mine !== seq) return;
-      showError(form, e);
+      showError(form, tidy(e));
       status.textContent = 'The search failed.';
       return;
     }
@@ -301,7 +310,7 @@ export async function render(main, ctx) {
     } catch (e) {
       // The API names `text` for a query without words: that is the search box, in the other form.
       if (e.field && e.field !== 'name') { e.field = null; }
-      showError(saveForm, e);
+      showError(saveForm, tidy(e));
     }
   }
 

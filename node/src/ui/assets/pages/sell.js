@@ -4,7 +4,7 @@
 
 import { get, post, put, del, blobUrl } from '../api.js';
 import { h, mount, showError, clearErrors, notice } from '../dom.js';
-import { CATEGORIES, CONDITIONS, CURRENCIES, label, home } from './search.js';
+import { CATEGORIES, CONDITIONS, CURRENCIES, label, home, tidy } from './search.js';
 
 const MAX_PHOTOS = 10;
 const MAX_BYTES = 20 * 1024 * 1024;
@@ -19,13 +19,16 @@ function splitPrice(text) {
   return m ? [m[1], m[2]] : [text.trim(), ''];
 }
 
+/** A control's label in a `.row`, boxed so an error shown under it stays in its column. */
+const col = (labelEl) => h('div', { class: 'field' }, labelEl);
+
 /** The API leaves `field` out of some refusals ("title must not be empty"): read it off the message. */
 function withField(err, form) {
   if (err && !err.field && err.message) {
     const m = /^([a-z_]+)\b/.exec(err.message);
     if (m && form.querySelector(`[name="${m[1]}"], [data-field="${m[1]}"]`)) err.field = m[1];
   }
-  return err;
+  return tidy(err);
 }
 
 export async function render(main, ctx) {
@@ -91,7 +94,7 @@ export async function render(main, ctx) {
       const li = h('li', { class: `photo ${p.state}` },
         p.isImage === false ? h('div', { class: 'file-box' }, p.name) : h('img', { src: p.url, alt: p.existing ? `Photo ${i + 1}` : `Preview of ${p.name}` }),
         h('span', { class: 'photo-state' }, p.state === 'uploading' ? 'Uploading…' : p.state === 'ready' ? (i === 0 ? 'Cover' : `Photo ${i + 1}`) : 'Not added'),
-        p.error ? h('p', { class: 'field-error photo-error', role: 'alert' }, p.error) : null,
+        p.error ? h('p', { class: 'photo-error', role: 'alert' }, p.error) : null,
         h('button', { type: 'button', class: 'secondary remove-photo', 'aria-label': `Remove ${p.existing ? `photo ${i + 1}` : p.name}`, onclick: () => removePhoto(p) }, 'Remove'));
       return li;
     }));
@@ -135,27 +138,27 @@ export async function render(main, ctx) {
   const form = h('form', { class: 'stack sell-form', id: 'sell-form', novalidate: true, onsubmit: submit },
     h('label', {}, 'Title', h('input', { name: 'title', id: 'sell-title', maxlength: '140', required: true, value: initial.title })),
     h('div', { class: 'row' },
-      h('label', {}, 'Price', h('span', { class: 'hint' }, 'A number, or "free"'),
-        h('input', { name: 'price', id: 'sell-price', inputmode: 'decimal', required: true, autocomplete: 'off', value: initial.price })),
-      h('label', {}, 'Currency',
+      col(h('label', {}, 'Price', h('span', { class: 'hint' }, 'A number, or "free"'),
+        h('input', { name: 'price', id: 'sell-price', inputmode: 'decimal', required: true, autocomplete: 'off', value: initial.price }))),
+      col(h('label', {}, 'Currency',
         h('select', { name: 'currency', id: 'sell-currency' },
           opt('', hm.currency ? `Home currency (${hm.currency})` : 'Home currency', initial.currency === hm.currency ? '' : initial.currency),
-          [...new Set([...(initial.currency ? [initial.currency] : []), ...CURRENCIES])].map((c) => opt(c, c, initial.currency === hm.currency ? '' : initial.currency)))),
-      h('label', {}, 'Quantity', h('input', { name: 'quantity', id: 'sell-quantity', type: 'number', min: '1', value: initial.quantity }))),
+          [...new Set([...(initial.currency ? [initial.currency] : []), ...CURRENCIES])].map((c) => opt(c, c, initial.currency === hm.currency ? '' : initial.currency))))),
+      col(h('label', {}, 'Quantity', h('input', { name: 'quantity', id: 'sell-quantity', type: 'number', min: '1', value: initial.quantity })))),
     h('div', { class: 'row' },
-      h('label', {}, 'Condition', h('select', { name: 'condition', id: 'sell-condition' }, CONDITIONS.map((c) => opt(c, label(c), initial.condition)))),
-      h('label', {}, 'Category', h('select', { name: 'category', id: 'sell-category' },
-        opt('', 'Choose…', initial.category), CATEGORIES.map((c) => opt(c, label(c), initial.category))))),
+      col(h('label', {}, 'Condition', h('select', { name: 'condition', id: 'sell-condition' }, CONDITIONS.map((c) => opt(c, label(c), initial.condition))))),
+      col(h('label', {}, 'Category', h('select', { name: 'category', id: 'sell-category' },
+        opt('', 'Choose…', initial.category), CATEGORIES.map((c) => opt(c, label(c), initial.category)))))),
     h('label', {}, 'Description', h('textarea', { name: 'description', id: 'sell-description', maxlength: '5000', rows: '6' }, initial.description)),
     h('fieldset', { class: 'photos' }, h('legend', {}, 'Photos'), drop, previews),
     h('label', {}, 'Tags', h('span', { class: 'hint' }, 'Up to 10, separated by commas, e.g. road, shimano'),
       h('input', { name: 'tags', id: 'sell-tags', value: initial.tags })),
     h('fieldset', {}, h('legend', {}, 'Where and how'),
       h('div', { class: 'row' },
-        h('label', {}, 'Location (LAT,LON)', h('span', { class: 'hint' }, editing ? 'Empty: where it is now' : 'Empty: your home location'),
-          h('input', { name: 'location', id: 'sell-location', placeholder: '52.52,13.40', value: initial.location })),
-        h('label', {}, 'Place name', h('span', { class: 'hint' }, 'Shown with the location, e.g. Kreuzberg'),
-          h('input', { name: 'place', id: 'sell-place', value: initial.place }))),
+        col(h('label', {}, 'Location (LAT,LON)', h('span', { class: 'hint' }, editing ? 'Empty: where it is now' : 'Empty: your home location'),
+          h('input', { name: 'location', id: 'sell-location', placeholder: '52.52,13.40', value: initial.location }))),
+        col(h('label', {}, 'Place name', h('span', { class: 'hint' }, 'Shown with the location, e.g. Kreuzberg'),
+          h('input', { name: 'place', id: 'sell-place', value: initial.place })))),
       h('div', { class: 'row checks' },
         h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'pickup', id: 'sell-pickup', checked: initial.pickup }), 'Can be picked up'),
         h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'shipping', id: 'sell-shipping', checked: initial.shipping }), 'Can be shipped')),
@@ -168,10 +171,10 @@ export async function render(main, ctx) {
     h('details', { class: 'market' }, h('summary', {}, 'Offers and pickup (private, kept on your node)'),
       h('div', { class: 'stack' },
         h('div', { class: 'row' },
-          h('label', {}, 'Accept offers at or above', h('span', { class: 'hint' }, 'Per item, in the listing\'s currency'),
-            h('input', { name: 'auto_accept', id: 'sell-auto-accept', inputmode: 'decimal', value: initial.auto_accept })),
-          h('label', {}, 'Decline offers at or below', h('span', { class: 'hint' }, 'Per item'),
-            h('input', { name: 'auto_decline', id: 'sell-auto-decline', inputmode: 'decimal', value: initial.auto_decline }))),
+          col(h('label', {}, 'Accept offers at or above', h('span', { class: 'hint' }, 'Per item, in the listing\'s currency'),
+            h('input', { name: 'auto_accept', id: 'sell-auto-accept', inputmode: 'decimal', value: initial.auto_accept }))),
+          col(h('label', {}, 'Decline offers at or below', h('span', { class: 'hint' }, 'Per item'),
+            h('input', { name: 'auto_decline', id: 'sell-auto-decline', inputmode: 'decimal', value: initial.auto_decline })))),
         h('label', {}, 'Pickup address', h('span', { class: 'hint' }, 'Sent to the buyer only once you have a deal'),
           h('input', { name: 'pickup_at', id: 'sell-pickup-at', maxlength: '200', value: initial.pickup_at })))),
     h('div', { class: 'actions' },
