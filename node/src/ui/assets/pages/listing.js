@@ -147,6 +147,20 @@ export async function render(main, ctx) {
       throw e;
     }
     const mine = ctx.me && l.seller === ctx.me.seller;
+    if (!l.title && (l.status === 'sold' || l.status === 'withdrawn')) {
+      // A withdrawal replaces the listing and carries none of its fields.
+      const rv = await get(`/v1/reviews?about=${encodeURIComponent(l.seller)}&limit=20`).catch(() => null);
+      mount(main,
+        h('p', { class: 'crumbs' }, h('a', { href: '#/search' }, '← Back to search')),
+        h('h1', { id: 'listing-title' }, l.status === 'sold' ? 'This item was sold' : 'This listing was withdrawn'),
+        h('p', {}, h('span', { class: `state ${l.status}` }, l.status), ' ', when(l.signed_at)),
+        h('section', { class: 'panel seller', 'aria-labelledby': 'seller-h' },
+          h('h2', { id: 'seller-h' }, mine ? 'You are the seller' : 'Seller'),
+          h('p', {}, h('span', { title: l.seller, class: 'mono' }, short(l.seller, 12))),
+          h('p', { id: 'seller-rating' }, ratingText(rv ? rv.reputation : l.seller_reputation))),
+        h('section', { 'aria-labelledby': 'reviews-h' }, h('h2', { id: 'reviews-h' }, 'Reviews of the seller'), reviewList(rv)));
+      return;
+    }
     const [rv, hm] = await Promise.all([
       get(`/v1/reviews?about=${encodeURIComponent(l.seller)}&limit=20`).catch(() => null),
       home(),
@@ -161,7 +175,7 @@ export async function render(main, ctx) {
     const active = status === 'active';
     const facts = h('dl', { class: 'facts', id: 'listing-facts' },
       fact('Condition', label(l.condition)),
-      fact('Category', h('a', { href: ctx.link('search', null, { category: l.category }) }, label(l.category))),
+      fact('Category', l.category && h('a', { href: ctx.link('search', null, { category: l.category }) }, label(l.category))),
       fact('Quantity', l.quantity > 1 ? String(l.quantity) : null),
       fact('Location', [l.place, dist].filter(Boolean).join(' · ') || (l.geohash ? `area ${l.geohash}` : null)),
       fact('Delivery', delivery),
