@@ -100,6 +100,8 @@ pub struct ApiState {
     pub shutdown: watch::Receiver<bool>,
     /// The home currency.
     pub home_currency: Currency,
+    /// The home location (lat, lon) from the config, when set.
+    pub home_location: Option<(f64, f64)>,
     /// Open bridge runs.
     pub bridge_runs: bridge::Runs,
     /// Private messages: outbox, inbox, and the mailbox kept for others.
@@ -442,7 +444,15 @@ async fn status(State(s): St) -> ApiResult<Json<Value>> {
 }
 
 async fn id(State(s): St) -> Json<Value> {
-    Json(json!({"seller": s.seller, "peer_id": s.peer_id}))
+    // The home location and currency are what the CLI reads from the config; the web UI has
+    // no config to read, so it gets them here (distance from home, prices in the home currency).
+    let home = s.home_location.map(|(lat, lon)| json!({"lat": lat, "lon": lon}));
+    Json(json!({
+        "seller": s.seller,
+        "peer_id": s.peer_id,
+        "currency": s.home_currency.code(),
+        "home": home,
+    }))
 }
 
 async fn peers(State(s): St) -> Json<Value> {

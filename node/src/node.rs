@@ -306,6 +306,7 @@ impl Node {
             net: Some(network.handle().clone()),
             shutdown: stop_rx.clone(),
             home_currency: currency,
+            home_location: location,
             bridge_runs: Default::default(),
             messenger: messenger.clone(),
             alerts: alerts.clone(),

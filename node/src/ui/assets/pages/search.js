@@ -99,11 +99,16 @@ export async function home() {
   let currency = null;
   let how = '';
   try {
+    const id = await get('/v1/id');
+    currency = id.currency || null;
+    if (id.home) { point = { lat: id.home.lat, lon: id.home.lon }; how = 'your home location'; }
+  } catch { /* fall through to the guesses below */ }
+  if (!point) try {
     const { listings } = await get('/v1/mine');
     const mine = listings.find((l) => l.geohash);
     if (mine) { point = geohashCentre(mine.geohash); how = 'the place of your newest listing'; }
     const c = listings.find((l) => l.currency);
-    if (c) currency = c.currency;
+    if (c && !currency) currency = c.currency;
   } catch { /* fall through to the followed areas */ }
   if (!point) {
     try {
