@@ -269,7 +269,7 @@ function answerForm(w) {
       } catch (err) { showError(form, err); }
     },
   },
-  h('label', { for: `${fid}-text`, class: 'field' }, 'Answer the poster', text),
+  field(`${fid}-text`, 'Answer the poster', text),
   h('div', {}, h('button', { type: 'submit' }, 'Send')));
   return form;
 }
@@ -277,7 +277,7 @@ function answerForm(w) {
 function wantedForm(reload) {
   const input = (name, label, attrs = {}) => {
     const el = h('input', { name, id: `wanted-${name}`, autocomplete: 'off', ...attrs });
-    return [el, h('label', { for: `wanted-${name}`, class: 'field' }, label, el)];
+    return [el, field(`wanted-${name}`, label, el)];
   };
   const [title, titleL] = input('title', 'What are you looking for?', { maxlength: 140, required: true });
   const [maxPrice, priceL] = input('max_price', h('span', {}, 'Your maximum price ', h('span', { class: 'hint' }, '("80", "80 EUR" or "free")')), { required: true, inputmode: 'decimal' });
@@ -311,9 +311,9 @@ function wantedForm(reload) {
   },
   h('h3', {}, 'Post what you are looking for'),
   titleL,
-  h('div', { class: 'row' }, priceL, h('label', { for: 'wanted-category', class: 'field' }, 'Category', category)),
-  h('label', { for: 'wanted-description', class: 'field' }, h('span', {}, 'Details ', h('span', { class: 'hint' }, '(optional)')), description),
-  h('div', { class: 'row' }, locL, placeL, h('label', { for: 'wanted-expires', class: 'field' }, 'Keep it up for', days)),
+  h('div', { class: 'row' }, priceL, field('wanted-category', 'Category', category)),
+  field('wanted-description', h('span', {}, 'Details ', h('span', { class: 'hint' }, '(optional)')), description),
+  h('div', { class: 'row' }, locL, placeL, field('wanted-expires', 'Keep it up for', days)),
   h('div', { class: 'actions' }, button));
   return form;
 }
@@ -340,8 +340,8 @@ function browse(box, ctx) {
       } catch (err) { showError(form, err); }
     },
   },
-  h('label', { for: 'wanted-search-text', class: 'field' }, 'Words', text),
-  h('label', { for: 'wanted-search-category', class: 'field' }, 'Category', category),
+  field('wanted-search-text', 'Words', text),
+  field('wanted-search-category', 'Category', category),
   h('div', {}, h('button', { type: 'submit' }, 'Search wanted posts')));
   mount(box, form, results);
   form.requestSubmit();
@@ -365,4 +365,9 @@ async function demand(box) {
       table('By maximum price', sorted(d.by_price_band), 'Price band'),
       table('By area', sorted(d.by_area), 'Area (cell)'),
       table('Most wanted words', (d.top_words || []).slice(0, 10), 'Word')));
+}
+
+/** A label above its control, in a `.field` (where `showError` puts the field's error). */
+function field(id, label, control) {
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
 }

@@ -17,9 +17,31 @@ function deliveryChip(state) {
   return h('span', { class: `state ${state}`, title: `delivery: ${label}` }, state);
 }
 
-/** Negotiation moves travel as messages ("[offer] 200.00 EUR for 1 (open until ...)"). */
+// Negotiation moves travel in the thread as messages whose text the node writes as
+// "[offer] 200.00 EUR for 1 (open until UNIX)", "[accept] HASH", "[deal signature] HASH"...
+// (messaging.rs body_text). Shown in words; the offers page has the authoritative state.
+const MOVE = /^\[(offer|counter|accept|decline|retract|deal signature|void: [^\]]*)\] ?(.*)$/;
+
 function isMove(text) {
-  return /^\[(offer|counter|accept|decline|retract|deal)[^\]]*\]/i.test(text || '');
+  return MOVE.test(text || '');
+}
+
+/** A message's text for people: moves in words, chat as written. */
+function say(text) {
+  const m = MOVE.exec(text || '');
+  if (!m) return text;
+  const [, kind, rest] = m;
+  if (kind === 'offer' || kind === 'counter') {
+    const t = /^(.*) for (\d+) \(open until (\d+)\)$/.exec(rest);
+    const what = kind === 'offer' ? 'Offer' : 'Counter-offer';
+    if (!t) return `${what}: ${rest}`;
+    return `${what}: ${t[1]}${t[2] !== '1' ? ` for ${t[2]}` : ''}, open until ${when(Number(t[3]))}`;
+  }
+  if (kind === 'accept') return 'Accepted the offer';
+  if (kind === 'decline') return 'Declined the offer';
+  if (kind === 'retract') return 'Retracted the offer';
+  if (kind === 'deal signature') return 'Signed the deal';
+  return `Deal void (${kind.slice(6)})`;
 }
 
 export async function render(main, ctx) {
@@ -71,7 +93,7 @@ function threadRow(t, ctx) {
         t.listing_status && t.listing_status !== 'active' ? ` · listing ${t.listing_status}` : '',
         ' · ', h('time', { datetime: new Date((t.updated_at || 0) * 1000).toISOString(), title: when(t.updated_at) }, ago(t.updated_at))),
       h('span', { class: 'thread-last' },
-        last ? [mineLast ? 'You: ' : '', last.text] : h('span', { class: 'muted' }, 'No messages')),
+        last ? [mineLast ? 'You: ' : '', say(last.text)] : h('span', { class: 'muted' }, 'No messages')),
       h('span', { class: 'thread-delivery' },
         mineLast ? deliveryChip(last.state) : null,
         t.queued ? h('span', { class: 'muted' }, ` ${t.queued} waiting to be delivered`) : null)));
@@ -128,7 +150,7 @@ async function renderThread(main, ctx, id) {
       dataset: { hash: m.hash, state: m.state || '' },
     },
     h('span', { class: 'visually-hidden' }, m.from_me ? 'You wrote: ' : 'They wrote: '),
-    h('p', { class: 'text' }, m.text),
+    h('p', { class: 'text' }, say(m.text)),
     h('p', { class: 'meta' },
       h('time', { datetime: new Date(m.sent_at * 1000).toISOString(), title: when(m.sent_at) }, when(m.sent_at)),
       m.from_me ? [' · ', deliveryChip(m.state)] : null))));

@@ -212,7 +212,12 @@ function joinForm(after) {
       }
     },
   },
-  h('label', { for: 'join-invite', class: 'field' }, 'Join someone\'s invite', input),
+  field('join-invite', 'Join someone\'s invite', input),
   h('div', { class: 'actions' }, button), result);
   return form;
+}
+
+/** A label above its control, in a `.field` (where `showError` puts the field's error). */
+function field(id, label, control) {
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
 }

@@ -191,8 +191,8 @@ function reviewForm(d, mine, reload) {
   },
   h('h4', {}, mine ? 'Change your review' : 'Review the ' + (d.role === 'seller' ? 'buyer' : 'seller')),
   h('div', { class: 'row' },
-    h('label', { for: `rating-${id}`, class: 'field' }, 'Rating', rating)),
-  h('label', { for: `review-text-${id}`, class: 'field' }, 'Review ', count, text),
+    field(`rating-${id}`, 'Rating', rating)),
+  field(`review-text-${id}`, h('span', {}, 'Review ', count), text),
   h('div', { class: 'actions' }, button));
   return mine ? h('details', { class: 'edit-review' }, h('summary', {}, 'Change your review'), form) : form;
 }
@@ -323,9 +323,9 @@ async function renderOne(main, ctx, id) {
     },
     h('h3', {}, heading),
     h('div', { class: 'row' },
-      h('label', { for: `${move}-price`, class: 'field' }, `Price for the whole quantity (${neg.currency})`, price),
-      h('label', { for: `${move}-quantity`, class: 'field' }, 'Quantity', qty)),
-    h('label', { for: `${move}-message`, class: 'field' }, h('span', {}, 'Message ', h('span', { class: 'hint' }, '(optional)')), msg),
+      field(`${move}-price`, `Price for the whole quantity (${neg.currency})`, price),
+      field(`${move}-quantity`, 'Quantity', qty)),
+    field(`${move}-message`, h('span', {}, 'Message ', h('span', { class: 'hint' }, '(optional)')), msg),
     h('div', { class: 'actions' }, button));
     return form;
   }
@@ -354,4 +354,9 @@ function left(secs) {
   if (secs >= 86400) return `${Math.floor(secs / 86400)} d ${Math.floor((secs % 86400) / 3600)} h`;
   if (secs >= 3600) return `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min`;
   return `${Math.max(1, Math.floor(secs / 60))} min`;
+}
+
+/** A label above its control, in a `.field` (where `showError` puts the field's error). */
+function field(id, label, control) {
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
 }
