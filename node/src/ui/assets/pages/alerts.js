@@ -11,7 +11,7 @@ const CATEGORIES = ['antiques-collectibles', 'baby-kids', 'bikes', 'books-media'
   'vehicles-parts', 'office-business', 'other'];
 
 const kinds = {
-  match: 'New match', price_drop: 'Price drop', digest: 'New matches', price_change: 'Price change',
+  match: 'Match', price_drop: 'Price drop', digest: 'Matches', price_change: 'Price change',
   sold: 'Sold', withdrawn: 'Withdrawn', expired: 'Expired', expiring: 'Expiring soon',
   renew: 'Renew your listing', wanted_match: 'Someone wants your item',
 };
@@ -43,7 +43,7 @@ export async function render(main, ctx) {
     h('nav', { class: 'page-toc', 'aria-label': 'On this page' }, h('ul', {},
       [['h-alerts', 'Alerts'], ['h-searches', 'Saved searches'], ['h-watched', 'Watched listings'],
         ['h-wanted', 'Your wanted posts'], ['h-area-wanted', 'Wanted nearby'], ['h-demand', 'Demand']]
-        .map(([id, t]) => h('li', {}, h('a', { href: `#${id}`, onclick: (e) => { e.preventDefault(); document.getElementById(id)?.scrollIntoView(); } }, t))))),
+        .map(([id, t]) => h('li', {}, h('a', { href: `#${id}`, onclick: (e) => { e.preventDefault(); const el = document.getElementById(id); if (el) { el.scrollIntoView(); el.focus({ preventScroll: true }); } } }, t))))),
     section('h-alerts', 'Alerts', alertsBox),
     section('h-searches', 'Saved searches', searchesBox),
     section('h-watched', 'Watched listings', watchedBox),

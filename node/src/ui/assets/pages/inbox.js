@@ -44,6 +44,17 @@ function say(text) {
   return `Deal void (${kind.slice(6)})`;
 }
 
+/**
+ * The header's unread badge (the shell refreshes it on message events only; reading a thread
+ * here lowers the count, so the page sets it from the inbox's own figure).
+ */
+function setBadge(unread) {
+  const b = document.getElementById('unread-badge');
+  if (!b) return;
+  b.hidden = !unread;
+  b.textContent = unread ? `${unread} unread` : '';
+}
+
 export async function render(main, ctx) {
   if (ctx.arg) return renderThread(main, ctx, ctx.arg);
   return renderList(main, ctx);
@@ -56,6 +67,7 @@ async function renderList(main, ctx) {
 
   async function load() {
     const { threads, unread } = await get('/v1/inbox');
+    setBadge(unread);
     threads.sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0));
     summary.textContent = threads.length
       ? `${threads.length} conversation${threads.length === 1 ? '' : 's'}, ${unread} unread message${unread === 1 ? '' : 's'}`
@@ -159,7 +171,9 @@ async function renderThread(main, ctx, id) {
   async function reload() {
     t = await get(`/v1/threads/${encodeURIComponent(thread)}`);
     draw();
+    refreshBadge();
   }
+  const refreshBadge = () => get('/v1/inbox').then((i) => setBadge(i.unread)).catch(() => {});
 
   async function onSend(e) {
     e.preventDefault();
@@ -184,6 +198,7 @@ async function renderThread(main, ctx, id) {
 
   await loadNegotiation();
   draw();
+  refreshBadge();
   let pending = null;
   const mine = (ev) => ev && ev.thread === thread;
   const again = () => {
