@@ -264,7 +264,7 @@ async function renderOne(main, ctx, id) {
         h('p', {}, 'Your offer of ', h('strong', {}, o.price), ' is open', o.seconds_left ? ` for ${left(o.seconds_left)}` : '', '.'),
         moveForm('retract', 'Retract your offer', { of: o.hash }, 'secondary')));
     }
-    if (!open.length && n.role === 'buyer' && n.open !== false) {
+    if (!open.length && n.role === 'buyer') {
       forms.push(priceForm('offer', 'Make a new offer', 'Send offer', n, null));
     }
     if (!forms.length) forms.push(h('p', { class: 'muted' }, n.role === 'seller' ? 'Nothing to answer: wait for the buyer\'s next offer.' : 'Nothing to do right now.'));
