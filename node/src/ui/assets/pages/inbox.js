@@ -66,8 +66,12 @@ async function renderList(main, ctx) {
   mount(main, h('h1', {}, 'Inbox'), summary, list);
 
   async function load() {
-    const { threads, unread } = await get('/v1/inbox');
+    const [{ threads, unread }, offers] = await Promise.all([
+      get('/v1/inbox'),
+      get('/v1/offers').catch(() => ({ negotiations: [] })),
+    ]);
     setBadge(unread);
+    const negs = new Map(offers.negotiations.map((n) => [n.thread, n]));
     threads.sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0));
     summary.textContent = threads.length
       ? `${threads.length} conversation${threads.length === 1 ? '' : 's'}, ${unread} unread message${unread === 1 ? '' : 's'}`
@@ -76,7 +80,7 @@ async function renderList(main, ctx) {
       mount(list, h('li', { class: 'empty muted' }, 'No conversations yet. Message a seller from a listing, or wait for buyers to write to you.'));
       return;
     }
-    mount(list, threads.map((t) => threadRow(t, ctx)));
+    mount(list, threads.map((t) => threadRow(t, ctx, negs.get(t.thread))));
   }
   await load();
   let pending = null;
@@ -88,10 +92,23 @@ async function renderList(main, ctx) {
   ctx.on('message', again);
   ctx.on('delivery', again);
   ctx.on('negotiation', again);
+  ctx.on('deal', again);
   return () => clearTimeout(pending);
 }
 
-function threadRow(t, ctx) {
+/** A negotiation's word for the inbox: "deal", "offer: your turn", "offer sent". */
+function negotiationChip(n) {
+  if (!n) return null;
+  if (n.deal) return h('span', { class: 'state accepted' }, `deal ${n.deal.price}`);
+  const open = (n.offers || []).filter((o) => o.status === 'open');
+  if (!open.length) return h('span', { class: 'state' }, 'offer closed');
+  const last = open[open.length - 1];
+  return open.some((o) => o.by !== n.role)
+    ? h('span', { class: 'state turn' }, `offer ${last.price}: your turn`)
+    : h('span', { class: 'state' }, `your offer ${last.price}`);
+}
+
+function threadRow(t, ctx, n) {
   const last = t.last;
   const mineLast = last && last.from_me;
   const title = t.title || `Listing ${short(t.listing, 12)}`;
@@ -107,6 +124,7 @@ function threadRow(t, ctx) {
       h('span', { class: 'thread-last' },
         last ? [mineLast ? 'You: ' : '', say(last.text)] : h('span', { class: 'muted' }, 'No messages')),
       h('span', { class: 'thread-delivery' },
+        negotiationChip(n), n && mineLast ? ' ' : null,
         mineLast ? deliveryChip(last.state) : null,
         t.queued ? h('span', { class: 'muted' }, ` ${t.queued} waiting to be delivered`) : null)));
 }
@@ -152,6 +170,14 @@ async function renderThread(main, ctx, id) {
           ? h('a', { class: 'button secondary', href: ctx.link('offers', thread), id: 'thread-offers' },
             negotiation.deal ? 'View the deal' : negotiation.open ? 'View the offer' : 'View the negotiation')
           : null));
+    const theirs = negotiation && !negotiation.deal
+      ? (negotiation.offers || []).filter((o) => o.status === 'open' && o.by !== negotiation.role) : [];
+    if (theirs.length) {
+      const o = theirs[theirs.length - 1];
+      head.append(h('p', { class: 'banner', id: 'thread-offer-banner' },
+        `They ${o.kind === 'counter' ? 'countered with' : 'offered'} `, h('strong', {}, o.price), '. ',
+        h('a', { href: ctx.link('offers', thread) }, 'Accept, decline or counter')));
+    }
     const conv = t.conversation || [];
     if (!conv.length) {
       mount(bubbles, h('li', { class: 'muted' }, 'No messages yet.'));
