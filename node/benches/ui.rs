@@ -96,7 +96,11 @@ fn prepare(dir: &Path, n: usize) {
         currency: Some(Currency::new("EUR").unwrap()),
     })
     .unwrap();
-    let blobs = BlobStore::open(&home.blobs_dir(), home.load_config().unwrap().media_cache_bytes().unwrap()).unwrap();
+    let blobs = BlobStore::open(
+        &home.blobs_dir(),
+        home.load_config().unwrap().media_cache_bytes().unwrap(),
+    )
+    .unwrap();
     let library = PhotoLibrary::open(blobs).unwrap();
     let photos: Vec<ImageRef> = (0..PHOTOS as u32)
         .map(|i| library.add(&format!("photo-{i}.jpg"), &jpeg(i)).unwrap())

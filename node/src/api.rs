@@ -446,7 +446,9 @@ async fn status(State(s): St) -> ApiResult<Json<Value>> {
 async fn id(State(s): St) -> Json<Value> {
     // The home location and currency are what the CLI reads from the config; the web UI has
     // no config to read, so it gets them here (distance from home, prices in the home currency).
-    let home = s.home_location.map(|(lat, lon)| json!({"lat": lat, "lon": lon}));
+    let home = s
+        .home_location
+        .map(|(lat, lon)| json!({"lat": lat, "lon": lon}));
     Json(json!({
         "seller": s.seller,
         "peer_id": s.peer_id,

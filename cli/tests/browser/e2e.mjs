@@ -120,6 +120,7 @@ async function trade(browser) {
     const imgs = [...document.querySelectorAll('.previews img')];
     return imgs.length === 1 && imgs[0].complete && imgs[0].naturalWidth > 0;
   });
+  await waitIn(seller, () => document.querySelectorAll('#sell-previews li.photo.ready').length === 1);
   await shot(seller, 'sell-with-photo');
   await seller.getByRole('button', { name: 'Publish listing' }).click();
   await waitIn(seller, () => location.hash.startsWith('#/listing/'));
@@ -176,7 +177,7 @@ async function trade(browser) {
 
   step('the seller sees the offer and accepts it');
   await go(seller, '#/offers');
-  const row = seller.locator('main a', { hasText: TITLE }).first();
+  const row = seller.locator('#negotiations a', { hasText: TITLE }).first();
   await until('the offer to reach the seller', async () => {
     if ((await row.count()) > 0) return true;
     await go(seller, '#/offers');
@@ -185,17 +186,32 @@ async function trade(browser) {
   await row.click();
   await waitIn(seller, () => location.hash.startsWith('#/offers/'));
   await shot(seller, 'offer-received');
-  await seller.getByRole('button', { name: 'Accept', exact: false }).first().click();
+  await waitIn(seller, () => /your turn/i.test(document.querySelector('#negotiation-state')?.textContent || ''));
+  await seller.locator('#accept-button').click();
+  await seller.waitForSelector('#deal-made');
 
   step('both see the deal');
   for (const [who, page] of [['seller', seller], ['buyer', buyer]]) {
     await until(`the deal on the ${who}'s deals list`, async () => {
       await go(page, '#/offers');
-      const deals = page.locator('#deals');
-      return (await deals.count()) > 0 && (await deals.textContent()).includes(TITLE);
+      const deal = page.locator('#deals li.deal', { hasText: TITLE });
+      return (await deal.count()) === 1 && /confirmed/.test(await deal.locator('.deal-state').textContent());
     }, 2000);
     await shot(page, `deal-${who}`);
   }
+
+  step('the buyer reviews the seller, and the seller sees it');
+  await go(buyer, '#/offers');
+  const form = buyer.locator('form.review-form').first();
+  await form.locator('[name=rating]').selectOption('5');
+  await form.locator('[name=text]').fill('Bike as described, friendly pickup.');
+  await form.getByRole('button', { name: 'Post review' }).click();
+  await until('the review on the seller\'s page', async () => {
+    await go(seller, '#/offers');
+    const got = seller.locator('#reviews-received');
+    return (await got.count()) > 0 && (await got.textContent()).includes('friendly pickup');
+  }, 2000);
+  await shot(seller, 'review-received');
 
   step('axe-core on every page');
   const pages = ['#/search?q=road+bike', `#/listing/${listing}`, '#/sell', '#/mine', '#/inbox', '#/offers', '#/alerts', '#/node'];

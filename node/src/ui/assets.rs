@@ -78,7 +78,7 @@ pub fn get(path: &str) -> Option<(Vec<u8>, &'static str)> {
 /// A small page with a message (login results, not found), styled like the UI.
 pub fn message_page(title: &str, body_html: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · swapmeet</title><link rel=\"stylesheet\" href=\"/ui/app.css\"></head><body><main class=\"message\"><h1>{title}</h1><p>{body_html}</p></main></body></html>"
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · swapmeet</title><link rel=\"icon\" href=\"/ui/favicon.svg\" type=\"image/svg+xml\"><link rel=\"stylesheet\" href=\"/ui/app.css\"></head><body><main class=\"message\"><h1>{title}</h1><p>{body_html}</p></main></body></html>"
     )
 }
 

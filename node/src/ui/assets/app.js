@@ -57,7 +57,10 @@ function showLoggedOut(message) {
   mount(main,
     h('section', { class: 'message' },
       h('h1', {}, 'Log in to your node'),
-      h('p', {}, message || 'This page needs a session with your node.'),
+      // The API's own wording is for scripts (it names the token); a person needs only this.
+      h('p', {}, /session has ended/.test(message || '')
+        ? 'Your session with the node has ended: the node restarted, the session expired, or you logged out.'
+        : 'This page needs a session with your node.'),
       h('p', {}, 'Run ', h('code', {}, 'swapmeet ui'), ' in a terminal: it opens this page logged in.')));
 }
 
