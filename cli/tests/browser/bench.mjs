@@ -5,8 +5,8 @@
 import { chromium } from 'playwright-core';
 
 const QUERIES = [
-  'bike', 'road bike', 'chair', 'table', 'lamp', 'sofa', 'jacket', 'camera', 'vintage', 'oak',
-  'black', 'wireless', 'kids', 'desk', 'guitar', 'shoes', 'city bike', 'folding', 'retro', 'large',
+  'bike', 'road bike', 'sofa', 'table', 'desk', 'chair', 'camera', 'laptop', 'jacket', 'vintage',
+  'black', 'wireless', 'kids', 'speaker', 'monitor', 'sneakers', 'city bike', 'folding', 'retro', 'large',
 ];
 const FILTERS = ['', '&max_price=300', '&near=home&radius_km=20', '&condition=good', '&sort=price-asc'];
 
