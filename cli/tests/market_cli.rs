@@ -123,6 +123,24 @@ fn offer_counter_accept_deal_and_the_wrong_moves() {
     let n = wait_offer(&seller, &listing, 18_000, "expired");
     let thread = n["thread"].as_str().unwrap().to_string();
     let expired = offer_hash(&n, 18_000);
+
+    // The thread says which messages are negotiation steps, from the signed messages: chat
+    // that looks like a step ("[accept] ...") stays chat.
+    let lookalike = "[accept] ffffffffffff";
+    buyer.ok(&["message", &thread[..10], lookalike]);
+    let conversation = wait_for("the lookalike chat in the seller's thread", || {
+        let v = seller.json_ok(&["thread", &thread[..10], "--keep-unread"]);
+        let c = v.first()?["conversation"].as_array()?.clone();
+        c.iter().any(|m| m["text"] == lookalike).then_some(c)
+    });
+    let chat = conversation.iter().find(|m| m["text"] == lookalike);
+    assert_eq!(chat.unwrap()["kind"], "text", "{conversation:?}");
+    assert!(
+        conversation
+            .iter()
+            .any(|m| m["kind"] == "offer" && m["text"].as_str().unwrap().starts_with("[offer]")),
+        "{conversation:?}"
+    );
     refused(
         &seller,
         &["accept", &thread[..10], "--of", &expired[..12]],

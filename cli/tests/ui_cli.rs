@@ -173,6 +173,16 @@ fn a_login_link_works_once_and_its_cookie_opens_the_same_api_as_the_cli() {
         &draft("Road bike sold from the web UI"),
     );
     assert_eq!(sold.status, 201, "{}", sold.body);
+    // A refusal names its field, so the page can show it next to that field.
+    let empty = raw(
+        &api,
+        "POST",
+        "/v1/listings",
+        &[("Cookie", &cookie), ("Origin", &origin)],
+        &json!({"title": "", "price": "120"}).to_string(),
+    );
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    assert_eq!(empty.json()["field"], "title", "{}", empty.body);
     // `localhost` with the node's port is the same origin to the user.
     let port = api.rsplit_once(':').unwrap().1;
     let local = format!("localhost:{port}");

@@ -166,6 +166,11 @@ impl From<AuthorError> for ApiError {
                 field: Some(field),
             },
             AuthorError::Rejected(_) => ApiError::new(StatusCode::BAD_REQUEST, e),
+            AuthorError::Refused(v) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: e.to_string(),
+                field: v.field(),
+            },
             AuthorError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e),
             AuthorError::NotYours(_) => ApiError::new(StatusCode::FORBIDDEN, e),
             AuthorError::Withdrawn(_) => ApiError::new(StatusCode::CONFLICT, e),

@@ -115,6 +115,9 @@ pub enum AuthorError {
     /// The signed result did not pass validation.
     #[error("{0}")]
     Rejected(String),
+    /// A field of the draft broke a rule of the protocol (the API names the field).
+    #[error("{0}")]
+    Refused(#[from] swapmeet_protocol::ValidationError),
     /// Storage failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -307,8 +310,7 @@ impl Author {
             .map_err(|e| AuthorError::Rejected(e.to_string()))?;
         if let Some(slot) = slot {
             listing.stamp = Some(
-                swapmeet_protocol::Stamp::mint(&seller, &id, slot)
-                    .map_err(|e| AuthorError::Rejected(e.to_string()))?,
+                swapmeet_protocol::Stamp::mint(&seller, &id, slot).map_err(AuthorError::Refused)?,
             );
         }
         Ok(())
@@ -350,9 +352,7 @@ impl Author {
             Some(Current::Listing(_)) => self.build_update(&id, &draft)?,
             _ => self.build_create(&draft)?,
         };
-        listing
-            .sign(&self.key)
-            .map_err(|e| AuthorError::Rejected(e.to_string()))
+        listing.sign(&self.key).map_err(AuthorError::Refused)
     }
 
     /// Signs (without publishing) a withdrawal, for batches.
@@ -362,8 +362,7 @@ impl Author {
         reason: WithdrawReason,
     ) -> Result<swapmeet_protocol::SignedEnvelope, AuthorError> {
         let w = self.build_withdrawal(id, reason)?;
-        w.sign(&self.key)
-            .map_err(|e| AuthorError::Rejected(e.to_string()))
+        w.sign(&self.key).map_err(AuthorError::Refused)
     }
 
     /// Publishes signed versions in one batch and makes them durable with one flush. The
@@ -501,9 +500,7 @@ impl Author {
     ) -> Result<Published, AuthorError> {
         let mut w = self.build_withdrawal(id, reason)?;
         w.signed_at = w.signed_at.max(not_before);
-        let env = w
-            .sign(&self.key)
-            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        let env = w.sign(&self.key).map_err(AuthorError::Refused)?;
         self.publish(env)
     }
 
@@ -539,9 +536,7 @@ impl Author {
     }
 
     fn publish_listing(&self, listing: &Listing) -> Result<Published, AuthorError> {
-        let env = listing
-            .sign(&self.key)
-            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        let env = listing.sign(&self.key).map_err(AuthorError::Refused)?;
         self.publish(env)
     }
 
@@ -798,8 +793,7 @@ impl Author {
         if l.location.is_none() {
             l.delivery.pickup = false;
         }
-        l.validate()
-            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        l.validate().map_err(AuthorError::Refused)?;
         Ok(())
     }
 }

@@ -126,9 +126,7 @@ impl Author {
             entries,
         };
         list.normalize();
-        let env = list
-            .sign(self.key())
-            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        let env = list.sign(self.key()).map_err(AuthorError::Refused)?;
         self.publish(env)
     }
 }

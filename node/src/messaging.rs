@@ -194,6 +194,48 @@ pub(crate) fn body_text(body: &MessageBody) -> String {
     }
 }
 
+/// What a message in a thread is: chat, or which negotiation step. Read from the signed
+/// message itself, never from its text, so chat that merely looks like "[accept] ..." is
+/// still chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Text written by a person.
+    Text,
+    /// An offer.
+    Offer,
+    /// A counter-offer.
+    Counter,
+    /// An offer accepted.
+    Accept,
+    /// An offer declined.
+    Decline,
+    /// An offer taken back.
+    Retract,
+    /// An accepted deal voided.
+    Void,
+    /// A party's signature over the deal.
+    DealSignature,
+}
+
+impl MessageKind {
+    /// The kind of a message body.
+    pub fn of(body: &MessageBody) -> MessageKind {
+        match body {
+            MessageBody::Text(_) => MessageKind::Text,
+            MessageBody::Negotiation(m) => match m {
+                Move::Offer(_) => MessageKind::Offer,
+                Move::Counter(_) => MessageKind::Counter,
+                Move::Accept { .. } => MessageKind::Accept,
+                Move::Decline { .. } => MessageKind::Decline,
+                Move::Retract { .. } => MessageKind::Retract,
+                Move::Void { .. } => MessageKind::Void,
+            },
+            MessageBody::DealSignature(_) => MessageKind::DealSignature,
+        }
+    }
+}
+
 /// A sled error while doing `context`.
 fn sled_err(context: &'static str) -> impl FnOnce(sled::Error) -> MessagingError {
     move |source| MessagingError::Store(StoreError::Sled { context, source })
@@ -253,6 +295,8 @@ pub struct MessageView {
     pub expires_at: u64,
     /// The text.
     pub text: String,
+    /// Chat or which negotiation step, from the signed message.
+    pub kind: MessageKind,
     /// Mine: where it stands.
     pub state: Option<DeliveryState>,
     /// Theirs: when it reached this node.

@@ -192,6 +192,27 @@ pub enum ValidationError {
 }
 
 impl ValidationError {
+    /// The field at fault, when one is (a form shows the error next to it); `None` for
+    /// failures of the whole envelope (size, signature, encoding).
+    pub fn field(&self) -> Option<&'static str> {
+        use ValidationError::*;
+        match self {
+            TooLong { field, .. }
+            | Empty { field }
+            | TooMany { field, .. }
+            | OutOfRange { field, .. }
+            | Invalid { field, .. }
+            | FromFuture { field, .. }
+            | WrongRecipient { field }
+            | NotAParty { field, .. } => Some(field),
+            Expired { .. } | LifetimeTooLong { .. } | ExpiryMismatch { .. } => Some("expires_at"),
+            UnknownCurrency(_) => Some("currency"),
+            InVariant { .. } => Some("variants"),
+            ThreadMismatch { .. } => Some("thread"),
+            _ => None,
+        }
+    }
+
     pub(crate) fn malformed(context: &'static str, e: impl std::fmt::Display) -> ValidationError {
         ValidationError::Malformed {
             context,

@@ -72,8 +72,11 @@ pub struct MessageJson {
     pub sent_at: u64,
     /// When it expires (unix seconds).
     pub expires_at: u64,
-    /// The text.
+    /// The text (for a negotiation step, the node's one-line description of it).
     pub text: String,
+    /// `text` (chat) or the negotiation step: `offer`, `counter`, `accept`, `decline`,
+    /// `retract`, `void`, `deal_signature`; read from the signed message, not the text.
+    pub kind: crate::messaging::MessageKind,
     /// Mine: queued, delivered or expired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<DeliveryState>,
@@ -165,6 +168,7 @@ fn message_json(m: &MessageView) -> MessageJson {
         sent_at: m.sent_at,
         expires_at: m.expires_at,
         text: m.text.clone(),
+        kind: m.kind,
         state: m.state,
         received_at: m.received_at,
         read: m.read,

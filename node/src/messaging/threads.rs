@@ -368,6 +368,12 @@ impl Messenger {
             sent_at: m.rec.sent_at,
             expires_at: m.rec.expires_at,
             text: m.rec.text.clone(),
+            // From the signed message kept with it (verified when it was stored, decoded
+            // again here); chat whose text looks like a move stays chat.
+            kind: SignedEnvelope::decode(&m.rec.envelope)
+                .and_then(|e| e.verify_message(m.rec.sent_at))
+                .map(|v| super::MessageKind::of(&v.payload().body))
+                .unwrap_or(super::MessageKind::Text),
             state: m.rec.state,
             received_at: m.rec.received_at,
             read: m.rec.read,

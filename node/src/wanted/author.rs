@@ -99,9 +99,7 @@ impl Author {
 
     fn publish_wanted(&self, post: &Wanted) -> Result<Published, AuthorError> {
         // The protocol's rejection names the field and the limit.
-        let env = post
-            .sign(self.key())
-            .map_err(|e| AuthorError::Rejected(e.to_string()))?;
+        let env = post.sign(self.key()).map_err(AuthorError::Refused)?;
         self.publish(env)
     }
 }

@@ -17,31 +17,33 @@ function deliveryChip(state) {
   return h('span', { class: `state ${state}`, title: `delivery: ${label}` }, state);
 }
 
-// Negotiation moves travel in the thread as messages whose text the node writes as
-// "[offer] 200.00 EUR for 1 (open until UNIX)", "[accept] HASH", "[deal signature] HASH"...
-// (messaging.rs body_text). Shown in words; the offers page has the authoritative state.
-const MOVE = /^\[(offer|counter|accept|decline|retract|deal signature|void: [^\]]*)\] ?(.*)$/;
+// Negotiation moves travel in the thread as messages; the API says which step each is
+// (`kind`, read from the signed message) and describes it in `text` as
+// "[offer] 200.00 EUR for 1 (open until UNIX)", "[accept] HASH"... (messaging.rs body_text).
+// Only a message whose kind is a step is shown as one: chat that merely looks like
+// "[accept] ..." stays chat, as written. The offers page has the authoritative state.
+const TERMS = /^\[(?:offer|counter)\] (.*) for (\d+) \(open until (\d+)\)$/;
 
-function isMove(text) {
-  return MOVE.test(text || '');
+function isMove(m) {
+  return !!m && m.kind && m.kind !== 'text';
 }
 
-/** A message's text for people: moves in words, chat as written. */
-function say(text) {
-  const m = MOVE.exec(text || '');
-  if (!m) return text;
-  const [, kind, rest] = m;
-  if (kind === 'offer' || kind === 'counter') {
-    const t = /^(.*) for (\d+) \(open until (\d+)\)$/.exec(rest);
-    const what = kind === 'offer' ? 'Offer' : 'Counter-offer';
-    if (!t) return `${what}: ${rest}`;
+/** A message for people: steps in words, chat as written. */
+function say(m) {
+  if (!isMove(m)) return m ? m.text : '';
+  if (m.kind === 'offer' || m.kind === 'counter') {
+    const what = m.kind === 'offer' ? 'Offer' : 'Counter-offer';
+    const t = TERMS.exec(m.text || '');
+    if (!t) return `${what}`;
     return `${what}: ${t[1]}${t[2] !== '1' ? ` for ${t[2]}` : ''}, open until ${when(Number(t[3]))}`;
   }
-  if (kind === 'accept') return 'Accepted the offer';
-  if (kind === 'decline') return 'Declined the offer';
-  if (kind === 'retract') return 'Retracted the offer';
-  if (kind === 'deal signature') return 'Signed the deal';
-  return `Deal void (${kind.slice(6)})`;
+  return {
+    accept: 'Accepted the offer',
+    decline: 'Declined the offer',
+    retract: 'Retracted the offer',
+    deal_signature: 'Signed the deal',
+    void: `Deal void${/^\[void: ([^\]]*)\]/.test(m.text) ? ` (${/^\[void: ([^\]]*)\]/.exec(m.text)[1]})` : ''}`,
+  }[m.kind] || m.text;
 }
 
 /**
@@ -122,7 +124,7 @@ function threadRow(t, ctx, n) {
         t.listing_status && t.listing_status !== 'active' ? ` · listing ${t.listing_status}` : '',
         ' · ', h('time', { datetime: new Date((t.updated_at || 0) * 1000).toISOString(), title: when(t.updated_at) }, ago(t.updated_at))),
       h('span', { class: 'thread-last' },
-        last ? [mineLast ? 'You: ' : '', say(last.text)] : h('span', { class: 'muted' }, 'No messages')),
+        last ? [mineLast ? 'You: ' : '', say(last)] : h('span', { class: 'muted' }, 'No messages')),
       h('span', { class: 'thread-delivery' },
         negotiationChip(n), n && mineLast ? ' ' : null,
         mineLast ? deliveryChip(last.state) : null,
@@ -184,11 +186,11 @@ async function renderThread(main, ctx, id) {
       return;
     }
     mount(bubbles, conv.map((m) => h('li', {
-      class: `bubble${m.from_me ? ' mine' : ''}${isMove(m.text) ? ' move' : ''}`,
+      class: `bubble${m.from_me ? ' mine' : ''}${isMove(m) ? ' move' : ''}`,
       dataset: { hash: m.hash, state: m.state || '' },
     },
     h('span', { class: 'visually-hidden' }, m.from_me ? 'You wrote: ' : 'They wrote: '),
-    h('p', { class: 'text' }, say(m.text)),
+    h('p', { class: 'text' }, say(m)),
     h('p', { class: 'meta' },
       h('time', { datetime: new Date(m.sent_at * 1000).toISOString(), title: when(m.sent_at) }, when(m.sent_at)),
       m.from_me ? [' · ', deliveryChip(m.state)] : null))));
