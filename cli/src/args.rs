@@ -477,6 +477,8 @@ pub struct ImportArgs {
 pub enum BridgeCommand {
     /// Sync a catalogue export: list new items, update changed ones, withdraw what is gone.
     Sync(BridgeSyncArgs),
+    /// Show the report of the node's last bridge run (what `sync` printed), with when it ran.
+    Last,
 }
 
 #[derive(Debug, Args)]

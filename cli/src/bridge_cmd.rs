@@ -22,7 +22,28 @@ use crate::Done;
 pub fn run(home: &Home, out: &Out, cmd: BridgeCommand) -> Result<Done> {
     match cmd {
         BridgeCommand::Sync(a) => sync(home, out, a),
+        BridgeCommand::Last => last(home, out),
     }
+}
+
+/// `swapmeet bridge last`: the report the node kept of its last run.
+fn last(home: &Home, out: &Out) -> Result<Done> {
+    let c = Client::connect(home)?;
+    let last = c.get("/v1/bridge/last")?;
+    let at = last["at"].as_u64().unwrap_or(0);
+    let report = &last["report"];
+    out.emit(&last, || {
+        let ago = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs().saturating_sub(at))
+            .unwrap_or(0);
+        format!(
+            "last bridge run: {} s ago (unix time {at})\n{}",
+            ago,
+            human(report)
+        )
+    })?;
+    Ok(Done::Ok)
 }
 
 fn sync(home: &Home, out: &Out, a: BridgeSyncArgs) -> Result<Done> {

@@ -235,6 +235,23 @@ fn a_2200_item_merchant_feed_syncs() {
     let real = dry_real_rerun(&h, &file, &lib);
     assert_eq!(ids(&real, "created").len(), 2200);
     findable(&h, real["created"][2199].as_str().unwrap());
+    // The node keeps the last run's report for its status page and `bridge last`: the rerun
+    // of `dry_real_rerun`, which changed nothing.
+    let last = &h.json_ok(&["bridge", "last"])[0];
+    assert_eq!(last["report"]["items"], 2200, "{last}");
+    assert_eq!(last["report"]["unchanged"], 2200, "{last}");
+    assert!(last["at"].as_u64().unwrap() > 0);
+    let human = h.ok(&["bridge", "last"]);
+    assert!(human.starts_with("last bridge run:"), "{human}");
+}
+
+#[test]
+fn bridge_last_says_when_there_was_no_run() {
+    let h = shop();
+    let o = h.cmd(&["bridge", "last"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no bridge run"), "{err}");
 }
 
 #[test]

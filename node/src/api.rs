@@ -281,6 +281,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/invite", get(reach::invite))
         .route("/v1/join", post(reach::join))
         .route("/v1/bridge/items", post(bridge::items))
+        .route("/v1/bridge/last", get(bridge::last))
         .route("/v1/messages", post(messages::send))
         .route("/v1/inbox", get(messages::inbox))
         .route("/v1/threads/{id}", get(messages::thread))

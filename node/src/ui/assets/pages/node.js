@@ -1,7 +1,6 @@
 // Node (`#/node`): the node's status (ids, reachability, listings held, sync, version, uptime),
 // its peers, an invite to copy and a form to join someone's, the blocked sellers, and logging
-// out of this browser. The API keeps no "last bridge run" report (POST /v1/bridge/items answers
-// its report to the sender only), so the page says where to find one instead.
+// out of this browser, and the report of the shop bridge's last run (GET /v1/bridge/last).
 import { get, post, del } from '../api.js';
 import { h, mount, ago, when, short, clearErrors, showError, notice } from '../dom.js';
 
@@ -30,6 +29,43 @@ function reachability(r) {
   }
 }
 
+/** The last bridge run's report: what the shop's sync published, withdrew and skipped. */
+async function loadBridge(box) {
+  let last;
+  try {
+    last = await get('/v1/bridge/last');
+  } catch (e) {
+    if (e.status === 404) {
+      mount(box, h('p', { class: 'muted' }, 'No bridge run yet. A shop keeps its catalogue in sync with ',
+        h('code', {}, 'swapmeet bridge sync FEED'), '; its last report shows here.'));
+    } else {
+      mount(box, h('p', { role: 'alert' }, String(e.message || e)));
+    }
+    return;
+  }
+  const r = last.report || {};
+  const n = (x) => (Array.isArray(x) ? x.length : (x || 0));
+  const rows = [
+    ['Items in the feed', n(r.items)],
+    ['Listed', n(r.created)],
+    ['Updated', n(r.updated)],
+    ['Listed again', n(r.relisted)],
+    ['Renewed', n(r.renewed)],
+    ['Withdrawn', n(r.withdrawn)],
+    ['Unchanged', n(r.unchanged)],
+    ['Out of stock', n(r.out_of_stock)],
+    ['Rows skipped', n(r.skipped)],
+    ['Warnings', n(r.warnings)],
+  ];
+  mount(box,
+    h('p', {}, `${r.dry_run ? 'Dry run' : 'Last run'} ${ago(last.at)} (${when(last.at)}).`),
+    h('dl', { class: 'facts', id: 'bridge-counts' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])),
+    r.withdrawals_refused ? h('p', { role: 'alert' }, `Withdrawals refused: ${r.withdrawals_refused}`) : null,
+    n(r.skipped) ? h('details', {}, h('summary', {}, `Skipped rows (${n(r.skipped)})`),
+      h('ul', {}, r.skipped.slice(0, 200).map((k) => h('li', {}, `row ${k.row}: ${k.reason}`)))) : null,
+    r.wanted && r.wanted.count ? h('p', {}, `${r.wanted.count} wanted posts nearby match your catalogue: ${r.wanted.titles.join(', ')}.`) : null);
+}
+
 function copyable(id, label, value) {
   const status = h('span', { class: 'muted copy-status', role: 'status' });
   return h('div', { class: 'copy-row' },
@@ -56,13 +92,13 @@ export async function render(main, ctx) {
   const peersBox = h('div', { id: 'peers' });
   const inviteBox = h('div', { id: 'invite' });
   const blocksBox = h('div', { id: 'blocks' });
+  const bridgeBox = h('div', { id: 'bridge-report' });
+  loadBridge(bridgeBox);
   mount(main, h('h1', {}, 'Your node'),
     statusBox,
     h('section', { 'aria-labelledby': 'h-peers' }, h('h2', { id: 'h-peers' }, 'Peers'), peersBox),
     h('section', { 'aria-labelledby': 'h-invite' }, h('h2', { id: 'h-invite' }, 'Invite and join'), inviteBox, joinForm(() => loadPeers())),
-    h('section', { 'aria-labelledby': 'h-bridge' }, h('h2', { id: 'h-bridge' }, 'Shop bridge'),
-      h('p', { class: 'muted', id: 'bridge-report' }, 'The node keeps no report of the last bridge run: ',
-        h('code', {}, 'swapmeet bridge'), ' prints each run\'s report (published, updated, withdrawn, skipped rows) when it finishes.')),
+    h('section', { 'aria-labelledby': 'h-bridge' }, h('h2', { id: 'h-bridge' }, 'Shop bridge'), bridgeBox),
     h('section', { 'aria-labelledby': 'h-blocks' }, h('h2', { id: 'h-blocks' }, 'Blocked sellers'), blocksBox),
     h('section', { 'aria-labelledby': 'h-session' }, h('h2', { id: 'h-session' }, 'This browser'),
       h('p', {}, 'Log out to end this browser\'s session. ', h('code', {}, 'swapmeet ui'), ' logs in again.'),
