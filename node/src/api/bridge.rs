@@ -368,6 +368,54 @@ impl Runs {
     }
 }
 
+/// The sled tree holding the last run's report (`GET /v1/bridge/last`).
+pub const TREE_BRIDGE_LAST: &str = "bridge/last_report/v1";
+const LAST_KEY: &[u8] = b"last";
+
+/// Keeps a run's report for the node's status page: what the shop's last sync did, after the
+/// terminal that ran it is closed. A derived record, not an acknowledged write: a failure to
+/// keep it is logged and the run's answer goes out as it is.
+fn keep_last_report(s: &ApiState, report: &Value) {
+    let kept = json!({"at": s.engine.now(), "report": report});
+    let stored = s
+        .engine
+        .store()
+        .tree(TREE_BRIDGE_LAST)
+        .map_err(|e| e.to_string())
+        .and_then(|t| {
+            t.insert(LAST_KEY, kept.to_string().into_bytes())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "keeping the bridge run's report failed");
+    }
+}
+
+/// `GET /v1/bridge/last`: the last run's report with when it ran (`{"at", "report"}`), or 404
+/// when no run has been made.
+pub(crate) async fn last(State(s): St) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let tree = s
+            .engine
+            .store()
+            .tree(TREE_BRIDGE_LAST)
+            .map_err(ApiError::internal)?;
+        let bytes = tree
+            .get(LAST_KEY)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no bridge run has been made on this node (`swapmeet bridge sync FEED` makes one)",
+                )
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(ApiError::internal)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,52 +523,4 @@ mod tests {
             .unwrap();
         assert_eq!(runs.open().unwrap().len(), 1);
     }
-}
-
-/// The sled tree holding the last run's report (`GET /v1/bridge/last`).
-pub const TREE_BRIDGE_LAST: &str = "bridge/last_report/v1";
-const LAST_KEY: &[u8] = b"last";
-
-/// Keeps a run's report for the node's status page: what the shop's last sync did, after the
-/// terminal that ran it is closed. A derived record, not an acknowledged write: a failure to
-/// keep it is logged and the run's answer goes out as it is.
-fn keep_last_report(s: &ApiState, report: &Value) {
-    let kept = json!({"at": s.engine.now(), "report": report});
-    let stored = s
-        .engine
-        .store()
-        .tree(TREE_BRIDGE_LAST)
-        .map_err(|e| e.to_string())
-        .and_then(|t| {
-            t.insert(LAST_KEY, kept.to_string().into_bytes())
-                .map_err(|e| e.to_string())
-        });
-    if let Err(e) = stored {
-        tracing::warn!(error = %e, "keeping the bridge run's report failed");
-    }
-}
-
-/// `GET /v1/bridge/last`: the last run's report with when it ran (`{"at", "report"}`), or 404
-/// when no run has been made.
-pub(crate) async fn last(State(s): St) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let tree = s
-            .engine
-            .store()
-            .tree(TREE_BRIDGE_LAST)
-            .map_err(ApiError::internal)?;
-        let bytes = tree
-            .get(LAST_KEY)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "no bridge run has been made on this node (`swapmeet bridge sync FEED` makes one)",
-                )
-            })?;
-        serde_json::from_slice(&bytes)
-            .map(Json)
-            .map_err(ApiError::internal)
-    })
-    .await
 }
