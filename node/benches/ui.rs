@@ -167,6 +167,16 @@ fn main() {
         .body_mut()
         .read_json()
         .unwrap();
+    if std::env::var_os("SWAPMEET_BENCH_HOLD").is_some() {
+        // For looking at the node by hand (curl, a browser): runs until killed.
+        println!(
+            "holding: api http://{api} token {token} login {}",
+            login["url"]
+        );
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     let chromium =
         std::env::var("SWAPMEET_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let out = Command::new("node")

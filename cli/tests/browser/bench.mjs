@@ -12,7 +12,8 @@ const FILTERS = ['', '&max_price=300', '&near=home&radius_km=20', '&condition=go
 
 const rounds = Number(process.env.ROUNDS || 5);
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+const page = await context.newPage();
 await page.goto(process.env.LOGIN_URL);
 await page.waitForURL((u) => u.pathname === '/');
 await page.waitForSelector('main h1');
@@ -21,6 +22,8 @@ await page.waitForSelector('main h1');
 // the page and each of their thumbnails has loaded and decoded.
 async function one(hash) {
   return page.evaluate((h) => new Promise((resolve, reject) => {
+    performance.clearResourceTimings();
+    performance.setResourceTimingBufferSize(1000);
     const t0 = performance.now();
     const deadline = t0 + 30000;
     location.hash = h;
@@ -28,7 +31,20 @@ async function one(hash) {
       const cards = document.querySelectorAll('#results .card');
       const imgs = [...document.querySelectorAll('#results .card img')];
       if (cards.length >= 20 && imgs.length >= 20 && imgs.every((i) => i.complete && i.naturalWidth > 0)) {
-        resolve({ ms: performance.now() - t0, cards: cards.length });
+        const done = performance.now();
+        const entries = performance.getEntriesByType('resource').filter((e) => e.startTime >= t0);
+        const search = entries.filter((e) => e.name.includes('/v1/search'));
+        const blobs = entries.filter((e) => e.name.includes('/v1/blobs/'));
+        const others = entries.filter((e) => !e.name.includes('/v1/search') && !e.name.includes('/v1/blobs/')).map((e) => new URL(e.name).pathname);
+        resolve({
+          ms: done - t0,
+          cards: cards.length,
+          search: search.length ? search[search.length - 1].responseEnd - search[search.length - 1].startTime : null,
+          searchEnd: search.length ? search[search.length - 1].responseEnd - t0 : null,
+          blobsEnd: blobs.length ? Math.max(...blobs.map((e) => e.responseEnd)) - t0 : 0,
+          blobs: blobs.length,
+          others,
+        });
       } else if (performance.now() > deadline) {
         reject(new Error(`${h}: ${cards.length} cards, ${imgs.filter((i) => i.complete).length} thumbnails after 30 s`));
       } else {
@@ -40,6 +56,11 @@ async function one(hash) {
 }
 
 const times = [];
+const searchMs = [];
+const searchEnd = [];
+const blobsEnd = [];
+const otherCalls = {};
+let blobCount = 0;
 let n = 0;
 for (let r = 0; r < rounds; r++) {
   for (const q of QUERIES) {
@@ -47,13 +68,34 @@ for (let r = 0; r < rounds; r++) {
     // A query parameter that changes every time, so the page never reuses a previous render.
     const res = await one(`#/search?q=${encodeURIComponent(q)}${f}&r=${n}`);
     times.push(res.ms);
+    if (res.search !== null) { searchMs.push(res.search); searchEnd.push(res.searchEnd); }
+    blobsEnd.push(res.blobsEnd);
+    blobCount += res.blobs;
+    for (const o of res.others) otherCalls[o] = (otherCalls[o] || 0) + 1;
     n++;
   }
 }
+// Where a thumbnail's time goes: the same 20 thumbnails fetched one at a time (the node's
+// own latency), then all at once (what the browser's six connections per host make of it).
+const probe = await page.evaluate(async () => {
+  const urls = [...document.querySelectorAll('#results .card img')].map((i) => i.src).slice(0, 20);
+  const one = [];
+  for (const u of urls) {
+    const t = performance.now();
+    await (await fetch(u, { cache: 'no-store' })).arrayBuffer();
+    one.push(performance.now() - t);
+  }
+  const t = performance.now();
+  await Promise.all(urls.map(async (u) => (await fetch(u, { cache: 'no-store' })).arrayBuffer()));
+  one.sort((a, b) => a - b);
+  return { n: urls.length, p50: one[Math.floor(one.length / 2)], max: one[one.length - 1], all: performance.now() - t };
+});
+console.log(`  thumbnails of one page fetched one by one: p50 ${probe.p50.toFixed(1)} ms, max ${probe.max.toFixed(1)} ms each; all ${probe.n} at once: ${probe.all.toFixed(1)} ms`);
+
 // Also a cold start: a new page loading the UI and the search at once (modules, styles, API).
 const cold = [];
 for (let i = 0; i < 10; i++) {
-  const p2 = await page.context().newPage();
+  const p2 = await context.newPage();
   const t0 = Date.now();
   await p2.goto(`${new URL(page.url()).origin}/#/search?q=${encodeURIComponent(QUERIES[i])}`);
   await p2.waitForSelector('#results .card:nth-child(20) img');
@@ -75,4 +117,5 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.round((s.length - 1) * p))];
 };
 console.log(`search page, in-app search (hash change -> 20 cards with thumbnails decoded), ${times.length} searches over ${QUERIES.length} queries x ${FILTERS.length} filter sets: p50 ${pct(times, 0.5).toFixed(1)} ms, p99 ${pct(times, 0.99).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
+console.log(`  of which: the POST /v1/search request p50 ${pct(searchMs, 0.5).toFixed(1)} ms, p99 ${pct(searchMs, 0.99).toFixed(1)} ms; its answer in p50 ${pct(searchEnd, 0.5).toFixed(1)} ms after the hash change; the last thumbnail in p50 ${pct(blobsEnd, 0.5).toFixed(1)} ms, p99 ${pct(blobsEnd, 0.99).toFixed(1)} ms; ${blobCount} thumbnail requests (the rest from the browser's cache); other requests: ${JSON.stringify(otherCalls)}`);
 console.log(`search page, cold load of a new tab (page, modules, search, thumbnails), ${cold.length} loads: p50 ${pct(cold, 0.5)} ms, p99 ${pct(cold, 0.99)} ms (includes playwright's polling, 5 ms)`);

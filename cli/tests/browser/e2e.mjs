@@ -129,23 +129,31 @@ async function trade(browser) {
   check((await seller.textContent('main h1')).includes(TITLE), 'the new listing page shows its title');
   await shot(seller, 'listing-own');
 
-  step('the buyer finds it with filters: not under 200 EUR, found under 300 EUR within 20 km');
+  step('the buyer finds it with filters: not under 200 EUR, not within 1 km, found under 300 EUR within 20 km');
   await go(buyer, '#/search');
-  const search = async (max) => {
-    await buyer.getByLabel('Search for', { exact: false }).first().fill('road bike');
+  const search = async (max, km) => {
+    await buyer.locator('#s-q').fill('road bike');
     await buyer.locator('#s-max').fill(String(max));
-    await buyer.locator('#s-radius').fill('20');
-    await buyer.getByRole('button', { name: 'Search', exact: true }).click();
-    await waitIn(buyer, () => !document.querySelector('#results.loading'));
+    await buyer.locator('#s-near').selectOption('home');
+    await buyer.locator('#s-radius').fill(String(km));
+    await buyer.locator('#s-go').click();
+    // The filters go into the address, so a reload or a shared link keeps them.
+    await waitIn(buyer, ([m, r]) => {
+      const q = new URLSearchParams(location.hash.split('?')[1] || '');
+      return q.get('max_price') === m && q.get('radius_km') === r && q.get('near') === 'home';
+    }, [String(max), String(km)]);
+    await waitIn(buyer, () => !!document.querySelector('#result-count'));
   };
   const card = buyer.locator('.card', { hasText: TITLE });
-  await until('the listing to reach the buyer and match "road bike" under 300 EUR', async () => {
-    await search(300);
+  await until('the listing to reach the buyer and match "road bike" under 300 EUR within 20 km', async () => {
+    await search(300, 20);
     return (await card.count()) === 1;
   }, 2000);
-  await search(200);
+  await search(200, 20);
   await until('the 200 EUR filter to leave it out', async () => (await card.count()) === 0);
-  await search(300);
+  await search(300, 1);
+  await until('the 1 km filter to leave it out (it is 3.4 km away)', async () => (await card.count()) === 0);
+  await search(300, 20);
   await until('the card again', async () => (await card.count()) === 1);
   // The card shows its thumbnail (fetched from the seller's node), price and condition.
   await waitIn(buyer, (t) => {
