@@ -5,57 +5,10 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::Home;
+use common::{free_port, listen_addr, seller_and_buyer, wait_for, Home, PATIENCE};
 use serde_json::Value;
-
-/// How long a condition may take before the test fails (delivery retries back off from 1 s).
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// A free TCP port on 127.0.0.1 (so a node can come back on the same address).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// The node's listen address on `port` with its PeerId, once it has bound. (The test homes
-/// also listen on a random port; only the fixed one survives a restart.)
-fn listen_addr(h: &Home, port: u16) -> String {
-    let start = Instant::now();
-    let want = format!("/tcp/{port}/");
-    loop {
-        let status = h.json_lines(&["status"]);
-        let found = status.first().and_then(|s| {
-            s["network"]["listen"]
-                .as_array()?
-                .iter()
-                .filter_map(Value::as_str)
-                .find(|a| a.contains(&want))
-                .map(str::to_string)
-        });
-        if let Some(a) = found {
-            return a;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "no listen address on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Polls `f` until it returns Some, or fails after PATIENCE saying `what`.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn thread_json(h: &Home, thread: &str, extra: &[&str]) -> Value {
     let mut args = vec!["thread", thread];
@@ -124,19 +77,6 @@ fn event_where(
             return v;
         }
     }
-}
-
-fn seller_and_buyer() -> (Home, Home) {
-    let mut seller = Home::new();
-    seller.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
-    let port = free_port();
-    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
-    seller.start_node_with(&["--listen", &listen], Stdio::null());
-    let addr = listen_addr(&seller, port);
-    let mut buyer = Home::new();
-    buyer.ok(&["init", "--location", "52.50,13.45", "--currency", "EUR"]);
-    buyer.start_node_with(&["--bootstrap", &addr], Stdio::null());
-    (seller, buyer)
 }
 
 /// A buyer writes to a seller about a bike; the seller sees it in the inbox and answers by a

@@ -8,7 +8,7 @@
 #[allow(dead_code)] // shared helpers; this file uses some of them
 mod common;
 
-use common::Home;
+use common::{seller_and_buyer, wait_for, Home};
 use serde_json::Value;
 use swapmeet_node::api::envelope_to_text;
 use swapmeet_node::authoring::{Author, ListingDraft};
@@ -268,49 +268,6 @@ fn review_refuses_bad_ratings_long_texts_and_deals_that_are_not_mine() {
     );
     assert_eq!(status, 400);
     assert_eq!(body["field"], "rating");
-}
-
-/// How long a condition between two nodes may take (delivery retries back off from 1 s).
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
-/// A seller and a buyer, each with a node; the buyer's bootstraps from the seller's.
-fn seller_and_buyer() -> (Home, Home) {
-    let mut seller = Home::new();
-    seller.ok(&["init", "--location", "52.52,13.405", "--currency", "EUR"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
-    seller.start_node_with(&["--listen", &listen], std::process::Stdio::null());
-    let want = format!("/tcp/{port}/");
-    let addr = wait_for("the seller's listen address", || {
-        let status = seller.json_lines(&["status"]);
-        status.first().and_then(|s| {
-            s["network"]["listen"]
-                .as_array()?
-                .iter()
-                .filter_map(Value::as_str)
-                .find(|a| a.contains(&want))
-                .map(str::to_string)
-        })
-    });
-    let mut buyer = Home::new();
-    buyer.ok(&["init", "--location", "52.50,13.45", "--currency", "EUR"]);
-    buyer.start_node_with(&["--bootstrap", &addr], std::process::Stdio::null());
-    (seller, buyer)
 }
 
 /// The whole path through the binary: a real deal between two nodes, the buyer's review (and
