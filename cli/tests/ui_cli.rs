@@ -317,3 +317,79 @@ fn the_pages_are_served_from_the_binary_and_nothing_else_is() {
         assert_eq!(a.status, 404, "{path}: {}", a.body);
     }
 }
+
+#[test]
+fn a_search_can_carry_the_thumbnails_the_node_holds() {
+    let h = Home::with_node("EUR");
+    let api = api_of(&h);
+    let token = std::fs::read_to_string(h.path().join("api.token")).unwrap();
+    let bearer = format!("Bearer {}", token.trim());
+    // A photo the user lists: its thumbnail is held here.
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("lamp.png");
+    image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(&photo)
+    .unwrap();
+    h.ok(&[
+        "sell",
+        "--title",
+        "Brass desk lamp",
+        "--price",
+        "35",
+        "--photo",
+        photo.to_str().unwrap(),
+    ]);
+    h.ok(&[
+        "sell",
+        "--title",
+        "Desk lamp without a photo",
+        "--price",
+        "20",
+    ]);
+    h.search_until(&["lamp"], 2);
+    let body = json!({"text": "lamp"}).to_string();
+    let with = raw(
+        &api,
+        "POST",
+        "/v1/search?thumbs=inline",
+        &[("Authorization", &bearer)],
+        &body,
+    );
+    assert_eq!(with.status, 200, "{}", with.body);
+    let hits = with.json()["hits"].as_array().unwrap().clone();
+    let photo_hit = hits
+        .iter()
+        .find(|h| h["title"] == "Brass desk lamp")
+        .unwrap();
+    let data = photo_hit["thumb_data"].as_str().unwrap();
+    assert!(
+        data.starts_with("data:image/jpeg;base64,"),
+        "{}",
+        &data[..40]
+    );
+    let bare = hits
+        .iter()
+        .find(|h| h["title"] == "Desk lamp without a photo")
+        .unwrap();
+    assert!(bare.get("thumb_data").is_none());
+    // Without the parameter the answer is as before; a wrong mode is named.
+    let without = raw(
+        &api,
+        "POST",
+        "/v1/search",
+        &[("Authorization", &bearer)],
+        &body,
+    );
+    assert!(!without.body.contains("thumb_data"));
+    let wrong = raw(
+        &api,
+        "POST",
+        "/v1/search?thumbs=all",
+        &[("Authorization", &bearer)],
+        &body,
+    );
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.json()["field"], "thumbs", "{}", wrong.body);
+}

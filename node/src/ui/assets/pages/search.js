@@ -128,7 +128,11 @@ export async function home() {
 /** The thumbnail box of a card or list row: the first photo's thumbnail or a placeholder. */
 export function thumbBox(x, cls = 'thumb') {
   return h('div', { class: cls },
-    x.thumb
+    // A search answer carries the thumbnails this node holds (`thumb_data`), so the page
+    // shows them at once; others come from /v1/blobs, which fetches them from the network.
+    x.thumb_data
+      ? h('img', { src: x.thumb_data, alt: x.title || 'Photo' })
+      : x.thumb
       ? h('img', { src: `${blobUrl(x.thumb)}?listing=${encodeURIComponent(x.id)}`, alt: x.title || 'Photo', loading: 'lazy' })
       : h('span', { class: 'no-photo' }, 'No photo'));
 }
@@ -275,7 +279,7 @@ export async function render(main, ctx) {
     const mine = ++seq;
     let r;
     try {
-      r = await post('/v1/search', { ...q, sort, limit: PAGE, offset });
+      r = await post('/v1/search?thumbs=inline', { ...q, sort, limit: PAGE, offset });
     } catch (e) {
       if (mine !== seq) return;
       showError(form, tidy(e));
