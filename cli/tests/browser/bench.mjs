@@ -78,7 +78,9 @@ for (let r = 0; r < rounds; r++) {
 // Where a thumbnail's time goes: the same 20 thumbnails fetched one at a time (the node's
 // own latency), then all at once (what the browser's six connections per host make of it).
 const probe = await page.evaluate(async () => {
-  const urls = [...document.querySelectorAll('#results .card img')].map((i) => i.src).slice(0, 20);
+  // Thumbnails that came inline with the answer (data: URLs) need no request.
+  const urls = [...document.querySelectorAll('#results .card img')].map((i) => i.src).filter((u) => u.startsWith('http')).slice(0, 20);
+  if (!urls.length) return null;
   const one = [];
   for (const u of urls) {
     const t = performance.now();
@@ -90,7 +92,8 @@ const probe = await page.evaluate(async () => {
   one.sort((a, b) => a - b);
   return { n: urls.length, p50: one[Math.floor(one.length / 2)], max: one[one.length - 1], all: performance.now() - t };
 });
-console.log(`  thumbnails of one page fetched one by one: p50 ${probe.p50.toFixed(1)} ms, max ${probe.max.toFixed(1)} ms each; all ${probe.n} at once: ${probe.all.toFixed(1)} ms`);
+if (probe) console.log(`  thumbnails of one page fetched one by one: p50 ${probe.p50.toFixed(1)} ms, max ${probe.max.toFixed(1)} ms each; all ${probe.n} at once: ${probe.all.toFixed(1)} ms`);
+else console.log('  the last page\'s thumbnails all came inline with the search answer (no thumbnail request)');
 
 // Also a cold start: a new page loading the UI and the search at once (modules, styles, API).
 const cold = [];
