@@ -9,13 +9,16 @@ pub mod auth;
 pub mod blobs;
 pub mod blocklists;
 pub mod bridge;
+pub mod events;
 pub mod hello;
+pub mod import;
 pub mod market;
 pub mod messages;
 pub mod moderation;
 pub mod photos;
 pub mod reach;
 pub mod reviews;
+pub mod search;
 pub mod wanted;
 
 use std::convert::Infallible;
@@ -255,7 +258,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/mine", get(mine))
         .route("/v1/photos", post(photos::upload))
         .route("/v1/photos/{hash}", axum::routing::delete(photos::discard))
-        .route("/v1/search", post(search))
+        .route("/v1/search", post(search::search))
         .route(
             "/v1/blocks",
             get(moderation::blocks).post(moderation::block),
@@ -275,8 +278,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/v1/hidden", get(moderation::hidden).post(moderation::hide))
         .route("/v1/hidden/{id}", axum::routing::delete(moderation::unhide))
-        .route("/v1/import", post(import))
-        .route("/v1/events", get(events))
+        .route("/v1/import", post(import::import))
+        .route("/v1/events", get(events::events))
         .route("/v1/peers", get(peers))
         .route("/v1/invite", get(reach::invite))
         .route("/v1/join", post(reach::join))
@@ -387,38 +390,6 @@ pub fn summary_json(rec: &StoredRecord, now: u64) -> Value {
         "hash": rec.hash.to_string(),
         "thumb": s.thumb,
     })
-}
-
-fn hit_json(h: &SearchHit) -> Value {
-    let s = &h.summary;
-    let mut v = json!({
-        "id": h.id.to_string(),
-        "seller": s.seller,
-        "title": s.title,
-        "price": price_text(s.price_minor, s.currency.as_deref()),
-        "price_minor": s.price_minor,
-        "price_max_minor": s.price_max_minor,
-        "price_from": s.price_max_minor.is_some(),
-        "variant_count": s.variants,
-        "currency": s.currency,
-        "condition": s.condition,
-        "category": s.category,
-        "geohash": s.geohash,
-        "place": s.place,
-        "ships": s.ships,
-        "quantity": s.quantity,
-        "status": "active",
-        "seq": h.seq,
-        "signed_at": h.signed_at,
-        "expires_at": h.expires_at,
-        "score": h.score,
-        "seller_reputation": h.seller_reputation,
-        "thumb": s.thumb,
-    });
-    if let Some(d) = h.distance_km {
-        v["distance_km"] = json!((d * 10.0).round() / 10.0);
-    }
-    v
 }
 
 async fn status(State(s): St) -> ApiResult<Json<Value>> {
@@ -768,293 +739,6 @@ async fn mine(State(s): St) -> ApiResult<Json<Value>> {
     })
     .await?;
     Ok(Json(json!({"listings": list})))
-}
-
-/// `?thumbs=inline` of a search.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchParams {
-    #[serde(default)]
-    thumbs: Option<String>,
-}
-
-/// Most thumbnail bytes one search answer carries inline; hits past it keep only the hash.
-const MAX_INLINE_THUMB_BYTES: usize = 4 * 1024 * 1024;
-
-async fn search(
-    State(s): St,
-    params: Result<Query<SearchParams>, QueryRejection>,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let Query(params) =
-        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let inline = match params.thumbs.as_deref() {
-        None => false,
-        Some("inline") => true,
-        Some(other) => {
-            return Err(ApiError::field(
-                "thumbs",
-                format!("'{other}' is not a thumbnail mode; the one mode is `inline`"),
-            ))
-        }
-    };
-    let q: SearchQuery = json_body(body).await?;
-    q.validate()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
-    let st = s.clone();
-    let (r, thumbs) = blocking(move || {
-        let r = st.engine.search(&q)?;
-        let thumbs = if inline {
-            inline_thumbs(&st.blobs, &r.hits)
-        } else {
-            Vec::new()
-        };
-        Ok((r, thumbs))
-    })
-    .await?;
-    let mut hits: Vec<Value> = r.hits.iter().map(hit_json).collect();
-    for (hit, data) in hits.iter_mut().zip(thumbs) {
-        if let Some(d) = data {
-            hit["thumb_data"] = json!(d);
-        }
-    }
-    let mut answer = json!({
-        "hits": hits,
-        "total": r.total,
-        "total_exact": r.total_exact,
-    });
-    if let Some(c) = &r.corrected {
-        answer["corrected"] = json!(c);
-        answer["corrections"] = json!(r.corrections);
-    }
-    Ok(Json(answer))
-}
-
-/// The thumbnails of `hits` this node holds, as `data:` URLs (in the hits' order; `None` for a
-/// hit without one here, and for all past [`MAX_INLINE_THUMB_BYTES`]). A results page then
-/// shows its photos with the answer, instead of after twenty more requests, which a browser
-/// makes six at a time over HTTP/1.1 (BENCHMARKS.md, "The web UI"). Thumbnails not held here
-/// are left to `GET /v1/blobs`, which fetches them from the network.
-fn inline_thumbs(blobs: &crate::media::BlobStore, hits: &[SearchHit]) -> Vec<Option<String>> {
-    let mut budget = MAX_INLINE_THUMB_BYTES;
-    hits.iter()
-        .map(|h| {
-            let hash = blobs::parse_hash("thumb", h.summary.thumb.as_deref()?).ok()?;
-            let bytes = blobs.get(&hash).ok()??;
-            budget = budget.checked_sub(bytes.len())?;
-            Some(format!(
-                "data:{};base64,{}",
-                blobs::sniff_mime(&bytes),
-                base64::engine::general_purpose::STANDARD.encode(&bytes)
-            ))
-        })
-        .collect()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportBody {
-    lines: Vec<String>,
-}
-
-/// The JSON of one ingest outcome.
-pub fn outcome_json(o: &IngestOutcome) -> Value {
-    match o {
-        IngestOutcome::Stored { id, seq, .. } => {
-            json!({"outcome": "stored", "id": id.to_string(), "seq": seq})
-        }
-        IngestOutcome::Duplicate { id, seq } => {
-            json!({"outcome": "duplicate", "id": id.to_string(), "seq": seq})
-        }
-        IngestOutcome::Stale {
-            id,
-            seq,
-            current_seq,
-        } => json!({
-            "outcome": "stale", "id": id.to_string(), "seq": seq, "current_seq": current_seq,
-            "reason": format!("a newer version (seq {current_seq}) is stored"),
-        }),
-        IngestOutcome::OutOfArea { id } => json!({
-            "outcome": "out_of_area", "id": id.to_string(),
-            "reason": "the listing is outside the areas this node follows",
-        }),
-        IngestOutcome::Blocked { id } => json!({
-            "outcome": "blocked", "id": id.to_string(),
-            "reason": "the seller is blocked on this node (`swapmeet unblock` lifts it)",
-        }),
-        IngestOutcome::OverAllowance { id, reason, .. } => json!({
-            "outcome": "over_allowance", "id": id.to_string(), "reason": reason,
-        }),
-        IngestOutcome::Rejected { reason, .. } => json!({"outcome": "rejected", "reason": reason}),
-        // Reviews (issue 12): `swapmeet import` takes a review's `swapmeet1:` line too.
-        IngestOutcome::ReviewStored {
-            deal,
-            by,
-            about,
-            replaced,
-            ..
-        } => json!({
-            "outcome": "stored", "kind": "review", "deal": deal, "by": by, "about": about,
-            "replaced": replaced,
-        }),
-        IngestOutcome::ReviewDuplicate { deal, by } => {
-            json!({"outcome": "duplicate", "kind": "review", "deal": deal, "by": by})
-        }
-        IngestOutcome::ReviewStale { deal, by, .. } => json!({
-            "outcome": "stale", "kind": "review", "deal": deal, "by": by,
-            "reason": "a later review by the same party of the same deal is stored",
-        }),
-        IngestOutcome::ReviewRejected { reason, .. } => {
-            json!({"outcome": "rejected", "kind": "review", "reason": reason})
-        }
-        IngestOutcome::ReviewBlocked { by } => json!({
-            "outcome": "blocked", "kind": "review", "by": by,
-            "reason": "its writer is blocked on this node (`swapmeet unblock` lifts it)",
-        }),
-    }
-}
-
-async fn import(
-    State(s): St,
-    w: Result<Query<WaitParam>, QueryRejection>,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let wait = wait_of(w)?;
-    let b: ImportBody = json_body(body).await?;
-    if b.lines.len() > MAX_IMPORT_LINES {
-        return Err(ApiError::field(
-            "lines",
-            format!(
-                "{} lines, the limit is {MAX_IMPORT_LINES} per request",
-                b.lines.len()
-            ),
-        ));
-    }
-    let results = blocking(move || {
-        let mut results: Vec<Option<Value>> = vec![None; b.lines.len()];
-        let mut decoded = Vec::new();
-        let mut slots = Vec::new();
-        for (i, line) in b.lines.iter().enumerate() {
-            match envelope_from_text(line) {
-                Ok(bytes) => {
-                    decoded.push(bytes);
-                    slots.push(i);
-                }
-                Err(e) => results[i] = Some(json!({"outcome": "rejected", "reason": e})),
-            }
-        }
-        let refs: Vec<&[u8]> = decoded.iter().map(Vec::as_slice).collect();
-        let outcomes = s.engine.ingest_bytes(&refs, Source::Import)?;
-        let stored = outcomes.iter().any(IngestOutcome::is_stored);
-        if stored {
-            s.engine.durable()?;
-        }
-        for (slot, o) in slots.into_iter().zip(outcomes) {
-            results[slot] = Some(outcome_json(&o));
-        }
-        let results: Vec<Value> = results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let mut r =
-                    r.unwrap_or_else(|| json!({"outcome": "rejected", "reason": "not processed"}));
-                r["line"] = json!(i + 1);
-                r
-            })
-            .collect::<Vec<_>>();
-        let mut answer = json!({ "results": results });
-        if stored {
-            // One commit for the whole request, however many lines it stored.
-            answer = searchable(&s.engine, wait, answer);
-        } else {
-            // Nothing changed, so nothing waits to become searchable.
-            answer["searchable"] = json!(true);
-        }
-        Ok(answer)
-    })
-    .await?;
-    Ok(Json(results))
-}
-
-async fn events(State(s): St) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let listings = tokio_stream::wrappers::BroadcastStream::new(s.engine.subscribe()).map(|item| {
-        let data = match item {
-            Ok(ev) => serde_json::to_string(&ev).unwrap_or_default(),
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                json!({"change": "lagged", "missed": n}).to_string()
-            }
-        };
-        SseEvent::default().data(data)
-    });
-    // Message events carry an SSE event name (`message`, `delivery`), so a client that reads
-    // only unnamed events (listing changes) is not confused by them.
-    let messages = tokio_stream::wrappers::BroadcastStream::new(s.messenger.subscribe()).map(
-        |item| match item {
-            Ok(ev) => {
-                let name = match &ev {
-                    crate::messaging::MessagingEvent::Message { .. } => "message",
-                    crate::messaging::MessagingEvent::Delivery { .. } => "delivery",
-                };
-                SseEvent::default()
-                    .event(name)
-                    .data(serde_json::to_string(&ev).unwrap_or_default())
-            }
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                SseEvent::default()
-                    .event("message")
-                    .data(json!({"kind": "lagged", "missed": n}).to_string())
-            }
-        },
-    );
-    // Alerts are named `alert`, for the same reason.
-    let alerts = tokio_stream::wrappers::BroadcastStream::new(s.alerts.subscribe()).map(|item| {
-        let data = match item {
-            Ok(a) => serde_json::to_string(&a).unwrap_or_default(),
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                json!({"kind": "lagged", "missed": n}).to_string()
-            }
-        };
-        SseEvent::default().event("alert").data(data)
-    });
-    // Market events are named `negotiation` and `deal` (issue 12).
-    let market =
-        tokio_stream::wrappers::BroadcastStream::new(s.market.subscribe()).map(|item| match item {
-            Ok(ev) => {
-                let name = match &ev {
-                    crate::market::MarketEvent::Negotiation { .. } => "negotiation",
-                    crate::market::MarketEvent::Deal { .. } => "deal",
-                };
-                SseEvent::default()
-                    .event(name)
-                    .data(serde_json::to_string(&ev).unwrap_or_default())
-            }
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                SseEvent::default()
-                    .event("negotiation")
-                    .data(json!({"kind": "lagged", "missed": n}).to_string())
-            }
-        });
-    // Reviews stored (issue 12) are named `review`.
-    let reviews =
-        tokio_stream::wrappers::BroadcastStream::new(s.engine.reviews().subscribe()).map(|item| {
-            let data = match item {
-                Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
-                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                    json!({"kind": "lagged", "missed": n}).to_string()
-                }
-            };
-            SseEvent::default().event("review").data(data)
-        });
-    let mut shutdown = s.shutdown.clone();
-    let stream = futures::stream::select(
-        futures::stream::select(futures::stream::select(listings, messages), alerts),
-        futures::stream::select(market, reviews),
-    )
-    .map(Ok)
-    .take_until(async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// A serializable error body, for clients.
