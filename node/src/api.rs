@@ -364,11 +364,11 @@ fn status_of(rec: &StoredRecord, now: u64) -> &'static str {
     }
 }
 
-/// The JSON summary of a stored record.
-pub fn summary_json(rec: &StoredRecord, now: u64) -> Value {
-    let s = &rec.summary;
+/// The fields a listing's summary gives every answer about it (search hits and stored records
+/// alike); callers add what their source knows (status, version, score...).
+pub(crate) fn summary_fields(id: &ListingId, s: &crate::store::Summary) -> Value {
     json!({
-        "id": rec.id.to_string(),
+        "id": id.to_string(),
         "seller": s.seller,
         "title": s.title,
         "price": price_text(s.price_minor, s.currency.as_deref()),
@@ -383,13 +383,19 @@ pub fn summary_json(rec: &StoredRecord, now: u64) -> Value {
         "place": s.place,
         "ships": s.ships,
         "quantity": s.quantity,
-        "status": status_of(rec, now),
-        "seq": rec.seq,
-        "signed_at": rec.signed_at,
-        "expires_at": rec.expires_at,
-        "hash": rec.hash.to_string(),
         "thumb": s.thumb,
     })
+}
+
+/// The JSON summary of a stored record.
+pub fn summary_json(rec: &StoredRecord, now: u64) -> Value {
+    let mut v = summary_fields(&rec.id, &rec.summary);
+    v["status"] = json!(status_of(rec, now));
+    v["seq"] = json!(rec.seq);
+    v["signed_at"] = json!(rec.signed_at);
+    v["expires_at"] = json!(rec.expires_at);
+    v["hash"] = json!(rec.hash.to_string());
+    v
 }
 
 async fn status(State(s): St) -> ApiResult<Json<Value>> {

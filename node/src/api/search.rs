@@ -85,31 +85,13 @@ fn inline_thumbs(blobs: &crate::media::BlobStore, hits: &[SearchHit]) -> Vec<Opt
 }
 
 pub(crate) fn hit_json(h: &SearchHit) -> Value {
-    let s = &h.summary;
-    let mut v = json!({
-        "id": h.id.to_string(),
-        "seller": s.seller,
-        "title": s.title,
-        "price": price_text(s.price_minor, s.currency.as_deref()),
-        "price_minor": s.price_minor,
-        "price_max_minor": s.price_max_minor,
-        "price_from": s.price_max_minor.is_some(),
-        "variant_count": s.variants,
-        "currency": s.currency,
-        "condition": s.condition,
-        "category": s.category,
-        "geohash": s.geohash,
-        "place": s.place,
-        "ships": s.ships,
-        "quantity": s.quantity,
-        "status": "active",
-        "seq": h.seq,
-        "signed_at": h.signed_at,
-        "expires_at": h.expires_at,
-        "score": h.score,
-        "seller_reputation": h.seller_reputation,
-        "thumb": s.thumb,
-    });
+    let mut v = summary_fields(&h.id, &h.summary);
+    v["status"] = json!("active");
+    v["seq"] = json!(h.seq);
+    v["signed_at"] = json!(h.signed_at);
+    v["expires_at"] = json!(h.expires_at);
+    v["score"] = json!(h.score);
+    v["seller_reputation"] = json!(h.seller_reputation);
     if let Some(d) = h.distance_km {
         v["distance_km"] = json!((d * 10.0).round() / 10.0);
     }
