@@ -136,10 +136,21 @@ pub fn status(home: &Home, out: &Out) -> Result<Done> {
             s(&st["peer_id"]),
             s(&st["records"]),
             s(&st["indexed"]),
-            s(&st["own_listings"]),
+            // Counted once the store is read after a restart.
+            st["own_listings"]
+                .as_u64()
+                .map_or_else(|| "?".to_string(), |n| n.to_string()),
             mib(&st["store_bytes"]),
             mib(&st["index_bytes"]),
         );
+        if let Some(read) = st["lookups"]["loading"]["read"].as_u64() {
+            t.push_str(&format!(
+                "\nstarting:      reading the store ({read} records so far); searches are \
+                 answered meanwhile, storing waits until it is read"
+            ));
+        } else if let Some(why) = st["lookups"]["failed"].as_str() {
+            t.push_str(&format!("\nstore:         not usable: {why}"));
+        }
         let net = &st["network"];
         if net.is_object() {
             t.push_str(&network_text(net));

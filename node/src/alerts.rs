@@ -135,8 +135,9 @@ struct Matching {
     log_len: usize,
     /// The id of the next alert (the log's last key + 1, kept rather than read per alert).
     next_alert: u64,
-    /// The user's own live wanted posts, by id.
-    own_wanted: HashMap<ListingId, wanted::OwnWanted>,
+    /// The user's own live wanted posts, by id; `None` until the first event needs them
+    /// (reading them takes the store's lookups, which are built after the node starts).
+    own_wanted: Option<HashMap<ListingId, wanted::OwnWanted>>,
     /// The index's text analysis, for wanted posts.
     analyzer: tantivy::tokenizer::TextAnalyzer,
     /// Listings whose last event was passed over, by id ([`MAX_UNJUDGED`]).
@@ -200,13 +201,7 @@ impl Alerts {
             percolator.insert(s.id, s.query.clone());
             searches.insert(s.id, s);
         }
-        let mut analyzer = percolator::analyzer();
-        let own_wanted = match &config.owner {
-            Some(owner) => Alerts::load_own_wanted(&engine, owner, &mut analyzer)?
-                .into_iter()
-                .collect(),
-            None => HashMap::new(),
-        };
+        let analyzer = percolator::analyzer();
         let (events, _) = broadcast::channel(STREAM_CAPACITY);
         let log_len = store.log.len();
         let next_alert = AlertStore::next_id(&store.log)?;
@@ -223,7 +218,7 @@ impl Alerts {
                     watched,
                     log_len,
                     next_alert,
-                    own_wanted,
+                    own_wanted: None,
                     analyzer,
                     unjudged: HashMap::new(),
                 }),

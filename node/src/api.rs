@@ -400,15 +400,19 @@ pub fn summary_json(rec: &StoredRecord, now: u64) -> Value {
 
 async fn status(State(s): St) -> ApiResult<Json<Value>> {
     let st = s.clone();
-    let (stats, own) = blocking(move || {
-        let seller = st.author.key().public();
-        let own = st
-            .engine
-            .records_of(&seller)?
-            .iter()
-            .filter(|r| r.is_active(st.engine.now()))
-            .count();
-        Ok((st.engine.stats(), own))
+    let (stats, own, lookups) = blocking(move || {
+        // While the store's lookups are being built (after a restart) the user's own count
+        // needs them: the status says how far the building is instead of waiting for it.
+        let lookups = st.engine.load_state();
+        let own = if lookups == crate::store::LoadState::Ready {
+            let seller = st.author.key().public();
+            let now = st.engine.now();
+            let mine = st.engine.records_of(&seller)?;
+            Some(mine.iter().filter(|r| r.is_active(now)).count())
+        } else {
+            None
+        };
+        Ok((st.engine.stats(), own, lookups))
     })
     .await?;
     Ok(Json(json!({
@@ -418,6 +422,7 @@ async fn status(State(s): St) -> ApiResult<Json<Value>> {
         "api": s.api,
         "records": stats.records,
         "own_listings": own,
+        "lookups": lookups,
         "indexed": stats.indexed,
         "store_bytes": stats.store_bytes,
         "index_bytes": stats.index_bytes,

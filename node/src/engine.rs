@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,7 +23,7 @@ use crate::market::reviews::{Reviews, TREE_REVIEWS};
 use crate::moderation::{Moderation, TREE_MODERATION};
 use crate::search::{Correction, IndexChange, OpenedHow, SearchError, SearchIndex, SearchQuery};
 use crate::store::{
-    RecordKind, Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION,
+    LoadState, RecordKind, Store, StoreConfig, StoreError, StoredRecord, Summary, AREA_PRECISION,
     SHIPPING_AREA,
 };
 
@@ -48,6 +49,24 @@ pub enum EngineError {
     /// The index failed.
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// The store holds fewer of the user's listings than the search index: it lost writes.
+    #[error(
+        "the store {store} holds {stored} of your listings but the search index {index} has \
+         {indexed}: the store was truncated or damaged and lost writes it had acknowledged. \
+         Stop here and restore {store} from a backup if you have one; to go on with what is \
+         left, delete {index} (the node rebuilds it from the store, and lost listings come back \
+         from peers that hold them by sync)"
+    )]
+    StoreLostRecords {
+        /// The store's folder.
+        store: PathBuf,
+        /// The index's folder.
+        index: PathBuf,
+        /// The user's records (listings and withdrawals) in the store.
+        stored: usize,
+        /// The user's active listings in the index.
+        indexed: usize,
+    },
     /// A background thread could not be started.
     #[error("engine: starting the {what} thread")]
     Thread {
@@ -76,6 +95,11 @@ pub struct EngineConfig {
     pub event_capacity: usize,
     /// The clock.
     pub clock: Clock,
+    /// The node's user. While the store's lookups are built, the engine also counts this
+    /// key's records and refuses a store that holds fewer of them than the search index has
+    /// ([`EngineError::StoreLostRecords`]): sled recovers the valid prefix of a truncated file
+    /// without a word, and the index, in other files, is the second copy that shows the loss.
+    pub owner: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -97,6 +121,7 @@ impl Default for EngineConfig {
             sweep_interval: Duration::from_secs(60),
             event_capacity: 4096,
             clock: system_clock(),
+            owner: None,
         }
     }
 }
@@ -138,6 +163,8 @@ struct Inner {
     clock: Clock,
     dir: PathBuf,
     background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+    /// The thread building the store's lookups and the allowance book, and its stop flag.
+    loader: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
 }
 
 /// The engine handle.
@@ -212,9 +239,12 @@ pub struct EngineStats {
 
 impl Engine {
     /// Opens the engine in `dir` (`dir/store`, `dir/index`), replaying or rebuilding the index,
-    /// and starts its background thread.
+    /// and starts its background threads. It returns before the store's in-memory lookups and
+    /// the allowance book are built (one pass over every record, on a thread of its own):
+    /// searches are answered at once, and whatever needs the lookups (ingest, sync sets, a
+    /// seller's records) waits for them (see [`Engine::wait_loaded`], `store/lookups.rs`).
     pub fn open(dir: &Path, config: EngineConfig) -> Result<(Engine, OpenedHow), EngineError> {
-        let store = Store::open(&dir.join("store"), &config.store)?;
+        let store = Store::open_deferred(&dir.join("store"), &config.store)?;
         let now = (config.clock)();
         let (index, how) = SearchIndex::open(&dir.join("index"), &store, now)?;
         if let Some(p) = index.commit()? {
@@ -222,7 +252,7 @@ impl Engine {
         }
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let reviews = Reviews::open(store.tree(TREE_REVIEWS)?, config.event_capacity)?;
-        let allowance = load_allowance(&store)?;
+        let allowance = Allowance::default();
         let moderation = Moderation::open(store.tree(TREE_MODERATION)?)?;
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -237,11 +267,98 @@ impl Engine {
                 clock: config.clock.clone(),
                 dir: dir.to_path_buf(),
                 background: Mutex::new(None),
+                loader: Mutex::new(None),
             }),
         };
+        engine.start_loading(config.owner)?;
         engine.start_background(config.commit_interval, config.sweep_interval)?;
-        engine.load_trusted_lists()?;
         Ok((engine, how))
+    }
+
+    /// Builds the store's lookups and the allowance book in one pass over the records, then
+    /// applies the trusted block lists (which needs them), on a thread of its own.
+    fn start_loading(&self, owner: Option<PublicKey>) -> Result<(), EngineError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (self.clone(), stop.clone());
+        let handle = std::thread::Builder::new()
+            .name("swapmeet-load".into())
+            .spawn(move || {
+                let started = Instant::now();
+                match engine.load(&flag, owner) {
+                    Ok(()) => {
+                        tracing::info!(
+                            records = engine.inner.store.stats().records,
+                            secs = started.elapsed().as_secs_f64(),
+                            "store lookups built"
+                        );
+                        if let Err(e) = engine.load_trusted_lists() {
+                            tracing::warn!(error = %e, "applying trusted block lists failed");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "building the store's lookups failed"),
+                }
+            })
+            .map_err(|source| EngineError::Thread {
+                what: "load",
+                source,
+            })?;
+        if let Ok(mut l) = self.inner.loader.lock() {
+            *l = Some((stop, handle));
+        }
+        Ok(())
+    }
+
+    fn load(&self, stop: &AtomicBool, owner: Option<PublicKey>) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        // Counted by the pass, read by the check after it.
+        let own = std::cell::Cell::new(0usize);
+        inner.store.load(
+            stop,
+            |id, kind, seller, bytes| {
+                if owner.is_some_and(|o| o.as_bytes() == seller) {
+                    own.set(own.get() + 1);
+                }
+                if matches!(kind, RecordKind::Listing | RecordKind::Wanted) {
+                    load_place(&inner.allowance, id, bytes)?;
+                }
+                Ok(())
+            },
+            || {
+                let Some(me) = owner else { return Ok(()) };
+                let indexed = self
+                    .search(&SearchQuery {
+                        seller: Some(me),
+                        exact_total: true,
+                        limit: Some(1),
+                        ..Default::default()
+                    })
+                    .map_err(|e| e.to_string())?
+                    .total;
+                if indexed > own.get() {
+                    let e = EngineError::StoreLostRecords {
+                        store: inner.dir.join("store"),
+                        index: inner.dir.join("index"),
+                        stored: own.get(),
+                        indexed,
+                    };
+                    return Err(e.to_string());
+                }
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Waits until the store's lookups and the allowance book are built; an error when they
+    /// could not be (the store lost the user's records, a record could not be read, or the
+    /// engine was shut down meanwhile): the engine then takes no writes. Blocking.
+    pub fn wait_loaded(&self) -> Result<(), EngineError> {
+        Ok(self.inner.store.wait_loaded()?)
+    }
+
+    /// Where building the store's lookups stands (without waiting).
+    pub fn load_state(&self) -> LoadState {
+        self.inner.store.load_state()
     }
 
     fn start_background(&self, commit: Duration, sweep: Duration) -> Result<(), EngineError> {
@@ -285,6 +402,11 @@ impl Engine {
 
     /// Stops the background thread, commits the index and flushes the store. Idempotent.
     pub fn shutdown(&self) -> Result<(), EngineError> {
+        let loader = self.inner.loader.lock().ok().and_then(|mut l| l.take());
+        if let Some((stop, handle)) = loader {
+            stop.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
         let bg = self.inner.background.lock().ok().and_then(|mut b| b.take());
         if let Some((stop, handle)) = bg {
             let _ = stop.send(());
@@ -351,8 +473,12 @@ impl Engine {
         &self.inner.store
     }
 
-    /// The places sellers' active listings take in their allowance.
+    /// The places sellers' active listings take in their allowance, once built (waits for
+    /// the store's lookups: the book is built in the same pass). Should building them fail,
+    /// this is the partial book, but nothing is then stored: every write waits for the same
+    /// lookups and gets the error.
     pub fn allowance(&self) -> &Allowance {
+        let _ = self.inner.store.wait_loaded();
         &self.inner.allowance
     }
 
@@ -630,6 +756,11 @@ impl Engine {
 
     /// Removes expired listings and withdrawals past retention from store and index.
     pub fn sweep(&self) -> Result<usize, EngineError> {
+        // The agenda is in the store's lookups: nothing to sweep before they are built (and
+        // the background thread must not wait for them: it also commits the index).
+        if self.inner.store.load_state() != LoadState::Ready {
+            return Ok(0);
+        }
         let now = self.now();
         let guard = self.write_lock();
         let removed = self.inner.store.sweep(now)?;
@@ -697,27 +828,21 @@ impl Drop for Inner {
     }
 }
 
-/// Builds the allowance book from the stored listings (their stamps and fingerprints are in
-/// the payload, so each listing's payload is decoded once when the engine opens).
-fn load_allowance(store: &Store) -> Result<Allowance, EngineError> {
-    let allowance = Allowance::default();
-    for rec in store.iter() {
-        let rec = rec?;
-        if !matches!(rec.kind, RecordKind::Listing | RecordKind::Wanted) {
-            continue;
-        }
-        let Ok(parts) = swapmeet_protocol::decode_stored(&rec.envelope) else {
-            // Verified when it was stored; a record that no longer decodes is left to the
-            // paths that read it (they report it), not counted here.
-            continue;
-        };
-        match parts.record {
-            Record::Listing(l) => allowance.load(parts.signer, rec.id, place_of(&l)),
-            Record::Wanted(w) => allowance.load(parts.signer, rec.id, place_of_wanted(&w)),
-            _ => {}
-        }
+/// Enters a stored listing or wanted post in the allowance book (its stamp and fingerprint
+/// are in the signed record).
+fn load_place(allowance: &Allowance, id: ListingId, bytes: &[u8]) -> Result<(), StoreError> {
+    let rec = StoredRecord::decode(id, bytes)?;
+    let Ok(parts) = swapmeet_protocol::decode_stored(&rec.envelope) else {
+        // Verified when it was stored; a record that no longer decodes is left to the
+        // paths that read it (they report it), not counted here.
+        return Ok(());
+    };
+    match parts.record {
+        Record::Listing(l) => allowance.load(parts.signer, rec.id, place_of(&l)),
+        Record::Wanted(w) => allowance.load(parts.signer, rec.id, place_of_wanted(&w)),
+        _ => {}
     }
-    Ok(allowance)
+    Ok(())
 }
 
 /// The place a wanted post takes in its poster's allowance: a free one, like a listing

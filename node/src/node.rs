@@ -17,8 +17,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use swapmeet_protocol::PublicKey;
-
 use crate::alerts::{AlertError, Alerts};
 use crate::api::{self, ApiState};
 use crate::authoring::Author;
@@ -82,59 +80,6 @@ pub enum NodeError {
     /// A task failed.
     #[error("node task failed: {0}")]
     Task(String),
-    /// The store holds fewer of the user's listings than the search index: it lost writes.
-    #[error(
-        "the store {store} holds {stored} of your listings but the search index {index} has \
-         {indexed}: the store was truncated or damaged and lost writes it had acknowledged. \
-         Stop here and restore {store} from a backup if you have one; to go on with what is \
-         left, delete {index} (the node rebuilds it from the store, and lost listings come back \
-         from peers that hold them by sync)"
-    )]
-    StoreLostRecords {
-        /// The store's folder.
-        store: PathBuf,
-        /// The index's folder.
-        index: PathBuf,
-        /// The user's records (listings and withdrawals) in the store.
-        stored: usize,
-        /// The user's active listings in the index.
-        indexed: usize,
-    },
-}
-
-/// Refuses to start on a store that lost the user's listings. sled recovers the valid prefix
-/// of a truncated file without a word, so a damaged store would otherwise open as if those
-/// listings had never been written. The index is a second copy, in other files: it holds only
-/// active listings, and the store holds those plus withdrawals and the expired, so a store with
-/// fewer of the user's records than the index has lost some. (The user's writes are durable in
-/// the store before the index commits them, so a crash or power cut cannot cause this.)
-fn check_own_records(
-    engine: &Engine,
-    data: &std::path::Path,
-    me: &PublicKey,
-) -> Result<(), NodeError> {
-    let stored = engine
-        .store()
-        .ids_of_seller(me)
-        .map_err(EngineError::from)?
-        .len();
-    let indexed = engine
-        .search(&crate::search::SearchQuery {
-            seller: Some(*me),
-            exact_total: true,
-            limit: Some(1),
-            ..Default::default()
-        })?
-        .total;
-    if indexed > stored {
-        return Err(NodeError::StoreLostRecords {
-            store: data.join("store"),
-            index: data.join("index"),
-            stored,
-            indexed,
-        });
-    }
-    Ok(())
 }
 
 /// Options of a node beyond its config file.
@@ -202,18 +147,14 @@ impl Node {
             return Err(NodeError::NotLoopback(api_addr));
         }
         let data: PathBuf = home.data_dir();
-        let engine_config = opts.engine.clone().unwrap_or_default();
+        let mut engine_config = opts.engine.clone().unwrap_or_default();
+        // The engine refuses a store that lost the user's listings (see EngineConfig::owner).
+        engine_config.owner = Some(key.public());
         let (engine, how) = tokio::task::spawn_blocking(move || Engine::open(&data, engine_config))
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;
         tracing::info!(?how, "store and index open");
         let seller = key.public();
-        if matches!(how, crate::search::OpenedHow::Opened { .. }) {
-            let (e, d) = (engine.clone(), home.data_dir());
-            tokio::task::spawn_blocking(move || check_own_records(&e, &d, &seller))
-                .await
-                .map_err(|e| NodeError::Task(e.to_string()))??;
-        }
         let (blobs_dir, cache) = (home.blobs_dir(), config.media_cache_bytes()?);
         let blobs = tokio::task::spawn_blocking(move || BlobStore::open(&blobs_dir, cache))
             .await
@@ -542,9 +483,33 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
     let node = Node::start(home, opts).await?;
-    shutdown.await;
-    tracing::info!("shutting down");
-    node.shutdown().await
+    // The engine builds the store's lookups after it opens (searches are answered meanwhile);
+    // if it cannot (the store lost the user's listings, a record cannot be read), the node
+    // stops with that error rather than run without taking writes.
+    let engine = node.engine.clone();
+    let loaded = tokio::task::spawn_blocking(move || engine.wait_loaded());
+    tokio::pin!(shutdown);
+    let failed = tokio::select! {
+        _ = &mut shutdown => None,
+        r = loaded => match r {
+            Ok(Err(e)) => Some(e),
+            _ => {
+                shutdown.await;
+                None
+            }
+        },
+    };
+    match failed {
+        None => {
+            tracing::info!("shutting down");
+            node.shutdown().await
+        }
+        Some(e) => {
+            tracing::error!(error = %e, "stopping: the store cannot be used");
+            node.shutdown().await?;
+            Err(e.into())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,15 +19,17 @@
 //!   `store/changes.rs`).
 //! - [`TREE_META`]: store format version and small node state.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod changes;
 mod durability;
 mod error;
+mod lookups;
 mod record;
 mod upgrade;
 
@@ -38,6 +40,8 @@ use changes::ChangeEntry;
 pub use durability::{Durability, NoSpace, SyncMode};
 use error::is_not_writable;
 pub use error::StoreError;
+pub use lookups::LoadState;
+use lookups::{GatedLookups, Lookups};
 pub use record::{decide, Decision, RecordKind, StoredRecord, Summary};
 use record::{decide_versions, Head};
 
@@ -73,54 +77,6 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
-/// The in-memory lookups, derived from the records.
-#[derive(Default)]
-struct Lookups {
-    /// Envelope hash -> listing id, one entry per stored record (so also the record count).
-    by_hash: HashMap<EnvelopeHash, ListingId>,
-    /// Area tag -> (signed-at, envelope hash) of its members, ordered (sync sets).
-    areas: HashMap<String, BTreeSet<(u64, EnvelopeHash)>>,
-    /// (expires-at, id): the sweeper's agenda.
-    expiry: BTreeSet<(u64, ListingId)>,
-    /// (seller key, id).
-    by_seller: BTreeSet<([u8; 32], ListingId)>,
-    /// The ids of wanted posts: few beside the listings, so the wanted search and the demand
-    /// summary read these records instead of keeping an index of their own.
-    wanted: BTreeSet<ListingId>,
-}
-
-impl Lookups {
-    fn link(&mut self, id: ListingId, head: &Head) {
-        self.by_hash.insert(head.hash, id);
-        for area in head.areas() {
-            self.areas
-                .entry(area)
-                .or_default()
-                .insert((head.signed_at, head.hash));
-        }
-        self.expiry.insert((head.expires_at, id));
-        self.by_seller.insert((head.seller, id));
-        if head.kind == RecordKind::Wanted {
-            self.wanted.insert(id);
-        }
-    }
-
-    fn unlink(&mut self, id: ListingId, head: &Head) {
-        self.by_hash.remove(&head.hash);
-        for area in head.areas() {
-            if let Some(set) = self.areas.get_mut(&area) {
-                set.remove(&(head.signed_at, head.hash));
-                if set.is_empty() {
-                    self.areas.remove(&area);
-                }
-            }
-        }
-        self.expiry.remove(&(head.expires_at, id));
-        self.by_seller.remove(&(head.seller, id));
-        self.wanted.remove(&id);
-    }
-}
-
 /// The sled store. Cheap to clone (sled handles and the lookups are reference counted).
 #[derive(Clone)]
 pub struct Store {
@@ -128,7 +84,7 @@ pub struct Store {
     listings: sled::Tree,
     changes: sled::Tree,
     meta: sled::Tree,
-    lookups: Arc<RwLock<Lookups>>,
+    lookups: Arc<GatedLookups>,
     /// Counts the writes applied since the store was opened; see [`Store::generation`].
     generation: Arc<AtomicU64>,
     /// Where every acknowledged write waits until it is on disk.
@@ -248,8 +204,18 @@ type RecordWrite = (ListingId, Option<Vec<u8>>);
 
 impl Store {
     /// Opens (or creates) the store in `dir`, upgrading a store of an older format, and builds
-    /// the lookups from the records.
+    /// the lookups from the records before it returns.
     pub fn open(dir: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
+        let store = Store::open_deferred(dir, config)?;
+        store.load(&AtomicBool::new(false), |_, _, _, _| Ok(()), || Ok(()))?;
+        Ok(store)
+    }
+
+    /// Opens (or creates) the store in `dir`, upgrading a store of an older format, without
+    /// building its lookups: [`Store::load`] builds them, on a thread of the caller's choosing.
+    /// Until then a record can be read by id, and everything that needs the lookups (writes,
+    /// sync sets, a seller's records, the sweeper) waits (`store/lookups.rs`).
+    pub fn open_deferred(dir: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
         let db = open_db(dir, config, LOCK_WAIT)?;
         let tree = |name: &'static str| {
             db.open_tree(name)
@@ -264,7 +230,7 @@ impl Store {
             listings: tree(TREE_LISTINGS)?,
             changes: tree(TREE_CHANGES)?,
             meta: tree(TREE_META)?,
-            lookups: Arc::new(RwLock::new(Lookups::default())),
+            lookups: Arc::new(GatedLookups::loading()),
             generation: Arc::new(AtomicU64::new(0)),
             db,
         };
@@ -288,29 +254,72 @@ impl Store {
                     .map_err(StoreError::sled("writing the store format"))?;
             }
         }
-        store.load_lookups()?;
         Ok(store)
     }
 
-    fn load_lookups(&self) -> Result<(), StoreError> {
+    /// Builds the lookups from the records and lets whatever waits for them through. Each
+    /// record is also handed to `also` as (id, kind, seller key, stored bytes): the engine
+    /// builds its allowance book in the same pass instead of reading every record a second
+    /// time. `accept` has the last word before the lookups are let through (the engine refuses
+    /// a store that lost the user's records). Stops early when `stop` is set (the node is
+    /// shutting down); waiting readers then get an error, as they do when a record cannot be
+    /// read or `accept` refuses.
+    pub fn load(
+        &self,
+        stop: &AtomicBool,
+        mut also: impl FnMut(ListingId, RecordKind, &[u8; 32], &[u8]) -> Result<(), StoreError>,
+        accept: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), StoreError> {
+        let refused = |reason: String| {
+            self.lookups.fail(reason.clone());
+            StoreError::NotLoaded { reason }
+        };
+        match self.build_lookups(stop, &mut also) {
+            Ok(Some(built)) => {
+                accept().map_err(refused)?;
+                self.lookups.install(built);
+                Ok(())
+            }
+            Ok(None) => Err(refused(
+                "the node stopped before the store's lookups were built".to_string(),
+            )),
+            Err(e) => Err(refused(format!(
+                "the store's records could not all be read ({e}); the node takes no writes \
+                 until it is restarted"
+            ))),
+        }
+    }
+
+    fn build_lookups(
+        &self,
+        stop: &AtomicBool,
+        also: &mut impl FnMut(ListingId, RecordKind, &[u8; 32], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<Option<Lookups>, StoreError> {
         let mut l = Lookups::default();
-        for kv in self.listings.iter() {
+        for (n, kv) in self.listings.iter().enumerate() {
+            if n % 4096 == 0 {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                self.lookups.progress(n);
+            }
             let (k, v) = kv.map_err(StoreError::sled("reading listings"))?;
             let id = id_from(&k, TREE_LISTINGS)?;
-            l.link(id, &StoredRecord::decode_head(id, &v)?);
+            let head = StoredRecord::decode_head(id, &v)?;
+            l.link(id, &head);
+            also(id, head.kind, &head.seller, &v)?;
         }
-        *self.write_lookups() = l;
-        Ok(())
+        Ok(Some(l))
     }
 
-    fn read_lookups(&self) -> RwLockReadGuard<'_, Lookups> {
-        // Lookups are updated by plain inserts and removes; a panic elsewhere cannot leave
-        // them half-changed in a way a reader could trip over.
-        self.lookups.read().unwrap_or_else(|p| p.into_inner())
+    /// Where building the lookups stands (without waiting).
+    pub fn load_state(&self) -> LoadState {
+        self.lookups.state()
     }
 
-    fn write_lookups(&self) -> RwLockWriteGuard<'_, Lookups> {
-        self.lookups.write().unwrap_or_else(|p| p.into_inner())
+    /// Waits until the lookups are built; an error when building them stopped. Blocking.
+    pub fn wait_loaded(&self) -> Result<(), StoreError> {
+        self.lookups.wait()
     }
 
     /// The stored bytes of a listing id's record.
@@ -330,11 +339,13 @@ impl Store {
     /// Whether the envelope with this hash is the stored version of listing `id`: an in-memory
     /// lookup, no read of the store.
     pub fn is_current(&self, id: &ListingId, hash: &EnvelopeHash) -> bool {
-        self.read_lookups().by_hash.get(hash) == Some(id)
+        self.lookups
+            .read()
+            .is_ok_and(|l| l.by_hash.get(hash) == Some(id))
     }
 
-    fn has_seller_id(&self, seller: &[u8; 32], id: &ListingId) -> bool {
-        self.read_lookups().by_seller.contains(&(*seller, *id))
+    fn has_seller_id(&self, seller: &[u8; 32], id: &ListingId) -> Result<bool, StoreError> {
+        Ok(self.lookups.read()?.by_seller.contains(&(*seller, *id)))
     }
 
     fn get_head(&self, id: &ListingId) -> Result<Option<Head>, StoreError> {
@@ -346,7 +357,7 @@ impl Store {
     /// The stored record whose envelope has this hash (only the current version of a listing
     /// is stored, so older hashes are not found).
     pub fn get_by_hash(&self, hash: &EnvelopeHash) -> Result<Option<StoredRecord>, StoreError> {
-        let Some(id) = self.read_lookups().by_hash.get(hash).copied() else {
+        let Some(id) = self.lookups.read()?.by_hash.get(hash).copied() else {
             return Ok(None);
         };
         Ok(self.get(&id)?.filter(|r| r.hash == *hash))
@@ -359,6 +370,8 @@ impl Store {
         &self,
         records: Vec<StoredRecord>,
     ) -> Result<(Vec<Decision>, Vec<Applied>), StoreError> {
+        // Each record is decided against the stored version through the lookups.
+        self.lookups.wait()?;
         if !records.is_empty() {
             self.durability.ensure_space()?;
         }
@@ -378,7 +391,7 @@ impl Store {
                 // A listing id is derived from its seller's key, so a seller without this id
                 // means the store has no version of it: skip the read (most of what a node
                 // ingests is new to it).
-                None if !self.has_seller_id(&head.seller, &incoming.id) => None,
+                None if !self.has_seller_id(&head.seller, &incoming.id)? => None,
                 None => self.get_head(&incoming.id)?,
             };
             let decision = decide_versions(current.as_ref().map(|c| (c.seq, c.hash)), &incoming);
@@ -426,7 +439,7 @@ impl Store {
                         .map(|r| r.envelope);
                 }
             }
-            let mut l = self.write_lookups();
+            let mut l = self.lookups.write()?;
             for (link, id, head) in &ops {
                 if *link {
                     l.link(*id, head);
@@ -480,7 +493,8 @@ impl Store {
     /// retention). Returns the removed records with their change-log positions.
     pub fn sweep(&self, now: u64) -> Result<Vec<Applied>, StoreError> {
         let due: Vec<ListingId> = self
-            .read_lookups()
+            .lookups
+            .read()?
             .expiry
             .range(..(now.saturating_add(1), ListingId::from_bytes([0; 16])))
             .map(|(_, id)| *id)
@@ -501,6 +515,7 @@ impl Store {
         ids: &[ListingId],
         keep_out: impl Fn(&StoredRecord) -> bool,
     ) -> Result<Vec<Applied>, StoreError> {
+        self.lookups.wait()?;
         let mut removed = Vec::new();
         for chunk in ids.chunks(1000) {
             let mut listings: Vec<RecordWrite> = Vec::new();
@@ -526,7 +541,7 @@ impl Store {
                 });
             }
             self.write(listings, changes)?;
-            let mut l = self.write_lookups();
+            let mut l = self.lookups.write()?;
             for (id, head) in &unlinks {
                 l.unlink(*id, head);
             }
@@ -583,7 +598,8 @@ impl Store {
         let key = *seller.as_bytes();
         let from = (key, ListingId::from_bytes([0; 16]));
         Ok(self
-            .read_lookups()
+            .lookups
+            .read()?
             .by_seller
             .range(from..)
             .take_while(|(k, _)| *k == key)
@@ -593,14 +609,15 @@ impl Store {
 
     /// The ids of the stored wanted posts (current versions that are wanted posts, expired
     /// ones until the sweeper removes them).
-    pub fn wanted_ids(&self) -> Vec<ListingId> {
-        self.read_lookups().wanted.iter().copied().collect()
+    pub fn wanted_ids(&self) -> Result<Vec<ListingId>, StoreError> {
+        Ok(self.lookups.read()?.wanted.iter().copied().collect())
     }
 
     /// The members of an area, ordered by signing time: (signed-at, envelope hash).
     pub fn area_items(&self, area: &str) -> Result<Vec<(u64, EnvelopeHash)>, StoreError> {
         Ok(self
-            .read_lookups()
+            .lookups
+            .read()?
             .areas
             .get(area)
             .map(|set| set.iter().copied().collect())
@@ -611,7 +628,7 @@ impl Store {
     /// (a listing that ships is in its cell and in `ship`): the set of a node that follows
     /// everything.
     pub fn all_area_items(&self) -> Result<Vec<(u64, EnvelopeHash)>, StoreError> {
-        let l = self.read_lookups();
+        let l = self.lookups.read()?;
         let mut out =
             Vec::with_capacity(l.by_hash.len() + l.areas.get(SHIPPING_AREA).map_or(0, |s| s.len()));
         for set in l.areas.values() {
@@ -620,9 +637,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Number of records in an area.
+    /// Number of records in an area (0 when the lookups could not be built). Waits for the
+    /// lookups.
     pub fn area_len(&self, area: &str) -> usize {
-        self.read_lookups().areas.get(area).map_or(0, |s| s.len())
+        self.lookups
+            .read()
+            .map_or(0, |l| l.areas.get(area).map_or(0, |s| s.len()))
     }
 
     /// A small persisted value of node state (address book, bridge state...).
@@ -649,10 +669,16 @@ impl Store {
             .map_err(StoreError::sled("opening a tree"))
     }
 
-    /// Counts and size on disk.
+    /// Counts and size on disk, without waiting: while the lookups are being built, the
+    /// records counted so far (see [`Store::load_state`]).
     pub fn stats(&self) -> StoreStats {
+        let records = match self.lookups.state() {
+            LoadState::Ready => self.lookups.read().map_or(0, |l| l.by_hash.len()),
+            LoadState::Loading { read } => read,
+            LoadState::Failed(_) => 0,
+        };
         StoreStats {
-            records: self.read_lookups().by_hash.len(),
+            records,
             disk_bytes: self.db.size_on_disk().unwrap_or(0),
         }
     }

@@ -7,7 +7,7 @@
 //! listing) pair alerts once, recorded in [`TREE_WANTED_MATCHED`](super::store) so a restart
 //! or a re-delivery does not alert again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use swapmeet_protocol::{
     decode_stored, stored_kind, EnvelopeKind, Listing, ListingId, Price, Record, Wanted,
@@ -63,6 +63,19 @@ impl Alerts {
         Ok(out)
     }
 
+    /// The user's own live wanted posts, read from the store the first time they are needed.
+    fn own_wanted<'m>(
+        &self,
+        m: &'m mut Matching,
+        owner: &swapmeet_protocol::PublicKey,
+    ) -> Result<&'m mut HashMap<ListingId, OwnWanted>, AlertError> {
+        if m.own_wanted.is_none() {
+            let read = Alerts::load_own_wanted(&self.inner.engine, owner, &mut m.analyzer)?;
+            m.own_wanted = Some(read.into_iter().collect());
+        }
+        Ok(m.own_wanted.get_or_insert_with(HashMap::new))
+    }
+
     /// What an event means for wanted posts: the user's own post (kept to match), someone's
     /// post (checked against the user's listings), a listing (checked against the user's
     /// posts). True when it wrote.
@@ -80,14 +93,15 @@ impl Alerts {
             ev.change,
             Change::Withdrawn | Change::Expired | Change::Blocked
         ) {
-            m.own_wanted.remove(&ev.id);
+            self.own_wanted(m, &owner)?.remove(&ev.id);
             return Ok(false);
         }
+        let any_own = !self.own_wanted(m, &owner)?.is_empty();
         // Most events are listings and most users have no wanted post: the header says which
         // kind it is without decoding the payload.
         match stored_kind(&ev.envelope) {
             Ok(EnvelopeKind::Wanted) => {}
-            Ok(EnvelopeKind::Listing) if !m.own_wanted.is_empty() => {}
+            Ok(EnvelopeKind::Listing) if any_own => {}
             _ => return Ok(false),
         }
         let Ok(parts) = ev.decoded() else {
@@ -98,7 +112,7 @@ impl Alerts {
         match &parts.record {
             Record::Wanted(w) if mine => {
                 let own = OwnWanted::new(&mut m.analyzer, w.clone());
-                m.own_wanted.insert(ev.id, own);
+                self.own_wanted(m, &owner)?.insert(ev.id, own);
                 Ok(false)
             }
             Record::Wanted(w) => self.seller_side(m, &owner, ev.id, w, now, fired),
@@ -185,6 +199,7 @@ impl Alerts {
         let hits: Vec<(ListingId, String)> = m
             .own_wanted
             .iter()
+            .flatten()
             .filter(|(_, o)| {
                 o.post.expires_at > now && listing_answers(&o.post, &o.terms, l, &terms)
             })

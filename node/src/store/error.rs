@@ -58,6 +58,14 @@ pub enum StoreError {
     /// The disk is (almost) full: the write was refused and nothing of it stored.
     #[error("store: {0}")]
     DiskFull(#[from] NoSpace),
+    /// The in-memory lookups were not built (the node stopped meanwhile, a record could not be
+    /// read, or the opener refused the store); the store takes no writes until it is opened
+    /// again. The reason is a whole sentence saying what to do.
+    #[error("{reason}")]
+    NotLoaded {
+        /// Why.
+        reason: String,
+    },
     /// The store was written by an incompatible version of swapmeet.
     #[error("store format {found} is not supported by this version (expects {expected}); use a matching swapmeet or a new home")]
     Format {

@@ -382,7 +382,7 @@ impl StoredRecord {
     }
 
     /// Reads a stored value: the whole record, summary included.
-    pub(super) fn decode(id: ListingId, bytes: &[u8]) -> Result<StoredRecord, StoreError> {
+    pub(crate) fn decode(id: ListingId, bytes: &[u8]) -> Result<StoredRecord, StoreError> {
         if bytes.first() == Some(&1) {
             return decode_v1(id, bytes);
         }

@@ -78,7 +78,7 @@ impl WantedHit {
 pub fn live_posts(engine: &Engine) -> Result<Vec<(ListingId, [u8; 32], Wanted)>, EngineError> {
     let now = engine.now();
     let mut out = Vec::new();
-    for id in engine.store().wanted_ids() {
+    for id in engine.store().wanted_ids()? {
         let Some(rec) = engine.get(&id)? else {
             continue;
         };
