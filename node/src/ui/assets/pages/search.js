@@ -128,12 +128,13 @@ export async function home() {
 /** The thumbnail box of a card or list row: the first photo's thumbnail or a placeholder. */
 export function thumbBox(x, cls = 'thumb') {
   return h('div', { class: cls },
-    // A search answer carries the thumbnails this node holds (`thumb_data`), so the page
-    // shows them at once; others come from /v1/blobs, which fetches them from the network.
+    // A search answer carries the card thumbnails of the thumbnails this node holds
+    // (`thumb_data`), so the page shows them at once; others come from /v1/blobs, which
+    // fetches them from the network. Both card-size: the listing page shows the full ones.
     x.thumb_data
       ? h('img', { src: x.thumb_data, alt: x.title || 'Photo' })
       : x.thumb
-      ? h('img', { src: `${blobUrl(x.thumb)}?listing=${encodeURIComponent(x.id)}`, alt: x.title || 'Photo', loading: 'lazy' })
+      ? h('img', { src: `${blobUrl(x.thumb)}?listing=${encodeURIComponent(x.id)}&size=card`, alt: x.title || 'Photo', loading: 'lazy' })
       : h('span', { class: 'no-photo' }, 'No photo'));
 }
 
