@@ -319,6 +319,14 @@ fn the_pages_are_served_from_the_binary_and_nothing_else_is() {
             "{path}"
         );
         assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+        // The modules are revalidated (a new binary's UI is used at once); the icon, which
+        // Chromium asks for on every change of `#/...`, comes from the browser's cache.
+        let cache = a.header("cache-control").unwrap();
+        if path == "/ui/favicon.svg" {
+            assert!(cache.starts_with("max-age="), "{path}: {cache}");
+        } else {
+            assert_eq!(cache, "no-cache", "{path}");
+        }
     }
     for path in [
         "/ui/../Cargo.toml",
