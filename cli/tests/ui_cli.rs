@@ -10,14 +10,22 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
+use base64::Engine as _;
 use common::Home;
 use serde_json::{json, Value};
+use sha2::Digest as _;
 
-/// An answer: status, headers (names in lower case), body.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An answer: status, headers (names in lower case), body (as text, and as the bytes that
+/// came for a body that is not chunked: an image).
 struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
+    bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -54,6 +62,10 @@ fn raw(api: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str
     s.write_all(req.as_bytes()).unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
+    let bytes = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or_else(Vec::new, |at| out[at + 4..].to_vec());
     let text = String::from_utf8_lossy(&out).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
@@ -80,6 +92,7 @@ fn raw(api: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str
         status,
         headers,
         body,
+        bytes,
     }
 }
 
@@ -306,6 +319,14 @@ fn the_pages_are_served_from_the_binary_and_nothing_else_is() {
             "{path}"
         );
         assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+        // The modules are revalidated (a new binary's UI is used at once); the icon, which
+        // Chromium asks for on every change of `#/...`, comes from the browser's cache.
+        let cache = a.header("cache-control").unwrap();
+        if path == "/ui/favicon.svg" {
+            assert!(cache.starts_with("max-age="), "{path}: {cache}");
+        } else {
+            assert_eq!(cache, "no-cache", "{path}");
+        }
     }
     for path in [
         "/ui/../Cargo.toml",
@@ -369,6 +390,52 @@ fn a_search_can_carry_the_thumbnails_the_node_holds() {
         "{}",
         &data[..40]
     );
+    // It is the card-size thumbnail (256 px on the long edge, a few KB), not the 320 px one
+    // the listing carries.
+    let card = base64::engine::general_purpose::STANDARD
+        .decode(&data["data:image/jpeg;base64,".len()..])
+        .unwrap();
+    let img = image::load_from_memory(&card).unwrap();
+    assert_eq!((img.width(), img.height()), (256, 192));
+    assert!(card.len() <= 24 * 1024, "{} bytes", card.len());
+    // The listing's page still gets the full thumbnail: the one its image reference names.
+    let id = photo_hit["id"].as_str().unwrap();
+    let listing = raw(
+        &api,
+        "GET",
+        &format!("/v1/listings/{id}"),
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(listing.status, 200, "{}", listing.body);
+    let thumb_hash = listing.json()["images"][0]["thumb"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = |query: &str| {
+        raw(
+            &api,
+            "GET",
+            &format!("/v1/blobs/{thumb_hash}?listing={id}{query}"),
+            &[("Authorization", &bearer)],
+            "",
+        )
+    };
+    let full = blob("");
+    assert_eq!(full.status, 200, "{}", full.body);
+    assert_eq!(hex(&sha2::Sha256::digest(&full.bytes)), thumb_hash);
+    let img = image::load_from_memory(&full.bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (320, 240));
+    assert!(card.len() < full.bytes.len());
+    // A card fetched by URL (a thumbnail not carried inline) is the same card.
+    let by_url = blob("&size=card");
+    assert_eq!(by_url.status, 200, "{}", by_url.body);
+    assert_eq!(by_url.header("content-type"), Some("image/jpeg"));
+    assert_eq!(by_url.bytes, card);
+    assert_ne!(by_url.header("etag"), full.header("etag"));
+    let bad = blob("&size=huge");
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["field"], "size", "{}", bad.body);
     let bare = hits
         .iter()
         .find(|h| h["title"] == "Desk lamp without a photo")

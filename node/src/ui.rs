@@ -113,6 +113,12 @@ async fn asset(Path(path): Path<String>) -> Response {
     asset_response(&path)
 }
 
+/// `Cache-Control` of the favicon. Chromium asks for the page's icon again on every
+/// navigation, a change of `#/...` included; with `no-cache` (and no validator) each search
+/// downloaded it anew beside the search request. An icon a day old after an upgrade is
+/// harmless.
+const FAVICON_CACHE: &str = "max-age=86400";
+
 fn asset_response(path: &str) -> Response {
     match assets::get(path) {
         Some((bytes, mime)) => secure(
@@ -121,7 +127,14 @@ fn asset_response(path: &str) -> Response {
                 [
                     (header::CONTENT_TYPE, mime),
                     // Revalidated on each load, so a new binary's UI is used at once.
-                    (header::CACHE_CONTROL, "no-cache"),
+                    (
+                        header::CACHE_CONTROL,
+                        if path == "favicon.svg" {
+                            FAVICON_CACHE
+                        } else {
+                            "no-cache"
+                        },
+                    ),
                 ],
                 bytes,
             )

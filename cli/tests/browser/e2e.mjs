@@ -163,6 +163,9 @@ async function trade(browser) {
   }, TITLE);
   const cardText = await card.textContent();
   check(/250/.test(cardText), `the card shows the price: ${cardText}`);
+  // At card size (256 px on the long edge), not the listing's 320 px thumbnail.
+  const cardWidth = await card.locator('img').evaluate((i) => i.naturalWidth);
+  check(cardWidth === 256, `the card's picture is card size: ${cardWidth} px wide`);
   await shot(buyer, 'search');
   await buyer.setViewportSize({ width: 390, height: 844 });
   await shot(buyer, 'search-phone');

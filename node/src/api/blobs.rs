@@ -5,6 +5,10 @@
 //! `?listing=ID` names a listing that refers to the blob: its image reference gives the
 //! content type and the size limit, and its seller is asked first. Without it the content
 //! type is read from the bytes (a node re-encodes every photo it publishes to JPEG).
+//!
+//! `?size=card` asks for the card thumbnail of a thumbnail (`BlobStore::card`: the smaller
+//! JPEG the search page's result cards show), made from the thumbnail once it is here; where
+//! no card is to be had, the thumbnail itself. `?size=full` (the default) is the blob.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -16,6 +20,7 @@ use swapmeet_protocol::limits::{MAX_IMAGE_BYTES, MAX_THUMB_BYTES};
 
 use super::{blocking, parse_listing_field, ApiError, ApiResult, St};
 use crate::media::blobs::{BlobClass, BlobHash};
+use crate::media::encode::{CARD_EDGE, OUTPUT_MIME};
 use crate::media::fetch::{self, FetchError, Want};
 use crate::network::messaging::peer_of;
 
@@ -29,6 +34,21 @@ pub struct BlobParams {
     /// A listing that names the blob (as a photo or a thumbnail).
     #[serde(default)]
     pub listing: Option<String>,
+    /// `full` (the blob, the default) or `card` (its card thumbnail).
+    #[serde(default)]
+    pub size: Option<String>,
+}
+
+/// Parses `?size=`: whether the card thumbnail is wanted.
+fn parse_size(size: Option<&str>) -> ApiResult<bool> {
+    match size {
+        None | Some("full") => Ok(false),
+        Some("card") => Ok(true),
+        Some(other) => Err(ApiError::field(
+            "size",
+            format!("'{other}' is not a size; the sizes are `full` and `card`"),
+        )),
+    }
 }
 
 /// Parses a blob hash given in `field`: 64 hex digits.
@@ -75,7 +95,14 @@ pub(crate) async fn get(
 ) -> ApiResult<Response> {
     let hash = parse_hash("hash", &hash)?;
     let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
-    let etag = format!("\"{}\"", hex::encode(hash));
+    let card = parse_size(params.size.as_deref())?;
+    // A card is named by its thumbnail's hash and the card's size, so a browser never takes
+    // one for the other (and a new card size is fetched anew).
+    let etag = if card {
+        format!("\"{}-card{}\"", hex::encode(hash), CARD_EDGE)
+    } else {
+        format!("\"{}\"", hex::encode(hash))
+    };
     let named = match params.listing.as_deref() {
         Some(l) => Some(named_by(&s, parse_listing_field("listing", l)?, hash).await?),
         None => None,
@@ -124,9 +151,30 @@ pub(crate) async fn get(
                 })?
         }
     };
-    let mime = match &named {
-        Some(n) => n.mime.clone(),
-        None => sniff_mime(&bytes).to_string(),
+    let card = if card {
+        let store = s.blobs.clone();
+        let thumb = bytes.clone();
+        blocking(move || {
+            // What `fetch` just returned is here unless the cache evicted it at once: then
+            // the card is made from the bytes at hand and not kept.
+            let made = match store.card(&hash) {
+                Ok(Some(c)) => Some(c),
+                Ok(None) if !store.has(&hash) => {
+                    crate::media::encode::card_thumb(&hex::encode(hash), &thumb).ok()
+                }
+                Ok(None) => None,
+                Err(e) => return Err(ApiError::internal(e)),
+            };
+            Ok(made)
+        })
+        .await?
+    } else {
+        None
+    };
+    let (mime, bytes) = match (card, &named) {
+        (Some(c), _) => (OUTPUT_MIME.to_string(), c),
+        (None, Some(n)) => (n.mime.clone(), bytes),
+        (None, None) => (sniff_mime(&bytes).to_string(), bytes),
     };
     let mime = HeaderValue::from_str(&mime)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
@@ -215,6 +263,17 @@ mod tests {
         assert_eq!(e.field, Some("hash"));
         assert!(e.message.contains("64 hex digits"));
         assert!(parse_hash("hash", &"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn sizes_parse_and_a_bad_one_names_the_parameter() {
+        assert!(!parse_size(None).unwrap());
+        assert!(!parse_size(Some("full")).unwrap());
+        assert!(parse_size(Some("card")).unwrap());
+        let e = parse_size(Some("big")).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.field, Some("size"));
+        assert!(e.message.contains("`card`"), "{}", e.message);
     }
 
     #[test]

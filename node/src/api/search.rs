@@ -63,17 +63,24 @@ pub(crate) async fn search(
     Ok(Json(answer))
 }
 
-/// The thumbnails of `hits` this node holds, as `data:` URLs (in the hits' order; `None` for a
-/// hit without one here, and for all past [`MAX_INLINE_THUMB_BYTES`]). A results page then
-/// shows its photos with the answer, instead of after twenty more requests, which a browser
-/// makes six at a time over HTTP/1.1 (BENCHMARKS.md, "The web UI"). Thumbnails not held here
-/// are left to `GET /v1/blobs`, which fetches them from the network.
+/// The card thumbnails of `hits` (`BlobStore::card`: 256 px, about 8 KB) this node holds, as
+/// `data:` URLs (in the hits' order; the protocol thumbnail where no card is to be had; `None`
+/// for a hit without a thumbnail here, and for all past [`MAX_INLINE_THUMB_BYTES`]). A results
+/// page then shows its photos with the answer, instead of after twenty more requests, which a
+/// browser makes six at a time over HTTP/1.1 (BENCHMARKS.md, "The web UI"); cards rather than
+/// the 320 px thumbnails because those made the answer ~750 KB, most of the page's time.
+/// Thumbnails not held here are left to `GET /v1/blobs?size=card`, which fetches them from
+/// the network.
 fn inline_thumbs(blobs: &crate::media::BlobStore, hits: &[SearchHit]) -> Vec<Option<String>> {
     let mut budget = MAX_INLINE_THUMB_BYTES;
     hits.iter()
         .map(|h| {
             let hash = blobs::parse_hash("thumb", h.summary.thumb.as_deref()?).ok()?;
-            let bytes = blobs.get(&hash).ok()??;
+            let bytes = match blobs.card(&hash) {
+                Ok(Some(card)) => card,
+                // No card (or none could be read): the thumbnail itself, as before cards.
+                _ => blobs.get(&hash).ok()??,
+            };
             budget = budget.checked_sub(bytes.len())?;
             Some(format!(
                 "data:{};base64,{}",

@@ -18,6 +18,9 @@
 //! on demand) is evicted least recently used first once their total passes the cache budget.
 //! The class of Own and Thumb blobs is kept in `DIR/classes` (an append-only journal, fsynced
 //! before a put is acknowledged, compacted on open); a blob absent from it is Cached.
+//!
+//! Beside the blobs, `DIR/cards/` keeps local derived data: the card-size thumbnails of the
+//! search page, one per thumbnail, going with it (`blobs/cards.rs`).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -29,6 +32,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+mod cards;
 mod journal;
 use journal::read_journal;
 use sha2::{Digest, Sha256};
@@ -266,6 +270,7 @@ impl BlobStore {
             // The budget may have shrunk since the last run.
             store.evict(&mut st, None);
         }
+        store.remove_orphan_cards()?;
         Ok(store)
     }
 
@@ -398,6 +403,7 @@ impl BlobStore {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.lock().entries.remove(hash);
+                self.remove_card(hash);
                 return Ok(None);
             }
             Err(e) => return Err(io("reading", &path)(e)),
@@ -440,6 +446,7 @@ impl BlobStore {
 
     fn forget(&self, hash: &BlobHash, path: &Path) {
         let _ = fs::remove_file(path);
+        self.remove_card(hash);
         let mut st = self.lock();
         if let Some(e) = st.entries.remove(hash) {
             self.journal_removed(&mut st, hash, e.class);
@@ -508,6 +515,7 @@ impl BlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("removing", &path)(e)),
         }
+        self.remove_card(hash);
         match st.entries.remove(hash) {
             Some(e) => {
                 self.journal_removed(&mut st, hash, e.class);
@@ -580,6 +588,7 @@ impl BlobStore {
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => return Err(io("removing", &path)(e)),
                     }
+                    self.remove_card(&hash);
                     if let Some(e) = st.entries.remove(&hash) {
                         report.removed += 1;
                         report.removed_bytes += e.size;
@@ -651,6 +660,7 @@ impl BlobStore {
                     continue;
                 }
             }
+            self.remove_card(&hash);
             st.entries.remove(&hash);
             total -= size;
         }

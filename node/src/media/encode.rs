@@ -44,6 +44,27 @@ pub const MAX_PHOTO_BYTES: u64 = 2 * 1024 * 1024;
 const PHOTO_QUALITIES: [u8; 4] = [82, 70, 55, 40];
 /// Qualities tried in turn until the thumbnail fits the protocol's `MAX_THUMB_BYTES`.
 const THUMB_QUALITIES: [u8; 4] = [75, 60, 45, 30];
+/// Longest edge of a card thumbnail (the search page's result cards), in pixels. A card's
+/// photo box is 4:3 and about 256 CSS px wide in the desktop layout (`app.css`: `.cards`,
+/// four 210 px-minimum columns in the 1,100 px page), 150 to 180 px on a phone; 256 px is
+/// one image pixel per CSS pixel on the desktop and about 1.5 per CSS pixel on a phone. At 2x
+/// the desktop card would need 512 px, more than the 320 px protocol thumbnail it is
+/// derived from, so sharpness at 2x is not on offer either way; the card thumbnail buys
+/// bytes (BENCHMARKS.md: the thumbnails inline were most of a search answer's time).
+pub const CARD_EDGE: u32 = 256;
+/// The size a card thumbnail aims for: a page of 20 then carries about 160 KiB of
+/// thumbnails (220 KB as base64) instead of 750 KB.
+pub const CARD_TARGET_BYTES: u64 = 8 * 1024;
+/// Qualities tried in turn until the card thumbnail fits [`CARD_TARGET_BYTES`]; a card is
+/// seen small and briefly, so the floor is lower than a thumbnail's.
+const CARD_QUALITIES: [u8; 4] = [70, 55, 45, 35];
+/// Largest card thumbnail kept: a picture busier than this at the lowest quality keeps no card
+/// thumbnail (the protocol thumbnail is shown instead).
+pub const MAX_CARD_BYTES: u64 = 24 * 1024;
+/// Most pixels a thumbnail may declare for a card to be derived from it: a protocol thumbnail
+/// is 320 px on its long edge (a peer's may be larger), and this keeps a hostile one to
+/// 12 MB of RGB while decoding.
+pub const MAX_CARD_SOURCE_PIXELS: u64 = 2048 * 2048;
 /// The decoder's own allocation cap (the second line after the header check): the decoded
 /// photo at [`MAX_PIXELS`] in RGBA plus the decoder's working buffers.
 const MAX_DECODE_ALLOC: u64 = 512 * 1024 * 1024;
@@ -67,8 +88,9 @@ pub struct Encoded {
 /// Why a photo was refused. Each names the file (as the user gave it) and the limit.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
-    /// The file is over [`MAX_INPUT_BYTES`].
-    #[error("{name}: the file is {actual} bytes; a photo may be at most {limit} bytes (20 MiB)")]
+    /// The file is over its limit: [`MAX_INPUT_BYTES`] for a photo, the protocol's
+    /// `MAX_THUMB_BYTES` for a thumbnail a card is derived from.
+    #[error("{name}: the file is {actual} bytes; at most {limit} bytes are taken{}", if *limit == MAX_INPUT_BYTES { " (20 MiB)" } else { "" })]
     FileTooLarge {
         /// The file.
         name: String,
@@ -119,7 +141,7 @@ pub enum EncodeError {
     OutputTooLarge {
         /// The file.
         name: String,
-        /// "photo" or "thumbnail".
+        /// "photo", "thumbnail" or "card thumbnail".
         what: &'static str,
         /// The lowest quality tried.
         quality: u8,
@@ -142,11 +164,70 @@ pub enum EncodeError {
 /// Re-encodes the photo `bytes` (named `name` in errors) to a metadata-free JPEG and its
 /// thumbnail. CPU-heavy (tens to hundreds of milliseconds): call it on the blocking pool.
 pub fn reencode(name: &str, bytes: &[u8]) -> Result<Encoded, EncodeError> {
+    let rgb = decode(name, bytes, MAX_INPUT_BYTES, MAX_PIXELS)?;
+    let photo_img = fit(rgb, MAX_LONG_EDGE, FilterType::CatmullRom);
+    let thumb_img = fit(photo_img.clone(), THUMB_EDGE, FilterType::Triangle);
+    let photo = encode_within(name, "photo", &photo_img, &PHOTO_QUALITIES, MAX_PHOTO_BYTES)?;
+    let thumb = encode_within(
+        name,
+        "thumbnail",
+        &thumb_img,
+        &THUMB_QUALITIES,
+        MAX_THUMB_BYTES,
+    )?;
+    Ok(Encoded {
+        photo,
+        thumb,
+        width: photo_img.width(),
+        height: photo_img.height(),
+    })
+}
+
+/// Derives the card-size thumbnail of a protocol thumbnail (`thumb`, named `name` in errors):
+/// a JPEG with no metadata, long edge at most [`CARD_EDGE`], at the highest of
+/// `CARD_QUALITIES` that fits [`CARD_TARGET_BYTES`] (the lowest quality when none does, if
+/// that fits [`MAX_CARD_BYTES`]). Local derived data for search result cards, never
+/// published (see `blobs/cards.rs`). The thumbnail may come from any peer, so it goes through
+/// the same checks as an upload, with a pixel limit sized for thumbnails. A few milliseconds
+/// of CPU: call it on the blocking pool.
+pub fn card_thumb(name: &str, thumb: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    let rgb = decode(name, thumb, MAX_THUMB_BYTES, MAX_CARD_SOURCE_PIXELS)?;
+    let card = fit(rgb, CARD_EDGE, FilterType::Triangle);
+    let mut out = Vec::new();
+    for &q in &CARD_QUALITIES {
+        out = encode_at(name, &card, q)?;
+        if out.len() as u64 <= CARD_TARGET_BYTES {
+            return Ok(out);
+        }
+    }
+    // Busier than the target allows even at the lowest quality: still kept when it is far
+    // smaller than the thumbnail it stands for.
+    if out.len() as u64 <= MAX_CARD_BYTES {
+        return Ok(out);
+    }
+    Err(EncodeError::OutputTooLarge {
+        name: name.to_string(),
+        what: "card thumbnail",
+        quality: CARD_QUALITIES[CARD_QUALITIES.len() - 1],
+        limit: MAX_CARD_BYTES,
+        actual: out.len() as u64,
+    })
+}
+
+/// Decodes `bytes` (named `name` in errors) to upright RGB pixels, refusing hostile input
+/// before it costs memory: over `max_bytes`, not JPEG/PNG/WebP, more than `max_pixels` (or an
+/// edge over [`MAX_DIMENSION`]) declared in the header, a JPEG cut short, or damaged data.
+fn decode(
+    name: &str,
+    bytes: &[u8],
+    max_bytes: u64,
+    max_pixels: u64,
+) -> Result<RgbImage, EncodeError> {
     let name_s = || name.to_string();
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
+    if bytes.len() as u64 > max_bytes {
         return Err(EncodeError::FileTooLarge {
             name: name_s(),
-            limit: MAX_INPUT_BYTES,
+            limit: max_bytes,
             actual: bytes.len() as u64,
         });
     }
@@ -176,7 +257,7 @@ pub fn reencode(name: &str, bytes: &[u8]) -> Result<Encoded, EncodeError> {
     };
     // The bomb guard: only the header is read here.
     let (width, height) = reader().into_dimensions().map_err(corrupt)?;
-    if u64::from(width) * u64::from(height) > MAX_PIXELS
+    if u64::from(width) * u64::from(height) > max_pixels
         || width > MAX_DIMENSION
         || height > MAX_DIMENSION
     {
@@ -184,7 +265,7 @@ pub fn reencode(name: &str, bytes: &[u8]) -> Result<Encoded, EncodeError> {
             name: name_s(),
             width,
             height,
-            max_pixels: MAX_PIXELS,
+            max_pixels,
             max_edge: MAX_DIMENSION,
         });
     }
@@ -215,24 +296,7 @@ pub fn reencode(name: &str, bytes: &[u8]) -> Result<Encoded, EncodeError> {
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     img.apply_orientation(orientation);
-
-    let rgb = flatten(&img);
-    let photo_img = fit(rgb, MAX_LONG_EDGE, FilterType::CatmullRom);
-    let thumb_img = fit(photo_img.clone(), THUMB_EDGE, FilterType::Triangle);
-    let photo = encode_within(name, "photo", &photo_img, &PHOTO_QUALITIES, MAX_PHOTO_BYTES)?;
-    let thumb = encode_within(
-        name,
-        "thumbnail",
-        &thumb_img,
-        &THUMB_QUALITIES,
-        MAX_THUMB_BYTES,
-    )?;
-    Ok(Encoded {
-        photo,
-        thumb,
-        width: photo_img.width(),
-        height: photo_img.height(),
-    })
+    Ok(flatten(&img))
 }
 
 /// Whether a JPEG has its end-of-image marker after the first scan. The segments before the
@@ -305,13 +369,7 @@ fn encode_within(
 ) -> Result<Vec<u8>, EncodeError> {
     let mut last = (0u8, 0u64);
     for &q in qualities {
-        let mut out = Vec::new();
-        JpegEncoder::new_with_quality(&mut out, q)
-            .encode_image(img)
-            .map_err(|source| EncodeError::Encode {
-                name: name.to_string(),
-                source,
-            })?;
+        let out = encode_at(name, img, q)?;
         if out.len() as u64 <= limit {
             return Ok(out);
         }
@@ -324,6 +382,18 @@ fn encode_within(
         limit,
         actual: last.1,
     })
+}
+
+/// `img` as a JPEG at `quality`: JFIF header, tables and scan, nothing else.
+fn encode_at(name: &str, img: &RgbImage, quality: u8) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(img)
+        .map_err(|source| EncodeError::Encode {
+            name: name.to_string(),
+            source,
+        })?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -536,6 +606,97 @@ pub(crate) mod tests {
             reencode("empty.jpg", b""),
             Err(EncodeError::Empty { .. })
         ));
+    }
+
+    /// A phone photo as the UI benchmark makes them (`node/benches/ui.rs`): sawtooth colours
+    /// and a checkerboard, busier than most photos; its thumbnail is 27 to 31 KB.
+    pub(crate) fn busy_photo(seed: u32) -> Vec<u8> {
+        let img = RgbImage::from_fn(1024, 768, |x, y| {
+            Rgb([
+                ((x + seed * 37) % 256) as u8,
+                ((y + seed * 91) % 256) as u8,
+                (((x / 32 + y / 32 + seed) % 2) * 200) as u8,
+            ])
+        });
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_card_thumbnail_is_card_size_small_and_has_no_metadata() {
+        for (what, photo) in [
+            ("gradient", jpeg(2400, 1800)),
+            ("busy 0", busy_photo(0)),
+            ("busy 63", busy_photo(63)),
+        ] {
+            let thumb = reencode(what, &photo).unwrap().thumb;
+            let card = card_thumb(what, &thumb).unwrap();
+            let img = image::load_from_memory(&card).unwrap();
+            assert_eq!((img.width(), img.height()), (CARD_EDGE, 192), "{what}");
+            // The measured sizes (7.2 to 8.4 KB for the benchmark's photos, 7.8 KB for the
+            // gradient) against the bounds: the busy ones may pass the target at the lowest
+            // quality, never the cap, and all are under half the thumbnail.
+            assert!(
+                card.len() as u64 <= MAX_CARD_BYTES,
+                "{what}: {}",
+                card.len()
+            );
+            assert!(
+                card.len() as u64 <= CARD_TARGET_BYTES + 1024,
+                "{what}: {}",
+                card.len()
+            );
+            assert!(
+                card.len() * 2 < thumb.len(),
+                "{what}: {} vs {}",
+                card.len(),
+                thumb.len()
+            );
+            let markers = segment_markers(&card);
+            assert!(
+                markers
+                    .iter()
+                    .all(|m| !(0xe1..=0xef).contains(m) && *m != 0xfe),
+                "{what}: markers {markers:x?}"
+            );
+        }
+        // Metadata in the thumbnail does not reach the card.
+        let tagged = with_gps_exif(&jpeg(320, 240));
+        let card = card_thumb("tagged", &tagged).unwrap();
+        assert!(!contains(&card, b"Exif") && !contains(&card, b"SN-4242-HOME"));
+        // Portrait, and a thumbnail already smaller than a card is not enlarged.
+        let img = image::load_from_memory(&card_thumb("tall", &jpeg(240, 320)).unwrap()).unwrap();
+        assert_eq!((img.width(), img.height()), (192, CARD_EDGE));
+        let img = image::load_from_memory(&card_thumb("tiny", &jpeg(100, 80)).unwrap()).unwrap();
+        assert_eq!((img.width(), img.height()), (100, 80));
+    }
+
+    #[test]
+    fn a_bad_thumbnail_gives_an_error_not_a_card() {
+        let e = card_thumb("t", b"not an image at all").unwrap_err();
+        assert!(matches!(e, EncodeError::NotAnImage { .. }), "{e}");
+        assert!(matches!(
+            card_thumb("t", b""),
+            Err(EncodeError::Empty { .. })
+        ));
+        let full = jpeg(320, 240);
+        let e = card_thumb("t", &full[..full.len() / 2]).unwrap_err();
+        assert!(matches!(e, EncodeError::Corrupt { .. }), "{e}");
+        // A JPEG header with garbage after it.
+        let mut garbled = full[..200].to_vec();
+        garbled.extend(std::iter::repeat_n(0x5a, 2000));
+        garbled.extend_from_slice(&[0xff, 0xd9]);
+        assert!(card_thumb("t", &garbled).is_err());
+        // Within an upload's limits, but far more pixels than a thumbnail has.
+        let e = card_thumb("t", &png_bomb(3000, 3000)).unwrap_err();
+        assert!(matches!(e, EncodeError::TooManyPixels { .. }), "{e}");
+        // Larger than the protocol lets a thumbnail be.
+        let big = vec![0xffu8; MAX_THUMB_BYTES as usize + 1];
+        let e = card_thumb("t", &big).unwrap_err();
+        assert!(matches!(e, EncodeError::FileTooLarge { .. }), "{e}");
+        assert!(!e.to_string().contains("20 MiB"), "{e}");
     }
 
     /// A PNG whose header declares `w` x `h` pixels, with one tiny IDAT: a few hundred bytes

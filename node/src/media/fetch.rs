@@ -264,7 +264,18 @@ async fn local(store: &BlobStore, hash: BlobHash) -> Result<Option<Vec<u8>>, Fet
 /// Keeps the bytes if they hash to the blob: `true`, or `false` (nothing kept) if not.
 async fn keep(store: &BlobStore, want: &Want, bytes: &[u8]) -> Result<bool, FetchError> {
     let (s, hash, class, owned) = (store.clone(), want.hash, want.class, bytes.to_vec());
-    match tokio::task::spawn_blocking(move || s.put_expected(&hash, &owned, class)).await {
+    let put = move || {
+        s.put_expected(&hash, &owned, class)?;
+        // A listing's thumbnail gets its card thumbnail now, while its bytes are at hand, so
+        // the first search that shows it does not wait for it.
+        if class == BlobClass::Thumb {
+            if let Err(e) = s.make_card(&hash, &owned) {
+                tracing::debug!(blob = %hex::encode(hash), error = %e, "cannot keep a card thumbnail");
+            }
+        }
+        Ok(())
+    };
+    match tokio::task::spawn_blocking(put).await {
         Ok(Ok(())) => Ok(true),
         Ok(Err(BlobError::HashMismatch { .. })) => Ok(false),
         Ok(Err(e)) => Err(e.into()),

@@ -113,6 +113,10 @@ impl PhotoLibrary {
     pub fn add(&self, name: &str, bytes: &[u8]) -> Result<ImageRef, PhotoError> {
         let enc = reencode(name, bytes)?;
         let thumb = self.blobs.put(&enc.thumb, BlobClass::Own)?;
+        // Derived data: a failure leaves it to be made on first use.
+        if let Err(e) = self.blobs.make_card(&thumb, &enc.thumb) {
+            tracing::debug!(error = %e, "cannot keep a card thumbnail");
+        }
         let hash = self.blobs.put(&enc.photo, BlobClass::Own)?;
         let image = ImageRef {
             hash,

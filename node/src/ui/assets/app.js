@@ -26,6 +26,9 @@ const titles = {
 
 let me = null;
 let cleanup = [];
+// Pages already loaded: a hash change to one of them renders at once, without another
+// `await import()` (a round through the module loader before the page can start its requests).
+const loaded = {};
 let loggedOut = false;
 
 /** `#/listing/ID?x=1` -> { page: 'listing', arg: 'ID', query } */
@@ -82,7 +85,7 @@ async function route() {
   mount(main, h('p', { class: 'loading' }, 'Loading…'));
   const on = (name, fn) => { const stop = events.on(name, fn); cleanup.push(stop); return stop; };
   try {
-    const mod = await load();
+    const mod = loaded[page] || (loaded[page] = await load());
     const done = await mod.render(main, { arg, query, on, go, link, me });
     if (typeof done === 'function') cleanup.push(done);
   } catch (e) {

@@ -128,12 +128,13 @@ export async function home() {
 /** The thumbnail box of a card or list row: the first photo's thumbnail or a placeholder. */
 export function thumbBox(x, cls = 'thumb') {
   return h('div', { class: cls },
-    // A search answer carries the thumbnails this node holds (`thumb_data`), so the page
-    // shows them at once; others come from /v1/blobs, which fetches them from the network.
+    // A search answer carries the card thumbnails of the thumbnails this node holds
+    // (`thumb_data`), so the page shows them at once; others come from /v1/blobs, which
+    // fetches them from the network. Both card-size: the listing page shows the full ones.
     x.thumb_data
       ? h('img', { src: x.thumb_data, alt: x.title || 'Photo' })
       : x.thumb
-      ? h('img', { src: `${blobUrl(x.thumb)}?listing=${encodeURIComponent(x.id)}`, alt: x.title || 'Photo', loading: 'lazy' })
+      ? h('img', { src: `${blobUrl(x.thumb)}?listing=${encodeURIComponent(x.id)}&size=card`, alt: x.title || 'Photo', loading: 'lazy' })
       : h('span', { class: 'no-photo' }, 'No photo'));
 }
 
@@ -210,6 +211,24 @@ export async function render(main, ctx) {
   const currency = p.get('currency') || hm.currency || 'EUR';
   const near = p.get('near') || '';
   const offset = Math.max(0, parseInt(p.get('offset') || '0', 10) || 0);
+  const sort = p.get('sort') || 'relevance';
+
+  // The search is sent before the form is built: the page is drawn while the node answers.
+  let q = null;
+  let badFilter = null;
+  try {
+    q = await queryOf(p);
+  } catch (e) {
+    if (!(e && e.field)) throw e;
+    badFilter = e;
+  }
+  if (q && sort === 'nearest' && !q.near) {
+    badFilter = { field: 'sort', message: 'sorting by distance needs "Distance from" home or a place' };
+  }
+  const search = () => post('/v1/search?thumbs=inline', { ...q, sort, limit: PAGE, offset });
+  let first = badFilter ? null : search();
+  // Answered after the page is drawn; its failure is shown by run(), not left unhandled.
+  if (first) first.catch(() => {});
 
   const form = h('form', { class: 'filters stack', id: 'search-form', role: 'search', 'aria-label': 'Search listings', onsubmit: submit },
     h('div', { class: 'searchbar' },
@@ -260,16 +279,9 @@ export async function render(main, ctx) {
     ctx.go('search', null, query);
   }
 
-  let q;
-  try {
-    q = await queryOf(p);
-  } catch (e) {
-    if (e && e.field) { showError(form, e); status.textContent = 'Fix the filter to search.'; return undefined; }
-    throw e;
-  }
-  const sort = p.get('sort') || 'relevance';
-  if (sort === 'nearest' && !q.near) {
-    showError(form, { field: 'sort', message: 'sorting by distance needs "Distance from" home or a place' });
+  if (badFilter) {
+    showError(form, badFilter);
+    if (badFilter.field !== 'sort') status.textContent = 'Fix the filter to search.';
     return undefined;
   }
 
@@ -279,7 +291,10 @@ export async function render(main, ctx) {
     const mine = ++seq;
     let r;
     try {
-      r = await post('/v1/search?thumbs=inline', { ...q, sort, limit: PAGE, offset });
+      // The first run takes the request sent before the page was drawn.
+      const pending = first || search();
+      first = null;
+      r = await pending;
     } catch (e) {
       if (mine !== seq) return;
       showError(form, tidy(e));
