@@ -55,7 +55,10 @@ function clean(page) {
 }
 
 async function go(page, hash) {
-  await page.evaluate((h) => { location.hash = h; }, hash);
+  // Setting the hash the page already has changes nothing (no hashchange), so a page polled
+  // for news would never be drawn again: reload it instead (the session cookie stays).
+  if (await page.evaluate((h) => location.hash === h, hash)) await page.reload();
+  else await page.evaluate((h) => { location.hash = h; }, hash);
   await waitIn(page, (h) => location.hash === h, hash);
   await page.waitForSelector('main h1');
   await waitIn(page, () => !document.querySelector('main .loading'));
