@@ -62,6 +62,7 @@ for (const [i, q] of QUERIES.entries()) {
 }
 
 const times = [];
+const slowest = [];
 const searchMs = [];
 const searchEnd = [];
 const blobsEnd = [];
@@ -74,6 +75,7 @@ for (let r = 0; r < rounds; r++) {
     // A query parameter that changes every time, so the page never reuses a previous render.
     const res = await one(`#/search?q=${encodeURIComponent(q)}${f}&r=${n}`);
     times.push(res.ms);
+    slowest.push({ q, f, ms: res.ms, search: res.search });
     if (res.search !== null) { searchMs.push(res.search); searchEnd.push(res.searchEnd); }
     blobsEnd.push(res.blobsEnd);
     blobCount += res.blobs;
@@ -126,5 +128,7 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.round((s.length - 1) * p))];
 };
 console.log(`search page, in-app search (hash change -> 20 cards with thumbnails decoded), ${times.length} searches over ${QUERIES.length} queries x ${FILTERS.length} filter sets: p50 ${pct(times, 0.5).toFixed(1)} ms, p99 ${pct(times, 0.99).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
+slowest.sort((a, b) => b.ms - a.ms);
+console.log(`  the five slowest: ${slowest.slice(0, 5).map((x) => `"${x.q}"${x.f || ' (no filter)'} ${x.ms.toFixed(1)} ms (request ${x.search === null ? '?' : x.search.toFixed(1)} ms)`).join('; ')}`);
 console.log(`  of which: the POST /v1/search request p50 ${pct(searchMs, 0.5).toFixed(1)} ms, p99 ${pct(searchMs, 0.99).toFixed(1)} ms; its answer in p50 ${pct(searchEnd, 0.5).toFixed(1)} ms after the hash change; the last thumbnail in p50 ${pct(blobsEnd, 0.5).toFixed(1)} ms, p99 ${pct(blobsEnd, 0.99).toFixed(1)} ms; ${blobCount} thumbnail requests (the rest from the browser's cache); other requests: ${JSON.stringify(otherCalls)}`);
 console.log(`search page, cold load of a new tab (page, modules, search, thumbnails), ${cold.length} loads: p50 ${pct(cold, 0.5)} ms, p99 ${pct(cold, 0.99)} ms (includes playwright's polling, 5 ms)`);
