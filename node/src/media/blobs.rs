@@ -367,10 +367,17 @@ impl BlobStore {
 
     /// Writes `bytes` to a temp file, fsyncs it, renames it to `path` and fsyncs the directory.
     fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), BlobError> {
+        self.write_via_temp(path, &[bytes], true)
+    }
+
+    /// Writes `parts` one after the other to a temp file and renames it to `path`, so a reader
+    /// never sees a half-written file. `durable`: the file and its directory are fsynced (a
+    /// blob); otherwise not (derived data such as a card, checked by hash when read).
+    fn write_via_temp(&self, path: &Path, parts: &[&[u8]], durable: bool) -> Result<(), BlobError> {
         let shard = path.parent().unwrap_or(&self.inner.dir).to_path_buf();
         let new_shard = !shard.exists();
         fs::create_dir_all(&shard).map_err(io("creating", &shard))?;
-        if new_shard {
+        if new_shard && durable {
             sync_dir(&self.inner.dir)?;
         }
         let n = self.inner.tmp_seq.fetch_add(1, Ordering::Relaxed);
@@ -381,8 +388,13 @@ impl BlobStore {
             .join(format!("{}-{n}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()
+            for part in parts {
+                f.write_all(part)?;
+            }
+            if durable {
+                f.sync_all()?;
+            }
+            Ok(())
         };
         if let Err(e) = write() {
             let _ = fs::remove_file(&tmp);
@@ -392,7 +404,10 @@ impl BlobStore {
             let _ = fs::remove_file(&tmp);
             return Err(io("renaming into", path)(e));
         }
-        sync_dir(&shard)
+        if durable {
+            sync_dir(&shard)?;
+        }
+        Ok(())
     }
 
     /// The blob's bytes, verified against its hash; `None` when it is not here. A file that no

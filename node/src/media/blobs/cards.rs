@@ -17,12 +17,10 @@
 //! Not fsynced: a card is derived data, and one torn by a power loss fails its hash check and
 //! is made again.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
-use super::{hash_of, io, parse_hex, parse_hex_byte, BlobError, BlobHash, BlobStore, TMP_DIR};
+use super::{hash_of, io, parse_hex, parse_hex_byte, BlobError, BlobHash, BlobStore};
 use crate::media::encode::card_thumb;
 
 /// The folder of card thumbnails, inside the store's.
@@ -90,31 +88,10 @@ impl BlobStore {
         Ok(Some(Some(file.split_off(32))))
     }
 
-    /// Writes a card file: temp file, rename (no fsync, see the module docs).
+    /// Writes a card file: its hash, then its bytes, through a temp file (no fsync, see the
+    /// module docs).
     fn write_card(&self, hash: &BlobHash, card: &[u8]) -> Result<(), BlobError> {
-        let path = self.card_path(hash);
-        let shard = path.parent().unwrap_or(&self.inner.dir).to_path_buf();
-        fs::create_dir_all(&shard).map_err(io("creating", &shard))?;
-        let n = self.inner.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .inner
-            .dir
-            .join(TMP_DIR)
-            .join(format!("{}-card-{n}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&hash_of(card))?;
-            f.write_all(card)
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(io("writing", &tmp)(e));
-        }
-        if let Err(e) = fs::rename(&tmp, &path) {
-            let _ = fs::remove_file(&tmp);
-            return Err(io("renaming into", &path)(e));
-        }
-        Ok(())
+        self.write_via_temp(&self.card_path(hash), &[&hash_of(card), card], false)
     }
 
     /// Removes the card of a blob that is going (best effort: one left behind is removed on
