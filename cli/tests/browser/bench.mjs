@@ -14,16 +14,20 @@ const rounds = Number(process.env.ROUNDS || 5);
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 const page = await context.newPage();
+// TRACE=FILE records a Chromium trace of the timed searches (each between the user timing
+// marks `search-N-start` and `search-N-end`), to see where a slow one's time went.
+const TRACE = process.env.TRACE;
 await page.goto(process.env.LOGIN_URL);
 await page.waitForURL((u) => u.pathname === '/');
 await page.waitForSelector('main h1');
 
 // Measured in the page: from the hash change (the request for a search) until 20 cards are on
 // the page and each of their thumbnails has loaded and decoded.
-async function one(hash) {
-  return page.evaluate((h) => new Promise((resolve, reject) => {
+async function one(hash, mark = null) {
+  return page.evaluate(([h, m]) => new Promise((resolve, reject) => {
     performance.clearResourceTimings();
     performance.setResourceTimingBufferSize(1000);
+    if (m) performance.mark(`${m}-start`);
     const t0 = performance.now();
     const deadline = t0 + 30000;
     location.hash = h;
@@ -32,6 +36,7 @@ async function one(hash) {
       const imgs = [...document.querySelectorAll('#results .card img')];
       if (cards.length >= 20 && imgs.length >= 20 && imgs.every((i) => i.complete && i.naturalWidth > 0)) {
         const done = performance.now();
+        if (m) performance.mark(`${m}-end`);
         const entries = performance.getEntriesByType('resource').filter((e) => e.startTime >= t0);
         const search = entries.filter((e) => e.name.includes('/v1/search'));
         const blobs = entries.filter((e) => e.name.includes('/v1/blobs/'));
@@ -52,7 +57,7 @@ async function one(hash) {
       }
     };
     requestAnimationFrame(tick);
-  }), hash);
+  }), [hash, mark]);
 }
 
 // One untimed round first: it warms the node's page cache and makes the card thumbnails of a
@@ -69,13 +74,20 @@ const blobsEnd = [];
 const otherCalls = {};
 let blobCount = 0;
 let n = 0;
+if (TRACE) {
+  await browser.startTracing(page, {
+    path: TRACE,
+    categories: ['devtools.timeline', 'v8', 'v8.execute', 'blink', 'blink.user_timing', 'loading',
+      'disabled-by-default-v8.gc', 'disabled-by-default-devtools.timeline', 'cc', 'gpu'],
+  });
+}
 for (let r = 0; r < rounds; r++) {
   for (const q of QUERIES) {
     const f = FILTERS[n % FILTERS.length];
     // A query parameter that changes every time, so the page never reuses a previous render.
-    const res = await one(`#/search?q=${encodeURIComponent(q)}${f}&r=${n}`);
+    const res = await one(`#/search?q=${encodeURIComponent(q)}${f}&r=${n}`, TRACE ? `search-${n}` : null);
     times.push(res.ms);
-    slowest.push({ q, f, ms: res.ms, search: res.search });
+    slowest.push({ q, f, n, ms: res.ms, search: res.search });
     if (res.search !== null) { searchMs.push(res.search); searchEnd.push(res.searchEnd); }
     blobsEnd.push(res.blobsEnd);
     blobCount += res.blobs;
@@ -83,6 +95,7 @@ for (let r = 0; r < rounds; r++) {
     n++;
   }
 }
+if (TRACE) await browser.stopTracing();
 // Where a thumbnail's time goes: the same 20 thumbnails fetched one at a time (the node's
 // own latency), then all at once (what the browser's six connections per host make of it).
 const probe = await page.evaluate(async () => {
@@ -129,6 +142,6 @@ const pct = (xs, p) => {
 };
 console.log(`search page, in-app search (hash change -> 20 cards with thumbnails decoded), ${times.length} searches over ${QUERIES.length} queries x ${FILTERS.length} filter sets: p50 ${pct(times, 0.5).toFixed(1)} ms, p99 ${pct(times, 0.99).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
 slowest.sort((a, b) => b.ms - a.ms);
-console.log(`  the five slowest: ${slowest.slice(0, 5).map((x) => `"${x.q}"${x.f || ' (no filter)'} ${x.ms.toFixed(1)} ms (request ${x.search === null ? '?' : x.search.toFixed(1)} ms)`).join('; ')}`);
+console.log(`  the five slowest: ${slowest.slice(0, 5).map((x) => `#${x.n} "${x.q}"${x.f || ' (no filter)'} ${x.ms.toFixed(1)} ms (request ${x.search === null ? '?' : x.search.toFixed(1)} ms)`).join('; ')}`);
 console.log(`  of which: the POST /v1/search request p50 ${pct(searchMs, 0.5).toFixed(1)} ms, p99 ${pct(searchMs, 0.99).toFixed(1)} ms; its answer in p50 ${pct(searchEnd, 0.5).toFixed(1)} ms after the hash change; the last thumbnail in p50 ${pct(blobsEnd, 0.5).toFixed(1)} ms, p99 ${pct(blobsEnd, 0.99).toFixed(1)} ms; ${blobCount} thumbnail requests (the rest from the browser's cache); other requests: ${JSON.stringify(otherCalls)}`);
 console.log(`search page, cold load of a new tab (page, modules, search, thumbnails), ${cold.length} loads: p50 ${pct(cold, 0.5)} ms, p99 ${pct(cold, 0.99)} ms (includes playwright's polling, 5 ms)`);
