@@ -1,6 +1,6 @@
 //! The API's search contract: write calls answer once the change is searchable (and say so),
-//! `?wait=false` answers without waiting, an unknown option is refused by name, and a
-//! corrected search names its correction.
+//! `?wait=false` answers without waiting, an unknown option or search field is refused by
+//! name, and a corrected search names its correction.
 
 use std::time::Duration;
 
@@ -131,4 +131,64 @@ async fn writes_say_when_they_are_searchable_and_corrections_are_named() {
     .await;
     node.shutdown().await.unwrap();
     result.expect("timed out").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_with_a_field_the_api_does_not_have_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let base = format!("http://{}", node.api_addr());
+    let token = node.token().to_string();
+    let (status, sold) = post(
+        &base,
+        &token,
+        "/v1/listings",
+        json!({"title": "Road bike", "price": "250"}),
+    );
+    assert_eq!(status, 201, "{sold}");
+    // `q` for `text`, `max` for `max_minor`, `radius` for `radius_km`: each would have been
+    // dropped, and the search would have answered as if the filter applied.
+    for (path, body, field) in [
+        ("/v1/search", json!({"q": "sofa"}), "q"),
+        (
+            "/v1/search",
+            json!({"text": "bike", "price": {"currency": "EUR", "max": 100}}),
+            "max",
+        ),
+        (
+            "/v1/search",
+            json!({"text": "bike", "near": {"lat": 52.5, "lon": 13.4, "radius": 5}}),
+            "radius",
+        ),
+        ("/v1/wanted/search", json!({"txt": "bike"}), "txt"),
+    ] {
+        let (status, refused) = post(&base, &token, path, body.clone());
+        assert_eq!(status, 400, "{path} {body}: {refused}");
+        let error = refused["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!("unknown field `{field}`")),
+            "{path} {body}: {refused}"
+        );
+    }
+    // Saved searches take the same query: refused too, and none is saved.
+    let (status, refused) = post(
+        &base,
+        &token,
+        "/v1/watches",
+        json!({"query": {"text": "bike", "maxprice": 300}}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    let listed = ureq::get(&format!("{base}/v1/watches"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json::<Value>()
+        .unwrap();
+    assert_eq!(listed["watches"], json!([]), "{listed}");
+    // The same search spelt right finds the bike.
+    let (status, found) = post(&base, &token, "/v1/search", json!({"text": "bike"}));
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["hits"].as_array().map(Vec::len), Some(1), "{found}");
+    node.shutdown().await.unwrap();
 }

@@ -59,6 +59,7 @@ impl std::str::FromStr for Sort {
 /// A price range in one currency, in minor units (cents). Free items match when the range
 /// starts at zero: someone looking for "under 300 EUR" is glad to find one for free.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PriceFilter {
     /// The currency both bounds are in.
     pub currency: Currency,
@@ -72,6 +73,7 @@ pub struct PriceFilter {
 
 /// A circle on the map.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GeoFilter {
     /// Latitude of the centre, degrees.
     pub lat: f64,
@@ -84,6 +86,8 @@ pub struct GeoFilter {
 
 /// A search.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+// A misspelt field would otherwise be dropped: a filter the user thinks applies, ignored.
+#[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Free text over title, description and tags (all words must match).
     #[serde(default)]
