@@ -1,6 +1,7 @@
 // The browser side of `cargo bench -p swapmeet-node --bench ui` (node/benches/ui.rs): the
 // search page of a large node, timed from the request to the page fully rendered (20 result
-// cards with every thumbnail decoded), in Debian's Chromium. LOGIN_URL, CHROMIUM, ROUNDS.
+// cards with every thumbnail decoded), in Debian's Chromium. Environment: LOGIN_URL, CHROMIUM,
+// ROUNDS, WARMUP (0 skips the untimed round), TRACE (a file for a Chromium trace).
 
 import { chromium } from 'playwright-core';
 
