@@ -8,6 +8,7 @@
 
 mod collector;
 pub mod document;
+mod exclusion;
 mod fuzzy;
 pub mod query;
 
@@ -628,7 +629,13 @@ impl SearchIndex {
             Some(t) => match self.forgiving_query(&searcher, t, fuzzy::Rare::AsTyped)? {
                 Some((query, corrected)) => (run(Some(query))?, corrected),
                 // Lenient: a stray quote or colon in what someone typed is not an error.
-                None => (run(Some(self.parser.parse_query_lenient(t).0))?, Vec::new()),
+                // Excluded phrases guarded: `exclusion.rs` says why.
+                None => (
+                    run(Some(exclusion::guard_exclusions(
+                        self.parser.parse_query_lenient(t).0,
+                    )))?,
+                    Vec::new(),
+                ),
             },
         };
         // Nothing found: words that a few listings have may be typos of a common word (one
