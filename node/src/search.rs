@@ -632,7 +632,9 @@ impl SearchIndex {
                 // Excluded phrases guarded: `exclusion.rs` says why.
                 None => (
                     run(Some(exclusion::guard_exclusions(
-                        self.parser.parse_query_lenient(t).0,
+                        self.parser
+                            .parse_query_lenient(&exclusion::without_boosts(t))
+                            .0,
                     )))?,
                     Vec::new(),
                 ),

@@ -237,5 +237,15 @@ async fn an_excluded_phrase_leaves_out_what_it_names_and_nothing_else() {
         titles("bike -bike-e"),
         ["Blue bike", "E-bike charger", "Red bike"]
     );
+    // Inside a boosted group too (boosts are dropped: the node ranks; second fuzzer input,
+    // `seeds/api_json/crash-boosted-exclusion`).
+    assert_eq!(
+        titles("(bike -\"bike red\")^0"),
+        ["Blue bike", "E-bike charger", "Red bike"]
+    );
+    assert_eq!(
+        titles("(bike -\"red bike\")^2"),
+        ["Blue bike", "E-bike charger"]
+    );
     node.shutdown().await.unwrap();
 }

@@ -13,6 +13,23 @@
 use tantivy::query::{BooleanQuery, EnableScoring, Explanation, Occur, Query, Scorer, Weight};
 use tantivy::{DocId, DocSet, Score, SeekDangerResult, SegmentReader, Term, TERMINATED};
 
+/// The text without boosts (`word^2`, `(a -b)^0`): a boost wraps its clause in a
+/// `BoostQuery`, which does not let [`guard_exclusions`] see the exclusions inside it, and it
+/// means nothing to a listing search, whose ranking is the node's.
+pub(super) fn without_boosts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '^' {
+            while chars.next_if(|d| d.is_ascii_digit() || *d == '.').is_some() {}
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The query with each `MustNot` clause, at any depth of boolean queries, guarded.
 pub(super) fn guard_exclusions(query: Box<dyn Query>) -> Box<dyn Query> {
     let Some(boolean) = query.downcast_ref::<BooleanQuery>() else {
