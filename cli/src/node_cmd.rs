@@ -143,6 +143,14 @@ pub fn status(home: &Home, out: &Out) -> Result<Done> {
             mib(&st["store_bytes"]),
             mib(&st["index_bytes"]),
         );
+        let memory = &st["memory"];
+        if memory["resident_bytes"].is_u64() {
+            t.push_str(&format!(
+                "\nmemory:        {} resident (caches sized from a budget of {})",
+                mib(&memory["resident_bytes"]),
+                mib(&memory["budget_bytes"]),
+            ));
+        }
         if let Some(read) = st["lookups"]["loading"]["read"].as_u64() {
             t.push_str(&format!(
                 "\nstarting:      reading the store ({read} records so far); searches are \

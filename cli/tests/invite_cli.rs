@@ -1,5 +1,6 @@
 //! `swapmeet invite` and `swapmeet join` through the real binary with two running nodes in
-//! temporary homes on 127.0.0.1 (no mDNS, no bootstrap: the invite is the only way they meet).
+//! temporary homes on 127.0.0.1 (no mDNS, no bootstrap: the invite is the only way they meet),
+//! and the node settings they share a config with, checked at start and reported by status.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
 mod common;
@@ -110,7 +111,7 @@ fn set_config(h: &Home, section: &str, key: &str, value: &str) {
 }
 
 #[test]
-fn a_relay_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_field_named() {
+fn a_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_field_named() {
     let cases = [
         (
             ("reach", "relay_circuit_kib", "8"),
@@ -121,6 +122,10 @@ fn a_relay_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_fi
             "reach.relay_max_circuits: 0 is out of range: 1 to 1024",
         ),
         (("reach", "relay_server", "\"sometimes\""), "relay_server"),
+        (
+            ("node", "memory_mib", "10"),
+            "node.memory_mib: 10 is out of range: 64 to 1048576",
+        ),
         (
             ("node", "bootstrap_dnsaddr", "[\"not a domain\"]"),
             "node.bootstrap_dnsaddr: 'not a domain' is not a domain name",
@@ -136,4 +141,21 @@ fn a_relay_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_fi
         assert!(e.contains(expect), "{key}: {e}");
         assert!(!h.path().join("node.json").exists());
     }
+}
+
+#[test]
+fn the_memory_budget_from_the_config_is_what_status_reports_beside_the_resident_memory() {
+    let mut h = Home::new();
+    h.ok(&["init", "--location", "52.52,13.405"]);
+    set_config(&h, "node", "memory_mib", "96");
+    h.start_node();
+    let st = status(&h);
+    assert_eq!(st["memory"]["budget_bytes"], 96 * 1024 * 1024, "{st}");
+    let resident = st["memory"]["resident_bytes"].as_u64().unwrap();
+    assert!(resident > 0, "{st}");
+    let text = h.ok(&["status"]);
+    assert!(
+        text.contains("resident (caches sized from a budget of 96.0 MiB)"),
+        "{text}"
+    );
 }

@@ -17,7 +17,7 @@
 //! The book is in memory, built from the store when the engine opens, like the store's other
 //! lookups.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use swapmeet_protocol::limits::{FREE_LISTINGS_PER_KEY, MAX_LISTINGS_PER_KEY};
@@ -67,36 +67,96 @@ pub struct Place {
     pub expires_at: u64,
 }
 
-#[derive(Default)]
+/// A place as the book keeps it: 48 bytes, where a `HashMap<ListingId, Place>` entry with the
+/// fingerprint, slot and expiry indexes beside it took about 300 (BENCHMARKS.md, "Memory").
+#[derive(Clone, Copy)]
+struct Held {
+    id: ListingId,
+    fingerprint: [u8; 16],
+    expires_at: u64,
+    /// The stamp slot, or [`NO_SLOT`].
+    slot: u32,
+    has_fingerprint: bool,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+impl Held {
+    fn new(id: ListingId, p: Place) -> Held {
+        Held {
+            id,
+            fingerprint: p.fingerprint.unwrap_or_default(),
+            expires_at: p.expires_at,
+            slot: p.slot.unwrap_or(NO_SLOT),
+            has_fingerprint: p.fingerprint.is_some(),
+        }
+    }
+
+    fn place(&self) -> Place {
+        Place {
+            slot: (self.slot != NO_SLOT).then_some(self.slot),
+            fingerprint: self.has_fingerprint.then_some(self.fingerprint),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// One seller's places. Most sellers hold a handful, a shop up to [`MAX_LISTINGS_PER_KEY`]: the
+/// places are a vector sorted by id (found by binary search), and only a re-post check reads
+/// them all (a listing without a stamp while the seller is within its free allowance: at most
+/// a few thousand places in practice, 100,000 at the cap, a pass of 5 MB).
 struct SellerBook {
-    places: HashMap<ListingId, Place>,
+    held: Vec<Held>,
+    /// Places in the free allowance.
     free: usize,
-    slots: HashMap<u32, ListingId>,
-    prints: HashMap<[u8; 16], Vec<ListingId>>,
-    expiry: BTreeSet<(u64, ListingId)>,
+    /// The stamped places by slot (most sellers have none: an empty map allocates nothing).
+    slots: BTreeMap<u32, ListingId>,
+    /// No place expires before this: pruning earlier has nothing to do.
+    next_expiry: u64,
+}
+
+impl Default for SellerBook {
+    fn default() -> Self {
+        SellerBook {
+            held: Vec::new(),
+            free: 0,
+            slots: BTreeMap::new(),
+            next_expiry: u64::MAX,
+        }
+    }
 }
 
 impl SellerBook {
+    fn get(&self, id: &ListingId) -> Option<Place> {
+        let i = self.held.binary_search_by(|h| h.id.cmp(id)).ok()?;
+        Some(self.held[i].place())
+    }
+
+    fn holder_of_slot(&self, slot: u32) -> Option<ListingId> {
+        self.slots.get(&slot).copied()
+    }
+
+    /// The lowest stamp slot no listing holds.
+    fn lowest_free_slot(&self) -> Option<u32> {
+        let mut want = FREE_LISTINGS_PER_KEY;
+        for &s in self.slots.range(FREE_LISTINGS_PER_KEY..).map(|(s, _)| s) {
+            if s != want {
+                break;
+            }
+            want += 1;
+        }
+        (want < MAX_LISTINGS_PER_KEY).then_some(want)
+    }
+
     fn remove(&mut self, id: &ListingId) -> Option<Place> {
-        let p = self.places.remove(id)?;
-        match p.slot {
-            None => self.free -= 1,
-            Some(s) => {
-                if self.slots.get(&s) == Some(id) {
-                    self.slots.remove(&s);
-                }
-            }
+        let i = self.held.binary_search_by(|h| h.id.cmp(id)).ok()?;
+        let h = self.held.remove(i);
+        if h.slot == NO_SLOT {
+            self.free -= 1;
+        } else if self.slots.get(&h.slot) == Some(id) {
+            self.slots.remove(&h.slot);
         }
-        if let Some(fp) = p.fingerprint {
-            if let Some(ids) = self.prints.get_mut(&fp) {
-                ids.retain(|x| x != id);
-                if ids.is_empty() {
-                    self.prints.remove(&fp);
-                }
-            }
-        }
-        self.expiry.remove(&(p.expires_at, *id));
-        Some(p)
+        Some(h.place())
     }
 
     fn insert(&mut self, id: ListingId, p: Place) {
@@ -107,47 +167,63 @@ impl SellerBook {
                 self.slots.insert(s, id);
             }
         }
-        if let Some(fp) = p.fingerprint {
-            self.prints.entry(fp).or_default().push(id);
-        }
-        self.expiry.insert((p.expires_at, id));
-        self.places.insert(id, p);
+        self.next_expiry = self.next_expiry.min(p.expires_at);
+        let at = self.held.partition_point(|h| h.id < id);
+        self.held.insert(at, Held::new(id, p));
     }
 
     /// Frees the places of listings expired at `now`.
     fn prune(&mut self, now: u64) {
-        while let Some(&(at, id)) = self.expiry.first() {
-            if at > now {
-                break;
-            }
-            self.remove(&id);
+        if now < self.next_expiry {
+            return;
         }
+        let expired: Vec<ListingId> = self
+            .held
+            .iter()
+            .filter(|h| h.expires_at <= now)
+            .map(|h| h.id)
+            .collect();
+        for id in &expired {
+            self.remove(id);
+        }
+        self.next_expiry = self
+            .held
+            .iter()
+            .map(|h| h.expires_at)
+            .min()
+            .unwrap_or(u64::MAX);
+    }
+
+    fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.held.is_empty()
     }
 
     /// Whether `id` may take `place` (its own earlier place, if any, set aside).
     fn check(&self, id: &ListingId, place: &Place) -> Result<(), AllowanceError> {
-        let own = self.places.get(id);
         match place.slot {
-            Some(s) => match self.slots.get(&s) {
-                Some(holder) if holder != id => Err(AllowanceError::SlotTaken {
-                    slot: s,
-                    holder: *holder,
-                }),
+            Some(s) => match self.holder_of_slot(s) {
+                Some(holder) if holder != *id => Err(AllowanceError::SlotTaken { slot: s, holder }),
                 _ => Ok(()),
             },
             None => {
-                let own_free = usize::from(own.is_some_and(|p| p.slot.is_none()));
+                let own_free = usize::from(self.get(id).is_some_and(|p| p.slot.is_none()));
                 if self.free - own_free >= FREE_LISTINGS_PER_KEY as usize {
                     return Err(AllowanceError::OverFree {
                         limit: FREE_LISTINGS_PER_KEY,
                     });
                 }
-                if let Some(of) = place
-                    .fingerprint
-                    .and_then(|fp| self.prints.get(&fp))
-                    .and_then(|ids| ids.iter().find(|x| *x != id))
-                {
-                    return Err(AllowanceError::Repost { of: *of });
+                if let Some(fp) = place.fingerprint {
+                    if let Some(of) = self
+                        .held
+                        .iter()
+                        .find(|h| h.has_fingerprint && h.fingerprint == fp && h.id != *id)
+                    {
+                        return Err(AllowanceError::Repost { of: of.id });
+                    }
                 }
                 Ok(())
             }
@@ -189,7 +265,7 @@ impl Allowance {
         let book = all.entry(*seller.as_bytes()).or_default();
         book.prune(now);
         book.check(&id, &place)?;
-        let before = book.places.get(&id).copied();
+        let before = book.get(&id);
         book.insert(id, place);
         Ok(Undo {
             seller: *seller.as_bytes(),
@@ -215,7 +291,7 @@ impl Allowance {
         let mut all = self.lock();
         if let Some(book) = all.get_mut(seller) {
             book.remove(id);
-            if book.places.is_empty() {
+            if book.is_empty() {
                 all.remove(seller);
             }
         }
@@ -250,7 +326,7 @@ impl Allowance {
             book.insert(id, free);
             return Ok(None);
         }
-        if let Some(Place { slot: Some(s), .. }) = book.places.get(&id).copied() {
+        if let Some(Place { slot: Some(s), .. }) = book.get(&id) {
             book.insert(
                 id,
                 Place {
@@ -260,11 +336,9 @@ impl Allowance {
             );
             return Ok(Some(s));
         }
-        let slot = (FREE_LISTINGS_PER_KEY..MAX_LISTINGS_PER_KEY)
-            .find(|s| !book.slots.contains_key(s))
-            .ok_or(AllowanceError::Full {
-                limit: MAX_LISTINGS_PER_KEY,
-            })?;
+        let slot = book.lowest_free_slot().ok_or(AllowanceError::Full {
+            limit: MAX_LISTINGS_PER_KEY,
+        })?;
         book.insert(
             id,
             Place {
@@ -275,6 +349,14 @@ impl Allowance {
         Ok(Some(slot))
     }
 
+    /// Gives back the room the book's vectors grew into while it was built from the store
+    /// (each seller's places were appended one by one).
+    pub fn shrink_to_fit(&self) {
+        for book in self.lock().values_mut() {
+            book.held.shrink_to_fit();
+        }
+    }
+
     /// A seller's active listings: (without a stamp, with one).
     pub fn counts(&self, seller: &PublicKey, now: u64) -> (usize, usize) {
         let mut all = self.lock();
@@ -282,7 +364,7 @@ impl Allowance {
             return (0, 0);
         };
         book.prune(now);
-        (book.free, book.places.len() - book.free)
+        (book.free, book.len() - book.free)
     }
 }
 

@@ -105,6 +105,8 @@ pub struct ApiState {
     pub home_currency: Currency,
     /// The home location (lat, lon) from the config, when set.
     pub home_location: Option<(f64, f64)>,
+    /// The memory budget from the config (reported by status beside what the node uses).
+    pub memory_budget: crate::budget::MemoryBudget,
     /// Open bridge runs.
     pub bridge_runs: bridge::Runs,
     /// Private messages: outbox, inbox, and the mailbox kept for others.
@@ -427,6 +429,10 @@ async fn status(State(s): St) -> ApiResult<Json<Value>> {
         "store_bytes": stats.store_bytes,
         "index_bytes": stats.index_bytes,
         "uptime_secs": s.started.elapsed().as_secs(),
+        "memory": {
+            "budget_bytes": s.memory_budget.bytes(),
+            "resident_bytes": crate::budget::resident_bytes(),
+        },
         "network": s.net.as_ref().map(|n| json!(n.status())),
     })))
 }

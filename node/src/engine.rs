@@ -17,6 +17,7 @@ use swapmeet_protocol::{EnvelopeHash, ListingId, PublicKey, Record, SignedEnvelo
 use tokio::sync::broadcast;
 
 use crate::allowance::{Allowance, Place};
+use crate::budget::MemoryBudget;
 use crate::events::{Change, Event, Source};
 use crate::market::reputation::Reputation;
 use crate::market::reviews::{Reviews, TREE_REVIEWS};
@@ -83,6 +84,9 @@ pub enum EngineError {
 pub struct EngineConfig {
     /// Store settings.
     pub store: StoreConfig,
+    /// Memory the search index writer may fill before flushing a segment (see
+    /// [`crate::budget`]).
+    pub index_writer_bytes: usize,
     /// Least time between two index commits. A change after a quiet spell is committed at
     /// the next check ([`COMMIT_CHECK`], 50 ms); under a steady stream the index commits at
     /// most this often, because every commit costs a new segment, file syncs and a reader
@@ -117,6 +121,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             store: StoreConfig::default(),
+            index_writer_bytes: MemoryBudget::default().index_writer_bytes(),
             commit_interval: Duration::from_millis(500),
             sweep_interval: Duration::from_secs(60),
             event_capacity: 4096,
@@ -246,7 +251,8 @@ impl Engine {
     pub fn open(dir: &Path, config: EngineConfig) -> Result<(Engine, OpenedHow), EngineError> {
         let store = Store::open_deferred(&dir.join("store"), &config.store)?;
         let now = (config.clock)();
-        let (index, how) = SearchIndex::open(&dir.join("index"), &store, now)?;
+        let (index, how) =
+            SearchIndex::open(&dir.join("index"), &store, now, config.index_writer_bytes)?;
         if let Some(p) = index.commit()? {
             store.trim_changes(p)?;
         }
@@ -346,6 +352,7 @@ impl Engine {
                 Ok(())
             },
         )?;
+        inner.allowance.shrink_to_fit();
         Ok(())
     }
 

@@ -266,6 +266,13 @@ pub struct NodeSection {
     /// Radius around the home location whose listings the node keeps, in km.
     #[serde(default = "default_radius")]
     pub follow_radius_km: f64,
+    /// The memory budget in MiB the node sizes its caches from (`budget.rs`; 64 to 1,048,576).
+    #[serde(default = "default_memory")]
+    pub memory_mib: u64,
+}
+
+fn default_memory() -> u64 {
+    crate::budget::DEFAULT_MEMORY_MIB
 }
 
 fn yes() -> bool {
@@ -287,6 +294,7 @@ impl Default for NodeSection {
             bootstrap_dnsaddr: Vec::new(),
             mdns: true,
             follow_radius_km: default_radius(),
+            memory_mib: default_memory(),
         }
     }
 }
@@ -317,6 +325,16 @@ impl Config {
         Ok(crate::market::MarketConfig {
             max_open_offers_per_listing: m.max_open_offers_per_listing,
             max_open_offers_per_buyer: m.max_open_offers_per_buyer,
+        })
+    }
+
+    /// The memory budget (`[node] memory_mib`), checked.
+    pub fn memory_budget(&self) -> Result<crate::budget::MemoryBudget, HomeError> {
+        crate::budget::MemoryBudget::from_mib(self.node.memory_mib).map_err(|e| {
+            HomeError::BadConfig {
+                path: PathBuf::from(CONFIG_FILE),
+                reason: e.to_string(),
+            }
         })
     }
 

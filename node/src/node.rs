@@ -148,6 +148,9 @@ impl Node {
         }
         let data: PathBuf = home.data_dir();
         let mut engine_config = opts.engine.clone().unwrap_or_default();
+        let budget = config.memory_budget()?;
+        engine_config.store.cache_capacity = budget.store_cache_bytes();
+        engine_config.index_writer_bytes = budget.index_writer_bytes();
         // The engine refuses a store that lost the user's listings (see EngineConfig::owner).
         engine_config.owner = Some(key.public());
         let (engine, how) = tokio::task::spawn_blocking(move || Engine::open(&data, engine_config))
@@ -248,6 +251,7 @@ impl Node {
             shutdown: stop_rx.clone(),
             home_currency: currency,
             home_location: location,
+            memory_budget: budget,
             bridge_runs: Default::default(),
             messenger: messenger.clone(),
             alerts: alerts.clone(),

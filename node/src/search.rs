@@ -171,28 +171,34 @@ pub struct SearchIndex {
 /// documents).
 const MAX_PENDING: usize = 16_384;
 
-/// Memory the index writer may use before flushing a segment; large enough for bulk ingest
-/// of peers' listings, small enough for a background process.
-const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// Indexing threads of the writer.
 const WRITER_THREADS: usize = 1;
 
 impl SearchIndex {
     /// Opens the index in `dir`, replaying what the store changed since its last commit, or
     /// rebuilds it from the store when it is missing, unreadable or of another schema.
+    /// `writer_bytes` is the indexing memory the writer may fill before flushing a segment
+    /// (from the node's memory budget, `budget.rs`).
     pub fn open(
         dir: &Path,
         store: &Store,
         now: u64,
+        writer_bytes: usize,
     ) -> Result<(SearchIndex, OpenedHow), SearchError> {
         match Self::try_open(dir) {
             Ok(Some((index, through))) => {
-                let idx = Self::with_index(dir, index, through)?;
+                let idx = Self::with_index(dir, index, through, writer_bytes)?;
                 let replayed = idx.replay(store, now)?;
                 Ok((idx, OpenedHow::Opened { replayed }))
             }
-            Ok(None) => Self::rebuild(dir, store, now, "no index, or an index of another schema"),
-            Err(_) => Self::rebuild(dir, store, now, "the index could not be read"),
+            Ok(None) => Self::rebuild(
+                dir,
+                store,
+                now,
+                writer_bytes,
+                "no index, or an index of another schema",
+            ),
+            Err(_) => Self::rebuild(dir, store, now, writer_bytes, "the index could not be read"),
         }
     }
 
@@ -223,6 +229,7 @@ impl SearchIndex {
         dir: &Path,
         store: &Store,
         now: u64,
+        writer_bytes: usize,
         reason: &'static str,
     ) -> Result<(SearchIndex, OpenedHow), SearchError> {
         if dir.exists() {
@@ -242,7 +249,7 @@ impl SearchIndex {
         // The position the rebuild covers is read before scanning, so any write that lands
         // during the scan is replayed again afterwards (re-adding is idempotent).
         let through = store.last_change()?;
-        let idx = Self::with_index(dir, index, None)?;
+        let idx = Self::with_index(dir, index, None, writer_bytes)?;
         let mut indexed = 0usize;
         let mut batch: Vec<StoredRecord> = Vec::with_capacity(1024);
         for rec in store.iter() {
@@ -267,6 +274,7 @@ impl SearchIndex {
         dir: &Path,
         index: Index,
         through: Option<u64>,
+        writer_bytes: usize,
     ) -> Result<SearchIndex, SearchError> {
         let (_, fields) = document::schema();
         let reader = index
@@ -280,7 +288,7 @@ impl SearchIndex {
         // Created on a background-priority thread, so that tantivy's indexing, segment and
         // merge threads inherit that priority (see `priority`).
         let writer = crate::priority::in_background(|| {
-            index.writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY)
+            index.writer_with_num_threads(WRITER_THREADS, writer_bytes)
         })
         .map_err(tv("opening the writer"))?;
         let mut parser = QueryParser::for_index(&index, vec![fields.text]);

@@ -113,7 +113,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            cache_capacity: 128 * 1024 * 1024,
+            cache_capacity: crate::budget::MemoryBudget::default().store_cache_bytes(),
             flush_every_ms: 500,
             sync: SyncMode::default(),
             reserve_bytes: 64 * 1024 * 1024,
@@ -341,11 +341,11 @@ impl Store {
     pub fn is_current(&self, id: &ListingId, hash: &EnvelopeHash) -> bool {
         self.lookups
             .read()
-            .is_ok_and(|l| l.by_hash.get(hash) == Some(id))
+            .is_ok_and(|l| l.id_of_hash(hash).as_ref() == Some(id))
     }
 
-    fn has_seller_id(&self, seller: &[u8; 32], id: &ListingId) -> Result<bool, StoreError> {
-        Ok(self.lookups.read()?.by_seller.contains(&(*seller, *id)))
+    fn has_id(&self, id: &ListingId) -> Result<bool, StoreError> {
+        Ok(self.lookups.read()?.has_id(id))
     }
 
     fn get_head(&self, id: &ListingId) -> Result<Option<Head>, StoreError> {
@@ -357,7 +357,7 @@ impl Store {
     /// The stored record whose envelope has this hash (only the current version of a listing
     /// is stored, so older hashes are not found).
     pub fn get_by_hash(&self, hash: &EnvelopeHash) -> Result<Option<StoredRecord>, StoreError> {
-        let Some(id) = self.lookups.read()?.by_hash.get(hash).copied() else {
+        let Some(id) = self.lookups.read()?.id_of_hash(hash) else {
             return Ok(None);
         };
         Ok(self.get(&id)?.filter(|r| r.hash == *hash))
@@ -391,7 +391,7 @@ impl Store {
                 // A listing id is derived from its seller's key, so a seller without this id
                 // means the store has no version of it: skip the read (most of what a node
                 // ingests is new to it).
-                None if !self.has_seller_id(&head.seller, &incoming.id)? => None,
+                None if !self.has_id(&incoming.id)? => None,
                 None => self.get_head(&incoming.id)?,
             };
             let decision = decide_versions(current.as_ref().map(|c| (c.seq, c.hash)), &incoming);
@@ -492,13 +492,7 @@ impl Store {
     /// Removes every record whose time is up (listings past expiry, withdrawals past
     /// retention). Returns the removed records with their change-log positions.
     pub fn sweep(&self, now: u64) -> Result<Vec<Applied>, StoreError> {
-        let due: Vec<ListingId> = self
-            .lookups
-            .read()?
-            .expiry
-            .range(..(now.saturating_add(1), ListingId::from_bytes([0; 16])))
-            .map(|(_, id)| *id)
-            .collect();
+        let due = self.lookups.read()?.due(now);
         // A record replaced by a newer version meanwhile is not due any more.
         self.remove_where(&due, |rec| rec.expires_at <= now)
     }
@@ -595,54 +589,30 @@ impl Store {
 
     /// The ids of a seller's stored records.
     pub fn ids_of_seller(&self, seller: &PublicKey) -> Result<Vec<ListingId>, StoreError> {
-        let key = *seller.as_bytes();
-        let from = (key, ListingId::from_bytes([0; 16]));
-        Ok(self
-            .lookups
-            .read()?
-            .by_seller
-            .range(from..)
-            .take_while(|(k, _)| *k == key)
-            .map(|(_, id)| *id)
-            .collect())
+        Ok(self.lookups.read()?.ids_of_seller(seller.as_bytes()))
     }
 
     /// The ids of the stored wanted posts (current versions that are wanted posts, expired
     /// ones until the sweeper removes them).
     pub fn wanted_ids(&self) -> Result<Vec<ListingId>, StoreError> {
-        Ok(self.lookups.read()?.wanted.iter().copied().collect())
+        Ok(self.lookups.read()?.wanted_ids())
     }
 
-    /// The members of an area, ordered by signing time: (signed-at, envelope hash).
+    /// The members of an area as (signed-at, envelope hash), in no particular order.
     pub fn area_items(&self, area: &str) -> Result<Vec<(u64, EnvelopeHash)>, StoreError> {
-        Ok(self
-            .lookups
-            .read()?
-            .areas
-            .get(area)
-            .map(|set| set.iter().copied().collect())
-            .unwrap_or_default())
+        Ok(self.lookups.read()?.area_items(area))
     }
 
-    /// Every record of every area as (signed-at, envelope hash), unsorted and with duplicates
-    /// (a listing that ships is in its cell and in `ship`): the set of a node that follows
-    /// everything.
+    /// Every record of every area as (signed-at, envelope hash), once each and unsorted: the
+    /// set of a node that follows everything.
     pub fn all_area_items(&self) -> Result<Vec<(u64, EnvelopeHash)>, StoreError> {
-        let l = self.lookups.read()?;
-        let mut out =
-            Vec::with_capacity(l.by_hash.len() + l.areas.get(SHIPPING_AREA).map_or(0, |s| s.len()));
-        for set in l.areas.values() {
-            out.extend(set.iter().copied());
-        }
-        Ok(out)
+        Ok(self.lookups.read()?.all_area_items())
     }
 
     /// Number of records in an area (0 when the lookups could not be built). Waits for the
     /// lookups.
     pub fn area_len(&self, area: &str) -> usize {
-        self.lookups
-            .read()
-            .map_or(0, |l| l.areas.get(area).map_or(0, |s| s.len()))
+        self.lookups.read().map_or(0, |l| l.area_len(area))
     }
 
     /// A small persisted value of node state (address book, bridge state...).
@@ -673,7 +643,7 @@ impl Store {
     /// records counted so far (see [`Store::load_state`]).
     pub fn stats(&self) -> StoreStats {
         let records = match self.lookups.state() {
-            LoadState::Ready => self.lookups.read().map_or(0, |l| l.by_hash.len()),
+            LoadState::Ready => self.lookups.read().map_or(0, |l| l.len()),
             LoadState::Loading { read } => read,
             LoadState::Failed(_) => 0,
         };

@@ -21,14 +21,11 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::sync::OnceLock;
-
-use foldhash::fast::SeedableRandomState;
-use foldhash::SharedSeed;
 
 use swapmeet_protocol::{geo, Listing};
 use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
 
+use crate::hashing::{keyed_hasher, KeyedHasher};
 use crate::search::document::{currency_code, PriceFacts, FREE_CURRENCY};
 use crate::search::SearchQuery;
 
@@ -71,26 +68,9 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 /// A term's number in the percolator's vocabulary.
 type TermId = u32;
 
-/// The maps looked up for every word of every listing. The words come from the network, so
-/// a hash an attacker can aim collisions at is not an option; std's SipHash was about 5% of
-/// the alert task in the alerts bench's profile. foldhash keyed with 128 bits from the OS
-/// (a process-wide seed and one per map) is several times quicker on short words, and its
-/// seeds are unknown to whoever writes the listings.
-type WordMap<V> = HashMap<String, V, SeedableRandomState>;
-
-/// A hasher for a new word map; see [`WordMap`].
-fn word_hasher() -> SeedableRandomState {
-    fn random_u64() -> u64 {
-        let mut b = [0u8; 8];
-        // Without OS randomness (it is there on every platform the node runs on), foldhash's
-        // own per-process seed (from addresses) is what remains.
-        let _ = getrandom::fill(&mut b);
-        u64::from_le_bytes(b)
-    }
-    static SHARED: OnceLock<SharedSeed> = OnceLock::new();
-    let shared = SHARED.get_or_init(|| SharedSeed::from_u64(random_u64()));
-    SeedableRandomState::with_seed(random_u64(), shared)
-}
+/// The maps looked up for every word of every listing (keyed: the words come from the
+/// network, see [`crate::hashing`]).
+type WordMap<V> = HashMap<String, V, KeyedHasher>;
 
 /// A saved search ready to match: its id, its query and its analysed terms, sorted.
 #[derive(Clone, Debug)]
@@ -136,12 +116,12 @@ impl Default for Percolator {
             analyzer: analyzer(),
             slots: Vec::new(),
             slot_of: HashMap::new(),
-            vocabulary: WordMap::with_hasher(word_hasher()),
+            vocabulary: WordMap::with_hasher(keyed_hasher()),
             term_text: Vec::new(),
             listings_with: Vec::new(),
             by_term: Vec::new(),
             no_text: Vec::new(),
-            words: WordMap::with_hasher(word_hasher()),
+            words: WordMap::with_hasher(keyed_hasher()),
             since_refile: 0,
         }
     }

@@ -8,62 +8,15 @@
 //! ever reads half-built lookups, and nothing is written to the store before they are built
 //! (a write decides against the stored version through them).
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use swapmeet_protocol::{EnvelopeHash, ListingId};
-
-use super::record::{Head, RecordKind};
 use super::StoreError;
 
-/// The in-memory lookups, derived from the records.
-#[derive(Default)]
-pub(super) struct Lookups {
-    /// Envelope hash -> listing id, one entry per stored record (so also the record count).
-    pub(super) by_hash: HashMap<EnvelopeHash, ListingId>,
-    /// Area tag -> (signed-at, envelope hash) of its members, ordered (sync sets).
-    pub(super) areas: HashMap<String, BTreeSet<(u64, EnvelopeHash)>>,
-    /// (expires-at, id): the sweeper's agenda.
-    pub(super) expiry: BTreeSet<(u64, ListingId)>,
-    /// (seller key, id).
-    pub(super) by_seller: BTreeSet<([u8; 32], ListingId)>,
-    /// The ids of wanted posts: few beside the listings, so the wanted search and the demand
-    /// summary read these records instead of keeping an index of their own.
-    pub(super) wanted: BTreeSet<ListingId>,
-}
+mod intern;
+mod table;
 
-impl Lookups {
-    pub(super) fn link(&mut self, id: ListingId, head: &Head) {
-        self.by_hash.insert(head.hash, id);
-        for area in head.areas() {
-            self.areas
-                .entry(area)
-                .or_default()
-                .insert((head.signed_at, head.hash));
-        }
-        self.expiry.insert((head.expires_at, id));
-        self.by_seller.insert((head.seller, id));
-        if head.kind == RecordKind::Wanted {
-            self.wanted.insert(id);
-        }
-    }
-
-    pub(super) fn unlink(&mut self, id: ListingId, head: &Head) {
-        self.by_hash.remove(&head.hash);
-        for area in head.areas() {
-            if let Some(set) = self.areas.get_mut(&area) {
-                set.remove(&(head.signed_at, head.hash));
-                if set.is_empty() {
-                    self.areas.remove(&area);
-                }
-            }
-        }
-        self.expiry.remove(&(head.expires_at, id));
-        self.by_seller.remove(&(head.seller, id));
-        self.wanted.remove(&id);
-    }
-}
+pub(super) use table::Lookups;
 
 /// Where building the lookups stands, as status reports show it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

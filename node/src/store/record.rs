@@ -271,13 +271,6 @@ pub(super) struct Head {
     pub(super) ships: bool,
 }
 
-impl Head {
-    /// The area tags (see [`StoredRecord::areas`]).
-    pub(super) fn areas(&self) -> Vec<String> {
-        areas_of(self.cell.as_deref(), self.ships)
-    }
-}
-
 fn areas_of(cell: Option<&str>, ships: bool) -> Vec<String> {
     let mut areas = Vec::with_capacity(2);
     if let Some(g) = cell {
