@@ -128,6 +128,8 @@ struct EventLoop {
     raw_requests: std::collections::HashSet<OutboundRequestId>,
     server: SyncServer,
     counters: GossipCounters,
+    /// What the look-ups asked for through the handle cost (`event_loop/kad.rs`).
+    dht_lookups: super::DhtLookups,
     strikes: super::bans::StrikeBook,
     /// Gossip messages each connected peer sent that were rejected, with the last reasons.
     rejected_from: HashMap<PeerId, gossip::PeerRejections>,
@@ -259,6 +261,7 @@ pub(super) async fn spawn(
         sessions: HashMap::new(),
         raw_requests: Default::default(),
         counters: GossipCounters::default(),
+        dht_lookups: Default::default(),
         strikes: super::bans::StrikeBook::default(),
         rejected_from: HashMap::new(),
         peer_meta: HashMap::new(),
