@@ -91,7 +91,7 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
         .collect();
     println!("users per city: {}", spread.join(", "));
     tokio::time::sleep(sim.config.settle).await;
-    let lonely = sim.wait_for_areas(Duration::from_secs(60)).await?;
+    let lonely = sim.wait_for_areas(Duration::from_secs(60)).await;
     // Joining ends with a burst of DHT work (area announcements and look-ups, whose queries
     // time out after 30 s); publishing starts once the traffic has fallen to what an idle
     // network reads, so that a listing's bytes can be told from it.
@@ -194,7 +194,11 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
         mib(mem.per_node)
     );
 
+    let (b3, t3) = (bytes_read(&sim), Instant::now());
     let look = measure::lookups(&mut sim, &published).await?;
+    let lookup_bytes = bytes_read(&sim) as f64
+        - b3 as f64
+        - (idle_before + idle_after) / 2.0 * t3.elapsed().as_secs_f64();
     println!(
         "dht: listing records found {}/{}, p50 {:.1} ms p99 {:.1} ms, peers asked per look-up \
          mean {:.1} max {}; PeerIds found {}/{}, p50 {:.1} ms p99 {:.1} ms, peers asked mean \
@@ -212,8 +216,12 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
         look.peer_requests_mean,
         look.peer_requests_max
     );
+    println!(
+        "dht: bytes read network-wide above idle per look-up {:.0}",
+        lookup_bytes / (look.listings + look.peers).max(1) as f64
+    );
 
-    let store = measure::storage(&sim, published.len()).await?;
+    let store = measure::storage(&sim, published.len());
     println!(
         "storage: of {} listings a node stores mean {:.2}% p50 {:.2}% max {:.2}%; DHT records \
          per node mean {:.1} max {}; connected peers mean {:.1} max {}",
