@@ -19,14 +19,10 @@ use std::time::{Duration, Instant};
 
 use scale_support::measure::{self, bytes_read};
 use scale_support::{rss_and_threads, Sim, SimConfig, SimError};
-use swapmeet_node::synth::Synth;
 
 // The allocator of the `swapmeet` binary, so memory per node is what a real node would use.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// What counts as an idle network before publishing, per node.
-const QUIET_BYTES_PER_NODE_SEC: f64 = 4096.0;
 
 /// Stops the process when its resident memory passes `SWAPMEET_SIM_MAX_RSS_GIB` (18 by
 /// default), printing how far the simulation got: the machine is shared, and the kernel's
@@ -96,18 +92,11 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
     // time out after 30 s); publishing starts once the traffic has fallen to what an idle
     // network reads, so that a listing's bytes can be told from it.
     let quiet_from = Instant::now();
-    loop {
-        let b = bytes_read(&sim);
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let rate = (bytes_read(&sim) - b) as f64 / 5.0 / n as f64;
-        if rate < QUIET_BYTES_PER_NODE_SEC || quiet_from.elapsed() > Duration::from_secs(240) {
-            println!(
-                "quiet after {:.0} s more: {rate:.0} bytes read per node per second",
-                quiet_from.elapsed().as_secs_f64()
-            );
-            break;
-        }
-    }
+    let rate = measure::wait_until_quiet(&sim, Duration::from_secs(240)).await;
+    println!(
+        "quiet after {:.0} s more: {rate:.0} bytes read per node per second",
+        quiet_from.elapsed().as_secs_f64()
+    );
     println!(
         "settled: {lonely} nodes without a peer of their city; joining (start, DHT bootstrap, \
          area announcements and look-ups, first syncs) read {:.0} bytes per node",
@@ -137,7 +126,7 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
     tokio::time::sleep(window).await;
     let idle_before = idle_rate(&sim, before, t0, "before publishing");
 
-    let mut synth = Synth::new(sim.config.seed, 1, 0);
+    let mut synth = measure::synth(sim.config.seed);
     let gossip0: u64 = sim
         .nodes
         .iter()

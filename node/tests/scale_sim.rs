@@ -1,4 +1,4 @@
-//! A small simulated network (40 real nodes over the memory transport, in a few cities with a
+//! A small simulated network (30 real nodes over the memory transport, in a few cities with a
 //! skewed spread of users; `scale_support/`): what users rely on at any size. Every node
 //! following a listing's cell receives it by gossip; a listing record is found through the DHT
 //! from another city; nodes that were down while listings were published catch up by sync
@@ -11,21 +11,20 @@ use std::time::Duration;
 
 use scale_support::measure;
 use scale_support::{Sim, SimConfig};
-use swapmeet_node::synth::Synth;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_network_delivers_finds_and_catches_up() {
     let config = SimConfig {
-        nodes: 40,
-        cities: 4,
-        listings: 12,
-        churn_listings: 8,
+        nodes: 30,
+        cities: 3,
+        listings: 8,
+        churn_listings: 6,
         churn: 0.2,
         bootstrap: 3,
-        lookups: 6,
+        lookups: 4,
         publish_gap: Duration::from_millis(100),
         settle: Duration::from_secs(3),
-        deadline: Duration::from_secs(30),
+        deadline: Duration::from_secs(60),
         seed: 15,
     };
     let run = async {
@@ -33,7 +32,8 @@ async fn a_small_network_delivers_finds_and_catches_up() {
         tokio::time::sleep(sim.config.settle).await;
         let lonely = sim.wait_for_areas(Duration::from_secs(30)).await;
         assert_eq!(lonely, 0, "every node found a peer of its city");
-        let mut synth = Synth::new(sim.config.seed, 1, 0);
+        measure::wait_until_quiet(&sim, Duration::from_secs(60)).await;
+        let mut synth = measure::synth(sim.config.seed);
 
         let count = sim.config.listings;
         let published = measure::publish(&mut sim, &mut synth, count)
@@ -74,7 +74,7 @@ async fn a_small_network_delivers_finds_and_catches_up() {
         );
 
         let churn = measure::churn(&mut sim, &mut synth).await.expect("churn");
-        assert_eq!(churn.nodes, 8);
+        assert_eq!(churn.nodes, 6);
         assert!(
             churn.missed > 0,
             "the churned nodes missed something: {churn:?}"

@@ -41,6 +41,35 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
+/// The generator of the listings the simulation publishes (their times are set when they are
+/// published, but the generator draws around the `now` it is given).
+pub fn synth(seed: u64) -> Synth {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Synth::new(seed, 1, now)
+}
+
+/// What counts as an idle network, in bytes read per node per second.
+pub const QUIET_BYTES_PER_NODE_SEC: f64 = 4096.0;
+
+/// Waits until the nodes read less than [`QUIET_BYTES_PER_NODE_SEC`] over 5 s, or `limit`;
+/// returns the last rate. Joining ends with a burst of DHT work (area announcements and
+/// look-ups, whose queries time out after 30 s) and first syncs; publishing into it would
+/// measure that burst, and gossip meshes are still forming.
+pub async fn wait_until_quiet(sim: &Sim, limit: Duration) -> f64 {
+    let start = Instant::now();
+    let n = sim.nodes.len().max(1) as f64;
+    loop {
+        let b = bytes_read(sim);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let rate = (bytes_read(sim) - b) as f64 / 5.0 / n;
+        if rate < QUIET_BYTES_PER_NODE_SEC || start.elapsed() > limit {
+            return rate;
+        }
+    }
+}
+
 /// Bytes all nodes have read so far.
 pub fn bytes_read(sim: &Sim) -> u64 {
     sim.nodes.iter().map(|n| n.bytes.read()).sum()
