@@ -41,6 +41,12 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
+/// p50 and p99 of unsorted values.
+fn p50_p99(v: Vec<f64>) -> (f64, f64) {
+    let v = sorted(v);
+    (percentile(&v, 50.0), percentile(&v, 99.0))
+}
+
 /// The generator of the listings the simulation publishes (their times are set when they are
 /// published, but the generator draws around the `now` it is given).
 pub fn synth(seed: u64) -> Synth {
@@ -83,12 +89,7 @@ pub async fn publish(
     synth: &mut Synth,
     count: usize,
 ) -> Result<Vec<Published>, SimError> {
-    let up: Vec<usize> = sim
-        .nodes
-        .iter()
-        .filter(|n| n.node.is_some())
-        .map(|n| n.index)
-        .collect();
+    let up = sim.up();
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         let origin = up[sim.rng().below(up.len())];
@@ -205,11 +206,8 @@ pub async fn propagation(sim: &Sim, published: &[Published]) -> Propagation {
             out.incomplete += 1;
         }
     }
-    let (each, all) = (sorted(each), sorted(all));
-    out.each_p50_ms = percentile(&each, 50.0);
-    out.each_p99_ms = percentile(&each, 99.0);
-    out.all_p50_ms = percentile(&all, 50.0);
-    out.all_p99_ms = percentile(&all, 99.0);
+    (out.each_p50_ms, out.each_p99_ms) = p50_p99(each);
+    (out.all_p50_ms, out.all_p99_ms) = p50_p99(all);
     out.mean_audience = out.expected as f64 / published.len().max(1) as f64;
     out
 }
@@ -263,12 +261,7 @@ pub async fn lookups(sim: &mut Sim, published: &[Published]) -> Result<Lookups, 
     let mut peer_ms = Vec::new();
     let mut listing_requests: Vec<u64> = Vec::new();
     let mut peer_requests: Vec<u64> = Vec::new();
-    let up: Vec<usize> = sim
-        .nodes
-        .iter()
-        .filter(|n| n.node.is_some())
-        .map(|n| n.index)
-        .collect();
+    let up = sim.up();
     for k in 0..sim.config.lookups.min(published.len()) {
         let p = &published[k * published.len() / sim.config.lookups.min(published.len())];
         let city = sim.nodes[p.origin].city;
@@ -309,11 +302,8 @@ pub async fn lookups(sim: &mut Sim, published: &[Published]) -> Result<Lookups, 
             out.peers_found += 1;
         }
     }
-    let (l, p) = (sorted(listing_ms), sorted(peer_ms));
-    out.listing_p50_ms = percentile(&l, 50.0);
-    out.listing_p99_ms = percentile(&l, 99.0);
-    out.peer_p50_ms = percentile(&p, 50.0);
-    out.peer_p99_ms = percentile(&p, 99.0);
+    (out.listing_p50_ms, out.listing_p99_ms) = p50_p99(listing_ms);
+    (out.peer_p50_ms, out.peer_p99_ms) = p50_p99(peer_ms);
     let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
     out.listing_requests_mean = mean(&listing_requests);
     out.listing_requests_max = listing_requests.iter().copied().max().unwrap_or(0);

@@ -414,7 +414,7 @@ impl Sim {
         }
         let mut out: Vec<(&'static str, usize)> =
             per.into_iter().map(|(c, k)| (CITIES[c].0, k)).collect();
-        out.sort_by(|a, b| b.1.cmp(&a.1));
+        out.sort_by_key(|b| std::cmp::Reverse(b.1));
         out
     }
 
@@ -452,6 +452,15 @@ impl Sim {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// The nodes that are up, by index.
+    pub fn up(&self) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .filter(|n| n.node.is_some())
+            .map(|n| n.index)
+            .collect()
     }
 
     /// The simulation's random numbers (publishers, churned nodes, look-ups).
