@@ -10,7 +10,10 @@
 //! (1,000), `SWAPMEET_SIM_CITIES` (16), `SWAPMEET_SIM_LISTINGS` (100),
 //! `SWAPMEET_SIM_CHURN_LISTINGS` (50), `SWAPMEET_SIM_CHURN` (0.2), `SWAPMEET_SIM_BOOTSTRAP` (3),
 //! `SWAPMEET_SIM_LOOKUPS` (50), `SWAPMEET_SIM_PUBLISH_GAP_MS` (200),
-//! `SWAPMEET_SIM_SETTLE_SECS` (30), `SWAPMEET_SIM_DEADLINE_SECS` (120), `SWAPMEET_SIM_SEED`.
+//! `SWAPMEET_SIM_SETTLE_SECS` (30), `SWAPMEET_SIM_DEADLINE_SECS` (120), `SWAPMEET_SIM_SEED`,
+//! `SWAPMEET_SIM_MAX_RSS_GIB` (18: the run stops when the process passes it).
+//! `SWAPMEET_SIM_BREAKDOWN=1` measures instead the memory of a node's parts (an engine, an
+//! unconnected node), `SWAPMEET_SIM_NODES` of each, and exits.
 
 #[path = "../tests/scale_support/mod.rs"]
 mod scale_support;

@@ -1,5 +1,6 @@
 //! The libp2p behaviour of a swapmeet node and the swarm that runs it: transports (TCP with
-//! noise and yamux, QUIC, DNS, and circuit relay v2 as a client), and the protocols
+//! noise and yamux, QUIC, DNS, and circuit relay v2 as a client; or, for simulations, the
+//! memory transport of `network/memory.rs`), and the protocols
 //! (gossipsub, Kademlia, sync and messaging request-response, identify, ping, mDNS; AutoNAT v2,
 //! the relay server and DCUtR hole punching, see `network/reach.rs`), plus a block list and
 //! connection limits.
