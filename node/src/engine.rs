@@ -50,6 +50,9 @@ pub enum EngineError {
     /// The index failed.
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// The engine was opened without a search index ([`EngineConfig::search_index`]).
+    #[error("this engine runs without a search index (a simulated node); it cannot search")]
+    NoSearchIndex,
     /// The store holds fewer of the user's listings than the search index: it lost writes.
     #[error(
         "the store {store} holds {stored} of your listings but the search index {index} has \
@@ -104,6 +107,12 @@ pub struct EngineConfig {
     /// ([`EngineError::StoreLostRecords`]): sled recovers the valid prefix of a truncated file
     /// without a word, and the index, in other files, is the second copy that shows the loss.
     pub owner: Option<PublicKey>,
+    /// Whether the engine keeps a search index. Every real node does; a simulation of a
+    /// thousand nodes in one process (`node/benches/scale.rs`) runs them without one, because
+    /// each index writer holds a few MB of term table and six threads whatever it indexes,
+    /// and a relaying node's network behaviour does not depend on search. Without an index
+    /// the change log is trimmed at each commit turn, as if everything had been indexed.
+    pub search_index: bool,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -113,6 +122,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("commit_interval", &self.commit_interval)
             .field("sweep_interval", &self.sweep_interval)
             .field("event_capacity", &self.event_capacity)
+            .field("search_index", &self.search_index)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +137,7 @@ impl Default for EngineConfig {
             event_capacity: 4096,
             clock: system_clock(),
             owner: None,
+            search_index: true,
         }
     }
 }
@@ -159,7 +170,8 @@ struct Inner {
     allowance: Allowance,
     /// The user's blocked sellers and hidden listings.
     moderation: Moderation,
-    index: SearchIndex,
+    /// `None` only for simulated nodes ([`EngineConfig::search_index`]).
+    index: Option<SearchIndex>,
     /// Reviews and the reputation they add up to (kind 5 enters through the same ingest).
     reviews: Reviews,
     events: broadcast::Sender<Event>,
@@ -251,11 +263,16 @@ impl Engine {
     pub fn open(dir: &Path, config: EngineConfig) -> Result<(Engine, OpenedHow), EngineError> {
         let store = Store::open_deferred(&dir.join("store"), &config.store)?;
         let now = (config.clock)();
-        let (index, how) =
-            SearchIndex::open(&dir.join("index"), &store, now, config.index_writer_bytes)?;
-        if let Some(p) = index.commit()? {
-            store.trim_changes(p)?;
-        }
+        let (index, how) = if config.search_index {
+            let (index, how) =
+                SearchIndex::open(&dir.join("index"), &store, now, config.index_writer_bytes)?;
+            if let Some(p) = index.commit()? {
+                store.trim_changes(p)?;
+            }
+            (Some(index), how)
+        } else {
+            (None, OpenedHow::Without)
+        };
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let reviews = Reviews::open(store.tree(TREE_REVIEWS)?, config.event_capacity)?;
         let allowance = Allowance::default();
@@ -331,6 +348,9 @@ impl Engine {
             },
             || {
                 let Some(me) = owner else { return Ok(()) };
+                if inner.index.is_none() {
+                    return Ok(());
+                }
                 let indexed = self
                     .search(&SearchQuery {
                         seller: Some(me),
@@ -389,7 +409,14 @@ impl Engine {
                         }
                     }
                     let due = last_commit.is_none_or(|t| t.elapsed() >= commit);
-                    if due && engine.inner.index.is_dirty() {
+                    // Without an index there is nothing to check: trimming an empty change log
+                    // is cheap.
+                    let dirty = engine
+                        .inner
+                        .index
+                        .as_ref()
+                        .is_none_or(SearchIndex::is_dirty);
+                    if due && dirty {
                         last_commit = Some(Instant::now());
                         if let Err(e) = engine.commit() {
                             tracing::warn!(error = %e, "committing the search index failed");
@@ -427,7 +454,12 @@ impl Engine {
     /// Commits the index now (making everything ingested so far searchable) and trims the
     /// change log up to what the commit covers.
     pub fn commit(&self) -> Result<(), EngineError> {
-        if let Some(p) = self.inner.index.commit()? {
+        let through = match &self.inner.index {
+            Some(index) => index.commit()?,
+            // No index to replay the change log into: all of it is done with.
+            None => self.inner.store.last_change()?,
+        };
+        if let Some(p) = through {
             self.inner.store.trim_changes(p)?;
         }
         Ok(())
@@ -569,8 +601,9 @@ impl Engine {
         self.inner.reviews.reputation(key)
     }
 
-    pub(crate) fn index(&self) -> &SearchIndex {
-        &self.inner.index
+    /// The search index, `None` for a simulated node without one.
+    pub(crate) fn index(&self) -> Option<&SearchIndex> {
+        self.inner.index.as_ref()
     }
 
     pub(crate) fn events(&self) -> &broadcast::Sender<Event> {
@@ -653,10 +686,8 @@ impl Engine {
             .into_iter()
             .map(|(id, _)| id)
             .collect();
-        let found = self
-            .inner
-            .index
-            .search(q, sellers.as_deref(), &hidden, now)?;
+        let index = self.index().ok_or(EngineError::NoSearchIndex)?;
+        let found = index.search(q, sellers.as_deref(), &hidden, now)?;
         let mut hits = Vec::with_capacity(found.hits.len());
         for h in found.hits {
             // The index may briefly lag the store; show only what the store still has live.
@@ -717,7 +748,8 @@ impl Engine {
                 break;
             }
             let title = &hit.summary.title;
-            for word in self.inner.index.analyse(title)? {
+            let Some(index) = self.index() else { break };
+            for word in index.analyse(title)? {
                 for (c, s) in corrections.iter().zip(shown.iter_mut()) {
                     if s.is_none() && c.term == word.term {
                         *s = title.get(word.span.0..word.span.1).map(str::to_lowercase);
@@ -757,7 +789,9 @@ impl Engine {
                 id: a.record.id,
             })
             .collect();
-        self.inner.index.apply(changes)?;
+        if let Some(index) = self.index() {
+            index.apply(changes)?;
+        }
         Ok(())
     }
 
@@ -795,9 +829,9 @@ impl Engine {
         let s = self.inner.store.stats();
         EngineStats {
             records: s.records,
-            indexed: self.inner.index.num_docs(),
+            indexed: self.index().map_or(0, SearchIndex::num_docs),
             store_bytes: s.disk_bytes,
-            index_bytes: self.inner.index.disk_bytes(),
+            index_bytes: self.index().map_or(0, SearchIndex::disk_bytes),
         }
     }
 }
@@ -828,7 +862,7 @@ impl Drop for Inner {
                 }
             }
         }
-        if let Ok(Some(p)) = self.index.commit() {
+        if let Some(Ok(Some(p))) = self.index.as_ref().map(SearchIndex::commit) {
             let _ = self.store.trim_changes(p);
         }
         let _ = self.store.flush();

@@ -421,7 +421,7 @@ impl Engine {
                 undos.push(undo);
                 slots.push(i);
                 versions.push((rec.id, rec.seq));
-                docs.push(self.index().document_for(&v));
+                docs.push(self.index().and_then(|index| index.document_for(&v)));
                 records.push(rec);
                 // Kept for the change event: its listeners (alerts, photos) need the record
                 // decoded, and decoding it again per listener was measurable in the alerts bench.
@@ -541,7 +541,9 @@ impl Engine {
                 // No subscribers is fine; a lagging one learns it lagged.
                 let _ = self.events().send(e);
             }
-            self.index().apply(changes)?;
+            if let Some(index) = self.index() {
+                index.apply(changes)?;
+            }
             drop(guard);
             for author in trusted_lists {
                 self.apply_blocklist(&author)?;

@@ -31,6 +31,8 @@
 //!   protocol it drives (`gossip`, `kad`, `sync`, `peers`, `reviews`) plus `commands` and
 //!   `status`.
 //! - [`local`]: an engine + network without the API, for tests, benchmarks and examples.
+//! - [`memory`]: the choice of transports; libp2p's memory transport (with byte counters) for
+//!   simulations of many nodes in one process.
 //!
 //! - [`executor`]: the one bounded executor for the blocking work the loop starts, each kind
 //!   with its own cap; the loop itself never touches the disk.
@@ -55,6 +57,7 @@ pub mod gossip;
 pub mod invite;
 pub mod limits;
 pub mod local;
+pub mod memory;
 pub mod messaging;
 pub mod reach;
 pub mod sync;
@@ -153,6 +156,9 @@ pub struct NetworkConfig {
     pub ban_for: Duration,
     /// Reachability: AutoNAT, the relay this node runs for others, Kademlia's mode.
     pub reach: reach::ReachConfig,
+    /// The transports: the system's (TCP, QUIC, DNS) for every real node, libp2p's memory
+    /// transport for simulations of many nodes in one process (`network/memory.rs`).
+    pub transport: memory::TransportChoice,
 }
 
 /// Strikes (invalid records, garbage requests, floods) before a peer is banned.
@@ -186,6 +192,7 @@ impl Default for NetworkConfig {
             limits: limits::Limits::default(),
             ban_for: DEFAULT_BAN,
             reach: reach::ReachConfig::default(),
+            transport: memory::TransportChoice::System,
         }
     }
 }
@@ -281,6 +288,21 @@ pub struct GossipCounters {
     pub published: u64,
 }
 
+/// The cost of the DHT look-ups a node asked for (listing records and PeerIds, not Kademlia's
+/// own upkeep), summed over those finished: `requests / finished` is how many peers a look-up
+/// asks. libp2p's Kademlia does not report how many rounds (hops) a query took.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct DhtLookups {
+    /// Look-ups finished.
+    pub finished: u64,
+    /// Requests they sent to peers.
+    pub requests: u64,
+    /// Of those, answered.
+    pub answered: u64,
+    /// Their time, summed, in milliseconds.
+    pub millis: u64,
+}
+
 /// A sync this node asked for, in progress or finished.
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncInfo {
@@ -317,6 +339,8 @@ pub struct NetworkStatus {
     pub listings_per_area: BTreeMap<String, usize>,
     /// Records held for the DHT.
     pub dht_records: usize,
+    /// What the look-ups this node asked for (listing records, PeerIds) cost.
+    pub dht_lookups: DhtLookups,
     /// Gossip counters.
     pub gossip: GossipCounters,
     /// Syncs in progress.

@@ -152,6 +152,8 @@ pub enum OpenedHow {
         /// Listings indexed.
         indexed: usize,
     },
+    /// The engine runs without an index (`EngineConfig::search_index`, simulated nodes).
+    Without,
 }
 
 /// The search index.

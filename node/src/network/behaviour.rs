@@ -1,5 +1,6 @@
 //! The libp2p behaviour of a swapmeet node and the swarm that runs it: transports (TCP with
-//! noise and yamux, QUIC, DNS, and circuit relay v2 as a client), and the protocols
+//! noise and yamux, QUIC, DNS, and circuit relay v2 as a client; or, for simulations, the
+//! memory transport of `network/memory.rs`), and the protocols
 //! (gossipsub, Kademlia, sync and messaging request-response, identify, ping, mDNS; AutoNAT v2,
 //! the relay server and DCUtR hole punching, see `network/reach.rs`), plus a block list and
 //! connection limits.
@@ -22,6 +23,7 @@ use swapmeet_protocol::SecretKey;
 use super::blobs::BlobCodec;
 use super::dht::ListingRecordStore;
 use super::gossip::{self, Following, SubscriptionFilter};
+use super::memory::{memory_transport, TransportChoice};
 use super::messaging::MsgCodec;
 use super::reach::RelayServe;
 use super::sync;
@@ -116,106 +118,124 @@ pub fn build_swarm(
     let topics = following.areas();
     let limits = config.limits;
     let reach = config.reach;
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| setup("tcp", &e))?
-        .with_quic()
-        .with_dns()
-        .map_err(|e| setup("dns", &e))?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| setup("relay client", &e))?
-        .with_behaviour(|key, relay_client| {
-            let local = key.public().to_peer_id();
-            let mut gossip = gossipsub::Behaviour::new_with_subscription_filter(
-                gossipsub::MessageAuthenticity::Signed(key.clone()),
-                gossip_config,
-                gossip::subscription_filter(),
-            )?;
-            let (params, thresholds) = gossip::score_params(&topics);
-            gossip.with_peer_score(params, thresholds)?;
-            let mut kad = kad::Behaviour::with_config(local, store, kad_config());
-            // A server until AutoNAT says the node cannot be dialled (`network/reach.rs`): a
-            // node in client mode neither answers queries nor enters routing tables.
-            kad.set_mode(Some(kad::Mode::Server));
-            let mut relay = relay::Behaviour::new(local, reach.relay.to_relay_config());
-            // "auto" starts off; the event loop turns it on while AutoNAT confirms a direct
-            // address (`event_loop/reach.rs`).
-            relay.set_status(Some(match reach.relay_serve {
-                RelayServe::On => relay::Status::Enable,
-                RelayServe::Auto | RelayServe::Off => relay::Status::Disable,
-            }));
-            let sync = request_response::Behaviour::with_codec(
-                sync::SyncCodec::new(wire),
-                [(
-                    StreamProtocol::new(SYNC_PROTOCOL),
-                    request_response::ProtocolSupport::Full,
-                )],
-                request_response::Config::default()
-                    .with_request_timeout(SYNC_REQUEST_TIMEOUT)
-                    .with_max_concurrent_streams(16),
-            );
-            let msg = request_response::Behaviour::with_codec(
-                MsgCodec,
-                [(
-                    StreamProtocol::new(MESSAGE_PROTOCOL),
-                    request_response::ProtocolSupport::Full,
-                )],
-                request_response::Config::default()
-                    .with_request_timeout(MSG_REQUEST_TIMEOUT)
-                    .with_max_concurrent_streams(MSG_MAX_STREAMS),
-            );
-            let blob = request_response::Behaviour::with_codec(
-                BlobCodec,
-                [(
-                    StreamProtocol::new(BLOB_PROTOCOL),
-                    request_response::ProtocolSupport::Full,
-                )],
-                request_response::Config::default()
-                    .with_request_timeout(BLOB_REQUEST_TIMEOUT)
-                    .with_max_concurrent_streams(BLOB_MAX_STREAMS),
-            );
-            let identify = identify::Behaviour::new(
-                identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
-                    .with_agent_version(format!("swapmeet/{}", env!("CARGO_PKG_VERSION"))),
-            );
-            // A machine without multicast (some containers) still runs a node, without mDNS.
-            let mdns = if mdns_on {
-                match mdns::tokio::Behaviour::new(mdns::Config::default(), local) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "mDNS is unavailable; peers on the LAN will not be found by it");
-                        None
-                    }
+    let make_behaviour = |key: &identity::Keypair, relay_client| {
+        let local = key.public().to_peer_id();
+        let mut gossip = gossipsub::Behaviour::new_with_subscription_filter(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+            gossip::subscription_filter(),
+        )?;
+        let (params, thresholds) = gossip::score_params(&topics);
+        gossip.with_peer_score(params, thresholds)?;
+        let mut kad = kad::Behaviour::with_config(local, store, kad_config());
+        // A server until AutoNAT says the node cannot be dialled (`network/reach.rs`): a
+        // node in client mode neither answers queries nor enters routing tables.
+        kad.set_mode(Some(kad::Mode::Server));
+        let mut relay = relay::Behaviour::new(local, reach.relay.to_relay_config());
+        // "auto" starts off; the event loop turns it on while AutoNAT confirms a direct
+        // address (`event_loop/reach.rs`).
+        relay.set_status(Some(match reach.relay_serve {
+            RelayServe::On => relay::Status::Enable,
+            RelayServe::Auto | RelayServe::Off => relay::Status::Disable,
+        }));
+        let sync = request_response::Behaviour::with_codec(
+            sync::SyncCodec::new(wire),
+            [(
+                StreamProtocol::new(SYNC_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(16),
+        );
+        let msg = request_response::Behaviour::with_codec(
+            MsgCodec,
+            [(
+                StreamProtocol::new(MESSAGE_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(MSG_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(MSG_MAX_STREAMS),
+        );
+        let blob = request_response::Behaviour::with_codec(
+            BlobCodec,
+            [(
+                StreamProtocol::new(BLOB_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(BLOB_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(BLOB_MAX_STREAMS),
+        );
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
+                .with_agent_version(format!("swapmeet/{}", env!("CARGO_PKG_VERSION"))),
+        );
+        // A machine without multicast (some containers) still runs a node, without mDNS.
+        let mdns = if mdns_on {
+            match mdns::tokio::Behaviour::new(mdns::Config::default(), local) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(error = %e, "mDNS is unavailable; peers on the LAN will not be found by it");
+                    None
                 }
-            } else {
-                None
-            };
-            Ok(Behaviour {
-                blocked: allow_block_list::Behaviour::default(),
-                limits: super::limits::Behaviour::new(limits),
-                gossip,
-                kad,
-                sync,
-                msg,
-                blob,
-                identify,
-                ping: ping::Behaviour::default(),
-                mdns: Toggle::from(mdns),
-                relay_client,
-                relay,
-                autonat: autonat::v2::client::Behaviour::default(),
-                autonat_server: autonat::v2::server::Behaviour::default(),
-                dcutr: dcutr::Behaviour::new(local),
-            })
+            }
+        } else {
+            None
+        };
+        Ok(Behaviour {
+            blocked: allow_block_list::Behaviour::default(),
+            limits: super::limits::Behaviour::new(limits),
+            gossip,
+            kad,
+            sync,
+            msg,
+            blob,
+            identify,
+            ping: ping::Behaviour::default(),
+            mdns: Toggle::from(mdns),
+            relay_client,
+            relay,
+            autonat: autonat::v2::client::Behaviour::default(),
+            autonat_server: autonat::v2::server::Behaviour::default(),
+            dcutr: dcutr::Behaviour::new(local),
         })
-        .map_err(|e| setup("behaviour", &e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
-        .build();
+    };
+    let idle = config.idle_timeout;
+    let builder = libp2p::SwarmBuilder::with_existing_identity(keypair).with_tokio();
+    // Two chains because the builder's phases are types: the same behaviour over the system's
+    // transports, or over the memory transport of a simulation (`network/memory.rs`).
+    let swarm = match &config.transport {
+        TransportChoice::System => builder
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| setup("tcp", &e))?
+            .with_quic()
+            .with_dns()
+            .map_err(|e| setup("dns", &e))?
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|e| setup("relay client", &e))?
+            .with_behaviour(make_behaviour)
+            .map_err(|e| setup("behaviour", &e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build(),
+        TransportChoice::Memory(bytes) => builder
+            .with_other_transport(|key| {
+                memory_transport(key, bytes.clone())
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            })
+            .map_err(|e| setup("memory transport", &e))?
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|e| setup("relay client", &e))?
+            .with_behaviour(make_behaviour)
+            .map_err(|e| setup("behaviour", &e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build(),
+    };
     Ok(swarm)
 }
 

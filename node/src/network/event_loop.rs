@@ -125,9 +125,14 @@ struct EventLoop {
     gets: HashMap<QueryId, GetQuery>,
     finds: HashMap<QueryId, (PeerId, oneshot::Sender<Vec<Multiaddr>>)>,
     sessions: HashMap<PeerId, Session>,
+    /// Peers that connected while every sync slot was taken, in arrival order
+    /// (`event_loop/sync.rs`).
+    sync_waiting: VecDeque<PeerId>,
     raw_requests: std::collections::HashSet<OutboundRequestId>,
     server: SyncServer,
     counters: GossipCounters,
+    /// What the look-ups asked for through the handle cost (`event_loop/kad.rs`).
+    dht_lookups: super::DhtLookups,
     strikes: super::bans::StrikeBook,
     /// Gossip messages each connected peer sent that were rejected, with the last reasons.
     rejected_from: HashMap<PeerId, gossip::PeerRejections>,
@@ -257,8 +262,10 @@ pub(super) async fn spawn(
         gets: HashMap::new(),
         finds: HashMap::new(),
         sessions: HashMap::new(),
+        sync_waiting: VecDeque::new(),
         raw_requests: Default::default(),
         counters: GossipCounters::default(),
+        dht_lookups: Default::default(),
         strikes: super::bans::StrikeBook::default(),
         rejected_from: HashMap::new(),
         peer_meta: HashMap::new(),
@@ -369,6 +376,7 @@ impl EventLoop {
                 _ = redial_tick.tick() => self.redial_bootstrap(),
             }
             self.pump_gossip();
+            self.start_waiting_syncs();
             self.write_dht();
             self.msg.pump(&mut self.swarm, &mut self.exec);
             for (peer, why) in self

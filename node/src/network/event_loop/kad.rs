@@ -73,40 +73,59 @@ impl EventLoop {
                     .store_mut()
                     .add_provider(record);
             }
-            kad::Event::OutboundQueryProgressed { id, result, .. } => match result {
-                QueryResult::GetRecord(r) => self.on_get_record(id, r),
-                QueryResult::GetClosestPeers(r) => {
-                    // A timed-out query still reports the peers it reached.
-                    let peers = match r {
-                        Ok(ok) => ok.peers,
-                        Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
-                    };
-                    if let Some((peer, reply)) = self.finds.remove(&id) {
-                        let addrs = peers
-                            .into_iter()
-                            .find(|p| p.peer_id == peer)
-                            .map(|p| p.addrs)
-                            .unwrap_or_default();
-                        let _ = reply.send(addrs);
-                    } else {
-                        self.msg.on_closest(&mut self.swarm, id, peers);
+            kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                stats,
+                step,
+            } => {
+                if step.last && (self.gets.contains_key(&id) || self.finds.contains_key(&id)) {
+                    let l = &mut self.dht_lookups;
+                    l.finished += 1;
+                    l.requests += u64::from(stats.num_requests());
+                    l.answered += u64::from(stats.num_successes());
+                    l.millis += stats
+                        .duration()
+                        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                }
+                self.on_query_progressed(id, result);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_query_progressed(&mut self, id: QueryId, result: QueryResult) {
+        match result {
+            QueryResult::GetRecord(r) => self.on_get_record(id, r),
+            QueryResult::GetClosestPeers(r) => {
+                // A timed-out query still reports the peers it reached.
+                let peers = match r {
+                    Ok(ok) => ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                if let Some((peer, reply)) = self.finds.remove(&id) {
+                    let addrs = peers
+                        .into_iter()
+                        .find(|p| p.peer_id == peer)
+                        .map(|p| p.addrs)
+                        .unwrap_or_default();
+                    let _ = reply.send(addrs);
+                } else {
+                    self.msg.on_closest(&mut self.swarm, id, peers);
+                }
+            }
+            QueryResult::GetProviders(r) if self.blobs.on_providers(&mut self.swarm, id, &r) => {}
+            QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                providers,
+                ..
+            })) => {
+                let me = *self.swarm.local_peer_id();
+                for p in providers {
+                    if p != me && !self.swarm.is_connected(&p) {
+                        let _ = self.swarm.dial(DialOpts::peer_id(p).build());
                     }
                 }
-                QueryResult::GetProviders(r)
-                    if self.blobs.on_providers(&mut self.swarm, id, &r) => {}
-                QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
-                    providers,
-                    ..
-                })) => {
-                    let me = *self.swarm.local_peer_id();
-                    for p in providers {
-                        if p != me && !self.swarm.is_connected(&p) {
-                            let _ = self.swarm.dial(DialOpts::peer_id(p).build());
-                        }
-                    }
-                }
-                _ => {}
-            },
+            }
             _ => {}
         }
     }

@@ -148,7 +148,7 @@ impl EventLoop {
                         },
                     );
                     tracing::debug!(peer = %peer_id, "connected");
-                    self.start_sync(peer_id);
+                    self.sync_on_connect(peer_id);
                     self.msg
                         .on_connected(&mut self.swarm, &mut self.exec, peer_id);
                     if !self.provided {

@@ -62,6 +62,7 @@ impl EventLoop {
             following: Some(self.following.clone()),
             listings_per_area: self.area_counts.clone(),
             dht_records: self.swarm.behaviour_mut().kad.store_mut().len(),
+            dht_lookups: self.dht_lookups,
             gossip: self.counters,
             syncing,
             last_sync: self.last_sync.clone(),

@@ -18,6 +18,9 @@ const SYNC_PENDING_MAX: usize = 8192;
 const SYNC_INGEST_BATCH: usize = 4096;
 /// Concurrent outbound sync sessions.
 const MAX_SESSIONS: usize = 8;
+/// Most peers waiting for a session slot after they connected (each a PeerId; disconnected
+/// ones are dropped when their turn comes).
+const MAX_SYNC_WAITING: usize = 1024;
 
 pub(super) struct Session {
     pub(super) client: Option<SyncClient>,
@@ -270,6 +273,33 @@ impl EventLoop {
             return false;
         }
         true
+    }
+
+    /// The sync a new connection starts. When every slot is taken (a node coming back
+    /// connects to dozens of peers at once), the peer waits for a slot instead of being
+    /// skipped: the scale simulation (docs/SCALE.md) found restarted nodes whose first eight
+    /// sessions went to peers of other areas, which hold nothing the node follows, and which
+    /// then waited for the periodic sync (one peer every five minutes) to catch up.
+    pub(super) fn sync_on_connect(&mut self, peer: PeerId) {
+        if !self.start_sync(peer)
+            && !self.sessions.contains_key(&peer)
+            && self.sync_waiting.len() < MAX_SYNC_WAITING
+            && !self.sync_waiting.contains(&peer)
+        {
+            self.sync_waiting.push_back(peer);
+        }
+    }
+
+    /// Starts the sessions of peers waiting for a slot, while there are slots.
+    pub(super) fn start_waiting_syncs(&mut self) {
+        while self.sessions.len() < MAX_SESSIONS && self.exec.has_room(Kind::SyncStart) {
+            let Some(peer) = self.sync_waiting.pop_front() else {
+                return;
+            };
+            if self.swarm.is_connected(&peer) {
+                self.start_sync(peer);
+            }
+        }
     }
 
     pub(super) fn periodic_sync(&mut self) {
