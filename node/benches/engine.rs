@@ -31,16 +31,21 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn rss_mib() -> f64 {
+/// A line of `/proc/self/status` in MiB (`VmRSS`, `RssAnon`, `RssFile`).
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
 }
 
 fn ingest_all(engine: &Engine, envs: Vec<SignedEnvelope>) -> Duration {
@@ -312,9 +317,13 @@ fn main() {
         mib(stats.store_bytes), mib(stats.index_bytes), mib(disk), mib(raw_bytes),
         disk as f64 / raw_bytes as f64, disk as f64 / search_n as f64, raw_bytes as f64 / search_n as f64
     );
+    // Anonymous memory is the node's own; file-backed is the index's memory-mapped files,
+    // which the OS pages in as searches read them and may drop under pressure.
     println!(
-        "resident memory with {search_n} listings loaded (after the searches): {:.0} MiB",
-        rss_mib()
+        "resident memory with {search_n} listings loaded (after the searches): {:.0} MiB ({:.0} MiB anonymous, {:.0} MiB file-backed)",
+        rss_mib(),
+        status_mib("RssAnon:"),
+        status_mib("RssFile:")
     );
     engine.shutdown().unwrap();
 }

@@ -18,7 +18,7 @@ for i in 1 2 3 4; do
   $BIN --home $HOME_DIR search "road bike" --json >/dev/null 2>&1
   $BIN --home $HOME_DIR search sofa --max-price 300 --json >/dev/null 2>&1
 done
-sleep ${HOLD:-10}; echo "after searches: $(grep VmRSS /proc/$pid/status)"
+sleep ${HOLD:-10}; echo "after searches: $(grep -E "VmRSS|RssAnon|RssFile" /proc/$pid/status | tr -s "\t\n" "  ")"
 $BIN --home $HOME_DIR status 2>&1 | grep -E 'listings'
 s0=$(date +%s.%N); kill $pid; wait $pid; echo "stopped in $(echo "$(date +%s.%N) - $s0" | bc) s"
 grep -E 'lookups built|store and index' /tmp/restart-node.log
