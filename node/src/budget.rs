@@ -3,12 +3,12 @@
 //!
 //! Sized from the budget: sled's page cache (an eighth) and the search index writer's
 //! indexing memory (an eighth; tantivy flushes a segment when it is full, so a smaller one only
-//! means more, smaller segments for the merger). What the budget does not bound is what grows
-//! with the store: the store's lookups (about 110 bytes per stored record) and the allowance
-//! book (about 60), and the index's memory-mapped files (the OS pages them in and out). The
-//! rest of the budget is the room those take on a node of a few hundred thousand listings; a
-//! node that keeps more needs a larger budget to keep its cache share (BENCHMARKS.md, "How
-//! the cost grows").
+//! means more, smaller segments for the merger). The other three quarters are the room for
+//! what grows with the store and is not a cache, so the budget does not bound it: the store's
+//! lookups and the allowance book (about 300 bytes per stored record with sled's own state,
+//! BENCHMARKS.md, "Memory"), and the index's memory-mapped files (the OS pages them in and
+//! out). The default leaves room for a few hundred thousand listings; `swapmeet status` shows
+//! the resident memory beside the budget.
 
 use thiserror::Error;
 

@@ -3,8 +3,9 @@
 //! copies of 32-byte hashes and keys.
 //!
 //! With std maps and B-tree sets keyed by hashes, ids and seller keys, the same lookups took
-//! about 380 bytes per record (380 MB for a million, measured in the engine bench's home);
-//! laid out this way they take about 110 (BENCHMARKS.md, "Memory").
+//! about 380 bytes per record (380 MB for a million, measured on the web UI bench's home);
+//! laid out this way about 120 by arithmetic (BENCHMARKS.md, "Memory", measures 208 MB with what
+//! sled itself grows by while they are built).
 
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
