@@ -77,6 +77,29 @@ pub struct Behaviour {
     pub dcutr: dcutr::Behaviour,
 }
 
+/// A request-response protocol of the node (sync, messaging, blobs): one protocol name, both
+/// directions, a request timeout and a bound on concurrent streams per connection.
+fn request_response_of<C>(
+    codec: C,
+    protocol: &'static str,
+    timeout: Duration,
+    streams: usize,
+) -> request_response::Behaviour<C>
+where
+    C: request_response::Codec<Protocol = StreamProtocol> + Clone + Send + 'static,
+{
+    request_response::Behaviour::with_codec(
+        codec,
+        [(
+            StreamProtocol::new(protocol),
+            request_response::ProtocolSupport::Full,
+        )],
+        request_response::Config::default()
+            .with_request_timeout(timeout)
+            .with_max_concurrent_streams(streams),
+    )
+}
+
 /// The node's libp2p key: the user's ed25519 key, so a seller's id and its node's PeerId are
 /// one key.
 pub fn keypair(key: &SecretKey) -> Result<identity::Keypair, NetworkError> {
@@ -138,35 +161,23 @@ pub fn build_swarm(
             RelayServe::On => relay::Status::Enable,
             RelayServe::Auto | RelayServe::Off => relay::Status::Disable,
         }));
-        let sync = request_response::Behaviour::with_codec(
+        let sync = request_response_of(
             sync::SyncCodec::new(wire),
-            [(
-                StreamProtocol::new(SYNC_PROTOCOL),
-                request_response::ProtocolSupport::Full,
-            )],
-            request_response::Config::default()
-                .with_request_timeout(SYNC_REQUEST_TIMEOUT)
-                .with_max_concurrent_streams(16),
+            SYNC_PROTOCOL,
+            SYNC_REQUEST_TIMEOUT,
+            16,
         );
-        let msg = request_response::Behaviour::with_codec(
+        let msg = request_response_of(
             MsgCodec,
-            [(
-                StreamProtocol::new(MESSAGE_PROTOCOL),
-                request_response::ProtocolSupport::Full,
-            )],
-            request_response::Config::default()
-                .with_request_timeout(MSG_REQUEST_TIMEOUT)
-                .with_max_concurrent_streams(MSG_MAX_STREAMS),
+            MESSAGE_PROTOCOL,
+            MSG_REQUEST_TIMEOUT,
+            MSG_MAX_STREAMS,
         );
-        let blob = request_response::Behaviour::with_codec(
+        let blob = request_response_of(
             BlobCodec,
-            [(
-                StreamProtocol::new(BLOB_PROTOCOL),
-                request_response::ProtocolSupport::Full,
-            )],
-            request_response::Config::default()
-                .with_request_timeout(BLOB_REQUEST_TIMEOUT)
-                .with_max_concurrent_streams(BLOB_MAX_STREAMS),
+            BLOB_PROTOCOL,
+            BLOB_REQUEST_TIMEOUT,
+            BLOB_MAX_STREAMS,
         );
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
