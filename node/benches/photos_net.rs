@@ -238,7 +238,7 @@ async fn stream_10k(seller: &Node, buyer: &Node) {
     let me = buyer.author().key().public();
     let before = buyer.blobs().usage();
     let t2 = Instant::now();
-    let live = live_blobs(buyer.engine(), &me).expect("live");
+    let live = live_blobs(buyer.engine(), &me, &|| false).expect("live");
     let kept: std::collections::HashSet<BlobHash> = live.keys().copied().collect();
     println!(
         "buyer: {} blobs named by live listings (scan {:.0} ms); store holds {:.1} MiB in thumbnails, {:.1} MiB cached",

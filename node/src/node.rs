@@ -370,8 +370,14 @@ impl Node {
     /// 10 minutes), and stops announcing them.
     pub async fn collect_blobs(&self) -> Result<crate::media::CollectReport, String> {
         let net = self.network().ok_or("the network is not running")?;
-        crate::media::upkeep::collect(&self.engine, &self.blobs, net, &self.author.key().public())
-            .await
+        crate::media::upkeep::collect(
+            &self.engine,
+            &self.blobs,
+            net,
+            &self.author.key().public(),
+            Some(self.stop.subscribe()),
+        )
+        .await
     }
 
     /// The home.

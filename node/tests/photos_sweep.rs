@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use swapmeet_node::media::blobs::{BlobClass, BlobStore};
-use swapmeet_node::media::upkeep::missing_thumbs;
+use swapmeet_node::media::upkeep::{live_blobs, missing_thumbs};
 use swapmeet_node::{Engine, EngineConfig, Source};
 use swapmeet_protocol::{
     geo, Category, Condition, Currency, Delivery, ImageRef, ImageThumb, Listing, Location, Price,
@@ -81,10 +81,11 @@ fn the_sweep_finds_every_missing_thumbnail_in_batches_and_skips_held_failed_and_
 
     // 23 missing, in batches of 10: the first says there are more.
     let none = HashSet::new();
-    let (first, more) = missing_thumbs(&engine, &store, &me.public(), &none, 10).unwrap();
+    let (first, more) =
+        missing_thumbs(&engine, &store, &me.public(), &none, 10, &|| false).unwrap();
     assert_eq!(first.len(), 10);
     assert!(more);
-    let (all, more) = missing_thumbs(&engine, &store, &me.public(), &none, 100).unwrap();
+    let (all, more) = missing_thumbs(&engine, &store, &me.public(), &none, 100, &|| false).unwrap();
     assert!(!more);
     let got: HashSet<[u8; 32]> = all.iter().map(|(h, _)| *h).collect();
     let want: HashSet<[u8; 32]> = (2..25).map(hash).collect();
@@ -97,8 +98,23 @@ fn the_sweep_finds_every_missing_thumbnail_in_batches_and_skips_held_failed_and_
 
     // What no peer delivered this run is not queued again.
     let failed: HashSet<[u8; 32]> = (2..12).map(hash).collect();
-    let (rest, more) = missing_thumbs(&engine, &store, &me.public(), &failed, 100).unwrap();
+    let (rest, more) =
+        missing_thumbs(&engine, &store, &me.public(), &failed, 100, &|| false).unwrap();
     assert!(!more);
     assert_eq!(rest.len(), 13);
     assert!(rest.iter().all(|(h, _)| !failed.contains(h)));
+
+    // A stopping node's sweep stops and says there is more (the next run sweeps again); its
+    // collection scan stops with an error instead of naming too few live blobs, since a
+    // partial answer would remove photos of listings it did not reach.
+    let (halted, more) =
+        missing_thumbs(&engine, &store, &me.public(), &none, 100, &|| true).unwrap();
+    assert!(halted.is_empty() && more);
+    assert!(live_blobs(&engine, &me.public(), &|| true).is_err());
+    let live = live_blobs(&engine, &me.public(), &|| false).unwrap();
+    assert_eq!(
+        live.len(),
+        60,
+        "every listing's photo and thumbnail are named"
+    );
 }

@@ -10,7 +10,9 @@
 //!   swept), via [`BlobStore::collect`], and stops announcing what is gone (collected, or
 //!   evicted from the cache since).
 //!
-//! Disk work (store scans, collection) runs on the blocking pool.
+//! Disk work (store scans, collection) runs on the blocking pool. A scan of a large store
+//! takes seconds to minutes at background priority, so every scan asks a [`Halt`] as it goes
+//! and the node's shutdown does not wait for one to finish.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -42,6 +44,13 @@ const MAX_FAILED: usize = 65_536;
 pub const PREFETCH_PARALLEL: usize = 4;
 /// How often blobs no live listing names are collected.
 pub const GC_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Asked by the store scans every [`HALT_EVERY`] records: true once the node is stopping.
+/// A halted thumbnail sweep keeps what it found so far; a halted collection collects nothing
+/// (a partial set of live blobs would remove photos of listings not yet scanned).
+pub type Halt<'a> = &'a (dyn Fn() -> bool + Sync);
+/// Records scanned between two questions to the [`Halt`].
+const HALT_EVERY: usize = 1024;
 
 /// Settings of the upkeep task.
 #[derive(Clone, Copy, Debug)]
@@ -134,10 +143,13 @@ pub async fn run(
             },
             _ = sweep_tick.tick(), if missed && queue.is_empty() => {
                 let (e, s, m, f) = (engine.clone(), store.clone(), me, failed.clone());
+                let halt = stop.clone();
                 // A scan of the whole store: at background priority, so that on a large
                 // store it takes idle cycles from searches and relaying, not their time.
                 let sweep = move || {
-                    crate::priority::in_background(|| missing_thumbs(&e, &s, &m, &f, PREFETCH_QUEUE))
+                    crate::priority::in_background(|| {
+                        missing_thumbs(&e, &s, &m, &f, PREFETCH_QUEUE, &|| *halt.borrow())
+                    })
                 };
                 match tokio::task::spawn_blocking(sweep).await {
                     Ok(Ok((found, more))) => {
@@ -152,7 +164,7 @@ pub async fn run(
                     Err(e) => tracing::warn!(error = %e, "the thumbnail sweep panicked"),
                 }
             }
-            _ = gc_tick.tick() => match collect(&engine, &store, &net, &me).await {
+            _ = gc_tick.tick() => match collect(&engine, &store, &net, &me, Some(stop.clone())).await {
                 Ok(report) => tracing::debug!(?report, "collected blobs"),
                 Err(e) => tracing::warn!(error = %e, "cannot collect blobs"),
             },
@@ -225,10 +237,15 @@ pub fn missing_thumbs(
     me: &PublicKey,
     skip: &HashSet<BlobHash>,
     max: usize,
+    halt: Halt,
 ) -> Result<(Vec<Queued>, bool), String> {
     let now = engine.now();
     let mut out = Vec::new();
-    for rec in engine.store().iter() {
+    for (n, rec) in engine.store().iter().enumerate() {
+        if n % HALT_EVERY == 0 && halt() {
+            // What was found is real; the rest waits for the next run's sweep.
+            return Ok((out, true));
+        }
         let rec = rec.map_err(|e| e.to_string())?;
         if rec.kind != RecordKind::Listing || rec.expires_at <= now {
             continue;
@@ -262,15 +279,23 @@ pub fn missing_thumbs(
 
 /// What every live listing names, and the class each blob should have: the user's own
 /// listings' photos and thumbnails are Own, other listings' thumbnails Thumb and photos
-/// Cached (kept while the cache has room).
-pub fn live_blobs(engine: &Engine, me: &PublicKey) -> Result<HashMap<BlobHash, BlobClass>, String> {
+/// Cached (kept while the cache has room). `Err` when halted: a partial answer would name
+/// too little.
+pub fn live_blobs(
+    engine: &Engine,
+    me: &PublicKey,
+    halt: Halt,
+) -> Result<HashMap<BlobHash, BlobClass>, String> {
     let now = engine.now();
     let mut live: HashMap<BlobHash, BlobClass> = HashMap::new();
     let mut mark = |h: BlobHash, c: BlobClass| {
         let e = live.entry(h).or_insert(c);
         *e = (*e).max(c);
     };
-    for rec in engine.store().iter() {
+    for (n, rec) in engine.store().iter().enumerate() {
+        if n % HALT_EVERY == 0 && halt() {
+            return Err("the node is stopping".into());
+        }
         let rec = rec.map_err(|e| e.to_string())?;
         if rec.kind != RecordKind::Listing || rec.expires_at <= now {
             continue;
@@ -308,17 +333,20 @@ pub fn live_blobs(engine: &Engine, me: &PublicKey) -> Result<HashMap<BlobHash, B
 
 /// Collects the blobs no live listing names (on the blocking pool), then stops announcing
 /// what is gone. What the upkeep runs every [`GC_EVERY`]; `Err` says why it could not.
+/// `stop`, when given, halts the scan (nothing is collected then).
 pub async fn collect(
     engine: &Engine,
     store: &BlobStore,
     net: &NetworkHandle,
     me: &PublicKey,
+    stop: Option<watch::Receiver<bool>>,
 ) -> Result<CollectReport, String> {
     let (e, s, k) = (engine.clone(), store.clone(), *me);
     // A scan of the whole store, at background priority like the thumbnail sweep.
     let report = tokio::task::spawn_blocking(move || {
         crate::priority::in_background(|| {
-            let live = live_blobs(&e, &k)?;
+            let halt = || stop.as_ref().is_some_and(|s| *s.borrow());
+            let live = live_blobs(&e, &k, &halt)?;
             s.collect(&|h| live.get(h).copied())
                 .map_err(|e| e.to_string())
         })
