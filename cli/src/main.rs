@@ -50,9 +50,10 @@ use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: sled, tantivy and decoding allocate many small
 /// short-lived objects, and the engine benchmark measured ingest at 22,000-28,000 listings/s
-/// with it against 15,900-18,000/s with glibc's malloc. An idle node with 30 peers measured
-/// 98-135 MiB resident with it against 47 MiB without; with a million listings it saves about
-/// 400 MiB (see BENCHMARKS.md).
+/// with it against 15,900-18,000/s with glibc's malloc. Built without transparent huge pages
+/// (the workspace's `no_thp` feature): with them, an idle node with 30 peers measured 98-135
+/// MiB resident against 47 MiB with glibc, the difference being sparsely used 2 MiB pages
+/// (see BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
