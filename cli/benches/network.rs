@@ -91,8 +91,12 @@ async fn propagation(nodes: usize, listings: usize) -> (Vec<LocalNode>, Vec<temp
     let mut net = Vec::new();
     for i in 0..nodes {
         let dir = tempfile::tempdir().unwrap();
+        // All the nodes share 127.0.0.1, where a real network's have an address each: the
+        // per-address limit (16 inbound) would refuse the DHT's introductions past it.
+        let mut config = loopback_config(Some(BERLIN));
+        config.limits.per_ip = 64;
         net.push(
-            LocalNode::start(dir.path(), key(i as u32), loopback_config(Some(BERLIN)))
+            LocalNode::start(dir.path(), key(i as u32), config)
                 .await
                 .unwrap(),
         );
@@ -263,23 +267,28 @@ async fn idle(net: &[LocalNode]) {
     tokio::time::sleep(settle).await;
     let status = run(&["--json", "status"]);
     let st: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
-    let rss = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0);
+    let status_kib = |field: &str| {
+        std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    };
     let fds = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
         .map(|d| d.count())
         .unwrap_or(0);
+    // File-backed is mostly the binary's own code, paged in from the executable.
     println!(
-        "after {} s idle: connected peers {}, resident memory {:.1} MiB, open file descriptors {}",
+        "after {} s idle: connected peers {}, resident memory {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed), open file descriptors {}",
         settle.as_secs(),
         st["network"]["connected_peers"],
-        rss / 1024.0,
+        status_kib("VmRSS:") / 1024.0,
+        status_kib("RssAnon:") / 1024.0,
+        status_kib("RssFile:") / 1024.0,
         fds
     );
     let _ = Command::new("kill")
