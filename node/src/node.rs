@@ -375,7 +375,7 @@ impl Node {
             &self.blobs,
             net,
             &self.author.key().public(),
-            Some(self.stop.subscribe()),
+            self.stop.subscribe(),
         )
         .await
     }

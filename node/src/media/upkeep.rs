@@ -164,7 +164,7 @@ pub async fn run(
                     Err(e) => tracing::warn!(error = %e, "the thumbnail sweep panicked"),
                 }
             }
-            _ = gc_tick.tick() => match collect(&engine, &store, &net, &me, Some(stop.clone())).await {
+            _ = gc_tick.tick() => match collect(&engine, &store, &net, &me, stop.clone()).await {
                 Ok(report) => tracing::debug!(?report, "collected blobs"),
                 Err(e) => tracing::warn!(error = %e, "cannot collect blobs"),
             },
@@ -333,19 +333,19 @@ pub fn live_blobs(
 
 /// Collects the blobs no live listing names (on the blocking pool), then stops announcing
 /// what is gone. What the upkeep runs every [`GC_EVERY`]; `Err` says why it could not.
-/// `stop`, when given, halts the scan (nothing is collected then).
+/// `stop` turning true halts the scan (nothing is collected then).
 pub async fn collect(
     engine: &Engine,
     store: &BlobStore,
     net: &NetworkHandle,
     me: &PublicKey,
-    stop: Option<watch::Receiver<bool>>,
+    stop: watch::Receiver<bool>,
 ) -> Result<CollectReport, String> {
     let (e, s, k) = (engine.clone(), store.clone(), *me);
     // A scan of the whole store, at background priority like the thumbnail sweep.
     let report = tokio::task::spawn_blocking(move || {
         crate::priority::in_background(|| {
-            let halt = || stop.as_ref().is_some_and(|s| *s.borrow());
+            let halt = || *stop.borrow();
             let live = live_blobs(&e, &k, &halt)?;
             s.collect(&|h| live.get(h).copied())
                 .map_err(|e| e.to_string())
