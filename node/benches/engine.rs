@@ -11,7 +11,8 @@
 //! of 200,000 is generated and signed before its clock starts; the load rate is printed per
 //! slice and per million, then the same figures as for a million (reopen, the 64 queries,
 //! disk, memory). With `SWAPMEET_BENCH_KEEP` a second run reuses the loaded store and measures
-//! only those.
+//! only those. `SWAPMEET_BENCH_KINDS=nearest|no text` runs only the query kinds whose names
+//! contain one of those (for a profile of one kind).
 
 use std::time::{Duration, Instant};
 
@@ -241,6 +242,11 @@ fn main() {
                 },
             ));
         }
+    }
+    // `SWAPMEET_BENCH_KINDS=nearest|no text` keeps only the kinds whose names contain one of
+    // those (for a profile of one kind).
+    if let Ok(kinds) = std::env::var("SWAPMEET_BENCH_KINDS") {
+        mix.retain(|(kind, _)| kinds.split('|').any(|k| kind.contains(k)));
     }
     // Warm up once (page cache, lazily opened columns), then measure. The warm-up also
     // records how many listings each kind of query matches.

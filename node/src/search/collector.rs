@@ -154,6 +154,8 @@ struct Near {
     km_per_lon_deg: f64,
     /// Whether the flat-earth estimate may decide clear cases (small radius, not polar).
     estimate: bool,
+    /// The estimate's relative error bound within the radius.
+    rel: f64,
     /// Squared distances (flat estimate) below which a point is surely inside, and above
     /// which surely outside.
     surely_in: f64,
@@ -182,6 +184,7 @@ impl Near {
             radius,
             km_per_lon_deg: KM_PER_LAT_DEG * lat.to_radians().cos(),
             estimate: radius.is_some_and(|r| r <= 50.0) && lat.abs() <= 70.0,
+            rel,
             surely_in: inner * inner,
             surely_out: outer * outer,
         }
@@ -194,13 +197,7 @@ impl Near {
     fn within(&self, lat: f64, lon: f64) -> bool {
         let Some(r) = self.radius else { return true };
         if self.estimate {
-            let dy = (lat - self.lat) * KM_PER_LAT_DEG;
-            let mut dlon = (lon - self.lon).abs();
-            if dlon > 180.0 {
-                dlon = 360.0 - dlon;
-            }
-            let dx = dlon * self.km_per_lon_deg;
-            let d2 = dx * dx + dy * dy;
+            let d2 = self.flat_km2(lat, lon);
             if d2 <= self.surely_in {
                 return true;
             }
@@ -209,6 +206,36 @@ impl Near {
             }
         }
         geo::haversine_km((self.lat, self.lon), (lat, lon)) <= r
+    }
+
+    /// The latitude difference (degrees) beyond which a point is outside the radius whatever
+    /// its longitude, when there is a radius: a great circle between two latitudes is never
+    /// shorter than the meridian's arc between them.
+    fn band(&self) -> Option<f64> {
+        self.radius
+            .map(|r| r / KM_PER_LAT_DEG * (1.0 + 1e-9) + 1e-12)
+    }
+
+    /// Whether a point within the radius is surely more than `km` away: decided by the flat
+    /// estimate with twice the margin [`Near::within`] uses, and only where that estimate is
+    /// used; otherwise `false` (the caller measures).
+    fn surely_farther(&self, lat: f64, lon: f64, km: f64) -> bool {
+        if !self.estimate {
+            return false;
+        }
+        let flat = self.flat_km2(lat, lon).sqrt();
+        (flat - 0.02) / (1.0 + 2.0 * self.rel) > km
+    }
+
+    /// The flat-earth estimate of the squared distance, km².
+    fn flat_km2(&self, lat: f64, lon: f64) -> f64 {
+        let dy = (lat - self.lat) * KM_PER_LAT_DEG;
+        let mut dlon = (lon - self.lon).abs();
+        if dlon > 180.0 {
+            dlon = 360.0 - dlon;
+        }
+        let dx = dlon * self.km_per_lon_deg;
+        dx * dx + dy * dy
     }
 
     fn distance(&self, lat: f64, lon: f64) -> f64 {
@@ -449,7 +476,7 @@ impl SegmentCollector for ListingSegmentCollector {
             .near
             .is_some()
             .then(|| (self.cols.lat.get_val(doc), self.cols.lon.get_val(doc)));
-        self.consider(doc, score, expires, location);
+        self.consider(doc, score, expires, location, None);
     }
 
     fn harvest(self) -> Fruit {
@@ -482,25 +509,101 @@ const BLOCK: usize = 64;
 
 impl ListingSegmentCollector {
     /// Collects unscored documents a block at a time: the columns every document needs are
-    /// read in one call per block instead of one virtual call per document and column.
+    /// read in one call per block instead of one virtual call per document and column, and
+    /// in passes that each read one column for the documents still in the running, so that
+    /// most documents of a large match set are dropped on one column: first the sort key
+    /// (once the count has stopped, what cannot beat the worst kept hit), then the latitude
+    /// (for a radius), then the other columns for what is left.
     fn collect_many(&mut self, docs: &[DocId], alive: Option<&tantivy::fastfield::AliveBitSet>) {
-        let mut expires = [0u64; BLOCK];
+        // The documents still in the running, compacted after each pass, with what the
+        // passes read of them.
+        let mut kept = [0 as DocId; BLOCK];
+        let mut keys = [0f64; BLOCK];
         let mut lat = [0f64; BLOCK];
         let mut lon = [0f64; BLOCK];
+        let mut expires = [0u64; BLOCK];
+        let mut raw = [0u64; BLOCK];
+        let mut read = [0f64; BLOCK];
+        let band = self
+            .near
+            .and_then(|near| near.band().map(|b| (near.lat, b)));
         for docs in docs.chunks(BLOCK) {
-            let n = docs.len();
-            self.cols.expires.get_vals(docs, &mut expires[..n]);
+            let mut m = 0;
+            for &doc in docs {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    kept[m] = doc;
+                    m += 1;
+                }
+            }
+            // The worst kept hit, read once a block: it only gets better while the block is
+            // collected, so a document behind it now stays behind.
+            let key_cut = match self.sort {
+                Sort::Nearest => None,
+                _ => self.worst_if_pruning(),
+            };
+            if let Some(worst) = key_cut {
+                self.key_column().get_vals(&kept[..m], &mut raw[..m]);
+                let mut k = 0;
+                for i in 0..m {
+                    let key = self.key_from(raw[i]);
+                    // Strictly behind: an equal key is decided by the listing id in
+                    // `consider`.
+                    if key < worst.key {
+                        self.exact = false;
+                        continue;
+                    }
+                    kept[k] = kept[i];
+                    keys[k] = key;
+                    k += 1;
+                }
+                m = k;
+            }
+            if let Some((centre, band)) = band {
+                self.cols.lat.get_vals(&kept[..m], &mut read[..m]);
+                let mut k = 0;
+                for i in 0..m {
+                    // Farther in latitude alone than the radius: outside whatever the
+                    // longitude (a great circle is never shorter than the meridian's arc).
+                    if (read[i] - centre).abs() > band {
+                        continue;
+                    }
+                    kept[k] = kept[i];
+                    keys[k] = keys[i];
+                    lat[k] = read[i];
+                    k += 1;
+                }
+                m = k;
+            }
+            let docs = &kept[..m];
+            self.cols.expires.get_vals(docs, &mut expires[..m]);
             if self.near.is_some() {
-                self.cols.lat.get_vals(docs, &mut lat[..n]);
-                self.cols.lon.get_vals(docs, &mut lon[..n]);
+                if band.is_none() {
+                    self.cols.lat.get_vals(docs, &mut lat[..m]);
+                }
+                self.cols.lon.get_vals(docs, &mut lon[..m]);
             }
             for (i, &doc) in docs.iter().enumerate() {
-                if alive.is_some_and(|a| a.is_deleted(doc)) {
-                    continue;
-                }
                 let location = self.near.is_some().then(|| (lat[i], lon[i]));
-                self.consider(doc, 0.0, expires[i], location);
+                let key = key_cut.map(|_| keys[i]);
+                self.consider(doc, 0.0, expires[i], location, key);
             }
+        }
+    }
+
+    /// The column an unscored search's sort key comes from (not for nearest).
+    fn key_column(&self) -> &U64Col {
+        match self.sort {
+            Sort::PriceAsc => &self.cols.price,
+            Sort::PriceDesc => &self.cols.price_max,
+            Sort::Relevance | Sort::Newest | Sort::Nearest => &self.cols.signed,
+        }
+    }
+
+    /// The sort key of an unscored search from its column's value (see [`Self::key_of`]).
+    fn key_from(&self, raw: u64) -> f64 {
+        match self.sort {
+            Sort::PriceAsc => -(raw as f64),
+            _ => raw as f64,
         }
     }
 
@@ -553,7 +656,15 @@ impl ListingSegmentCollector {
 
     /// Filters one document (given its expiry and, for a search with a point, its location),
     /// counts it and offers it to the heap.
-    fn consider(&mut self, doc: DocId, score: Score, expires: u64, location: Option<(f64, f64)>) {
+    /// `key`, when given, is the document's sort key, already read.
+    fn consider(
+        &mut self,
+        doc: DocId,
+        score: Score,
+        expires: u64,
+        location: Option<(f64, f64)>,
+        key: Option<f64>,
+    ) {
         if expires <= self.now {
             return;
         }
@@ -562,7 +673,7 @@ impl ListingSegmentCollector {
         // An equal key is decided by the listing id, read only for such a tie.
         let early_key = match self.worst_if_pruning() {
             Some(worst) if self.sort != Sort::Nearest => {
-                let key = self.key_of(doc, score);
+                let key = key.unwrap_or_else(|| self.key_of(doc, score));
                 let behind = match key.total_cmp(&worst.key) {
                     Ordering::Less => true,
                     Ordering::Greater => false,
@@ -611,6 +722,16 @@ impl ListingSegmentCollector {
         let key = match (self.sort, early_key) {
             (_, Some(key)) => key,
             (Sort::Nearest, None) => {
+                // Once the heap is full, a point the flat estimate already puts farther than
+                // the farthest kept hit is dropped without its great-circle distance.
+                if let (Some((near, lat, lon)), Some(worst)) = (
+                    point,
+                    self.heap.peek().filter(|_| self.heap.len() >= self.depth),
+                ) {
+                    if near.surely_farther(lat, lon, -worst.rank.key) {
+                        return;
+                    }
+                }
                 let d = point.map(|(near, lat, lon)| near.distance(lat, lon));
                 distance_km = d;
                 -d.unwrap_or(f64::INFINITY)
@@ -654,6 +775,22 @@ impl ListingSegmentCollector {
 mod tests {
     use super::*;
 
+    /// The shortcuts that drop a point unmeasured never drop one that the great-circle
+    /// distance would keep: the latitude band (outside it is outside the radius) and the
+    /// nearest-first cut (surely farther than `km`).
+    fn bounds_hold(near: &Near, centre: (f64, f64), p: (f64, f64), km: f64) {
+        let exact = geo::haversine_km(centre, p);
+        if (p.0 - centre.0).abs() > near.band().unwrap() {
+            assert!(exact > near.radius.unwrap(), "band: {centre:?} {p:?}");
+        }
+        if exact <= near.radius.unwrap() && near.surely_farther(p.0, p.1, km) {
+            assert!(
+                exact > km,
+                "nearest cut: {centre:?} {p:?} at {exact} km, cut {km}"
+            );
+        }
+    }
+
     /// The flat-earth shortcut must decide exactly as the great-circle distance does.
     #[test]
     fn the_radius_shortcut_agrees_with_the_exact_distance() {
@@ -688,6 +825,8 @@ mod tests {
                         exact,
                         "centre ({lat}, {lon}), radius {radius}, point ({plat}, {plon})"
                     );
+                    let probe = radius * next();
+                    bounds_hold(&near, (lat, lon), (plat, plon), probe);
                     // And a point within 2% of the edge, on a random bearing (the spherical
                     // destination formula).
                     let d = radius * (0.98 + 0.04 * next()) / EARTH_RADIUS_KM;
@@ -706,6 +845,8 @@ mod tests {
                         exact,
                         "centre ({lat}, {lon}), radius {radius}, edge point ({plat}, {plon})"
                     );
+                    let probe = radius * next();
+                    bounds_hold(&near, (lat, lon), (plat, plon), probe);
                 }
             }
         }
