@@ -156,7 +156,7 @@ fn bad_watches_are_refused_and_follow_streams_alerts() {
     assert!(h.json_ok(&["watch", "list"]).is_empty());
 
     // A saved search keeps the rating bound of the same search (matched on ingest against
-    // the seller's reputation: node/tests/reviews.rs).
+    // the seller's reputation: node/tests/suite/reviews.rs).
     let rated = h.json_ok(&[
         "watch",
         "add",

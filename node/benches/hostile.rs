@@ -215,7 +215,7 @@ async fn api_under_flood() {
 /// A valid listing located in `area`, so it belongs on that area's topic: the flood must be
 /// of messages the node would accept but for their rate. (A listing on a topic it does not
 /// belong to is rejected and sinks its sender's score, which silences the peer after a few
-/// messages: another defence, tested in `node/tests/hostile.rs`, not the rate limit.)
+/// messages: another defence, tested in `node/tests/suite/hostile.rs`, not the rate limit.)
 fn in_area(synth: &mut Synth, area: &str) -> SignedEnvelope {
     let cell = GeoHash::new(area).expect("an area is a geohash cell");
     let (lat, lon) = geo::decode(&cell);

@@ -15,7 +15,7 @@
 //! `SWAPMEET_SIM_BREAKDOWN=1` measures instead the memory of a node's parts (an engine, an
 //! unconnected node), `SWAPMEET_SIM_NODES` of each, and exits.
 
-#[path = "../tests/scale_support/mod.rs"]
+#[path = "../tests/suite/scale_support/mod.rs"]
 mod scale_support;
 
 use std::time::{Duration, Instant};

@@ -38,7 +38,7 @@ fn local_id() -> PeerId {
     *ID.get_or_init(PeerId::random)
 }
 
-/// One input, as libFuzzer and the corpus replay (`node/tests/fuzz_corpora.rs`) give it.
+/// One input, as libFuzzer and the corpus replay (`node/tests/suite/fuzz_corpora.rs`) give it.
 pub fn run(data: &[u8]) {
     let Some((&n, rest)) = data.split_first() else {
         return;

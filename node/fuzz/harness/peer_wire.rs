@@ -153,7 +153,7 @@ fn blob_response(data: &[u8]) {
     }
 }
 
-/// One input, as libFuzzer and the corpus replay (`node/tests/fuzz_corpora.rs`) give it.
+/// One input, as libFuzzer and the corpus replay (`node/tests/suite/fuzz_corpora.rs`) give it.
 pub fn run(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;

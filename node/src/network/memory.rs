@@ -2,7 +2,7 @@
 //!
 //! A real node speaks TCP, QUIC and DNS ([`TransportChoice::System`], the default). A
 //! simulation of hundreds of nodes in one process (`node/benches/scale.rs`,
-//! `node/tests/scale_sim.rs`) runs the same behaviours and event loop over libp2p's
+//! `node/tests/suite/scale_sim.rs`) runs the same behaviours and event loop over libp2p's
 //! `MemoryTransport` instead ([`TransportChoice::Memory`]): no sockets, ports or file
 //! descriptors per connection, so a thousand nodes fit on one machine, with the same noise and
 //! yamux upgrades on top as over TCP. The memory transport also counts the bytes each node

@@ -17,7 +17,7 @@ use swapmeet_node::network::messaging::{MsgRequest, MsgResponse};
 use swapmeet_protocol::{EnvelopeHash, Sealed, SecretKey, ThreadId};
 use tempfile::TempDir;
 
-mod messaging_support;
+use crate::messaging_support;
 use messaging_support::{about, fresh, key, now, sealed_from_buyer};
 
 const DEADLINE: Duration = Duration::from_secs(60);

@@ -1,5 +1,5 @@
 //! A network of many swapmeet nodes in one process, for `node/benches/scale.rs` (figures) and
-//! `node/tests/scale_sim.rs` (behaviour): docs/SCALE.md and issue 15, section 4.
+//! `node/tests/suite/scale_sim.rs` (behaviour): docs/SCALE.md and issue 15, section 4.
 //!
 //! Every simulated node is a real node without its API: `LocalNode` (engine with its sled
 //! store and search index, messaging, market, the network's event loop with the real

@@ -6,7 +6,7 @@
 //! nothing asserts on timing.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod market_common;
+use crate::market_common;
 
 use market_common::*;
 use swapmeet_node::engine::EngineConfig;

@@ -5,7 +5,7 @@
 //! when they come back. The figures of a large run come from `node/benches/scale.rs`; this
 //! test asserts outcomes only, never times.
 
-mod scale_support;
+use crate::scale_support;
 
 use std::time::Duration;
 

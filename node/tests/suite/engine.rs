@@ -628,7 +628,7 @@ fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "crash_child",
+            "engine::crash_child",
             "--exact",
             "--nocapture",
             "--test-threads",
@@ -688,7 +688,7 @@ fn a_broad_search_stops_counting_but_keeps_the_true_top_hits() {
     let (e, _clock) = engine_at(dir.path());
     // 2,500 lamps: every other one in Berlin, the rest in Munich; distinct prices and times.
     // From three sellers: one key may have at most 1,000 active listings without a stamp
-    // (docs/PROTOCOL.md section 14; `node/tests/spam.rs` checks that limit).
+    // (docs/PROTOCOL.md section 14; `node/tests/suite/spam.rs` checks that limit).
     let mut all = Vec::new();
     let mut envs = Vec::new();
     for i in 0..2_500u64 {

@@ -4,7 +4,7 @@
 //! Deals are built with the protocol's API: in a test both parties' keys are known, so the
 //! receipt carries two real signatures.
 
-mod reviews_support;
+use crate::reviews_support;
 
 use reviews_support::*;
 use swapmeet_node::authoring::Author;

@@ -11,7 +11,7 @@ use swapmeet_protocol::{
 use tempfile::TempDir;
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod local_support;
+use crate::local_support;
 use local_support::{eventually, BERLIN};
 
 async fn node(n: u8, home: Option<(f64, f64)>) -> (LocalNode, TempDir) {

@@ -3,7 +3,7 @@
 //! a real deal through the market reviewed from its receipt. Every wait has an overall
 //! deadline, never a timing assertion.
 
-mod reviews_support;
+use crate::reviews_support;
 
 use std::time::Duration;
 

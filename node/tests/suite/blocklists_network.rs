@@ -10,7 +10,7 @@ use swapmeet_node::{IngestOutcome, Source};
 use swapmeet_protocol::{BlockEntry, BlockList, Listing, SecretKey};
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod local_support;
+use crate::local_support;
 use local_support::{berlin_listing, berlin_nodes, eventually};
 
 fn listing(item: &str, now: u64) -> Listing {

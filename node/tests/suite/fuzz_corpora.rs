@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 
 use swapmeet_node::synth::Rng;
 
-#[path = "../fuzz/harness/api_json.rs"]
+#[path = "../../fuzz/harness/api_json.rs"]
 mod api_json;
-#[path = "../fuzz/harness/dht_record.rs"]
+#[path = "../../fuzz/harness/dht_record.rs"]
 mod dht_record;
-#[path = "../fuzz/harness/peer_wire.rs"]
+#[path = "../../fuzz/harness/peer_wire.rs"]
 mod peer_wire;
 
 /// Every committed input of a target: its minimized corpus and its hand-made seeds.

@@ -8,7 +8,7 @@
 //! nothing asserts on timing.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod market_common;
+use crate::market_common;
 
 use std::time::Duration;
 

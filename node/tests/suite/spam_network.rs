@@ -8,7 +8,7 @@ use swapmeet_protocol::limits::FREE_LISTINGS_PER_KEY;
 use swapmeet_protocol::{geo, Listing, ListingId, SecretKey, Stamp};
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod local_support;
+use crate::local_support;
 use local_support::{berlin_listing, berlin_nodes, eventually, BERLIN};
 
 fn listing(item: &str, now: u64) -> Listing {

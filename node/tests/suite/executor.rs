@@ -24,9 +24,9 @@ use swapmeet_protocol::{SecretKey, ThreadId};
 use tempfile::TempDir;
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod local_support;
+use crate::local_support;
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod messaging_support;
+use crate::messaging_support;
 
 use local_support::eventually;
 use messaging_support::{about, fresh, key, now, sealed_from_buyer};
