@@ -1,5 +1,5 @@
 // The web UI driven in Debian's Chromium by playwright-core, as a user would use it
-// (cli/tests/browser_ui.rs starts the nodes and runs this). Usage: node e2e.mjs SCENARIO, with
+// (cli/tests/suite/browser_ui.rs starts the nodes and runs this). Usage: node e2e.mjs SCENARIO, with
 // CHROMIUM, SHOTS (screenshot folder) and the scenario's login links in the environment.
 //
 //   trade     SELLER_URL, BUYER_URL, PHOTO: sell with a photo on the seller's node, find it on

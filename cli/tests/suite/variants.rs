@@ -4,7 +4,7 @@
 //! colours with their price and stock.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use common::Home;
 

@@ -5,7 +5,7 @@
 //! `notify-send` on PATH.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

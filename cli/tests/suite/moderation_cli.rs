@@ -2,7 +2,7 @@
 //! `hidden`, against a running node in a temporary home.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use common::Home;
 

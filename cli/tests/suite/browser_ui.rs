@@ -11,7 +11,7 @@
 //! installs both); `SWAPMEET_CHROMIUM` names another Chromium binary.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! (in this process, where the test can give its listing photos without the photo encoder).
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! homes; the list travels as a signed line (`export` / `import`), as any record can.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use common::Home;
 

@@ -5,7 +5,7 @@
 //! non-zero naming the file and the limit, with nothing stored.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! running nodes in temporary homes, as a buyer waiting for a bike uses them.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! and the node settings they share a config with, checked at start and reported by status.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

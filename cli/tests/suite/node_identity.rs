@@ -3,7 +3,7 @@
 //! to whatever took the port), and the node closes a connection whose header is trickled.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 //! nodes in temporary homes, as a buyer and a seller use them.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! it goes to a file, and shop text and links from `bridge sync`.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::process::{Output, Stdio};
 

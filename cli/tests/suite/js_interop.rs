@@ -10,7 +10,7 @@
 //! skips.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

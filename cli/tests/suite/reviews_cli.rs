@@ -6,7 +6,7 @@
 //! way any signed line does: `swapmeet import`.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use common::{seller_and_buyer, wait_for, Home};
 use serde_json::Value;

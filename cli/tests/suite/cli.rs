@@ -2,7 +2,7 @@
 //! the no-node error, bad input, and crash safety under SIGKILL.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Stdio;

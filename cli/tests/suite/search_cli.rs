@@ -2,7 +2,7 @@
 //! very next search (no waiting, no retry loop), and a typo finds what was meant and says so.
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use common::Home;
 

@@ -5,7 +5,7 @@
 //! tested in a real browser: `browser_ui.rs`.)
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

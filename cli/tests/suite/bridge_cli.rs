@@ -4,7 +4,7 @@
 //! import input that needs escaping, is too long, or never ends (`/dev/zero`).
 
 #[allow(dead_code)] // shared helpers; this file uses some of them
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
