@@ -590,16 +590,18 @@ impl ListingSegmentCollector {
         }
     }
 
-    /// The column an unscored search's sort key comes from (not for nearest).
+    /// The column a sort key comes from when no score decides it (not for nearest).
     fn key_column(&self) -> &U64Col {
         match self.sort {
             Sort::PriceAsc => &self.cols.price,
+            // The highest price in stock: what the dearest variant costs.
             Sort::PriceDesc => &self.cols.price_max,
+            // Without text every score is 0: newer first.
             Sort::Relevance | Sort::Newest | Sort::Nearest => &self.cols.signed,
         }
     }
 
-    /// The sort key of an unscored search from its column's value (see [`Self::key_of`]).
+    /// The sort key from its column's value (higher is better: the lowest price is the best).
     fn key_from(&self, raw: u64) -> f64 {
         match self.sort {
             Sort::PriceAsc => -(raw as f64),
@@ -624,16 +626,12 @@ impl ListingSegmentCollector {
             .any(|v| (min..=max).contains(&v))
     }
 
-    /// The sort key of a document, for every order but nearest (higher is better).
+    /// The sort key of a document, for every order but nearest (higher is better): its
+    /// score for a search with text sorted by relevance, otherwise its sort column's value.
     fn key_of(&self, doc: DocId, score: Score) -> f64 {
         match self.sort {
-            // Without text every score is 0: newer first.
-            Sort::Relevance if score == 0.0 => self.cols.signed.get_val(doc) as f64,
-            Sort::Relevance => f64::from(score),
-            Sort::PriceAsc => -(self.cols.price.get_val(doc) as f64),
-            // The highest price in stock: what the dearest variant costs.
-            Sort::PriceDesc => self.cols.price_max.get_val(doc) as f64,
-            Sort::Newest | Sort::Nearest => self.cols.signed.get_val(doc) as f64,
+            Sort::Relevance if score != 0.0 => f64::from(score),
+            _ => self.key_from(self.key_column().get_val(doc)),
         }
     }
 
