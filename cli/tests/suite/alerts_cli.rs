@@ -1,7 +1,6 @@
 //! Saved searches and alerts through the real binary: `watch add/list/rm` and `alerts` against
 //! running nodes in temporary homes, as a buyer waiting for a bike uses them.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::io::{BufRead, BufReader};

@@ -2,7 +2,6 @@
 //! user's blocks), `blocklist trust`, `untrust`, `list`, against running nodes in temporary
 //! homes; the list travels as a signed line (`export` / `import`), as any record can.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use common::Home;

@@ -3,7 +3,6 @@
 //! any request body, a run that fails part way (nothing published, a rerun completes it), and
 //! import input that needs escaping, is too long, or never ends (`/dev/zero`).
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::collections::BTreeSet;

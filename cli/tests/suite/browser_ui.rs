@@ -10,7 +10,6 @@
 //! Needs Node.js (20 or later) with npm and Chromium (`apt-get install chromium`; `.ci/run`
 //! installs both); `SWAPMEET_CHROMIUM` names another Chromium binary.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::io::Cursor;

@@ -1,7 +1,6 @@
 //! The real `swapmeet` binary in temporary homes: the walkthrough, JSON shapes, exit codes,
 //! the no-node error, bad input, and crash safety under SIGKILL.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::path::PathBuf;

@@ -3,7 +3,6 @@
 //! clear error that says what to do (or a rebuild of what is derived), never a panic or a
 //! silent loss.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,6 @@
 //! temporary homes on 127.0.0.1 (no mDNS, no bootstrap: the invite is the only way they meet),
 //! and the node settings they share a config with, checked at start and reported by status.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::time::{Duration, Instant};

@@ -9,7 +9,6 @@
 //! packages are missing (`.ci/run` runs it first); without Node.js it fails saying so, it never
 //! skips.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::io::{BufRead, BufReader, Read};

@@ -3,7 +3,6 @@
 //! two running nodes in temporary homes; and every wrong move answered with exit code 2 and a
 //! sentence that says why.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use common::{seller_and_buyer, wait_for, Home};

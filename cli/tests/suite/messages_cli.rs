@@ -1,7 +1,6 @@
 //! Private messages through the real binary: `message`, `inbox`, `thread` against running
 //! nodes in temporary homes, as a buyer and a seller use them.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::process::Stdio;

@@ -1,7 +1,6 @@
 //! Local moderation through the real binary: `block`, `unblock`, `blocks`, `hide`, `unhide`,
 //! `hidden`, against a running node in a temporary home.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use common::Home;

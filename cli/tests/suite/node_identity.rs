@@ -2,7 +2,6 @@
 //! listener that proves it knows it (a stale `node.json` after `kill -9` must not hand the token
 //! to whatever took the port), and the node closes a connection whose header is trickled.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::io::{ErrorKind, Read, Write};

@@ -4,7 +4,6 @@
 //! image, a decompression bomb, a truncated file, too many photos, an oversized file) exits
 //! non-zero naming the file and the limit, with nothing stored.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::io::Cursor;

@@ -2,7 +2,6 @@
 //! in a temporary home) saves the photo of a seller's listing, fetched from the seller's node
 //! (in this process, where the test can give its listing photos without the photo encoder).
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::process::Stdio;

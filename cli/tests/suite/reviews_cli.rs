@@ -5,7 +5,6 @@
 //! home, a buyer's key is seeded, so both signatures of a deal are real. They reach the node the
 //! way any signed line does: `swapmeet import`.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use common::{seller_and_buyer, wait_for, Home};

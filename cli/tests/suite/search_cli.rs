@@ -1,7 +1,6 @@
 //! Search as a user meets it through the real `swapmeet` binary: your own writes are in your
 //! very next search (no waiting, no retry loop), and a typo finds what was meant and says so.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use common::Home;

@@ -2,7 +2,6 @@
 //! by a factor of 1,000, an update that changes nothing, a node log without colour codes when
 //! it goes to a file, and shop text and links from `bridge sync`.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::process::{Output, Stdio};

@@ -4,7 +4,6 @@
 //! is refused and changes nothing; the bearer-token API is unchanged. (What the pages do is
 //! tested in a real browser: `browser_ui.rs`.)
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::io::{Read, Write};

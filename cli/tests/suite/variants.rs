@@ -3,7 +3,6 @@
 //! once (with "from" where its variants' prices differ), and `show` lists the sizes and
 //! colours with their price and stock.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use common::Home;

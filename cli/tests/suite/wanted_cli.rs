@@ -4,7 +4,6 @@
 //! that match it alert the buyer as a saved search does. And the desktop switch, with a fake
 //! `notify-send` on PATH.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::common;
 
 use std::path::Path;

@@ -9,7 +9,6 @@ use swapmeet_node::network::local::LocalNode;
 use swapmeet_node::{IngestOutcome, Source};
 use swapmeet_protocol::{BlockEntry, BlockList, Listing, SecretKey};
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::local_support;
 use local_support::{berlin_listing, berlin_nodes, eventually};
 

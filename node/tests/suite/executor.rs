@@ -23,9 +23,7 @@ use swapmeet_node::network::NetworkHandle;
 use swapmeet_protocol::{SecretKey, ThreadId};
 use tempfile::TempDir;
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::local_support;
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::messaging_support;
 
 use local_support::eventually;

@@ -10,7 +10,6 @@ use swapmeet_protocol::{
 };
 use tempfile::TempDir;
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::local_support;
 use local_support::{eventually, BERLIN};
 

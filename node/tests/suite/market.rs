@@ -7,7 +7,6 @@
 //! Every wait has a deadline (`eventually`) and every test an overall timeout (`within`);
 //! nothing asserts on timing.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::market_common;
 
 use std::time::Duration;

@@ -5,7 +5,6 @@
 //! Every wait has a deadline (`eventually`) and every test an overall timeout (`within`);
 //! nothing asserts on timing.
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::market_common;
 
 use market_common::*;

@@ -7,7 +7,6 @@ use swapmeet_node::{IngestOutcome, Source};
 use swapmeet_protocol::limits::FREE_LISTINGS_PER_KEY;
 use swapmeet_protocol::{geo, Listing, ListingId, SecretKey, Stamp};
 
-#[allow(dead_code)] // shared helpers; this file uses some of them
 use crate::local_support;
 use local_support::{berlin_listing, berlin_nodes, eventually, BERLIN};
 
