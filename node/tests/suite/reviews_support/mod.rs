@@ -1,7 +1,6 @@
 //! Helpers of the review tests: seeded keys, real receipts (both parties' keys are known in a
 //! test, so both signatures are real), reviews valid and forged, and nodes on loopback.
 
-
 use std::future::Future;
 use std::time::{Duration, Instant};
 
