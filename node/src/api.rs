@@ -451,8 +451,16 @@ async fn id(State(s): St) -> Json<Value> {
     }))
 }
 
-async fn peers(State(s): St) -> Json<Value> {
-    Json(json!({"peers": s.net.as_ref().map(|n| json!(n.peers())).unwrap_or_else(|| json!([]))}))
+async fn peers(State(s): St) -> ApiResult<Json<Value>> {
+    let peers = match &s.net {
+        Some(n) => n
+            .peers()
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?,
+        // A node started without the network has no peers.
+        None => Vec::new(),
+    };
+    Ok(Json(json!({ "peers": peers })))
 }
 
 /// The `wait` option of the write calls (`?wait=false`): by default a write returns once its

@@ -454,7 +454,6 @@ pub struct RejectionView {
 #[derive(Default)]
 pub(crate) struct Shared {
     pub(crate) status: RwLock<NetworkStatus>,
-    pub(crate) peers: RwLock<Vec<PeerView>>,
 }
 
 /// A command to the event loop.
@@ -462,6 +461,7 @@ pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetworkError>>),
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    Peers(oneshot::Sender<Vec<PeerView>>),
     Block(PeerId, oneshot::Sender<()>),
     Unblock(PeerId, oneshot::Sender<()>),
     GetListing(ListingId, oneshot::Sender<Option<Vec<u8>>>),
@@ -637,13 +637,12 @@ impl NetworkHandle {
             .unwrap_or_default()
     }
 
-    /// The connected peers as last published by the event loop.
-    pub fn peers(&self) -> Vec<PeerView> {
-        self.shared
-            .peers
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_default()
+    /// The connected peers, as the event loop sees them now. Built when asked, not with the
+    /// status: a view of every peer (its PeerId as text, its gossip score) costs in proportion
+    /// to the connections, and refreshing it twice a second was the largest steady cost of the
+    /// many-node simulation (docs/SCALE.md).
+    pub async fn peers(&self) -> Result<Vec<PeerView>, NetworkError> {
+        self.ask(Command::Peers).await
     }
 }
 

@@ -84,6 +84,8 @@ async fn a_valid_listing_replayed_on_another_areas_topic_is_rejected_with_its_re
         victim
             .net()
             .peers()
+            .await
+            .unwrap()
             .iter()
             .any(|p| p.peer_id == replayer_id && p.rejected >= 1)
     })
@@ -91,6 +93,8 @@ async fn a_valid_listing_replayed_on_another_areas_topic_is_rejected_with_its_re
     let peer = victim
         .net()
         .peers()
+        .await
+        .unwrap()
         .into_iter()
         .find(|p| p.peer_id == replayer_id)
         .unwrap();

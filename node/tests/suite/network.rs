@@ -381,8 +381,11 @@ async fn forged_and_malformed_listings_are_dropped_and_the_sender_penalized() {
             let score = node.net().peer_score(forger_id).await.unwrap().unwrap();
             assert!(score < 0.0, "the forger's score is {score}");
         }
+        // The status is a snapshot refreshed every 500 ms and the peer list is read when
+        // asked: they agree once the snapshot has caught up.
         eventually("the peer list to count the rejects", || async {
-            let peers = node.net().peers();
+            let rejected = node.net().status().gossip.rejected;
+            let peers = node.net().peers().await.unwrap();
             let from_forger: u64 = peers
                 .iter()
                 .filter(|p| p.peer_id == forger_id.to_string())
@@ -391,7 +394,7 @@ async fn forged_and_malformed_listings_are_dropped_and_the_sender_penalized() {
             from_forger == rejected
         })
         .await;
-        for p in node.net().peers() {
+        for p in node.net().peers().await.unwrap() {
             if p.peer_id != forger_id.to_string() {
                 assert_eq!(p.rejected, 0, "{} forwarded a bad message", p.peer_id);
             }

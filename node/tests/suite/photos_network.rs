@@ -375,6 +375,8 @@ async fn a_peer_serving_corrupted_bytes_is_penalized_and_the_fetch_completes_fro
             .network()
             .unwrap()
             .peers()
+            .await
+            .unwrap()
             .into_iter()
             .find(|v| v.peer_id == corrupt_id && v.strikes == 1)
     })
@@ -527,6 +529,8 @@ async fn a_peer_over_its_serving_rate_answers_busy_and_the_fetch_moves_on() {
     let strikes = buyer
         .net()
         .peers()
+        .await
+        .unwrap()
         .into_iter()
         .find(|p| p.peer_id == stingy.net().peer_id().to_string())
         .map(|p| p.strikes);

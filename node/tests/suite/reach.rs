@@ -155,12 +155,19 @@ async fn two_nodes_behind_a_relay_exchange_a_listing_and_messages_through_it() {
         let peer = c.net().dial(n_circuit.parse().unwrap()).await.unwrap();
         assert_eq!(peer, n.net().peer_id());
         let n_id = n.net().peer_id().to_string();
-        eventually("C's connection to N to be listed", || {
-            let ok = c.net().peers().iter().any(|p| p.peer_id == n_id);
-            async move { ok }
+        eventually("C's connection to N to be listed", || async {
+            let peers = c.net().peers().await.unwrap();
+            peers.iter().any(|p| p.peer_id == n_id)
         })
         .await;
-        for p in c.net().peers().iter().filter(|p| p.peer_id == n_id) {
+        for p in c
+            .net()
+            .peers()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|p| p.peer_id == n_id)
+        {
             assert!(p.address.contains("/p2p-circuit"), "{}", p.address);
         }
 

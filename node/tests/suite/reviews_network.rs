@@ -155,6 +155,8 @@ async fn invalid_reviews_are_dropped_by_peers_and_the_sender_penalized() {
         receiver
             .net()
             .peers()
+            .await
+            .unwrap()
             .iter()
             .any(|p| p.peer_id == sender.to_string() && p.rejected >= judged)
     })

@@ -28,6 +28,9 @@ impl EventLoop {
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peer_views());
+            }
             Command::Block(peer, reply) => {
                 self.user_blocked.insert(peer);
                 self.swarm.behaviour_mut().blocked.block_peer(peer);

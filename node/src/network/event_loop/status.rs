@@ -1,5 +1,5 @@
-//! The status the loop publishes for synchronous readers (the API), and the per-area counts
-//! it refreshes off the loop.
+//! The status the loop publishes for synchronous readers (the API), the peers list it builds
+//! when asked, and the per-area counts it refreshes off the loop.
 
 use std::sync::atomic::Ordering;
 
@@ -84,8 +84,14 @@ impl EventLoop {
                 blob_buckets: self.blobs.peer_state_len(),
             },
         };
-        let peers: Vec<PeerView> = self
-            .swarm
+        if let Ok(mut s) = self.shared.status.write() {
+            *s = status;
+        }
+    }
+
+    /// A view of every connected peer, for `NetworkHandle::peers`.
+    pub(super) fn peer_views(&self) -> Vec<PeerView> {
+        self.swarm
             .connected_peers()
             .map(|p| {
                 let m = self.peer_meta.get(p);
@@ -104,12 +110,6 @@ impl EventLoop {
                     strikes: self.strikes.get(p),
                 }
             })
-            .collect();
-        if let Ok(mut s) = self.shared.status.write() {
-            *s = status;
-        }
-        if let Ok(mut s) = self.shared.peers.write() {
-            *s = peers;
-        }
+            .collect()
     }
 }
