@@ -10,6 +10,8 @@
 //! inbound together: one machine opening thousands of connections takes a few slots, not the
 //! node's whole budget. An address refused [`Limits::refusals_to_ban`] times while at its
 //! limit is banned for [`Limits::ban_for`]: its connections are refused before any handshake.
+//! A direction at its limit of established connections refuses new ones before the handshake
+//! too (after it, they would be refused the same way).
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -190,6 +192,12 @@ impl Behaviour {
             "inbound connections being set up",
             self.pending_in.len(),
             self.limits.pending,
+        )?;
+        // Refused now rather than after the handshake, which would be refused the same way.
+        check(
+            "established connections in this direction",
+            self.established_in.len(),
+            self.limits.per_direction,
         )
     }
 
@@ -269,6 +277,13 @@ impl NetworkBehaviour for Behaviour {
             "outbound connections being set up",
             self.pending_out.len(),
             self.limits.pending,
+        )?;
+        // A dial that would be refused once established is not started: its handshake was
+        // the largest cost of a node at its limit (docs/SCALE.md).
+        check(
+            "established connections in this direction",
+            self.established_out.len(),
+            self.limits.per_direction,
         )?;
         self.pending_out.insert(connection_id);
         Ok(vec![])
@@ -352,5 +367,62 @@ impl NetworkBehaviour for Behaviour {
 
     fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Infallible, THandlerInEvent<Self>>> {
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(i: u8) -> Multiaddr {
+        format!("/ip4/10.0.0.{i}/tcp/4001").parse().unwrap()
+    }
+
+    #[test]
+    fn a_direction_at_its_limit_refuses_before_the_handshake() {
+        let mut b = Behaviour::new(Limits {
+            per_direction: 2,
+            ..Limits::default()
+        });
+        let local = addr(0);
+        for i in 1..=2 {
+            let id = ConnectionId::new_unchecked(i);
+            b.handle_pending_inbound_connection(id, &local, &addr(i as u8))
+                .unwrap();
+            b.handle_established_inbound_connection(id, PeerId::random(), &local, &addr(i as u8))
+                .unwrap();
+            let id = ConnectionId::new_unchecked(10 + i);
+            b.handle_pending_outbound_connection(id, None, &[], Endpoint::Dialer)
+                .unwrap();
+            b.handle_established_outbound_connection(
+                id,
+                PeerId::random(),
+                &addr(20 + i as u8),
+                Endpoint::Dialer,
+                PortUse::Reuse,
+            )
+            .unwrap();
+        }
+        let refused = b
+            .handle_pending_inbound_connection(ConnectionId::new_unchecked(3), &local, &addr(3))
+            .unwrap_err();
+        assert!(matches!(
+            refused.downcast_ref::<Refused>(),
+            Some(Refused::Limit {
+                what: "established connections in this direction",
+                limit: 2
+            })
+        ));
+        assert_eq!(b.status().refused_inbound, 1);
+        assert!(b
+            .handle_pending_outbound_connection(
+                ConnectionId::new_unchecked(13),
+                None,
+                &[],
+                Endpoint::Dialer
+            )
+            .is_err());
+        // Neither refusal is held against the address (the node is full, not the peer rude).
+        assert!(b.refusals.is_empty() && b.banned.is_empty());
     }
 }
