@@ -11,6 +11,7 @@
 //! `SWAPMEET_SIM_CHURN_LISTINGS` (50), `SWAPMEET_SIM_CHURN` (0.2), `SWAPMEET_SIM_BOOTSTRAP` (3),
 //! `SWAPMEET_SIM_LOOKUPS` (50), `SWAPMEET_SIM_PUBLISH_GAP_MS` (200),
 //! `SWAPMEET_SIM_SETTLE_SECS` (30), `SWAPMEET_SIM_DEADLINE_SECS` (120), `SWAPMEET_SIM_SEED`,
+//! `SWAPMEET_SIM_CONNECTIONS` (96, each way), `SWAPMEET_SIM_IDLE_SECS` (600),
 //! `SWAPMEET_SIM_MAX_RSS_GIB` (18: the run stops when the process passes it).
 //! `SWAPMEET_SIM_BREAKDOWN=1` measures instead the memory of a node's parts (an engine, an
 //! unconnected node), `SWAPMEET_SIM_NODES` of each, and exits.
@@ -100,9 +101,17 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
         "quiet after {:.0} s more: {rate:.0} bytes read per node per second",
         quiet_from.elapsed().as_secs_f64()
     );
+    let peers: Vec<usize> = sim
+        .nodes
+        .iter()
+        .map(|n| n.up().net().status().connected_peers)
+        .collect();
     println!(
-        "settled: {lonely} nodes without a peer of their city; joining (start, DHT bootstrap, \
-         area announcements and look-ups, first syncs) read {:.0} bytes per node",
+        "settled: {lonely} nodes without a peer of their city; connected peers per node mean \
+         {:.1}, max {}; joining (start, DHT bootstrap, area announcements and look-ups, first \
+         syncs) read {:.0} bytes per node",
+        peers.iter().sum::<usize>() as f64 / n as f64,
+        peers.iter().max().copied().unwrap_or(0),
         bytes_read(&sim) as f64 / n as f64
     );
 

@@ -26,6 +26,8 @@ async fn a_small_network_delivers_finds_and_catches_up() {
         settle: Duration::from_secs(3),
         deadline: Duration::from_secs(60),
         seed: 15,
+        connections: 96,
+        idle: Duration::from_secs(600),
     };
     let run = async {
         let mut sim = Sim::start(config).await.expect("nodes start");

@@ -186,6 +186,15 @@ impl EventLoop {
         id: libp2p::core::transport::ListenerId,
         address: &Multiaddr,
     ) {
+        // Every node of the process can dial a memory address, as AutoNAT would confirm of a
+        // reachable TCP one. AutoNAT cannot confirm it here: the address a peer observes for a
+        // memory connection is the dialler's ephemeral port, never its listen port (TCP reuses
+        // the listen port for its dials). Without an external address a node's provider
+        // records carry no address (docs/SCALE.md).
+        if matches!(address.iter().next(), Some(Protocol::Memory(_))) {
+            self.swarm.add_external_address(address.clone());
+            return;
+        }
         if !is_relayed(address) {
             return;
         }

@@ -26,6 +26,7 @@ use libp2p::{Multiaddr, PeerId};
 use swapmeet_node::engine::EngineConfig;
 use swapmeet_node::messaging::MessagingConfig;
 use swapmeet_node::network::gossip::Following;
+use swapmeet_node::network::limits::Limits;
 use swapmeet_node::network::local::LocalNode;
 use swapmeet_node::network::memory::{TransportChoice, WireBytes};
 use swapmeet_node::network::NetworkConfig;
@@ -88,6 +89,14 @@ pub struct SimConfig {
     pub deadline: Duration,
     /// Seed of keys, homes and choices (`SWAPMEET_SIM_SEED`).
     pub seed: u64,
+    /// Established connections a node keeps in each direction (`SWAPMEET_SIM_CONNECTIONS`;
+    /// a real node's default, 96, unless set). In one process every connection's upkeep
+    /// (pings, yamux windows, timers) shares the same two cores.
+    pub connections: usize,
+    /// How long a connection no protocol uses stays open (`SWAPMEET_SIM_IDLE_SECS`; a real
+    /// node's default, 600 s, unless set). Connections Kademlia's queries open stay that
+    /// long, and hold slots a node at its limit needs for the next query.
+    pub idle: Duration,
 }
 
 impl SimConfig {
@@ -112,6 +121,11 @@ impl SimConfig {
             settle: Duration::from_secs(var("SWAPMEET_SIM_SETTLE_SECS", 30)),
             deadline: Duration::from_secs(var("SWAPMEET_SIM_DEADLINE_SECS", 120)),
             seed: var("SWAPMEET_SIM_SEED", 15),
+            connections: var("SWAPMEET_SIM_CONNECTIONS", Limits::default().per_direction),
+            idle: Duration::from_secs(var(
+                "SWAPMEET_SIM_IDLE_SECS",
+                NetworkConfig::default().idle_timeout.as_secs(),
+            )),
         }
     }
 }
@@ -356,6 +370,11 @@ impl Sim {
                 assume_public: true,
                 ..Default::default()
             },
+            limits: Limits {
+                per_direction: self.config.connections,
+                ..Limits::default()
+            },
+            idle_timeout: self.config.idle,
             ..NetworkConfig::default()
         };
         let node = LocalNode::start_with(
@@ -420,32 +439,28 @@ impl Sim {
 
     /// Waits until every node that has peers in its city is connected to at least one of
     /// them (the gossip of a city needs its nodes connected to each other), or `limit`.
-    /// Returns the nodes still without one. Reads the peers each node's status last published
-    /// (every 500 ms) rather than asking a thousand busy event loops in turn.
+    /// Returns the nodes still without one. Asks every node at once: a thousand busy event
+    /// loops asked in turn would each make the question wait for a turn of the runtime.
     pub async fn wait_for_areas(&self, limit: Duration) -> usize {
         let start = Instant::now();
-        let city_of: HashMap<String, usize> = self
-            .nodes
-            .iter()
-            .map(|n| (n.peer.to_string(), n.city))
-            .collect();
+        let city_of: HashMap<PeerId, usize> = self.nodes.iter().map(|n| (n.peer, n.city)).collect();
         let mut people: HashMap<usize, usize> = HashMap::new();
         for n in &self.nodes {
             *people.entry(n.city).or_default() += 1;
         }
         loop {
-            let lonely = self
+            let asked = self
                 .nodes
                 .iter()
                 .filter(|n| people.get(&n.city).copied().unwrap_or(0) > 1)
-                .filter_map(|n| n.node.as_ref().map(|node| (n.city, node)))
-                .filter(|(city, node)| {
-                    !node
-                        .net()
-                        .peers()
-                        .iter()
-                        .any(|p| city_of.get(&p.peer_id) == Some(city))
-                })
+                .filter_map(|n| {
+                    let net = n.node.as_ref()?.net().clone();
+                    Some(async move { (n.city, net.connected_peers().await.unwrap_or_default()) })
+                });
+            let lonely = futures::future::join_all(asked)
+                .await
+                .into_iter()
+                .filter(|(city, peers)| !peers.iter().any(|p| city_of.get(p) == Some(city)))
                 .count();
             if lonely == 0 || start.elapsed() > limit {
                 return lonely;
