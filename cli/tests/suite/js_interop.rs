@@ -197,8 +197,12 @@ fn a_js_libp2p_peer_gets_a_listing_by_gossip_dht_and_sync_and_its_malformed_mess
     );
     let score = peer["score"].as_f64().unwrap();
     assert!(score < -10.0, "score {score}");
-    let status = &h.json_ok(&["status"])[0];
-    assert_eq!(status["network"]["gossip"]["rejected"], 3);
+    // The status is a snapshot the node refreshes every 500 ms; the peers list is read when
+    // asked, so the status may still be catching up.
+    wait_for("the status to count the three rejections", || {
+        let status = &h.json_ok(&["status"])[0];
+        (status["network"]["gossip"]["rejected"] == 3).then_some(())
+    });
     // The table a user reads says it too.
     let table = h.ok(&["peers"]);
     let row = table.lines().find(|l| l.starts_with(&js_id)).unwrap();
