@@ -122,7 +122,11 @@ async fn a_valid_listing_replayed_on_another_areas_topic_is_rejected_with_its_re
         || async { victim.engine.stats().records == 1 },
     )
     .await;
-    assert_eq!(victim.net().status().gossip.rejected, 1);
+    // The status is a snapshot refreshed every 500 ms: it catches up with the peers list.
+    eventually("the status to count the one rejection", || async {
+        victim.net().status().gossip.rejected == 1
+    })
+    .await;
     replayer.stop().await.unwrap();
     victim.stop().await.unwrap();
 }
