@@ -236,7 +236,29 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
         store.peers_max
     );
 
+    // Inbound connections the nodes that stay up refuse (any limit) while the others are down
+    // and come back: a node at its cap turns away a returning peer.
+    let refused = |sim: &Sim| -> Vec<(u64, u64)> {
+        sim.nodes
+            .iter()
+            .map(|n| {
+                let r = n
+                    .node
+                    .as_ref()
+                    .map_or(0, |node| node.net().status().limits.refused_inbound);
+                (n.starts, r)
+            })
+            .collect()
+    };
+    let refused_before = refused(&sim);
     let churn = measure::churn(&mut sim, &mut synth).await?;
+    let refused_during: u64 = refused_before
+        .iter()
+        .zip(refused(&sim))
+        .filter(|((s0, _), (s1, _))| s0 == s1)
+        .map(|((_, r0), (_, r1))| r1.saturating_sub(*r0))
+        .sum();
+    println!("churn: inbound connections refused by the nodes that stayed up: {refused_during}");
     println!(
         "churn: {} nodes down while {} listings were published (gossip among the rest: \
          delivered {}/{}, p50 {:.1} ms p99 {:.1} ms); back up: {}/{} caught up with the {} \
