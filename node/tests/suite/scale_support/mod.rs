@@ -95,7 +95,7 @@ pub struct SimConfig {
     pub connections: usize,
     /// How long a connection no protocol uses stays open (`SWAPMEET_SIM_IDLE_SECS`; a real
     /// node's default, 600 s, unless set). Connections Kademlia's queries open stay that
-    /// long, and hold slots a node at its limit needs for the next query.
+    /// long; at 500 nodes, 60 s did not free slots for the next query (docs/SCALE.md).
     pub idle: Duration,
 }
 
