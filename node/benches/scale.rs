@@ -238,6 +238,17 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
 
     // Inbound connections the nodes that stay up refuse (any limit) while the others are down
     // and come back: a node at its cap turns away a returning peer.
+    let trimmed = |sim: &Sim| -> u64 {
+        sim.nodes
+            .iter()
+            .filter_map(|n| n.node.as_ref())
+            .map(|node| node.net().status().limits.trimmed)
+            .sum()
+    };
+    println!(
+        "connections closed for room (network/trim.rs) by the nodes up now, since their start: {}",
+        trimmed(&sim)
+    );
     let refused = |sim: &Sim| -> Vec<(u64, u64)> {
         sim.nodes
             .iter()
@@ -258,7 +269,11 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
         .filter(|((s0, _), (s1, _))| s0 == s1)
         .map(|((_, r0), (_, r1))| r1.saturating_sub(*r0))
         .sum();
-    println!("churn: inbound connections refused by the nodes that stayed up: {refused_during}");
+    println!(
+        "churn: inbound connections refused by the nodes that stayed up: {refused_during}; \
+         connections closed for room by the nodes up now, since their start: {}",
+        trimmed(&sim)
+    );
     println!(
         "churn: {} nodes down while {} listings were published (gossip among the rest: \
          delivered {}/{}, p50 {:.1} ms p99 {:.1} ms); back up: {}/{} caught up with the {} \

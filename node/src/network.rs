@@ -28,8 +28,8 @@
 //! - [`messaging`]: private messages over `/swapmeet/msg/1`: direct delivery, mailbox
 //!   deposits and collection, receipts, rate limits.
 //! - `event_loop`: the task that owns the swarm; beside it in `event_loop/` one file per
-//!   protocol it drives (`gossip`, `kad`, `sync`, `peers`, `reviews`) plus `commands` and
-//!   `status`.
+//!   protocol it drives (`gossip`, `kad`, `sync`, `peers`, `reviews`) plus `commands`,
+//!   `status` and `trim` (the connections' book and the periodic trim).
 //! - [`local`]: an engine + network without the API, for tests, benchmarks and examples.
 //! - [`memory`]: the choice of transports; libp2p's memory transport (with byte counters) for
 //!   simulations of many nodes in one process.
@@ -38,6 +38,8 @@
 //!   with its own cap; the loop itself never touches the disk.
 //! - [`limits`]: connection limits (per direction, pending, per peer, per IP address) and
 //!   bans of addresses that keep knocking.
+//! - [`trim`]: which connections to close, least useful first, when a direction nears its
+//!   limit, so the peers a node needs still find room.
 //! - [`bans`]: peers banned for a while after [`STRIKES_TO_BAN`] strikes.
 //!
 //! Shutdown ([`Network::shutdown`]): stop taking commands, close the executor to new work and
@@ -61,6 +63,7 @@ pub mod memory;
 pub mod messaging;
 pub mod reach;
 pub mod sync;
+pub mod trim;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -533,9 +536,9 @@ impl NetworkHandle {
     }
 
     /// Joins through an invite: the peer goes into the address book (written to disk before
-    /// this returns) and the bootstrap peers redialled while not connected; then its
-    /// addresses are dialled in turn. Returns the outcome of the dials (the peer stays known
-    /// either way).
+    /// this returns) and the bootstrap peers redialled while not connected (and the node has
+    /// fewer than 8 peers); then its addresses are dialled in turn. Returns the outcome of the
+    /// dials (the peer stays known either way).
     pub async fn join(&self, invite: invite::Invite) -> Result<JoinOutcome, NetworkError> {
         let addrs = invite.dial_addrs();
         let book = self.ask(|tx| Command::Join(invite, tx)).await?;

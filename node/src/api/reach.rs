@@ -38,7 +38,8 @@ pub struct JoinAnswer {
     pub peer_id: String,
     /// Its addresses, now in the address book.
     pub addresses: Vec<String>,
-    /// Whether a connection to it is open now (if not, it is redialled while not connected).
+    /// Whether a connection to it is open now (if not, it is redialled while not connected and
+    /// the node has fewer than 8 peers).
     pub connected: bool,
     /// Why each address dialled before that failed.
     pub errors: Vec<String>,

@@ -42,6 +42,10 @@ pub const BLOB_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Blob streams open at once per connection (the serving limits answer `Busy` well below).
 pub const BLOB_MAX_STREAMS: usize = 16;
 
+/// How often Kademlia refreshes its routing table with a bootstrap (besides the one at the
+/// first connection).
+pub const KAD_BOOTSTRAP_EVERY: Duration = Duration::from_secs(30 * 60);
+
 /// The protocols of a swapmeet node.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -122,6 +126,11 @@ fn kad_config() -> kad::Config {
         .set_provider_record_ttl(Some(Duration::from_secs(24 * 60 * 60)))
         .set_provider_publication_interval(Some(Duration::from_secs(6 * 60 * 60)))
         .set_query_timeout(Duration::from_secs(30))
+        // libp2p's default is every 5 minutes: a bootstrap is a dozen queries, most of whose
+        // requests open a connection, which the trimming closes again (`network/trim.rs`);
+        // in a 500-node simulation that was most of the connections opened while idle. The
+        // routing table is also fed by every connection the node makes.
+        .set_periodic_bootstrap_interval(Some(KAD_BOOTSTRAP_EVERY))
         .set_replication_factor(NonZeroUsize::new(20).unwrap_or(NonZeroUsize::MIN));
     c
 }

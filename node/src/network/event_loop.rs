@@ -56,6 +56,7 @@ mod reach;
 mod reviews;
 mod status;
 mod sync;
+mod trim;
 
 /// Peers from the address book redialled at start.
 const REDIAL: usize = 32;
@@ -144,6 +145,8 @@ struct EventLoop {
     sync_interval: Duration,
     sync_turn: usize,
     provided: bool,
+    /// Area announcements and provider look-ups (`event_loop/kad.rs`).
+    areas_found: kad::AreaDiscovery,
     /// Private messages (`network/messaging.rs`).
     msg: MessagingWire,
     /// Photos and thumbnails (`network/blobs.rs`).
@@ -164,6 +167,10 @@ struct EventLoop {
     relay_serving: bool,
     /// Whether it relays for others: always, never, or while public.
     relay_serve: super::reach::RelayServe,
+    /// The connections and what makes each worth keeping (`event_loop/trim.rs`).
+    conn_book: trim::ConnBook,
+    /// The cap of established connections in each direction (the trimming's marks).
+    per_direction: usize,
 }
 
 /// Builds the swarm, listens, dials, and spawns the loop.
@@ -276,6 +283,7 @@ pub(super) async fn spawn(
         sync_interval: config.sync_interval,
         sync_turn: 0,
         provided: false,
+        areas_found: Default::default(),
         bootstrap: config.bootstrap.clone(),
         reach: Default::default(),
         assume_public: config.reach.assume_public,
@@ -284,6 +292,8 @@ pub(super) async fn spawn(
         relay_candidates: Default::default(),
         relay_serving: config.reach.relay_serve == super::reach::RelayServe::On,
         relay_serve: config.reach.relay_serve,
+        conn_book: Default::default(),
+        per_direction: config.limits.per_direction,
     };
     let mut event_loop = event_loop;
     event_loop.wait_for_listeners(listeners).await;
@@ -340,6 +350,8 @@ impl EventLoop {
         let mut save_tick = tokio::time::interval(Duration::from_secs(30));
         let mut redial_tick = tokio::time::interval(BOOTSTRAP_REDIAL_EVERY);
         redial_tick.tick().await;
+        let mut trim_tick = tokio::time::interval(trim::TRIM_EVERY);
+        trim_tick.tick().await;
         loop {
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
@@ -374,6 +386,7 @@ impl EventLoop {
                 _ = provide_tick.tick() => self.provide_and_discover(),
                 _ = save_tick.tick() => self.save_book(),
                 _ = redial_tick.tick() => self.redial_bootstrap(),
+                _ = trim_tick.tick() => self.trim_connections(),
             }
             self.pump_gossip();
             self.start_waiting_syncs();
@@ -589,6 +602,18 @@ impl EventLoop {
     }
 
     fn on_behaviour(&mut self, ev: BehaviourEvent) {
+        // What makes a connection worth keeping when the node needs room.
+        match &ev {
+            BehaviourEvent::Gossip(libp2p::gossipsub::Event::Message {
+                propagation_source,
+                ..
+            }) => self.conn_book.delivered(*propagation_source),
+            BehaviourEvent::Sync(e) => self.conn_book.request(e),
+            BehaviourEvent::Msg(e) => self.conn_book.request(e),
+            BehaviourEvent::Blob(e) => self.conn_book.request(e),
+            BehaviourEvent::Relay(e) => self.conn_book.relay(e),
+            _ => {}
+        }
         match ev {
             BehaviourEvent::Gossip(ev) => self.on_gossip(ev),
             BehaviourEvent::Kad(ev) => self.on_kad(ev),

@@ -79,6 +79,8 @@ pub struct LimitsStatus {
     pub addresses: usize,
     /// Peers with established connections now (the per-peer map's size).
     pub peers: usize,
+    /// Connections closed to keep room below the limits (`network/trim.rs`), since start.
+    pub trimmed: u64,
 }
 
 fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
@@ -142,6 +144,7 @@ impl Behaviour {
             banned_addresses: self.banned.len(),
             addresses: self.per_ip.len(),
             peers: self.per_peer.len(),
+            trimmed: 0,
         }
     }
 

@@ -13,6 +13,7 @@ mod alerts;
 mod api;
 mod blocklists_network;
 mod bridge;
+mod connection_room;
 mod engine;
 mod executor;
 mod faults;

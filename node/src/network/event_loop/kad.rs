@@ -13,6 +13,27 @@ use tokio::sync::oneshot;
 use super::{Done, EventLoop, Kind};
 use crate::network::dht;
 
+/// Connected peers on an area's topic a node looks for; beyond them, providers found for the
+/// area are not dialled (gossipsub's mesh wants 6, and a connection costs upkeep and a slot
+/// of the node's budget, `network/trim.rs`).
+pub(super) const WANTED_AREA_PEERS: usize = 8;
+/// The same for `all`: nodes that follow everything, asked for what the areas lack.
+const WANTED_ALL_PEERS: usize = 2;
+
+/// Area announcements and provider look-ups (PROTOCOL.md 10.4, "Area providers").
+#[derive(Default)]
+pub(super) struct AreaDiscovery {
+    /// Areas whose announcement query finished; Kademlia republishes them itself
+    /// (`kad_config`'s provider publication interval).
+    announced: std::collections::HashSet<String>,
+    /// Announcement queries under way, by area.
+    announcing: std::collections::HashMap<QueryId, String>,
+    /// Provider look-ups under way: the area and how many providers they dialled.
+    looking: std::collections::HashMap<QueryId, (String, usize)>,
+    /// Whether the first round (with a Kademlia bootstrap) ran.
+    started: bool,
+}
+
 pub(super) struct GetQuery {
     pub(super) id: ListingId,
     pub(super) reply: Option<oneshot::Sender<Option<Vec<u8>>>>,
@@ -89,6 +110,11 @@ impl EventLoop {
                         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
                 }
                 self.on_query_progressed(id, result);
+                if step.last {
+                    // A look-up may end on a step that found providers.
+                    self.areas_found.looking.remove(&id);
+                    self.areas_found.announcing.remove(&id);
+                }
             }
             _ => {}
         }
@@ -118,11 +144,19 @@ impl EventLoop {
             QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
                 providers,
                 ..
-            })) => {
-                let me = *self.swarm.local_peer_id();
-                for p in providers {
-                    if p != me && !self.swarm.is_connected(&p) {
-                        let _ = self.swarm.dial(DialOpts::peer_id(p).build());
+            })) => self.on_area_providers(id, providers),
+            QueryResult::GetProviders(_) => {
+                self.areas_found.looking.remove(&id);
+            }
+            QueryResult::StartProviding(r) => {
+                if let Some(area) = self.areas_found.announcing.remove(&id) {
+                    match r {
+                        Ok(_) => {
+                            self.areas_found.announced.insert(area);
+                        }
+                        Err(e) => {
+                            tracing::debug!(%area, error = ?e, "announcing an area failed; tried again later")
+                        }
                     }
                 }
             }
@@ -165,22 +199,102 @@ impl EventLoop {
         }
     }
 
+    /// Connected peers subscribed to each area topic of `areas`.
+    fn area_peer_counts(&self, areas: &[String]) -> Vec<usize> {
+        let hashes: Vec<_> = areas
+            .iter()
+            .map(|a| crate::network::gossip::topic(a).hash())
+            .collect();
+        let mut counts = vec![0; areas.len()];
+        for (_, topics) in self.swarm.behaviour().gossip.all_peers() {
+            for t in topics {
+                if let Some(i) = hashes.iter().position(|h| h == t) {
+                    counts[i] += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    fn wanted_peers(area: &str) -> usize {
+        if area == GOSSIP_ALL_AREA {
+            WANTED_ALL_PEERS
+        } else {
+            WANTED_AREA_PEERS
+        }
+    }
+
+    /// Announces the areas not announced yet (Kademlia republishes the rest), and looks for
+    /// providers of the areas (and of `all`) with fewer than their wanted connected peers.
+    /// Run at the first connection and every [`PROVIDE_EVERY`](super::PROVIDE_EVERY): a node
+    /// that re-ran every announcement and look-up each time (27 areas: 55 queries, each
+    /// dialling 20 peers or more, and every provider found dialled) kept its connections at
+    /// their cap in a 500-node simulation (docs/SCALE.md).
     pub(super) fn provide_and_discover(&mut self) {
         let areas = self.areas.clone();
         for a in &areas {
-            let key = dht::area_key(a);
-            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key.clone()) {
-                tracing::debug!(area = %a, error = ?e, "cannot announce an area");
+            if self.areas_found.announced.contains(a)
+                || self.areas_found.announcing.values().any(|x| x == a)
+            {
+                continue;
             }
-            self.swarm.behaviour_mut().kad.get_providers(key);
-        }
-        if !areas.iter().any(|a| a == GOSSIP_ALL_AREA) {
-            self.swarm
+            match self
+                .swarm
                 .behaviour_mut()
                 .kad
-                .get_providers(dht::area_key(GOSSIP_ALL_AREA));
+                .start_providing(dht::area_key(a))
+            {
+                Ok(id) => {
+                    self.areas_found.announcing.insert(id, a.clone());
+                }
+                Err(e) => tracing::debug!(area = %a, error = ?e, "cannot announce an area"),
+            }
         }
-        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        let mut wanted = areas;
+        if !wanted.iter().any(|a| a == GOSSIP_ALL_AREA) {
+            wanted.push(GOSSIP_ALL_AREA.to_string());
+        }
+        let counts = self.area_peer_counts(&wanted);
+        for (a, n) in wanted.into_iter().zip(counts) {
+            let looking = self.areas_found.looking.values().any(|(x, _)| *x == a);
+            if n >= Self::wanted_peers(&a) || looking {
+                continue;
+            }
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_providers(dht::area_key(&a));
+            self.areas_found.looking.insert(id, (a, 0));
+        }
+        if !self.areas_found.started {
+            self.areas_found.started = true;
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
+    }
+
+    /// Dials the providers an area look-up found, up to what the area lacks.
+    fn on_area_providers(&mut self, id: QueryId, providers: std::collections::HashSet<PeerId>) {
+        let Some((area, dialled)) = self.areas_found.looking.get(&id).cloned() else {
+            return;
+        };
+        let have = self.area_peer_counts(std::slice::from_ref(&area))[0];
+        let mut budget = Self::wanted_peers(&area).saturating_sub(have + dialled);
+        let me = *self.swarm.local_peer_id();
+        let mut n = 0;
+        for p in providers {
+            if budget == 0 {
+                break;
+            }
+            if p != me && !self.swarm.is_connected(&p) {
+                let _ = self.swarm.dial(DialOpts::peer_id(p).build());
+                budget -= 1;
+                n += 1;
+            }
+        }
+        if let Some(e) = self.areas_found.looking.get_mut(&id) {
+            e.1 += n;
+        }
     }
 
     /// Puts one of the node's own listings into the DHT.

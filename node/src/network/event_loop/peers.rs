@@ -14,6 +14,9 @@ use super::EventLoop;
 use crate::network::behaviour::BehaviourEvent;
 use crate::network::STRIKES_TO_BAN;
 
+/// Bootstrap peers are redialled while the node has fewer peers than this.
+pub(super) const REDIAL_BOOTSTRAP_BELOW: usize = 8;
+
 /// What the status shows of a connected peer.
 pub(super) struct PeerMeta {
     pub(super) address: Multiaddr,
@@ -22,12 +25,18 @@ pub(super) struct PeerMeta {
 }
 
 impl EventLoop {
-    /// Dials again the bootstrap peers that are not connected: a node started while its
-    /// bootstrap peer was down (or that lost it) would otherwise stay alone until someone
-    /// dials it, and its outbox would wait with it. An address without a PeerId is dialled
-    /// only while the node has no connection at all.
+    /// Dials again the bootstrap peers that are not connected, while the node has fewer than
+    /// [`REDIAL_BOOTSTRAP_BELOW`] peers: a node started while its bootstrap peer was down (or
+    /// that lost it) would otherwise stay alone until someone dials it, and its outbox would
+    /// wait with it. A node with more peers has found the network; redialling a bootstrap peer
+    /// that closed its connection for room (`network/trim.rs`) would only be closed again. An
+    /// address without a PeerId is dialled only while the node has no connection at all.
     pub(super) fn redial_bootstrap(&mut self) {
-        let alone = self.swarm.connected_peers().next().is_none();
+        let connected = self.swarm.connected_peers().count();
+        if connected >= REDIAL_BOOTSTRAP_BELOW {
+            return;
+        }
+        let alone = connected == 0;
         for addr in self.bootstrap.clone() {
             let peer = addr.iter().find_map(|p| match p {
                 libp2p::multiaddr::Protocol::P2p(id) => Some(id),
@@ -94,6 +103,7 @@ impl EventLoop {
         self.msg.on_disconnected(peer);
         self.blobs.on_disconnected(&peer);
         self.relay_candidates.remove(&peer);
+        self.conn_book.forget(&peer);
         if let Some(s) = self.sessions.remove(&peer) {
             self.finish_session(peer, s, Some("peer disconnected".into()));
         }
@@ -112,6 +122,7 @@ impl EventLoop {
                 if let Some(dial) = self.dials.remove(&connection_id) {
                     let _ = dial.reply.send(Ok(peer_id));
                 }
+                self.conn_book.opened(connection_id, peer_id, &endpoint);
                 let (address, direction) = match &endpoint {
                     ConnectedPoint::Dialer { address, .. } => {
                         self.addrbook
@@ -159,10 +170,14 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                self.forget(peer_id);
+                self.conn_book.closed(connection_id);
+                if num_established == 0 {
+                    self.forget(peer_id);
+                }
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,

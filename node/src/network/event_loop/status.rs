@@ -72,7 +72,10 @@ impl EventLoop {
             messaging: self.msg.status(),
             blobs: self.blobs.status(self.exec.in_flight(Kind::BlobServe)),
             banned_peers: self.bans.len(),
-            limits: self.swarm.behaviour().limits.status(),
+            limits: super::super::limits::LimitsStatus {
+                trimmed: self.conn_book.trimmed,
+                ..self.swarm.behaviour().limits.status()
+            },
             executor: self.exec.status(),
             peer_state: PeerStateSizes {
                 peers: self.peer_meta.len(),
