@@ -11,12 +11,13 @@
 //!
 //! Least useful, in order: a peer that shares none of the node's area topics (a Kademlia
 //! contact from elsewhere), then one in fewer of its gossipsub meshes, then the one that
-//! delivered a new listing first the longest ago (or never). Never closed: a connection in
-//! its first [`GRACE`] (a look-up or a message still being answered), a peer with work under
-//! way (a sync session, a request answered or sent in the last [`GRACE`], a relay this node
-//! listens through, a peer holding a reservation or circuit on this node's relay), and a peer
-//! the user named (a bootstrap peer, a joined one: it is redialled while not connected, so
-//! closing it would only cost a handshake). Gossipsub grafts the meshes again from the peers that stay, which share the same areas.
+//! delivered a new listing first the longest ago (or never). Not closed yet: a connection in
+//! its first [`GRACE`] (a look-up or a message still being answered) or a peer with a request
+//! answered or sent in the last [`GRACE`]; the trim waits for it rather than close a more
+//! useful peer in its place. Never closed: a peer with a sync session, a relay this node
+//! listens through, a peer holding a reservation or circuit on this node's relay, and a peer
+//! the user named (a bootstrap peer, a joined one). Gossipsub grafts the meshes again from the
+//! peers that stay, which share the same areas.
 
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};

@@ -52,8 +52,16 @@ impl ConnBook {
         self.relayed.remove(peer);
     }
 
+    /// Whether the peer has a connection in the book: what is recorded of a peer that has
+    /// none (a request to a peer that could not be dialled) would never be pruned.
+    fn connected(&self, peer: &PeerId) -> bool {
+        self.conns.values().any(|(p, _, _)| p == peer)
+    }
+
     pub(super) fn delivered(&mut self, peer: PeerId) {
-        self.useful.insert(peer, Instant::now());
+        if self.connected(&peer) {
+            self.useful.insert(peer, Instant::now());
+        }
     }
 
     /// Any event of a request-response protocol: the peer has a request under way or just
@@ -65,12 +73,17 @@ impl ConnBook {
             | request_response::Event::InboundFailure { peer, .. }
             | request_response::Event::ResponseSent { peer, .. } => *peer,
         };
-        self.active.insert(peer, Instant::now());
+        if self.connected(&peer) {
+            self.active.insert(peer, Instant::now());
+        }
     }
 
     /// Reservations and circuits on this node's relay.
     pub(super) fn relay(&mut self, ev: &relay::Event) {
         let mut add = |p: PeerId, n: isize| {
+            if n > 0 && !self.conns.values().any(|(c, _, _)| *c == p) {
+                return;
+            }
             let e = self.relayed.entry(p).or_insert(0);
             *e = e.saturating_add_signed(n);
             if *e == 0 {
@@ -145,8 +158,8 @@ impl EventLoop {
             }
         }
         let mut kept: Vec<PeerId> = self.relay_listens.values().map(|(r, _)| *r).collect();
-        // The peers the user named (config, `--bootstrap`, `swapmeet join`): they are
-        // redialled while not connected, so closing them would only cost a handshake.
+        // The peers the user named (config, `--bootstrap`, `swapmeet join`): the user chose
+        // them.
         kept.extend(self.bootstrap.iter().filter_map(|a| {
             a.iter().find_map(|p| match p {
                 libp2p::multiaddr::Protocol::P2p(id) => Some(id),
