@@ -17,6 +17,14 @@ use crate::network::STRIKES_TO_BAN;
 /// Bootstrap peers are redialled while the node has fewer peers than this.
 pub(super) const REDIAL_BOOTSTRAP_BELOW: usize = 8;
 
+/// The PeerId an address names (`/p2p/...`), if it names one.
+pub(super) fn peer_in(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
 /// What the status shows of a connected peer.
 pub(super) struct PeerMeta {
     pub(super) address: Multiaddr,
@@ -38,10 +46,7 @@ impl EventLoop {
         }
         let alone = connected == 0;
         for addr in self.bootstrap.clone() {
-            let peer = addr.iter().find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            });
+            let peer = peer_in(&addr);
             let wanted = match peer {
                 Some(id) => !self.swarm.is_connected(&id),
                 None => alone,

@@ -21,6 +21,8 @@ pub(super) const TRIM_EVERY: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub(super) struct ConnBook {
     conns: HashMap<ConnectionId, (PeerId, Direction, Instant)>,
+    /// Connections per peer (the peers in `conns`).
+    peers: HashMap<PeerId, usize>,
     /// When each peer last delivered a listing this node had not seen.
     useful: HashMap<PeerId, Instant>,
     /// When each peer last sent or answered a request (sync, messaging, blobs).
@@ -38,11 +40,20 @@ impl ConnBook {
         } else {
             Direction::Inbound
         };
-        self.conns.insert(id, (peer, dir, Instant::now()));
+        if self.conns.insert(id, (peer, dir, Instant::now())).is_none() {
+            *self.peers.entry(peer).or_insert(0) += 1;
+        }
     }
 
     pub(super) fn closed(&mut self, id: ConnectionId) {
-        self.conns.remove(&id);
+        if let Some((peer, _, _)) = self.conns.remove(&id) {
+            if let Some(n) = self.peers.get_mut(&peer) {
+                *n -= 1;
+                if *n == 0 {
+                    self.peers.remove(&peer);
+                }
+            }
+        }
     }
 
     /// The peer's last connection closed.
@@ -55,7 +66,7 @@ impl ConnBook {
     /// Whether the peer has a connection in the book: what is recorded of a peer that has
     /// none (a request to a peer that could not be dialled) would never be pruned.
     fn connected(&self, peer: &PeerId) -> bool {
-        self.conns.values().any(|(p, _, _)| p == peer)
+        self.peers.contains_key(peer)
     }
 
     pub(super) fn delivered(&mut self, peer: PeerId) {
@@ -81,7 +92,7 @@ impl ConnBook {
     /// Reservations and circuits on this node's relay.
     pub(super) fn relay(&mut self, ev: &relay::Event) {
         let mut add = |p: PeerId, n: isize| {
-            if n > 0 && !self.conns.values().any(|(c, _, _)| *c == p) {
+            if n > 0 && !self.peers.contains_key(&p) {
                 return;
             }
             let e = self.relayed.entry(p).or_insert(0);
@@ -160,12 +171,7 @@ impl EventLoop {
         let mut kept: Vec<PeerId> = self.relay_listens.values().map(|(r, _)| *r).collect();
         // The peers the user named (config, `--bootstrap`, `swapmeet join`): the user chose
         // them.
-        kept.extend(self.bootstrap.iter().filter_map(|a| {
-            a.iter().find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            })
-        }));
+        kept.extend(self.bootstrap.iter().filter_map(super::peers::peer_in));
         for (peer, c) in peers.iter_mut() {
             if self.sessions.contains_key(peer)
                 || self.conn_book.relayed.contains_key(peer)
@@ -205,12 +211,7 @@ impl EventLoop {
             "over the connection high-water mark: closing the least useful"
         );
         for peer in chosen {
-            let n = self
-                .conn_book
-                .conns
-                .values()
-                .filter(|(p, _, _)| *p == peer)
-                .count();
+            let n = self.conn_book.peers.get(&peer).copied().unwrap_or(0);
             if self.swarm.disconnect_peer_id(peer).is_ok() {
                 self.conn_book.trimmed += n as u64;
             }
