@@ -94,9 +94,11 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
     let lonely = sim.wait_for_areas(Duration::from_secs(60)).await;
     // Joining ends with a burst of DHT work (area announcements and look-ups, whose queries
     // time out after 30 s); publishing starts once the traffic has fallen to what an idle
-    // network reads, so that a listing's bytes can be told from it.
+    // network reads, so that a listing's bytes can be told from it. Two cores take longer to
+    // get through a larger network's joining: 4 minutes per 500 nodes at most.
     let quiet_from = Instant::now();
-    let rate = measure::wait_until_quiet(&sim, Duration::from_secs(240)).await;
+    let limit = Duration::from_secs(240) * (n as u32).div_ceil(500).max(1);
+    let rate = measure::wait_until_quiet(&sim, limit).await;
     println!(
         "quiet after {:.0} s more: {rate:.0} bytes read per node per second",
         quiet_from.elapsed().as_secs_f64()

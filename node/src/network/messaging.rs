@@ -12,8 +12,9 @@
 //!   it delivered; a refusal (busy, rate) leaves it queued for its next try. Receipts and the
 //!   deposits mailbox peers took are recorded from a bounded queue ([`MAX_OUTBOX_WRITES`]), one
 //!   batch at a time, and whatever is queued at shutdown is written before the network stops.
-//! - **Collect.** On each new connection, and every minute from the peers closest to this
-//!   node's key, it asks for the mail held for it (`Collect`, repeated while `more`), receives
+//! - **Collect.** On each new connection, every [`FIND_MAILBOXES_EVERY`] from the peers
+//!   closest to this node's key (looked up again each time), and every [`COLLECT_EVERY`] from
+//!   the nearest of them, it asks for the mail held for it (`Collect`, repeated while `more`), receives
 //!   each item (open, verify, store, flush: on the executor; past its cap the mail stays with
 //!   the mailbox and is collected again when a batch ends), acknowledges what was stored or is
 //!   invalid for good, and sends each receipt to its sender (now if connected, else when it
@@ -63,8 +64,18 @@ pub const MAX_INBOUND_JOBS: usize = 32;
 pub const COLLECT_BYTES: u32 = 256 * 1024;
 /// How often the outbox is looked at for due messages.
 pub const OUTBOX_TICK: Duration = Duration::from_secs(1);
-/// How often the node collects from the peers closest to its own key (besides on connect).
+/// How often the node collects from its nearest mailboxes (besides on connect).
 pub const COLLECT_EVERY: Duration = Duration::from_secs(60);
+/// How often the node looks up the peers closest to its own key (its mailboxes) again, and
+/// collects from all of them. A look-up asks 20 or more peers, most of them not connected:
+/// run every minute by every node, these look-ups and the collects after them opened most of
+/// the connections of an idle 500-node simulation, which its nodes then closed again for room
+/// (docs/SCALE.md).
+pub const FIND_MAILBOXES_EVERY: Duration = Duration::from_secs(10 * 60);
+/// Of the mailboxes found, the nearest this many times `mailbox_copies` are asked every
+/// [`COLLECT_EVERY`], dialled if need be: a sender deposits with the `mailbox_copies` nearest
+/// it finds, and its view of the nearest can differ from this node's by a few.
+const NEAREST_MAILBOXES_PER_COPY: usize = 2;
 /// Receipts kept for senders that are not connected, in all (the oldest go first; the
 /// sender's next try of `Deliver` gets its receipt anyway).
 const MAX_HELD_RECEIPTS: usize = 4096;
@@ -196,6 +207,10 @@ pub(crate) struct MessagingWire {
     outbound: HashMap<OutboundRequestId, (PeerId, Pending)>,
     trying: HashMap<EnvelopeHash, Try>,
     closest: HashMap<kad::QueryId, Option<EnvelopeHash>>,
+    /// The peers closest to this node's key at the last look-up, nearest first, and when that
+    /// look-up started.
+    mailboxes: Vec<PeerId>,
+    mailboxes_found: Option<std::time::Instant>,
     held_receipts: HashMap<PeerId, Vec<Vec<u8>>>,
     held_receipt_count: usize,
     /// Receipts and deposit records waiting for the executor (at most [`MAX_OUTBOX_WRITES`]).
@@ -236,6 +251,8 @@ impl MessagingWire {
             outbound: HashMap::new(),
             trying: HashMap::new(),
             closest: HashMap::new(),
+            mailboxes: Vec::new(),
+            mailboxes_found: None,
             held_receipts: HashMap::new(),
             held_receipt_count: 0,
             outbox_writes: VecDeque::new(),
@@ -352,9 +369,39 @@ impl MessagingWire {
                 if let Err(e) = swept {
                     tracing::debug!(error = %e, "expired messages swept on the next tick");
                 }
-                let me = *swarm.local_peer_id();
-                let q = swarm.behaviour_mut().kad.get_closest_peers(me);
-                self.closest.insert(q, None);
+                self.collect_from_mailboxes(swarm);
+            }
+        }
+    }
+
+    /// The nearest of this node's mailboxes, asked for mail every [`COLLECT_EVERY`]: the
+    /// connection manager keeps their connections (`event_loop/trim.rs`), which would
+    /// otherwise be closed between two collects and dialled again for the next.
+    pub(crate) fn nearest_mailboxes(&self) -> &[PeerId] {
+        let n = self.messenger.config().mailbox_copies * NEAREST_MAILBOXES_PER_COPY;
+        &self.mailboxes[..n.min(self.mailboxes.len())]
+    }
+
+    /// Every [`COLLECT_EVERY`]: looks up the peers closest to this node's key when the last
+    /// look-up is [`FIND_MAILBOXES_EVERY`] old (or there was none), collecting from all it finds;
+    /// otherwise collects from the nearest of the mailboxes it found (dialling them) and from
+    /// the others it is connected to.
+    fn collect_from_mailboxes(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let stale = self
+            .mailboxes_found
+            .is_none_or(|t| t.elapsed() >= FIND_MAILBOXES_EVERY);
+        let looking = self.closest.values().any(Option::is_none);
+        if stale && !looking {
+            self.mailboxes_found = Some(std::time::Instant::now());
+            let me = *swarm.local_peer_id();
+            let q = swarm.behaviour_mut().kad.get_closest_peers(me);
+            self.closest.insert(q, None);
+            return;
+        }
+        let nearest = self.nearest_mailboxes().len();
+        for (i, p) in self.mailboxes.clone().into_iter().enumerate() {
+            if i < nearest || swarm.is_connected(&p) {
+                self.collect_from(swarm, p);
             }
         }
     }
@@ -471,8 +518,21 @@ impl MessagingWire {
         let me = *swarm.local_peer_id();
         match purpose {
             None => {
-                for p in peers.into_iter().map(|p| p.peer_id).filter(|p| *p != me) {
-                    self.collect_from(swarm, p);
+                let mut found: Vec<PeerId> = peers
+                    .into_iter()
+                    .map(|p| p.peer_id)
+                    .filter(|p| *p != me)
+                    .collect();
+                let key = kad::KBucketKey::from(me);
+                found.sort_by_key(|p| key.distance(&kad::KBucketKey::from(*p)));
+                for p in &found {
+                    self.collect_from(swarm, *p);
+                }
+                if found.is_empty() {
+                    // Not in the network yet: look again at the next tick.
+                    self.mailboxes_found = None;
+                } else {
+                    self.mailboxes = found;
                 }
             }
             Some(hash) => {

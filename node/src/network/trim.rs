@@ -72,7 +72,7 @@ pub enum Protection {
     /// Not yet (a young connection, a request under way): it keeps its rank, and a trim that
     /// would close it waits for it rather than close a more useful peer in its place.
     ForNow,
-    /// Never (a relay in use, a peer the user named, a sync session).
+    /// Never (a relay in use, a peer the user named, a sync session, a nearest mailbox).
     Always,
 }
 

@@ -19,6 +19,10 @@ use crate::network::dht;
 pub(super) const WANTED_AREA_PEERS: usize = 8;
 /// The same for `all`: nodes that follow everything, asked for what the areas lack.
 const WANTED_ALL_PEERS: usize = 2;
+/// The longest an area waits for its next provider look-up after look-ups that found nobody
+/// new to dial: a small town's area can never have its wanted peers, and newcomers to it find
+/// this node through its own announcement anyway.
+const MAX_LOOKUP_WAIT: std::time::Duration = std::time::Duration::from_secs(4 * 60 * 60);
 
 /// Area announcements and provider look-ups (PROTOCOL.md 10.4, "Area providers").
 #[derive(Default)]
@@ -30,6 +34,10 @@ pub(super) struct AreaDiscovery {
     announcing: std::collections::HashMap<QueryId, String>,
     /// Provider look-ups under way: the area and how many providers they dialled.
     looking: std::collections::HashMap<QueryId, (String, usize)>,
+    /// Per area, when its next look-up may run and the wait after one that finds nobody new
+    /// (doubled each time, from [`PROVIDE_EVERY`](super::PROVIDE_EVERY) to
+    /// [`MAX_LOOKUP_WAIT`]; back to the start when a look-up dials someone).
+    waits: std::collections::HashMap<String, (std::time::Instant, std::time::Duration)>,
     /// Whether the first round (with a Kademlia bootstrap) ran.
     started: bool,
 }
@@ -38,6 +46,21 @@ pub(super) struct GetQuery {
     pub(super) id: ListingId,
     pub(super) reply: Option<oneshot::Sender<Option<Vec<u8>>>>,
     pub(super) best: Option<(dht::Meta, Vec<u8>)>,
+}
+
+impl AreaDiscovery {
+    /// An area's provider look-up ended having dialled `dialled` providers: the next waits a
+    /// tick if it found someone, twice as long as the last wait if not.
+    fn looked_up(&mut self, area: String, dialled: usize) {
+        let start = super::PROVIDE_EVERY;
+        let wait = match self.waits.get(&area) {
+            Some((_, last)) if dialled == 0 => (*last * 2).min(MAX_LOOKUP_WAIT),
+            _ => start,
+        };
+        // Less one tick: the look-up runs at the first tick after `next`.
+        let next = std::time::Instant::now() + wait.saturating_sub(start);
+        self.waits.insert(area, (next, wait));
+    }
 }
 
 impl EventLoop {
@@ -112,7 +135,9 @@ impl EventLoop {
                 self.on_query_progressed(id, result);
                 if step.last {
                     // A look-up may end on a step that found providers.
-                    self.areas_found.looking.remove(&id);
+                    if let Some((area, dialled)) = self.areas_found.looking.remove(&id) {
+                        self.areas_found.looked_up(area, dialled);
+                    }
                     self.areas_found.announcing.remove(&id);
                 }
             }
@@ -254,10 +279,17 @@ impl EventLoop {
         if !wanted.iter().any(|a| a == GOSSIP_ALL_AREA) {
             wanted.push(GOSSIP_ALL_AREA.to_string());
         }
+        self.areas_found.waits.retain(|a, _| wanted.contains(a));
         let counts = self.area_peer_counts(&wanted);
+        let now = std::time::Instant::now();
         for (a, n) in wanted.into_iter().zip(counts) {
             let looking = self.areas_found.looking.values().any(|(x, _)| *x == a);
-            if n >= Self::wanted_peers(&a) || looking {
+            let waiting = self
+                .areas_found
+                .waits
+                .get(&a)
+                .is_some_and(|(next, _)| now < *next);
+            if n >= Self::wanted_peers(&a) || looking || waiting {
                 continue;
             }
             let id = self
@@ -333,5 +365,37 @@ impl EventLoop {
             Err(e) if e.is_peer_fault() => self.strike(peer, "invalid DHT record"),
             Err(e) => tracing::debug!(%peer, error = %e, "ignoring a DHT record"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn wait(d: &AreaDiscovery, area: &str) -> Duration {
+        d.waits[area].1
+    }
+
+    #[test]
+    fn look_ups_that_find_nobody_new_wait_longer_up_to_the_cap() {
+        let tick = super::super::PROVIDE_EVERY;
+        let mut d = AreaDiscovery::default();
+        d.looked_up("u33d".into(), 0);
+        assert_eq!(wait(&d, "u33d"), tick);
+        d.looked_up("u33d".into(), 0);
+        assert_eq!(wait(&d, "u33d"), tick * 2);
+        d.looked_up("u33d".into(), 0);
+        assert_eq!(wait(&d, "u33d"), tick * 4);
+        for _ in 0..10 {
+            d.looked_up("u33d".into(), 0);
+        }
+        assert_eq!(wait(&d, "u33d"), MAX_LOOKUP_WAIT);
+        // One that dialled someone starts again.
+        d.looked_up("u33d".into(), 2);
+        assert_eq!(wait(&d, "u33d"), tick);
+        // Areas are apart.
+        d.looked_up("u281".into(), 0);
+        assert_eq!(wait(&d, "u281"), tick);
     }
 }

@@ -172,6 +172,8 @@ impl EventLoop {
         // The peers the user named (config, `--bootstrap`, `swapmeet join`): the user chose
         // them.
         kept.extend(self.bootstrap.iter().filter_map(super::peers::peer_in));
+        // The nearest of its mailboxes (at most six), asked for mail every minute.
+        kept.extend_from_slice(self.msg.nearest_mailboxes());
         for (peer, c) in peers.iter_mut() {
             if self.sessions.contains_key(peer)
                 || self.conn_book.relayed.contains_key(peer)

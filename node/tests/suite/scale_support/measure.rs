@@ -59,18 +59,29 @@ pub fn synth(seed: u64) -> Synth {
 /// What counts as an idle network, in bytes read per node per second.
 pub const QUIET_BYTES_PER_NODE_SEC: f64 = 4096.0;
 
-/// Waits until the nodes read less than [`QUIET_BYTES_PER_NODE_SEC`] over 5 s, or `limit`;
-/// returns the last rate. Joining ends with a burst of DHT work (area announcements and
-/// look-ups, whose queries time out after 30 s) and first syncs; publishing into it would
-/// measure that burst, and gossip meshes are still forming.
+/// Consecutive 5-second windows under [`QUIET_BYTES_PER_NODE_SEC`] that count as quiet: one
+/// window fell between two bursts of a 1,000-node joining that was far from over.
+const QUIET_WINDOWS: usize = 3;
+
+/// Waits until the nodes read less than [`QUIET_BYTES_PER_NODE_SEC`] in each of
+/// [`QUIET_WINDOWS`] 5-second windows in a row, or `limit`; returns the last window's rate.
+/// Joining ends with a burst of DHT work (area announcements and look-ups, whose queries time
+/// out after 30 s) and first syncs; publishing into it would measure that burst, and gossip
+/// meshes are still forming.
 pub async fn wait_until_quiet(sim: &Sim, limit: Duration) -> f64 {
     let start = Instant::now();
     let n = sim.nodes.len().max(1) as f64;
+    let mut quiet = 0;
     loop {
         let b = bytes_read(sim);
         tokio::time::sleep(Duration::from_secs(5)).await;
         let rate = (bytes_read(sim) - b) as f64 / 5.0 / n;
-        if rate < QUIET_BYTES_PER_NODE_SEC || start.elapsed() > limit {
+        quiet = if rate < QUIET_BYTES_PER_NODE_SEC {
+            quiet + 1
+        } else {
+            0
+        };
+        if quiet >= QUIET_WINDOWS || start.elapsed() > limit {
             return rate;
         }
     }
