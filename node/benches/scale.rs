@@ -223,6 +223,21 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
         "dht: bytes read network-wide above idle per look-up {:.0}",
         lookup_bytes / (look.listings + look.peers).max(1) as f64
     );
+    let puts = sim
+        .nodes
+        .iter()
+        .filter_map(|n| n.node.as_ref())
+        .fold((0, 0, 0), |t, n| {
+            let p = n.net().status().dht_puts;
+            (t.0 + p.stored, t.1 + p.retried, t.2 + p.given_up)
+        });
+    println!(
+        "dht: puts of the {} listings published: stored {}, retried {}, given up {}",
+        published.len(),
+        puts.0,
+        puts.1,
+        puts.2
+    );
 
     let store = measure::storage(&sim, published.len());
     println!(

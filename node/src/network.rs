@@ -157,6 +157,9 @@ pub struct NetworkConfig {
     pub limits: limits::Limits,
     /// How long a peer that earned [`STRIKES_TO_BAN`] strikes stays banned.
     pub ban_for: Duration,
+    /// The wait before a failed DHT put of the node's own listing is tried again (doubled for
+    /// each next try; `event_loop/puts.rs`).
+    pub dht_put_retry: Duration,
     /// Reachability: AutoNAT, the relay this node runs for others, Kademlia's mode.
     pub reach: reach::ReachConfig,
     /// The transports: the system's (TCP, QUIC, DNS) for every real node, libp2p's memory
@@ -194,6 +197,7 @@ impl Default for NetworkConfig {
             gossip_rate: DEFAULT_GOSSIP_RATE,
             limits: limits::Limits::default(),
             ban_for: DEFAULT_BAN,
+            dht_put_retry: Duration::from_secs(60),
             reach: reach::ReachConfig::default(),
             transport: memory::TransportChoice::System,
         }
@@ -306,6 +310,18 @@ pub struct DhtLookups {
     pub millis: u64,
 }
 
+/// The node's own listings put into the DHT (`event_loop/puts.rs`).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct DhtPuts {
+    /// Puts a peer took.
+    pub stored: u64,
+    /// Puts tried again after a failure.
+    pub retried: u64,
+    /// Puts given up after their last attempt (Kademlia's hourly replication tries again), or
+    /// whose listing was gone when their retry came.
+    pub given_up: u64,
+}
+
 /// A sync this node asked for, in progress or finished.
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncInfo {
@@ -344,6 +360,8 @@ pub struct NetworkStatus {
     pub dht_records: usize,
     /// What the look-ups this node asked for (listing records, PeerIds) cost.
     pub dht_lookups: DhtLookups,
+    /// The node's own listings put into the DHT.
+    pub dht_puts: DhtPuts,
     /// Gossip counters.
     pub gossip: GossipCounters,
     /// Syncs in progress.

@@ -52,6 +52,7 @@ mod dials;
 mod gossip;
 mod kad;
 mod peers;
+mod puts;
 mod reach;
 mod reviews;
 mod status;
@@ -134,6 +135,9 @@ struct EventLoop {
     counters: GossipCounters,
     /// What the look-ups asked for through the handle cost (`event_loop/kad.rs`).
     dht_lookups: super::DhtLookups,
+    /// The node's own DHT puts, and their retries (`event_loop/puts.rs`).
+    own_puts: puts::OwnPuts,
+    dht_put_retry: Duration,
     strikes: super::bans::StrikeBook,
     /// Gossip messages each connected peer sent that were rejected, with the last reasons.
     rejected_from: HashMap<PeerId, gossip::PeerRejections>,
@@ -273,6 +277,8 @@ pub(super) async fn spawn(
         raw_requests: Default::default(),
         counters: GossipCounters::default(),
         dht_lookups: Default::default(),
+        own_puts: puts::OwnPuts::default(),
+        dht_put_retry: config.dht_put_retry,
         strikes: super::bans::StrikeBook::default(),
         rejected_from: HashMap::new(),
         peer_meta: HashMap::new(),
@@ -351,6 +357,7 @@ impl EventLoop {
         let mut redial_tick = tokio::time::interval(BOOTSTRAP_REDIAL_EVERY);
         redial_tick.tick().await;
         let mut trim_tick = tokio::time::interval(trim::TRIM_EVERY);
+        let mut puts_tick = tokio::time::interval(puts::RETRY_CHECK_EVERY);
         trim_tick.tick().await;
         loop {
             tokio::select! {
@@ -387,6 +394,7 @@ impl EventLoop {
                 _ = save_tick.tick() => self.save_book(),
                 _ = redial_tick.tick() => self.redial_bootstrap(),
                 _ = trim_tick.tick() => self.trim_connections(),
+                _ = puts_tick.tick() => self.retry_puts(),
             }
             self.pump_gossip();
             self.start_waiting_syncs();

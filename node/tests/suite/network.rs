@@ -530,6 +530,39 @@ async fn a_listing_stays_retrievable_through_the_dht_after_its_seller_stops() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_published_while_alone_is_put_into_the_dht_once_a_peer_comes() {
+    // 0: the seller, alone when it publishes; 1: a node that follows everything.
+    let net = Net::start_with(&[Some(BERLIN), None], 70, |c| {
+        c.dht_put_retry = Duration::from_secs(2);
+    })
+    .await;
+    let (seller, holder) = (&net.nodes[0], &net.nodes[1]);
+    let p = seller
+        .author
+        .create(&draft("Brompton folding bike", "900 EUR", BERLIN))
+        .unwrap();
+    // The first put finds nobody, and so does the first retry.
+    eventually("the seller to retry its put", || async {
+        seller.net().status().dht_puts.retried >= 1
+    })
+    .await;
+    assert_eq!(seller.net().status().dht_puts.stored, 0);
+    assert_eq!(holder.net().status().dht_records, 0);
+    net.link(1, 0).await;
+    eventually(
+        "a later retry to put the record with the new peer",
+        || async {
+            holder.net().status().dht_records >= 1 && seller.net().status().dht_puts.stored >= 1
+        },
+    )
+    .await;
+    let envelope = seller.engine.get(&p.id).unwrap().unwrap().envelope;
+    let found = holder.net().get_listing(p.id).await.unwrap();
+    assert_eq!(found.as_deref(), Some(&envelope[..]));
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_talk_over_quic_too() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let quic = |home| NetworkConfig {

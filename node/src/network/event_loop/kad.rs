@@ -2,7 +2,7 @@
 //! listing look-ups and peer routing.
 
 use libp2p::kad::store::RecordStore;
-use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record};
+use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::PeerId;
 
@@ -148,6 +148,9 @@ impl EventLoop {
     fn on_query_progressed(&mut self, id: QueryId, result: QueryResult) {
         match result {
             QueryResult::GetRecord(r) => self.on_get_record(id, r),
+            QueryResult::PutRecord(r) => {
+                self.on_put_ended(id, &r);
+            }
             QueryResult::GetClosestPeers(r) => {
                 // A timed-out query still reports the peers it reached.
                 let peers = match r {
@@ -326,19 +329,6 @@ impl EventLoop {
         }
         if let Some(e) = self.areas_found.looking.get_mut(&id) {
             e.1 += n;
-        }
-    }
-
-    /// Puts one of the node's own listings into the DHT.
-    pub(super) fn put_own_listing(&mut self, id: &ListingId, data: Vec<u8>) {
-        let record = Record::new(dht::listing_key(id), data);
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .put_record(record, Quorum::One)
-        {
-            tracing::warn!(%id, error = ?e, "cannot put the listing into the DHT");
         }
     }
 

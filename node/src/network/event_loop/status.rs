@@ -63,6 +63,7 @@ impl EventLoop {
             listings_per_area: self.area_counts.clone(),
             dht_records: self.swarm.behaviour_mut().kad.store_mut().len(),
             dht_lookups: self.dht_lookups,
+            dht_puts: self.own_puts.counts,
             gossip: self.counters,
             syncing,
             last_sync: self.last_sync.clone(),
