@@ -6,7 +6,7 @@
 //! listings could not be looked up until Kademlia's hourly replication (docs/SCALE.md). A
 //! failed put is tried again after 1 minute, then 2, then 4; the record is read back from the
 //! node's own DHT store, so a listing replaced or withdrawn meanwhile is put as it is now (or
-//! not at all once it is gone).
+//! not at all once it is gone). At most 64 retries start every 5 s, oldest first.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -21,6 +21,9 @@ use crate::network::{dht, DhtPuts};
 const PUT_ATTEMPTS: u8 = 4;
 /// How often the waiting retries are looked at.
 pub(super) const RETRY_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Retries started at one look at most (about 13 queries a second): a shop that synced
+/// thousands of listings while offline has them all fail at once and come due together.
+const RETRIES_PER_CHECK: usize = 64;
 /// Retries waiting at most (a bridge publishes thousands of listings at once); past it the
 /// oldest is dropped, and Kademlia's hourly replication puts it again.
 const MAX_WAITING: usize = 4096;
@@ -70,10 +73,13 @@ impl<Q: std::hash::Hash + Eq> OwnPuts<Q> {
         true
     }
 
-    /// The retries due at `now`, taken out.
-    fn due(&mut self, now: Instant) -> Vec<(ListingId, u8)> {
+    /// The retries due at `now`, at most `max`, taken out (the rest stay first in line).
+    fn due(&mut self, now: Instant, max: usize) -> Vec<(ListingId, u8)> {
         let n = self.waiting.partition_point(|(d, _, _)| *d <= now);
-        self.waiting.drain(..n).map(|(_, id, a)| (id, a)).collect()
+        self.waiting
+            .drain(..n.min(max))
+            .map(|(_, id, a)| (id, a))
+            .collect()
     }
 }
 
@@ -112,7 +118,7 @@ impl EventLoop {
 
     /// Puts again the listings whose retry is due, as the node's DHT store holds them now.
     pub(super) fn retry_puts(&mut self) {
-        for (id, attempt) in self.own_puts.due(Instant::now()) {
+        for (id, attempt) in self.own_puts.due(Instant::now(), RETRIES_PER_CHECK) {
             let key = dht::listing_key(&id);
             let record = self
                 .swarm
@@ -146,15 +152,15 @@ mod tests {
         let q = 7;
         p.running.insert(q, (id(1), 1));
         assert!(p.ended(q, false, minute, t0));
-        assert!(p.due(t0 + minute - Duration::from_secs(1)).is_empty());
-        assert_eq!(p.due(t0 + minute), vec![(id(1), 2)]);
+        assert!(p.due(t0 + minute - Duration::from_secs(1), 64).is_empty());
+        assert_eq!(p.due(t0 + minute, 64), vec![(id(1), 2)]);
         p.running.insert(q, (id(1), 2));
         assert!(p.ended(q, false, minute, t0));
-        assert!(p.due(t0 + minute).is_empty());
-        assert_eq!(p.due(t0 + 2 * minute), vec![(id(1), 3)]);
+        assert!(p.due(t0 + minute, 64).is_empty());
+        assert_eq!(p.due(t0 + 2 * minute, 64), vec![(id(1), 3)]);
         p.running.insert(q, (id(1), 3));
         p.ended(q, false, minute, t0);
-        assert_eq!(p.due(t0 + 4 * minute), vec![(id(1), 4)]);
+        assert_eq!(p.due(t0 + 4 * minute, 64), vec![(id(1), 4)]);
         p.running.insert(q, (id(1), 4));
         p.ended(q, false, minute, t0);
         assert!(p.waiting.is_empty());
@@ -175,7 +181,29 @@ mod tests {
         p.ended(a, false, minute, t0);
         p.running.insert(b, (id(2), 1));
         p.ended(b, false, minute, t0 + Duration::from_secs(1));
-        assert_eq!(p.due(t0 + 2 * minute), vec![(id(2), 2)]);
-        assert_eq!(p.due(t0 + 4 * minute), vec![(id(1), 4)]);
+        assert_eq!(p.due(t0 + 2 * minute, 64), vec![(id(2), 2)]);
+        assert_eq!(p.due(t0 + 4 * minute, 64), vec![(id(1), 4)]);
+    }
+
+    #[test]
+    fn retries_due_together_start_a_few_at_a_time_oldest_first() {
+        let minute = Duration::from_secs(60);
+        let t0 = Instant::now();
+        let mut p = OwnPuts::<u32>::default();
+        for q in 0..10u8 {
+            p.running.insert(u32::from(q), (id(q), 1));
+            p.ended(u32::from(q), false, minute, t0);
+        }
+        let later = t0 + 2 * minute;
+        assert_eq!(
+            p.due(later, 4),
+            (0..4).map(|q| (id(q), 2)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            p.due(later, 4),
+            (4..8).map(|q| (id(q), 2)).collect::<Vec<_>>()
+        );
+        assert_eq!(p.due(later, 4).len(), 2);
+        assert!(p.waiting.is_empty());
     }
 }
