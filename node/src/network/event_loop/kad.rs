@@ -148,9 +148,7 @@ impl EventLoop {
     fn on_query_progressed(&mut self, id: QueryId, result: QueryResult) {
         match result {
             QueryResult::GetRecord(r) => self.on_get_record(id, r),
-            QueryResult::PutRecord(r) => {
-                self.on_put_ended(id, &r);
-            }
+            QueryResult::PutRecord(r) => self.on_put_ended(id, &r),
             QueryResult::GetClosestPeers(r) => {
                 // A timed-out query still reports the peers it reached.
                 let peers = match r {

@@ -25,7 +25,7 @@ pub(super) const RETRY_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// thousands of listings while offline has them all fail at once and come due together.
 const RETRIES_PER_CHECK: usize = 64;
 /// Retries waiting at most (a bridge publishes thousands of listings at once); past it the
-/// oldest is dropped, and Kademlia's hourly replication puts it again.
+/// first in line is dropped, and Kademlia's hourly replication puts it again.
 const MAX_WAITING: usize = 4096;
 
 /// Own puts under way and waiting to be tried again (`Q` is Kademlia's query id; another
@@ -106,14 +106,14 @@ impl EventLoop {
         }
     }
 
-    /// A put query ended; `false` if it was not one of the node's own listings'.
-    pub(super) fn on_put_ended(&mut self, query: QueryId, result: &kad::PutRecordResult) -> bool {
+    /// A put query ended (one that is not of the node's own listings is only logged).
+    pub(super) fn on_put_ended(&mut self, query: QueryId, result: &kad::PutRecordResult) {
         if let Err(e) = result {
             tracing::debug!(error = %e, "a DHT put failed");
         }
         let retry = self.dht_put_retry;
         self.own_puts
-            .ended(query, result.is_ok(), retry, Instant::now())
+            .ended(query, result.is_ok(), retry, Instant::now());
     }
 
     /// Puts again the listings whose retry is due, as the node's DHT store holds them now.
@@ -129,7 +129,8 @@ impl EventLoop {
                 .map(std::borrow::Cow::into_owned);
             match record {
                 Some(r) => self.start_put(id, r, attempt),
-                // Withdrawn, replaced by a version put on its own, or expired.
+                // Gone from the DHT store (withdrawn and dropped, or expired). A listing
+                // replaced meanwhile is found here as its newer version and put as it is.
                 None => self.own_puts.counts.given_up += 1,
             }
         }
