@@ -96,19 +96,6 @@ fn a_node_joined_by_invite_gets_the_inviters_listing_and_keeps_the_peer_after_a_
     );
 }
 
-/// Sets `section.key = value` (a TOML value) in the home's config.toml.
-fn set_config(h: &Home, section: &str, key: &str, value: &str) {
-    let path = h.path().join("config.toml");
-    let mut doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
-    let v: toml::Table = format!("v = {value}").parse().unwrap();
-    doc.entry(section)
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        .as_table_mut()
-        .unwrap()
-        .insert(key.to_string(), v["v"].clone());
-    std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
-}
-
 #[test]
 fn a_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_field_named() {
     let cases = [
@@ -133,7 +120,7 @@ fn a_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_field_na
     for ((section, key, value), expect) in cases {
         let h = Home::new();
         h.ok(&["init", "--location", "52.52,13.405"]);
-        set_config(&h, section, key, value);
+        h.set_config(section, key, value);
         let o = h.cmd(&["node", "--api", "127.0.0.1:0", "--no-mdns"]);
         assert_eq!(o.status.code(), Some(2), "{key}");
         let e = String::from_utf8_lossy(&o.stderr);
@@ -146,7 +133,7 @@ fn a_limit_out_of_range_or_a_bad_dnsaddr_domain_stops_the_node_with_the_field_na
 fn the_memory_budget_from_the_config_is_what_status_reports_beside_the_resident_memory() {
     let mut h = Home::new();
     h.ok(&["init", "--location", "52.52,13.405"]);
-    set_config(&h, "node", "memory_mib", "96");
+    h.set_config("node", "memory_mib", "96");
     h.start_node();
     let st = status(&h);
     assert_eq!(st["memory"]["budget_bytes"], 96 * 1024 * 1024, "{st}");

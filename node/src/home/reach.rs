@@ -13,8 +13,10 @@ use crate::network::reach::{ReachConfig, RelayLimits, RelayServe, RELAY_LIMIT_RA
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReachSection {
-    /// The node is publicly reachable whatever AutoNAT finds (Kademlia stays a server). For
-    /// a node with a known public address and open port; AutoNAT decides otherwise.
+    /// The node is publicly reachable whatever AutoNAT finds: Kademlia is a server from the
+    /// start. For a node with a known public address and open port (the first node of a new
+    /// network, whose peers cannot confirm it yet); otherwise Kademlia is a client until
+    /// AutoNAT confirms an address.
     pub assume_public: bool,
     /// Relay for others: "auto" (only while AutoNAT confirms this node is public), "on", "off".
     pub relay_server: RelayServe,

@@ -160,9 +160,14 @@ pub fn build_swarm(
         let (params, thresholds) = gossip::score_params(&topics);
         gossip.with_peer_score(params, thresholds)?;
         let mut kad = kad::Behaviour::with_config(local, store, kad_config());
-        // A server until AutoNAT says the node cannot be dialled (`network/reach.rs`): a
-        // node in client mode neither answers queries nor enters routing tables.
-        kad.set_mode(Some(kad::Mode::Server));
+        // A client until AutoNAT confirms an address peers can dial, or from the start when
+        // the owner says the node is public (`event_loop/reach.rs`): a node in client mode
+        // neither answers queries nor enters routing tables.
+        kad.set_mode(Some(if reach.assume_public {
+            kad::Mode::Server
+        } else {
+            kad::Mode::Client
+        }));
         let mut relay = relay::Behaviour::new(local, reach.relay.to_relay_config());
         // "auto" starts off; the event loop turns it on while AutoNAT confirms a direct
         // address (`event_loop/reach.rs`).

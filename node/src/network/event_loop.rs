@@ -161,6 +161,9 @@ struct EventLoop {
     reach: super::reach::ReachState,
     /// The config says the node is public (Kademlia stays a server).
     assume_public: bool,
+    /// A connected peer turned into a Kademlia server: refresh the routing table
+    /// (`event_loop/reach.rs`).
+    kad_refresh: super::reach::KadRefresh,
     /// Listens through relays: listener → (relay, circuit address).
     relay_listens: HashMap<libp2p::core::transport::ListenerId, (PeerId, Multiaddr)>,
     /// Whether the bootstrap peers and the address book were dialled at start yet.
@@ -293,6 +296,7 @@ pub(super) async fn spawn(
         bootstrap: config.bootstrap.clone(),
         reach: Default::default(),
         assume_public: config.reach.assume_public,
+        kad_refresh: Default::default(),
         relay_listens: HashMap::new(),
         dialled_at_start: false,
         relay_candidates: Default::default(),
@@ -398,6 +402,7 @@ impl EventLoop {
             }
             self.pump_gossip();
             self.start_waiting_syncs();
+            self.refresh_kad_if_wanted();
             self.write_dht();
             self.msg.pump(&mut self.swarm, &mut self.exec);
             for (peer, why) in self

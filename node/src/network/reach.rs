@@ -7,21 +7,22 @@
 //!   enters routing tables) and, unless switched off, the node serves as a **circuit relay v2**
 //!   within [`RelayLimits`] (the hop protocol is advertised only while a direct address is
 //!   confirmed, so a node behind NAT never offers to relay).
-//! - **Behind NAT**: every address AutoNAT tested failed. Kademlia switches to client mode (a
+//! - **Behind NAT**: every address AutoNAT tested failed. Kademlia stays in client mode (a
 //!   peer that cannot be dialled is no use in routing tables), and the node listens through a
 //!   relay: one of its peers that advertises the relay hop protocol. Its circuit address is
 //!   then its address for others (status, invite, identify).
 //! - **Hole punching**: a peer that reached this node through a relay tries DCUtR to open a
 //!   direct connection; each success is kept for the status.
 //!
-//! Until AutoNAT has an answer the node keeps Kademlia in server mode, as before: a node that
-//! only ever receives connections (a bootstrap node nobody it dials runs AutoNAT on) would
-//! otherwise never answer the DHT.
+//! Until AutoNAT confirms an address the node is a Kademlia client: it queries and puts but
+//! answers nobody. A node whose peers cannot confirm it (the first node of a new network, or
+//! one whose peers run no AutoNAT server) is a server only with `[reach] assume_public`.
+//! Nodes that turn server refresh the routing tables around them ([`KadRefresh`]).
 //!
 //! [`ReachState`] is the pure state; `event_loop/reach.rs` feeds it the swarm's events.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
@@ -107,6 +108,7 @@ impl RelayLimits {
 pub struct ReachConfig {
     /// The owner says the node is publicly reachable: Kademlia server mode from the start
     /// whatever AutoNAT finds (AutoNAT still runs and the status still shows what it found).
+    /// Otherwise Kademlia is a server only while AutoNAT confirms an address.
     pub assume_public: bool,
     /// Whether to relay for others.
     pub relay_serve: RelayServe,
@@ -171,6 +173,39 @@ pub struct Reachability {
     pub direct_after_hole_punch: Vec<HolePunch>,
     /// Hole punches that failed.
     pub hole_punch_failures: u64,
+}
+
+/// Least time between two routing-table refreshes for peers that turned server: peers
+/// confirmed together (a network started at once) share one.
+pub const KAD_REFRESH_GAP: Duration = Duration::from_secs(2);
+
+/// Whether the routing table should be refreshed because a connected peer turned into a
+/// Kademlia server, paced by [`KAD_REFRESH_GAP`].
+#[derive(Debug, Default)]
+pub struct KadRefresh {
+    wanted: bool,
+    last: Option<Instant>,
+}
+
+impl KadRefresh {
+    /// A peer turned server.
+    pub fn want(&mut self) {
+        self.wanted = true;
+    }
+
+    /// Whether a refresh is wanted and the last one is at least the gap ago.
+    pub fn due(&self, now: Instant) -> bool {
+        self.wanted
+            && self
+                .last
+                .is_none_or(|l| now.saturating_duration_since(l) >= KAD_REFRESH_GAP)
+    }
+
+    /// A look-up of the node's own key started (wanted or not).
+    pub fn started(&mut self, now: Instant) {
+        self.wanted = false;
+        self.last = Some(now);
+    }
 }
 
 /// Most hole punches remembered for the status.
@@ -325,6 +360,21 @@ mod tests {
 
     fn a(s: &str) -> Multiaddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn peers_turning_server_together_share_one_refresh() {
+        let t0 = Instant::now();
+        let mut k = KadRefresh::default();
+        assert!(!k.due(t0), "nothing turned server yet");
+        k.want();
+        assert!(k.due(t0));
+        k.started(t0);
+        k.want();
+        assert!(!k.due(t0 + Duration::from_secs(1)), "within the gap");
+        assert!(k.due(t0 + KAD_REFRESH_GAP), "still wanted after it");
+        k.started(t0 + KAD_REFRESH_GAP);
+        assert!(!k.due(t0 + KAD_REFRESH_GAP * 5), "done, not wanted again");
     }
 
     #[test]

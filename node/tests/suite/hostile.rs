@@ -244,7 +244,8 @@ fn raw_swarm<B: NetworkBehaviour>(make: impl FnOnce(&identity::Keypair) -> B) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_putting_invalid_dht_records_is_banned() {
-    let (victim, _d1) = node(21, |_| {}).await;
+    // A DHT server (no other node is here to confirm it public by AutoNAT).
+    let (victim, _d1) = node(21, |c| c.reach.assume_public = true).await;
     let victim_id = victim.net().peer_id();
     let victim_addr = victim.addr().await.unwrap();
     let mut swarm = raw_swarm(|k| {

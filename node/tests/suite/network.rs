@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use swapmeet_node::authoring::ListingDraft;
 use swapmeet_node::network::local::{loopback_config, LocalNode};
+use swapmeet_node::network::reach::ReachKind;
 use swapmeet_node::network::sync::SyncRequest;
 use swapmeet_node::network::NetworkConfig;
 use swapmeet_node::search::SearchQuery;
@@ -75,6 +76,18 @@ impl Net {
 
     async fn link(&self, a: usize, b: usize) {
         self.nodes[a].connect(&self.nodes[b]).await.unwrap();
+    }
+
+    /// Waits until AutoNAT has confirmed every node public (a peer's dial-back reached it) and
+    /// Kademlia has turned each into a server: before that a node answers no DHT query.
+    async fn public(&self) {
+        for node in &self.nodes {
+            eventually("AutoNAT to confirm the node public", || async {
+                let r = node.net().status().reachability;
+                matches!(r.kind, ReachKind::Public { .. }) && r.kad_mode == "server"
+            })
+            .await;
+        }
     }
 
     /// Waits until every node has at least `n` peers, then gives gossipsub a few heartbeats
@@ -471,12 +484,19 @@ async fn a_listing_stays_retrievable_through_the_dht_after_its_seller_stops() {
     // 0: the seller (Berlin); 1-3: nodes that follow everything; 4: a node in Munich that
     // does not carry Berlin's listings.
     let mut net = Net::start(&[Some(BERLIN), None, None, None, Some(MUNICH)], 60).await;
+    // Alone, a node does not know whether peers can dial it: a Kademlia client.
+    eventually("a lone node to report its Kademlia mode", || async {
+        let r = net.nodes[0].net().status().reachability;
+        r.kind == ReachKind::Unknown && r.kad_mode == "client"
+    })
+    .await;
     for i in 1..5 {
         net.link(i, 0).await;
     }
     net.link(4, 1).await;
     net.link(2, 3).await;
     net.settle(1).await;
+    net.public().await;
 
     let p = net.nodes[0]
         .author

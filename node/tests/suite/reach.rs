@@ -129,6 +129,11 @@ async fn two_nodes_behind_a_relay_exchange_a_listing_and_messages_through_it() {
             },
         )
         .await;
+        assert_eq!(
+            relay.net().status().reachability.kad_mode,
+            "server",
+            "confirmed public, Kademlia is a server"
+        );
         // Once P's AutoNAT confirms it public too (R dials it back), P relays as well: N may
         // pick either.
         let relays = [

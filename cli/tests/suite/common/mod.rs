@@ -22,6 +22,19 @@ impl Home {
         }
     }
 
+    /// Sets `section.key = value` (a TOML value) in the home's config.toml.
+    pub fn set_config(&self, section: &str, key: &str, value: &str) {
+        let path = self.path().join("config.toml");
+        let mut doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let v: toml::Table = format!("v = {value}").parse().unwrap();
+        doc.entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .unwrap()
+            .insert(key.to_string(), v["v"].clone());
+        std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
+    }
+
     /// A home with a location and `currency`, and its node started.
     pub fn with_node(currency: &str) -> Home {
         let mut h = Home::new();

@@ -30,6 +30,8 @@ pub(super) struct PeerMeta {
     pub(super) address: Multiaddr,
     pub(super) direction: &'static str,
     pub(super) agent: Option<String>,
+    /// Whether its last identify listed the Kademlia protocol (a server).
+    pub(super) kad_server: bool,
 }
 
 impl EventLoop {
@@ -161,6 +163,7 @@ impl EventLoop {
                             address,
                             direction,
                             agent: None,
+                            kad_server: false,
                         },
                     );
                     tracing::debug!(peer = %peer_id, "connected");
@@ -201,10 +204,15 @@ impl EventLoop {
         let identify::Event::Received { peer_id, info, .. } = ev else {
             return;
         };
-        if let Some(m) = self.peer_meta.get_mut(&peer_id) {
-            m.agent = Some(info.agent_version.chars().take(128).collect());
-        }
         let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
+        if let Some(m) = self.peer_meta.get_mut(&peer_id) {
+            let turned_server = m.agent.is_some() && !m.kad_server && speaks_kad;
+            m.agent = Some(info.agent_version.chars().take(128).collect());
+            m.kad_server = speaks_kad;
+            if turned_server {
+                self.kad_refresh.want();
+            }
+        }
         let hop = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
         self.note_relay_candidate(peer_id, hop);
         let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();

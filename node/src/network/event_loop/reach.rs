@@ -104,7 +104,9 @@ impl EventLoop {
 
     /// Sets Kademlia's mode and, behind NAT without a relay, listens through one.
     pub(super) fn update_reach(&mut self) {
-        let server = self.assume_public || !self.reach.is_behind_nat();
+        // A server only while peers can dial it: a client-mode node answers no queries and
+        // enters no routing table, so peers do not waste look-ups on a node they cannot reach.
+        let server = self.assume_public || self.reach.is_public();
         let mode = if server {
             kad::Mode::Server
         } else {
@@ -112,7 +114,17 @@ impl EventLoop {
         };
         if self.swarm.behaviour().kad.mode() != mode {
             tracing::info!(?mode, "Kademlia mode");
-            self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+            let kad = &mut self.swarm.behaviour_mut().kad;
+            kad.set_mode(Some(mode));
+            if server {
+                // Peers that looked the network up while this node was a client did not learn
+                // of it: a look-up of its own key now makes it known to the nodes nearest it
+                // (each adds it when identify shows the protocol) and fills its own table.
+                // With no peer yet there is nobody to tell; the first one added triggers
+                // Kademlia's own bootstrap.
+                let _ = kad.bootstrap();
+                self.kad_refresh.started(std::time::Instant::now());
+            }
         }
         // "auto" is decided here, not by libp2p's own switch: that one counts the circuit
         // address a relay gives this node as an external address, and would have a node
@@ -132,6 +144,21 @@ impl EventLoop {
         if self.reach.is_behind_nat() && !self.reach.has_relay() {
             self.listen_via_relay();
         }
+    }
+
+    /// Looks up this node's own key again when a connected peer turned into a Kademlia
+    /// server. Kademlia refreshes its table by itself when a peer first enters it, and every
+    /// 30 minutes; a peer this node dialled entered it while still a client, and what that
+    /// peer has learned since (other servers, found as they too were confirmed) reaches this
+    /// node only through a look-up. Without it a network whose nodes start together, all
+    /// clients until AutoNAT confirms them, stays partly unknown to itself for half an hour.
+    pub(super) fn refresh_kad_if_wanted(&mut self) {
+        let now = std::time::Instant::now();
+        if !self.kad_refresh.due(now) {
+            return;
+        }
+        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        self.kad_refresh.started(now);
     }
 
     /// Listens through the first connected peer that offers to relay and whose address this
