@@ -212,7 +212,16 @@ fn network_text(net: &serde_json::Value) -> String {
         s(&g["rejected"]),
         s(&g["published"])
     ));
-    t.push_str(&format!("\ndht records:   {}", s(&net["dht_records"])));
+    t.push_str(&format!("\ndht records:   {} held", s(&net["dht_records"])));
+    // Read through the node's own type, so a field renamed there fails to compile here.
+    if let Ok(p) =
+        serde_json::from_value::<swapmeet_node::network::DhtPuts>(net["dht_puts"].clone())
+    {
+        t.push_str(&format!(
+            "; puts of my listings: {} stored, {} tried again, {} given up",
+            p.stored, p.retried, p.given_up
+        ));
+    }
     for sync in net["syncing"].as_array().into_iter().flatten() {
         let p = &sync["progress"];
         t.push_str(&format!(

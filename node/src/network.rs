@@ -311,7 +311,7 @@ pub struct DhtLookups {
 }
 
 /// The node's own listings put into the DHT (`event_loop/puts.rs`).
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize)]
 pub struct DhtPuts {
     /// Puts a peer took.
     pub stored: u64,

@@ -94,6 +94,36 @@ fn a_node_joined_by_invite_gets_the_inviters_listing_and_keeps_the_peer_after_a_
         peers.iter().any(|p| p["peer_id"] == a_peer.as_str()),
         "{peers:?}"
     );
+
+    // Once each has confirmed the other reachable (AutoNAT), both answer the DHT, and a new
+    // listing of A's is put into it: B holds the record, A's status says its put was stored.
+    for h in [&a, &b] {
+        wait_for("AutoNAT to confirm the node and Kademlia to serve", || {
+            status(h)["network"]["reachability"]["kad_mode"] == "server"
+        });
+    }
+    let before = status(&a)["network"]["dht_puts"]["stored"]
+        .as_u64()
+        .unwrap();
+    a.sell("Invited garden bench", "40 EUR");
+    wait_for("A's put to be stored by B", || {
+        status(&a)["network"]["dht_puts"]["stored"]
+            .as_u64()
+            .unwrap()
+            > before
+    });
+    assert!(status(&b)["network"]["dht_records"].as_u64().unwrap() >= 1);
+    // The same figures in the status for people (read again if a retry landed in between).
+    let mut human = String::new();
+    wait_for("the status text to show the puts", || {
+        let puts = status(&a)["network"]["dht_puts"].clone();
+        human = a.ok(&["status"]);
+        human.contains(&format!(
+            "puts of my listings: {} stored, {} tried again, {} given up",
+            puts["stored"], puts["retried"], puts["given_up"]
+        ))
+    });
+    assert!(human.contains("dht mode:      server"), "{human}");
 }
 
 #[test]
