@@ -281,15 +281,19 @@ async fn idle(net: &[LocalNode]) {
     let fds = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
         .map(|d| d.count())
         .unwrap_or(0);
+    let threads = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .map(|d| d.count())
+        .unwrap_or(0);
     // File-backed is mostly the binary's own code, paged in from the executable.
     println!(
-        "after {} s idle: connected peers {}, resident memory {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed), open file descriptors {}",
+        "after {} s idle: connected peers {}, resident memory {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed), open file descriptors {}, threads {}",
         settle.as_secs(),
         st["network"]["connected_peers"],
         status_kib("VmRSS:") / 1024.0,
         status_kib("RssAnon:") / 1024.0,
         status_kib("RssFile:") / 1024.0,
-        fds
+        fds,
+        threads
     );
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -402,6 +406,10 @@ async fn catch_up_and_reconcile(n: usize) {
 }
 
 fn main() {
+    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
+    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
+        eprintln!("mimalloc keeps its default purge delay: {why}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

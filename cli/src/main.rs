@@ -53,7 +53,7 @@ use std::process::ExitCode;
 /// with it against 15,900-18,000/s with glibc's malloc. Built without transparent huge pages
 /// (the workspace's `no_thp` feature): with them, an idle node with 30 peers measured 98-135
 /// MiB resident against 47 MiB with glibc, the difference being sparsely used 2 MiB pages
-/// (see BENCHMARKS.md).
+/// (see BENCHMARKS.md). It hands freed memory back at once (`swapmeet_node::allocator`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -74,9 +74,17 @@ pub enum Done {
 }
 
 fn main() -> ExitCode {
+    // Before anything else (threads, files): mimalloc hands freed memory back at once
+    // (`swapmeet_node::allocator`); this runs the program again in place when needed.
+    let allocator = swapmeet_node::allocator::purge_promptly();
     let cli = Cli::parse();
     let is_node = matches!(cli.command, Command::Node(_));
     init_logging(is_node);
+    if let Some(why) = allocator {
+        tracing::warn!(
+            "mimalloc keeps its default purge delay (memory is handed back later): {why}"
+        );
+    }
     match run(cli) {
         Ok(Done::Ok) => ExitCode::SUCCESS,
         Ok(Done::NothingFound) => ExitCode::from(1),

@@ -371,6 +371,10 @@ fn latency(probes: usize) {
 }
 
 fn main() {
+    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
+    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
+        eprintln!("mimalloc keeps its default purge delay: {why}");
+    }
     let probes = env_usize("SWAPMEET_BENCH_PROBES", 300);
     if std::env::var("SWAPMEET_BENCH_ONLY").as_deref() == Ok("latency") {
         latency(probes);

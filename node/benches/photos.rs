@@ -93,6 +93,10 @@ fn dir_bytes(p: &Path) -> u64 {
 }
 
 fn main() {
+    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
+    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
+        eprintln!("mimalloc keeps its default purge delay: {why}");
+    }
     let runs = env_usize("SWAPMEET_BENCH_PHOTOS", 10);
     let listings = env_usize("SWAPMEET_BENCH_LISTINGS", 50);
     time_reencode("12 MP camera JPEG", &camera_jpeg(1), runs);

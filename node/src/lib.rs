@@ -31,6 +31,7 @@
 //! - [`priority`]: background scheduling priority for the index's threads.
 
 pub mod alerts;
+pub mod allocator;
 pub mod allowance;
 pub mod api;
 pub mod authoring;

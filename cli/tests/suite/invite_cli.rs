@@ -174,4 +174,14 @@ fn the_memory_budget_from_the_config_is_what_status_reports_beside_the_resident_
         text.contains("resident (caches sized from a budget of 96.0 MiB)"),
         "{text}"
     );
+    // The node runs with mimalloc handing freed memory back at once: it ran itself again in
+    // place (the process a service manager started, same id) with the option set.
+    let pid = h.node_pid().unwrap();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == b"MIMALLOC_PURGE_DELAY=0"),
+        "the node's environment lacks MIMALLOC_PURGE_DELAY=0"
+    );
 }

@@ -161,6 +161,18 @@ async fn an_offer_over_the_api_becomes_a_deal_with_events_and_wrong_moves_change
                 settings
             );
 
+            // The buyer has the listing by gossip (an offer on a listing its node does not
+            // hold looks it up in the DHT, which answers only once AutoNAT has confirmed a
+            // node: seconds after start, longer than gossip on a loaded machine).
+            let started = std::time::Instant::now();
+            while b.call("GET", &format!("/v1/listings/{id}"), None).0 != 200 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the listing never reached the buyer"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+
             // Wrong moves: the seller's own listing, a bad price, above the asking price.
             let (code, e) = s.call(
                 "POST",

@@ -155,6 +155,11 @@ impl Home {
         }
     }
 
+    /// The process id of the running node, as spawned.
+    pub fn node_pid(&self) -> Option<u32> {
+        self.node.as_ref().map(Child::id)
+    }
+
     /// Kills the node (SIGKILL) and waits for it.
     pub fn kill_node(&mut self) {
         if let Some(mut c) = self.node.take() {
