@@ -8,7 +8,8 @@
 //! (BENCHMARKS.md, "mimalloc kept what it freed"): a lone node grew from 13 to 31 MiB of
 //! anonymous memory with three listings sold and stayed there, 12 MiB with the delay at 0;
 //! an idle node with 30 peers 52-58 MiB against 47-49 MiB; 1,000,000 listings 398-418 MiB
-//! against 378-379 MiB, for ingest about a tenth slower.
+//! against 378-382 MiB, for ingest about a sixth slower (freed pages are handed back with
+//! `madvise` and faulted in again when reused).
 //!
 //! mimalloc reads its options once, from the environment, before `main` runs, and setting one
 //! from the program needs `unsafe` (which the workspace forbids). So [`purge_promptly`] runs
