@@ -406,10 +406,8 @@ async fn catch_up_and_reconcile(n: usize) {
 }
 
 fn main() {
-    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
-    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
-        eprintln!("mimalloc keeps its default purge delay: {why}");
-    }
+    // As the binary runs: mimalloc hands freed memory back at once.
+    swapmeet_node::allocator::purge_promptly_or_say();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -371,10 +371,8 @@ fn latency(probes: usize) {
 }
 
 fn main() {
-    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
-    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
-        eprintln!("mimalloc keeps its default purge delay: {why}");
-    }
+    // As the binary runs: mimalloc hands freed memory back at once.
+    swapmeet_node::allocator::purge_promptly_or_say();
     let probes = env_usize("SWAPMEET_BENCH_PROBES", 300);
     if std::env::var("SWAPMEET_BENCH_ONLY").as_deref() == Ok("latency") {
         latency(probes);

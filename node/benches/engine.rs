@@ -74,10 +74,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
-    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
-        eprintln!("mimalloc keeps its default purge delay: {why}");
-    }
+    // As the binary runs: mimalloc hands freed memory back at once.
+    swapmeet_node::allocator::purge_promptly_or_say();
     // `cargo bench` passes `--bench`; nothing else is parsed.
     let ingest_n = env_usize("SWAPMEET_BENCH_INGEST", 100_000);
     let search_n = env_usize("SWAPMEET_BENCH_SEARCH", 1_000_000);

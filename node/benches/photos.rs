@@ -93,10 +93,8 @@ fn dir_bytes(p: &Path) -> u64 {
 }
 
 fn main() {
-    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
-    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
-        eprintln!("mimalloc keeps its default purge delay: {why}");
-    }
+    // As the binary runs: mimalloc hands freed memory back at once.
+    swapmeet_node::allocator::purge_promptly_or_say();
     let runs = env_usize("SWAPMEET_BENCH_PHOTOS", 10);
     let listings = env_usize("SWAPMEET_BENCH_LISTINGS", 50);
     time_reencode("12 MP camera JPEG", &camera_jpeg(1), runs);

@@ -323,10 +323,8 @@ async fn run(config: SimConfig) -> Result<(), SimError> {
 }
 
 fn main() -> std::process::ExitCode {
-    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
-    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
-        eprintln!("mimalloc keeps its default purge delay: {why}");
-    }
+    // As the binary runs: mimalloc hands freed memory back at once.
+    swapmeet_node::allocator::purge_promptly_or_say();
     let config = SimConfig::from_env(1000);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -82,10 +82,8 @@ fn ingest_all(engine: &Engine, envs: Vec<SignedEnvelope>) -> Duration {
 }
 
 fn main() {
-    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
-    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
-        eprintln!("mimalloc keeps its default purge delay: {why}");
-    }
+    // As the binary runs: mimalloc hands freed memory back at once.
+    swapmeet_node::allocator::purge_promptly_or_say();
     let shop = env_usize("SWAPMEET_BENCH_SHOP", 10_000) as u32;
     let ingest_n = env_usize("SWAPMEET_BENCH_INGEST", 200_000);
     let t = now();

@@ -136,10 +136,8 @@ fn browser_dir() -> PathBuf {
 }
 
 fn main() {
-    // As the binary runs (`swapmeet_node::allocator`): mimalloc hands freed memory back at once.
-    if let Some(why) = swapmeet_node::allocator::purge_promptly() {
-        eprintln!("mimalloc keeps its default purge delay: {why}");
-    }
+    // As the binary runs: mimalloc hands freed memory back at once.
+    swapmeet_node::allocator::purge_promptly_or_say();
     let n = env_usize("SWAPMEET_BENCH_LISTINGS", 1_000_000);
     let rounds = env_usize("SWAPMEET_BENCH_ROUNDS", 5);
     let temp = tempfile::tempdir().unwrap();

@@ -45,6 +45,14 @@ pub fn purge_promptly() -> Option<String> {
     Some(format!("cannot run the program again: {e}"))
 }
 
+/// [`purge_promptly`] for programs without a logger (the benchmarks): says on stderr when
+/// the program could not be run again.
+pub fn purge_promptly_or_say() {
+    if let Some(why) = purge_promptly() {
+        eprintln!("mimalloc keeps its default purge delay (memory is handed back later): {why}");
+    }
+}
+
 /// Elsewhere mimalloc keeps its defaults.
 #[cfg(not(unix))]
 pub fn purge_promptly() -> Option<String> {
