@@ -1,9 +1,10 @@
 //! The node's memory budget (`[node] memory_mib` in config.toml): the caches the node sizes
 //! from it, and what it does not bound.
 //!
-//! Sized from the budget: sled's page cache (an eighth) and the search index writer's
-//! indexing memory (an eighth; tantivy flushes a segment when it is full, so a smaller one only
-//! means more, smaller segments for the merger). The other three quarters are the room for
+//! Sized from the budget: the store's caches (an eighth: the records' block cache and sled's
+//! page cache; the records' memtables take up to a quarter of that more while writes come in)
+//! and the search index writer's indexing memory (an eighth; tantivy flushes a segment when it
+//! is full, so a smaller one only means more, smaller segments for the merger). The other three quarters are the room for
 //! what grows with the store and is not a cache, so the budget does not bound it: the store's
 //! lookups and the allowance book (about 250 bytes per stored record with sled's own state,
 //! BENCHMARKS.md, "Memory"), and the index's memory-mapped files (the OS pages them in and
@@ -59,7 +60,7 @@ impl MemoryBudget {
         self.bytes
     }
 
-    /// sled's page cache.
+    /// The store's caches (`StoreConfig::cache_capacity`).
     pub fn store_cache_bytes(&self) -> u64 {
         self.bytes / 8
     }

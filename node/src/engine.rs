@@ -104,8 +104,9 @@ pub struct EngineConfig {
     pub clock: Clock,
     /// The node's user. While the store's lookups are built, the engine also counts this
     /// key's records and refuses a store that holds fewer of them than the search index has
-    /// ([`EngineError::StoreLostRecords`]): sled recovers the valid prefix of a truncated file
-    /// without a word, and the index, in other files, is the second copy that shows the loss.
+    /// ([`EngineError::StoreLostRecords`]): the store recovers the valid prefix of a truncated
+    /// journal without a word, and the index, in other files, is the second copy that shows
+    /// the loss.
     pub owner: Option<PublicKey>,
     /// Whether the engine keeps a search index. Every real node does; a simulation of a
     /// thousand nodes in one process (`node/benches/scale.rs`) runs them without one, because
@@ -611,8 +612,8 @@ impl Engine {
     }
 
     pub(crate) fn write_lock(&self) -> MutexGuard<'_, ()> {
-        // A panic while holding this lock cannot leave a record half-written (sled writes each
-        // whole, and the change log names every write), so a poisoned lock is still usable.
+        // A panic while holding this lock cannot leave a record half-written (a write is one
+        // batch with its change-log entry), so a poisoned lock is still usable.
         self.inner
             .write_lock
             .lock()

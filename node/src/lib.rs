@@ -1,14 +1,16 @@
 //! The swapmeet engine.
 //!
-//! A node keeps every listing it hears in an embedded sled store (the source of truth), indexes
+//! A node keeps every listing it hears in an embedded store (the source of truth: the records
+//! in fjall, an LSM tree, and its other state in sled), indexes
 //! it in tantivy for instant local search, and lets everything in through one ingest path that
 //! verifies signatures before anything is stored.
 //!
 //! # Layout
-//! - [`store`]: the sled store; newest version per listing, secondary trees, change log
-//!   (`store/record.rs`: the stored record and version order; `store/durability.rs`: fdatasync
-//!   with group commit before any write is acknowledged, and the free-space reserve;
-//!   `store/changes.rs`: the change log the index follows; `store/upgrade.rs`: format 1 to 2).
+//! - [`store`]: the store; newest version per listing, in-memory lookups, change log
+//!   (`store/record.rs`: the stored record and version order; `store/records.rs`: the records
+//!   and the change log in fjall; `store/durability.rs`: fsync with group commit before any
+//!   write is acknowledged, and the free-space reserve; `store/changes.rs`: the change log the
+//!   index follows; `store/upgrade.rs`: formats 1 and 2 to 3).
 //! - [`search`]: the tantivy index derived from the store; queries, filters, sorts.
 //! - [`allowance`]: the per-key listing allowance a node applies at ingest (stamps, slots,
 //!   re-posts).

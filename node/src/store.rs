@@ -1,23 +1,25 @@
-//! The sled store: the node's source of truth.
+//! The store: the node's source of truth.
 //!
 //! Everything the node knows about listings lives here; the search index is derived from it and
 //! can always be rebuilt from it. Each listing id maps to exactly one record: the newest version
 //! (listing or withdrawal) the node has accepted.
 //!
-//! On disk there are two trees per write: the records and the change log. The lookups the rest
-//! of the node needs (by envelope hash for sync, per area for sync sets, by expiry for the
+//! On disk there are two keyspaces per write, written as one batch: the records and the change
+//! log, kept in an LSM tree (fjall, `store/records.rs`) because sled took twice their bytes on
+//! disk. sled keeps everything else (node state, messages, deals, the DHT's records). The
+//! lookups the rest of the node needs (by envelope hash for sync, per area for sync sets, by expiry for the
 //! sweeper, per seller) are kept in memory and rebuilt from the records when the store opens.
 //! Measured on sled 0.34, every extra entry costs about 10 us to write and 225 bytes on disk, and
 //! four lookup trees made a listing cost seven sled writes and about 9 times its signed bytes on
 //! disk; a record's head is enough to rebuild them (measured: 5.5 to 9 s for a million), and
 //! lookups that are derived cannot disagree with the records after a crash.
 //!
-//! Trees (names are constants so an operator can inspect them with sled tooling):
-//! - [`TREE_LISTINGS`]: listing id -> [`StoredRecord`] (head, a withdrawal's summary, exact
-//!   envelope bytes).
-//! - [`TREE_CHANGES`]: change position -> listing id (what the index has yet to see;
+//! Keyspaces and trees (names are constants so an operator can inspect them with tooling):
+//! - [`TREE_LISTINGS`] (fjall, under `records/`): listing id -> [`StoredRecord`] (head, a
+//!   withdrawal's summary, exact envelope bytes).
+//! - [`TREE_CHANGES`] (fjall): change position -> listing id (what the index has yet to see;
 //!   `store/changes.rs`).
-//! - [`TREE_META`]: store format version and small node state.
+//! - [`TREE_META`] (sled): store format version and small node state.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,6 +33,7 @@ mod durability;
 mod error;
 mod lookups;
 mod record;
+mod records;
 mod upgrade;
 
 use serde::Serialize;
@@ -44,18 +47,21 @@ pub use lookups::LoadState;
 use lookups::{GatedLookups, Lookups};
 pub use record::{decide, Decision, RecordKind, StoredRecord, Summary};
 use record::{decide_versions, Head};
+use records::{RecordWrite, Records};
 
-/// Tree of the newest record per listing id.
+/// Keyspace of the newest record per listing id (sled's tree of that name before store
+/// format 3).
 pub const TREE_LISTINGS: &str = "listings/v1";
 /// Ordered change log consumed by the search index: one entry per write, keyed by its last
 /// position, holding every (position, listing id) of the write. One entry per write instead of
-/// per listing saves a sled insert per listing.
+/// per listing saves a write per listing.
 pub const TREE_CHANGES: &str = "changes/v2";
 /// Small metadata values.
 pub const TREE_META: &str = "meta";
 
-/// The format of the values written by this version; checked on open.
-const STORE_FORMAT: u8 = 2;
+/// The store's layout written by this version; checked on open. 3: the records and the change
+/// log in fjall (2: in sled).
+const STORE_FORMAT: u8 = 3;
 const META_FORMAT_KEY: &[u8] = b"store-format";
 
 /// Geohash precision of an "area": the unit of gossip topics and of sync sets.
@@ -77,12 +83,12 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
-/// The sled store. Cheap to clone (sled handles and the lookups are reference counted).
+/// The store. Cheap to clone (sled's and fjall's handles and the lookups are reference
+/// counted).
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    listings: sled::Tree,
-    changes: sled::Tree,
+    records: Records,
     meta: sled::Tree,
     lookups: Arc<GatedLookups>,
     /// Counts the writes applied since the store was opened; see [`Store::generation`].
@@ -94,8 +100,10 @@ pub struct Store {
 /// Settings of the store.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
-    /// sled page cache in bytes. Set explicitly because sled's default (1 GiB) is far more
-    /// than a consumer's background process should take.
+    /// Cache in bytes: three quarters for the records' blocks, a quarter for sled's pages
+    /// (what sled keeps is small). Set explicitly because sled's default (1 GiB) is far more
+    /// than a consumer's background process should take. The records' memtables take a
+    /// quarter more while writes come in.
     pub cache_capacity: u64,
     /// How often sled flushes (and fsyncs) on its own. Acknowledged writes are made durable
     /// before they are acknowledged ([`Store::flush`]); this bounds what peers' data a power
@@ -130,8 +138,8 @@ pub struct Applied {
     pub record: StoredRecord,
     /// The seq of the version it replaced.
     pub replaced: Option<u64>,
-    /// The signed envelope of the version it replaced, as sled handed it back when the new
-    /// version was written (no extra read): listeners that compare versions (the alerts' "price
+    /// The signed envelope of the version it replaced, from the read that decided the new
+    /// version (no extra read): listeners that compare versions (the alerts' "price
     /// drop") need it after the store has let it go.
     pub previous: Option<Vec<u8>>,
 }
@@ -165,7 +173,7 @@ fn open_db(dir: &Path, config: &StoreConfig, wait: Duration) -> Result<sled::Db,
     loop {
         let opened = sled::Config::new()
             .path(dir)
-            .cache_capacity(config.cache_capacity)
+            .cache_capacity(config.cache_capacity / 4)
             .flush_every_ms(Some(config.flush_every_ms))
             .open();
         match opened {
@@ -186,7 +194,7 @@ fn open_db(dir: &Path, config: &StoreConfig, wait: Duration) -> Result<sled::Db,
             Err(source @ sled::Error::Corruption { .. }) => {
                 return Err(StoreError::Damaged {
                     path: dir.display().to_string(),
-                    source,
+                    source: Box::new(source),
                 })
             }
             other => return other.map_err(StoreError::sled("opening the store")),
@@ -198,9 +206,6 @@ fn open_db(dir: &Path, config: &StoreConfig, wait: Duration) -> Result<sled::Db,
 fn is_lock_busy(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::Other && e.to_string().starts_with("could not acquire lock")
 }
-
-/// A record to write (`Some`) or remove (`None`).
-type RecordWrite = (ListingId, Option<Vec<u8>>);
 
 impl Store {
     /// Opens (or creates) the store in `dir`, upgrading a store of an older format, and builds
@@ -217,19 +222,29 @@ impl Store {
     /// sync sets, a seller's records, the sweeper) waits (`store/lookups.rs`).
     pub fn open_deferred(dir: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
         let db = open_db(dir, config, LOCK_WAIT)?;
-        let tree = |name: &'static str| {
-            db.open_tree(name)
-                .map_err(StoreError::sled("opening a tree"))
-        };
-        let durability = Durability::for_sled(db.clone(), dir, config.sync, config.reserve_bytes)
-            .map_err(|e| {
+        // Opened after sled: sled's lock is what tells two nodes on one home apart.
+        let records = Records::open(
+            dir,
+            config.cache_capacity / 4 * 3,
+            (config.cache_capacity / 4).max(1024 * 1024),
+            LOCK_WAIT,
+        )?;
+        let durability = Durability::for_store(
+            db.clone(),
+            records.clone(),
+            dir,
+            config.sync,
+            config.reserve_bytes,
+        )
+        .map_err(|e| {
             StoreError::sled("opening the store's files to sync them")(sled::Error::Io(e))
         })?;
         let store = Store {
             durability,
-            listings: tree(TREE_LISTINGS)?,
-            changes: tree(TREE_CHANGES)?,
-            meta: tree(TREE_META)?,
+            records,
+            meta: db
+                .open_tree(TREE_META)
+                .map_err(StoreError::sled("opening a tree"))?,
             lookups: Arc::new(GatedLookups::loading()),
             generation: Arc::new(AtomicU64::new(0)),
             db,
@@ -239,8 +254,12 @@ impl Store {
             .get(META_FORMAT_KEY)
             .map_err(StoreError::sled("reading the store format"))?
         {
-            Some(v) if v.as_ref() == [STORE_FORMAT] => {}
-            Some(v) if v.as_ref() == [1] => store.upgrade_from_1()?,
+            Some(v) if v.as_ref() == [STORE_FORMAT] => store.finish_upgrade_from_2()?,
+            Some(v) if v.as_ref() == [1] => {
+                store.upgrade_from_1()?;
+                store.upgrade_from_2()?;
+            }
+            Some(v) if v.as_ref() == [2] => store.upgrade_from_2()?,
             Some(v) => {
                 return Err(StoreError::Format {
                     found: v.first().copied().unwrap_or(0),
@@ -296,14 +315,14 @@ impl Store {
         also: &mut impl FnMut(ListingId, RecordKind, &[u8; 32], &[u8]) -> Result<(), StoreError>,
     ) -> Result<Option<Lookups>, StoreError> {
         let mut l = Lookups::default();
-        for (n, kv) in self.listings.iter().enumerate() {
+        for (n, kv) in self.records.iter().enumerate() {
             if n % 4096 == 0 {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
                 self.lookups.progress(n);
             }
-            let (k, v) = kv.map_err(StoreError::sled("reading listings"))?;
+            let (k, v) = kv?;
             let id = id_from(&k, TREE_LISTINGS)?;
             let head = StoredRecord::decode_head(id, &v)?;
             l.link(id, &head);
@@ -323,10 +342,8 @@ impl Store {
     }
 
     /// The stored bytes of a listing id's record.
-    fn raw(&self, id: &ListingId) -> Result<Option<sled::IVec>, StoreError> {
-        self.listings
-            .get(id.as_bytes())
-            .map_err(StoreError::sled("reading a listing"))
+    fn raw(&self, id: &ListingId) -> Result<Option<fjall::Slice>, StoreError> {
+        self.records.get(id)
     }
 
     /// The stored record of a listing id.
@@ -346,12 +363,6 @@ impl Store {
 
     fn has_id(&self, id: &ListingId) -> Result<bool, StoreError> {
         Ok(self.lookups.read()?.has_id(id))
-    }
-
-    fn get_head(&self, id: &ListingId) -> Result<Option<Head>, StoreError> {
-        self.raw(id)?
-            .map(|v| StoredRecord::decode_head(*id, &v))
-            .transpose()
     }
 
     /// The stored record whose envelope has this hash (only the current version of a listing
@@ -386,13 +397,26 @@ impl Store {
         let mut applied: Vec<Applied> = Vec::new();
         for mut incoming in records {
             let head = incoming.head()?;
-            let current: Option<Head> = match earlier.get(&incoming.id) {
-                Some(&i) => Some(applied[i].record.head()?),
-                // A listing id is derived from its seller's key, so a seller without this id
-                // means the store has no version of it: skip the read (most of what a node
-                // ingests is new to it).
-                None if !self.has_id(&incoming.id)? => None,
-                None => self.get_head(&incoming.id)?,
+            // The version this one is decided against, and its stored bytes when it is not
+            // an earlier item of this batch.
+            let (current, stored): (Option<Head>, Option<fjall::Slice>) =
+                match earlier.get(&incoming.id) {
+                    Some(&i) => (Some(applied[i].record.head()?), None),
+                    // A listing id is derived from its seller's key, so a seller without this
+                    // id means the store has no version of it: skip the read (most of what a
+                    // node ingests is new to it).
+                    None if !self.has_id(&incoming.id)? => (None, None),
+                    None => match self.raw(&incoming.id)? {
+                        Some(v) => (Some(StoredRecord::decode_head(incoming.id, &v)?), Some(v)),
+                        None => (None, None),
+                    },
+                };
+            // The stored version decoded, once, if something below needs it.
+            let stored = || {
+                stored
+                    .as_ref()
+                    .map(|v| StoredRecord::decode(incoming.id, v))
+                    .transpose()
             };
             let decision = decide_versions(current.as_ref().map(|c| (c.seq, c.hash)), &incoming);
             if let Decision::Accept { replaced } = &decision {
@@ -403,7 +427,7 @@ impl Store {
                     {
                         let old_summary = match earlier.get(&incoming.id) {
                             Some(&i) => Some(applied[i].record.summary.clone()),
-                            None => self.get(&incoming.id)?.map(|r| r.summary),
+                            None => stored()?.map(|r| r.summary),
                         };
                         if let Some(s) = old_summary {
                             incoming.summary.inherit(&s);
@@ -411,34 +435,29 @@ impl Store {
                     }
                     ops.push((false, incoming.id, old));
                 }
+                // The replaced envelope, for listeners that compare versions. A stored version
+                // that no longer decodes only leaves them without it.
+                let previous = match (replaced, earlier.get(&incoming.id)) {
+                    (None, _) => None,
+                    (Some(_), Some(&i)) => Some(applied[i].record.envelope.clone()),
+                    (Some(_), None) => stored().ok().flatten().map(|r| r.envelope),
+                };
                 ops.push((true, incoming.id, head));
                 listings.push((incoming.id, Some(incoming.encode())));
-                let position = self
-                    .db
-                    .generate_id()
-                    .map_err(StoreError::sled("numbering a change"))?;
+                let position = self.records.next_position();
                 changes.push(position, &incoming.id);
                 earlier.insert(incoming.id, applied.len());
                 applied.push(Applied {
                     position,
                     record: incoming,
                     replaced: *replaced,
-                    previous: None,
+                    previous,
                 });
             }
             decisions.push(decision);
         }
         if !applied.is_empty() {
-            let previous = self.write(listings, changes)?;
-            for (a, old) in applied.iter_mut().zip(previous) {
-                if a.replaced.is_some() {
-                    // The write is done: a version that no longer decodes only leaves the
-                    // listeners without it, it does not undo the write.
-                    a.previous = old
-                        .and_then(|bytes| StoredRecord::decode(a.record.id, &bytes).ok())
-                        .map(|r| r.envelope);
-                }
-            }
+            self.records.write(listings, &changes)?;
             let mut l = self.lookups.write()?;
             for (link, id, head) in &ops {
                 if *link {
@@ -451,42 +470,6 @@ impl Store {
             self.bump_generation();
         }
         Ok((decisions, applied))
-    }
-
-    /// Writes the change log, then the records, one by one. sled recovers a prefix of its log
-    /// after a crash, so a crash part way only makes the index re-read records that are stored
-    /// as before (the change-log entry names them all).
-    ///
-    /// Not a `sled::Batch`: in sled 0.34 a batch takes a lock shared by every sled database in
-    /// the process, exclusively, and from the first batch on every read and write takes it
-    /// too; a batch then waits for any write anywhere that is waiting for the disk. That held
-    /// up storing gossiped listings for 50-120 ms at a time. The records of a write need no
-    /// atomicity among themselves: each is a complete version, and none was acknowledged yet.
-    ///
-    /// Returns, per record in order, the value it replaced (sled hands it back from the write).
-    fn write(
-        &self,
-        records: Vec<RecordWrite>,
-        changes: ChangeEntry,
-    ) -> Result<Vec<Option<sled::IVec>>, StoreError> {
-        let ctx = StoreError::sled;
-        let Some(last) = changes.last else {
-            return Ok(Vec::new());
-        };
-        self.changes
-            .insert(last.to_be_bytes(), changes.bytes)
-            .map_err(ctx("writing the change log"))?;
-        let mut previous = Vec::with_capacity(records.len());
-        for (id, value) in records {
-            previous.push(
-                match value {
-                    Some(v) => self.listings.insert(id.as_bytes(), v),
-                    None => self.listings.remove(id.as_bytes()),
-                }
-                .map_err(ctx("writing listings"))?,
-            );
-        }
-        Ok(previous)
     }
 
     /// Removes every record whose time is up (listings past expiry, withdrawals past
@@ -522,10 +505,7 @@ impl Store {
                 }
                 unlinks.push((*id, rec.head()?));
                 listings.push((*id, None));
-                let position = self
-                    .db
-                    .generate_id()
-                    .map_err(StoreError::sled("numbering a change"))?;
+                let position = self.records.next_position();
                 changes.push(position, id);
                 removed.push(Applied {
                     position,
@@ -534,7 +514,7 @@ impl Store {
                     previous: None,
                 });
             }
-            self.write(listings, changes)?;
+            self.records.write(listings, &changes)?;
             let mut l = self.lookups.write()?;
             for (id, head) in &unlinks {
                 l.unlink(*id, head);
@@ -581,8 +561,8 @@ impl Store {
 
     /// Every stored record, in id order.
     pub fn iter(&self) -> impl Iterator<Item = Result<StoredRecord, StoreError>> + '_ {
-        self.listings.iter().map(|kv| {
-            let (k, v) = kv.map_err(StoreError::sled("scanning listings"))?;
+        self.records.iter().map(|kv| {
+            let (k, v) = kv?;
             StoredRecord::decode(id_from(&k, TREE_LISTINGS)?, &v)
         })
     }
@@ -649,7 +629,7 @@ impl Store {
         };
         StoreStats {
             records,
-            disk_bytes: self.db.size_on_disk().unwrap_or(0),
+            disk_bytes: self.db.size_on_disk().unwrap_or(0) + self.records.disk_bytes(),
         }
     }
 }

@@ -127,12 +127,6 @@ fn a_deleted_index_folder_is_rebuilt_from_the_store() {
     assert_eq!(hits.len(), 1, "searchable again: {hits:?}");
 }
 
-/// The end of the data in sled's log file (the file is preallocated with zeros).
-fn data_end(db: &Path) -> u64 {
-    let bytes = std::fs::read(db).unwrap();
-    bytes.iter().rposition(|b| *b != 0).unwrap() as u64 + 1
-}
-
 #[test]
 fn a_store_truncated_before_its_snapshot_is_refused_as_damaged_saying_what_to_do() {
     let (h, _) = home_with_listings(3);
@@ -155,18 +149,70 @@ fn a_store_truncated_before_its_snapshot_is_refused_as_damaged_saying_what_to_do
     );
 }
 
+/// The newest file of the records' journal (fjall names them by a growing number).
+fn newest_journal(store: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(store.join("records"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jnl"))
+        .max_by_key(|p| {
+            p.file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<u64>().ok())
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_store_whose_records_were_overwritten_is_refused_as_damaged_saying_what_to_do() {
+    let (h, _) = home_with_listings(3);
+    // Every file of the records' keyspaces (their manifests, and their tables if any were
+    // written yet) overwritten with garbage of the same length, as a bad disk or a stray
+    // program would leave them.
+    fn overwrite_all(dir: &Path) -> usize {
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                n += overwrite_all(&path);
+            } else {
+                let len = std::fs::metadata(&path).unwrap().len() as usize;
+                std::fs::write(&path, vec![0x5a; len.max(1)]).unwrap();
+                n += 1;
+            }
+        }
+        n
+    }
+    assert!(overwrite_all(&h.path().join("data/store/records/keyspaces")) > 0);
+    let (code, err) = node_refuses(h.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("is damaged") && err.contains("restore it from a backup"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_store_truncated_so_it_lost_listings_is_refused_not_silently_opened() {
-    let (mut h, ids) = home_with_listings(30);
-    let db = h.path().join("data/store/db");
-    // Half of the log: past the snapshot (taken after the first session's two listings), so
-    // sled opens the valid prefix without a word and the later listings are gone.
-    let half = data_end(&db) / 2;
+    // Two listings in a first session, 30 more in a second that is killed: all of them in
+    // the records' journal, in that order (far from filling a memtable, none in a table).
+    let mut h = Home::with_node("EUR");
+    let mut ids = vec![h.sell("Road bike", "100"), h.sell("Kettle", "5")];
+    h.stop_node();
+    h.start_node();
+    for i in 0..30 {
+        ids.push(h.sell(&format!("Item {i}"), "7"));
+    }
+    h.kill_node();
+    // Half of the journal: the store keeps its valid prefix without a word, and the later
+    // listings are gone.
+    let journal = newest_journal(&h.path().join("data/store"));
+    let len = std::fs::metadata(&journal).unwrap().len();
     std::fs::File::options()
         .write(true)
-        .open(&db)
+        .open(&journal)
         .unwrap()
-        .set_len(half)
+        .set_len(len / 2)
         .unwrap();
     let (code, err) = node_refuses(h.path());
     assert_eq!(code, Some(2), "{err}");

@@ -49,49 +49,24 @@ impl Store {
         let start = position.map(|p| p.saturating_add(1)).unwrap_or(0);
         // An entry is keyed by its last position, so the first entry at or after `start` may
         // begin before it: its earlier changes are skipped.
-        self.changes
-            .range(start.to_be_bytes()..)
-            .flat_map(move |kv| {
-                let changes = kv
-                    .map_err(StoreError::sled("reading the change log"))
-                    .and_then(|(_, v)| split_changes(&v));
-                match changes {
-                    Ok(v) => v.into_iter().filter(|(p, _)| *p >= start).map(Ok).collect(),
-                    Err(e) => vec![Err(e)],
-                }
-            })
+        self.records.changes_from(start).flat_map(move |kv| {
+            let changes = kv.and_then(|(_, v)| split_changes(&v));
+            match changes {
+                Ok(v) => v.into_iter().filter(|(p, _)| *p >= start).map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            }
+        })
     }
 
     /// The last change-log position, if any.
     pub fn last_change(&self) -> Result<Option<u64>, StoreError> {
-        match self
-            .changes
-            .last()
-            .map_err(StoreError::sled("reading the change log"))?
-        {
-            Some((k, _)) => Ok(Some(u64_from(&k, TREE_CHANGES)?)),
-            None => Ok(None),
-        }
+        self.records.last_change()
     }
 
     /// Forgets change-log entries whose changes are all at or before `position` (the index
     /// has them).
     pub fn trim_changes(&self, position: u64) -> Result<(), StoreError> {
-        let ctx = StoreError::sled;
-        let keys: Vec<_> = self
-            .changes
-            .range(..=position.to_be_bytes())
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(ctx("trimming the change log"))?;
-        // One by one rather than in a batch (see `write`); a trim cut short leaves entries
-        // the index already has, which it takes in again harmlessly.
-        for k in keys {
-            self.changes
-                .remove(k)
-                .map_err(ctx("trimming the change log"))?;
-        }
-        Ok(())
+        self.records.trim_changes(position)
     }
 }
 

@@ -8,9 +8,10 @@
 //! gap (the page cache survives it); a power cut can lose the last half second of writes that
 //! were acknowledged.
 //!
-//! [`Durability::sync`] closes it: sled's flush, then `fdatasync` of sled's data file and of
-//! any blob file written since the last sync (and of the blob folder, for their names). Every
-//! write acknowledged to a user or a peer waits for it.
+//! [`Durability::sync`] closes it: the records' journal synced (fjall, `store/records.rs`),
+//! then sled's flush and `fdatasync` of sled's data file and of any blob file written since the
+//! last sync (and of the blob folder, for their names). Every write acknowledged to a user or a
+//! peer waits for it.
 //!
 //! Group commit: callers that arrive while a sync runs join the next round, and that round's
 //! one sync covers them all, so 8 concurrent writers cost about two syncs, not eight. A
@@ -21,6 +22,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+
+use super::records::{as_sled_error, Records};
 
 /// How writes are made durable before they are acknowledged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,12 +83,28 @@ impl std::fmt::Debug for Durability {
 }
 
 impl Durability {
-    /// The durability of the sled database `db` living in `dir`.
-    pub(super) fn for_sled(
+    /// The durability of the store in `dir`: its records (fjall) and its sled database `db`.
+    pub(super) fn for_store(
+        db: sled::Db,
+        records: Records,
+        dir: &Path,
+        mode: SyncMode,
+        reserve_bytes: u64,
+    ) -> std::io::Result<Self> {
+        Durability::for_sled_then(db, dir, mode, reserve_bytes, move || {
+            records
+                .persist(mode == SyncMode::Fdatasync)
+                .map_err(as_sled_error)
+        })
+    }
+
+    /// The durability of the sled database `db` living in `dir`, run after `first`.
+    fn for_sled_then(
         db: sled::Db,
         dir: &Path,
         mode: SyncMode,
         reserve_bytes: u64,
+        first: impl Fn() -> sled::Result<()> + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
         let files = match mode {
             SyncMode::FlushOnly => None,
@@ -103,6 +122,7 @@ impl Durability {
             }
         };
         let mut d = Durability::with(move || {
+            first()?;
             db.flush()?;
             if let Some(files) = &files {
                 files.sync()?;
@@ -379,7 +399,9 @@ mod tests {
     fn a_sled_store_syncs_its_data_file_and_new_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
-        let d = Durability::for_sled(db.clone(), dir.path(), SyncMode::Fdatasync, 0).unwrap();
+        let d =
+            Durability::for_sled_then(db.clone(), dir.path(), SyncMode::Fdatasync, 0, || Ok(()))
+                .unwrap();
         d.ensure_space().unwrap();
         db.insert(b"small", b"v").unwrap();
         d.sync().unwrap();

@@ -14,6 +14,16 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    /// fjall, which keeps the records and the change log, failed (disk full, I/O error,
+    /// corruption).
+    #[error("store: {context}{}", records_hint(source))]
+    Records {
+        /// What the store was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: fjall::Error,
+    },
     /// A value in the store could not be read back; the store is damaged or from another version.
     #[error("store: corrupt value in {tree}: {reason}")]
     Corrupt {
@@ -28,7 +38,8 @@ pub enum StoreError {
         /// The store's directory.
         path: String,
     },
-    /// sled found its files damaged (truncated or overwritten) and cannot open them.
+    /// sled or fjall found their files damaged (truncated or overwritten) and cannot open
+    /// them.
     #[error(
         "the store {path} is damaged and cannot be opened. It holds your listings, \
          messages and deals: restore it from a backup if you have one, or move it away (`mv \
@@ -38,9 +49,9 @@ pub enum StoreError {
     Damaged {
         /// The store's directory.
         path: String,
-        /// What sled reported.
+        /// What sled or fjall reported.
         #[source]
-        source: sled::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The store's folder cannot be written (a read-only disk, or files of another user).
     #[error(
@@ -94,7 +105,27 @@ fn disk_full_hint(e: &sled::Error) -> &'static str {
     }
 }
 
+/// What to do when fjall failed: a full disk as for sled; otherwise fjall's own words (its
+/// `Display` is terse).
+fn records_hint(e: &fjall::Error) -> String {
+    match e {
+        fjall::Error::Io(io) => {
+            let hint = disk_full_hint(&sled::Error::Io(std::io::Error::from(io.kind())));
+            if hint.is_empty() {
+                format!(": {io}")
+            } else {
+                hint.to_string()
+            }
+        }
+        other => format!(": {other:?}"),
+    }
+}
+
 impl StoreError {
+    pub(crate) fn records(context: &'static str) -> impl FnOnce(fjall::Error) -> StoreError {
+        move |source| StoreError::Records { context, source }
+    }
+
     pub(crate) fn sled(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
         move |source| StoreError::Sled { context, source }
     }

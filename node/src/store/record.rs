@@ -8,7 +8,11 @@ use swapmeet_protocol::{
     ListingId, PublicKey, Record, StoredGlance, Verified, Wanted, Withdrawal,
 };
 
-use super::{StoreError, AREA_PRECISION, SHIPPING_AREA, STORE_FORMAT, TREE_LISTINGS};
+use super::{StoreError, AREA_PRECISION, SHIPPING_AREA, TREE_LISTINGS};
+
+/// The format of a record value written by this version (its first byte). Unchanged by store
+/// format 3, which moved the values to fjall as they were.
+pub(super) const RECORD_FORMAT: u8 = 2;
 
 /// What kind of record is stored for a listing id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,7 +354,7 @@ impl StoredRecord {
             RecordKind::Listing | RecordKind::Wanted | RecordKind::BlockList => Vec::new(),
         };
         let mut out = Vec::with_capacity(HEADER_LEN + summary.len() + self.envelope.len());
-        out.push(STORE_FORMAT);
+        out.push(RECORD_FORMAT);
         out.push(match self.kind {
             RecordKind::Listing => 1,
             RecordKind::Withdrawal => 2,
@@ -416,7 +420,7 @@ impl StoredRecord {
 
     /// Whether a stored value is in an older format and should be rewritten.
     pub(super) fn is_outdated(bytes: &[u8]) -> bool {
-        bytes.first() != Some(&STORE_FORMAT)
+        bytes.first() != Some(&RECORD_FORMAT)
     }
     /// Orders versions of one listing: higher seq wins; at equal seq the higher envelope hash
     /// wins, so every node picks the same version when a seller signed two different ones.
@@ -451,7 +455,7 @@ fn split(id: ListingId, bytes: &[u8]) -> Result<Parts<'_>, StoreError> {
     if bytes.len() < HEADER_LEN {
         return Err(corrupt(id, "value shorter than its header"));
     }
-    if bytes[0] != STORE_FORMAT {
+    if bytes[0] != RECORD_FORMAT {
         return Err(corrupt(id, "unknown record format"));
     }
     let kind = match bytes[1] {
