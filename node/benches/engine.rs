@@ -6,7 +6,7 @@
 //! search corpus in DIR and reuses it on the next run. The corpus is deterministic
 //! (`swapmeet_node::synth`), so runs are comparable.
 //!
-//! The 10,000,000-listing mode (issue 18; not run in CI: about an hour, 12 GB of disk):
+//! The 10,000,000-listing mode (issue 18; not run in CI: about 25 minutes, 6 GB of disk):
 //! `SWAPMEET_BENCH_INGEST=0 SWAPMEET_BENCH_SEARCH=10000000 SWAPMEET_BENCH_KEEP=DIR`. Each slice
 //! of 200,000 is generated and signed before its clock starts; the load rate is printed per
 //! slice and per million, then the same figures as for a million (reopen, the 64 queries,

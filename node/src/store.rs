@@ -109,6 +109,10 @@ pub struct StoreConfig {
     /// before they are acknowledged ([`Store::flush`]); this bounds what peers' data a power
     /// cut can lose (it comes back by sync).
     pub flush_every_ms: u64,
+    /// Threads that write the records' memtables to tables and compact them (fjall's
+    /// workers; at least one). Two keep up with the engine's ingest on the project's machine;
+    /// fjall's own default is one per core up to four.
+    pub background_threads: usize,
     /// How [`Store::flush`] makes writes durable.
     pub sync: SyncMode,
     /// Free space kept on the store's disk: writes are refused below it (see
@@ -123,6 +127,7 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_capacity: crate::budget::MemoryBudget::default().store_cache_bytes(),
             flush_every_ms: 500,
+            background_threads: 2,
             sync: SyncMode::default(),
             reserve_bytes: 64 * 1024 * 1024,
         }
@@ -227,6 +232,7 @@ impl Store {
             dir,
             config.cache_capacity / 4 * 3,
             (config.cache_capacity / 4).max(1024 * 1024),
+            config.background_threads,
             LOCK_WAIT,
         )?;
         let durability = Durability::for_store(

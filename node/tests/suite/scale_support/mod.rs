@@ -244,14 +244,16 @@ pub fn cell_of(lat: f64, lon: f64) -> String {
 
 /// Each node's engine: the defaults except no search index (a relaying node's network
 /// behaviour does not depend on search, and an index writer's term table and threads would
-/// not let a thousand nodes fit; see docs/SCALE.md), a small sled cache and less frequent
-/// background flushes, so a thousand of them fit in memory and do not take the disk.
+/// not let a thousand nodes fit; see docs/SCALE.md), a small store cache, one thread for the
+/// records' tables and less frequent background flushes, so a thousand of them fit in memory
+/// and do not take the disk.
 fn engine_config() -> EngineConfig {
     EngineConfig {
         search_index: false,
         store: StoreConfig {
             cache_capacity: 4 * 1024 * 1024,
             flush_every_ms: 5_000,
+            background_threads: 1,
             ..StoreConfig::default()
         },
         commit_interval: Duration::from_secs(2),
