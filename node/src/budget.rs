@@ -2,7 +2,7 @@
 //! from it, and what it does not bound.
 //!
 //! Sized from the budget: the store's caches (an eighth: the records' block cache and sled's
-//! page cache; the records' memtables take up to a quarter of that more while writes come in)
+//! page cache; the records' memtables take up to half of that more while writes come in)
 //! and the search index writer's indexing memory (an eighth; tantivy flushes a segment when it
 //! is full, so a smaller one only means more, smaller segments for the merger). The other three quarters are the room for
 //! what grows with the store and is not a cache, so the budget does not bound it: the store's
