@@ -4,12 +4,13 @@
 //! Sized from the budget: the store's caches (an eighth: the records' block cache and sled's
 //! page cache; the records' memtables take up to half of that more while writes come in)
 //! and the search index writer's indexing memory (an eighth; tantivy flushes a segment when it
-//! is full, so a smaller one only means more, smaller segments for the merger). The other three quarters are the room for
-//! what grows with the store and is not a cache, so the budget does not bound it: the store's
-//! lookups and the allowance book (about 250 bytes per stored record with sled's own state,
-//! BENCHMARKS.md, "Memory"), and the index's memory-mapped files (the OS pages them in and
-//! out). The default leaves room for a few hundred thousand listings; `swapmeet status` shows
-//! the resident memory beside the budget.
+//! is full, so a smaller one only means more, smaller segments for the merger). The other
+//! three quarters are the room for what grows with the store and is not a cache, so the
+//! budget does not bound it: the store's lookups and the allowance book (about 210 bytes per
+//! stored record with the store's own state, BENCHMARKS.md, "Memory" and "The records in an
+//! LSM tree"), and the index's memory-mapped files (the OS pages them in and out). The default
+//! leaves room for a few hundred thousand listings; `swapmeet status` shows the resident memory
+//! beside the budget.
 
 use thiserror::Error;
 

@@ -7,8 +7,9 @@
 //! On disk there are two keyspaces per write, written as one batch: the records and the change
 //! log, kept in an LSM tree (fjall, `store/records.rs`) because sled took twice their bytes on
 //! disk. sled keeps everything else (node state, messages, deals, the DHT's records). The
-//! lookups the rest of the node needs (by envelope hash for sync, per area for sync sets, by expiry for the
-//! sweeper, per seller) are kept in memory and rebuilt from the records when the store opens.
+//! lookups the rest of the node needs (by envelope hash for sync, per area for sync sets, by
+//! expiry for the sweeper, per seller) are kept in memory and rebuilt from the records when the
+//! store opens.
 //! Measured on sled 0.34, every extra entry costs about 10 us to write and 225 bytes on disk, and
 //! four lookup trees made a listing cost seven sled writes and about 9 times its signed bytes on
 //! disk; a record's head is enough to rebuild them (measured: 5.5 to 9 s for a million), and
@@ -102,8 +103,8 @@ pub struct Store {
 pub struct StoreConfig {
     /// Cache in bytes: three quarters for the records' blocks, a quarter for sled's pages
     /// (what sled keeps is small). Set explicitly because sled's default (1 GiB) is far more
-    /// than a consumer's background process should take. The records' memtables take
-    /// half as much more while writes come in (with a quarter, ingest's last 200,000 of a million
+    /// than a consumer's background process should take. The records' memtables take half
+    /// as much more while writes come in (with a quarter, ingest's last 200,000 of a million
     /// ran at 76-82% of its first; with half at 82-87%).
     pub cache_capacity: u64,
     /// How often sled flushes (and fsyncs) on its own. Acknowledged writes are made durable
