@@ -177,11 +177,19 @@ mod tests {
                 .unwrap(),
             vec![(7, rec.id)]
         );
-        let names: Vec<_> = store.db.tree_names();
-        for name in FORMAT_1_TREES
-            .iter()
-            .chain([&TREE_CHANGES_1, &TREE_LISTINGS, &TREE_CHANGES])
-        {
+        let mut old_trees = FORMAT_1_TREES.to_vec();
+        old_trees.push(TREE_CHANGES_1);
+        assert_upgraded(&store, &old_trees);
+        drop(store);
+        // And it opens again in the current format.
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(store.get(&rec.id).unwrap().as_ref(), Some(&rec));
+    }
+
+    /// The store is in the current format, without format 2's sled trees nor these others.
+    fn assert_upgraded(store: &Store, old_trees: &[&str]) {
+        let names = store.db.tree_names();
+        for name in old_trees.iter().chain(&[TREE_LISTINGS, TREE_CHANGES]) {
             assert!(
                 !names.iter().any(|n| n.as_ref() == name.as_bytes()),
                 "{name}"
@@ -191,10 +199,6 @@ mod tests {
             store.meta.get(META_FORMAT_KEY).unwrap().unwrap().as_ref(),
             [STORE_FORMAT]
         );
-        drop(store);
-        // And it opens again in the current format.
-        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        assert_eq!(store.get(&rec.id).unwrap().as_ref(), Some(&rec));
     }
 
     /// A format-2 store as that version left it: records and change log in sled, and change
@@ -240,17 +244,7 @@ mod tests {
         // New changes are numbered after everything sled numbered.
         let (_, applied) = store.apply(vec![record(5)]).unwrap();
         assert!(applied[0].position > last);
-        let names = store.db.tree_names();
-        for name in [TREE_LISTINGS, TREE_CHANGES] {
-            assert!(
-                !names.iter().any(|n| n.as_ref() == name.as_bytes()),
-                "{name}"
-            );
-        }
-        assert_eq!(
-            store.meta.get(META_FORMAT_KEY).unwrap().unwrap().as_ref(),
-            [STORE_FORMAT]
-        );
+        assert_upgraded(&store, &[]);
         drop(store);
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
         assert_eq!(store.iter().count(), recs.len() + 1);
@@ -272,11 +266,7 @@ mod tests {
             db.flush().unwrap();
         }
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        assert!(!store
-            .db
-            .tree_names()
-            .iter()
-            .any(|n| n.as_ref() == TREE_LISTINGS.as_bytes()));
+        assert_upgraded(&store, &[]);
         assert_eq!(store.iter().count(), recs.len());
     }
 }
