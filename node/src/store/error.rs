@@ -90,33 +90,36 @@ pub enum StoreError {
 /// What to do when sled met a full disk. The reserve ([`super::Durability::ensure_space`]) keeps the
 /// node's own writes from getting there, but another program can take that space too.
 fn disk_full_hint(e: &sled::Error) -> &'static str {
-    const ENOSPC: i32 = 28;
     match e {
         // sled clones its sticky error by kind and text, so the kind is what survives.
-        sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::StorageFull
-                || io.raw_os_error() == Some(ENOSPC) =>
-        {
-            ": the disk is full (no space left on device), and the write was not acknowledged; \
-             free some space, then restart the node (after a failed write the store takes no \
-             more until it is reopened)"
-        }
+        sled::Error::Io(io) => io_hint(io),
         _ => "",
     }
 }
 
-/// What to do when fjall failed: a full disk as for sled; otherwise fjall's own words (its
-/// `Display` is terse).
-fn records_hint(e: &fjall::Error) -> String {
+/// What to do about an I/O error: only a full disk has advice.
+fn io_hint(io: &std::io::Error) -> &'static str {
+    const ENOSPC: i32 = 28;
+    if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(ENOSPC) {
+        ": the disk is full (no space left on device), and the write was not acknowledged; \
+         free some space, then restart the node (after a failed write the store takes no \
+         more until it is reopened)"
+    } else {
+        ""
+    }
+}
+
+/// What fjall's error says, and what to do: a full disk as for sled; a store that refuses
+/// writes after a failed sync says so (fjall's own words are terse).
+pub(super) fn records_hint(e: &fjall::Error) -> String {
     match e {
-        fjall::Error::Io(io) => {
-            let hint = disk_full_hint(&sled::Error::Io(std::io::Error::from(io.kind())));
-            if hint.is_empty() {
-                format!(": {io}")
-            } else {
-                hint.to_string()
-            }
-        }
+        fjall::Error::Io(io) => match io_hint(io) {
+            "" => format!(": {io}"),
+            hint => hint.to_string(),
+        },
+        fjall::Error::Poisoned => ": an earlier write to the disk failed, so the store takes no \
+             more writes (reads go on); check the disk, then restart the node"
+            .to_string(),
         other => format!(": {other:?}"),
     }
 }
@@ -135,4 +138,34 @@ impl StoreError {
 pub(super) fn is_not_writable(e: &std::io::Error) -> bool {
     const EROFS: i32 = 30;
     e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(EROFS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_records_failure_says_what_to_do() {
+        let full = StoreError::records("writing listings")(fjall::Error::Io(
+            std::io::Error::from_raw_os_error(28),
+        ));
+        assert!(full.to_string().contains("the disk is full"), "{full}");
+        let poisoned = StoreError::records("writing listings")(fjall::Error::Poisoned);
+        assert!(
+            poisoned.to_string().contains("restart the node"),
+            "{poisoned}"
+        );
+        // Through the durability point, which reports sled's error type: the advice is in
+        // its cause, which the binary prints ("caused by: ...").
+        let synced = StoreError::sled("making writes durable")(
+            super::super::records::as_sled_error(fjall::Error::Poisoned),
+        );
+        let cause = std::error::Error::source(&synced).map(ToString::to_string);
+        assert!(
+            cause
+                .as_deref()
+                .is_some_and(|c| c.contains("restart the node")),
+            "{cause:?}"
+        );
+    }
 }

@@ -22,11 +22,11 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use swapmeet_protocol::ListingId;
 
 use super::changes::ChangeEntry;
-use super::error::is_not_writable;
+use super::error::{is_not_writable, records_hint};
 use super::{u64_from, StoreError, TREE_CHANGES, TREE_LISTINGS};
 
 /// The folder inside the store's folder that holds the LSM tree.
-pub(super) const RECORDS_DIR: &str = "records";
+const RECORDS_DIR: &str = "records";
 /// Keyspace of small values that belong with the records (the next change position).
 const STATE: &str = "state";
 const NEXT_POSITION_KEY: &[u8] = b"next-position";
@@ -50,12 +50,15 @@ pub(super) struct Records {
     next: std::sync::Arc<AtomicU64>,
 }
 
-/// fjall's error in the form the durability point reports (sled's), keeping an I/O error's
-/// kind so a full disk is still recognised.
+/// fjall's error in the form the durability point reports (sled's), keeping an I/O error as
+/// it is so a full disk is still recognised, and saying what to do about the others.
 pub(super) fn as_sled_error(e: fjall::Error) -> sled::Error {
     match e {
         fjall::Error::Io(io) => sled::Error::Io(io),
-        other => sled::Error::Io(std::io::Error::other(format!("records: {other}"))),
+        other => sled::Error::Io(std::io::Error::other(format!(
+            "the records{}",
+            records_hint(&other)
+        ))),
     }
 }
 
